@@ -1,0 +1,19 @@
+//! The core model of ptbench: typed addresses and page numbers, memory accesses, page-table entries,
+//! simulated physical memory in which page tables live, and the [`PageTable`] trait every design
+//! implements.
+//!
+//! The split that keeps comparisons honest: the OS model chooses which frame backs a page, a design
+//! only stores and finds that mapping. Every entry a design reads during a walk is read through
+//! [`PhysMem`] with a [`WalkCost`], so memory references are counted, not estimated.
+
+mod access;
+mod addr;
+mod mem;
+mod pte;
+mod table;
+
+pub use access::{Access, AccessKind};
+pub use addr::{PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
+pub use mem::{EntryWidth, MemError, PhysMem};
+pub use pte::{Perms, Pte};
+pub use table::{Footprint, MapError, PageTable, WalkCost};

@@ -1,0 +1,92 @@
+use crate::{PageSize, Pfn, Vpn};
+
+/// Access permissions of a mapping.
+#[derive(Copy, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Perms(u8);
+
+impl Perms {
+    /// No access.
+    pub const NONE: Perms = Perms(0);
+    /// Readable.
+    pub const R: Perms = Perms(1);
+    /// Writable.
+    pub const W: Perms = Perms(2);
+    /// Executable.
+    pub const X: Perms = Perms(4);
+    /// Read and write.
+    pub const RW: Perms = Perms(3);
+    /// Read, write and execute: what demand paging grants when nothing narrower is known.
+    pub const RWX: Perms = Perms(7);
+
+    /// The raw bits (bit 0 read, bit 1 write, bit 2 execute).
+    pub const fn bits(self) -> u8 {
+        self.0
+    }
+
+    /// Perms from raw bits; bits above 2 are dropped.
+    pub const fn from_bits(bits: u8) -> Perms {
+        Perms(bits & 7)
+    }
+
+    /// Whether every permission in `other` is in `self`.
+    pub const fn contains(self, other: Perms) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Both sets of permissions.
+    pub const fn union(self, other: Perms) -> Perms {
+        Perms(self.0 | other.0)
+    }
+}
+
+impl std::fmt::Debug for Perms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = |bit: u8, ch: char| if self.0 & bit != 0 { ch } else { '-' };
+        write!(f, "{}{}{}", c(1, 'r'), c(2, 'w'), c(4, 'x'))
+    }
+}
+
+/// A mapping as the OS hands it to a design: which frame backs a page, with what permissions and
+/// page size. Designs encode it in their own entry format in simulated memory and decode it again.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Pte {
+    /// First base frame of the page (aligned to the page size).
+    pub pfn: Pfn,
+    /// Permissions.
+    pub perms: Perms,
+    /// Page size: the design's base size or a huge size it supports.
+    pub size: PageSize,
+}
+
+impl Pte {
+    /// The base frame that backs base page `vpn` within this (possibly huge) page, for base pages of
+    /// `1 << base_shift` bytes.
+    #[inline(always)]
+    pub fn frame_of(&self, vpn: Vpn, base_shift: u8) -> Pfn {
+        let span_mask = (1u64 << (self.size.shift() - base_shift)) - 1;
+        Pfn(self.pfn.0 | (vpn.0 & span_mask))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn huge_page_frame_of_adds_the_offset_inside_the_page() {
+        let pte = Pte {
+            pfn: Pfn(0x200),
+            perms: Perms::RW,
+            size: PageSize::M2,
+        };
+        assert_eq!(pte.frame_of(Vpn(0x1234), 12), Pfn(0x234));
+        let base = Pte {
+            size: PageSize::K4,
+            ..pte
+        };
+        assert_eq!(base.frame_of(Vpn(0x1234), 12), Pfn(0x200));
+        assert_eq!(format!("{:?}", Perms::RW), "rw-");
+        assert!(Perms::RWX.contains(Perms::W));
+        assert!(!Perms::R.contains(Perms::W));
+    }
+}

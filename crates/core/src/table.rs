@@ -1,0 +1,96 @@
+use crate::{MemError, PageSize, PhysMem, Pte, Vpn};
+use thiserror::Error;
+
+/// What one walk cost. The caller resets it (or starts from `default()`) before each walk.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct WalkCost {
+    /// Memory references: entries, buckets or cache lines read from simulated memory.
+    pub refs: u32,
+    /// Hash probes (hashed designs); 0 for radix walks.
+    pub probes: u32,
+}
+
+/// How much memory a design's tables take.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Footprint {
+    /// Bytes of table the design occupies (or reserves, for designs whose point is their size).
+    pub table_bytes: u64,
+    /// Table frames (pages) allocated.
+    pub table_pages: u64,
+    /// Table pages per level, root first (radix designs); empty for others.
+    pub per_level: Vec<u64>,
+    /// Mappings stored.
+    pub entries: u64,
+}
+
+/// Why a design refused a mapping.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MapError {
+    /// The page lies above the design's virtual address space.
+    #[error("virtual page {vpn:?} is outside the design's {va_bits}-bit virtual address space")]
+    AddressTooWide {
+        /// The page.
+        vpn: Vpn,
+        /// The design's virtual address width.
+        va_bits: u8,
+    },
+    /// The design does not store pages of this size.
+    #[error("the design does not support {0} pages")]
+    UnsupportedPageSize(PageSize),
+    /// A huge page's virtual or physical frame is not aligned to its size.
+    #[error("{size} page at {vpn:?} is not aligned to its size")]
+    Misaligned {
+        /// The page.
+        vpn: Vpn,
+        /// Its size.
+        size: PageSize,
+    },
+    /// The mapping overlaps one of another page size.
+    #[error("{vpn:?} overlaps a mapping of another page size")]
+    Overlap {
+        /// The page.
+        vpn: Vpn,
+    },
+    /// The frame number does not fit the design's entry format.
+    #[error("frame {0:?} does not fit the design's entry format")]
+    FrameTooWide(crate::Pfn),
+    /// Physical memory ran out of table frames.
+    #[error(transparent)]
+    Memory(#[from] MemError),
+}
+
+/// A page-table design: stores the mappings the OS model decides and finds them again, keeping its
+/// entries in simulated physical memory so that every walk's memory references are counted.
+///
+/// Page numbers are in units of the design's base page (`1 << page_shift()` bytes). A huge-page
+/// mapping is given by its first base page and must be aligned to its size.
+pub trait PageTable {
+    /// log2 of the base page size.
+    fn page_shift(&self) -> u8;
+
+    /// Width of the virtual address space the design translates.
+    fn va_bits(&self) -> u8;
+
+    /// Page sizes the design can store, base size first.
+    fn page_sizes(&self) -> &[PageSize];
+
+    /// Maps the page at `vpn` (replacing any mapping of the same page).
+    fn map(&mut self, mem: &mut PhysMem, vpn: Vpn, pte: Pte) -> Result<(), MapError>;
+
+    /// Removes the mapping that covers `vpn` and returns it.
+    fn unmap(&mut self, mem: &mut PhysMem, vpn: Vpn) -> Result<Option<Pte>, MapError>;
+
+    /// Finds the mapping that covers `vpn`, reading entries through `mem` so each read is counted
+    /// in `cost`. A `vpn` outside the address space finds nothing and reads nothing.
+    fn walk(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<Pte>;
+
+    /// The tables' size.
+    fn footprint(&self) -> Footprint;
+
+    /// Whether `vpn` lies in the design's virtual address space.
+    #[inline(always)]
+    fn covers(&self, vpn: Vpn) -> bool {
+        let page_bits = self.va_bits() - self.page_shift();
+        page_bits >= 64 || vpn.0 >> page_bits == 0
+    }
+}

@@ -1,0 +1,11 @@
+//! Page-table designs for ptbench, one module per design, each behind the
+//! [`PageTable`](ptbench_core::PageTable) trait; and the spec syntax (`NAME[:key=value,...]`) that
+//! names them on the command line.
+
+pub mod radix;
+pub mod reference;
+pub mod spec;
+
+pub use radix::{Radix, RadixConfig};
+pub use reference::Reference;
+pub use spec::{DesignInfo, DesignSpec, ParamInfo, SpecError, CATALOG};

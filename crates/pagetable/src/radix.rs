@@ -1,0 +1,435 @@
+//! The n-level radix page table, exactly as the classic multi-level page-table assignment defines it.
+//!
+//! Layout: pages are `2^POBITS` bytes and every table is one page of entries (8 bytes by default, 4
+//! for the 32-bit two-level preset), so each of the `LEVELS` levels indexes `POBITS - log2(entry
+//! bytes)` bits of the virtual page number, the root taking the highest bits. An entry's bit 0 is
+//! the valid bit; when valid, its bits from POBITS up hold the physical page number of the next
+//! table or of the data page. Bits 1 and 2 are write and execute permission (read is implied by
+//! valid); bit 3 marks a huge leaf stored at a higher level. The root's physical address is the ptbr.
+//!
+//! Cost model: a walk reads one entry per level it visits, root first, stopping early at an invalid
+//! entry or a huge leaf. Tables are allocated on demand when a mapping needs them and are never
+//! freed on unmap (as in the assignment), so the table count over a set of mapped base pages is
+//! `1 + sum over k in 1..LEVELS of |{vpn >> k*index_bits}|`.
+
+use ptbench_core::{
+    EntryWidth, Footprint, MapError, PageSize, PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte, Vpn,
+    WalkCost,
+};
+
+const VALID: u64 = 1 << 0;
+const WRITE: u64 = 1 << 1;
+const EXEC: u64 = 1 << 2;
+const HUGE: u64 = 1 << 3;
+
+/// The geometry of a radix table.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RadixConfig {
+    /// Number of levels, 1 to 6.
+    pub levels: u8,
+    /// log2 of the page size, 4 to 18.
+    pub pobits: u8,
+    /// Entry width in memory.
+    pub entry: EntryWidth,
+}
+
+impl RadixConfig {
+    /// x86-64 with 4 levels: 4 KiB pages, 512 8-byte entries per table, 48-bit addresses.
+    pub const X86_64: RadixConfig = RadixConfig {
+        levels: 4,
+        pobits: 12,
+        entry: EntryWidth::U64,
+    };
+    /// x86-64 with 5 levels (LA57): 57-bit addresses.
+    pub const X86_64_5L: RadixConfig = RadixConfig {
+        levels: 5,
+        pobits: 12,
+        entry: EntryWidth::U64,
+    };
+    /// The classic 32-bit layout: 4 KiB pages, two levels of 1024 4-byte entries.
+    pub const TWO_LEVEL: RadixConfig = RadixConfig {
+        levels: 2,
+        pobits: 12,
+        entry: EntryWidth::U32,
+    };
+
+    /// Virtual-page-number bits each level indexes.
+    pub const fn index_bits(&self) -> u8 {
+        self.pobits - self.entry.shift()
+    }
+
+    /// Width of the virtual address space: POBITS + LEVELS * index bits.
+    pub const fn va_bits(&self) -> u32 {
+        self.pobits as u32 + self.levels as u32 * self.index_bits() as u32
+    }
+
+    /// Width of the physical address space an entry can address.
+    pub const fn phys_bits(&self) -> u8 {
+        match self.entry {
+            EntryWidth::U32 => 32,
+            EntryWidth::U64 => 52,
+        }
+    }
+
+    /// Checks the geometry, explaining what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(1..=6).contains(&self.levels) {
+            return Err(format!("levels={} is outside 1..=6", self.levels));
+        }
+        if !(4..=18).contains(&self.pobits) {
+            return Err(format!("pobits={} is outside 4..=18", self.pobits));
+        }
+        if self.entry == EntryWidth::U32 && self.pobits > 16 {
+            return Err(format!(
+                "pobits={} leaves no room for a frame number in a 4-byte entry",
+                self.pobits
+            ));
+        }
+        if self.va_bits() > 64 {
+            return Err(format!(
+                "levels={} with pobits={} needs {}-bit virtual addresses (pobits + levels * {} > 64)",
+                self.levels,
+                self.pobits,
+                self.va_bits(),
+                self.index_bits()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An n-level radix page table in simulated physical memory.
+#[derive(Clone, Debug)]
+pub struct Radix {
+    cfg: RadixConfig,
+    root: PhysAddr,
+    index_bits: u8,
+    index_mask: u64,
+    offset_mask: u64,
+    sizes: Vec<PageSize>,
+    per_level: Vec<u64>,
+    entries: u64,
+}
+
+impl Radix {
+    /// Builds an empty table (the root allocated) in `mem`, whose frames must be `2^pobits` bytes.
+    pub fn new(cfg: RadixConfig, mem: &mut PhysMem) -> Result<Radix, MapError> {
+        cfg.validate()
+            .map_err(|e| MapError::Memory(ptbench_core::MemError::Geometry(e)))?;
+        if mem.frame_shift() != cfg.pobits {
+            return Err(MapError::Memory(ptbench_core::MemError::Geometry(format!(
+                "radix with pobits={} in memory of 2^{}-byte frames",
+                cfg.pobits,
+                mem.frame_shift()
+            ))));
+        }
+        let root = mem.alloc_table_frames(1)?;
+        let index_bits = cfg.index_bits();
+        // Leaves may sit at the bottom level or up to two levels above it (x86-64: 4 KiB, 2 MiB,
+        // 1 GiB), never at the root.
+        let sizes = (0..cfg.levels.min(3))
+            .filter_map(|k| PageSize::from_shift(cfg.pobits + k * index_bits))
+            .collect();
+        let mut per_level = vec![0; cfg.levels as usize];
+        per_level[0] = 1;
+        Ok(Radix {
+            cfg,
+            root,
+            index_bits,
+            index_mask: (1 << index_bits) - 1,
+            offset_mask: (1 << cfg.pobits) - 1,
+            sizes,
+            per_level,
+            entries: 0,
+        })
+    }
+
+    /// The geometry.
+    pub fn config(&self) -> RadixConfig {
+        self.cfg
+    }
+
+    /// Physical address of the root table (the page-table base register).
+    pub fn ptbr(&self) -> PhysAddr {
+        self.root
+    }
+
+    #[inline(always)]
+    fn entry_addr(&self, table: u64, vpn: Vpn, shift: u32) -> PhysAddr {
+        let idx = (vpn.0 >> shift) & self.index_mask;
+        PhysAddr(table + (idx << self.cfg.entry.shift()))
+    }
+
+    #[inline(always)]
+    fn decode(&self, e: u64, shift: u32) -> Pte {
+        let mut perms = Perms::R;
+        if e & WRITE != 0 {
+            perms = perms.union(Perms::W);
+        }
+        if e & EXEC != 0 {
+            perms = perms.union(Perms::X);
+        }
+        Pte {
+            pfn: Pfn(e >> self.cfg.pobits),
+            perms,
+            size: PageSize::from_shift(self.cfg.pobits + shift as u8).unwrap_or(PageSize::K4),
+        }
+    }
+
+    fn encode(&self, pte: Pte, huge: bool) -> Result<u64, MapError> {
+        let limit_bits = u32::from(self.cfg.phys_bits()) - u32::from(self.cfg.pobits);
+        if pte.pfn.0 >> limit_bits != 0 {
+            return Err(MapError::FrameTooWide(pte.pfn));
+        }
+        let mut e = (pte.pfn.0 << self.cfg.pobits) | VALID;
+        if pte.perms.contains(Perms::W) {
+            e |= WRITE;
+        }
+        if pte.perms.contains(Perms::X) {
+            e |= EXEC;
+        }
+        if huge {
+            e |= HUGE;
+        }
+        Ok(e)
+    }
+
+    fn top_shift(&self) -> u32 {
+        u32::from(self.cfg.levels - 1) * u32::from(self.index_bits)
+    }
+}
+
+impl PageTable for Radix {
+    fn page_shift(&self) -> u8 {
+        self.cfg.pobits
+    }
+
+    fn va_bits(&self) -> u8 {
+        self.cfg.va_bits() as u8
+    }
+
+    fn page_sizes(&self) -> &[PageSize] {
+        &self.sizes
+    }
+
+    fn map(&mut self, mem: &mut PhysMem, vpn: Vpn, pte: Pte) -> Result<(), MapError> {
+        if !self.covers(vpn) {
+            return Err(MapError::AddressTooWide {
+                vpn,
+                va_bits: self.va_bits(),
+            });
+        }
+        if !self.sizes.contains(&pte.size) {
+            return Err(MapError::UnsupportedPageSize(pte.size));
+        }
+        let leaf_shift = u32::from(pte.size.shift() - self.cfg.pobits);
+        let span = (1u64 << leaf_shift) - 1;
+        if vpn.0 & span != 0 || pte.pfn.0 & span != 0 {
+            return Err(MapError::Misaligned {
+                vpn,
+                size: pte.size,
+            });
+        }
+        let leaf = self.encode(pte, leaf_shift > 0)?;
+        let width = self.cfg.entry;
+        let mut table = self.root.0;
+        let mut shift = self.top_shift();
+        let mut level = 0;
+        while shift > leaf_shift {
+            let at = self.entry_addr(table, vpn, shift);
+            let e = mem.peek(at, width);
+            if e & VALID == 0 {
+                let next = mem.alloc_table_frames(1)?;
+                let link = (next.0 & !self.offset_mask) | VALID;
+                if link >> self.cfg.phys_bits() != 0 {
+                    return Err(MapError::FrameTooWide(Pfn(next.0 >> self.cfg.pobits)));
+                }
+                mem.write(at, width, link);
+                self.per_level[level + 1] += 1;
+                table = next.0;
+            } else if e & HUGE != 0 {
+                return Err(MapError::Overlap { vpn });
+            } else {
+                table = e & !self.offset_mask;
+            }
+            shift -= u32::from(self.index_bits);
+            level += 1;
+        }
+        let at = self.entry_addr(table, vpn, shift);
+        let old = mem.peek(at, width);
+        if old & VALID != 0 && shift > 0 && old & HUGE == 0 {
+            return Err(MapError::Overlap { vpn });
+        }
+        if old & VALID == 0 {
+            self.entries += 1;
+        }
+        mem.write(at, width, leaf);
+        Ok(())
+    }
+
+    fn unmap(&mut self, mem: &mut PhysMem, vpn: Vpn) -> Result<Option<Pte>, MapError> {
+        if !self.covers(vpn) {
+            return Err(MapError::AddressTooWide {
+                vpn,
+                va_bits: self.va_bits(),
+            });
+        }
+        let width = self.cfg.entry;
+        let mut table = self.root.0;
+        let mut shift = self.top_shift();
+        loop {
+            let at = self.entry_addr(table, vpn, shift);
+            let e = mem.peek(at, width);
+            if e & VALID == 0 {
+                return Ok(None);
+            }
+            if shift == 0 || e & HUGE != 0 {
+                mem.write(at, width, 0);
+                self.entries -= 1;
+                return Ok(Some(self.decode(e, shift)));
+            }
+            table = e & !self.offset_mask;
+            shift -= u32::from(self.index_bits);
+        }
+    }
+
+    #[inline]
+    fn walk(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<Pte> {
+        if !self.covers(vpn) {
+            return None;
+        }
+        let width = self.cfg.entry;
+        let mut table = self.root.0;
+        let mut shift = self.top_shift();
+        loop {
+            let e = mem.read(self.entry_addr(table, vpn, shift), width, cost);
+            if e & VALID == 0 {
+                return None;
+            }
+            if shift == 0 || e & HUGE != 0 {
+                return Some(self.decode(e, shift));
+            }
+            table = e & !self.offset_mask;
+            shift -= u32::from(self.index_bits);
+        }
+    }
+
+    fn footprint(&self) -> Footprint {
+        let table_pages: u64 = self.per_level.iter().sum();
+        Footprint {
+            table_bytes: table_pages << self.cfg.pobits,
+            table_pages,
+            per_level: self.per_level.clone(),
+            entries: self.entries,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mem_for(cfg: RadixConfig) -> PhysMem {
+        PhysMem::new(cfg.pobits, cfg.phys_bits()).unwrap()
+    }
+
+    fn base(cfg: RadixConfig, pfn: u64) -> Pte {
+        Pte {
+            pfn: Pfn(pfn),
+            perms: Perms::RW,
+            size: PageSize::from_shift(cfg.pobits).unwrap(),
+        }
+    }
+
+    #[test]
+    fn geometry_of_the_presets() {
+        assert_eq!(RadixConfig::X86_64.va_bits(), 48);
+        assert_eq!(RadixConfig::X86_64_5L.va_bits(), 57);
+        assert_eq!(RadixConfig::TWO_LEVEL.va_bits(), 32);
+        assert_eq!(RadixConfig::TWO_LEVEL.index_bits(), 10);
+        let bad = RadixConfig {
+            levels: 6,
+            pobits: 16,
+            entry: EntryWidth::U64,
+        };
+        assert!(bad.validate().unwrap_err().contains("94-bit"));
+    }
+
+    #[test]
+    fn walk_reads_one_entry_per_level_and_stops_at_the_first_invalid_one() {
+        let cfg = RadixConfig::X86_64;
+        let mut mem = mem_for(cfg);
+        let mut pt = Radix::new(cfg, &mut mem).unwrap();
+        let mut cost = WalkCost::default();
+        assert_eq!(pt.walk(&mem, Vpn(0x456789abc), &mut cost), None);
+        assert_eq!(cost.refs, 1);
+        pt.map(&mut mem, Vpn(0x456789abc), base(cfg, 7)).unwrap();
+        let mut cost = WalkCost::default();
+        assert_eq!(
+            pt.walk(&mem, Vpn(0x456789abc), &mut cost).map(|p| p.pfn),
+            Some(Pfn(7))
+        );
+        assert_eq!(cost.refs, 4);
+        // Shares the top three levels: the walk reads all four entries and finds the leaf invalid.
+        let mut cost = WalkCost::default();
+        assert_eq!(pt.walk(&mem, Vpn(0x456789abd), &mut cost), None);
+        assert_eq!(cost.refs, 4);
+        assert_eq!(pt.footprint().per_level, vec![1, 1, 1, 1]);
+    }
+
+    #[test]
+    fn two_level_uses_four_byte_entries_and_rejects_wide_frames() {
+        let cfg = RadixConfig::TWO_LEVEL;
+        let mut mem = mem_for(cfg);
+        let mut pt = Radix::new(cfg, &mut mem).unwrap();
+        pt.map(&mut mem, Vpn(0xfffff), base(cfg, 0x7ffff)).unwrap();
+        let mut cost = WalkCost::default();
+        assert_eq!(
+            pt.walk(&mem, Vpn(0xfffff), &mut cost).map(|p| p.pfn),
+            Some(Pfn(0x7ffff))
+        );
+        assert_eq!(cost.refs, 2);
+        assert_eq!(pt.footprint().table_bytes, 2 * 4096);
+        assert!(matches!(
+            pt.map(&mut mem, Vpn(1), base(cfg, 1 << 20)),
+            Err(MapError::FrameTooWide(_))
+        ));
+        assert!(matches!(
+            pt.map(&mut mem, Vpn(1 << 20), base(cfg, 1)),
+            Err(MapError::AddressTooWide { va_bits: 32, .. })
+        ));
+        assert_eq!(pt.walk(&mem, Vpn(1 << 20), &mut cost), None);
+    }
+
+    #[test]
+    fn huge_leaves_cover_their_span_and_conflict_with_smaller_pages() {
+        let cfg = RadixConfig::X86_64;
+        let mut mem = mem_for(cfg);
+        let mut pt = Radix::new(cfg, &mut mem).unwrap();
+        assert_eq!(
+            pt.page_sizes(),
+            &[PageSize::K4, PageSize::M2, PageSize::G1]
+        );
+        let huge = Pte {
+            pfn: Pfn(0x400),
+            perms: Perms::RWX,
+            size: PageSize::M2,
+        };
+        pt.map(&mut mem, Vpn(0x200), huge).unwrap();
+        let mut cost = WalkCost::default();
+        let got = pt.walk(&mem, Vpn(0x3ff), &mut cost).unwrap();
+        assert_eq!(cost.refs, 3);
+        assert_eq!(got, huge);
+        assert_eq!(got.frame_of(Vpn(0x3ff), 12), Pfn(0x5ff));
+        assert!(matches!(
+            pt.map(&mut mem, Vpn(0x201), base(cfg, 1)),
+            Err(MapError::Overlap { .. })
+        ));
+        assert!(matches!(
+            pt.map(&mut mem, Vpn(0x600), Pte { pfn: Pfn(0x401), ..huge }),
+            Err(MapError::Misaligned { .. })
+        ));
+        assert_eq!(pt.unmap(&mut mem, Vpn(0x300)).unwrap(), Some(huge));
+        assert_eq!(pt.walk(&mem, Vpn(0x200), &mut cost), None);
+    }
+}

@@ -1,0 +1,118 @@
+//! The reference design: a `BTreeMap` from a page's first base page to its mapping.
+//!
+//! It is the oracle the tests compare every other design with, not a design to study: it keeps no
+//! entries in simulated memory, so its walks cost nothing and its tables take no bytes.
+
+use ptbench_core::{Footprint, MapError, PageSize, PageTable, PhysMem, Pte, Vpn, WalkCost};
+use std::collections::BTreeMap;
+
+/// A `BTreeMap<Vpn, Pte>` page table.
+#[derive(Clone, Debug)]
+pub struct Reference {
+    page_shift: u8,
+    va_bits: u8,
+    sizes: Vec<PageSize>,
+    map: BTreeMap<Vpn, Pte>,
+}
+
+impl Reference {
+    /// An empty table for base pages of `1 << page_shift` bytes in a `va_bits` address space that
+    /// accepts pages of the given sizes (the base size is always accepted).
+    pub fn new(page_shift: u8, va_bits: u8, huge: &[PageSize]) -> Result<Reference, MapError> {
+        let base = PageSize::from_shift(page_shift).ok_or_else(|| {
+            MapError::Memory(ptbench_core::MemError::Geometry(format!(
+                "page shift {page_shift} is outside 4..=40"
+            )))
+        })?;
+        let mut sizes = vec![base];
+        sizes.extend(huge.iter().copied().filter(|s| *s > base));
+        Ok(Reference {
+            page_shift,
+            va_bits: va_bits.clamp(page_shift, 64),
+            sizes,
+            map: BTreeMap::new(),
+        })
+    }
+
+    fn find(&self, vpn: Vpn) -> Option<(Vpn, Pte)> {
+        let (&start, &pte) = self.map.range(..=vpn).next_back()?;
+        let span = 1u64 << (pte.size.shift() - self.page_shift);
+        (vpn.0 - start.0 < span).then_some((start, pte))
+    }
+}
+
+impl PageTable for Reference {
+    fn page_shift(&self) -> u8 {
+        self.page_shift
+    }
+
+    fn va_bits(&self) -> u8 {
+        self.va_bits
+    }
+
+    fn page_sizes(&self) -> &[PageSize] {
+        &self.sizes
+    }
+
+    fn map(&mut self, _mem: &mut PhysMem, vpn: Vpn, pte: Pte) -> Result<(), MapError> {
+        if !self.covers(vpn) {
+            return Err(MapError::AddressTooWide {
+                vpn,
+                va_bits: self.va_bits,
+            });
+        }
+        if !self.sizes.contains(&pte.size) {
+            return Err(MapError::UnsupportedPageSize(pte.size));
+        }
+        let span = (1u64 << (pte.size.shift() - self.page_shift)) - 1;
+        if vpn.0 & span != 0 || pte.pfn.0 & span != 0 {
+            return Err(MapError::Misaligned {
+                vpn,
+                size: pte.size,
+            });
+        }
+        match self.find(vpn) {
+            Some((start, old)) if start != vpn || old.size != pte.size => {
+                return Err(MapError::Overlap { vpn })
+            }
+            _ => {}
+        }
+        let end = vpn.0.saturating_add(span);
+        if self
+            .map
+            .range(Vpn(vpn.0 + 1)..=Vpn(end))
+            .next()
+            .is_some()
+        {
+            return Err(MapError::Overlap { vpn });
+        }
+        self.map.insert(vpn, pte);
+        Ok(())
+    }
+
+    fn unmap(&mut self, _mem: &mut PhysMem, vpn: Vpn) -> Result<Option<Pte>, MapError> {
+        if !self.covers(vpn) {
+            return Err(MapError::AddressTooWide {
+                vpn,
+                va_bits: self.va_bits,
+            });
+        }
+        Ok(self
+            .find(vpn)
+            .and_then(|(start, _)| self.map.remove(&start)))
+    }
+
+    fn walk(&self, _mem: &PhysMem, vpn: Vpn, _cost: &mut WalkCost) -> Option<Pte> {
+        if !self.covers(vpn) {
+            return None;
+        }
+        self.find(vpn).map(|(_, pte)| pte)
+    }
+
+    fn footprint(&self) -> Footprint {
+        Footprint {
+            entries: self.map.len() as u64,
+            ..Footprint::default()
+        }
+    }
+}

@@ -1,0 +1,127 @@
+//! Replaying one trace through many designs: the trace is decoded once, on its own thread, and each
+//! batch is handed to every design's simulator in parallel (rayon). One simulator never sees its
+//! accesses out of order, so results are the same for any number of threads.
+
+use crate::{ReplayError, Sim};
+use ptbench_core::Access;
+use ptbench_trace::{Format, Location, TraceError, TraceReader, BATCH};
+use rayon::prelude::*;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Instant;
+use thiserror::Error;
+
+/// What replaying one trace found, beyond each simulator's own counters.
+#[derive(Clone, Debug)]
+pub struct TraceRun {
+    /// Accesses in the trace.
+    pub accesses: u64,
+    /// Lines read (text traces).
+    pub lines: u64,
+    /// The detected format, if the trace had any access.
+    pub format: Option<Format>,
+    /// Seconds from opening the trace to the last batch replayed.
+    pub wall_seconds: f64,
+}
+
+/// Why replaying a trace stopped.
+#[derive(Debug, Error)]
+pub enum RunError {
+    /// The trace could not be read.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// A design could not replay an access.
+    #[error("{}{}: {source}", path.display(), LineSuffix(*line))]
+    Replay {
+        /// The trace.
+        path: PathBuf,
+        /// The line of the access, when it could be found.
+        line: Option<u64>,
+        /// What failed.
+        source: ReplayError,
+    },
+}
+
+struct LineSuffix(Option<u64>);
+
+impl fmt::Display for LineSuffix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{}", Location::Line(n)),
+            None => Ok(()),
+        }
+    }
+}
+
+type Batch = Result<(Vec<Access>, u64), TraceError>;
+
+/// Replays the trace at `path` through every simulator in `sims`, calling `progress(bytes read,
+/// accesses replayed)` after each batch.
+pub fn replay_trace(
+    path: &Path,
+    sims: &mut [Sim],
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> Result<TraceRun, RunError> {
+    let start = Instant::now();
+    let mut reader = ptbench_trace::open(path)?;
+    let (accesses, (format, lines)) = std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<Batch>(2);
+        let (give_back, take_back) = mpsc::channel::<Vec<Access>>();
+        let decoder = scope.spawn(move || {
+            loop {
+                let mut buf = take_back
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                match reader.read_batch(&mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => {
+                        if tx.send(Ok((buf, reader.bytes_read()))).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
+                }
+            }
+            (reader.format(), reader.lines())
+        });
+        let mut index = 0u64;
+        let replayed = (|| {
+            for msg in rx {
+                let (batch, bytes) = msg?;
+                sims.par_iter_mut()
+                    .try_for_each(|s| s.replay(&batch, index))
+                    .map_err(|source| replay_error(path, source))?;
+                index += batch.len() as u64;
+                progress(bytes, index);
+                let _ = give_back.send(batch);
+            }
+            Ok::<u64, RunError>(index)
+        })();
+        // The receiver is gone once `replayed` returns, so the decoder stops at its next send.
+        let info = decoder.join().unwrap_or((None, 0));
+        replayed.map(|n| (n, info))
+    })?;
+    Ok(TraceRun {
+        accesses,
+        lines,
+        format,
+        wall_seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+fn replay_error(path: &Path, source: ReplayError) -> RunError {
+    let index = match &source {
+        ReplayError::AddressTooWide { index, .. } | ReplayError::Os { index, .. } => Some(*index),
+        ReplayError::Lost { .. } => None,
+    };
+    let line = index.and_then(|i| ptbench_trace::locate_access(path, i).ok().flatten());
+    RunError::Replay {
+        path: path.to_path_buf(),
+        line,
+        source,
+    }
+}

@@ -1,0 +1,313 @@
+//! The replay loop: accesses are translated page by page through a design under the OS model, and
+//! every cost is counted in a [`Stats`].
+//!
+//! Counting rules:
+//! - An access that crosses a page boundary translates every page it touches
+//!   ([`PageCrossing::Split`]); [`PageCrossing::First`] translates only its first byte's page, as
+//!   course simulators do. Each page translated is one `translation`.
+//! - A translation walks the design once (`walks += 1`, `walk_refs +=` the entries it read). If the
+//!   walk finds no mapping, that is a page fault: the walk read entries up to and including the
+//!   first invalid one; the OS maps the page; the translation then walks again in full, and both
+//!   walks count.
+//!
+//! Dispatch happens once per batch: [`Sim`] is an enum over the designs and its `replay` matches
+//! into the generic, monomorphized [`Simulator::replay`], so the per-access loop has no dynamic
+//! dispatch, allocation or hashing.
+
+mod driver;
+
+pub use driver::{replay_trace, RunError, TraceRun};
+
+use ptbench_core::{Access, Footprint, PageTable, PhysMem, Vpn, WalkCost};
+use ptbench_os::{Os, OsError};
+use ptbench_pagetable::{DesignSpec, Radix, Reference};
+use std::time::Instant;
+use thiserror::Error;
+
+/// How an access that crosses a page boundary is translated.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum PageCrossing {
+    /// Every page the access touches is translated.
+    #[default]
+    Split,
+    /// Only the page of its first byte.
+    First,
+}
+
+/// Counters of one (trace, design) replay. Plain `u64`s; names are attached at report time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Accesses replayed.
+    pub accesses: u64,
+    /// Pages translated (one per access, more for accesses that cross pages under `Split`).
+    pub translations: u64,
+    /// Walks of the design, the retry after a fault included.
+    pub walks: u64,
+    /// Memory references all walks made.
+    pub walk_refs: u64,
+    /// Hash probes all walks made (hashed designs).
+    pub probes: u64,
+    /// Page faults.
+    pub page_faults: u64,
+    /// Distinct pages touched.
+    pub distinct_pages: u64,
+    /// Nanoseconds spent in this design's replay loop.
+    pub busy_nanos: u64,
+}
+
+/// Why a replay stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ReplayError {
+    /// An access lies outside the design's virtual address space.
+    #[error("access #{index} at {addr:#x} ({size} bytes) lies outside the {va_bits}-bit virtual address space of design `{design}`")]
+    AddressTooWide {
+        /// 0-based index of the access in the trace.
+        index: u64,
+        /// Its address.
+        addr: u64,
+        /// Its size.
+        size: u32,
+        /// The design.
+        design: String,
+        /// The design's virtual address width.
+        va_bits: u8,
+    },
+    /// The OS model could not resolve a fault.
+    #[error("access #{index} at {addr:#x}, design `{design}`: {source}")]
+    Os {
+        /// 0-based index of the access.
+        index: u64,
+        /// Its address.
+        addr: u64,
+        /// The design.
+        design: String,
+        /// What failed.
+        source: OsError,
+    },
+    /// A design lost a mapping it had just stored: a bug in the design.
+    #[error("design `{design}` did not find {vpn:?} right after mapping it (a bug in the design)")]
+    Lost {
+        /// The design.
+        design: String,
+        /// The page.
+        vpn: Vpn,
+    },
+}
+
+/// Options shared by every simulation of a run.
+#[derive(Clone, Debug, Default)]
+pub struct SimOptions {
+    /// How page-crossing accesses are translated.
+    pub page_crossing: PageCrossing,
+}
+
+/// Why a simulation could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("cannot build design `{design}`: {reason}")]
+pub struct BuildError {
+    /// The design.
+    pub design: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// One design replaying one trace under the OS model.
+pub struct Simulator<P: PageTable> {
+    label: String,
+    pt: P,
+    mem: PhysMem,
+    os: Os,
+    stats: Stats,
+    crossing: PageCrossing,
+    shift: u8,
+    /// One past the highest virtual address the design translates (0 = all 2^64).
+    va_end: u64,
+}
+
+impl<P: PageTable> Simulator<P> {
+    /// A simulator over an already built design and its memory.
+    pub fn new(label: String, pt: P, mem: PhysMem, opts: &SimOptions) -> Simulator<P> {
+        let shift = pt.page_shift();
+        let va_end = if pt.va_bits() >= 64 {
+            0
+        } else {
+            1u64 << pt.va_bits()
+        };
+        Simulator {
+            label,
+            os: Os::new(&mem),
+            pt,
+            mem,
+            stats: Stats::default(),
+            crossing: opts.page_crossing,
+            shift,
+            va_end,
+        }
+    }
+
+    /// Replays `batch`, whose first access is access number `first_index` of the trace.
+    #[inline(never)]
+    pub fn replay(&mut self, batch: &[Access], first_index: u64) -> Result<(), ReplayError> {
+        let start = Instant::now();
+        let result = self.replay_inner(batch, first_index);
+        self.stats.busy_nanos += start.elapsed().as_nanos() as u64;
+        result
+    }
+
+    #[inline(always)]
+    fn replay_inner(&mut self, batch: &[Access], first_index: u64) -> Result<(), ReplayError> {
+        for (i, a) in batch.iter().enumerate() {
+            let last_byte = match self.crossing {
+                PageCrossing::Split => a.last_byte(),
+                PageCrossing::First => Some(a.addr),
+            };
+            let last_byte = match last_byte {
+                Some(b) if self.va_end == 0 || b < self.va_end => b,
+                _ => return Err(self.too_wide(a, first_index + i as u64)),
+            };
+            self.stats.accesses += 1;
+            let first = a.addr >> self.shift;
+            let last = last_byte >> self.shift;
+            for vpn in first..=last {
+                self.translate(Vpn(vpn), a, first_index + i as u64)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn translate(&mut self, vpn: Vpn, a: &Access, index: u64) -> Result<(), ReplayError> {
+        self.stats.translations += 1;
+        self.stats.walks += 1;
+        let mut cost = WalkCost::default();
+        let found = self.pt.walk(&self.mem, vpn, &mut cost);
+        if found.is_none() {
+            self.fault(vpn, a, index, &mut cost)?;
+        }
+        self.stats.walk_refs += u64::from(cost.refs);
+        self.stats.probes += u64::from(cost.probes);
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn fault(
+        &mut self,
+        vpn: Vpn,
+        a: &Access,
+        index: u64,
+        cost: &mut WalkCost,
+    ) -> Result<(), ReplayError> {
+        self.stats.page_faults += 1;
+        self.os
+            .handle_fault(&mut self.pt, &mut self.mem, vpn)
+            .map_err(|source| ReplayError::Os {
+                index,
+                addr: a.addr,
+                design: self.label.clone(),
+                source,
+            })?;
+        self.stats.walks += 1;
+        match self.pt.walk(&self.mem, vpn, cost) {
+            Some(_) => Ok(()),
+            None => Err(ReplayError::Lost {
+                design: self.label.clone(),
+                vpn,
+            }),
+        }
+    }
+
+    #[cold]
+    fn too_wide(&self, a: &Access, index: u64) -> ReplayError {
+        ReplayError::AddressTooWide {
+            index,
+            addr: a.addr,
+            size: a.size,
+            design: self.label.clone(),
+            va_bits: self.pt.va_bits(),
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            distinct_pages: self.os.pages_mapped(),
+            ..self.stats.clone()
+        }
+    }
+
+    /// The design's table footprint now.
+    pub fn footprint(&self) -> Footprint {
+        self.pt.footprint()
+    }
+
+    /// The design.
+    pub fn table(&self) -> &P {
+        &self.pt
+    }
+
+    /// Simulated physical memory.
+    pub fn mem(&self) -> &PhysMem {
+        &self.mem
+    }
+}
+
+/// A simulator of any design: the one place where a design spec becomes a concrete type.
+pub enum Sim {
+    /// A radix table.
+    Radix(Simulator<Radix>),
+    /// The BTreeMap oracle.
+    Reference(Simulator<Reference>),
+}
+
+macro_rules! each {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            Sim::Radix($s) => $e,
+            Sim::Reference($s) => $e,
+        }
+    };
+}
+
+impl Sim {
+    /// Builds a simulator for `spec`.
+    pub fn build(spec: &DesignSpec, opts: &SimOptions) -> Result<Sim, BuildError> {
+        let label = spec.to_string();
+        let fail = |reason: String| BuildError {
+            design: label.clone(),
+            reason,
+        };
+        let mut mem =
+            PhysMem::new(spec.page_shift(), spec.phys_bits()).map_err(|e| fail(e.to_string()))?;
+        Ok(match *spec {
+            DesignSpec::Radix { cfg, .. } => {
+                let pt = Radix::new(cfg, &mut mem).map_err(|e| fail(e.to_string()))?;
+                Sim::Radix(Simulator::new(label.clone(), pt, mem, opts))
+            }
+            DesignSpec::Reference { pobits, va_bits } => {
+                let pt = Reference::new(pobits, va_bits, &[]).map_err(|e| fail(e.to_string()))?;
+                Sim::Reference(Simulator::new(label.clone(), pt, mem, opts))
+            }
+        })
+    }
+
+    /// Replays a batch (see [`Simulator::replay`]).
+    pub fn replay(&mut self, batch: &[Access], first_index: u64) -> Result<(), ReplayError> {
+        each!(self, s => s.replay(batch, first_index))
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> Stats {
+        each!(self, s => s.stats())
+    }
+
+    /// The design's table footprint now.
+    pub fn footprint(&self) -> Footprint {
+        each!(self, s => s.footprint())
+    }
+
+    /// The design's canonical spec.
+    pub fn label(&self) -> &str {
+        each!(self, s => &s.label)
+    }
+}
