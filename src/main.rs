@@ -1,1 +1,288 @@
-fn main() {}
+//! `ptbench`: replay memory-address traces through page-table designs and compare what each costs.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use ptbench_pagetable::{DesignSpec, CATALOG};
+use ptbench_replay::{replay_trace, PageCrossing, Sim, SimOptions, TraceRun};
+use ptbench_report::{render_table, thousands, write_csv, RunRow};
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Designs `ptbench run` replays when no `--design` is given.
+const DEFAULT_DESIGNS: &[&str] = &[
+    "x86-64",
+    "x86-64-5l",
+    "radix:levels=3,pobits=14",
+    "radix:levels=2,pobits=16",
+];
+
+#[derive(Parser)]
+#[command(
+    name = "ptbench",
+    version,
+    about = "Replay memory-address traces through page-table designs and compare what each costs",
+    after_help = "Examples:\n  \
+        ptbench run traces/*.lackey.gz\n  \
+        ptbench run --design x86-64 --design radix:levels=3,pobits=14 --csv out.csv trace.lackey.gz\n  \
+        ptbench designs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Replay traces through designs and report what each costs.
+    #[command(after_help = "Examples:\n  \
+        ptbench run traces/sort.lackey.gz\n  \
+        ptbench run --page-crossing first --design x86-64 --design radix:levels=3,pobits=14 --csv out.csv trace.lackey.gz\n  \
+        ptbench run --design two-level course.trace.gz\n\n\
+        Traces: Valgrind lackey (`valgrind --tool=lackey --trace-mem=yes`) or `hexaddr R|W` lines,\n\
+        detected from the content; gzip-compressed files are read transparently.\n\
+        Every design replays the same decoded batches; traces run side by side.")]
+    Run(RunArgs),
+    /// List every design with its parameters and defaults.
+    Designs,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// A design SPEC, `NAME[:key=value,...]` (e.g. `x86-64`, `radix:levels=3,pobits=14`); repeat for
+    /// more. Default: x86-64, x86-64-5l, radix:levels=3,pobits=14, radix:levels=2,pobits=16.
+    #[arg(long = "design", short = 'd', value_name = "SPEC")]
+    designs: Vec<String>,
+    /// How an access that crosses a page boundary is translated: every page it touches, or only
+    /// its first byte's page (as course simulators do).
+    #[arg(long, value_enum, default_value_t = Crossing::Split)]
+    page_crossing: Crossing,
+    /// Also write one CSV row per (trace, design) to FILE (atomically).
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// Print no table (errors only).
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// Trace files.
+    #[arg(required = true, value_name = "TRACE")]
+    traces: Vec<PathBuf>,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum Crossing {
+    /// Translate every page the access touches.
+    Split,
+    /// Translate only the page of the access's first byte.
+    First,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args),
+        Command::Designs => {
+            designs();
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("ptbench: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn designs() {
+    for d in CATALOG {
+        println!("{}\n    {}", d.name, d.summary);
+        if let Ok(spec) = DesignSpec::parse(d.name) {
+            println!(
+                "    base page {} B, {}-bit virtual addresses",
+                1u64 << spec.page_shift(),
+                spec.va_bits()
+            );
+        }
+        for p in d.params {
+            println!("    {:<10} default {:<4} {}", p.key, p.default, p.help);
+        }
+    }
+    println!("\nA SPEC is NAME[:key=value,...], e.g. radix:levels=3,pobits=14");
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let specs: Vec<DesignSpec> = if args.designs.is_empty() {
+        DEFAULT_DESIGNS.iter().map(|s| DesignSpec::parse(s)).collect::<Result<_, _>>()?
+    } else {
+        args.designs
+            .iter()
+            .map(|s| DesignSpec::parse(s))
+            .collect::<Result<_, _>>()?
+    };
+    let opts = SimOptions {
+        page_crossing: match args.page_crossing {
+            Crossing::Split => PageCrossing::Split,
+            Crossing::First => PageCrossing::First,
+        },
+    };
+    if let Some(jobs) = args.jobs {
+        if jobs == 0 {
+            bail!("--jobs must be at least 1");
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(jobs)
+            .build_global()
+            .context("cannot start the worker threads")?;
+    }
+    for t in &args.traces {
+        if !t.is_file() {
+            bail!("{}: no such trace file", t.display());
+        }
+    }
+    let bars = MultiProgress::new();
+    let results: Vec<Result<(TraceRun, Vec<Sim>)>> = args
+        .traces
+        .par_iter()
+        .map(|trace| replay_one(trace, &specs, &opts, &bars))
+        .collect();
+    let mut rows = Vec::new();
+    for (trace, result) in args.traces.iter().zip(results) {
+        let (run, sims) = result?;
+        for sim in &sims {
+            rows.push(row(trace, &run, sim, &opts));
+        }
+    }
+    if let Some(path) = &args.csv {
+        write_csv(path, &rows)?;
+    }
+    if !args.quiet {
+        print!("{}", table(&rows));
+        if let Some(path) = &args.csv {
+            println!("\nwrote {} rows to {}", rows.len(), path.display());
+        }
+    }
+    Ok(())
+}
+
+fn replay_one(
+    trace: &Path,
+    specs: &[DesignSpec],
+    opts: &SimOptions,
+    bars: &MultiProgress,
+) -> Result<(TraceRun, Vec<Sim>)> {
+    let mut sims = specs
+        .iter()
+        .map(|s| Sim::build(s, opts))
+        .collect::<Result<Vec<_>, _>>()?;
+    let len = std::fs::metadata(trace).map(|m| m.len()).unwrap_or(0);
+    let bar = bars.add(ProgressBar::new(len));
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>20} [{bar:30}] {bytes}/{total_bytes} {msg} ({eta})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(
+        trace
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
+    let run = replay_trace(trace, &mut sims, &|bytes, accesses| {
+        bar.set_position(bytes);
+        bar.set_message(format!("{} accesses", thousands(accesses)));
+    });
+    bar.finish_and_clear();
+    Ok((run?, sims))
+}
+
+fn row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> RunRow {
+    let s = sim.stats();
+    let f = sim.footprint();
+    let secs = s.busy_nanos as f64 / 1e9;
+    let spec = DesignSpec::parse(sim.label()).ok();
+    RunRow {
+        trace: trace.display().to_string(),
+        design: sim.label().to_string(),
+        accesses: s.accesses,
+        translations: s.translations,
+        walks: s.walks,
+        walk_refs: s.walk_refs,
+        refs_per_translation: ratio(s.walk_refs, s.translations),
+        page_faults: s.page_faults,
+        table_pages: f.table_pages,
+        table_bytes: f.table_bytes,
+        distinct_pages: s.distinct_pages,
+        wall_seconds: secs,
+        accesses_per_second: if secs > 0.0 {
+            s.accesses as f64 / secs
+        } else {
+            0.0
+        },
+        page_crossing: match opts.page_crossing {
+            PageCrossing::Split => "split",
+            PageCrossing::First => "first",
+        }
+        .to_string(),
+        page_bytes: spec.as_ref().map_or(0, |s| 1 << s.page_shift()),
+        va_bits: spec.as_ref().map_or(0, |s| s.va_bits()),
+        tables_per_level: f
+            .per_level
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(";"),
+        probes: s.probes,
+        trace_format: run.format.map(|f| f.name()).unwrap_or("empty").to_string(),
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+fn table(rows: &[RunRow]) -> String {
+    let headers = [
+        "trace",
+        "design",
+        "accesses",
+        "translations",
+        "walk_refs",
+        "refs/xlat",
+        "faults",
+        "table_pages",
+        "table_KiB",
+        "M acc/s",
+    ];
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                Path::new(&r.trace)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| r.trace.clone()),
+                r.design.clone(),
+                thousands(r.accesses),
+                thousands(r.translations),
+                thousands(r.walk_refs),
+                format!("{:.3}", r.refs_per_translation),
+                thousands(r.page_faults),
+                thousands(r.table_pages),
+                thousands(r.table_bytes / 1024),
+                format!("{:.1}", r.accesses_per_second / 1e6),
+            ]
+        })
+        .collect();
+    render_table(&headers, &cells)
+}

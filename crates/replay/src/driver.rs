@@ -32,14 +32,14 @@ pub enum RunError {
     #[error(transparent)]
     Trace(#[from] TraceError),
     /// A design could not replay an access.
-    #[error("{}{}: {source}", path.display(), LineSuffix(*line))]
+    #[error("{}{}: {error}", path.display(), LineSuffix(*line))]
     Replay {
         /// The trace.
         path: PathBuf,
         /// The line of the access, when it could be found.
         line: Option<u64>,
         /// What failed.
-        source: ReplayError,
+        error: ReplayError,
     },
 }
 
@@ -122,6 +122,6 @@ fn replay_error(path: &Path, source: ReplayError) -> RunError {
     RunError::Replay {
         path: path.to_path_buf(),
         line,
-        source,
+        error: source,
     }
 }

@@ -73,7 +73,7 @@ pub enum ReplayError {
         va_bits: u8,
     },
     /// The OS model could not resolve a fault.
-    #[error("access #{index} at {addr:#x}, design `{design}`: {source}")]
+    #[error("access #{index} at {addr:#x}, design `{design}`: {error}")]
     Os {
         /// 0-based index of the access.
         index: u64,
@@ -82,7 +82,7 @@ pub enum ReplayError {
         /// The design.
         design: String,
         /// What failed.
-        source: OsError,
+        error: OsError,
     },
     /// A design lost a mapping it had just stored: a bug in the design.
     #[error("design `{design}` did not find {vpn:?} right after mapping it (a bug in the design)")]
@@ -201,11 +201,11 @@ impl<P: PageTable> Simulator<P> {
         self.stats.page_faults += 1;
         self.os
             .handle_fault(&mut self.pt, &mut self.mem, vpn)
-            .map_err(|source| ReplayError::Os {
+            .map_err(|error| ReplayError::Os {
                 index,
                 addr: a.addr,
                 design: self.label.clone(),
-                source,
+                error,
             })?;
         self.stats.walks += 1;
         match self.pt.walk(&self.mem, vpn, cost) {

@@ -1,0 +1,202 @@
+//! Results of ptbench runs: one [`RunRow`] per (trace, design) with stable CSV column names,
+//! written atomically (a temporary file renamed into place), and a plain-text table for terminals.
+
+use serde::Serialize;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// One (trace, design) result. Field order is the CSV column order; columns are only ever added,
+/// at the end, never renamed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct RunRow {
+    /// The trace file as given on the command line.
+    pub trace: String,
+    /// The design's canonical spec.
+    pub design: String,
+    /// Accesses replayed.
+    pub accesses: u64,
+    /// Pages translated.
+    pub translations: u64,
+    /// Walks, retries after faults included.
+    pub walks: u64,
+    /// Entries read by all walks.
+    pub walk_refs: u64,
+    /// `walk_refs / translations`.
+    pub refs_per_translation: f64,
+    /// Page faults.
+    pub page_faults: u64,
+    /// Table pages at the end.
+    pub table_pages: u64,
+    /// Table bytes at the end.
+    pub table_bytes: u64,
+    /// Distinct pages touched.
+    pub distinct_pages: u64,
+    /// Seconds this design spent in its replay loop (trace decoding excluded).
+    pub wall_seconds: f64,
+    /// `accesses / wall_seconds`.
+    pub accesses_per_second: f64,
+    /// `split` or `first`.
+    pub page_crossing: String,
+    /// Base page size in bytes.
+    pub page_bytes: u64,
+    /// Virtual address width of the design.
+    pub va_bits: u8,
+    /// Table pages per level, root first, separated by `;` (radix designs).
+    pub tables_per_level: String,
+    /// Hash probes (hashed designs).
+    pub probes: u64,
+    /// The detected trace format.
+    pub trace_format: String,
+}
+
+/// Why results could not be written.
+#[derive(Debug, Error)]
+#[error("cannot write {}: {error}", path.display())]
+pub struct WriteError {
+    /// The file.
+    pub path: PathBuf,
+    /// What failed.
+    pub error: io::Error,
+}
+
+/// Writes `rows` as CSV to `path` atomically: readers see the old file or the complete new one.
+pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), WriteError> {
+    write_atomic(path, |w| {
+        let mut csv = csv::Writer::from_writer(w);
+        for row in rows {
+            csv.serialize(row).map_err(io::Error::other)?;
+        }
+        csv.flush()
+    })
+}
+
+/// Writes a file atomically through `fill`: a temporary file in the same directory, synced and then
+/// renamed over `path`.
+pub fn write_atomic(
+    path: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), WriteError> {
+    let err = |error| WriteError {
+        path: path.to_path_buf(),
+        error,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".ptbench-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(err)?;
+    {
+        let mut w = io::BufWriter::new(tmp.as_file_mut());
+        fill(&mut w).map_err(err)?;
+        w.flush().map_err(err)?;
+    }
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+/// Renders rows as an aligned text table: text columns left-aligned, numbers right-aligned.
+pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let numeric = |i: usize| {
+        rows.iter().all(|r| {
+            r.get(i).is_some_and(|c| {
+                c.chars()
+                    .all(|ch| ch.is_ascii_digit() || matches!(ch, '.' | ',' | '-' | 'e' | '+'))
+            })
+        })
+    };
+    let right: Vec<bool> = (0..headers.len()).map(numeric).collect();
+    let mut out = String::new();
+    let line = |cells: Vec<&str>, out: &mut String| {
+        let parts: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if right[i] {
+                    format!("{c:>w$}", w = widths[i])
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        out.push_str(parts.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(headers.to_vec(), &mut out);
+    let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
+    line(rule.iter().map(String::as_str).collect(), &mut out);
+    for row in rows {
+        line(row.iter().map(String::as_str).collect(), &mut out);
+    }
+    out
+}
+
+/// Formats a count with thousands separators (`1234567` -> `1,234,567`).
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_has_the_stable_header_and_replaces_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("out.csv");
+        std::fs::write(&path, "old").unwrap();
+        let row = RunRow {
+            trace: "t".into(),
+            design: "x86-64".into(),
+            accesses: 3,
+            ..RunRow::default()
+        };
+        write_csv(&path, &[row]).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let header = text.lines().next().unwrap();
+        assert!(header.starts_with(
+            "trace,design,accesses,translations,walks,walk_refs,refs_per_translation,page_faults,\
+             table_pages,table_bytes,distinct_pages,wall_seconds,accesses_per_second"
+        ));
+        assert!(text.lines().nth(1).unwrap().starts_with("t,x86-64,3,"));
+        let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(leftovers, 1, "no temporary file is left behind");
+        assert!(write_csv(&dir.path().join("no/such/dir/out.csv"), &[RunRow::default()]).is_err());
+    }
+
+    #[test]
+    fn table_aligns_numbers_right() {
+        let t = render_table(
+            &["design", "refs"],
+            &[
+                vec!["x86-64".into(), "4".into()],
+                vec!["two-level".into(), "1,024".into()],
+            ],
+        );
+        assert_eq!(
+            t,
+            "design      refs\n---------  -----\nx86-64         4\ntwo-level  1,024\n"
+        );
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(thousands(12), "12");
+    }
+}
