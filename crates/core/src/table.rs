@@ -94,3 +94,28 @@ pub trait PageTable {
         page_bits >= 64 || vpn.0 >> page_bits == 0
     }
 }
+
+impl<T: PageTable + ?Sized> PageTable for Box<T> {
+    fn page_shift(&self) -> u8 {
+        (**self).page_shift()
+    }
+    fn va_bits(&self) -> u8 {
+        (**self).va_bits()
+    }
+    fn page_sizes(&self) -> &[PageSize] {
+        (**self).page_sizes()
+    }
+    fn map(&mut self, mem: &mut PhysMem, vpn: Vpn, pte: Pte) -> Result<(), MapError> {
+        (**self).map(mem, vpn, pte)
+    }
+    fn unmap(&mut self, mem: &mut PhysMem, vpn: Vpn) -> Result<Option<Pte>, MapError> {
+        (**self).unmap(mem, vpn)
+    }
+    #[inline]
+    fn walk(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<Pte> {
+        (**self).walk(mem, vpn, cost)
+    }
+    fn footprint(&self) -> Footprint {
+        (**self).footprint()
+    }
+}

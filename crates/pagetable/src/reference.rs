@@ -34,6 +34,11 @@ impl Reference {
         })
     }
 
+    /// An empty table accepting base pages and 2 MiB and 1 GiB pages (when larger than the base).
+    pub fn with_default_sizes(page_shift: u8, va_bits: u8) -> Result<Reference, MapError> {
+        Reference::new(page_shift, va_bits, &[PageSize::M2, PageSize::G1])
+    }
+
     fn find(&self, vpn: Vpn) -> Option<(Vpn, Pte)> {
         let (&start, &pte) = self.map.range(..=vpn).next_back()?;
         let span = 1u64 << (pte.size.shift() - self.page_shift);
@@ -77,12 +82,12 @@ impl PageTable for Reference {
             }
             _ => {}
         }
-        let end = vpn.0.saturating_add(span);
-        if self
-            .map
-            .range(Vpn(vpn.0 + 1)..=Vpn(end))
-            .next()
-            .is_some()
+        if span > 0
+            && self
+                .map
+                .range(Vpn(vpn.0 + 1)..=Vpn(vpn.0.saturating_add(span)))
+                .next()
+                .is_some()
         {
             return Err(MapError::Overlap { vpn });
         }

@@ -1,7 +1,7 @@
 //! Design specs as users write them on the command line: `NAME[:key=value,...]`.
 
-use crate::RadixConfig;
-use ptbench_core::{EntryWidth, PageSize};
+use crate::{Radix, RadixConfig, Reference};
+use ptbench_core::{EntryWidth, MapError, MemError, PageSize, PageTable, PhysMem};
 use std::fmt;
 use thiserror::Error;
 
@@ -281,6 +281,20 @@ impl DesignSpec {
             DesignSpec::Radix { cfg, .. } => cfg.va_bits() as u8,
             DesignSpec::Reference { va_bits, .. } => *va_bits,
         }
+    }
+
+    /// Empty simulated memory with the frame size and physical width this design needs.
+    pub fn new_mem(&self) -> Result<PhysMem, MemError> {
+        PhysMem::new(self.page_shift(), self.phys_bits())
+    }
+
+    /// Builds the design behind a trait object, in `mem` (from [`DesignSpec::new_mem`]). For tests
+    /// and tools; the replay loop uses concrete types.
+    pub fn build_boxed(&self, mem: &mut PhysMem) -> Result<Box<dyn PageTable + Send>, MapError> {
+        Ok(match *self {
+            DesignSpec::Radix { cfg, .. } => Box::new(Radix::new(cfg, mem)?),
+            DesignSpec::Reference { pobits, va_bits } => Box::new(Reference::with_default_sizes(pobits, va_bits)?),
+        })
     }
 
     /// Width of the physical address space the design's entries can address.

@@ -277,15 +277,14 @@ impl Sim {
             design: label.clone(),
             reason,
         };
-        let mut mem =
-            PhysMem::new(spec.page_shift(), spec.phys_bits()).map_err(|e| fail(e.to_string()))?;
+        let mut mem = spec.new_mem().map_err(|e| fail(e.to_string()))?;
         Ok(match *spec {
             DesignSpec::Radix { cfg, .. } => {
                 let pt = Radix::new(cfg, &mut mem).map_err(|e| fail(e.to_string()))?;
                 Sim::Radix(Simulator::new(label.clone(), pt, mem, opts))
             }
             DesignSpec::Reference { pobits, va_bits } => {
-                let pt = Reference::new(pobits, va_bits, &[]).map_err(|e| fail(e.to_string()))?;
+                let pt = Reference::with_default_sizes(pobits, va_bits).map_err(|e| fail(e.to_string()))?;
                 Sim::Reference(Simulator::new(label.clone(), pt, mem, opts))
             }
         })
