@@ -8,9 +8,10 @@
 //! valid); bit 3 marks a huge leaf stored at a higher level. The root's physical address is the ptbr.
 //!
 //! Cost model: a walk reads one entry per level it visits, root first, stopping early at an invalid
-//! entry or a huge leaf. Tables are allocated on demand when a mapping needs them and are never
-//! freed on unmap (as in the assignment), so the table count over a set of mapped base pages is
-//! `1 + sum over k in 1..LEVELS of |{vpn >> k*index_bits}|`.
+//! entry or a huge leaf. Tables are allocated on demand when a mapping needs them and are not freed
+//! on unmap (as in the assignment), so the table count over a set of mapped base pages is
+//! `1 + sum over k in 1..LEVELS of |{vpn >> k*index_bits}|`. Only a huge mapping placed over a
+//! table that no longer maps anything frees that table (and the empty tables beneath it).
 
 use ptbench_core::{
     EntryWidth, Footprint, MapError, PageSize, PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte, Vpn,
@@ -194,6 +195,34 @@ impl Radix {
         Ok(e)
     }
 
+    /// Whether the table at `table` (whose entries each map `shift` vpn bits) maps nothing.
+    fn subtree_empty(&self, mem: &PhysMem, table: u64, shift: u32) -> bool {
+        let width = self.cfg.entry;
+        (0..=self.index_mask).all(|i| {
+            let e = mem.peek(PhysAddr(table + (i << width.shift())), width);
+            e & VALID == 0
+                || (shift > 0
+                    && e & HUGE == 0
+                    && self.subtree_empty(mem, e & !self.offset_mask, shift - u32::from(self.index_bits)))
+        })
+    }
+
+    /// Frees the (empty) table at `table`, which sits at `level`, and every table beneath it.
+    fn free_subtree(&mut self, mem: &mut PhysMem, table: u64, shift: u32, level: usize) {
+        if shift > 0 {
+            let width = self.cfg.entry;
+            for i in 0..=self.index_mask {
+                let e = mem.peek(PhysAddr(table + (i << width.shift())), width);
+                if e & VALID != 0 && e & HUGE == 0 {
+                    let next = e & !self.offset_mask;
+                    self.free_subtree(mem, next, shift - u32::from(self.index_bits), level + 1);
+                }
+            }
+        }
+        mem.free_table_frames(PhysAddr(table), 1);
+        self.per_level[level] -= 1;
+    }
+
     fn top_shift(&self) -> u32 {
         u32::from(self.cfg.levels - 1) * u32::from(self.index_bits)
     }
@@ -258,9 +287,15 @@ impl PageTable for Radix {
         let at = self.entry_addr(table, vpn, shift);
         let old = mem.peek(at, width);
         if old & VALID != 0 && shift > 0 && old & HUGE == 0 {
-            return Err(MapError::Overlap { vpn });
+            // A huge leaf replaces a table only when nothing beneath it is mapped any more.
+            let sub = old & !self.offset_mask;
+            if !self.subtree_empty(mem, sub, shift - u32::from(self.index_bits)) {
+                return Err(MapError::Overlap { vpn });
+            }
+            self.free_subtree(mem, sub, shift - u32::from(self.index_bits), level + 1);
+            mem.write(at, width, 0);
         }
-        if old & VALID == 0 {
+        if mem.peek(at, width) & VALID == 0 {
             self.entries += 1;
         }
         mem.write(at, width, leaf);
