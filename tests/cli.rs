@@ -1,0 +1,300 @@
+//! End-to-end tests of the `ptbench` binary against an independent model of the counting rules,
+//! written here from the rules in the README, not with the simulator's code.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn ptbench(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ptbench"))
+        .args(args)
+        .output()
+        .expect("ptbench runs")
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// (address, size) of every access, parsed independently of ptbench's readers.
+fn accesses(path: &Path) -> Vec<(u64, u64)> {
+    let raw = std::fs::read(path).unwrap();
+    let text = if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut s = String::new();
+        flate2::read::MultiGzDecoder::new(&raw[..])
+            .read_to_string(&mut s)
+            .unwrap();
+        s
+    } else {
+        String::from_utf8(raw).unwrap()
+    };
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let t = line.trim();
+        if t.is_empty() || t.starts_with("==") || t.starts_with("--") || t.starts_with('#') {
+            continue;
+        }
+        if let Some((op, rest)) = t.split_once(' ') {
+            if matches!(op, "I" | "L" | "S" | "M") && rest.contains(',') {
+                let (a, s) = rest.trim().split_once(',').unwrap();
+                let (a, s) = (u64::from_str_radix(a, 16).unwrap(), s.parse().unwrap());
+                out.push((a, s));
+                if op == "M" {
+                    out.push((a, s));
+                }
+                continue;
+            }
+        }
+        let addr = t.split_whitespace().next().unwrap();
+        out.push((u64::from_str_radix(addr.trim_start_matches("0x"), 16).unwrap(), 1));
+    }
+    out
+}
+
+/// The expected counters of an n-level radix table with 8-byte entries under demand paging.
+#[derive(Debug, Default, PartialEq)]
+struct Expected {
+    accesses: u64,
+    translations: u64,
+    walks: u64,
+    walk_refs: u64,
+    page_faults: u64,
+    distinct_pages: u64,
+    table_pages: u64,
+}
+
+fn model(trace: &[(u64, u64)], levels: u32, pobits: u32, split: bool) -> Expected {
+    let b = pobits - 3;
+    let mut seen = HashSet::new();
+    let mut prefixes: Vec<HashSet<u64>> = vec![HashSet::new(); levels as usize];
+    let mut e = Expected::default();
+    for &(addr, size) in trace {
+        e.accesses += 1;
+        let first = addr >> pobits;
+        let last = if split { (addr + size.max(1) - 1) >> pobits } else { first };
+        for vpn in first..=last {
+            e.translations += 1;
+            e.walks += 1;
+            if seen.contains(&vpn) {
+                e.walk_refs += u64::from(levels);
+                continue;
+            }
+            // The faulting walk reads the root entry, then one more entry for every level whose
+            // table already exists; then the retry reads every level.
+            let existing = (1..levels)
+                .filter(|k| prefixes[*k as usize].contains(&(vpn >> (k * b))))
+                .count() as u64;
+            e.walk_refs += 1 + existing + u64::from(levels);
+            e.walks += 1;
+            e.page_faults += 1;
+            seen.insert(vpn);
+            for k in 1..levels {
+                prefixes[k as usize].insert(vpn >> (k * b));
+            }
+        }
+    }
+    e.distinct_pages = seen.len() as u64;
+    e.table_pages = 1 + prefixes.iter().map(|p| p.len() as u64).sum::<u64>();
+    e
+}
+
+fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let headers = r.headers().unwrap().clone();
+    r.records()
+        .map(|rec| {
+            let rec = rec.unwrap();
+            headers
+                .iter()
+                .zip(rec.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn num(row: &HashMap<String, String>, key: &str) -> u64 {
+    row[key].parse().unwrap_or_else(|_| panic!("{key} = {}", row[key]))
+}
+
+/// Runs the issue's command on `trace` and checks both designs against the model.
+fn check_trace(trace: &Path, split: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("out.csv");
+    let mode = if split { "split" } else { "first" };
+    let out = ptbench(&[
+        "run",
+        "--page-crossing",
+        mode,
+        "--design",
+        "x86-64",
+        "--design",
+        "radix:levels=3,pobits=14",
+        "--csv",
+        csv.to_str().unwrap(),
+        trace.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        trace.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = csv_rows(&csv);
+    assert_eq!(rows.len(), 2);
+    let parsed = accesses(trace);
+    for (row, (design, levels, pobits)) in
+        rows.iter().zip([("x86-64", 4, 12), ("radix:levels=3,pobits=14", 3, 14)])
+    {
+        assert_eq!(row["design"], design);
+        let want = model(&parsed, levels, pobits, split);
+        let got = Expected {
+            accesses: num(row, "accesses"),
+            translations: num(row, "translations"),
+            walks: num(row, "walks"),
+            walk_refs: num(row, "walk_refs"),
+            page_faults: num(row, "page_faults"),
+            distinct_pages: num(row, "distinct_pages"),
+            table_pages: num(row, "table_pages"),
+        };
+        assert_eq!(got, want, "{} {design} {mode}", trace.display());
+        assert_eq!(num(row, "page_faults"), want.distinct_pages);
+        assert_eq!(num(row, "table_bytes"), want.table_pages << pobits);
+        let rpt: f64 = row["refs_per_translation"].parse().unwrap();
+        assert!((rpt - want.walk_refs as f64 / want.translations as f64).abs() < 1e-9);
+    }
+}
+
+fn shipped_traces() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join("traces"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".lackey.gz"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn shipped_lackey_traces_match_the_model_first_byte() {
+    let traces = shipped_traces();
+    assert!(traces.len() >= 3, "traces/ holds the project's own traces");
+    for t in &traces {
+        check_trace(t, false);
+    }
+}
+
+#[test]
+fn shipped_lackey_trace_matches_the_model_split() {
+    check_trace(&shipped_traces()[0], true);
+}
+
+#[test]
+fn shared_traces_match_the_model_when_present() {
+    let shared = root().join("../shared/traces");
+    if !shared.is_dir() {
+        eprintln!("../shared/traces is absent: skipped");
+        return;
+    }
+    for rel in [
+        "cachelab/yi.trace",
+        "cachelab/trans.trace",
+        "cachelab/long.trace",
+        "osprac/trace1",
+        "osprac/trace3",
+        "osprac/gcc.trace.gz",
+    ] {
+        let t = shared.join(rel);
+        check_trace(&t, false);
+        check_trace(&t, true);
+    }
+}
+
+#[test]
+fn malformed_line_names_file_and_line_without_panicking() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.trace");
+    std::fs::write(&bad, " L 7ff0005b8,8\n S zzzz,4\n L 10,4\n").unwrap();
+    let csv = dir.path().join("out.csv");
+    let out = ptbench(&["run", "--csv", csv.to_str().unwrap(), bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("bad.trace:2: malformed lackey line ` S zzzz,4`"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!csv.exists(), "no CSV is written for a failed run");
+}
+
+#[test]
+fn truncated_gzip_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = std::fs::read(&shipped_traces()[0]).unwrap();
+    let cut = dir.path().join("cut.lackey.gz");
+    std::fs::write(&cut, &whole[..whole.len() / 3]).unwrap();
+    let out = ptbench(&["run", cut.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("cut.lackey.gz:"), "{err}");
+    assert!(err.contains("truncated"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn address_wider_than_the_design_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = dir.path().join("wide.trace");
+    std::fs::write(&t, "==1== lackey\nI  0400d7d4,8\n L 1ffefff000,8\n").unwrap();
+    let out = ptbench(&["run", "--design", "two-level", t.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("wide.trace:3: access #1 at 0x1ffefff000 (8 bytes) lies outside the 32-bit virtual address space of design `two-level`"),
+        "{err}"
+    );
+    // The same trace fits x86-64.
+    assert!(ptbench(&["run", "--design", "x86-64", t.to_str().unwrap()]).status.success());
+}
+
+#[test]
+fn bad_design_specs_and_missing_files_are_errors() {
+    let t = shipped_traces()[0].clone();
+    let out = ptbench(&["run", "--design", "radix:levels=7", t.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("levels=7 is outside 1..=6"));
+    let out = ptbench(&["run", "/no/such/trace"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/trace: no such trace file"));
+}
+
+#[test]
+fn designs_lists_every_design_with_its_parameters() {
+    let out = ptbench(&["designs"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in ["radix", "two-level", "x86-64", "x86-64-5l", "reference"] {
+        assert!(text.lines().any(|l| l == name), "{name} missing:\n{text}");
+    }
+    assert!(text.contains("levels     default 4"));
+    assert!(text.contains("pobits     default 12"));
+}
+
+#[test]
+fn csv_has_the_documented_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("out.csv");
+    let t = dir.path().join("t.trace");
+    std::fs::write(&t, "0041f7a0 R\n13f5e2c0 W\n0041f7a4 R\n").unwrap();
+    let out = ptbench(&["run", "-d", "two-level", "--csv", csv.to_str().unwrap(), t.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with(
+        "trace,design,accesses,translations,walks,walk_refs,refs_per_translation,page_faults,\
+         table_pages,table_bytes,distinct_pages,wall_seconds,accesses_per_second,"
+    ));
+    let rows = csv_rows(&csv);
+    // Two pages in two different 4 MiB regions: root + 2 leaf tables; 1+2, 1+2, then 2 refs.
+    assert_eq!(num(&rows[0], "page_faults"), 2);
+    assert_eq!(num(&rows[0], "table_pages"), 3);
+    assert_eq!(num(&rows[0], "walk_refs"), 3 + 3 + 2);
+    assert_eq!(rows[0]["trace_format"], "hexaddr R|W");
+}
