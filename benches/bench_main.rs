@@ -1,1 +1,13 @@
-fn main() {}
+//! Criterion benchmarks: `cargo bench` (all groups) or `cargo bench -- walk` (one group).
+
+use criterion::{criterion_group, criterion_main};
+
+mod groups;
+
+criterion_group!(
+    benches,
+    groups::walk::bench,
+    groups::replay::bench,
+    groups::parse::bench
+);
+criterion_main!(benches);

@@ -117,7 +117,10 @@ fn designs() {
 
 fn run(args: RunArgs) -> Result<()> {
     let specs: Vec<DesignSpec> = if args.designs.is_empty() {
-        DEFAULT_DESIGNS.iter().map(|s| DesignSpec::parse(s)).collect::<Result<_, _>>()?
+        DEFAULT_DESIGNS
+            .iter()
+            .map(|s| DesignSpec::parse(s))
+            .collect::<Result<_, _>>()?
     } else {
         args.designs
             .iter()
@@ -138,6 +141,16 @@ fn run(args: RunArgs) -> Result<()> {
             .num_threads(jobs)
             .build_global()
             .context("cannot start the worker threads")?;
+    }
+    if let Some(csv) = &args.csv {
+        let dir = csv.parent().filter(|d| !d.as_os_str().is_empty());
+        if dir.is_some_and(|d| !d.is_dir()) {
+            bail!(
+                "--csv {}: the directory {} does not exist",
+                csv.display(),
+                dir.map(|d| d.display().to_string()).unwrap_or_default()
+            );
+        }
     }
     for t in &args.traces {
         if !t.is_file() {
@@ -182,11 +195,9 @@ fn replay_one(
     let len = std::fs::metadata(trace).map(|m| m.len()).unwrap_or(0);
     let bar = bars.add(ProgressBar::new(len));
     bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>20} [{bar:30}] {bytes}/{total_bytes} {msg} ({eta})",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{prefix:>20} [{bar:30}] {bytes}/{total_bytes} {msg} ({eta})")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
     );
     bar.set_prefix(
         trace

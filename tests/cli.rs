@@ -47,7 +47,10 @@ fn accesses(path: &Path) -> Vec<(u64, u64)> {
             }
         }
         let addr = t.split_whitespace().next().unwrap();
-        out.push((u64::from_str_radix(addr.trim_start_matches("0x"), 16).unwrap(), 1));
+        out.push((
+            u64::from_str_radix(addr.trim_start_matches("0x"), 16).unwrap(),
+            1,
+        ));
     }
     out
 }
@@ -72,7 +75,11 @@ fn model(trace: &[(u64, u64)], levels: u32, pobits: u32, split: bool) -> Expecte
     for &(addr, size) in trace {
         e.accesses += 1;
         let first = addr >> pobits;
-        let last = if split { (addr + size.max(1) - 1) >> pobits } else { first };
+        let last = if split {
+            (addr + size.max(1) - 1) >> pobits
+        } else {
+            first
+        };
         for vpn in first..=last {
             e.translations += 1;
             e.walks += 1;
@@ -115,7 +122,9 @@ fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
 }
 
 fn num(row: &HashMap<String, String>, key: &str) -> u64 {
-    row[key].parse().unwrap_or_else(|_| panic!("{key} = {}", row[key]))
+    row[key]
+        .parse()
+        .unwrap_or_else(|_| panic!("{key} = {}", row[key]))
 }
 
 /// Runs the issue's command on `trace` and checks both designs against the model.
@@ -144,8 +153,9 @@ fn check_trace(trace: &Path, split: bool) {
     let rows = csv_rows(&csv);
     assert_eq!(rows.len(), 2);
     let parsed = accesses(trace);
-    for (row, (design, levels, pobits)) in
-        rows.iter().zip([("x86-64", 4, 12), ("radix:levels=3,pobits=14", 3, 14)])
+    for (row, (design, levels, pobits)) in rows
+        .iter()
+        .zip([("x86-64", 4, 12), ("radix:levels=3,pobits=14", 3, 14)])
     {
         assert_eq!(row["design"], design);
         let want = model(&parsed, levels, pobits, split);
@@ -220,7 +230,10 @@ fn malformed_line_names_file_and_line_without_panicking() {
     let out = ptbench(&["run", "--csv", csv.to_str().unwrap(), bad.to_str().unwrap()]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("bad.trace:2: malformed lackey line ` S zzzz,4`"), "{err}");
+    assert!(
+        err.contains("bad.trace:2: malformed lackey line ` S zzzz,4`"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
     assert!(!csv.exists(), "no CSV is written for a failed run");
 }
@@ -252,7 +265,9 @@ fn address_wider_than_the_design_names_the_line() {
         "{err}"
     );
     // The same trace fits x86-64.
-    assert!(ptbench(&["run", "--design", "x86-64", t.to_str().unwrap()]).status.success());
+    assert!(ptbench(&["run", "--design", "x86-64", t.to_str().unwrap()])
+        .status
+        .success());
 }
 
 #[test]
@@ -284,8 +299,19 @@ fn csv_has_the_documented_columns() {
     let csv = dir.path().join("out.csv");
     let t = dir.path().join("t.trace");
     std::fs::write(&t, "0041f7a0 R\n13f5e2c0 W\n0041f7a4 R\n").unwrap();
-    let out = ptbench(&["run", "-d", "two-level", "--csv", csv.to_str().unwrap(), t.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ptbench(&[
+        "run",
+        "-d",
+        "two-level",
+        "--csv",
+        csv.to_str().unwrap(),
+        t.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&csv).unwrap();
     assert!(text.starts_with(
         "trace,design,accesses,translations,walks,walk_refs,refs_per_translation,page_faults,\

@@ -64,7 +64,10 @@ mod tests {
     #[test]
     fn access_is_16_bytes_and_last_byte_is_checked() {
         assert_eq!(std::mem::size_of::<Access>(), 16);
-        assert_eq!(Access::new(AccessKind::Read, 0xfff, 2).last_byte(), Some(0x1000));
+        assert_eq!(
+            Access::new(AccessKind::Read, 0xfff, 2).last_byte(),
+            Some(0x1000)
+        );
         assert_eq!(Access::new(AccessKind::Read, 7, 0).last_byte(), Some(7));
         assert_eq!(Access::new(AccessKind::Read, u64::MAX, 2).last_byte(), None);
     }

@@ -295,7 +295,11 @@ mod tests {
         assert_eq!(mem.materialised_frames(), 1);
         mem.free_table_frames(b, 1);
         assert_eq!(mem.alloc_table_frames(1).unwrap(), b);
-        assert_eq!(mem.peek(PhysAddr(b.0 + 8), EntryWidth::U64), 0, "reused frames are zeroed");
+        assert_eq!(
+            mem.peek(PhysAddr(b.0 + 8), EntryWidth::U64),
+            0,
+            "reused frames are zeroed"
+        );
     }
 
     #[test]

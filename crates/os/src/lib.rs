@@ -101,8 +101,14 @@ mod tests {
         let mut mem = PhysMem::new(12, 52).unwrap();
         let mut pt = Radix::new(RadixConfig::X86_64, &mut mem).unwrap();
         let mut os = Os::with_frames(&mem, 2);
-        assert_eq!(os.handle_fault(&mut pt, &mut mem, Vpn(9)).unwrap().pfn, Pfn(0));
-        assert_eq!(os.handle_fault(&mut pt, &mut mem, Vpn(3)).unwrap().pfn, Pfn(1));
+        assert_eq!(
+            os.handle_fault(&mut pt, &mut mem, Vpn(9)).unwrap().pfn,
+            Pfn(0)
+        );
+        assert_eq!(
+            os.handle_fault(&mut pt, &mut mem, Vpn(3)).unwrap().pfn,
+            Pfn(1)
+        );
         let mut cost = WalkCost::default();
         assert_eq!(pt.walk(&mem, Vpn(3), &mut cost).unwrap().pfn, Pfn(1));
         assert_eq!(

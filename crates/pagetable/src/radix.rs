@@ -203,7 +203,11 @@ impl Radix {
             e & VALID == 0
                 || (shift > 0
                     && e & HUGE == 0
-                    && self.subtree_empty(mem, e & !self.offset_mask, shift - u32::from(self.index_bits)))
+                    && self.subtree_empty(
+                        mem,
+                        e & !self.offset_mask,
+                        shift - u32::from(self.index_bits),
+                    ))
         })
     }
 
@@ -441,10 +445,7 @@ mod tests {
         let cfg = RadixConfig::X86_64;
         let mut mem = mem_for(cfg);
         let mut pt = Radix::new(cfg, &mut mem).unwrap();
-        assert_eq!(
-            pt.page_sizes(),
-            &[PageSize::K4, PageSize::M2, PageSize::G1]
-        );
+        assert_eq!(pt.page_sizes(), &[PageSize::K4, PageSize::M2, PageSize::G1]);
         let huge = Pte {
             pfn: Pfn(0x400),
             perms: Perms::RWX,
@@ -461,7 +462,14 @@ mod tests {
             Err(MapError::Overlap { .. })
         ));
         assert!(matches!(
-            pt.map(&mut mem, Vpn(0x600), Pte { pfn: Pfn(0x401), ..huge }),
+            pt.map(
+                &mut mem,
+                Vpn(0x600),
+                Pte {
+                    pfn: Pfn(0x401),
+                    ..huge
+                }
+            ),
             Err(MapError::Misaligned { .. })
         ));
         assert_eq!(pt.unmap(&mut mem, Vpn(0x300)).unwrap(), Some(huge));

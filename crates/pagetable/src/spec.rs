@@ -154,13 +154,18 @@ impl DesignSpec {
     pub fn parse(spec: &str) -> Result<DesignSpec, SpecError> {
         let spec = spec.trim();
         let (name, rest) = spec.split_once(':').unwrap_or((spec, ""));
-        let info = CATALOG
-            .iter()
-            .find(|d| d.name == name)
-            .ok_or_else(|| SpecError::UnknownDesign {
-                name: name.to_string(),
-                known: CATALOG.iter().map(|d| d.name).collect::<Vec<_>>().join(", "),
-            })?;
+        let info =
+            CATALOG
+                .iter()
+                .find(|d| d.name == name)
+                .ok_or_else(|| SpecError::UnknownDesign {
+                    name: name.to_string(),
+                    known: CATALOG
+                        .iter()
+                        .map(|d| d.name)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
         let mut params: Vec<(&str, u64)> = Vec::new();
         for kv in rest.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (key, value) = kv.split_once('=').ok_or_else(|| SpecError::BadValue {
@@ -177,7 +182,11 @@ impl DesignSpec {
                     known: if info.params.is_empty() {
                         "nothing (it is a preset; use `radix:...` to change its geometry)".into()
                     } else {
-                        info.params.iter().map(|p| p.key).collect::<Vec<_>>().join(", ")
+                        info.params
+                            .iter()
+                            .map(|p| p.key)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     },
                 });
             }
@@ -191,13 +200,17 @@ impl DesignSpec {
             params.push((key, v));
         }
         let get = |key: &str| {
-            params.iter().find(|(k, _)| *k == key).map(|(_, v)| *v).unwrap_or_else(|| {
-                info.params
-                    .iter()
-                    .find(|p| p.key == key)
-                    .and_then(|p| parse_int(p.default))
-                    .unwrap_or(0)
-            })
+            params
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| *v)
+                .unwrap_or_else(|| {
+                    info.params
+                        .iter()
+                        .find(|p| p.key == key)
+                        .and_then(|p| parse_int(p.default))
+                        .unwrap_or(0)
+                })
         };
         let small = |key: &str, max: u64| -> Result<u8, SpecError> {
             let v = get(key);
@@ -293,7 +306,9 @@ impl DesignSpec {
     pub fn build_boxed(&self, mem: &mut PhysMem) -> Result<Box<dyn PageTable + Send>, MapError> {
         Ok(match *self {
             DesignSpec::Radix { cfg, .. } => Box::new(Radix::new(cfg, mem)?),
-            DesignSpec::Reference { pobits, va_bits } => Box::new(Reference::with_default_sizes(pobits, va_bits)?),
+            DesignSpec::Reference { pobits, va_bits } => {
+                Box::new(Reference::with_default_sizes(pobits, va_bits)?)
+            }
         })
     }
 
@@ -352,12 +367,23 @@ mod tests {
     fn specs_parse_to_canonical_names() {
         let round = |s: &str| DesignSpec::parse(s).unwrap().to_string();
         assert_eq!(round("x86-64"), "x86-64");
-        assert_eq!(round("radix:pobits=14,levels=3"), "radix:levels=3,pobits=14");
+        assert_eq!(
+            round("radix:pobits=14,levels=3"),
+            "radix:levels=3,pobits=14"
+        );
         assert_eq!(round("radix"), "radix:levels=4,pobits=12");
-        assert_eq!(round("radix:levels=2,pte_bytes=4"), "radix:levels=2,pobits=12,pte_bytes=4");
+        assert_eq!(
+            round("radix:levels=2,pte_bytes=4"),
+            "radix:levels=2,pobits=12,pte_bytes=4"
+        );
         assert_eq!(round("reference:pobits=14"), "reference:pobits=14");
         assert_eq!(round("reference"), "reference");
-        assert_eq!(DesignSpec::parse("radix:levels=3,pobits=14").unwrap().va_bits(), 47);
+        assert_eq!(
+            DesignSpec::parse("radix:levels=3,pobits=14")
+                .unwrap()
+                .va_bits(),
+            47
+        );
     }
 
     #[test]

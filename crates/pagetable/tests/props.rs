@@ -12,7 +12,11 @@ fn geometry() -> impl Strategy<Value = RadixConfig> {
         .prop_map(|(levels, pobits, wide)| RadixConfig {
             levels,
             pobits,
-            entry: if wide { EntryWidth::U64 } else { EntryWidth::U32 },
+            entry: if wide {
+                EntryWidth::U64
+            } else {
+                EntryWidth::U32
+            },
         })
         .prop_filter("valid geometry", |c| c.validate().is_ok())
 }
@@ -60,9 +64,18 @@ proptest! {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Map { vpn: u64, pfn: u64, size: u8, write: bool },
-    Unmap { vpn: u64 },
-    Walk { vpn: u64 },
+    Map {
+        vpn: u64,
+        pfn: u64,
+        size: u8,
+        write: bool,
+    },
+    Unmap {
+        vpn: u64,
+    },
+    Walk {
+        vpn: u64,
+    },
 }
 
 /// Pages drawn from a few 1 GiB regions near each other and near the top of the 48-bit space, so

@@ -284,7 +284,8 @@ impl Sim {
                 Sim::Radix(Simulator::new(label.clone(), pt, mem, opts))
             }
             DesignSpec::Reference { pobits, va_bits } => {
-                let pt = Reference::with_default_sizes(pobits, va_bits).map_err(|e| fail(e.to_string()))?;
+                let pt = Reference::with_default_sizes(pobits, va_bits)
+                    .map_err(|e| fail(e.to_string()))?;
                 Sim::Reference(Simulator::new(label.clone(), pt, mem, opts))
             }
         })

@@ -147,7 +147,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -180,7 +180,11 @@ mod tests {
         assert!(text.lines().nth(1).unwrap().starts_with("t,x86-64,3,"));
         let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
         assert_eq!(leftovers, 1, "no temporary file is left behind");
-        assert!(write_csv(&dir.path().join("no/such/dir/out.csv"), &[RunRow::default()]).is_err());
+        assert!(write_csv(
+            &dir.path().join("no/such/dir/out.csv"),
+            &[RunRow::default()]
+        )
+        .is_err());
     }
 
     #[test]

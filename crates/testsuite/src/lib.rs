@@ -200,7 +200,14 @@ pub fn run(scenario: &Scenario, spec: &DesignSpec) -> Outcome {
     let mut os = Os::new(&mem);
     let mut failures = Vec::new();
     for (i, step) in scenario.steps.iter().enumerate() {
-        let mut fail = |what: String| failures.push(format!("step {} ({} {:#x}): {what}", i + 1, step.op, step.va));
+        let mut fail = |what: String| {
+            failures.push(format!(
+                "step {} ({} {:#x}): {what}",
+                i + 1,
+                step.op,
+                step.va
+            ))
+        };
         match run_step(step, &label, &mut pt, &mut mem, &mut os) {
             Ok(problems) => problems.into_iter().for_each(&mut fail),
             Err(e) => fail(e),
@@ -228,7 +235,9 @@ fn run_step(
     let result: Result<(), String> = match step.op.as_str() {
         "allocate" => {
             if pt.walk(mem, vpn, &mut cost).is_none() {
-                os.handle_fault(pt, mem, vpn).map(|_| ()).map_err(|e| e.to_string())
+                os.handle_fault(pt, mem, vpn)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
             } else {
                 Ok(())
             }
@@ -280,15 +289,17 @@ fn run_step(
     }
     if let Some(want) = step.expect_refs.as_ref().and_then(|e| e.for_design(label)) {
         if u64::from(cost.refs) != want {
-            problems.push(format!("expected {want} memory references, got {}", cost.refs));
+            problems.push(format!(
+                "expected {want} memory references, got {}",
+                cost.refs
+            ));
         }
     }
     // Checking translations reads through an uncounted walk.
     let mut scratch = WalkCost::default();
     let found = pt.walk(mem, vpn, &mut scratch);
-    let pa = found.map(|pte| {
-        (pte.frame_of(vpn, shift).0 << shift) | (step.va & ((1u64 << shift) - 1))
-    });
+    let pa =
+        found.map(|pte| (pte.frame_of(vpn, shift).0 << shift) | (step.va & ((1u64 << shift) - 1)));
     if let Some(want) = step.expect_pa {
         if pa != Some(want) {
             problems.push(format!("expected pa {want:#x}, got {}", show(pa)));
@@ -298,7 +309,11 @@ fn run_step(
         problems.push(format!("expected no mapping, got pa {}", show(pa)));
     }
     let table_pages = pt.footprint().table_pages;
-    if let Some(want) = step.expect_table_pages.as_ref().and_then(|e| e.for_design(label)) {
+    if let Some(want) = step
+        .expect_table_pages
+        .as_ref()
+        .and_then(|e| e.for_design(label))
+    {
         if table_pages != want {
             problems.push(format!("expected {want} table pages, got {table_pages}"));
         }

@@ -7,7 +7,11 @@ use std::path::Path;
 fn every_design_passes_the_corpus() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata");
     let scenarios = load_dir(&dir).expect("corpus loads");
-    assert!(scenarios.len() >= 6, "corpus has {} scenarios", scenarios.len());
+    assert!(
+        scenarios.len() >= 6,
+        "corpus has {} scenarios",
+        scenarios.len()
+    );
     let mut failures = Vec::new();
     for (path, scenario) in &scenarios {
         let name = path.file_name().unwrap().to_string_lossy();
@@ -27,5 +31,9 @@ fn every_design_passes_the_corpus() {
         }
         assert!(ran > 0, "{name}: every design skipped it");
     }
-    assert!(failures.is_empty(), "corpus failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "corpus failures:\n{}",
+        failures.join("\n")
+    );
 }

@@ -76,10 +76,13 @@ impl TextTrace {
     pub fn open(path: &Path) -> Result<TextTrace, TraceError> {
         let io_err = |e: io::Error| TraceError::new(path, Location::File, e.into());
         let file = File::open(path).map_err(io_err)?;
-        let mut raw = BufReader::with_capacity(1 << 16, Counting {
-            inner: file,
-            count: 0,
-        });
+        let mut raw = BufReader::with_capacity(
+            1 << 16,
+            Counting {
+                inner: file,
+                count: 0,
+            },
+        );
         let gz = raw.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC);
         let source = if gz {
             Source::Gzip(BufReader::with_capacity(1 << 16, MultiGzDecoder::new(raw)))
@@ -286,7 +289,9 @@ fn parse_lackey(line: &[u8], out: &mut Vec<Access>) -> Result<(), String> {
     }
     let size = rest
         .iter()
-        .try_fold(0u32, |v, b| v.checked_mul(10)?.checked_add(u32::from(b - b'0')))
+        .try_fold(0u32, |v, b| {
+            v.checked_mul(10)?.checked_add(u32::from(b - b'0'))
+        })
         .filter(|s| *s > 0)
         .ok_or("size must be from 1 to 4294967295 bytes")?;
     if addr.checked_add(u64::from(size) - 1).is_none() {
@@ -380,7 +385,10 @@ mod tests {
         let err = read_all(&p).unwrap_err();
         assert_eq!(err.location, Location::Line(2));
         let msg = err.to_string();
-        assert!(msg.contains("bad.trace:2: malformed lackey line ` S zzzz,4`"), "{msg}");
+        assert!(
+            msg.contains("bad.trace:2: malformed lackey line ` S zzzz,4`"),
+            "{msg}"
+        );
         assert!(msg.contains("expected a hex address"), "{msg}");
     }
 
@@ -423,7 +431,10 @@ mod tests {
         let err = read_all(&cut).unwrap_err();
         assert!(matches!(err.kind, TraceErrorKind::Truncated), "{err}");
         let msg = err.to_string();
-        assert!(msg.contains("cut.gz:") && msg.contains("truncated"), "{msg}");
+        assert!(
+            msg.contains("cut.gz:") && msg.contains("truncated"),
+            "{msg}"
+        );
     }
 
     #[test]

@@ -1,0 +1,48 @@
+//! `parse`: decoding lackey text (1 Mi lines, from a file in the page cache), plain and gzip.
+
+use super::SplitMix;
+use criterion::{Criterion, Throughput};
+use ptbench_trace::TraceReader;
+use std::io::Write;
+
+const LINES: u64 = 1 << 20;
+
+pub fn bench(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = Vec::new();
+    let mut rng = SplitMix(3);
+    for i in 0..LINES {
+        let addr = 0x4000_0000 + (rng.next() % (1 << 24));
+        match i % 4 {
+            0 => writeln!(text, "I  {addr:08x},{}", 1 + rng.next() % 8),
+            1 => writeln!(text, " L {:09x},8", addr + 0x1f_0000_0000),
+            2 => writeln!(text, " S {addr:08x},4"),
+            _ => writeln!(text, " M {addr:08x},4"),
+        }
+        .unwrap();
+    }
+    let plain = dir.path().join("t.lackey");
+    std::fs::write(&plain, &text).unwrap();
+    let gz = dir.path().join("t.lackey.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&text).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+
+    let mut group = c.benchmark_group("parse");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    for (name, path) in [("lackey", &plain), ("lackey-gzip", &gz)] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut r = ptbench_trace::open(path).unwrap();
+                let mut buf = Vec::new();
+                let mut n = 0;
+                while r.read_batch(&mut buf).unwrap() > 0 {
+                    n += buf.len();
+                }
+                n
+            })
+        });
+    }
+    group.finish();
+}
