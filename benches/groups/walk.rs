@@ -5,7 +5,7 @@ use super::SplitMix;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use ptbench_core::{PageSize, PageTable, Perms, Pfn, PhysMem, Pte, Vpn, WalkCost};
-use ptbench_pagetable::{DesignSpec, Radix, Reference};
+use ptbench_pagetable::{DesignConfig, DesignSpec, Radix};
 use std::hint::black_box;
 
 const PAGES: u64 = 1 << 18;
@@ -60,8 +60,8 @@ pub fn bench(c: &mut Criterion) {
                 let pt = Radix::new(cfg, &mut mem).unwrap();
                 walk_all(&mut group, name, pt, mem, &order);
             }
-            DesignSpec::Reference { pobits, va_bits } => {
-                let pt = Reference::with_default_sizes(pobits, va_bits).unwrap();
+            DesignSpec::Reference(c) => {
+                let pt = c.build(&mut mem).unwrap();
                 walk_all(&mut group, name, pt, mem, &order);
             }
         }

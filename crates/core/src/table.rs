@@ -19,8 +19,28 @@ pub struct Footprint {
     pub table_pages: u64,
     /// Table pages per level, root first (radix designs); empty for others.
     pub per_level: Vec<u64>,
-    /// Mappings stored.
+    /// Mappings stored (one per mapped page, whatever its size).
     pub entries: u64,
+    /// Entry slots the design has room for (hashed designs: `load_factor = entries / capacity`);
+    /// 0 where the notion does not apply.
+    pub capacity: u64,
+    /// Insertions that did not land in their first-choice slot (hash collisions, cuckoo kicks).
+    pub collisions: u64,
+    /// Entries moved by resizing or rehashing, so far.
+    pub moved_entries: u64,
+    /// Resizes so far.
+    pub resizes: u64,
+}
+
+impl Footprint {
+    /// `entries / capacity`, or 0 when the design has no notion of capacity.
+    pub fn load_factor(&self) -> f64 {
+        if self.capacity == 0 {
+            0.0
+        } else {
+            self.entries as f64 / self.capacity as f64
+        }
+    }
 }
 
 /// Why a design refused a mapping.
@@ -87,6 +107,12 @@ pub trait PageTable {
     /// The tables' size.
     fn footprint(&self) -> Footprint;
 
+    /// Data frames the design can map, if it limits them (an inverted table has one entry per
+    /// frame); the OS model never hands out a frame at or above this.
+    fn frame_limit(&self) -> Option<u64> {
+        None
+    }
+
     /// Whether `vpn` lies in the design's virtual address space.
     #[inline(always)]
     fn covers(&self, vpn: Vpn) -> bool {
@@ -117,5 +143,8 @@ impl<T: PageTable + ?Sized> PageTable for Box<T> {
     }
     fn footprint(&self) -> Footprint {
         (**self).footprint()
+    }
+    fn frame_limit(&self) -> Option<u64> {
+        (**self).frame_limit()
     }
 }

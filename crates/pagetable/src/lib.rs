@@ -8,4 +8,7 @@ pub mod spec;
 
 pub use radix::{Radix, RadixConfig};
 pub use reference::Reference;
-pub use spec::{DesignInfo, DesignSpec, ParamInfo, SpecError, CATALOG};
+pub use spec::{
+    DesignConfig, DesignInfo, DesignSpec, ParamInfo, ParamValues, ReferenceConfig, SpecError,
+    CATALOG,
+};

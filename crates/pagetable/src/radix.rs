@@ -360,6 +360,7 @@ impl PageTable for Radix {
             table_pages,
             per_level: self.per_level.clone(),
             entries: self.entries,
+            ..Footprint::default()
         }
     }
 }

@@ -1,4 +1,8 @@
 //! Design specs as users write them on the command line: `NAME[:key=value,...]`.
+//!
+//! Each design's configuration implements [`DesignConfig`]: its parameters with their defaults, how
+//! to build it from parsed values, and how to build the table. Adding a design means one module with
+//! one such impl, one [`CATALOG`] entry and one [`DesignSpec`] variant.
 
 use crate::{Radix, RadixConfig, Reference};
 use ptbench_core::{EntryWidth, MapError, MemError, PageSize, PageTable, PhysMem};
@@ -59,6 +63,109 @@ pub struct ParamInfo {
     pub help: &'static str,
 }
 
+/// The `key=value` pairs of one spec, with each design's defaults behind them.
+#[derive(Clone, Debug)]
+pub struct ParamValues {
+    design: &'static str,
+    params: &'static [ParamInfo],
+    given: Vec<(String, String)>,
+}
+
+impl ParamValues {
+    /// The value of `key`: as given, or its default.
+    pub fn raw(&self, key: &str) -> &str {
+        self.given
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .or_else(|| self.params.iter().find(|p| p.key == key).map(|p| p.default))
+            .unwrap_or("")
+    }
+
+    fn bad(&self, key: &str, reason: String) -> SpecError {
+        SpecError::BadValue {
+            design: self.design.to_string(),
+            key: key.to_string(),
+            value: self.raw(key).to_string(),
+            reason,
+        }
+    }
+
+    /// A whole number (decimal, `0x` hex, or with a `k`/`m`/`g` binary suffix) in `min..=max`.
+    pub fn u64_in(&self, key: &str, min: u64, max: u64) -> Result<u64, SpecError> {
+        let v = parse_int(self.raw(key))
+            .ok_or_else(|| self.bad(key, "expected a whole number".to_string()))?;
+        if v < min || v > max {
+            return Err(self.bad(key, format!("must be from {min} to {max}")));
+        }
+        Ok(v)
+    }
+
+    /// A small whole number in `min..=max`.
+    pub fn u8_in(&self, key: &str, min: u8, max: u8) -> Result<u8, SpecError> {
+        self.u64_in(key, u64::from(min), u64::from(max))
+            .map(|v| v as u8)
+    }
+
+    /// A decimal number in `min..=max`.
+    pub fn f64_in(&self, key: &str, min: f64, max: f64) -> Result<f64, SpecError> {
+        let v: f64 = self
+            .raw(key)
+            .parse()
+            .map_err(|_| self.bad(key, "expected a number".to_string()))?;
+        if !(min..=max).contains(&v) {
+            return Err(self.bad(key, format!("must be from {min} to {max}")));
+        }
+        Ok(v)
+    }
+
+    /// One of `choices`.
+    pub fn choice(&self, key: &str, choices: &[&'static str]) -> Result<&'static str, SpecError> {
+        let v = self.raw(key);
+        choices
+            .iter()
+            .find(|c| **c == v)
+            .copied()
+            .ok_or_else(|| self.bad(key, format!("must be one of {}", choices.join(", "))))
+    }
+
+    /// An error saying the combination of values cannot work.
+    pub fn geometry(&self, reason: impl Into<String>) -> SpecError {
+        SpecError::Geometry {
+            design: self.design.to_string(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A design's configuration: its parameters, and how to build its table.
+pub trait DesignConfig: Sized + Clone + fmt::Debug + PartialEq {
+    /// The name in a spec.
+    const NAME: &'static str;
+    /// One line on what it is, for `ptbench designs`.
+    const SUMMARY: &'static str;
+    /// Its parameters, with defaults.
+    const PARAMS: &'static [ParamInfo];
+    /// The table type.
+    type Table: PageTable;
+
+    /// The configuration from parsed values; rejects impossible combinations.
+    fn from_params(p: &ParamValues) -> Result<Self, SpecError>;
+    /// Its values for the canonical spec, in [`DesignConfig::PARAMS`] order.
+    fn to_params(&self) -> Vec<(&'static str, String)>;
+    /// log2 of the base page size.
+    fn page_shift(&self) -> u8;
+    /// Width of the virtual address space.
+    fn va_bits(&self) -> u8;
+    /// Width of the physical address space its entries can address.
+    fn phys_bits(&self) -> u8 {
+        52
+    }
+    /// Builds an empty table in `mem` (from [`DesignSpec::new_mem`]).
+    fn build(&self, mem: &mut PhysMem) -> Result<Self::Table, MapError>;
+}
+
 /// A design or preset, for `ptbench designs`.
 #[derive(Clone, Copy, Debug)]
 pub struct DesignInfo {
@@ -70,68 +177,55 @@ pub struct DesignInfo {
     pub params: &'static [ParamInfo],
 }
 
-const RADIX_PARAMS: &[ParamInfo] = &[
-    ParamInfo {
-        key: "levels",
-        default: "4",
-        help: "LEVELS, 1 to 6: tables on the path from the root to a leaf",
-    },
-    ParamInfo {
-        key: "pobits",
-        default: "12",
-        help: "POBITS, 4 to 18: log2 of the page size; each table is one page",
-    },
-    ParamInfo {
-        key: "pte_bytes",
-        default: "8",
-        help: "bytes per entry, 4 or 8; each level indexes POBITS - log2(pte_bytes) bits",
-    },
+const fn info<C: DesignConfig>() -> DesignInfo {
+    DesignInfo {
+        name: C::NAME,
+        summary: C::SUMMARY,
+        params: C::PARAMS,
+    }
+}
+
+const PRESETS: &[(&str, &str, RadixConfig)] = &[
+    (
+        "two-level",
+        "preset radix:levels=2,pobits=12,pte_bytes=4: the classic 32-bit layout, 1024 4-byte entries per table",
+        RadixConfig::TWO_LEVEL,
+    ),
+    (
+        "x86-64",
+        "preset radix:levels=4,pobits=12: 512 8-byte entries per table, 48-bit addresses, 2 MiB and 1 GiB leaves",
+        RadixConfig::X86_64,
+    ),
+    (
+        "x86-64-5l",
+        "preset radix:levels=5,pobits=12: five-level paging (LA57), 57-bit addresses",
+        RadixConfig::X86_64_5L,
+    ),
 ];
 
-const REFERENCE_PARAMS: &[ParamInfo] = &[
-    ParamInfo {
-        key: "pobits",
-        default: "12",
-        help: "log2 of the base page size",
-    },
-    ParamInfo {
-        key: "va_bits",
-        default: "64",
-        help: "width of the virtual address space",
-    },
-];
-
-/// Every design and preset `ptbench` knows.
+/// Every design and preset `ptbench` knows, in the order `ptbench designs` lists them.
 pub const CATALOG: &[DesignInfo] = &[
+    info::<RadixConfig>(),
     DesignInfo {
-        name: "radix",
-        summary: "n-level radix table, one page per table (the multi-level page-table assignment)",
-        params: RADIX_PARAMS,
-    },
-    DesignInfo {
-        name: "two-level",
-        summary: "preset radix:levels=2,pobits=12,pte_bytes=4: the classic 32-bit layout, 1024 4-byte entries per table",
+        name: PRESETS[0].0,
+        summary: PRESETS[0].1,
         params: &[],
     },
     DesignInfo {
-        name: "x86-64",
-        summary: "preset radix:levels=4,pobits=12: 512 8-byte entries per table, 48-bit addresses, 2 MiB and 1 GiB leaves",
+        name: PRESETS[1].0,
+        summary: PRESETS[1].1,
         params: &[],
     },
     DesignInfo {
-        name: "x86-64-5l",
-        summary: "preset radix:levels=5,pobits=12: five-level paging (LA57), 57-bit addresses",
+        name: PRESETS[2].0,
+        summary: PRESETS[2].1,
         params: &[],
     },
-    DesignInfo {
-        name: "reference",
-        summary: "BTreeMap oracle for tests: no simulated memory, zero cost",
-        params: REFERENCE_PARAMS,
-    },
+    info::<ReferenceConfig>(),
 ];
 
 /// A parsed, validated design spec.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum DesignSpec {
     /// A radix table; `preset` names it when it came from one.
     Radix {
@@ -141,12 +235,52 @@ pub enum DesignSpec {
         preset: Option<&'static str>,
     },
     /// The BTreeMap oracle.
-    Reference {
-        /// log2 of the base page size.
-        pobits: u8,
-        /// Virtual address width.
-        va_bits: u8,
-    },
+    Reference(ReferenceConfig),
+}
+
+/// Calls `$body` with `$c` bound to the spec's configuration, whatever the design.
+macro_rules! with_config {
+    ($spec:expr, $c:ident => $body:expr) => {
+        match $spec {
+            DesignSpec::Radix { cfg: $c, .. } => $body,
+            DesignSpec::Reference($c) => $body,
+        }
+    };
+}
+
+fn parse_as<C: DesignConfig>(
+    name: &'static str,
+    rest: &str,
+    wrap: impl FnOnce(C) -> DesignSpec,
+) -> Result<DesignSpec, SpecError> {
+    let mut given = Vec::new();
+    for kv in rest.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (key, value) = kv.split_once('=').ok_or_else(|| SpecError::BadValue {
+            design: name.to_string(),
+            key: kv.to_string(),
+            value: String::new(),
+            reason: "expected key=value".to_string(),
+        })?;
+        let key = key.trim();
+        if !C::PARAMS.iter().any(|p| p.key == key) {
+            return Err(SpecError::UnknownParam {
+                design: name.to_string(),
+                key: key.to_string(),
+                known: C::PARAMS
+                    .iter()
+                    .map(|p| p.key)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
+        given.push((key.to_string(), value.trim().to_string()));
+    }
+    let values = ParamValues {
+        design: name,
+        params: C::PARAMS,
+        given,
+    };
+    C::from_params(&values).map(wrap)
 }
 
 impl DesignSpec {
@@ -154,146 +288,58 @@ impl DesignSpec {
     pub fn parse(spec: &str) -> Result<DesignSpec, SpecError> {
         let spec = spec.trim();
         let (name, rest) = spec.split_once(':').unwrap_or((spec, ""));
-        let info =
-            CATALOG
-                .iter()
-                .find(|d| d.name == name)
-                .ok_or_else(|| SpecError::UnknownDesign {
-                    name: name.to_string(),
-                    known: CATALOG
-                        .iter()
-                        .map(|d| d.name)
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                })?;
-        let mut params: Vec<(&str, u64)> = Vec::new();
-        for kv in rest.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let (key, value) = kv.split_once('=').ok_or_else(|| SpecError::BadValue {
-                design: name.to_string(),
-                key: kv.to_string(),
-                value: String::new(),
-                reason: "expected key=value".to_string(),
-            })?;
-            let (key, value) = (key.trim(), value.trim());
-            if !info.params.iter().any(|p| p.key == key) {
+        if let Some(&(preset, _, cfg)) = PRESETS.iter().find(|p| p.0 == name) {
+            if let Some(kv) = rest.split(',').map(str::trim).find(|s| !s.is_empty()) {
                 return Err(SpecError::UnknownParam {
                     design: name.to_string(),
-                    key: key.to_string(),
-                    known: if info.params.is_empty() {
-                        "nothing (it is a preset; use `radix:...` to change its geometry)".into()
-                    } else {
-                        info.params
-                            .iter()
-                            .map(|p| p.key)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    },
+                    key: kv.split('=').next().unwrap_or(kv).to_string(),
+                    known: "nothing (it is a preset; use `radix:...` to change its geometry)"
+                        .to_string(),
                 });
             }
-            let v = parse_int(value).ok_or_else(|| SpecError::BadValue {
-                design: name.to_string(),
-                key: key.to_string(),
-                value: value.to_string(),
-                reason: "expected a whole number".to_string(),
-            })?;
-            params.retain(|(k, _)| *k != key);
-            params.push((key, v));
+            return Ok(DesignSpec::Radix {
+                cfg,
+                preset: Some(preset),
+            });
         }
-        let get = |key: &str| {
-            params
-                .iter()
-                .find(|(k, _)| *k == key)
-                .map(|(_, v)| *v)
-                .unwrap_or_else(|| {
-                    info.params
-                        .iter()
-                        .find(|p| p.key == key)
-                        .and_then(|p| parse_int(p.default))
-                        .unwrap_or(0)
-                })
-        };
-        let small = |key: &str, max: u64| -> Result<u8, SpecError> {
-            let v = get(key);
-            if v > max {
-                return Err(SpecError::BadValue {
-                    design: name.to_string(),
-                    key: key.to_string(),
-                    value: v.to_string(),
-                    reason: format!("at most {max}"),
-                });
-            }
-            Ok(v as u8)
-        };
-        let geometry = |reason: String| SpecError::Geometry {
-            design: spec.to_string(),
-            reason,
-        };
-        let parsed = match name {
-            "radix" => {
-                let entry = match get("pte_bytes") {
-                    4 => EntryWidth::U32,
-                    8 => EntryWidth::U64,
-                    other => {
-                        return Err(SpecError::BadValue {
-                            design: name.into(),
-                            key: "pte_bytes".into(),
-                            value: other.to_string(),
-                            reason: "must be 4 or 8".into(),
-                        })
-                    }
-                };
-                let cfg = RadixConfig {
-                    levels: small("levels", 255)?,
-                    pobits: small("pobits", 255)?,
-                    entry,
-                };
-                cfg.validate().map_err(geometry)?;
-                DesignSpec::Radix { cfg, preset: None }
-            }
-            "two-level" => DesignSpec::Radix {
-                cfg: RadixConfig::TWO_LEVEL,
-                preset: Some("two-level"),
-            },
-            "x86-64" => DesignSpec::Radix {
-                cfg: RadixConfig::X86_64,
-                preset: Some("x86-64"),
-            },
-            "x86-64-5l" => DesignSpec::Radix {
-                cfg: RadixConfig::X86_64_5L,
-                preset: Some("x86-64-5l"),
-            },
-            "reference" => {
-                let pobits = small("pobits", 255)?;
-                let va_bits = small("va_bits", 64)?;
-                if PageSize::from_shift(pobits).is_none() || pobits > 30 {
-                    return Err(geometry(format!("pobits={pobits} is outside 4..=30")));
-                }
-                if va_bits < pobits {
-                    return Err(geometry(format!(
-                        "va_bits={va_bits} is narrower than a page (pobits={pobits})"
-                    )));
-                }
-                DesignSpec::Reference { pobits, va_bits }
-            }
-            _ => unreachable!("every catalog name is handled"),
-        };
-        Ok(parsed)
+        match name {
+            RadixConfig::NAME => parse_as(RadixConfig::NAME, rest, |cfg| DesignSpec::Radix {
+                cfg,
+                preset: None,
+            }),
+            ReferenceConfig::NAME => parse_as(ReferenceConfig::NAME, rest, DesignSpec::Reference),
+            _ => Err(SpecError::UnknownDesign {
+                name: name.to_string(),
+                known: CATALOG
+                    .iter()
+                    .map(|d| d.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// The design's name (`radix` for the radix presets too).
+    pub fn name(&self) -> &'static str {
+        fn name_of<C: DesignConfig>(_: &C) -> &'static str {
+            C::NAME
+        }
+        with_config!(self, c => name_of(c))
     }
 
     /// log2 of the base page size.
     pub fn page_shift(&self) -> u8 {
-        match self {
-            DesignSpec::Radix { cfg, .. } => cfg.pobits,
-            DesignSpec::Reference { pobits, .. } => *pobits,
-        }
+        with_config!(self, c => DesignConfig::page_shift(c))
     }
 
     /// Width of the virtual address space.
     pub fn va_bits(&self) -> u8 {
-        match self {
-            DesignSpec::Radix { cfg, .. } => cfg.va_bits() as u8,
-            DesignSpec::Reference { va_bits, .. } => *va_bits,
-        }
+        with_config!(self, c => DesignConfig::va_bits(c))
+    }
+
+    /// Width of the physical address space the design's entries can address.
+    pub fn phys_bits(&self) -> u8 {
+        with_config!(self, c => DesignConfig::phys_bits(c))
     }
 
     /// Empty simulated memory with the frame size and physical width this design needs.
@@ -304,58 +350,189 @@ impl DesignSpec {
     /// Builds the design behind a trait object, in `mem` (from [`DesignSpec::new_mem`]). For tests
     /// and tools; the replay loop uses concrete types.
     pub fn build_boxed(&self, mem: &mut PhysMem) -> Result<Box<dyn PageTable + Send>, MapError> {
-        Ok(match *self {
-            DesignSpec::Radix { cfg, .. } => Box::new(Radix::new(cfg, mem)?),
-            DesignSpec::Reference { pobits, va_bits } => {
-                Box::new(Reference::with_default_sizes(pobits, va_bits)?)
-            }
-        })
-    }
-
-    /// Width of the physical address space the design's entries can address.
-    pub fn phys_bits(&self) -> u8 {
-        match self {
-            DesignSpec::Radix { cfg, .. } => cfg.phys_bits(),
-            DesignSpec::Reference { .. } => 52,
+        fn boxed<C: DesignConfig>(
+            c: &C,
+            mem: &mut PhysMem,
+        ) -> Result<Box<dyn PageTable + Send>, MapError>
+        where
+            C::Table: Send + 'static,
+        {
+            Ok(Box::new(c.build(mem)?))
         }
+        with_config!(self, c => boxed(c, mem))
     }
 }
 
 impl fmt::Display for DesignSpec {
-    /// The canonical spec: the preset name, or `radix:levels=L,pobits=P` (with `pte_bytes=4` when
-    /// not 8); parsing it gives the same design.
+    /// The canonical spec: a preset's name, else the name with every parameter that differs from
+    /// its default (radix always shows `levels` and `pobits`); parsing it gives the same design.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn write<C: DesignConfig>(
+            c: &C,
+            always: &[&str],
+            f: &mut fmt::Formatter<'_>,
+        ) -> fmt::Result {
+            f.write_str(C::NAME)?;
+            let mut sep = ':';
+            for (key, value) in c.to_params() {
+                let default = C::PARAMS
+                    .iter()
+                    .find(|p| p.key == key)
+                    .map_or("", |p| p.default);
+                let differs = match (parse_int(&value), parse_int(default)) {
+                    (Some(a), Some(b)) => a != b,
+                    _ => value != default,
+                };
+                if always.contains(&key) || differs {
+                    write!(f, "{sep}{key}={value}")?;
+                    sep = ',';
+                }
+            }
+            Ok(())
+        }
         match self {
             DesignSpec::Radix {
                 preset: Some(p), ..
             } => f.write_str(p),
-            DesignSpec::Radix { cfg, preset: None } => {
-                write!(f, "radix:levels={},pobits={}", cfg.levels, cfg.pobits)?;
-                if cfg.entry == EntryWidth::U32 {
-                    f.write_str(",pte_bytes=4")?;
-                }
-                Ok(())
-            }
-            DesignSpec::Reference { pobits, va_bits } => {
-                f.write_str("reference")?;
-                let mut sep = ':';
-                if *pobits != 12 {
-                    write!(f, "{sep}pobits={pobits}")?;
-                    sep = ',';
-                }
-                if *va_bits != 64 {
-                    write!(f, "{sep}va_bits={va_bits}")?;
-                }
-                Ok(())
-            }
+            DesignSpec::Radix { cfg, preset: None } => write(cfg, &["levels", "pobits"], f),
+            DesignSpec::Reference(c) => write(c, &[], f),
         }
     }
 }
 
-fn parse_int(s: &str) -> Option<u64> {
-    match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        Some(hex) => u64::from_str_radix(hex, 16).ok(),
-        None => s.parse().ok(),
+/// Parses a whole number: decimal, `0x` hex, or decimal with a binary `k`, `m` or `g` suffix.
+pub fn parse_int(s: &str) -> Option<u64> {
+    let s = s.trim();
+    if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        return u64::from_str_radix(hex, 16).ok();
+    }
+    let (digits, shift) = match s.as_bytes().last() {
+        Some(b'k' | b'K') => (&s[..s.len() - 1], 10),
+        Some(b'm' | b'M') => (&s[..s.len() - 1], 20),
+        Some(b'g' | b'G') => (&s[..s.len() - 1], 30),
+        _ => (s, 0),
+    };
+    let v: u64 = digits.parse().ok()?;
+    v.checked_mul(1 << shift)
+}
+
+impl DesignConfig for RadixConfig {
+    const NAME: &'static str = "radix";
+    const SUMMARY: &'static str =
+        "n-level radix table, one page per table (the multi-level page-table assignment)";
+    const PARAMS: &'static [ParamInfo] = &[
+        ParamInfo {
+            key: "levels",
+            default: "4",
+            help: "LEVELS, 1 to 6: tables on the path from the root to a leaf",
+        },
+        ParamInfo {
+            key: "pobits",
+            default: "12",
+            help: "POBITS, 4 to 18: log2 of the page size; each table is one page",
+        },
+        ParamInfo {
+            key: "pte_bytes",
+            default: "8",
+            help: "bytes per entry, 4 or 8; each level indexes POBITS - log2(pte_bytes) bits",
+        },
+    ];
+    type Table = Radix;
+
+    fn from_params(p: &ParamValues) -> Result<Self, SpecError> {
+        let entry = match p.u64_in("pte_bytes", 4, 8)? {
+            4 => EntryWidth::U32,
+            8 => EntryWidth::U64,
+            _ => return Err(p.bad("pte_bytes", "must be 4 or 8".to_string())),
+        };
+        let cfg = RadixConfig {
+            levels: p.u64_in("levels", 0, 255)? as u8,
+            pobits: p.u64_in("pobits", 0, 255)? as u8,
+            entry,
+        };
+        cfg.validate().map_err(|e| p.geometry(e))?;
+        Ok(cfg)
+    }
+
+    fn to_params(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("levels", self.levels.to_string()),
+            ("pobits", self.pobits.to_string()),
+            ("pte_bytes", self.entry.bytes().to_string()),
+        ]
+    }
+
+    fn page_shift(&self) -> u8 {
+        self.pobits
+    }
+
+    fn va_bits(&self) -> u8 {
+        RadixConfig::va_bits(self) as u8
+    }
+
+    fn phys_bits(&self) -> u8 {
+        RadixConfig::phys_bits(self)
+    }
+
+    fn build(&self, mem: &mut PhysMem) -> Result<Radix, MapError> {
+        Radix::new(*self, mem)
+    }
+}
+
+/// Configuration of the [`Reference`] oracle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReferenceConfig {
+    /// log2 of the base page size.
+    pub pobits: u8,
+    /// Virtual address width.
+    pub va_bits: u8,
+}
+
+impl DesignConfig for ReferenceConfig {
+    const NAME: &'static str = "reference";
+    const SUMMARY: &'static str = "BTreeMap oracle for tests: no simulated memory, zero cost";
+    const PARAMS: &'static [ParamInfo] = &[
+        ParamInfo {
+            key: "pobits",
+            default: "12",
+            help: "log2 of the base page size, 4 to 30",
+        },
+        ParamInfo {
+            key: "va_bits",
+            default: "64",
+            help: "width of the virtual address space",
+        },
+    ];
+    type Table = Reference;
+
+    fn from_params(p: &ParamValues) -> Result<Self, SpecError> {
+        let pobits = p.u8_in("pobits", 4, 30)?;
+        let va_bits = p.u8_in("va_bits", 1, 64)?;
+        if va_bits < pobits {
+            return Err(p.geometry(format!(
+                "va_bits={va_bits} is narrower than a page (pobits={pobits})"
+            )));
+        }
+        Ok(ReferenceConfig { pobits, va_bits })
+    }
+
+    fn to_params(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("pobits", self.pobits.to_string()),
+            ("va_bits", self.va_bits.to_string()),
+        ]
+    }
+
+    fn page_shift(&self) -> u8 {
+        self.pobits
+    }
+
+    fn va_bits(&self) -> u8 {
+        self.va_bits
+    }
+
+    fn build(&self, _mem: &mut PhysMem) -> Result<Reference, MapError> {
+        Reference::new(self.pobits, self.va_bits, &[PageSize::M2, PageSize::G1])
     }
 }
 
@@ -384,6 +561,10 @@ mod tests {
                 .va_bits(),
             47
         );
+        assert_eq!(parse_int("4k"), Some(4096));
+        assert_eq!(parse_int("0x10"), Some(16));
+        assert_eq!(parse_int("2M"), Some(2 << 20));
+        assert_eq!(parse_int("x"), None);
     }
 
     #[test]
@@ -398,5 +579,13 @@ mod tests {
         assert!(err("radix:pte_bytes=2").contains("must be 4 or 8"));
         assert!(err("x86-64:levels=3").contains("it is a preset"));
         assert!(err("radix:levels").contains("expected key=value"));
+    }
+
+    #[test]
+    fn every_catalog_entry_parses_with_its_defaults() {
+        for d in CATALOG {
+            let spec = DesignSpec::parse(d.name).unwrap();
+            assert_eq!(DesignSpec::parse(&spec.to_string()).unwrap(), spec);
+        }
     }
 }

@@ -20,7 +20,7 @@ pub use driver::{replay_trace, RunError, TraceRun};
 
 use ptbench_core::{Access, Footprint, PageTable, PhysMem, Vpn, WalkCost};
 use ptbench_os::{Os, OsError};
-use ptbench_pagetable::{DesignSpec, Radix, Reference};
+use ptbench_pagetable::{DesignConfig, DesignSpec, Radix, Reference};
 use std::time::Instant;
 use thiserror::Error;
 
@@ -272,22 +272,22 @@ macro_rules! each {
 impl Sim {
     /// Builds a simulator for `spec`.
     pub fn build(spec: &DesignSpec, opts: &SimOptions) -> Result<Sim, BuildError> {
-        let label = spec.to_string();
-        let fail = |reason: String| BuildError {
-            design: label.clone(),
-            reason,
-        };
-        let mut mem = spec.new_mem().map_err(|e| fail(e.to_string()))?;
-        Ok(match *spec {
-            DesignSpec::Radix { cfg, .. } => {
-                let pt = Radix::new(cfg, &mut mem).map_err(|e| fail(e.to_string()))?;
-                Sim::Radix(Simulator::new(label.clone(), pt, mem, opts))
-            }
-            DesignSpec::Reference { pobits, va_bits } => {
-                let pt = Reference::with_default_sizes(pobits, va_bits)
-                    .map_err(|e| fail(e.to_string()))?;
-                Sim::Reference(Simulator::new(label.clone(), pt, mem, opts))
-            }
+        fn make<C: DesignConfig>(
+            spec: &DesignSpec,
+            c: &C,
+            opts: &SimOptions,
+        ) -> Result<Simulator<C::Table>, BuildError> {
+            let fail = |reason: String| BuildError {
+                design: spec.to_string(),
+                reason,
+            };
+            let mut mem = spec.new_mem().map_err(|e| fail(e.to_string()))?;
+            let pt = c.build(&mut mem).map_err(|e| fail(e.to_string()))?;
+            Ok(Simulator::new(spec.to_string(), pt, mem, opts))
+        }
+        Ok(match spec {
+            DesignSpec::Radix { cfg, .. } => Sim::Radix(make(spec, cfg, opts)?),
+            DesignSpec::Reference(c) => Sim::Reference(make(spec, c, opts)?),
         })
     }
 
