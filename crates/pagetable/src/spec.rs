@@ -67,6 +67,7 @@ pub struct ParamInfo {
 #[derive(Clone, Debug)]
 pub struct ParamValues {
     design: &'static str,
+    spec: String,
     params: &'static [ParamInfo],
     given: Vec<(String, String)>,
 }
@@ -133,7 +134,7 @@ impl ParamValues {
     /// An error saying the combination of values cannot work.
     pub fn geometry(&self, reason: impl Into<String>) -> SpecError {
         SpecError::Geometry {
-            design: self.design.to_string(),
+            design: self.spec.clone(),
             reason: reason.into(),
         }
     }
@@ -277,6 +278,11 @@ fn parse_as<C: DesignConfig>(
     }
     let values = ParamValues {
         design: name,
+        spec: if rest.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name}:{rest}")
+        },
         params: C::PARAMS,
         given,
     };
@@ -440,7 +446,7 @@ impl DesignConfig for RadixConfig {
     type Table = Radix;
 
     fn from_params(p: &ParamValues) -> Result<Self, SpecError> {
-        let entry = match p.u64_in("pte_bytes", 4, 8)? {
+        let entry = match p.u64_in("pte_bytes", 0, u64::MAX)? {
             4 => EntryWidth::U32,
             8 => EntryWidth::U64,
             _ => return Err(p.bad("pte_bytes", "must be 4 or 8".to_string())),
