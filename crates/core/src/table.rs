@@ -74,6 +74,10 @@ pub enum MapError {
     /// The frame number does not fit the design's entry format.
     #[error("frame {0:?} does not fit the design's entry format")]
     FrameTooWide(crate::Pfn),
+    /// The design cannot store this mapping (e.g. an inverted table given a frame that already
+    /// backs another page).
+    #[error("{0}")]
+    Unsupported(String),
     /// Physical memory ran out of table frames.
     #[error(transparent)]
     Memory(#[from] MemError),
