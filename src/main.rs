@@ -3,8 +3,9 @@
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use ptbench_core::PageSize;
 use ptbench_pagetable::{DesignSpec, CATALOG};
-use ptbench_replay::{replay_trace, PageCrossing, Sim, SimOptions, TraceRun};
+use ptbench_replay::{replay_trace, HugePolicy, PageCrossing, Sim, SimOptions, TraceRun};
 use ptbench_report::{render_table, thousands, write_csv, RunRow};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,11 @@ struct RunArgs {
     /// its first byte's page (as course simulators do).
     #[arg(long, value_enum, default_value_t = Crossing::Split)]
     page_crossing: Crossing,
+    /// Page size of faults: `off` (base pages), `2m` or `1g` (every fault maps the aligned region
+    /// with one huge page), `thp` (2 MiB where the aligned region lies inside the trace's address
+    /// range, from its lowest to its highest byte; base pages elsewhere).
+    #[arg(long, value_enum, default_value_t = Huge::Off)]
+    huge: Huge,
     /// Also write one CSV row per (trace, design) to FILE (atomically).
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
@@ -70,6 +76,31 @@ struct RunArgs {
     /// Trace files.
     #[arg(required = true, value_name = "TRACE")]
     traces: Vec<PathBuf>,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+enum Huge {
+    /// Base pages only.
+    Off,
+    /// 2 MiB pages everywhere.
+    #[value(name = "2m")]
+    M2,
+    /// 1 GiB pages everywhere.
+    #[value(name = "1g")]
+    G1,
+    /// Transparent huge pages: 2 MiB inside the trace's address range.
+    Thp,
+}
+
+impl Huge {
+    fn name(self) -> &'static str {
+        match self {
+            Huge::Off => "off",
+            Huge::M2 => "2m",
+            Huge::G1 => "1g",
+            Huge::Thp => "thp",
+        }
+    }
 }
 
 #[derive(Copy, Clone, ValueEnum)]
@@ -132,6 +163,12 @@ fn run(args: RunArgs) -> Result<()> {
             Crossing::Split => PageCrossing::Split,
             Crossing::First => PageCrossing::First,
         },
+        huge: match args.huge {
+            Huge::Off => HugePolicy::Off,
+            Huge::M2 => HugePolicy::Fixed(PageSize::M2),
+            Huge::G1 => HugePolicy::Fixed(PageSize::G1),
+            Huge::Thp => HugePolicy::Thp,
+        },
     };
     if let Some(jobs) = args.jobs {
         if jobs == 0 {
@@ -167,17 +204,29 @@ fn run(args: RunArgs) -> Result<()> {
     for (trace, result) in args.traces.iter().zip(results) {
         let (run, sims) = result?;
         for sim in &sims {
-            rows.push(row(trace, &run, sim, &opts));
+            rows.push(row(trace, &run, sim, &opts, args.huge));
         }
     }
     if let Some(path) = &args.csv {
         write_csv(path, &rows)?;
     }
+    let disagreements = disagreements(&rows);
     if !args.quiet {
         print!("{}", table(&rows));
-        if let Some(path) = &args.csv {
-            println!("\nwrote {} rows to {}", rows.len(), path.display());
+        if disagreements.is_empty() {
+            println!(
+                "\ntranslations agree: designs with the same page size have the same digest on every trace"
+            );
         }
+        if let Some(path) = &args.csv {
+            println!("wrote {} rows to {}", rows.len(), path.display());
+        }
+    }
+    if !disagreements.is_empty() {
+        bail!(
+            "designs translated a trace differently (a bug in a design; please report it):\n{}",
+            disagreements.join("\n")
+        );
     }
     Ok(())
 }
@@ -192,6 +241,11 @@ fn replay_one(
         .iter()
         .map(|s| Sim::build(s, opts))
         .collect::<Result<Vec<_>, _>>()?;
+    if opts.huge == HugePolicy::Thp {
+        if let Some((lo, hi)) = ptbench_trace::address_range(trace)? {
+            sims.iter_mut().for_each(|s| s.set_address_range(lo, hi));
+        }
+    }
     let len = std::fs::metadata(trace).map(|m| m.len()).unwrap_or(0);
     let bar = bars.add(ProgressBar::new(len));
     bar.set_style(
@@ -213,7 +267,7 @@ fn replay_one(
     Ok((run?, sims))
 }
 
-fn row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> RunRow {
+fn row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions, huge: Huge) -> RunRow {
     let s = sim.stats();
     let f = sim.footprint();
     let secs = s.busy_nanos as f64 / 1e9;
@@ -251,7 +305,36 @@ fn row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> RunRow {
             .join(";"),
         probes: s.probes,
         trace_format: run.format.map(|f| f.name()).unwrap_or("empty").to_string(),
+        huge: huge.name().to_string(),
+        walk_refs_p50: s.refs_per_walk.quantile(0.5),
+        walk_refs_p90: s.refs_per_walk.quantile(0.9),
+        walk_refs_p99: s.refs_per_walk.quantile(0.99),
+        walk_refs_max: s.refs_per_walk.max(),
+        load_factor: f.load_factor(),
+        collisions: f.collisions,
+        moved_entries: f.moved_entries,
+        resizes: f.resizes,
+        digest: format!("{:016x}", s.digest),
     }
+}
+
+/// Traces on which designs of the same page size translated differently.
+fn disagreements(rows: &[RunRow]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, a) in rows.iter().enumerate() {
+        if let Some(b) = rows[..i]
+            .iter()
+            .find(|b| b.trace == a.trace && b.page_bytes == a.page_bytes)
+        {
+            if a.digest != b.digest {
+                out.push(format!(
+                    "  {}: {} digest {} but {} digest {}",
+                    a.trace, b.design, b.digest, a.design, a.digest
+                ));
+            }
+        }
+    }
+    out
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
@@ -266,14 +349,17 @@ fn table(rows: &[RunRow]) -> String {
     let headers = [
         "trace",
         "design",
-        "accesses",
         "translations",
-        "walk_refs",
         "refs/xlat",
+        "p50",
+        "p99",
+        "max",
         "faults",
         "table_pages",
         "table_KiB",
+        "load",
         "M acc/s",
+        "digest",
     ];
     let cells: Vec<Vec<String>> = rows
         .iter()
@@ -284,14 +370,21 @@ fn table(rows: &[RunRow]) -> String {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_else(|| r.trace.clone()),
                 r.design.clone(),
-                thousands(r.accesses),
                 thousands(r.translations),
-                thousands(r.walk_refs),
                 format!("{:.3}", r.refs_per_translation),
+                r.walk_refs_p50.to_string(),
+                r.walk_refs_p99.to_string(),
+                r.walk_refs_max.to_string(),
                 thousands(r.page_faults),
                 thousands(r.table_pages),
                 thousands(r.table_bytes / 1024),
+                if r.load_factor > 0.0 {
+                    format!("{:.2}", r.load_factor)
+                } else {
+                    "-".to_string()
+                },
                 format!("{:.1}", r.accesses_per_second / 1e6),
+                r.digest[..8].to_string(),
             ]
         })
         .collect();

@@ -2,10 +2,17 @@
 //! design to store that mapping. Designs never choose frames, so every design sees the same
 //! frames for the same trace.
 //!
-//! Demand paging: a page's first touch faults; the OS takes the lowest never-used data frame (frames
-//! are handed out in order from 0), maps the page readable, writable and executable at the design's
-//! base page size, and the access retries. Memory pressure and replacement come later; until then
-//! running out of data frames is an error, not a silent wrap-around.
+//! Demand paging: a page's first touch faults; the OS takes the lowest never-used data frames
+//! (frames are handed out in order from 0, aligned to the page size), maps the page readable,
+//! writable and executable, and the access retries. Memory pressure and replacement come later;
+//! until then running out of data frames is an error, not a silent wrap-around.
+//!
+//! Page size of a fault ([`HugePolicy`]): `Off` maps base pages; `Fixed(size)` maps the
+//! `size`-aligned region around the fault with one page of that size; `Thp` maps the 2 MiB-aligned
+//! region with one 2 MiB page when the whole region lies inside the trace's address range
+//! (its lowest to highest byte, given by [`Os::set_address_range`]), and a base page otherwise. In
+//! every mode a huge page is used only if no smaller page is already mapped in its region;
+//! otherwise the fault maps a base page.
 
 use ptbench_core::{MapError, PageSize, PageTable, Perms, Pfn, PhysMem, Pte, Vpn};
 use thiserror::Error;
@@ -24,17 +31,44 @@ pub enum OsError {
     Map(#[from] MapError),
 }
 
+/// Which page size a fault maps.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum HugePolicy {
+    /// Base pages only.
+    #[default]
+    Off,
+    /// Every fault maps a page of this size.
+    Fixed(PageSize),
+    /// Transparent huge pages: 2 MiB where the region lies inside the trace's address range.
+    Thp,
+}
+
+impl HugePolicy {
+    /// The huge page size the policy may map, if any.
+    pub fn huge_size(self) -> Option<PageSize> {
+        match self {
+            HugePolicy::Off => None,
+            HugePolicy::Fixed(s) => Some(s),
+            HugePolicy::Thp => Some(PageSize::M2),
+        }
+    }
+}
+
 /// Demand paging over a fixed pool of data frames.
 #[derive(Clone, Debug)]
 pub struct Os {
     base: PageSize,
+    policy: HugePolicy,
+    /// Lowest and highest base page of the trace's address range (THP).
+    range: Option<(u64, u64)>,
     next_frame: u64,
     frames: u64,
     faults: u64,
+    pages_mapped: u64,
 }
 
 impl Os {
-    /// An OS managing the data frames of `mem`.
+    /// An OS managing the data frames of `mem`, mapping base pages.
     pub fn new(mem: &PhysMem) -> Os {
         Os::with_frames(mem, mem.data_frames())
     }
@@ -43,39 +77,107 @@ impl Os {
     pub fn with_frames(mem: &PhysMem, frames: u64) -> Os {
         Os {
             base: PageSize::from_shift(mem.frame_shift()).unwrap_or(PageSize::K4),
+            policy: HugePolicy::Off,
+            range: None,
             next_frame: 0,
             frames: frames.min(mem.data_frames()),
             faults: 0,
+            pages_mapped: 0,
         }
     }
 
-    /// Takes a free data frame.
-    pub fn alloc_frame(&mut self) -> Result<Pfn, OsError> {
-        if self.next_frame >= self.frames {
-            return Err(OsError::OutOfMemory {
+    /// Sets the page-size policy of later faults.
+    pub fn set_policy(&mut self, policy: HugePolicy) {
+        self.policy = policy;
+    }
+
+    /// Tells THP the trace's address range (first and last byte).
+    pub fn set_address_range(&mut self, lo: u64, hi: u64) {
+        let s = self.base.shift();
+        self.range = Some((lo >> s, hi >> s));
+    }
+
+    /// Takes `n` free data frames aligned to `n` (a power of two); returns the first.
+    pub fn alloc_frames(&mut self, n: u64) -> Result<Pfn, OsError> {
+        let start = self.next_frame.next_multiple_of(n);
+        match start.checked_add(n) {
+            Some(end) if end <= self.frames => {
+                self.next_frame = end;
+                Ok(Pfn(start))
+            }
+            _ => Err(OsError::OutOfMemory {
                 frames: self.frames,
-            });
+            }),
         }
-        let pfn = Pfn(self.next_frame);
-        self.next_frame += 1;
-        Ok(pfn)
     }
 
-    /// Resolves a fault on `vpn`: takes a frame and maps it in `pt`. Returns the new mapping.
+    /// Takes one free data frame.
+    pub fn alloc_frame(&mut self) -> Result<Pfn, OsError> {
+        self.alloc_frames(1)
+    }
+
+    /// The page size the policy picks for a fault on `vpn`.
+    fn size_for(&self, vpn: Vpn) -> PageSize {
+        let size = match self.policy {
+            HugePolicy::Off => return self.base,
+            HugePolicy::Fixed(size) => size,
+            HugePolicy::Thp => {
+                let Some((lo, hi)) = self.range else {
+                    return self.base;
+                };
+                let span = 1u64 << (PageSize::M2.shift().saturating_sub(self.base.shift()));
+                let start = vpn.0 & !(span - 1);
+                if start < lo || start + (span - 1) > hi {
+                    return self.base;
+                }
+                PageSize::M2
+            }
+        };
+        if size > self.base {
+            size
+        } else {
+            self.base
+        }
+    }
+
+    /// Resolves a fault on `vpn`: picks the page size, takes frames and maps the page in `pt`.
+    /// Returns the new mapping (for a huge page, the one that covers `vpn`).
     pub fn handle_fault<P: PageTable + ?Sized>(
         &mut self,
         pt: &mut P,
         mem: &mut PhysMem,
         vpn: Vpn,
     ) -> Result<Pte, OsError> {
+        let size = self.size_for(vpn);
+        if size != self.base {
+            let span = 1u64 << (size.shift() - self.base.shift());
+            let start = Vpn(vpn.0 & !(span - 1));
+            let saved = self.next_frame;
+            let pte = Pte {
+                pfn: self.alloc_frames(span)?,
+                perms: Perms::RWX,
+                size,
+            };
+            match pt.map(mem, start, pte) {
+                Ok(()) => return Ok(self.mapped(pte)),
+                // A smaller page already lives in the region: fall back to a base page.
+                Err(MapError::Overlap { .. }) => self.next_frame = saved,
+                Err(e) => return Err(e.into()),
+            }
+        }
         let pte = Pte {
             pfn: self.alloc_frame()?,
             perms: Perms::RWX,
             size: self.base,
         };
         pt.map(mem, vpn, pte)?;
+        Ok(self.mapped(pte))
+    }
+
+    fn mapped(&mut self, pte: Pte) -> Pte {
         self.faults += 1;
-        Ok(pte)
+        self.pages_mapped += 1;
+        pte
     }
 
     /// Faults resolved so far.
@@ -83,9 +185,14 @@ impl Os {
         self.faults
     }
 
-    /// Distinct pages mapped so far (each fault maps a page never mapped before, since nothing is
-    /// evicted yet).
+    /// Pages mapped so far, of any size (each fault maps a page never mapped before, since nothing
+    /// is evicted yet).
     pub fn pages_mapped(&self) -> u64 {
+        self.pages_mapped
+    }
+
+    /// Data frames handed out so far (huge pages count all the frames they cover).
+    pub fn frames_used(&self) -> u64 {
         self.next_frame
     }
 }
@@ -117,5 +224,36 @@ mod tests {
         );
         assert_eq!(os.faults(), 2);
         assert_eq!(os.pages_mapped(), 2);
+    }
+
+    #[test]
+    fn huge_policies_pick_sizes_and_align_frames() {
+        let mut mem = PhysMem::new(12, 52).unwrap();
+        let mut pt = Radix::new(RadixConfig::X86_64, &mut mem).unwrap();
+        let mut os = Os::new(&mem);
+        os.alloc_frame().unwrap(); // frame 0 taken: the 2 MiB page must start at frame 512
+        os.set_policy(HugePolicy::Fixed(PageSize::M2));
+        let p = os.handle_fault(&mut pt, &mut mem, Vpn(0x2345)).unwrap();
+        assert_eq!((p.pfn, p.size), (Pfn(512), PageSize::M2));
+        let mut cost = WalkCost::default();
+        assert_eq!(
+            pt.walk(&mem, Vpn(0x2345), &mut cost)
+                .unwrap()
+                .frame_of(Vpn(0x2345), 12),
+            Pfn(512 + 0x145)
+        );
+        // THP: inside the range a 2 MiB page, at its edge a 4 KiB page.
+        os.set_policy(HugePolicy::Thp);
+        os.set_address_range(0x4000_0000, 0x4060_0fff);
+        let p = os.handle_fault(&mut pt, &mut mem, Vpn(0x40200)).unwrap();
+        assert_eq!(p.size, PageSize::M2);
+        let p = os.handle_fault(&mut pt, &mut mem, Vpn(0x40600)).unwrap();
+        assert_eq!((p.pfn, p.size), (Pfn(1536), PageSize::K4));
+        // A base page already in a region: the huge fault falls back to a base page.
+        os.set_policy(HugePolicy::Fixed(PageSize::M2));
+        let p = os.handle_fault(&mut pt, &mut mem, Vpn(0x40601)).unwrap();
+        assert_eq!((p.pfn, p.size), (Pfn(1537), PageSize::K4));
+        assert_eq!(os.pages_mapped(), 4);
+        assert_eq!(os.frames_used(), 1538);
     }
 }

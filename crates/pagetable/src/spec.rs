@@ -4,7 +4,7 @@
 //! to build it from parsed values, and how to build the table. Adding a design means one module with
 //! one such impl, one [`CATALOG`] entry and one [`DesignSpec`] variant.
 
-use crate::{Radix, RadixConfig, Reference};
+use crate::{FlatConfig, Radix, RadixConfig, Reference};
 use ptbench_core::{EntryWidth, MapError, MemError, PageSize, PageTable, PhysMem};
 use std::fmt;
 use thiserror::Error;
@@ -222,6 +222,7 @@ pub const CATALOG: &[DesignInfo] = &[
         summary: PRESETS[2].1,
         params: &[],
     },
+    info::<FlatConfig>(),
     info::<ReferenceConfig>(),
 ];
 
@@ -235,6 +236,8 @@ pub enum DesignSpec {
         /// The preset name, if any.
         preset: Option<&'static str>,
     },
+    /// A flat array.
+    Flat(FlatConfig),
     /// The BTreeMap oracle.
     Reference(ReferenceConfig),
 }
@@ -244,6 +247,7 @@ macro_rules! with_config {
     ($spec:expr, $c:ident => $body:expr) => {
         match $spec {
             DesignSpec::Radix { cfg: $c, .. } => $body,
+            DesignSpec::Flat($c) => $body,
             DesignSpec::Reference($c) => $body,
         }
     };
@@ -313,6 +317,7 @@ impl DesignSpec {
                 cfg,
                 preset: None,
             }),
+            FlatConfig::NAME => parse_as(FlatConfig::NAME, rest, DesignSpec::Flat),
             ReferenceConfig::NAME => parse_as(ReferenceConfig::NAME, rest, DesignSpec::Reference),
             _ => Err(SpecError::UnknownDesign {
                 name: name.to_string(),
@@ -401,6 +406,7 @@ impl fmt::Display for DesignSpec {
                 preset: Some(p), ..
             } => f.write_str(p),
             DesignSpec::Radix { cfg, preset: None } => write(cfg, &["levels", "pobits"], f),
+            DesignSpec::Flat(c) => write(c, &[], f),
             DesignSpec::Reference(c) => write(c, &[], f),
         }
     }

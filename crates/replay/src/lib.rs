@@ -8,19 +8,24 @@
 //! - A translation walks the design once (`walks += 1`, `walk_refs +=` the entries it read). If the
 //!   walk finds no mapping, that is a page fault: the walk read entries up to and including the
 //!   first invalid one; the OS maps the page; the translation then walks again in full, and both
-//!   walks count.
+//!   walks count. Each walk's references go to a histogram.
+//! - Every translation folds (page, frame, faulted) into a digest, so designs that translate a trace
+//!   the same way have the same digest, whatever their costs.
 //!
 //! Dispatch happens once per batch: [`Sim`] is an enum over the designs and its `replay` matches
 //! into the generic, monomorphized [`Simulator::replay`], so the per-access loop has no dynamic
 //! dispatch, allocation or hashing.
 
 mod driver;
+mod hist;
 
 pub use driver::{replay_trace, RunError, TraceRun};
+pub use hist::RefHistogram;
+pub use ptbench_os::HugePolicy;
 
-use ptbench_core::{Access, Footprint, PageTable, PhysMem, Vpn, WalkCost};
+use ptbench_core::{Access, Footprint, PageTable, PhysMem, Pte, Vpn, WalkCost};
 use ptbench_os::{Os, OsError};
-use ptbench_pagetable::{DesignConfig, DesignSpec, Radix, Reference};
+use ptbench_pagetable::{DesignConfig, DesignSpec, Flat, Radix, Reference};
 use std::time::Instant;
 use thiserror::Error;
 
@@ -53,6 +58,24 @@ pub struct Stats {
     pub distinct_pages: u64,
     /// Nanoseconds spent in this design's replay loop.
     pub busy_nanos: u64,
+    /// Digest of the (page, frame, faulted) stream of translations, in order.
+    pub digest: u64,
+    /// Memory references per walk.
+    pub refs_per_walk: RefHistogram,
+}
+
+/// The digest of no translations.
+pub const DIGEST_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// Folds one translation into a digest (order-dependent).
+#[inline(always)]
+pub fn fold_digest(digest: u64, vpn: u64, frame: u64, faulted: bool) -> u64 {
+    let h = vpn.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ frame.wrapping_mul(0xc2b2_ae3d_27d4_eb4f).rotate_left(31)
+        ^ u64::from(faulted);
+    (digest ^ h)
+        .wrapping_mul(0x0000_0100_0000_01b3)
+        .rotate_left(17)
 }
 
 /// Why a replay stopped.
@@ -99,6 +122,8 @@ pub enum ReplayError {
 pub struct SimOptions {
     /// How page-crossing accesses are translated.
     pub page_crossing: PageCrossing,
+    /// Which page size faults map.
+    pub huge: HugePolicy,
 }
 
 /// Why a simulation could not be built.
@@ -133,12 +158,17 @@ impl<P: PageTable> Simulator<P> {
         } else {
             1u64 << pt.va_bits()
         };
+        let mut os = Os::with_frames(&mem, pt.frame_limit().unwrap_or(u64::MAX));
+        os.set_policy(opts.huge);
         Simulator {
             label,
-            os: Os::new(&mem),
+            os,
             pt,
             mem,
-            stats: Stats::default(),
+            stats: Stats {
+                digest: DIGEST_SEED,
+                ..Stats::default()
+            },
             crossing: opts.page_crossing,
             shift,
             va_end,
@@ -181,14 +211,19 @@ impl<P: PageTable> Simulator<P> {
         self.stats.walks += 1;
         let mut cost = WalkCost::default();
         let found = self.pt.walk(&self.mem, vpn, &mut cost);
-        if found.is_none() {
-            self.fault(vpn, a, index, &mut cost)?;
-        }
+        self.stats.refs_per_walk.record(cost.refs);
+        let (pte, faulted) = match found {
+            Some(pte) => (pte, false),
+            None => (self.fault(vpn, a, index, &mut cost)?, true),
+        };
+        let frame = pte.frame_of(vpn, self.shift).0;
+        self.stats.digest = fold_digest(self.stats.digest, vpn.0, frame, faulted);
         self.stats.walk_refs += u64::from(cost.refs);
         self.stats.probes += u64::from(cost.probes);
         Ok(())
     }
 
+    /// Resolves a fault and walks again; `cost` gains the second walk's references.
     #[cold]
     #[inline(never)]
     fn fault(
@@ -197,7 +232,7 @@ impl<P: PageTable> Simulator<P> {
         a: &Access,
         index: u64,
         cost: &mut WalkCost,
-    ) -> Result<(), ReplayError> {
+    ) -> Result<Pte, ReplayError> {
         self.stats.page_faults += 1;
         self.os
             .handle_fault(&mut self.pt, &mut self.mem, vpn)
@@ -208,13 +243,20 @@ impl<P: PageTable> Simulator<P> {
                 error,
             })?;
         self.stats.walks += 1;
-        match self.pt.walk(&self.mem, vpn, cost) {
-            Some(_) => Ok(()),
-            None => Err(ReplayError::Lost {
-                design: self.label.clone(),
-                vpn,
-            }),
-        }
+        let mut retry = WalkCost::default();
+        let found = self.pt.walk(&self.mem, vpn, &mut retry);
+        self.stats.refs_per_walk.record(retry.refs);
+        cost.refs += retry.refs;
+        cost.probes += retry.probes;
+        found.ok_or_else(|| ReplayError::Lost {
+            design: self.label.clone(),
+            vpn,
+        })
+    }
+
+    /// Tells the OS model the trace's address range (first and last byte), for THP.
+    pub fn set_address_range(&mut self, lo: u64, hi: u64) {
+        self.os.set_address_range(lo, hi);
     }
 
     #[cold]
@@ -256,6 +298,8 @@ impl<P: PageTable> Simulator<P> {
 pub enum Sim {
     /// A radix table.
     Radix(Simulator<Radix>),
+    /// A flat array.
+    Flat(Simulator<Flat>),
     /// The BTreeMap oracle.
     Reference(Simulator<Reference>),
 }
@@ -264,6 +308,7 @@ macro_rules! each {
     ($self:expr, $s:ident => $e:expr) => {
         match $self {
             Sim::Radix($s) => $e,
+            Sim::Flat($s) => $e,
             Sim::Reference($s) => $e,
         }
     };
@@ -283,10 +328,21 @@ impl Sim {
             };
             let mut mem = spec.new_mem().map_err(|e| fail(e.to_string()))?;
             let pt = c.build(&mut mem).map_err(|e| fail(e.to_string()))?;
+            if let Some(size) = opts.huge.huge_size() {
+                if size.shift() > pt.page_shift() && !pt.page_sizes().contains(&size) {
+                    let sizes: Vec<String> =
+                        pt.page_sizes().iter().map(|s| s.to_string()).collect();
+                    return Err(fail(format!(
+                        "it cannot store {size} pages (its page sizes: {})",
+                        sizes.join(", ")
+                    )));
+                }
+            }
             Ok(Simulator::new(spec.to_string(), pt, mem, opts))
         }
         Ok(match spec {
             DesignSpec::Radix { cfg, .. } => Sim::Radix(make(spec, cfg, opts)?),
+            DesignSpec::Flat(c) => Sim::Flat(make(spec, c, opts)?),
             DesignSpec::Reference(c) => Sim::Reference(make(spec, c, opts)?),
         })
     }
@@ -304,6 +360,11 @@ impl Sim {
     /// The design's table footprint now.
     pub fn footprint(&self) -> Footprint {
         each!(self, s => s.footprint())
+    }
+
+    /// Tells the OS model the trace's address range (first and last byte), for THP.
+    pub fn set_address_range(&mut self, lo: u64, hi: u64) {
+        each!(self, s => s.set_address_range(lo, hi))
     }
 
     /// The design's canonical spec.

@@ -48,6 +48,26 @@ pub struct RunRow {
     pub probes: u64,
     /// The detected trace format.
     pub trace_format: String,
+    /// The huge-page policy (`off`, `2m`, `1g`, `thp`).
+    pub huge: String,
+    /// Median memory references per walk.
+    pub walk_refs_p50: u64,
+    /// 90th percentile of references per walk.
+    pub walk_refs_p90: u64,
+    /// 99th percentile of references per walk.
+    pub walk_refs_p99: u64,
+    /// Most references any walk made.
+    pub walk_refs_max: u64,
+    /// Entries stored over entry slots (hashed designs); 0 where it does not apply.
+    pub load_factor: f64,
+    /// Insertions that missed their first-choice slot (hashed designs).
+    pub collisions: u64,
+    /// Entries moved by resizing (hashed designs).
+    pub moved_entries: u64,
+    /// Resizes (hashed designs).
+    pub resizes: u64,
+    /// Digest of the (page, frame, faulted) translation stream: equal digests, equal translations.
+    pub digest: String,
 }
 
 /// Why results could not be written.

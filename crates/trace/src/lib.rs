@@ -37,6 +37,23 @@ pub fn open(path: &Path) -> Result<TextTrace, TraceError> {
     TextTrace::open(path)
 }
 
+/// The lowest first byte and highest last byte of the trace's accesses, or `None` if it has none.
+pub fn address_range(path: &Path) -> Result<Option<(u64, u64)>, TraceError> {
+    let mut r = open(path)?;
+    let mut buf = Vec::with_capacity(BATCH);
+    let mut range: Option<(u64, u64)> = None;
+    while r.read_batch(&mut buf)? > 0 {
+        for a in &buf {
+            let last = a.last_byte().unwrap_or(u64::MAX);
+            range = Some(match range {
+                None => (a.addr, last),
+                Some((lo, hi)) => (lo.min(a.addr), hi.max(last)),
+            });
+        }
+    }
+    Ok(range)
+}
+
 /// Finds the 1-based line of the file that produced access number `index` (0-based), by reading
 /// the trace again. For error messages about an access found bad after it was read.
 pub fn locate_access(path: &Path, index: u64) -> Result<Option<u64>, TraceError> {
