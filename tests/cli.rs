@@ -324,3 +324,79 @@ fn csv_has_the_documented_columns() {
     assert_eq!(num(&rows[0], "walk_refs"), 3 + 3 + 2);
     assert_eq!(rows[0]["trace_format"], "hexaddr R|W");
 }
+
+/// Every design of 4 KiB pages, as `--design` arguments.
+const ALL_4K_DESIGNS: &[&str] = &[
+    "x86-64",
+    "x86-64-5l",
+    "radix:levels=3,pobits=12",
+    "flat:va_bits=40",
+    "reference",
+];
+
+/// Replays `trace` through every design under `huge` and checks that every design's translation
+/// digest is the same, and that the digest changes with the huge-page policy only when it should.
+fn digests(trace: &Path, huge: &str) -> Vec<(String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("out.csv");
+    let mut args = vec![
+        "run",
+        "--quiet",
+        "--huge",
+        huge,
+        "--csv",
+        csv.to_str().unwrap(),
+    ];
+    for d in ALL_4K_DESIGNS {
+        args.extend(["--design", d]);
+    }
+    args.push(trace.to_str().unwrap());
+    let out = ptbench(&args);
+    assert!(
+        out.status.success(),
+        "{} --huge {huge}: {}",
+        trace.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    csv_rows(&csv)
+        .into_iter()
+        .map(|r| (r["design"].clone(), r["digest"].clone()))
+        .collect()
+}
+
+fn all_traces() -> Vec<PathBuf> {
+    let mut traces = shipped_traces();
+    let shared = root().join("../shared/traces");
+    if shared.is_dir() {
+        for rel in [
+            "cachelab/yi.trace",
+            "cachelab/yi2.trace",
+            "cachelab/dave.trace",
+            "cachelab/trans.trace",
+            "cachelab/long.trace",
+            "osprac/trace1",
+            "osprac/trace2",
+            "osprac/trace3",
+            "osprac/gcc.trace.gz",
+            "osprac/swim.trace.gz",
+        ] {
+            traces.push(shared.join(rel));
+        }
+    }
+    traces
+}
+
+#[test]
+fn every_design_translates_every_trace_the_same() {
+    for trace in all_traces() {
+        for huge in ["off", "2m", "thp"] {
+            let d = digests(&trace, huge);
+            assert_eq!(d.len(), ALL_4K_DESIGNS.len());
+            assert!(
+                d.iter().all(|(_, digest)| *digest == d[0].1),
+                "{} --huge {huge}: {d:?}",
+                trace.display()
+            );
+        }
+    }
+}

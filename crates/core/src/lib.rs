@@ -16,4 +16,4 @@ pub use access::{Access, AccessKind};
 pub use addr::{PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
 pub use mem::{EntryWidth, MemError, PhysMem};
 pub use pte::{Perms, Pte};
-pub use table::{Footprint, MapError, PageTable, WalkCost};
+pub use table::{Footprint, MapError, NoWalkCache, PageTable, WalkCache, WalkCost};

@@ -15,6 +15,8 @@ impl Perms {
     pub const X: Perms = Perms(4);
     /// Read and write.
     pub const RW: Perms = Perms(3);
+    /// Read and execute.
+    pub const RX: Perms = Perms(5);
     /// Read, write and execute: what demand paging grants when nothing narrower is known.
     pub const RWX: Perms = Perms(7);
 

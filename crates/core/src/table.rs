@@ -1,4 +1,4 @@
-use crate::{MemError, PageSize, PhysMem, Pte, Vpn};
+use crate::{MemError, PageSize, PhysAddr, PhysMem, Pte, Vpn};
 use thiserror::Error;
 
 /// What one walk cost. The caller resets it (or starts from `default()`) before each walk.
@@ -41,6 +41,30 @@ impl Footprint {
             self.entries as f64 / self.capacity as f64
         }
     }
+}
+
+/// Page-walk caches: upper-level table addresses a walk may start from instead of the root.
+///
+/// Levels are numbered from the root (0); `prefix` is the part of the page number that selects the
+/// table at `level` (for a radix table, `vpn >> ((LEVELS - level) * index_bits)`).
+pub trait WalkCache {
+    /// The cached physical address of the table at `level` selected by `prefix`, if any.
+    fn lookup(&mut self, level: usize, prefix: u64) -> Option<PhysAddr>;
+    /// Remembers that `prefix` selects the table at `level` found at `table`.
+    fn fill(&mut self, level: usize, prefix: u64, table: PhysAddr);
+}
+
+/// No page-walk cache.
+#[derive(Copy, Clone, Debug, Default)]
+pub struct NoWalkCache;
+
+impl WalkCache for NoWalkCache {
+    #[inline(always)]
+    fn lookup(&mut self, _level: usize, _prefix: u64) -> Option<PhysAddr> {
+        None
+    }
+    #[inline(always)]
+    fn fill(&mut self, _level: usize, _prefix: u64, _table: PhysAddr) {}
 }
 
 /// Why a design refused a mapping.
@@ -107,6 +131,24 @@ pub trait PageTable {
     /// Finds the mapping that covers `vpn`, reading entries through `mem` so each read is counted
     /// in `cost`. A `vpn` outside the address space finds nothing and reads nothing.
     fn walk(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<Pte>;
+
+    /// Walks like [`PageTable::walk`], but may start below the root where `cache` holds a table on
+    /// the path, and fills `cache` with the tables it visits. Designs without upper-level tables
+    /// ignore the cache.
+    #[inline]
+    fn walk_cached<C: WalkCache>(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        cache: &mut C,
+    ) -> Option<Pte>
+    where
+        Self: Sized,
+    {
+        let _ = cache;
+        self.walk(mem, vpn, cost)
+    }
 
     /// The tables' size.
     fn footprint(&self) -> Footprint;

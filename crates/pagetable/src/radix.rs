@@ -15,7 +15,7 @@
 
 use ptbench_core::{
     EntryWidth, Footprint, MapError, PageSize, PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte, Vpn,
-    WalkCost,
+    WalkCache, WalkCost,
 };
 
 const VALID: u64 = 1 << 0;
@@ -353,6 +353,46 @@ impl PageTable for Radix {
         }
     }
 
+    #[inline]
+    fn walk_cached<C: WalkCache>(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        cache: &mut C,
+    ) -> Option<Pte> {
+        if !self.covers(vpn) {
+            return None;
+        }
+        let width = self.cfg.entry;
+        let b = u32::from(self.index_bits);
+        let levels = usize::from(self.cfg.levels);
+        // Start from the deepest cached table on the path, else from the root.
+        let mut level = 0;
+        let mut table = self.root.0;
+        for k in (1..levels).rev() {
+            let prefix = vpn.0 >> ((levels - k) as u32 * b);
+            if let Some(pa) = cache.lookup(k, prefix) {
+                level = k;
+                table = pa.0;
+                break;
+            }
+        }
+        loop {
+            let shift = (levels - 1 - level) as u32 * b;
+            let e = mem.read(self.entry_addr(table, vpn, shift), width, cost);
+            if e & VALID == 0 {
+                return None;
+            }
+            if shift == 0 || e & HUGE != 0 {
+                return Some(self.decode(e, shift));
+            }
+            table = e & !self.offset_mask;
+            level += 1;
+            cache.fill(level, vpn.0 >> shift, PhysAddr(table));
+        }
+    }
+
     fn footprint(&self) -> Footprint {
         let table_pages: u64 = self.per_level.iter().sum();
         Footprint {
@@ -415,6 +455,55 @@ mod tests {
         assert_eq!(pt.walk(&mem, Vpn(0x456789abd), &mut cost), None);
         assert_eq!(cost.refs, 4);
         assert_eq!(pt.footprint().per_level, vec![1, 1, 1, 1]);
+    }
+
+    /// A cache that remembers every table exactly (unbounded), to check the skipping logic.
+    #[derive(Default)]
+    struct Exact(std::collections::HashMap<(usize, u64), PhysAddr>, u32);
+
+    impl WalkCache for Exact {
+        fn lookup(&mut self, level: usize, prefix: u64) -> Option<PhysAddr> {
+            let hit = self.0.get(&(level, prefix)).copied();
+            self.1 += u32::from(hit.is_some());
+            hit
+        }
+        fn fill(&mut self, level: usize, prefix: u64, table: PhysAddr) {
+            self.0.insert((level, prefix), table);
+        }
+    }
+
+    #[test]
+    fn walk_caches_skip_the_levels_they_cover() {
+        let cfg = RadixConfig::X86_64;
+        let mut mem = mem_for(cfg);
+        let mut pt = Radix::new(cfg, &mut mem).unwrap();
+        for v in [0x456789abc, 0x456789abd, 0x456780000] {
+            pt.map(&mut mem, Vpn(v), base(cfg, v & 0xff)).unwrap();
+        }
+        let mut pwc = Exact::default();
+        let mut cost = WalkCost::default();
+        let first = pt.walk_cached(&mem, Vpn(0x456789abc), &mut cost, &mut pwc);
+        assert_eq!(first.map(|p| p.pfn), Some(Pfn(0xbc)));
+        assert_eq!(
+            cost.refs, 4,
+            "a cold walk reads every level and fills levels 1 to 3"
+        );
+        assert_eq!(pwc.0.len(), 3);
+        let mut cost = WalkCost::default();
+        let next = pt.walk_cached(&mem, Vpn(0x456789abd), &mut cost, &mut pwc);
+        assert_eq!(next.map(|p| p.pfn), Some(Pfn(0xbd)));
+        assert_eq!(cost.refs, 1, "the leaf table is cached: one read");
+        // Shares levels 0 to 2 only: starts at the level-2 table, reads two entries.
+        let mut cost = WalkCost::default();
+        let far = pt.walk_cached(&mem, Vpn(0x456780000), &mut cost, &mut pwc);
+        assert_eq!(far.map(|p| p.pfn), Some(Pfn(0)));
+        assert_eq!(cost.refs, 2);
+        // Same answers as the uncached walk, always.
+        for v in [0x456789abc, 0x456789abd, 0x456780000, 0x456780001, 0x1] {
+            let a = pt.walk(&mem, Vpn(v), &mut WalkCost::default());
+            let b = pt.walk_cached(&mem, Vpn(v), &mut WalkCost::default(), &mut pwc);
+            assert_eq!(a, b);
+        }
     }
 
     #[test]

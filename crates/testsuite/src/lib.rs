@@ -105,8 +105,8 @@ fn default_va_bits() -> u8 {
 }
 
 /// Every design spec the corpus runs a scenario of base page `2^pobits` under, unless it names its
-/// own: the radix presets of that page size, radix tables of 1, 3 and 6 levels where they fit, and
-/// the reference.
+/// own: the radix presets of that page size, radix tables of 1, 3 and 6 levels where they fit, flat
+/// tables over 32 and 40 bits, and the reference.
 pub fn designs_for(pobits: u8) -> Vec<DesignSpec> {
     let mut specs: Vec<String> = ["two-level", "x86-64", "x86-64-5l"]
         .iter()
@@ -115,6 +115,8 @@ pub fn designs_for(pobits: u8) -> Vec<DesignSpec> {
     for levels in [1, 3, 6] {
         specs.push(format!("radix:levels={levels},pobits={pobits}"));
     }
+    specs.push(format!("flat:pobits={pobits}"));
+    specs.push(format!("flat:pobits={pobits},va_bits=40"));
     specs.push(format!("reference:pobits={pobits}"));
     specs
         .iter()
