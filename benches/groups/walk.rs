@@ -5,7 +5,7 @@ use super::SplitMix;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput};
 use ptbench_core::{PageSize, PageTable, Perms, Pfn, PhysMem, Pte, Vpn, WalkCost};
-use ptbench_pagetable::{DesignConfig, DesignSpec, Radix};
+use ptbench_pagetable::{DesignConfig, DesignSpec};
 use std::hint::black_box;
 
 const PAGES: u64 = 1 << 18;
@@ -51,20 +51,15 @@ pub fn bench(c: &mut Criterion) {
         "x86-64",
         "x86-64-5l",
         "radix:levels=3,pobits=12",
+        "flat:va_bits=40",
         "reference",
     ] {
         let spec = DesignSpec::parse(name).unwrap();
         let mut mem = spec.new_mem().unwrap();
-        match spec {
-            DesignSpec::Radix { cfg, .. } => {
-                let pt = Radix::new(cfg, &mut mem).unwrap();
-                walk_all(&mut group, name, pt, mem, &order);
-            }
-            DesignSpec::Reference(c) => {
-                let pt = c.build(&mut mem).unwrap();
-                walk_all(&mut group, name, pt, mem, &order);
-            }
-        }
+        ptbench_pagetable::with_design_config!(&spec, c => {
+            let pt = c.build(&mut mem).unwrap();
+            walk_all(&mut group, name, pt, mem, &order);
+        });
     }
     group.finish();
 }

@@ -242,13 +242,15 @@ pub enum DesignSpec {
     Reference(ReferenceConfig),
 }
 
-/// Calls `$body` with `$c` bound to the spec's configuration, whatever the design.
-macro_rules! with_config {
+/// Evaluates `$body` with `$c` bound to a `&DesignSpec`'s configuration (a different concrete
+/// [`DesignConfig`] type in each arm), so generic code is monomorphized for every design.
+#[macro_export]
+macro_rules! with_design_config {
     ($spec:expr, $c:ident => $body:expr) => {
         match $spec {
-            DesignSpec::Radix { cfg: $c, .. } => $body,
-            DesignSpec::Flat($c) => $body,
-            DesignSpec::Reference($c) => $body,
+            $crate::DesignSpec::Radix { cfg: $c, .. } => $body,
+            $crate::DesignSpec::Flat($c) => $body,
+            $crate::DesignSpec::Reference($c) => $body,
         }
     };
 }
@@ -335,22 +337,22 @@ impl DesignSpec {
         fn name_of<C: DesignConfig>(_: &C) -> &'static str {
             C::NAME
         }
-        with_config!(self, c => name_of(c))
+        with_design_config!(self, c => name_of(c))
     }
 
     /// log2 of the base page size.
     pub fn page_shift(&self) -> u8 {
-        with_config!(self, c => DesignConfig::page_shift(c))
+        with_design_config!(self, c => DesignConfig::page_shift(c))
     }
 
     /// Width of the virtual address space.
     pub fn va_bits(&self) -> u8 {
-        with_config!(self, c => DesignConfig::va_bits(c))
+        with_design_config!(self, c => DesignConfig::va_bits(c))
     }
 
     /// Width of the physical address space the design's entries can address.
     pub fn phys_bits(&self) -> u8 {
-        with_config!(self, c => DesignConfig::phys_bits(c))
+        with_design_config!(self, c => DesignConfig::phys_bits(c))
     }
 
     /// Empty simulated memory with the frame size and physical width this design needs.
@@ -370,7 +372,7 @@ impl DesignSpec {
         {
             Ok(Box::new(c.build(mem)?))
         }
-        with_config!(self, c => boxed(c, mem))
+        with_design_config!(self, c => boxed(c, mem))
     }
 }
 
