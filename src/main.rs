@@ -16,7 +16,11 @@ const DEFAULT_DESIGNS: &[&str] = &[
     "x86-64",
     "x86-64-5l",
     "radix:levels=3,pobits=14",
-    "radix:levels=2,pobits=16",
+    "flat:va_bits=40",
+    "hashed",
+    "hashed:collision=chain",
+    "inverted",
+    "ecpt",
 ];
 
 #[derive(Parser)]
@@ -52,7 +56,8 @@ enum Command {
 #[derive(clap::Args)]
 struct RunArgs {
     /// A design SPEC, `NAME[:key=value,...]` (e.g. `x86-64`, `radix:levels=3,pobits=14`); repeat for
-    /// more. Default: x86-64, x86-64-5l, radix:levels=3,pobits=14, radix:levels=2,pobits=16.
+    /// more. Default: x86-64, x86-64-5l, radix:levels=3,pobits=14, flat:va_bits=40, hashed,
+    /// hashed:collision=chain, inverted, ecpt (`ptbench designs` lists them all).
     #[arg(long = "design", short = 'd', value_name = "SPEC")]
     designs: Vec<String>,
     /// How an access that crosses a page boundary is translated: every page it touches, or only
@@ -140,7 +145,7 @@ fn designs() {
             );
         }
         for p in d.params {
-            println!("    {:<10} default {:<4} {}", p.key, p.default, p.help);
+            println!("    {:<10} default {:<8} {}", p.key, p.default, p.help);
         }
     }
     println!("\nA SPEC is NAME[:key=value,...], e.g. radix:levels=3,pobits=14");

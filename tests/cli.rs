@@ -331,11 +331,17 @@ const ALL_4K_DESIGNS: &[&str] = &[
     "x86-64-5l",
     "radix:levels=3,pobits=12",
     "flat:va_bits=40",
+    "hashed",
+    "hashed:collision=chain",
+    "hashed:entries=16,bucket=1",
+    "inverted",
+    "inverted:hat=64",
+    "ecpt",
+    "ecpt:entries=4,ways=2",
     "reference",
 ];
 
-/// Replays `trace` through every design under `huge` and checks that every design's translation
-/// digest is the same, and that the digest changes with the huge-page policy only when it should.
+/// Replays `trace` through every design under `huge` and returns each design's translation digest.
 fn digests(trace: &Path, huge: &str) -> Vec<(String, String)> {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("out.csv");

@@ -52,6 +52,10 @@ pub fn bench(c: &mut Criterion) {
         "x86-64-5l",
         "radix:levels=3,pobits=12",
         "flat:va_bits=40",
+        "hashed",
+        "hashed:collision=chain",
+        "inverted",
+        "ecpt",
         "reference",
     ] {
         let spec = DesignSpec::parse(name).unwrap();

@@ -2,12 +2,18 @@
 //! [`PageTable`](ptbench_core::PageTable) trait; and the spec syntax (`NAME[:key=value,...]`) that
 //! names them on the command line.
 
+pub mod ecpt;
 pub mod flat;
+pub mod hashed;
+pub mod inverted;
 pub mod radix;
 pub mod reference;
 pub mod spec;
 
+pub use ecpt::{Ecpt, EcptConfig};
 pub use flat::{Flat, FlatConfig};
+pub use hashed::{Hashed, HashedConfig};
+pub use inverted::{Inverted, InvertedConfig};
 pub use radix::{Radix, RadixConfig};
 pub use reference::Reference;
 pub use spec::{

@@ -4,7 +4,7 @@
 //! to build it from parsed values, and how to build the table. Adding a design means one module with
 //! one such impl, one [`CATALOG`] entry and one [`DesignSpec`] variant.
 
-use crate::{FlatConfig, Radix, RadixConfig, Reference};
+use crate::{EcptConfig, FlatConfig, HashedConfig, InvertedConfig, Radix, RadixConfig, Reference};
 use ptbench_core::{EntryWidth, MapError, MemError, PageSize, PageTable, PhysMem};
 use std::fmt;
 use thiserror::Error;
@@ -223,6 +223,9 @@ pub const CATALOG: &[DesignInfo] = &[
         params: &[],
     },
     info::<FlatConfig>(),
+    info::<HashedConfig>(),
+    info::<InvertedConfig>(),
+    info::<EcptConfig>(),
     info::<ReferenceConfig>(),
 ];
 
@@ -238,6 +241,12 @@ pub enum DesignSpec {
     },
     /// A flat array.
     Flat(FlatConfig),
+    /// The hashed design.
+    Hashed(HashedConfig),
+    /// The inverted design.
+    Inverted(InvertedConfig),
+    /// The ecpt design.
+    Ecpt(EcptConfig),
     /// The BTreeMap oracle.
     Reference(ReferenceConfig),
 }
@@ -250,6 +259,9 @@ macro_rules! with_design_config {
         match $spec {
             $crate::DesignSpec::Radix { cfg: $c, .. } => $body,
             $crate::DesignSpec::Flat($c) => $body,
+            $crate::DesignSpec::Hashed($c) => $body,
+            $crate::DesignSpec::Inverted($c) => $body,
+            $crate::DesignSpec::Ecpt($c) => $body,
             $crate::DesignSpec::Reference($c) => $body,
         }
     };
@@ -320,6 +332,9 @@ impl DesignSpec {
                 preset: None,
             }),
             FlatConfig::NAME => parse_as(FlatConfig::NAME, rest, DesignSpec::Flat),
+            HashedConfig::NAME => parse_as(HashedConfig::NAME, rest, DesignSpec::Hashed),
+            InvertedConfig::NAME => parse_as(InvertedConfig::NAME, rest, DesignSpec::Inverted),
+            EcptConfig::NAME => parse_as(EcptConfig::NAME, rest, DesignSpec::Ecpt),
             ReferenceConfig::NAME => parse_as(ReferenceConfig::NAME, rest, DesignSpec::Reference),
             _ => Err(SpecError::UnknownDesign {
                 name: name.to_string(),
@@ -409,6 +424,9 @@ impl fmt::Display for DesignSpec {
             } => f.write_str(p),
             DesignSpec::Radix { cfg, preset: None } => write(cfg, &["levels", "pobits"], f),
             DesignSpec::Flat(c) => write(c, &[], f),
+            DesignSpec::Hashed(c) => write(c, &[], f),
+            DesignSpec::Inverted(c) => write(c, &[], f),
+            DesignSpec::Ecpt(c) => write(c, &[], f),
             DesignSpec::Reference(c) => write(c, &[], f),
         }
     }

@@ -25,7 +25,7 @@ pub use ptbench_os::HugePolicy;
 
 use ptbench_core::{Access, Footprint, PageTable, PhysMem, Pte, Vpn, WalkCost};
 use ptbench_os::{Os, OsError};
-use ptbench_pagetable::{DesignConfig, DesignSpec, Flat, Radix, Reference};
+use ptbench_pagetable::{DesignConfig, DesignSpec, Ecpt, Flat, Hashed, Inverted, Radix, Reference};
 use std::time::Instant;
 use thiserror::Error;
 
@@ -295,11 +295,19 @@ impl<P: PageTable> Simulator<P> {
 }
 
 /// A simulator of any design: the one place where a design spec becomes a concrete type.
+// Built once per (trace, design) and never moved on the hot path, so variant sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Sim {
     /// A radix table.
     Radix(Simulator<Radix>),
     /// A flat array.
     Flat(Simulator<Flat>),
+    /// The hashed design.
+    Hashed(Simulator<Hashed>),
+    /// The inverted design.
+    Inverted(Simulator<Inverted>),
+    /// The ecpt design.
+    Ecpt(Simulator<Ecpt>),
     /// The BTreeMap oracle.
     Reference(Simulator<Reference>),
 }
@@ -309,6 +317,9 @@ macro_rules! each {
         match $self {
             Sim::Radix($s) => $e,
             Sim::Flat($s) => $e,
+            Sim::Hashed($s) => $e,
+            Sim::Inverted($s) => $e,
+            Sim::Ecpt($s) => $e,
             Sim::Reference($s) => $e,
         }
     };
@@ -343,6 +354,9 @@ impl Sim {
         Ok(match spec {
             DesignSpec::Radix { cfg, .. } => Sim::Radix(make(spec, cfg, opts)?),
             DesignSpec::Flat(c) => Sim::Flat(make(spec, c, opts)?),
+            DesignSpec::Hashed(c) => Sim::Hashed(make(spec, c, opts)?),
+            DesignSpec::Inverted(c) => Sim::Inverted(make(spec, c, opts)?),
+            DesignSpec::Ecpt(c) => Sim::Ecpt(make(spec, c, opts)?),
             DesignSpec::Reference(c) => Sim::Reference(make(spec, c, opts)?),
         })
     }

@@ -73,8 +73,14 @@ pub struct Step {
     pub expect_table_pages: Option<PerDesign<u64>>,
     /// Memory references the step's walks made.
     pub expect_refs: Option<PerDesign<u64>>,
-    /// The step fails with an error containing this text.
-    pub expect_error: Option<String>,
+    /// The step fails with an error containing this text (designs not named succeed).
+    pub expect_error: Option<PerDesign<String>>,
+    /// The design's collision count so far (hashed designs).
+    pub expect_collisions: Option<PerDesign<u64>>,
+    /// Entries the design has moved so far (hashed designs).
+    pub expect_moved: Option<PerDesign<u64>>,
+    /// Resizes so far (hashed designs).
+    pub expect_resizes: Option<PerDesign<u64>>,
 }
 
 /// A scenario file.
@@ -91,6 +97,10 @@ pub struct Scenario {
     pub va_bits: u8,
     /// Only these designs, if given.
     pub designs: Option<Vec<String>>,
+    /// Page sizes beyond the base page the scenario maps (`2m`, `1g`); designs that cannot store
+    /// them skip it, saying so.
+    #[serde(default)]
+    pub needs_sizes: Vec<String>,
     /// The steps.
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
@@ -106,7 +116,8 @@ fn default_va_bits() -> u8 {
 
 /// Every design spec the corpus runs a scenario of base page `2^pobits` under, unless it names its
 /// own: the radix presets of that page size, radix tables of 1, 3 and 6 levels where they fit, flat
-/// tables over 32 and 40 bits, and the reference.
+/// tables over 32 and 40 bits, hashed, inverted and elastic cuckoo tables with their defaults and
+/// with tiny tables that collide and resize at once, and the reference.
 pub fn designs_for(pobits: u8) -> Vec<DesignSpec> {
     let mut specs: Vec<String> = ["two-level", "x86-64", "x86-64-5l"]
         .iter()
@@ -117,6 +128,15 @@ pub fn designs_for(pobits: u8) -> Vec<DesignSpec> {
     }
     specs.push(format!("flat:pobits={pobits}"));
     specs.push(format!("flat:pobits={pobits},va_bits=40"));
+    specs.push(format!("hashed:pobits={pobits}"));
+    specs.push(format!("hashed:pobits={pobits},collision=chain"));
+    specs.push(format!("hashed:pobits={pobits},entries=4,bucket=2,load=1"));
+    specs.push(format!("inverted:pobits={pobits}"));
+    specs.push(format!("inverted:pobits={pobits},hat=1"));
+    specs.push(format!("ecpt:pobits={pobits}"));
+    specs.push(format!(
+        "ecpt:pobits={pobits},entries=1,ways=2,cluster=1,load=1"
+    ));
     specs.push(format!("reference:pobits={pobits}"));
     specs
         .iter()
@@ -199,7 +219,16 @@ pub fn run(scenario: &Scenario, spec: &DesignSpec) -> Outcome {
         Ok(p) => p,
         Err(e) => return Outcome::Failed(vec![format!("building the design: {e}")]),
     };
-    let mut os = Os::new(&mem);
+    for size in &scenario.needs_sizes {
+        match parse_size(size) {
+            Ok(sz) if !pt.page_sizes().contains(&sz) => {
+                return Outcome::Skipped(format!("cannot store {sz} pages"));
+            }
+            Ok(_) => {}
+            Err(e) => return Outcome::Failed(vec![e]),
+        }
+    }
+    let mut os = Os::with_frames(&mem, pt.frame_limit().unwrap_or(u64::MAX));
     let mut failures = Vec::new();
     for (i, step) in scenario.steps.iter().enumerate() {
         let mut fail = |what: String| {
@@ -277,7 +306,8 @@ fn run_step(
         }
         other => return Err(format!("unknown op `{other}`")),
     };
-    match (&result, &step.expect_error) {
+    let expect_error = step.expect_error.as_ref().and_then(|e| e.for_design(label));
+    match (&result, &expect_error) {
         (Err(e), Some(want)) if e.contains(want.as_str()) => {}
         (Err(e), Some(want)) => problems.push(format!("error `{e}` does not contain `{want}`")),
         (Err(e), None) => problems.push(format!("unexpected error: {e}")),
@@ -310,7 +340,19 @@ fn run_step(
     if step.expect_none && pa.is_some() {
         problems.push(format!("expected no mapping, got pa {}", show(pa)));
     }
-    let table_pages = pt.footprint().table_pages;
+    let footprint = pt.footprint();
+    let table_pages = footprint.table_pages;
+    for (name, want, got) in [
+        ("collisions", &step.expect_collisions, footprint.collisions),
+        ("moved entries", &step.expect_moved, footprint.moved_entries),
+        ("resizes", &step.expect_resizes, footprint.resizes),
+    ] {
+        if let Some(want) = want.as_ref().and_then(|e| e.for_design(label)) {
+            if got != want {
+                problems.push(format!("expected {want} {name}, got {got}"));
+            }
+        }
+    }
     if let Some(want) = step
         .expect_table_pages
         .as_ref()
