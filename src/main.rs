@@ -7,6 +7,7 @@ use ptbench_core::PageSize;
 use ptbench_pagetable::{DesignSpec, CATALOG};
 use ptbench_replay::{replay_trace, HugePolicy, PageCrossing, Sim, SimOptions, TraceRun};
 use ptbench_report::{render_table, thousands, write_csv, RunRow};
+use ptbench_tlb::{presets, TlbSpec};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -51,6 +52,8 @@ enum Command {
     Run(RunArgs),
     /// List every design with its parameters and defaults.
     Designs,
+    /// List the TLB presets and the keys of a TLB SPEC.
+    Tlbs,
 }
 
 #[derive(clap::Args)]
@@ -64,6 +67,11 @@ struct RunArgs {
     /// its first byte's page (as course simulators do).
     #[arg(long, value_enum, default_value_t = Crossing::Split)]
     page_crossing: Crossing,
+    /// A TLB SPEC: `none` (default), a preset (`skylake`, `champsim`, `tiny`; see `ptbench tlbs`)
+    /// or keys such as `l1i=128x8,l1d=64x4,l2=1536x12,pwc=32x4,repl=lru,l2incl=non`. Repeat to
+    /// replay every design under each.
+    #[arg(long = "tlb", value_name = "SPEC")]
+    tlbs: Vec<String>,
     /// Page size of faults: `off` (base pages), `2m` or `1g` (every fault maps the aligned region
     /// with one huge page), `thp` (2 MiB where the aligned region lies inside the trace's address
     /// range, from its lowest to its highest byte; base pages elsewhere).
@@ -124,6 +132,10 @@ fn main() -> ExitCode {
             designs();
             Ok(())
         }
+        Command::Tlbs => {
+            tlbs();
+            Ok(())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -151,6 +163,23 @@ fn designs() {
     println!("\nA SPEC is NAME[:key=value,...], e.g. radix:levels=3,pobits=14");
 }
 
+fn tlbs() {
+    for p in presets() {
+        println!("{}\n    {}\n    = {}", p.name, p.description, p.canonical());
+    }
+    println!(
+        "\nA TLB SPEC is a preset, optionally followed by overrides (skylake,repl=fifo), or keys:\n  \
+         l1=ExW | l1i=ExW,l1d=ExW   L1 TLB(s): E entries, W ways (sets = E/W, a power of two)\n  \
+         l2=ExW                     unified second-level TLB (STLB)\n  \
+         pwc=ExW | psclN=ExW        page-walk caches (every upper level | level N counted from the leaf)\n  \
+         upwc=ExW                   one unified page-walk cache tagged by level\n  \
+         repl=lru|fifo|random|plru|bitplru  replacement (seed=N for random)\n  \
+         l2incl=incl|excl|non       L1/L2 inclusion\n  \
+         huge=separate|shared       arrays per page size, or one array for all sizes\n  \
+         asid=on|off                ASID-tagged entries, or flush on every context switch"
+    );
+}
+
 fn run(args: RunArgs) -> Result<()> {
     let specs: Vec<DesignSpec> = if args.designs.is_empty() {
         DEFAULT_DESIGNS
@@ -162,6 +191,14 @@ fn run(args: RunArgs) -> Result<()> {
             .iter()
             .map(|s| DesignSpec::parse(s))
             .collect::<Result<_, _>>()?
+    };
+    let tlbs: Vec<TlbSpec> = if args.tlbs.is_empty() {
+        vec![TlbSpec::NONE]
+    } else {
+        args.tlbs
+            .iter()
+            .map(|s| TlbSpec::parse(s).with_context(|| format!("--tlb {s}")))
+            .collect::<Result<_>>()?
     };
     let opts = SimOptions {
         page_crossing: match args.page_crossing {
@@ -203,7 +240,7 @@ fn run(args: RunArgs) -> Result<()> {
     let results: Vec<Result<(TraceRun, Vec<Sim>)>> = args
         .traces
         .par_iter()
-        .map(|trace| replay_one(trace, &specs, &opts, &bars))
+        .map(|trace| replay_one(trace, &specs, &tlbs, &opts, &bars))
         .collect();
     let mut rows = Vec::new();
     for (trace, result) in args.traces.iter().zip(results) {
@@ -239,13 +276,16 @@ fn run(args: RunArgs) -> Result<()> {
 fn replay_one(
     trace: &Path,
     specs: &[DesignSpec],
+    tlbs: &[TlbSpec],
     opts: &SimOptions,
     bars: &MultiProgress,
 ) -> Result<(TraceRun, Vec<Sim>)> {
-    let mut sims = specs
-        .iter()
-        .map(|s| Sim::build(s, opts))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut sims = Vec::with_capacity(specs.len() * tlbs.len());
+    for s in specs {
+        for t in tlbs {
+            sims.push(Sim::build_with_tlb(s, t, opts)?);
+        }
+    }
     if opts.huge == HugePolicy::Thp {
         if let Some((lo, hi)) = ptbench_trace::address_range(trace)? {
             sims.iter_mut().for_each(|s| s.set_address_range(lo, hi));
@@ -320,6 +360,39 @@ fn row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions, huge: Huge) -
         moved_entries: f.moved_entries,
         resizes: f.resizes,
         digest: format!("{:016x}", s.digest),
+        tlb: sim.tlb_label().to_string(),
+        ..tlb_columns(sim, s.translations)
+    }
+}
+
+/// The TLB columns of a row; without TLBs every translation is a last-level miss.
+fn tlb_columns(sim: &Sim, translations: u64) -> RunRow {
+    let Some(t) = sim.tlb_stats() else {
+        return RunRow {
+            tlb_misses: translations,
+            ..RunRow::default()
+        };
+    };
+    let deepest = t.pwc_hits.iter().rposition(|h| *h > 0).map_or(0, |i| i + 1);
+    RunRow {
+        l1i_hits: t.l1i_hits,
+        l1i_misses: t.l1i_misses,
+        l1d_hits: t.l1d_hits,
+        l1d_misses: t.l1d_misses,
+        l2_hits: t.l2_hits,
+        l2_misses: t.l2_misses,
+        tlb_misses: t.tlb_misses,
+        pwc_hits: t.pwc_hits.iter().sum(),
+        pwc_hits_per_level: t.pwc_hits[..deepest]
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(";"),
+        pwc_misses: t.pwc_misses,
+        l1i_evictions: t.l1i_evictions,
+        l1d_evictions: t.l1d_evictions,
+        l2_evictions: t.l2_evictions,
+        ..RunRow::default()
     }
 }
 
@@ -329,7 +402,7 @@ fn disagreements(rows: &[RunRow]) -> Vec<String> {
     for (i, a) in rows.iter().enumerate() {
         if let Some(b) = rows[..i]
             .iter()
-            .find(|b| b.trace == a.trace && b.page_bytes == a.page_bytes)
+            .find(|b| b.trace == a.trace && b.page_bytes == a.page_bytes && b.huge == a.huge)
         {
             if a.digest != b.digest {
                 out.push(format!(
@@ -351,7 +424,8 @@ fn ratio(a: u64, b: u64) -> f64 {
 }
 
 fn table(rows: &[RunRow]) -> String {
-    let headers = [
+    let with_tlb = rows.iter().any(|r| r.tlb != "none");
+    let mut headers = vec![
         "trace",
         "design",
         "translations",
@@ -366,6 +440,9 @@ fn table(rows: &[RunRow]) -> String {
         "M acc/s",
         "digest",
     ];
+    if with_tlb {
+        headers.splice(2..2, ["tlb", "tlb_misses", "walks"]);
+    }
     let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|r| {
@@ -391,6 +468,17 @@ fn table(rows: &[RunRow]) -> String {
                 format!("{:.1}", r.accesses_per_second / 1e6),
                 r.digest[..8].to_string(),
             ]
+        })
+        .zip(rows)
+        .map(|(mut cells, r)| {
+            if with_tlb {
+                let tlb = presets()
+                    .into_iter()
+                    .find(|p| p.canonical() == r.tlb)
+                    .map_or_else(|| r.tlb.clone(), |p| p.name.to_string());
+                cells.splice(2..2, [tlb, thousands(r.tlb_misses), thousands(r.walks)]);
+            }
+            cells
         })
         .collect();
     render_table(&headers, &cells)

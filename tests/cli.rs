@@ -406,3 +406,126 @@ fn every_design_translates_every_trace_the_same() {
         }
     }
 }
+
+/// Kind of each access: true for instruction fetches (lackey `I` lines).
+fn fetches(path: &Path) -> Vec<bool> {
+    let raw = std::fs::read(path).unwrap();
+    let mut s = String::new();
+    flate2::read::MultiGzDecoder::new(&raw[..])
+        .read_to_string(&mut s)
+        .unwrap();
+    let mut out = Vec::new();
+    for line in s.lines() {
+        match line.as_bytes() {
+            [b'I', b' ', ..] => out.push(true),
+            [b' ', b'M', ..] => out.extend([false, false]),
+            [b' ', b'L' | b'S', ..] => out.push(false),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Misses of a fully associative LRU TLB of `n` entries over a page stream: an access misses when
+/// its page is not among the `n` most recently used distinct pages (naive stack-distance model).
+fn lru_misses(pages: impl Iterator<Item = u64>, n: usize) -> (u64, Vec<bool>) {
+    let mut stack: Vec<u64> = Vec::new();
+    let mut missed = Vec::new();
+    for p in pages {
+        let hit = match stack.iter().position(|q| *q == p) {
+            Some(i) => {
+                stack.remove(i);
+                i < n
+            }
+            None => false,
+        };
+        stack.insert(0, p);
+        missed.push(!hit);
+    }
+    (missed.iter().filter(|m| **m).count() as u64, missed)
+}
+
+#[test]
+fn tlb_misses_and_walks_match_an_lru_stack_model() {
+    let trace = root().join("traces/sha256sum.lackey.gz");
+    let parsed = accesses(&trace);
+    let kinds = fetches(&trace);
+    assert_eq!(parsed.len(), kinds.len());
+    let pages: Vec<u64> = parsed.iter().map(|(a, _)| a >> 12).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("out.csv");
+    let out = ptbench(&[
+        "run",
+        "--page-crossing",
+        "first",
+        "-d",
+        "x86-64",
+        "--tlb",
+        "l1=64x64",
+        "--tlb",
+        "l1i=16x16,l1d=32x32",
+        "--csv",
+        csv.to_str().unwrap(),
+        trace.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = csv_rows(&csv);
+
+    // Unified 64-entry fully associative LRU.
+    let (misses, missed) = lru_misses(pages.iter().copied(), 64);
+    let u = &rows[0];
+    assert_eq!(num(u, "tlb_misses"), misses);
+    assert_eq!(num(u, "l1i_misses") + num(u, "l1d_misses"), misses);
+    // Walk references: a missing translation walks 4 levels, plus its faulting walk on a first touch.
+    let mut seen = HashSet::new();
+    let mut prefixes: Vec<HashSet<u64>> = vec![HashSet::new(); 4];
+    let mut refs = 0;
+    for (p, m) in pages.iter().zip(&missed) {
+        if !*m {
+            continue;
+        }
+        if seen.insert(*p) {
+            refs += 1
+                + (1..4u32)
+                    .filter(|k| prefixes[*k as usize].contains(&(p >> (k * 9))))
+                    .count() as u64;
+            for k in 1..4u32 {
+                prefixes[k as usize].insert(p >> (k * 9));
+            }
+        }
+        refs += 4;
+    }
+    assert_eq!(num(u, "walk_refs"), refs);
+    assert_eq!(num(u, "walks"), misses + seen.len() as u64);
+
+    // Split 16-entry ITLB and 32-entry DTLB, each its own LRU stack over its own accesses.
+    let split = &rows[1];
+    let (i_misses, _) = lru_misses(
+        pages
+            .iter()
+            .zip(&kinds)
+            .filter(|(_, f)| **f)
+            .map(|(p, _)| *p),
+        16,
+    );
+    let (d_misses, _) = lru_misses(
+        pages
+            .iter()
+            .zip(&kinds)
+            .filter(|(_, f)| !**f)
+            .map(|(p, _)| *p),
+        32,
+    );
+    assert_eq!(num(split, "l1i_misses"), i_misses);
+    assert_eq!(num(split, "l1d_misses"), d_misses);
+    assert_eq!(num(split, "tlb_misses"), i_misses + d_misses);
+    assert_eq!(
+        num(split, "l1i_hits") + num(split, "l1d_hits") + i_misses + d_misses,
+        pages.len() as u64
+    );
+    assert_eq!(split["digest"], u["digest"]);
+}

@@ -45,13 +45,13 @@ impl Footprint {
 
 /// Page-walk caches: upper-level table addresses a walk may start from instead of the root.
 ///
-/// Levels are numbered from the root (0); `prefix` is the part of the page number that selects the
-/// table at `level` (for a radix table, `vpn >> ((LEVELS - level) * index_bits)`).
+/// Levels are numbered from the root (0); the table at level `k >= 1` on `vpn`'s path is selected
+/// by the prefix `vpn >> ((LEVELS - k) * index_bits)` of a radix table.
 pub trait WalkCache {
-    /// The cached physical address of the table at `level` selected by `prefix`, if any.
-    fn lookup(&mut self, level: usize, prefix: u64) -> Option<PhysAddr>;
-    /// Remembers that `prefix` selects the table at `level` found at `table`.
-    fn fill(&mut self, level: usize, prefix: u64, table: PhysAddr);
+    /// The deepest cached table on `vpn`'s path: its level (at least 1) and physical address.
+    fn lookup(&mut self, vpn: Vpn) -> Option<(usize, PhysAddr)>;
+    /// Remembers that the table at `level` (at least 1) on `vpn`'s path is at `table`.
+    fn fill(&mut self, level: usize, vpn: Vpn, table: PhysAddr);
 }
 
 /// No page-walk cache.
@@ -60,11 +60,11 @@ pub struct NoWalkCache;
 
 impl WalkCache for NoWalkCache {
     #[inline(always)]
-    fn lookup(&mut self, _level: usize, _prefix: u64) -> Option<PhysAddr> {
+    fn lookup(&mut self, _vpn: Vpn) -> Option<(usize, PhysAddr)> {
         None
     }
     #[inline(always)]
-    fn fill(&mut self, _level: usize, _prefix: u64, _table: PhysAddr) {}
+    fn fill(&mut self, _level: usize, _vpn: Vpn, _table: PhysAddr) {}
 }
 
 /// Why a design refused a mapping.
@@ -153,6 +153,12 @@ pub trait PageTable {
     /// The tables' size.
     fn footprint(&self) -> Footprint;
 
+    /// `(levels, index bits per level)` for designs made of a radix tree of tables, whose upper
+    /// levels page-walk caches can hold; `None` for the others.
+    fn radix_geometry(&self) -> Option<(u8, u8)> {
+        None
+    }
+
     /// Data frames the design can map, if it limits them (an inverted table has one entry per
     /// frame); the OS model never hands out a frame at or above this.
     fn frame_limit(&self) -> Option<u64> {
@@ -192,5 +198,8 @@ impl<T: PageTable + ?Sized> PageTable for Box<T> {
     }
     fn frame_limit(&self) -> Option<u64> {
         (**self).frame_limit()
+    }
+    fn radix_geometry(&self) -> Option<(u8, u8)> {
+        (**self).radix_geometry()
     }
 }

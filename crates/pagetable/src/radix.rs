@@ -368,16 +368,10 @@ impl PageTable for Radix {
         let b = u32::from(self.index_bits);
         let levels = usize::from(self.cfg.levels);
         // Start from the deepest cached table on the path, else from the root.
-        let mut level = 0;
-        let mut table = self.root.0;
-        for k in (1..levels).rev() {
-            let prefix = vpn.0 >> ((levels - k) as u32 * b);
-            if let Some(pa) = cache.lookup(k, prefix) {
-                level = k;
-                table = pa.0;
-                break;
-            }
-        }
+        let (mut level, mut table) = match cache.lookup(vpn) {
+            Some((k, pa)) if (1..levels).contains(&k) => (k, pa.0),
+            _ => (0, self.root.0),
+        };
         loop {
             let shift = (levels - 1 - level) as u32 * b;
             let e = mem.read(self.entry_addr(table, vpn, shift), width, cost);
@@ -389,8 +383,12 @@ impl PageTable for Radix {
             }
             table = e & !self.offset_mask;
             level += 1;
-            cache.fill(level, vpn.0 >> shift, PhysAddr(table));
+            cache.fill(level, vpn, PhysAddr(table));
         }
+    }
+
+    fn radix_geometry(&self) -> Option<(u8, u8)> {
+        Some((self.cfg.levels, self.index_bits))
     }
 
     fn footprint(&self) -> Footprint {
@@ -457,18 +455,18 @@ mod tests {
         assert_eq!(pt.footprint().per_level, vec![1, 1, 1, 1]);
     }
 
-    /// A cache that remembers every table exactly (unbounded), to check the skipping logic.
+    /// A cache that remembers every x86-64 table exactly (unbounded), to check the skipping logic.
     #[derive(Default)]
-    struct Exact(std::collections::HashMap<(usize, u64), PhysAddr>, u32);
+    struct Exact(std::collections::HashMap<(usize, u64), PhysAddr>);
 
     impl WalkCache for Exact {
-        fn lookup(&mut self, level: usize, prefix: u64) -> Option<PhysAddr> {
-            let hit = self.0.get(&(level, prefix)).copied();
-            self.1 += u32::from(hit.is_some());
-            hit
+        fn lookup(&mut self, vpn: Vpn) -> Option<(usize, PhysAddr)> {
+            (1..4)
+                .rev()
+                .find_map(|k| self.0.get(&(k, vpn.0 >> ((4 - k) * 9))).map(|pa| (k, *pa)))
         }
-        fn fill(&mut self, level: usize, prefix: u64, table: PhysAddr) {
-            self.0.insert((level, prefix), table);
+        fn fill(&mut self, level: usize, vpn: Vpn, table: PhysAddr) {
+            self.0.insert((level, vpn.0 >> ((4 - level) * 9)), table);
         }
     }
 

@@ -9,6 +9,11 @@
 //!   walk finds no mapping, that is a page fault: the walk read entries up to and including the
 //!   first invalid one; the OS maps the page; the translation then walks again in full, and both
 //!   walks count. Each walk's references go to a histogram.
+//! - With TLBs (`ptbench-tlb`), a translation first looks up the hierarchy once (L1, then L2 on an
+//!   L1 miss); a hit needs no walk. A miss walks (through the page-walk caches, for radix designs:
+//!   the walk starts at the deepest cached table) and fills the TLBs with the mapping found. The
+//!   retry after a page fault belongs to the same translation: it walks again but is not a second
+//!   TLB lookup or miss.
 //! - Every translation folds (page, frame, faulted) into a digest, so designs that translate a trace
 //!   the same way have the same digest, whatever their costs.
 //!
@@ -22,10 +27,14 @@ mod hist;
 pub use driver::{replay_trace, RunError, TraceRun};
 pub use hist::RefHistogram;
 pub use ptbench_os::HugePolicy;
+pub use ptbench_tlb;
 
-use ptbench_core::{Access, Footprint, PageTable, PhysMem, Pte, Vpn, WalkCost};
+use ptbench_core::{
+    Access, Footprint, PageTable, PhysAddr, PhysMem, Pte, Vpn, WalkCache, WalkCost,
+};
 use ptbench_os::{Os, OsError};
 use ptbench_pagetable::{DesignConfig, DesignSpec, Ecpt, Flat, Hashed, Inverted, Radix, Reference};
+use ptbench_tlb::{PwcLayout, TlbError, TlbHierarchy, TlbSpec, TlbStats};
 use std::time::Instant;
 use thiserror::Error;
 
@@ -139,7 +148,10 @@ pub struct BuildError {
 /// One design replaying one trace under the OS model.
 pub struct Simulator<P: PageTable> {
     label: String,
+    tlb_label: String,
     pt: P,
+    /// The TLB hierarchy and page-walk caches, when the run has any.
+    tlb: Option<TlbHierarchy>,
     mem: PhysMem,
     os: Os,
     stats: Stats,
@@ -150,7 +162,7 @@ pub struct Simulator<P: PageTable> {
 }
 
 impl<P: PageTable> Simulator<P> {
-    /// A simulator over an already built design and its memory.
+    /// A simulator over an already built design and its memory, without TLBs.
     pub fn new(label: String, pt: P, mem: PhysMem, opts: &SimOptions) -> Simulator<P> {
         let shift = pt.page_shift();
         let va_end = if pt.va_bits() >= 64 {
@@ -162,8 +174,10 @@ impl<P: PageTable> Simulator<P> {
         os.set_policy(opts.huge);
         Simulator {
             label,
+            tlb_label: TlbSpec::NONE.to_string(),
             os,
             pt,
+            tlb: None,
             mem,
             stats: Stats {
                 digest: DIGEST_SEED,
@@ -173,6 +187,25 @@ impl<P: PageTable> Simulator<P> {
             shift,
             va_end,
         }
+    }
+
+    /// Adds the TLB hierarchy (and page-walk caches, for radix designs) that `spec` describes.
+    pub fn with_tlb(mut self, spec: &TlbSpec) -> Result<Simulator<P>, TlbError> {
+        self.tlb_label = spec.to_string();
+        if *spec == TlbSpec::NONE {
+            self.tlb = None;
+            return Ok(self);
+        }
+        let layout = match self.pt.radix_geometry() {
+            Some((levels, bits)) if levels >= 2 => PwcLayout::radix(levels, bits).ok(),
+            _ => None,
+        };
+        self.tlb = Some(TlbHierarchy::new(
+            spec,
+            self.pt.page_sizes(),
+            layout.as_ref(),
+        )?);
+        Ok(self)
     }
 
     /// Replays `batch`, whose first access is access number `first_index` of the trace.
@@ -208,19 +241,41 @@ impl<P: PageTable> Simulator<P> {
     #[inline(always)]
     fn translate(&mut self, vpn: Vpn, a: &Access, index: u64) -> Result<(), ReplayError> {
         self.stats.translations += 1;
+        if let Some(tlb) = &mut self.tlb {
+            if let Some(pte) = tlb.lookup(vpn, a.asid, a.kind).pte() {
+                let frame = pte.frame_of(vpn, self.shift).0;
+                self.stats.digest = fold_digest(self.stats.digest, vpn.0, frame, false);
+                return Ok(());
+            }
+        }
         self.stats.walks += 1;
         let mut cost = WalkCost::default();
-        let found = self.pt.walk(&self.mem, vpn, &mut cost);
+        let found = self.walk(vpn, a.asid, &mut cost);
         self.stats.refs_per_walk.record(cost.refs);
         let (pte, faulted) = match found {
             Some(pte) => (pte, false),
             None => (self.fault(vpn, a, index, &mut cost)?, true),
         };
+        if let Some(tlb) = &mut self.tlb {
+            tlb.fill(vpn, a.asid, a.kind, pte);
+        }
         let frame = pte.frame_of(vpn, self.shift).0;
         self.stats.digest = fold_digest(self.stats.digest, vpn.0, frame, faulted);
         self.stats.walk_refs += u64::from(cost.refs);
         self.stats.probes += u64::from(cost.probes);
         Ok(())
+    }
+
+    /// One walk of the design, through the page-walk caches when there are any.
+    #[inline(always)]
+    fn walk(&mut self, vpn: Vpn, asid: u16, cost: &mut WalkCost) -> Option<Pte> {
+        match &mut self.tlb {
+            Some(tlb) if tlb.pwc().is_some() => {
+                let mut pwc = PwcAdapter { tlb, asid };
+                self.pt.walk_cached(&self.mem, vpn, cost, &mut pwc)
+            }
+            _ => self.pt.walk(&self.mem, vpn, cost),
+        }
     }
 
     /// Resolves a fault and walks again; `cost` gains the second walk's references.
@@ -234,6 +289,7 @@ impl<P: PageTable> Simulator<P> {
         cost: &mut WalkCost,
     ) -> Result<Pte, ReplayError> {
         self.stats.page_faults += 1;
+        let tables_before = self.mem.table_frames();
         self.os
             .handle_fault(&mut self.pt, &mut self.mem, vpn)
             .map_err(|error| ReplayError::Os {
@@ -242,9 +298,16 @@ impl<P: PageTable> Simulator<P> {
                 design: self.label.clone(),
                 error,
             })?;
+        if self.mem.table_frames() < tables_before {
+            // The mapping freed tables (a huge page over emptied ones): cached pointers to them
+            // are stale.
+            if let Some(tlb) = &mut self.tlb {
+                tlb.flush();
+            }
+        }
         self.stats.walks += 1;
         let mut retry = WalkCost::default();
-        let found = self.pt.walk(&self.mem, vpn, &mut retry);
+        let found = self.walk(vpn, a.asid, &mut retry);
         self.stats.refs_per_walk.record(retry.refs);
         cost.refs += retry.refs;
         cost.probes += retry.probes;
@@ -283,6 +346,11 @@ impl<P: PageTable> Simulator<P> {
         self.pt.footprint()
     }
 
+    /// The TLB counters, when the simulator has TLBs or page-walk caches.
+    pub fn tlb_stats(&self) -> Option<TlbStats> {
+        self.tlb.as_ref().map(|t| *t.stats())
+    }
+
     /// The design.
     pub fn table(&self) -> &P {
         &self.pt
@@ -291,6 +359,28 @@ impl<P: PageTable> Simulator<P> {
     /// Simulated physical memory.
     pub fn mem(&self) -> &PhysMem {
         &self.mem
+    }
+}
+
+/// The hierarchy's page-walk caches seen through the design-side [`WalkCache`] interface.
+struct PwcAdapter<'a> {
+    tlb: &'a mut TlbHierarchy,
+    asid: u16,
+}
+
+impl WalkCache for PwcAdapter<'_> {
+    #[inline(always)]
+    fn lookup(&mut self, vpn: Vpn) -> Option<(usize, PhysAddr)> {
+        self.tlb
+            .pwc_lookup(vpn, self.asid)
+            .map(|hit| (usize::from(hit.resume_level()), hit.next_table))
+    }
+
+    #[inline(always)]
+    fn fill(&mut self, level: usize, vpn: Vpn, table: PhysAddr) {
+        if let Some(upper) = level.checked_sub(1) {
+            self.tlb.pwc_fill(upper as u8, vpn, self.asid, table);
+        }
     }
 }
 
@@ -326,11 +416,21 @@ macro_rules! each {
 }
 
 impl Sim {
-    /// Builds a simulator for `spec`.
+    /// Builds a simulator for `spec`, without TLBs.
     pub fn build(spec: &DesignSpec, opts: &SimOptions) -> Result<Sim, BuildError> {
+        Sim::build_with_tlb(spec, &TlbSpec::NONE, opts)
+    }
+
+    /// Builds a simulator for `spec` behind the TLB hierarchy `tlb`.
+    pub fn build_with_tlb(
+        spec: &DesignSpec,
+        tlb: &TlbSpec,
+        opts: &SimOptions,
+    ) -> Result<Sim, BuildError> {
         fn make<C: DesignConfig>(
             spec: &DesignSpec,
             c: &C,
+            tlb: &TlbSpec,
             opts: &SimOptions,
         ) -> Result<Simulator<C::Table>, BuildError> {
             let fail = |reason: String| BuildError {
@@ -349,15 +449,17 @@ impl Sim {
                     )));
                 }
             }
-            Ok(Simulator::new(spec.to_string(), pt, mem, opts))
+            Simulator::new(spec.to_string(), pt, mem, opts)
+                .with_tlb(tlb)
+                .map_err(|e| fail(format!("TLB `{tlb}`: {e}")))
         }
         Ok(match spec {
-            DesignSpec::Radix { cfg, .. } => Sim::Radix(make(spec, cfg, opts)?),
-            DesignSpec::Flat(c) => Sim::Flat(make(spec, c, opts)?),
-            DesignSpec::Hashed(c) => Sim::Hashed(make(spec, c, opts)?),
-            DesignSpec::Inverted(c) => Sim::Inverted(make(spec, c, opts)?),
-            DesignSpec::Ecpt(c) => Sim::Ecpt(make(spec, c, opts)?),
-            DesignSpec::Reference(c) => Sim::Reference(make(spec, c, opts)?),
+            DesignSpec::Radix { cfg, .. } => Sim::Radix(make(spec, cfg, tlb, opts)?),
+            DesignSpec::Flat(c) => Sim::Flat(make(spec, c, tlb, opts)?),
+            DesignSpec::Hashed(c) => Sim::Hashed(make(spec, c, tlb, opts)?),
+            DesignSpec::Inverted(c) => Sim::Inverted(make(spec, c, tlb, opts)?),
+            DesignSpec::Ecpt(c) => Sim::Ecpt(make(spec, c, tlb, opts)?),
+            DesignSpec::Reference(c) => Sim::Reference(make(spec, c, tlb, opts)?),
         })
     }
 
@@ -384,5 +486,15 @@ impl Sim {
     /// The design's canonical spec.
     pub fn label(&self) -> &str {
         each!(self, s => &s.label)
+    }
+
+    /// The TLB's canonical spec (`none` without TLBs).
+    pub fn tlb_label(&self) -> &str {
+        each!(self, s => &s.tlb_label)
+    }
+
+    /// The TLB counters, when the simulator has TLBs or page-walk caches.
+    pub fn tlb_stats(&self) -> Option<TlbStats> {
+        each!(self, s => s.tlb_stats())
     }
 }

@@ -4,7 +4,27 @@
 use proptest::prelude::*;
 use ptbench_core::{Access, AccessKind, PageSize};
 use ptbench_pagetable::DesignSpec;
+use ptbench_replay::ptbench_tlb::TlbSpec;
 use ptbench_replay::{HugePolicy, PageCrossing, Sim, SimOptions};
+
+/// TLB configurations every design runs under: none, one entry, a tiny fully associative one,
+/// set-associative with each replacement policy, split L1 with inclusive and exclusive L2, page-walk
+/// caches split and unified, and the named presets.
+const TLBS: &[&str] = &[
+    "none",
+    "l1=1x1",
+    "tiny",
+    "l1=16x4,repl=fifo",
+    "l1=16x4,repl=random,seed=7",
+    "l1=16x4,repl=plru",
+    "l1=8x8,repl=bitplru",
+    "l1i=8x2,l1d=8x2,l2=32x4,l2incl=incl",
+    "l1i=8x2,l1d=8x2,l2=32x4,l2incl=excl,huge=shared",
+    "l1=4x4,pwc=8x2",
+    "l1=4x4,upwc=8x4",
+    "skylake",
+    "champsim",
+];
 
 const DESIGNS: &[&str] = &[
     "x86-64",
@@ -49,7 +69,7 @@ fn policy() -> impl Strategy<Value = HugePolicy> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn every_design_translates_like_the_reference(
@@ -63,23 +83,29 @@ proptest! {
         };
         let lo = trace.iter().map(|a| a.addr).min().unwrap();
         let hi = trace.iter().map(|a| a.last_byte().unwrap()).max().unwrap();
-        let run = |name: &str| {
-            let mut sim = Sim::build(&DesignSpec::parse(name).unwrap(), &opts).unwrap();
+        let run = |name: &str, tlb: &str| {
+            let tlb = TlbSpec::parse(tlb).unwrap();
+            let spec = DesignSpec::parse(name).unwrap();
+            let mut sim = Sim::build_with_tlb(&spec, &tlb, &opts).unwrap();
             sim.set_address_range(lo, hi);
             // Two batches, so state carries across batch boundaries.
             let (a, b) = trace.split_at(trace.len() / 2);
             sim.replay(a, 0).unwrap();
             sim.replay(b, a.len() as u64).unwrap();
-            sim.stats()
+            (sim.stats(), sim.tlb_stats())
         };
-        let want = run("reference");
+        let (want, _) = run("reference", "none");
         prop_assert!(want.page_faults > 0);
         for name in DESIGNS {
-            let got = run(name);
-            prop_assert_eq!(got.digest, want.digest, "{} under {:?}", name, huge);
-            prop_assert_eq!(got.page_faults, want.page_faults, "{}", name);
-            prop_assert_eq!(got.translations, want.translations, "{}", name);
-            prop_assert_eq!(got.walks, want.translations + want.page_faults, "{}", name);
+            for tlb in TLBS {
+                let (got, tlb_stats) = run(name, tlb);
+                prop_assert_eq!(got.digest, want.digest, "{} {} under {:?}", name, tlb, huge);
+                prop_assert_eq!(got.page_faults, want.page_faults, "{} {}", name, tlb);
+                prop_assert_eq!(got.translations, want.translations, "{} {}", name, tlb);
+                // Walks: one per TLB miss, plus the retry of every fault.
+                let misses = tlb_stats.map_or(want.translations, |t| t.tlb_misses);
+                prop_assert_eq!(got.walks, misses + want.page_faults, "{} {}", name, tlb);
+            }
         }
     }
 }

@@ -68,6 +68,34 @@ pub struct RunRow {
     pub resizes: u64,
     /// Digest of the (page, frame, faulted) translation stream: equal digests, equal translations.
     pub digest: String,
+    /// The TLB hierarchy's canonical spec (`none` without TLBs).
+    pub tlb: String,
+    /// Instruction fetches that hit the L1 (ITLB, or unified L1).
+    pub l1i_hits: u64,
+    /// Instruction fetches that missed the L1.
+    pub l1i_misses: u64,
+    /// Loads and stores that hit the L1 (DTLB, or unified L1).
+    pub l1d_hits: u64,
+    /// Loads and stores that missed the L1.
+    pub l1d_misses: u64,
+    /// L1 misses that hit the L2 (STLB).
+    pub l2_hits: u64,
+    /// L1 misses that missed the L2.
+    pub l2_misses: u64,
+    /// Translations that missed the last TLB level and walked (all of them without TLBs).
+    pub tlb_misses: u64,
+    /// Page-walk-cache lookups that hit some level.
+    pub pwc_hits: u64,
+    /// Page-walk-cache hits by the deepest level hit, root first, separated by `;`.
+    pub pwc_hits_per_level: String,
+    /// Page-walk-cache lookups that hit no level.
+    pub pwc_misses: u64,
+    /// Valid entries evicted from the ITLB.
+    pub l1i_evictions: u64,
+    /// Valid entries evicted from the DTLB.
+    pub l1d_evictions: u64,
+    /// Valid entries evicted from the L2.
+    pub l2_evictions: u64,
 }
 
 /// Why results could not be written.
