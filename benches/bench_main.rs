@@ -8,6 +8,7 @@ criterion_group!(
     benches,
     groups::walk::bench,
     groups::replay::bench,
-    groups::parse::bench
+    groups::parse::bench,
+    groups::tlb::bench
 );
 criterion_main!(benches);

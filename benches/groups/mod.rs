@@ -1,5 +1,6 @@
 pub mod parse;
 pub mod replay;
+pub mod tlb;
 pub mod walk;
 
 /// A small deterministic generator (SplitMix64), so benchmarks need no RNG crate.
