@@ -40,10 +40,20 @@ pub enum TraceErrorKind {
         reason: String,
     },
     /// A line that is in no supported format, where the format is detected.
-    #[error("unrecognised trace line `{text}`: expected Valgrind lackey (` L 7ff0005b8,8`) or `hexaddr R|W` (`0041f7a0 R`)")]
+    #[error("unrecognised trace line `{text}`: expected Valgrind lackey (` L 7ff0005b8,8`), `hexaddr R|W` (`0041f7a0 R`), Pin pinatrace (`0x7f12: R 0x7ffd8`), Dinero din (`0 1000`) or extended din (`r 1000 4`); ChampSim binary traces are recognised by their name (`.champsimtrace`) or forced with a format")]
     UnknownFormat {
         /// The line (cut at 120 characters).
         text: String,
+    },
+    /// A binary trace ends inside a record.
+    #[error("the file ends inside a {record_bytes}-byte {format} record ({partial_bytes} bytes of it are present): the trace is truncated")]
+    TruncatedRecord {
+        /// The binary format.
+        format: &'static str,
+        /// Bytes per record.
+        record_bytes: usize,
+        /// Bytes of the partial record present.
+        partial_bytes: usize,
     },
     /// A compressed stream ends before its end marker.
     #[error("the compressed stream ends early: the file is truncated")]

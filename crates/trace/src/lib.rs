@@ -1,30 +1,60 @@
 //! Trace readers. Every reader yields [`Access`]es in batches through [`TraceReader`], so a trace of
 //! any length streams through a fixed amount of memory.
 //!
-//! Text formats, detected from the content (the first line that is not blank, a comment or a
-//! Valgrind `==pid==` / `--pid--` line decides):
-//! - Valgrind lackey (`--trace-mem=yes`): `I  0400d7d4,8` (instruction fetch), ` L 7ff0005b8,8`
-//!   (load), ` S 7ff0005c8,8` (store), ` M 0421c7f0,4` (modify: a load then a store, two accesses).
-//! - The course format `hhhhhhhh R|W`: a hex address (an optional `0x` prefix is accepted) and R or W;
-//!   each access is one byte.
+//! Formats, one module each (the module's doc gives the format and where it is documented):
 //!
-//! Gzip-compressed files are recognised by their magic bytes and read transparently.
+//! | [`Format`] | module | recognised by |
+//! |---|---|---|
+//! | Valgrind lackey: `I  0400d7d4,8`, ` L 7ff0005b8,8`, ` S ..`, ` M ..` | [`lackey`] | content |
+//! | course traces: `0041f7a0 R` (`0x` prefix accepted) | [`hexrw`] | content |
+//! | Pin pinatrace (ManualExamples): `0x7f12..: W 0x7ffd..` | [`pinatrace`] | content |
+//! | Pin pinatrace (SimpleExamples): `0x7f12..: R 0x7ffd.. 8 0x0` | [`pinatrace`] | content |
+//! | Dinero IV `din`: `0 1000` | [`dinero`] | content |
+//! | Dinero IV extended din: `r 1000 4` | [`dinero`] | content |
+//! | ChampSim `input_instr` (64-byte records) | [`champsim`] | name: `.champsimtrace`, `.champsim`, `.champsim64` |
+//! | ChampSim `cloudsuite_instr` (96-byte records) | [`champsim`] | name: as above plus `cloudsuite`, or `cloudsuite` and `.trace` |
+//!
+//! A text format is taken from the first line that is not blank, a `#` comment or a Valgrind
+//! `==pid==` / `--pid--` line; those lines are skipped everywhere. [`open_as`] (or
+//! [`ReaderOptions::format`]) forces a format. Compression ([`compress`]: gzip, xz, bzip2,
+//! zstd) is recognised by its magic bytes, else by the extension, for every format.
+//!
+//! Speed: a plain file is memory-mapped, cut into chunks at line ends and parsed in parallel
+//! (rayon), the chunks' batches handed out in order; a compressed file is decoded on the calling
+//! thread and parsed from the decoder's buffer. Neither allocates per line; line numbers in
+//! errors are exact either way (see the `engine` module).
+//!
+//! Errors ([`TraceError`]) name the file and the line (text) or byte offset (binary). With
+//! [`ReaderOptions::skip_bad_lines`] malformed lines are counted and skipped instead, and the
+//! first few kept for a report ([`Trace::skip_summary`]).
 
+pub mod champsim;
+pub mod compress;
+pub mod dinero;
+mod engine;
 mod error;
-mod text;
+mod format;
+pub mod hexrw;
+pub mod lackey;
+pub mod pinatrace;
+mod reader;
+mod syntax;
 
 pub use error::{Location, TraceError, TraceErrorKind};
-pub use text::{Format, TextTrace};
+pub use format::{Format, UnknownFormatName};
+pub use reader::{ReaderOptions, TextTrace, Trace, DEFAULT_CHUNK_BYTES};
 
 use ptbench_core::Access;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Accesses a reader hands out per batch.
+/// Accesses a reader hands out per batch, at most.
 pub const BATCH: usize = 64 * 1024;
 
 /// A source of accesses.
 pub trait TraceReader {
     /// Clears `buf` and fills it with up to [`BATCH`] accesses; returns how many, 0 at the end.
+    ///
+    /// Accesses before a bad line are handed out first; the error comes on the call after.
     fn read_batch(&mut self, buf: &mut Vec<Access>) -> Result<usize, TraceError>;
 
     /// Bytes of the underlying file consumed so far (compressed bytes for a compressed file), for
@@ -33,13 +63,47 @@ pub trait TraceReader {
 }
 
 /// Opens a trace file of any supported format and compression.
-pub fn open(path: &Path) -> Result<TextTrace, TraceError> {
-    TextTrace::open(path)
+pub fn open(path: &Path) -> Result<Trace, TraceError> {
+    Trace::open(path)
+}
+
+/// Opens a trace file with `opts` (skip bad lines, force a format, ...).
+pub fn open_with(path: &Path, opts: &ReaderOptions) -> Result<Trace, TraceError> {
+    Trace::open_with(path, opts)
+}
+
+/// Opens a trace file as `format`, whatever its name or content suggest.
+pub fn open_as(path: &Path, format: Format) -> Result<Trace, TraceError> {
+    Trace::open_with(
+        path,
+        &ReaderOptions {
+            format: Some(format),
+            ..ReaderOptions::default()
+        },
+    )
+}
+
+/// Reads a trace held in memory (any format, any compression); `name` stands for the file in
+/// messages and its extension may choose a binary format.
+pub fn from_bytes(
+    name: impl Into<PathBuf>,
+    bytes: Vec<u8>,
+    opts: &ReaderOptions,
+) -> Result<Trace, TraceError> {
+    Trace::from_bytes(name, bytes, opts)
 }
 
 /// The lowest first byte and highest last byte of the trace's accesses, or `None` if it has none.
 pub fn address_range(path: &Path) -> Result<Option<(u64, u64)>, TraceError> {
-    let mut r = open(path)?;
+    address_range_with(path, &ReaderOptions::default())
+}
+
+/// [`address_range`] of the trace read with `opts`.
+pub fn address_range_with(
+    path: &Path,
+    opts: &ReaderOptions,
+) -> Result<Option<(u64, u64)>, TraceError> {
+    let mut r = open_with(path, opts)?;
     let mut buf = Vec::with_capacity(BATCH);
     let mut range: Option<(u64, u64)> = None;
     while r.read_batch(&mut buf)? > 0 {
@@ -55,7 +119,20 @@ pub fn address_range(path: &Path) -> Result<Option<(u64, u64)>, TraceError> {
 }
 
 /// Finds the 1-based line of the file that produced access number `index` (0-based), by reading
-/// the trace again. For error messages about an access found bad after it was read.
+/// the trace again. For error messages about an access found bad after it was read. `None` past
+/// the end, and for a binary trace (use [`locate_access_with`] for its byte offset).
 pub fn locate_access(path: &Path, index: u64) -> Result<Option<u64>, TraceError> {
-    TextTrace::open(path)?.locate(index)
+    Trace::open(path)?.locate(index)
+}
+
+/// Where access number `index` (0-based) of the trace read with `opts` came from: its line
+/// ([`Location::Line`]) or, in a binary trace, its record's byte offset ([`Location::Offset`]).
+/// Use the options the trace was replayed with: skipped bad lines and a forced format change
+/// which line an access comes from.
+pub fn locate_access_with(
+    path: &Path,
+    opts: &ReaderOptions,
+    index: u64,
+) -> Result<Option<Location>, TraceError> {
+    Trace::open_with(path, opts)?.locate_location(index)
 }

@@ -1,0 +1,277 @@
+//! Valgrind lackey, `valgrind --tool=lackey --trace-mem=yes`.
+//!
+//! Documented in the Valgrind user manual, "Lackey: an example tool"
+//! (<https://valgrind.org/docs/manual/lk-manual.html>), and in the tool's source
+//! (`lackey/lk_main.c`, which prints `I  %08lx,%lu`, ` L %08lx,%lu`, ` S %08lx,%lu` and
+//! ` M %08lx,%lu`):
+//!
+//! ```text
+//! I  0400d7d4,8      instruction fetch of 8 bytes at 0x0400d7d4
+//!  L 7ff0005b8,8     load
+//!  S 7ff0005c8,8     store
+//!  M 0421c7f0,4      modify: a load then a store of the same bytes (two accesses)
+//! ```
+//!
+//! The address is hex (a `0x` prefix is accepted too), the size decimal. Valgrind's own
+//! `==pid==` / `--pid--` lines, blank lines and `#` comments are skipped.
+//!
+//! Recognised when the first line that is not skipped starts with `I ` or ` L `/` S `/` M `.
+
+use crate::syntax::{access, dec_size, hex, hex_digits, skip_ws, Reason, Rec, HEX, PAIRS};
+use ptbench_core::{Access, AccessKind};
+
+/// Whether `line` (trimmed, not skipped) looks like lackey.
+pub(crate) fn sniff(line: &[u8]) -> bool {
+    matches!(
+        line,
+        [b'I', b' ', ..] | [b' ', b'L' | b'S' | b'M', b' ', ..]
+    )
+}
+
+/// Parses one line (trimmed, not skipped), pushing 1 or 2 accesses.
+#[inline]
+pub(crate) fn parse(line: &[u8], out: &mut Vec<Access>) -> Result<Rec, Reason> {
+    let (kind, rest) = match line {
+        [b'I', rest @ ..] => (b'I', rest),
+        [b' ', k @ (b'L' | b'S' | b'M'), rest @ ..] => (*k, rest),
+        _ => return Err("expected `I`, ` L`, ` S` or ` M` then `address,size`".into()),
+    };
+    let (addr, rest) = hex(skip_ws(rest))?;
+    let rest = match rest {
+        [b',', rest @ ..] => rest,
+        _ => return Err("expected `,size` after the address".into()),
+    };
+    let (size, rest) = dec_size(rest).map_err(|e| {
+        if e.starts_with("expected") {
+            "expected a decimal size after the comma".to_string()
+        } else {
+            e
+        }
+    })?;
+    if !rest.is_empty() {
+        return Err("expected a decimal size after the comma".into());
+    }
+    match kind {
+        b'I' => out.push(access(AccessKind::Fetch, addr, size)?),
+        b'L' => out.push(access(AccessKind::Read, addr, size)?),
+        b'S' => out.push(access(AccessKind::Write, addr, size)?),
+        _ => {
+            let read = access(AccessKind::Read, addr, size)?;
+            out.push(read);
+            out.push(Access::new(AccessKind::Write, addr, size));
+        }
+    }
+    Ok(Rec::Access)
+}
+
+/// The hot path: parses the line starting at `data[p]` if it has lackey's usual shape (one
+/// kind letter, spaces, at most 16 hex digits, a comma, at most 10 decimal digits, then `\n`,
+/// `\r\n` or the end), pushing its accesses and returning where the next line starts. Any
+/// other line, well-formed or not, returns `None` and goes to [`parse`], which accepts a
+/// superset of these lines with the same result.
+#[inline(always)]
+pub(crate) fn fast(data: &[u8], p: usize, out: &mut Vec<Access>) -> Option<usize> {
+    // Most lines fit in 32 bytes: a fixed window lets the compiler drop the bounds checks.
+    match data.get(p..p + 32) {
+        Some(w) => fast_in(w.try_into().ok()?, p, out),
+        None => fast_tail(data, p, out),
+    }
+}
+
+/// [`fast`] for a line that starts a 32-byte window (and may go past it: then `None`). Takes
+/// lackey's own layout, `I  ` or ` L ` then at least 8 hex digits (`%08lx`), at fixed offsets;
+/// other lines go the general way.
+#[inline(always)]
+fn fast_in(w: &[u8; 32], p: usize, out: &mut Vec<Access>) -> Option<usize> {
+    let code = match (w[0], w[1], w[2]) {
+        (b'I', b' ', b' ') => b'I',
+        (b' ', k @ (b'L' | b'S' | b'M'), b' ') => k,
+        _ => return None,
+    };
+    // The first eight digits as four independent pair lookups.
+    let pair = |k: usize| PAIRS[usize::from(u16::from_le_bytes([w[k], w[k + 1]]))];
+    let (p0, p1, p2, p3) = (pair(3), pair(5), pair(7), pair(9));
+    if (p0 | p1 | p2 | p3) > 0xff {
+        return None;
+    }
+    let mut addr =
+        (u64::from(p0) << 24) | (u64::from(p1) << 16) | (u64::from(p2) << 8) | u64::from(p3);
+    // Up to eight more.
+    let mut i = 11;
+    while i < 19 {
+        let d = HEX[w[i] as usize];
+        if d > 15 {
+            break;
+        }
+        addr = (addr << 4) | u64::from(d);
+        i += 1;
+    }
+    if w[i] != b',' {
+        return None;
+    }
+    // Sizes are one or two digits, almost always.
+    let d0 = w[i + 1].wrapping_sub(b'0');
+    let d1 = w[i + 2].wrapping_sub(b'0');
+    let (size, end) = if d0 > 9 || d0 == 0 {
+        return None;
+    } else if d1 > 9 {
+        (u32::from(d0), i + 2)
+    } else {
+        (u32::from(d0) * 10 + u32::from(d1), i + 3)
+    };
+    let next = match (w[end], w[end + 1]) {
+        (b'\n', _) => p + end + 1,
+        (b'\r', b'\n') => p + end + 2,
+        _ => return None,
+    };
+    addr.checked_add(u64::from(size) - 1)?;
+    push(code, addr, size, out);
+    Some(next)
+}
+
+#[inline(always)]
+fn push(code: u8, addr: u64, size: u32, out: &mut Vec<Access>) {
+    match code {
+        b'I' => out.push(Access::new(AccessKind::Fetch, addr, size)),
+        b'L' => out.push(Access::new(AccessKind::Read, addr, size)),
+        b'S' => out.push(Access::new(AccessKind::Write, addr, size)),
+        _ => {
+            out.push(Access::new(AccessKind::Read, addr, size));
+            out.push(Access::new(AccessKind::Write, addr, size));
+        }
+    }
+}
+
+/// [`fast`] near the end of the data, a byte at a time.
+fn fast_tail(data: &[u8], p: usize, out: &mut Vec<Access>) -> Option<usize> {
+    let s = data.get(p..)?;
+    let (code, mut i) = match s {
+        [b'I', b' ', ..] => (b'I', 2),
+        [b' ', k @ (b'L' | b'S' | b'M'), b' ', ..] => (*k, 3),
+        _ => return None,
+    };
+    while s.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let (addr, n) = hex_digits(&s[i..]);
+    i += n;
+    if n == 0 || n > 16 || s.get(i) != Some(&b',') {
+        return None;
+    }
+    i += 1;
+    let start = i;
+    let mut size = 0u64;
+    while let Some(&c) = s.get(i) {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            break;
+        }
+        size = size * 10 + u64::from(d);
+        i += 1;
+    }
+    let n = i - start;
+    if n == 0 || n > 10 || size == 0 || size > u64::from(u32::MAX) {
+        return None;
+    }
+    let next = match s.get(i) {
+        None => p + i,
+        Some(b'\n') => p + i + 1,
+        Some(b'\r') if s.get(i + 1) == Some(&b'\n') => p + i + 2,
+        _ => return None,
+    };
+    addr.checked_add(size - 1)?;
+    push(code, addr, size as u32, out);
+    Some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_agrees_with_parse_on_what_it_accepts() {
+        let lines: &[&[u8]] = &[
+            b"I  0400d7d4,8",
+            b" L 7ff0005b8,8",
+            b" S 7ff0005c8,4",
+            b" M 0421c7f0,4",
+            b" L ffffffffffffffff,1",
+            b" L ffffffffffffffff,2",
+            b" L 10,0",
+            b" L 10,4294967295",
+            b" L 10,4294967296",
+            b" L 0x10,4",
+            b" L 10,4 ",
+            b"I 0400d7d4,8",
+            b" X 10,4",
+        ];
+        for l in lines {
+            for end in [&b""[..], b"\n", b"\r\n"] {
+                for pad in [0, 40] {
+                    // With padding after the line, the 32-byte window path runs.
+                    let data = [*l, end, &vec![b'x'; pad]].concat();
+                    let mut a = Vec::new();
+                    let mut b = Vec::new();
+                    if let Some(next) = fast(&data, 0, &mut a) {
+                        assert_eq!(next, l.len() + end.len());
+                        parse(l, &mut b).unwrap();
+                        assert_eq!(a, b, "{}", String::from_utf8_lossy(l));
+                    } else {
+                        assert!(
+                            end.is_empty() && pad > 0 || !lines[..4].contains(l),
+                            "{} is a common line",
+                            String::from_utf8_lossy(l)
+                        );
+                    }
+                }
+            }
+        }
+        let mut a = Vec::new();
+        assert_eq!(fast(b" M 10,4\n L 20,4\n", 0, &mut a), Some(8));
+        assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn fast_agrees_with_parse_on_random_lines() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut r = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut fast_lines = 0;
+        for _ in 0..20_000 {
+            let kinds: [&[u8]; 5] = [b"I  ", b" L ", b" S ", b" M ", b"I "];
+            let mut line = kinds[(r() % 5) as usize].to_vec();
+            let digits = 1 + r() % 18;
+            for _ in 0..digits {
+                line.push(b"0123456789abcdefABCDEF"[(r() % 22) as usize]);
+            }
+            line.push(b',');
+            line.extend_from_slice((r() % 300).to_string().as_bytes());
+            if r() % 8 == 0 {
+                // Damage a byte.
+                let at = (r() as usize) % line.len();
+                line[at] = b" ,:xXzg\r"[(r() % 8) as usize];
+            }
+            let mut data = line.clone();
+            data.push(b'\n');
+            data.extend(std::iter::repeat_n(b'#', (r() % 40) as usize));
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            if let Some(next) = fast(&data, 0, &mut a) {
+                fast_lines += 1;
+                assert_eq!(next, line.len() + 1);
+                // The engine trims a line's end (`\r`, blanks) before the general parser.
+                let trimmed = crate::syntax::trim_end(&line);
+                assert!(
+                    parse(trimmed, &mut b).is_ok(),
+                    "{}",
+                    String::from_utf8_lossy(&line)
+                );
+                assert_eq!(a, b, "{}", String::from_utf8_lossy(&line));
+            }
+        }
+        assert!(fast_lines > 2_000, "{fast_lines}");
+    }
+}

@@ -1,0 +1,8 @@
+#![no_main]
+//! Fuzzes the auto reader: see `src/lib.rs` for what is checked.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    ptbench_trace_fuzz::run(None, "t", data);
+});
