@@ -8,6 +8,9 @@ use ptbench_pagetable::{DesignSpec, CATALOG};
 use ptbench_replay::{replay_trace, HugePolicy, PageCrossing, Sim, SimOptions, TraceRun};
 use ptbench_report::{render_table, thousands, write_csv, RunRow};
 use ptbench_tlb::{presets, TlbSpec};
+use ptbench_trace::gen::{GenSpec, Generator, Pattern};
+use ptbench_trace::write::{self as trace_write, WriteFormat};
+use ptbench_trace::{ReaderOptions, TraceReader};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -54,6 +57,68 @@ enum Command {
     Designs,
     /// List the TLB presets and the keys of a TLB SPEC.
     Tlbs,
+    /// Convert a trace to ptbench's binary format (or another format).
+    #[command(after_help = "Examples:\n  \
+        ptbench convert trace.lackey.gz -o trace.ptbt\n  \
+        ptbench convert trace.ptbt -o trace.lackey --to lackey\n  \
+        ptbench convert big.champsimtrace.xz -o big.ptbt.zst\n\n\
+        Output formats: ptbt (binary; compressed when OUT ends in .gz, .zst, .xz or .bz2), ptbt-text,\n\
+        lackey, hexrw, din, xdin, pinatrace. A format that cannot hold a record (a fetch in hexrw,\n\
+        an event in lackey) is an error unless --drop-unrepresentable.")]
+    Convert(ConvertArgs),
+    /// Generate a synthetic trace, reproducible from its seed.
+    #[command(after_help = "Examples:\n  \
+        ptbench gen --pattern zipf --accesses 10000000 --footprint 1g --seed 7 -o zipf.ptbt\n  \
+        ptbench gen --pattern pointer-chase --accesses 1m --footprint 64m -o chase.ptbt.zst")]
+    Gen(GenArgs),
+}
+
+#[derive(clap::Args)]
+struct ConvertArgs {
+    /// The trace to read (any format ptbench reads).
+    input: PathBuf,
+    /// The file to write.
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
+    /// Output format (default: ptbt, or ptbt-text when OUT ends in .txt).
+    #[arg(long = "to", value_name = "FORMAT")]
+    to: Option<String>,
+    /// Read the input as this format (lackey, hexrw, pinatrace, pinatrace-simple, din, xdin,
+    /// champsim, cloudsuite, ptbt, ptbt-text) instead of detecting it.
+    #[arg(long)]
+    format: Option<String>,
+    /// Skip records the output format cannot hold instead of failing.
+    #[arg(long)]
+    drop_unrepresentable: bool,
+}
+
+#[derive(clap::Args)]
+struct GenArgs {
+    /// sequential, stride, uniform, zipf, pointer-chase or matrix.
+    #[arg(long)]
+    pattern: String,
+    /// Accesses to generate (k, m and g suffixes are powers of 1000 here: 10m = 10,000,000).
+    #[arg(long)]
+    accesses: String,
+    /// Bytes the accesses spread over (k, m, g: KiB, MiB, GiB).
+    #[arg(long)]
+    footprint: String,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// stride: bytes between accesses.
+    #[arg(long, default_value_t = 4096)]
+    stride: u64,
+    /// zipf: the exponent.
+    #[arg(long, default_value_t = 0.99)]
+    theta: f64,
+    /// uniform and zipf: the fraction of stores.
+    #[arg(long, default_value_t = 0.3)]
+    write_ratio: f64,
+    /// The file to write (ptbt; compressed when it ends in .gz, .zst, .xz or .bz2; ptbt-text when
+    /// it ends in .txt).
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -83,6 +148,13 @@ struct RunArgs {
     /// Worker threads (default: one per core).
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
+    /// Read every trace as this format instead of detecting it (lackey, hexrw, pinatrace,
+    /// pinatrace-simple, din, xdin, champsim, cloudsuite, ptbt, ptbt-text).
+    #[arg(long)]
+    format: Option<String>,
+    /// Count and skip malformed lines instead of stopping at the first.
+    #[arg(long)]
+    skip_bad_lines: bool,
     /// Print no table (errors only).
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -136,6 +208,8 @@ fn main() -> ExitCode {
             tlbs();
             Ok(())
         }
+        Command::Convert(args) => convert(args),
+        Command::Gen(args) => gen(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -236,15 +310,23 @@ fn run(args: RunArgs) -> Result<()> {
             bail!("{}: no such trace file", t.display());
         }
     }
+    let reader = ReaderOptions {
+        skip_bad_lines: args.skip_bad_lines,
+        format: args.format.as_deref().map(str::parse).transpose()?,
+        ..ReaderOptions::default()
+    };
     let bars = MultiProgress::new();
     let results: Vec<Result<(TraceRun, Vec<Sim>)>> = args
         .traces
         .par_iter()
-        .map(|trace| replay_one(trace, &specs, &tlbs, &opts, &bars))
+        .map(|trace| replay_one(trace, &reader, &specs, &tlbs, &opts, &bars))
         .collect();
     let mut rows = Vec::new();
     for (trace, result) in args.traces.iter().zip(results) {
         let (run, sims) = result?;
+        if let Some(skipped) = &run.skipped {
+            eprintln!("ptbench: {}: {skipped}", trace.display());
+        }
         for sim in &sims {
             rows.push(row(trace, &run, sim, &opts, args.huge));
         }
@@ -275,6 +357,7 @@ fn run(args: RunArgs) -> Result<()> {
 
 fn replay_one(
     trace: &Path,
+    reader: &ReaderOptions,
     specs: &[DesignSpec],
     tlbs: &[TlbSpec],
     opts: &SimOptions,
@@ -287,7 +370,7 @@ fn replay_one(
         }
     }
     if opts.huge == HugePolicy::Thp {
-        if let Some((lo, hi)) = ptbench_trace::address_range(trace)? {
+        if let Some((lo, hi)) = ptbench_trace::address_range_with(trace, reader)? {
             sims.iter_mut().for_each(|s| s.set_address_range(lo, hi));
         }
     }
@@ -304,7 +387,7 @@ fn replay_one(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
     );
-    let run = replay_trace(trace, &mut sims, &|bytes, accesses| {
+    let run = replay_trace(trace, reader, &mut sims, &|bytes, accesses| {
         bar.set_position(bytes);
         bar.set_message(format!("{} accesses", thousands(accesses)));
     });
@@ -361,6 +444,7 @@ fn row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions, huge: Huge) -
         resizes: f.resizes,
         digest: format!("{:016x}", s.digest),
         tlb: sim.tlb_label().to_string(),
+        events: s.events,
         ..tlb_columns(sim, s.translations)
     }
 }
@@ -482,4 +566,91 @@ fn table(rows: &[RunRow]) -> String {
         })
         .collect();
     render_table(&headers, &cells)
+}
+
+/// Copies every record of `reader` into a writer of `format` at `output`.
+fn copy_trace(
+    reader: &mut dyn TraceReader,
+    output: &Path,
+    format: WriteFormat,
+    drop_unrepresentable: bool,
+) -> Result<u64> {
+    let mut w = trace_write::create(output, format, drop_unrepresentable)?;
+    let mut buf = Vec::with_capacity(ptbench_trace::BATCH);
+    while reader.read_batch(&mut buf)? > 0 {
+        w.write(&buf)?;
+    }
+    Ok(w.finish()?)
+}
+
+fn output_format(to: Option<&str>, output: &Path) -> Result<WriteFormat> {
+    match to {
+        Some(t) => t
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--to {t}: {e}")),
+        None if output.extension().is_some_and(|e| e == "txt") => Ok(WriteFormat::NativeText),
+        None => Ok(WriteFormat::Native),
+    }
+}
+
+fn convert(args: ConvertArgs) -> Result<()> {
+    let format = output_format(args.to.as_deref(), &args.output)?;
+    let opts = ReaderOptions {
+        format: args.format.as_deref().map(str::parse).transpose()?,
+        ..ReaderOptions::default()
+    };
+    let mut reader = ptbench_trace::open_with(&args.input, &opts)?;
+    let n = copy_trace(&mut reader, &args.output, format, args.drop_unrepresentable)?;
+    eprintln!(
+        "ptbench: wrote {} records ({}) to {}",
+        thousands(n),
+        reader.format().map_or("empty", |f| f.name()),
+        args.output.display()
+    );
+    Ok(())
+}
+
+/// A count with an optional decimal suffix (`10m` = 10,000,000) or a size with a binary one
+/// (`1g` = 2^30), as `binary` says.
+fn parse_count(s: &str, binary: bool) -> Result<u64> {
+    let t = s.trim().to_ascii_lowercase();
+    let (digits, unit) = match t.as_bytes().last() {
+        Some(b'k') => (&t[..t.len() - 1], if binary { 1 << 10 } else { 1_000 }),
+        Some(b'm') => (&t[..t.len() - 1], if binary { 1 << 20 } else { 1_000_000 }),
+        Some(b'g') => (
+            &t[..t.len() - 1],
+            if binary { 1 << 30 } else { 1_000_000_000 },
+        ),
+        _ => (t.as_str(), 1),
+    };
+    let v: u64 = digits
+        .replace('_', "")
+        .parse()
+        .with_context(|| format!("`{s}` is not a whole number"))?;
+    v.checked_mul(unit)
+        .with_context(|| format!("`{s}` does not fit in 64 bits"))
+}
+
+fn gen(args: GenArgs) -> Result<()> {
+    let pattern: Pattern = args.pattern.parse().map_err(anyhow::Error::msg)?;
+    let spec = GenSpec {
+        seed: args.seed,
+        stride: args.stride,
+        theta: args.theta,
+        write_ratio: args.write_ratio,
+        ..GenSpec::new(
+            pattern,
+            parse_count(&args.accesses, false)?,
+            parse_count(&args.footprint, true)?,
+        )
+    };
+    let mut g = Generator::new(spec).map_err(anyhow::Error::msg)?;
+    let format = output_format(None, &args.output)?;
+    let n = copy_trace(&mut g, &args.output, format, false)?;
+    eprintln!(
+        "ptbench: wrote {} accesses to {}",
+        thousands(n),
+        args.output.display()
+    );
+    Ok(())
 }

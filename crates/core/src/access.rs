@@ -1,4 +1,10 @@
-/// What an access does.
+/// What a trace record is: a memory access (read, write, fetch) or an event of the OS model.
+///
+/// Events are carried in the same 16-byte record as accesses (see [`Access`]) so that one stream
+/// holds both in order: `ContextSwitch` (later accesses come from `asid`), `Fork` (`asid` forks
+/// the new address space `addr`), `Mmap`, `Munmap` and `Mprotect` (the range `addr ..
+/// addr + size * 4096` of `asid`, with permissions `flags`: bit 0 read, 1 write, 2 execute) and
+/// `Exit` (`asid` ends).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum AccessKind {
@@ -8,35 +14,92 @@ pub enum AccessKind {
     Write = 1,
     /// An instruction fetch.
     Fetch = 2,
+    /// A context switch to `asid`.
+    ContextSwitch = 16,
+    /// `asid` forks address space `addr`.
+    Fork = 17,
+    /// `size` pages from `addr` are mapped with permissions `flags`.
+    Mmap = 18,
+    /// `size` pages from `addr` are unmapped.
+    Munmap = 19,
+    /// `size` pages from `addr` get permissions `flags`.
+    Mprotect = 20,
+    /// Address space `asid` exits.
+    Exit = 21,
 }
 
 impl AccessKind {
-    /// Every kind, in discriminant order.
+    /// The three memory-access kinds, in discriminant order.
     pub const ALL: [AccessKind; 3] = [AccessKind::Read, AccessKind::Write, AccessKind::Fetch];
 
-    /// A short lower-case name (`read`, `write`, `fetch`).
+    /// The event kinds, in discriminant order.
+    pub const EVENTS: [AccessKind; 6] = [
+        AccessKind::ContextSwitch,
+        AccessKind::Fork,
+        AccessKind::Mmap,
+        AccessKind::Munmap,
+        AccessKind::Mprotect,
+        AccessKind::Exit,
+    ];
+
+    /// A short lower-case name (`read`, `write`, `fetch`, `switch`, `fork`, `mmap`, `munmap`,
+    /// `mprotect`, `exit`).
     pub const fn name(self) -> &'static str {
         match self {
             AccessKind::Read => "read",
             AccessKind::Write => "write",
             AccessKind::Fetch => "fetch",
+            AccessKind::ContextSwitch => "switch",
+            AccessKind::Fork => "fork",
+            AccessKind::Mmap => "mmap",
+            AccessKind::Munmap => "munmap",
+            AccessKind::Mprotect => "mprotect",
+            AccessKind::Exit => "exit",
         }
+    }
+
+    /// Whether this is an OS event rather than a memory access.
+    #[inline(always)]
+    pub const fn is_event(self) -> bool {
+        self as u8 >= 16
+    }
+
+    /// The kind with discriminant `b`, if any.
+    #[inline(always)]
+    pub const fn from_u8(b: u8) -> Option<AccessKind> {
+        Some(match b {
+            0 => AccessKind::Read,
+            1 => AccessKind::Write,
+            2 => AccessKind::Fetch,
+            16 => AccessKind::ContextSwitch,
+            17 => AccessKind::Fork,
+            18 => AccessKind::Mmap,
+            19 => AccessKind::Munmap,
+            20 => AccessKind::Mprotect,
+            21 => AccessKind::Exit,
+            _ => return None,
+        })
     }
 }
 
-/// One memory access of a trace: `size` bytes from `addr`, in address space `asid`.
+/// One record of a trace: `size` bytes from `addr`, in address space `asid` (or an event, see
+/// [`AccessKind`]).
 ///
-/// 16 bytes, so a batch of 64 Ki accesses is 1 MiB.
+/// 16 bytes, laid out as ptbench's binary trace record (`addr` u64, `size` u32, `asid` u16, `kind`
+/// u8, `flags` u8), so a batch of 64 Ki accesses is 1 MiB.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[repr(C)]
 pub struct Access {
-    /// First byte accessed.
+    /// First byte accessed (events: the start of the range, or the child of a fork).
     pub addr: u64,
-    /// Bytes accessed; at least 1 for every access a reader produces.
+    /// Bytes accessed; at least 1 for every access a reader produces (events: pages).
     pub size: u32,
     /// Address-space id (process); 0 for single-process traces.
     pub asid: u16,
-    /// Load, store or fetch.
+    /// Load, store, fetch or event.
     pub kind: AccessKind,
+    /// Event permissions (bit 0 read, 1 write, 2 execute); 0 for accesses.
+    pub flags: u8,
 }
 
 impl Access {
@@ -47,7 +110,13 @@ impl Access {
             size,
             asid: 0,
             kind,
+            flags: 0,
         }
+    }
+
+    /// The same record in address space `asid`.
+    pub const fn in_asid(self, asid: u16) -> Access {
+        Access { asid, ..self }
     }
 
     /// The last byte accessed, or `None` if the access wraps past the top of the 64-bit space.
@@ -64,11 +133,22 @@ mod tests {
     #[test]
     fn access_is_16_bytes_and_last_byte_is_checked() {
         assert_eq!(std::mem::size_of::<Access>(), 16);
+        assert_eq!(std::mem::align_of::<Access>(), 8);
         assert_eq!(
             Access::new(AccessKind::Read, 0xfff, 2).last_byte(),
             Some(0x1000)
         );
         assert_eq!(Access::new(AccessKind::Read, 7, 0).last_byte(), Some(7));
         assert_eq!(Access::new(AccessKind::Read, u64::MAX, 2).last_byte(), None);
+    }
+
+    #[test]
+    fn kinds_round_trip_through_their_discriminants() {
+        for k in AccessKind::ALL.into_iter().chain(AccessKind::EVENTS) {
+            assert_eq!(AccessKind::from_u8(k as u8), Some(k));
+            assert_eq!(k.is_event(), AccessKind::EVENTS.contains(&k));
+        }
+        assert_eq!(AccessKind::from_u8(3), None);
+        assert_eq!(AccessKind::from_u8(255), None);
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::{ReplayError, Sim};
 use ptbench_core::Access;
-use ptbench_trace::{Format, Location, TraceError, TraceReader, BATCH};
+use ptbench_trace::{Format, Location, ReaderOptions, TraceError, TraceReader, BATCH};
 use rayon::prelude::*;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -23,6 +23,8 @@ pub struct TraceRun {
     pub format: Option<Format>,
     /// Seconds from opening the trace to the last batch replayed.
     pub wall_seconds: f64,
+    /// `skipped N bad lines (first: ...)`, when bad lines were skipped.
+    pub skipped: Option<String>,
 }
 
 /// Why replaying a trace stopped.
@@ -36,19 +38,19 @@ pub enum RunError {
     Replay {
         /// The trace.
         path: PathBuf,
-        /// The line of the access, when it could be found.
-        line: Option<u64>,
+        /// The line (or byte offset) of the access, when it could be found.
+        line: Option<Location>,
         /// What failed.
         error: ReplayError,
     },
 }
 
-struct LineSuffix(Option<u64>);
+struct LineSuffix(Option<Location>);
 
 impl fmt::Display for LineSuffix {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0 {
-            Some(n) => write!(f, "{}", Location::Line(n)),
+            Some(loc) => write!(f, "{loc}"),
             None => Ok(()),
         }
     }
@@ -60,12 +62,13 @@ type Batch = Result<(Vec<Access>, u64), TraceError>;
 /// accesses replayed)` after each batch.
 pub fn replay_trace(
     path: &Path,
+    opts: &ReaderOptions,
     sims: &mut [Sim],
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<TraceRun, RunError> {
     let start = Instant::now();
-    let mut reader = ptbench_trace::open(path)?;
-    let (accesses, (format, lines)) = std::thread::scope(|scope| {
+    let mut reader = ptbench_trace::open_with(path, opts)?;
+    let (accesses, (format, lines, skipped)) = std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel::<Batch>(2);
         let (give_back, take_back) = mpsc::channel::<Vec<Access>>();
         let decoder = scope.spawn(move || {
@@ -86,7 +89,7 @@ pub fn replay_trace(
                     }
                 }
             }
-            (reader.format(), reader.lines())
+            (reader.format(), reader.lines(), reader.skip_summary())
         });
         let mut index = 0u64;
         let replayed = (|| {
@@ -94,7 +97,7 @@ pub fn replay_trace(
                 let (batch, bytes) = msg?;
                 sims.par_iter_mut()
                     .try_for_each(|s| s.replay(&batch, index))
-                    .map_err(|source| replay_error(path, source))?;
+                    .map_err(|source| replay_error(path, opts, source))?;
                 index += batch.len() as u64;
                 progress(bytes, index);
                 let _ = give_back.send(batch);
@@ -102,7 +105,7 @@ pub fn replay_trace(
             Ok::<u64, RunError>(index)
         })();
         // The receiver is gone once `replayed` returns, so the decoder stops at its next send.
-        let info = decoder.join().unwrap_or((None, 0));
+        let info = decoder.join().unwrap_or((None, 0, None));
         replayed.map(|n| (n, info))
     })?;
     Ok(TraceRun {
@@ -110,15 +113,21 @@ pub fn replay_trace(
         lines,
         format,
         wall_seconds: start.elapsed().as_secs_f64(),
+        skipped,
     })
 }
 
-fn replay_error(path: &Path, source: ReplayError) -> RunError {
+fn replay_error(path: &Path, opts: &ReaderOptions, source: ReplayError) -> RunError {
     let index = match &source {
         ReplayError::AddressTooWide { index, .. } | ReplayError::Os { index, .. } => Some(*index),
         ReplayError::Lost { .. } => None,
     };
-    let line = index.and_then(|i| ptbench_trace::locate_access(path, i).ok().flatten());
+    let line = index.and_then(|i| {
+        ptbench_trace::open_with(path, opts)
+            .and_then(|t| t.locate_location(i))
+            .ok()
+            .flatten()
+    });
     RunError::Replay {
         path: path.to_path_buf(),
         line,

@@ -51,8 +51,10 @@ pub enum PageCrossing {
 /// Counters of one (trace, design) replay. Plain `u64`s; names are attached at report time.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    /// Accesses replayed.
+    /// Accesses replayed (events not included).
     pub accesses: u64,
+    /// OS events seen (context switches, forks, mmap, munmap, mprotect, exits).
+    pub events: u64,
     /// Pages translated (one per access, more for accesses that cross pages under `Split`).
     pub translations: u64,
     /// Walks of the design, the retry after a fault included.
@@ -220,6 +222,10 @@ impl<P: PageTable> Simulator<P> {
     #[inline(always)]
     fn replay_inner(&mut self, batch: &[Access], first_index: u64) -> Result<(), ReplayError> {
         for (i, a) in batch.iter().enumerate() {
+            if a.kind.is_event() {
+                self.event(a);
+                continue;
+            }
             let last_byte = match self.crossing {
                 PageCrossing::Split => a.last_byte(),
                 PageCrossing::First => Some(a.addr),
@@ -320,6 +326,18 @@ impl<P: PageTable> Simulator<P> {
     /// Tells the OS model the trace's address range (first and last byte), for THP.
     pub fn set_address_range(&mut self, lo: u64, hi: u64) {
         self.os.set_address_range(lo, hi);
+    }
+
+    /// An OS event: counted; a context switch flushes the TLBs when they have no ASIDs. (Forks,
+    /// mappings and exits change nothing yet: the OS model does not model them.)
+    #[cold]
+    fn event(&mut self, a: &Access) {
+        self.stats.events += 1;
+        if a.kind == ptbench_core::AccessKind::ContextSwitch {
+            if let Some(tlb) = &mut self.tlb {
+                tlb.context_switch();
+            }
+        }
     }
 
     #[cold]

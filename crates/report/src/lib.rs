@@ -96,6 +96,8 @@ pub struct RunRow {
     pub l1d_evictions: u64,
     /// Valid entries evicted from the L2.
     pub l2_evictions: u64,
+    /// OS events in the trace (context switches, forks, mmap, munmap, mprotect, exits).
+    pub events: u64,
 }
 
 /// Why results could not be written.
@@ -144,6 +146,13 @@ pub fn write_atomic(
         w.flush().map_err(err)?;
     }
     tmp.as_file().sync_all().map_err(err)?;
+    // Temporary files are private (0600); results are ordinary files.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(err)?;
+    }
     tmp.persist(path).map_err(|e| err(e.error))?;
     Ok(())
 }

@@ -72,12 +72,7 @@ fn u64_at(rec: &[u8], at: usize) -> u64 {
 
 #[inline(always)]
 fn push(out: &mut Vec<Access>, kind: AccessKind, addr: u64, asid: u16) {
-    out.push(Access {
-        addr,
-        size: 1,
-        asid,
-        kind,
-    });
+    out.push(Access::new(kind, addr, 1).in_asid(asid));
 }
 
 /// Decodes one record of `format` (`rec.len()` is its record size), pushing 1 to 9 accesses.
@@ -184,15 +179,7 @@ mod tests {
         assert_eq!(out.len(), 9);
         assert_eq!(out[0].asid, 3);
         assert!(out[1..].iter().all(|a| a.asid == 9));
-        assert_eq!(
-            out[8],
-            Access {
-                addr: 8,
-                size: 1,
-                asid: 9,
-                kind: AccessKind::Write
-            }
-        );
+        assert_eq!(out[8], Access::new(AccessKind::Write, 8, 1).in_asid(9));
     }
 
     #[test]

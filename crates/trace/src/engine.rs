@@ -11,7 +11,7 @@
 //! in place and push into preallocated batches.
 
 use crate::syntax::{is_skipped, shown, trim_end, Rec};
-use crate::{champsim, dinero, hexrw, lackey, pinatrace};
+use crate::{champsim, dinero, hexrw, lackey, native_text, pinatrace};
 use crate::{Format, Location, TraceErrorKind, BATCH};
 use ptbench_core::Access;
 use std::io::{self, Read};
@@ -43,7 +43,8 @@ pub(crate) fn parse_line(
         Format::PinatraceSized => pinatrace::parse_sized(line, out),
         Format::Din => dinero::parse_din(line, out),
         Format::DinExtended => dinero::parse_extended(line, out),
-        Format::ChampSim | Format::ChampSimCloudsuite => {
+        Format::NativeText => native_text::parse(line, out),
+        Format::ChampSim | Format::ChampSimCloudsuite | Format::Native => {
             Err("a binary format has no lines".to_string())
         }
     }
@@ -53,6 +54,9 @@ pub(crate) fn parse_line(
 /// that parses it. Lackey is taken on its prefix alone, so a lackey file whose first line is
 /// damaged reports a lackey error; extended din only when the line starts with its letters.
 pub(crate) fn detect(line: &[u8]) -> Option<Format> {
+    if native_text::sniff(line) {
+        return Some(Format::NativeText);
+    }
     if lackey::sniff(line) {
         return Some(Format::Lackey);
     }

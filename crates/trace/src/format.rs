@@ -27,11 +27,15 @@ pub enum Format {
     ChampSim,
     /// ChampSim's 96-byte `cloudsuite_instr` binary records (see [`champsim`](crate::champsim)).
     ChampSimCloudsuite,
+    /// ptbench's own binary format, `.ptbt` (see [`native`](crate::native)).
+    Native,
+    /// The text form of ptbench's format (see [`write`](crate::write)).
+    NativeText,
 }
 
 impl Format {
     /// Every format, text formats first.
-    pub const ALL: [Format; 8] = [
+    pub const ALL: [Format; 10] = [
         Format::Lackey,
         Format::HexRw,
         Format::Pinatrace,
@@ -40,6 +44,8 @@ impl Format {
         Format::DinExtended,
         Format::ChampSim,
         Format::ChampSimCloudsuite,
+        Format::Native,
+        Format::NativeText,
     ];
 
     /// The format's name in messages and in the CSV's `trace_format` column.
@@ -53,6 +59,8 @@ impl Format {
             Format::DinExtended => "extended din",
             Format::ChampSim => "champsim",
             Format::ChampSimCloudsuite => "champsim cloudsuite",
+            Format::Native => "ptbench",
+            Format::NativeText => "ptbench text",
         }
     }
 
@@ -68,6 +76,8 @@ impl Format {
             Format::DinExtended => "xdin",
             Format::ChampSim => "champsim",
             Format::ChampSimCloudsuite => "cloudsuite",
+            Format::Native => "ptbt",
+            Format::NativeText => "ptbt-text",
         }
     }
 
@@ -81,6 +91,7 @@ impl Format {
         match self {
             Format::ChampSim => Some(crate::champsim::INPUT_INSTR_BYTES),
             Format::ChampSimCloudsuite => Some(crate::champsim::CLOUDSUITE_INSTR_BYTES),
+            Format::Native => Some(crate::native::RECORD_BYTES),
             _ => None,
         }
     }
@@ -94,7 +105,7 @@ impl fmt::Display for Format {
 
 /// A name that is no format's key.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown trace format `{0}`: expected one of lackey, hexrw, pinatrace, pinatrace-simple, din, xdin, champsim, cloudsuite")]
+#[error("unknown trace format `{0}`: expected one of lackey, hexrw, pinatrace, pinatrace-simple, din, xdin, champsim, cloudsuite, ptbt, ptbt-text")]
 pub struct UnknownFormatName(pub String);
 
 impl FromStr for Format {
@@ -113,6 +124,8 @@ impl FromStr for Format {
             "xdin" | "din-extended" | "extended-din" => Format::DinExtended,
             "champsim" | "champsim64" | "champsimtrace" => Format::ChampSim,
             "cloudsuite" | "champsim-cloudsuite" => Format::ChampSimCloudsuite,
+            "ptbt" | "ptbench" | "native" => Format::Native,
+            "ptbt-text" | "ptbench-text" => Format::NativeText,
             _ => return Err(UnknownFormatName(s.to_string())),
         };
         Ok(f)

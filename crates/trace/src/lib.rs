@@ -34,14 +34,19 @@ pub mod dinero;
 mod engine;
 mod error;
 mod format;
+pub mod gen;
 pub mod hexrw;
 pub mod lackey;
+pub mod native;
+mod native_text;
 pub mod pinatrace;
 mod reader;
 mod syntax;
+pub mod write;
 
 pub use error::{Location, TraceError, TraceErrorKind};
 pub use format::{Format, UnknownFormatName};
+pub use native::{NativeTrace, NativeWriter};
 pub use reader::{ReaderOptions, TextTrace, Trace, DEFAULT_CHUNK_BYTES};
 
 use ptbench_core::Access;
@@ -62,19 +67,141 @@ pub trait TraceReader {
     fn bytes_read(&self) -> u64;
 }
 
-/// Opens a trace file of any supported format and compression.
-pub fn open(path: &Path) -> Result<Trace, TraceError> {
-    Trace::open(path)
+/// Any trace: ptbench's native binary format, or one of the formats parsed by [`Trace`].
+pub enum TraceFile {
+    /// A native `.ptbt` trace.
+    Native(NativeTrace),
+    /// Any other format.
+    Parsed(Trace),
 }
 
-/// Opens a trace file with `opts` (skip bad lines, force a format, ...).
-pub fn open_with(path: &Path, opts: &ReaderOptions) -> Result<Trace, TraceError> {
-    Trace::open_with(path, opts)
+impl TraceFile {
+    /// The trace file.
+    pub fn path(&self) -> &Path {
+        match self {
+            TraceFile::Native(t) => t.path(),
+            TraceFile::Parsed(t) => t.path(),
+        }
+    }
+
+    /// The format, when known (see [`Trace::format`]).
+    pub fn format(&self) -> Option<Format> {
+        match self {
+            TraceFile::Native(_) => Some(Format::Native),
+            TraceFile::Parsed(t) => t.format(),
+        }
+    }
+
+    /// Lines read so far (records, for a binary trace).
+    pub fn lines(&self) -> u64 {
+        match self {
+            TraceFile::Native(t) => t.records(),
+            TraceFile::Parsed(t) => t.lines(),
+        }
+    }
+
+    /// Valid records that are not accesses (see [`Trace::ignored_records`]).
+    pub fn ignored_records(&self) -> u64 {
+        match self {
+            TraceFile::Native(_) => 0,
+            TraceFile::Parsed(t) => t.ignored_records(),
+        }
+    }
+
+    /// Malformed lines skipped so far (see [`Trace::skipped_lines`]).
+    pub fn skipped_lines(&self) -> u64 {
+        match self {
+            TraceFile::Native(_) => 0,
+            TraceFile::Parsed(t) => t.skipped_lines(),
+        }
+    }
+
+    /// The first few skipped lines' errors.
+    pub fn first_skipped(&self) -> &[TraceError] {
+        match self {
+            TraceFile::Native(_) => &[],
+            TraceFile::Parsed(t) => t.first_skipped(),
+        }
+    }
+
+    /// `skipped N bad lines (first: ...)`, or `None` (see [`Trace::skip_summary`]).
+    pub fn skip_summary(&self) -> Option<String> {
+        match self {
+            TraceFile::Native(_) => None,
+            TraceFile::Parsed(t) => t.skip_summary(),
+        }
+    }
+
+    /// Where access `index` (0-based) came from: its line, or its record's byte offset.
+    pub fn locate_location(self, index: u64) -> Result<Option<Location>, TraceError> {
+        match self {
+            TraceFile::Native(t) => {
+                Ok((t.declared_records().is_none_or(|n| index < n)).then(|| {
+                    Location::Offset(
+                        native::HEADER_BYTES as u64 + index * native::RECORD_BYTES as u64,
+                    )
+                }))
+            }
+            TraceFile::Parsed(t) => t.locate_location(index),
+        }
+    }
+
+    /// The 1-based line of access `index` of a text trace (see [`Trace::locate`]).
+    pub fn locate(self, index: u64) -> Result<Option<u64>, TraceError> {
+        Ok(match self.locate_location(index)? {
+            Some(Location::Line(n)) => Some(n),
+            _ => None,
+        })
+    }
+}
+
+impl std::fmt::Debug for TraceFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TraceFile")
+            .field("path", &self.path())
+            .field("format", &self.format())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TraceReader for TraceFile {
+    #[inline]
+    fn read_batch(&mut self, buf: &mut Vec<Access>) -> Result<usize, TraceError> {
+        match self {
+            TraceFile::Native(t) => t.read_batch(buf),
+            TraceFile::Parsed(t) => t.read_batch(buf),
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        match self {
+            TraceFile::Native(t) => t.bytes_read(),
+            TraceFile::Parsed(t) => t.bytes_read(),
+        }
+    }
+}
+
+/// Opens a trace file of any supported format and compression.
+pub fn open(path: &Path) -> Result<TraceFile, TraceError> {
+    open_with(path, &ReaderOptions::default())
+}
+
+/// Opens a trace file with `opts` (skip bad lines, force a format, ...). A native trace is
+/// recognised by its magic bytes, through any compression.
+pub fn open_with(path: &Path, opts: &ReaderOptions) -> Result<TraceFile, TraceError> {
+    let native = match opts.format {
+        Some(f) => f == Format::Native,
+        None => native::sniff_path(path).unwrap_or(false),
+    };
+    if native {
+        return NativeTrace::open(path).map(TraceFile::Native);
+    }
+    Trace::open_with(path, opts).map(TraceFile::Parsed)
 }
 
 /// Opens a trace file as `format`, whatever its name or content suggest.
-pub fn open_as(path: &Path, format: Format) -> Result<Trace, TraceError> {
-    Trace::open_with(
+pub fn open_as(path: &Path, format: Format) -> Result<TraceFile, TraceError> {
+    open_with(
         path,
         &ReaderOptions {
             format: Some(format),
@@ -89,8 +216,26 @@ pub fn from_bytes(
     name: impl Into<PathBuf>,
     bytes: Vec<u8>,
     opts: &ReaderOptions,
-) -> Result<Trace, TraceError> {
-    Trace::from_bytes(name, bytes, opts)
+) -> Result<TraceFile, TraceError> {
+    let native = match opts.format {
+        Some(f) => f == Format::Native,
+        None => native::is_native(&bytes) || looks_native_compressed(&bytes),
+    };
+    if native {
+        return NativeTrace::from_bytes(name, bytes).map(TraceFile::Native);
+    }
+    Trace::from_bytes(name, bytes, opts).map(TraceFile::Parsed)
+}
+
+fn looks_native_compressed(bytes: &[u8]) -> bool {
+    let Some(codec) = compress::sniff(bytes) else {
+        return false;
+    };
+    let Ok(mut dec) = compress::decoder(codec, std::io::Cursor::new(bytes.to_vec())) else {
+        return false;
+    };
+    let mut head = [0u8; 8];
+    std::io::Read::read_exact(&mut dec, &mut head).is_ok() && native::is_native(&head)
 }
 
 /// The lowest first byte and highest last byte of the trace's accesses, or `None` if it has none.

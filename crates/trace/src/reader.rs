@@ -104,6 +104,9 @@ impl Trace {
     /// Opens `path`: compression from the magic bytes (else the extension), a binary format from
     /// the name (or `opts.format`), a text format from the first line that is not skipped.
     pub fn open_with(path: &Path, opts: &ReaderOptions) -> Result<Trace, TraceError> {
+        if opts.format == Some(Format::Native) {
+            return Err(native_elsewhere(path));
+        }
         let io_err = |e: io::Error| TraceError::new(path, Location::File, e.into());
         let mut file = File::open(path).map_err(io_err)?;
         let mut head = [0u8; 8];
@@ -157,6 +160,9 @@ impl Trace {
         opts: &ReaderOptions,
     ) -> Result<Trace, TraceError> {
         let path: PathBuf = name.into();
+        if opts.format == Some(Format::Native) {
+            return Err(native_elsewhere(&path));
+        }
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy())
@@ -644,6 +650,18 @@ fn truncated(f: Format, partial: usize) -> TraceErrorKind {
         record_bytes: f.record_bytes().unwrap_or(0),
         partial_bytes: partial,
     }
+}
+
+fn native_elsewhere(path: &Path) -> TraceError {
+    TraceError::new(
+        path,
+        Location::File,
+        TraceErrorKind::Malformed {
+            format: "ptbench",
+            text: String::new(),
+            reason: "native traces are read by ptbench_trace::open, not Trace".to_string(),
+        },
+    )
 }
 
 fn kind_of(opts: &ReaderOptions, name: &str) -> Kind {

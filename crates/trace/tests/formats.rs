@@ -21,7 +21,7 @@ fn format_of(path: &std::path::Path) -> Option<Format> {
     r.format()
 }
 
-fn drain_ref(r: &mut ptbench_trace::Trace) {
+fn drain_ref(r: &mut ptbench_trace::TraceFile) {
     use ptbench_trace::TraceReader;
     let mut buf = Vec::new();
     while r.read_batch(&mut buf).unwrap() > 0 {}
@@ -215,12 +215,7 @@ fn champsim_cloudsuite_records_carry_asids() {
     rec[89] = 6; // asid[1]
     let (_d, p) = write("cloudsuite_cassandra_phase0_core0.trace", &rec);
     let got = read_all(&p).unwrap();
-    let with = |kind, addr, asid| Access {
-        addr,
-        size: 1,
-        asid,
-        kind,
-    };
+    let with = |kind, addr, asid| Access::new(kind, addr, 1).in_asid(asid);
     assert_eq!(
         got,
         vec![

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use ptbench_core::Access;
-use ptbench_trace::{ReaderOptions, Trace, TraceError, TraceReader};
+use ptbench_trace::{ReaderOptions, TraceError, TraceFile, TraceReader};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -26,7 +26,7 @@ pub struct Outcome {
 }
 
 /// Reads a whole trace, checking every batch's bound.
-pub fn drain(mut r: Trace) -> Outcome {
+pub fn drain(mut r: TraceFile) -> Outcome {
     let mut accesses = Vec::new();
     let mut buf = Vec::new();
     let error = loop {
