@@ -529,3 +529,142 @@ fn tlb_misses_and_walks_match_an_lru_stack_model() {
     );
     assert_eq!(split["digest"], u["digest"]);
 }
+
+/// The counters of a one-design run, as CSV values keyed by column, without the timing columns.
+fn stats_of(trace: &Path, extra: &[&str]) -> Vec<(String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("o.csv");
+    let mut args = vec![
+        "run",
+        "-q",
+        "-d",
+        "x86-64",
+        "--tlb",
+        "skylake",
+        "--csv",
+        csv.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    args.push(trace.to_str().unwrap());
+    let out = ptbench(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let row = csv_rows(&csv).remove(0);
+    let mut v: Vec<(String, String)> = row
+        .into_iter()
+        .filter(|(k, _)| {
+            !matches!(
+                k.as_str(),
+                "trace" | "wall_seconds" | "accesses_per_second" | "trace_format"
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn converted_traces_replay_to_identical_statistics() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = shipped_traces()[0].clone();
+    let want = stats_of(&src, &[]);
+    for (name, to) in [
+        ("t.ptbt", "ptbt"),
+        ("t.ptbt.zst", "ptbt"),
+        ("t.txt", "ptbt-text"),
+        ("t.lackey", "lackey"),
+    ] {
+        let out_path = dir.path().join(name);
+        let out = ptbench(&[
+            "convert",
+            src.to_str().unwrap(),
+            "-o",
+            out_path.to_str().unwrap(),
+            "--to",
+            to,
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stats_of(&out_path, &[]), want, "{name}");
+        // And back to ptbt from each.
+        let again = dir.path().join(format!("{name}.again.ptbt"));
+        let out = ptbench(&[
+            "convert",
+            out_path.to_str().unwrap(),
+            "-o",
+            again.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(stats_of(&again, &[]), want, "{name} -> ptbt");
+    }
+    let bad = ptbench(&[
+        "convert",
+        src.to_str().unwrap(),
+        "-o",
+        dir.path().join("x.hexrw").to_str().unwrap(),
+        "--to",
+        "hexrw",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("cannot hold record #0"));
+    assert!(
+        !dir.path().join("x.hexrw").exists(),
+        "a failed conversion leaves no file"
+    );
+}
+
+#[test]
+fn gen_is_reproducible_and_skip_bad_lines_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.ptbt");
+    let b = dir.path().join("b.ptbt");
+    for p in [&a, &b] {
+        let out = ptbench(&[
+            "gen",
+            "--pattern",
+            "zipf",
+            "--accesses",
+            "20k",
+            "--footprint",
+            "64m",
+            "--seed",
+            "5",
+            "-o",
+            p.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    assert_eq!(std::fs::metadata(&a).unwrap().len(), 32 + 16 * 20_000);
+
+    let t = dir.path().join("bad.trace");
+    std::fs::write(&t, " L 10,4\n S zzzz,4\n L 20,4\n junk\n").unwrap();
+    let out = ptbench(&[
+        "run",
+        "-q",
+        "--skip-bad-lines",
+        "-d",
+        "x86-64",
+        t.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("skipped 2 bad lines (first: ") && err.contains("bad.trace:2:"),
+        "{err}"
+    );
+}
