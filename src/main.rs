@@ -66,6 +66,19 @@ enum Command {
         lackey, hexrw, din, xdin, pinatrace. A format that cannot hold a record (a fetch in hexrw,\n\
         an event in lackey) is an error unless --drop-unrepresentable.")]
     Convert(ConvertArgs),
+    /// Summarise a trace: accesses by kind, distinct pages at 4 KiB, 2 MiB and 1 GiB, footprint,
+    /// address range, reuse distances in pages, counts per address space.
+    #[command(after_help = "Examples:\n  \
+        ptbench inspect traces/sort.lackey.gz\n  \
+        ptbench inspect --no-reuse big.ptbt.zst")]
+    Inspect(InspectArgs),
+    /// Record a program's memory accesses with valgrind lackey, straight into ptbench's format.
+    #[command(after_help = "Examples:\n  \
+        ptbench record -o ls.ptbt -- ls /usr\n  \
+        ptbench record -o sort.ptbt.zst -- sort -n numbers.txt\n\n\
+        valgrind's lackey output is parsed from a pipe as the program runs: no temporary text file.\n\
+        The program's own stdin, stdout and stderr pass through untouched.")]
+    Record(RecordArgs),
     /// Generate a synthetic trace, reproducible from its seed.
     #[command(after_help = "Examples:\n  \
         ptbench gen --pattern zipf --accesses 10000000 --footprint 1g --seed 7 -o zipf.ptbt\n  \
@@ -90,6 +103,35 @@ struct ConvertArgs {
     /// Skip records the output format cannot hold instead of failing.
     #[arg(long)]
     drop_unrepresentable: bool,
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// The trace (any format ptbench reads).
+    trace: PathBuf,
+    /// Read the trace as this format instead of detecting it.
+    #[arg(long)]
+    format: Option<String>,
+    /// Skip the reuse-distance histogram (faster on huge traces).
+    #[arg(long)]
+    no_reuse: bool,
+    /// Count and skip malformed lines instead of stopping at the first.
+    #[arg(long)]
+    skip_bad_lines: bool,
+}
+
+#[derive(clap::Args)]
+struct RecordArgs {
+    /// The file to write (ptbt; compressed when it ends in .gz, .zst, .xz or .bz2; ptbt-text when
+    /// it ends in .txt).
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
+    /// The valgrind to run (default: `valgrind` on PATH).
+    #[arg(long)]
+    valgrind: Option<PathBuf>,
+    /// The command to trace and its arguments, after `--`.
+    #[arg(required = true, last = true, value_name = "CMD")]
+    command: Vec<std::ffi::OsString>,
 }
 
 #[derive(clap::Args)]
@@ -210,6 +252,8 @@ fn main() -> ExitCode {
         }
         Command::Convert(args) => convert(args),
         Command::Gen(args) => gen(args),
+        Command::Inspect(args) => inspect(args),
+        Command::Record(args) => record(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -651,6 +695,65 @@ fn gen(args: GenArgs) -> Result<()> {
         "ptbench: wrote {} accesses to {}",
         thousands(n),
         args.output.display()
+    );
+    Ok(())
+}
+
+fn inspect(args: InspectArgs) -> Result<()> {
+    let opts = ReaderOptions {
+        skip_bad_lines: args.skip_bad_lines,
+        format: args.format.as_deref().map(str::parse).transpose()?,
+        ..ReaderOptions::default()
+    };
+    let mut reader = ptbench_trace::open_with(&args.trace, &opts)?;
+    let iopts = if args.no_reuse {
+        ptbench_trace::inspect::InspectOptions::without_reuse()
+    } else {
+        ptbench_trace::inspect::InspectOptions::default()
+    };
+    let stats = ptbench_trace::inspect::inspect(&mut reader, &iopts)?;
+    println!(
+        "{} ({})",
+        args.trace.display(),
+        reader.format().map_or("empty", |f| f.name())
+    );
+    print!("{stats}");
+    if let Some(skipped) = reader.skip_summary() {
+        eprintln!("ptbench: {}: {skipped}", args.trace.display());
+    }
+    Ok(())
+}
+
+fn record(args: RecordArgs) -> Result<()> {
+    let format = output_format(None, &args.output)?;
+    let mut w = trace_write::create(&args.output, format, false)?;
+    let mut failed: Option<trace_write::WriteError> = None;
+    let mut sink = |batch: &[ptbench_core::Access]| -> std::io::Result<()> {
+        w.write(batch).map_err(|e| {
+            let msg = e.to_string();
+            failed = Some(e);
+            std::io::Error::other(msg)
+        })
+    };
+    let opts = ptbench_trace::record::RecordOptions {
+        valgrind: args.valgrind.clone(),
+        ..Default::default()
+    };
+    let summary = ptbench_trace::record::record(&args.command, &mut sink, &opts);
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    let summary = summary?;
+    let n = w.finish()?;
+    let t = &summary.trace;
+    eprintln!(
+        "ptbench: recorded {} accesses ({} fetches, {} reads, {} writes) to {}; the program exited with {}",
+        thousands(n),
+        thousands(t.fetches),
+        thousands(t.reads),
+        thousands(t.writes),
+        args.output.display(),
+        summary.exit_status
     );
     Ok(())
 }

@@ -45,4 +45,29 @@ pub fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // The native binary format: 4 Mi records decoded from the page cache, on one thread.
+    let native = dir.path().join("t.ptbt");
+    let mut w = ptbench_trace::NativeWriter::create(&native).unwrap();
+    let mut rng = SplitMix(9);
+    let records: Vec<ptbench_core::Access> = (0..(4u64 << 20))
+        .map(|_| ptbench_core::Access::new(ptbench_core::AccessKind::Read, rng.next() >> 16, 8))
+        .collect();
+    w.write(&records).unwrap();
+    w.finish().unwrap();
+    let mut group = c.benchmark_group("parse");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(records.len() as u64));
+    group.bench_function("ptbt", |b| {
+        b.iter(|| {
+            let mut r = ptbench_trace::open(&native).unwrap();
+            let mut buf = Vec::new();
+            let mut n = 0;
+            while r.read_batch(&mut buf).unwrap() > 0 {
+                n += buf.len();
+            }
+            n
+        })
+    });
+    group.finish();
 }

@@ -36,11 +36,13 @@ mod error;
 mod format;
 pub mod gen;
 pub mod hexrw;
+pub mod inspect;
 pub mod lackey;
 pub mod native;
 mod native_text;
 pub mod pinatrace;
 mod reader;
+pub mod record;
 mod syntax;
 pub mod write;
 

@@ -160,7 +160,8 @@ fn conversions_through_every_writable_format_keep_the_accesses() {
     let dir = tempfile::tempdir().unwrap();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../traces/sha256sum.lackey.gz");
     let original = read_all(&src).unwrap();
-    let cases: &[(&str, WriteFormat, fn(&Access) -> Option<Access>)] = &[
+    type Shape = fn(&Access) -> Option<Access>;
+    let cases: &[(&str, WriteFormat, Shape)] = &[
         ("a.ptbt", WriteFormat::Native, |a| Some(*a)),
         ("a.ptbt.zst", WriteFormat::Native, |a| Some(*a)),
         ("a.txt", WriteFormat::NativeText, |a| Some(*a)),
@@ -170,10 +171,10 @@ fn conversions_through_every_writable_format_keep_the_accesses() {
         }),
         // Formats that hold less: 1-byte reads and writes only, or aligned 4-byte accesses.
         ("a.hexrw", WriteFormat::Text(Format::HexRw), |a| {
-            (a.kind != AccessKind::Fetch).then(|| Access { size: 1, ..*a })
+            (a.kind != AccessKind::Fetch).then_some(Access { size: 1, ..*a })
         }),
         ("a.pin", WriteFormat::Text(Format::Pinatrace), |a| {
-            (a.kind != AccessKind::Fetch).then(|| Access { size: 1, ..*a })
+            (a.kind != AccessKind::Fetch).then_some(Access { size: 1, ..*a })
         }),
         ("a.din", WriteFormat::Text(Format::Din), |a| {
             Some(Access {
