@@ -705,22 +705,22 @@ fn inspect(args: InspectArgs) -> Result<()> {
         format: args.format.as_deref().map(str::parse).transpose()?,
         ..ReaderOptions::default()
     };
-    let mut reader = ptbench_trace::open_with(&args.trace, &opts)?;
+    let reader = ptbench_trace::open_with(&args.trace, &opts)?;
+    let format = reader.format();
     let iopts = if args.no_reuse {
         ptbench_trace::inspect::InspectOptions::without_reuse()
     } else {
         ptbench_trace::inspect::InspectOptions::default()
     };
-    let stats = ptbench_trace::inspect::inspect(&mut reader, &iopts)?;
+    // Decode on another thread while this one counts.
+    let mut ahead = ptbench_trace::Prefetched::new(reader, 4);
+    let stats = ptbench_trace::inspect::inspect(&mut ahead, &iopts)?;
     println!(
         "{} ({})",
         args.trace.display(),
-        reader.format().map_or("empty", |f| f.name())
+        format.map_or("detected from the content", |f| f.name())
     );
     print!("{stats}");
-    if let Some(skipped) = reader.skip_summary() {
-        eprintln!("ptbench: {}: {skipped}", args.trace.display());
-    }
     Ok(())
 }
 

@@ -221,6 +221,9 @@ struct Inspector {
     /// Per asid: its dense id + 1, 0 if not seen yet.
     dense: Vec<u16>,
     next_dense: u16,
+    /// The (asid, 4 KiB page) of the previous access: without reuse distances, a repeat of it
+    /// is no first touch and needs no lookup.
+    last: Option<(u16, u64)>,
 }
 
 impl Inspector {
@@ -244,6 +247,7 @@ impl Inspector {
             events_by: vec![0; 256],
             dense: vec![0; 1 << 16],
             next_dense: 0,
+            last: None,
         }
     }
 
@@ -301,6 +305,10 @@ impl Inspector {
             self.hi = self.hi.max(last);
             let page = a.addr >> 12;
             self.s.crossing_4k += u64::from(last >> 12 != page);
+            if self.reuse.is_none() && self.last == Some((a.asid, page)) {
+                continue;
+            }
+            self.last = Some((a.asid, page));
             let first = match self.narrow_id(a.asid) {
                 Some(id) => {
                     let Pages::Narrow(p) = &mut self.pages else {

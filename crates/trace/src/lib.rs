@@ -283,3 +283,70 @@ pub fn locate_access_with(
 ) -> Result<Option<Location>, TraceError> {
     Trace::open_with(path, opts)?.locate_location(index)
 }
+
+/// A reader that decodes another on a background thread, a few batches ahead, so that decoding
+/// overlaps whatever the caller does with each batch. Errors arrive in order, after the batches
+/// that precede them.
+pub struct Prefetched {
+    rx: std::sync::mpsc::Receiver<Result<(Vec<Access>, u64), TraceError>>,
+    give_back: std::sync::mpsc::Sender<Vec<Access>>,
+    bytes: u64,
+    worker: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Prefetched {
+    /// Starts reading `reader` on its own thread, `depth` batches ahead (at least 1).
+    pub fn new<R: TraceReader + Send + 'static>(mut reader: R, depth: usize) -> Prefetched {
+        let (tx, rx) = std::sync::mpsc::sync_channel(depth.max(1));
+        let (give_back, take_back) = std::sync::mpsc::channel::<Vec<Access>>();
+        let worker = std::thread::spawn(move || loop {
+            let mut buf = take_back
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+            match reader.read_batch(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {
+                    if tx.send(Ok((buf, reader.bytes_read()))).is_err() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    break;
+                }
+            }
+        });
+        Prefetched {
+            rx,
+            give_back,
+            bytes: 0,
+            worker: Some(worker),
+        }
+    }
+}
+
+impl TraceReader for Prefetched {
+    fn read_batch(&mut self, buf: &mut Vec<Access>) -> Result<usize, TraceError> {
+        match self.rx.recv() {
+            Ok(Ok((mut batch, bytes))) => {
+                self.bytes = bytes;
+                std::mem::swap(buf, &mut batch);
+                batch.clear();
+                let _ = self.give_back.send(batch);
+                Ok(buf.len())
+            }
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                buf.clear();
+                if let Some(w) = self.worker.take() {
+                    let _ = w.join();
+                }
+                Ok(0)
+            }
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        self.bytes
+    }
+}
