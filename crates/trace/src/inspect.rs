@@ -221,10 +221,13 @@ struct Inspector {
     /// Per asid: its dense id + 1, 0 if not seen yet.
     dense: Vec<u16>,
     next_dense: u16,
-    /// The (asid, 4 KiB page) of the previous access: without reuse distances, a repeat of it
-    /// is no first touch and needs no lookup.
-    last: Option<(u16, u64)>,
+    /// Without reuse distances: a direct-mapped cache of (asid, 4 KiB page) keys already
+    /// counted, so that a page seen recently needs no hash lookup (`u128::MAX` = empty).
+    recent: Vec<u128>,
 }
+
+/// Slots of [`Inspector::recent`] (a power of two).
+const RECENT: usize = 1 << 12;
 
 impl Inspector {
     fn new(opts: &InspectOptions) -> Inspector {
@@ -247,7 +250,11 @@ impl Inspector {
             events_by: vec![0; 256],
             dense: vec![0; 1 << 16],
             next_dense: 0,
-            last: None,
+            recent: if opts.reuse {
+                Vec::new()
+            } else {
+                vec![u128::MAX; RECENT]
+            },
         }
     }
 
@@ -305,10 +312,14 @@ impl Inspector {
             self.hi = self.hi.max(last);
             let page = a.addr >> 12;
             self.s.crossing_4k += u64::from(last >> 12 != page);
-            if self.reuse.is_none() && self.last == Some((a.asid, page)) {
-                continue;
+            if self.reuse.is_none() {
+                let key = (u128::from(a.asid) << 64) | u128::from(page);
+                let slot = (page ^ (u64::from(a.asid) << 7)) as usize & (RECENT - 1);
+                if self.recent[slot] == key {
+                    continue;
+                }
+                self.recent[slot] = key;
             }
-            self.last = Some((a.asid, page));
             let first = match self.narrow_id(a.asid) {
                 Some(id) => {
                     let Pages::Narrow(p) = &mut self.pages else {
