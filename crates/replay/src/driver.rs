@@ -3,12 +3,10 @@
 //! accesses out of order, so results are the same for any number of threads.
 
 use crate::{ReplayError, Sim};
-use ptbench_core::Access;
-use ptbench_trace::{Format, Location, ReaderOptions, TraceError, TraceReader, BATCH};
+use ptbench_trace::{Format, Location, Prefetched, ReaderOptions, TraceError, TraceReader, BATCH};
 use rayon::prelude::*;
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 use std::time::Instant;
 use thiserror::Error;
 
@@ -56,8 +54,6 @@ impl fmt::Display for LineSuffix {
     }
 }
 
-type Batch = Result<(Vec<Access>, u64), TraceError>;
-
 /// Replays the trace at `path` through every simulator in `sims`, calling `progress(bytes read,
 /// accesses replayed)` after each batch.
 pub fn replay_trace(
@@ -67,47 +63,33 @@ pub fn replay_trace(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<TraceRun, RunError> {
     let start = Instant::now();
-    let mut reader = ptbench_trace::open_with(path, opts)?;
-    let (accesses, (format, lines, skipped)) = std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::sync_channel::<Batch>(2);
-        let (give_back, take_back) = mpsc::channel::<Vec<Access>>();
-        let decoder = scope.spawn(move || {
-            loop {
-                let mut buf = take_back
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-                match reader.read_batch(&mut buf) {
-                    Ok(0) => break,
-                    Ok(_) => {
-                        if tx.send(Ok((buf, reader.bytes_read()))).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        break;
-                    }
-                }
-            }
-            (reader.format(), reader.lines(), reader.skip_summary())
-        });
-        let mut index = 0u64;
-        let replayed = (|| {
-            for msg in rx {
-                let (batch, bytes) = msg?;
-                sims.par_iter_mut()
+    let reader = ptbench_trace::open_with(path, opts)?;
+    // Decode on another thread, two batches ahead of the simulators.
+    let mut ahead = Prefetched::new(reader, 2);
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut index = 0u64;
+    let replayed = loop {
+        match ahead.read_batch(&mut batch) {
+            Ok(0) => break Ok(()),
+            Ok(n) => {
+                if let Err(source) = sims
+                    .par_iter_mut()
                     .try_for_each(|s| s.replay(&batch, index))
-                    .map_err(|source| replay_error(path, opts, source))?;
-                index += batch.len() as u64;
-                progress(bytes, index);
-                let _ = give_back.send(batch);
+                {
+                    break Err(replay_error(path, opts, source));
+                }
+                index += n as u64;
+                progress(ahead.bytes_read(), index);
             }
-            Ok::<u64, RunError>(index)
-        })();
-        // The receiver is gone once `replayed` returns, so the decoder stops at its next send.
-        let info = decoder.join().unwrap_or((None, 0, None));
-        replayed.map(|n| (n, info))
-    })?;
+            Err(e) => break Err(RunError::Trace(e)),
+        }
+    };
+    let reader = ahead.into_inner();
+    replayed?;
+    let accesses = index;
+    let (format, lines, skipped) = reader
+        .map(|r| (r.format(), r.lines(), r.skip_summary()))
+        .unwrap_or((None, 0, None));
     Ok(TraceRun {
         accesses,
         lines,

@@ -286,46 +286,57 @@ pub fn locate_access_with(
 
 /// A reader that decodes another on a background thread, a few batches ahead, so that decoding
 /// overlaps whatever the caller does with each batch. Errors arrive in order, after the batches
-/// that precede them.
-pub struct Prefetched {
+/// that precede them; [`Prefetched::into_inner`] gives the reader back.
+pub struct Prefetched<R> {
     rx: std::sync::mpsc::Receiver<Result<(Vec<Access>, u64), TraceError>>,
     give_back: std::sync::mpsc::Sender<Vec<Access>>,
     bytes: u64,
-    worker: Option<std::thread::JoinHandle<()>>,
+    worker: std::thread::JoinHandle<R>,
 }
 
-impl Prefetched {
+impl<R: TraceReader + Send + 'static> Prefetched<R> {
     /// Starts reading `reader` on its own thread, `depth` batches ahead (at least 1).
-    pub fn new<R: TraceReader + Send + 'static>(mut reader: R, depth: usize) -> Prefetched {
+    pub fn new(mut reader: R, depth: usize) -> Prefetched<R> {
         let (tx, rx) = std::sync::mpsc::sync_channel(depth.max(1));
         let (give_back, take_back) = std::sync::mpsc::channel::<Vec<Access>>();
-        let worker = std::thread::spawn(move || loop {
-            let mut buf = take_back
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-            match reader.read_batch(&mut buf) {
-                Ok(0) => break,
-                Ok(_) => {
-                    if tx.send(Ok((buf, reader.bytes_read()))).is_err() {
+        let worker = std::thread::spawn(move || {
+            loop {
+                let mut buf = take_back
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                match reader.read_batch(&mut buf) {
+                    Ok(0) => break,
+                    Ok(_) => {
+                        if tx.send(Ok((buf, reader.bytes_read()))).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
                         break;
                     }
                 }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                    break;
-                }
             }
+            reader
         });
         Prefetched {
             rx,
             give_back,
             bytes: 0,
-            worker: Some(worker),
+            worker,
         }
+    }
+
+    /// Stops reading ahead and returns the reader (`None` if its thread panicked).
+    pub fn into_inner(self) -> Option<R> {
+        let Prefetched { rx, worker, .. } = self;
+        // The worker stops at its next send once nobody receives.
+        drop(rx);
+        worker.join().ok()
     }
 }
 
-impl TraceReader for Prefetched {
+impl<R> TraceReader for Prefetched<R> {
     fn read_batch(&mut self, buf: &mut Vec<Access>) -> Result<usize, TraceError> {
         match self.rx.recv() {
             Ok(Ok((mut batch, bytes))) => {
@@ -338,9 +349,6 @@ impl TraceReader for Prefetched {
             Ok(Err(e)) => Err(e),
             Err(_) => {
                 buf.clear();
-                if let Some(w) = self.worker.take() {
-                    let _ = w.join();
-                }
                 Ok(0)
             }
         }
