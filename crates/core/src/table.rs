@@ -159,6 +159,18 @@ pub trait PageTable {
         None
     }
 
+    /// The levels a page-walk cache may hold for this design: `(levels, [(level, prefix shift)])`,
+    /// where the cached entry of `level` is selected by `vpn >> shift` (root = level 0). Radix
+    /// designs: their upper levels; designs with a walk cache of their own kind (ECPT's cuckoo
+    /// walk cache) describe it the same way; `None` for the others.
+    fn walk_cache_levels(&self) -> Option<(u8, Vec<(u8, u8)>)> {
+        let (levels, bits) = self.radix_geometry()?;
+        let upper = (0..levels.saturating_sub(1))
+            .map(|k| (k, (levels - 1 - k).saturating_mul(bits)))
+            .collect();
+        Some((levels, upper))
+    }
+
     /// Data frames the design can map, if it limits them (an inverted table has one entry per
     /// frame); the OS model never hands out a frame at or above this.
     fn frame_limit(&self) -> Option<u64> {
@@ -201,5 +213,8 @@ impl<T: PageTable + ?Sized> PageTable for Box<T> {
     }
     fn radix_geometry(&self) -> Option<(u8, u8)> {
         (**self).radix_geometry()
+    }
+    fn walk_cache_levels(&self) -> Option<(u8, Vec<(u8, u8)>)> {
+        (**self).walk_cache_levels()
     }
 }

@@ -74,7 +74,7 @@
 use crate::spec::{DesignConfig, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{
     EntryWidth, Footprint, MapError, MemError, PageSize, PageTable, Perms, Pfn, PhysAddr, PhysMem,
-    Pte, Vpn, WalkCost,
+    Pte, Vpn, WalkCache, WalkCost,
 };
 use std::collections::HashMap;
 
@@ -1062,6 +1062,80 @@ impl PageTable for Ecpt {
         found
     }
 
+    /// The cuckoo walk cache: one cached level keyed by (page size, cluster key), holding the way
+    /// the cluster was last found in (see [`Ecpt::walk_cached`](PageTable::walk_cached)).
+    fn walk_cache_levels(&self) -> Option<(u8, Vec<(u8, u8)>)> {
+        Some((2, vec![(0, 0)]))
+    }
+
+    /// Walks like [`walk`](PageTable::walk), but consults a cuckoo walk cache first (Skarlatos et
+    /// al.'s CWC, simplified): for each page size in use, a cached way for the cluster means only
+    /// that way's slot is read (and its old slot while a resize is in progress); a stale or absent
+    /// entry falls back to probing every way, and the way found is cached. Cache keys are
+    /// `size index << 61 | cluster key`; the cached "table address" is the way number.
+    fn walk_cached<C: WalkCache>(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        cache: &mut C,
+    ) -> Option<Pte> {
+        if !self.covers(vpn) {
+            return None;
+        }
+        let g = &self.g;
+        let mut buf = [0u64; MAX_WORDS];
+        let words = &mut buf[..g.slot_words];
+        let mut found = None;
+        for (s, t) in self.tables.iter().enumerate() {
+            let Some(t) = t else { continue };
+            if t.mappings == 0 {
+                continue;
+            }
+            let vs = vpn.0 >> t.vshift;
+            let key = vs >> g.cluster_log2;
+            let tag = t.tag(key);
+            let i = 1 + (vs & g.cluster_mask) as usize;
+            let ckey = Vpn(((s as u64) << 61) | (key & ((1 << 61) - 1)));
+            let probe = |w: usize, words: &mut [u64], cost: &mut WalkCost| -> Option<Pte> {
+                let h = hash(key, w);
+                let mut hit = None;
+                if t.resizing {
+                    let j = h & t.old.mask;
+                    if j >= t.ptr[w] {
+                        mem.read_block(PhysAddr(t.old.slot(g, w, j)), words, cost);
+                        cost.probes += 1;
+                        if words[0] == tag && words[i] & PRESENT != 0 {
+                            hit = Some(self.decode(words[i], self.sizes[s]));
+                        }
+                    }
+                }
+                mem.read_block(PhysAddr(t.cur.slot(g, w, h & t.cur.mask)), words, cost);
+                cost.probes += 1;
+                if words[0] == tag && words[i] & PRESENT != 0 {
+                    hit = Some(self.decode(words[i], self.sizes[s]));
+                }
+                hit
+            };
+            if let Some((_, way)) = cache.lookup(ckey) {
+                let w = way.0 as usize;
+                if w < g.ways {
+                    if let Some(p) = probe(w, words, cost) {
+                        found = Some(p);
+                        continue;
+                    }
+                }
+            }
+            for w in 0..g.ways {
+                if let Some(p) = probe(w, words, cost) {
+                    found = Some(p);
+                    cache.fill(1, ckey, PhysAddr(w as u64));
+                }
+            }
+        }
+        found
+    }
+
     fn footprint(&self) -> Footprint {
         let tables = self.tables.iter().flatten();
         let table_pages: u64 = tables.clone().map(|t| t.frames(&self.g)).sum();
@@ -1120,6 +1194,61 @@ mod tests {
         (1u64..)
             .find(|k| !used.contains(k) && pred(hash(*k, 0), hash(*k, 1)))
             .unwrap()
+    }
+
+    /// An unbounded walk cache keyed as the ECPT keys it.
+    #[derive(Default)]
+    struct Cwc(HashMap<u64, PhysAddr>);
+
+    impl WalkCache for Cwc {
+        fn lookup(&mut self, vpn: Vpn) -> Option<(usize, PhysAddr)> {
+            self.0.get(&vpn.0).map(|pa| (1, *pa))
+        }
+        fn fill(&mut self, _level: usize, vpn: Vpn, table: PhysAddr) {
+            self.0.insert(vpn.0, table);
+        }
+    }
+
+    #[test]
+    fn the_cuckoo_walk_cache_reads_one_way_and_survives_stale_entries() {
+        let mut mem = PhysMem::new(12, 52).unwrap();
+        let mut pt = Ecpt::new(EcptConfig::DEFAULT, &mut mem).unwrap();
+        let pte = |pfn| Pte {
+            pfn: Pfn(pfn),
+            perms: Perms::RW,
+            size: K4,
+        };
+        pt.map(&mut mem, Vpn(0x100), pte(7)).unwrap();
+        pt.map(&mut mem, Vpn(0x101), pte(8)).unwrap();
+        let mut cwc = Cwc::default();
+        let mut cost = WalkCost::default();
+        assert_eq!(
+            pt.walk_cached(&mem, Vpn(0x100), &mut cost, &mut cwc),
+            Some(pte(7))
+        );
+        assert_eq!(cost.refs, 3, "a cold walk reads every way");
+        assert_eq!(cwc.0.len(), 1);
+        // Same cluster of 8 pages: the cached way alone.
+        let mut cost = WalkCost::default();
+        assert_eq!(
+            pt.walk_cached(&mem, Vpn(0x101), &mut cost, &mut cwc),
+            Some(pte(8))
+        );
+        assert_eq!((cost.refs, cost.probes), (1, 1));
+        // A stale way (as after a kick) costs the wrong way plus every way, and is corrected.
+        let key = *cwc.0.keys().next().unwrap();
+        let right = cwc.0[&key];
+        cwc.0.insert(key, PhysAddr((right.0 + 1) % 3));
+        let mut cost = WalkCost::default();
+        assert_eq!(
+            pt.walk_cached(&mem, Vpn(0x101), &mut cost, &mut cwc),
+            Some(pte(8))
+        );
+        assert_eq!(cost.refs, 4);
+        assert_eq!(cwc.0[&key], right);
+        // An unmapped page of a cached cluster is still not found.
+        let mut cost = WalkCost::default();
+        assert_eq!(pt.walk_cached(&mem, Vpn(0x102), &mut cost, &mut cwc), None);
     }
 
     #[test]

@@ -198,8 +198,8 @@ impl<P: PageTable> Simulator<P> {
             self.tlb = None;
             return Ok(self);
         }
-        let layout = match self.pt.radix_geometry() {
-            Some((levels, bits)) if levels >= 2 => PwcLayout::radix(levels, bits).ok(),
+        let layout = match self.pt.walk_cache_levels() {
+            Some((levels, upper)) if levels >= 2 => PwcLayout::new(levels, &upper).ok(),
             _ => None,
         };
         self.tlb = Some(TlbHierarchy::new(
