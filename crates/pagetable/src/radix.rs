@@ -14,8 +14,8 @@
 //! table that no longer maps anything frees that table (and the empty tables beneath it).
 
 use ptbench_core::{
-    EntryWidth, Footprint, MapError, PageSize, PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte, Vpn,
-    WalkCache, WalkCost,
+    EntryWidth, Footprint, MapError, NoWalkCache, PageSize, PageTable, Perms, Pfn, PhysAddr,
+    PhysMem, Pte, Vpn, WalkCache, WalkCost,
 };
 
 const VALID: u64 = 1 << 0;
@@ -334,23 +334,7 @@ impl PageTable for Radix {
 
     #[inline]
     fn walk(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<Pte> {
-        if !self.covers(vpn) {
-            return None;
-        }
-        let width = self.cfg.entry;
-        let mut table = self.root.0;
-        let mut shift = self.top_shift();
-        loop {
-            let e = mem.read(self.entry_addr(table, vpn, shift), width, cost);
-            if e & VALID == 0 {
-                return None;
-            }
-            if shift == 0 || e & HUGE != 0 {
-                return Some(self.decode(e, shift));
-            }
-            table = e & !self.offset_mask;
-            shift -= u32::from(self.index_bits);
-        }
+        self.walk_cached(mem, vpn, cost, &mut NoWalkCache)
     }
 
     #[inline]
