@@ -16,4 +16,6 @@ pub use access::{Access, AccessKind};
 pub use addr::{PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
 pub use mem::{EntryWidth, MemError, PhysMem};
 pub use pte::{Perms, Pte};
-pub use table::{Footprint, MapError, NoWalkCache, PageTable, WalkCache, WalkCost};
+pub use table::{
+    check_in_space, check_mapping, Footprint, MapError, NoWalkCache, PageTable, WalkCache, WalkCost,
+};

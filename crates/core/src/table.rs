@@ -185,6 +185,45 @@ pub trait PageTable {
     }
 }
 
+/// `Ok` if `vpn` lies in `pt`'s virtual address space, else the [`MapError::AddressTooWide`] that
+/// `map` and `unmap` return.
+#[inline]
+pub fn check_in_space<P: PageTable + ?Sized>(pt: &P, vpn: Vpn) -> Result<(), MapError> {
+    if pt.covers(vpn) {
+        Ok(())
+    } else {
+        Err(MapError::AddressTooWide {
+            vpn,
+            va_bits: pt.va_bits(),
+        })
+    }
+}
+
+/// The checks every design's `map` makes first, in this order: the page lies in the address space
+/// ([`MapError::AddressTooWide`]), its size is one the design stores
+/// ([`MapError::UnsupportedPageSize`]), and its page and frame are both aligned to that size
+/// ([`MapError::Misaligned`]). Returns the size's index in [`PageTable::page_sizes`].
+pub fn check_mapping<P: PageTable + ?Sized>(
+    pt: &P,
+    vpn: Vpn,
+    pte: &Pte,
+) -> Result<usize, MapError> {
+    check_in_space(pt, vpn)?;
+    let index = pt
+        .page_sizes()
+        .iter()
+        .position(|s| *s == pte.size)
+        .ok_or(MapError::UnsupportedPageSize(pte.size))?;
+    let span = (1u64 << (pte.size.shift() - pt.page_shift())) - 1;
+    if vpn.0 & span != 0 || pte.pfn.0 & span != 0 {
+        return Err(MapError::Misaligned {
+            vpn,
+            size: pte.size,
+        });
+    }
+    Ok(index)
+}
+
 impl<T: PageTable + ?Sized> PageTable for Box<T> {
     fn page_shift(&self) -> u8 {
         (**self).page_shift()

@@ -73,8 +73,8 @@
 
 use crate::spec::{DesignConfig, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{
-    EntryWidth, Footprint, MapError, MemError, PageSize, PageTable, Perms, Pfn, PhysAddr, PhysMem,
-    Pte, Vpn, WalkCache, WalkCost,
+    check_in_space, check_mapping, EntryWidth, Footprint, MapError, MemError, PageSize, PageTable,
+    Perms, Pfn, PhysAddr, PhysMem, Pte, Vpn, WalkCache, WalkCost,
 };
 use std::collections::HashMap;
 
@@ -909,25 +909,8 @@ impl PageTable for Ecpt {
     }
 
     fn map(&mut self, mem: &mut PhysMem, vpn: Vpn, pte: Pte) -> Result<(), MapError> {
-        if !self.covers(vpn) {
-            return Err(MapError::AddressTooWide {
-                vpn,
-                va_bits: self.cfg.va_bits,
-            });
-        }
-        let s = self
-            .sizes
-            .iter()
-            .position(|x| *x == pte.size)
-            .ok_or(MapError::UnsupportedPageSize(pte.size))?;
+        let s = check_mapping(self, vpn, &pte)?;
         let vshift = self.vshift(s);
-        let span = (1u64 << vshift) - 1;
-        if vpn.0 & span != 0 || pte.pfn.0 & span != 0 {
-            return Err(MapError::Misaligned {
-                vpn,
-                size: pte.size,
-            });
-        }
         if pte.pfn.0 >> (PHYS_BITS - self.cfg.pobits) != 0 {
             return Err(MapError::FrameTooWide(pte.pfn));
         }
@@ -983,12 +966,7 @@ impl PageTable for Ecpt {
     }
 
     fn unmap(&mut self, mem: &mut PhysMem, vpn: Vpn) -> Result<Option<Pte>, MapError> {
-        if !self.covers(vpn) {
-            return Err(MapError::AddressTooWide {
-                vpn,
-                va_bits: self.cfg.va_bits,
-            });
-        }
+        check_in_space(self, vpn)?;
         let w64 = WORD;
         for s in 0..self.sizes.len() {
             let Some((pa, i)) = self.find(mem, s, vpn) else {

@@ -13,8 +13,8 @@
 
 use crate::spec::{DesignConfig, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{
-    EntryWidth, Footprint, MapError, PageSize, PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte, Vpn,
-    WalkCost,
+    check_in_space, check_mapping, EntryWidth, Footprint, MapError, PageSize, PageTable, Perms,
+    Pfn, PhysAddr, PhysMem, Pte, Vpn, WalkCost,
 };
 
 const VALID: u64 = 1;
@@ -105,13 +105,6 @@ impl Flat {
         }
     }
 
-    fn too_wide(&self, vpn: Vpn) -> MapError {
-        MapError::AddressTooWide {
-            vpn,
-            va_bits: self.cfg.va_bits,
-        }
-    }
-
     fn span(&self, size: PageSize) -> u64 {
         1u64 << (size.shift() - self.cfg.pobits)
     }
@@ -131,19 +124,8 @@ impl PageTable for Flat {
     }
 
     fn map(&mut self, mem: &mut PhysMem, vpn: Vpn, pte: Pte) -> Result<(), MapError> {
-        if !self.covers(vpn) {
-            return Err(self.too_wide(vpn));
-        }
-        if !self.sizes.contains(&pte.size) {
-            return Err(MapError::UnsupportedPageSize(pte.size));
-        }
+        check_mapping(self, vpn, &pte)?;
         let span = self.span(pte.size);
-        if vpn.0 & (span - 1) != 0 || pte.pfn.0 & (span - 1) != 0 {
-            return Err(MapError::Misaligned {
-                vpn,
-                size: pte.size,
-            });
-        }
         if pte.pfn.0 >> (52 - u32::from(self.cfg.pobits)) != 0 {
             return Err(MapError::FrameTooWide(pte.pfn));
         }
@@ -178,9 +160,7 @@ impl PageTable for Flat {
     }
 
     fn unmap(&mut self, mem: &mut PhysMem, vpn: Vpn) -> Result<Option<Pte>, MapError> {
-        if !self.covers(vpn) {
-            return Err(self.too_wide(vpn));
-        }
+        check_in_space(self, vpn)?;
         let e = mem.peek(self.slot(vpn.0), EntryWidth::U64);
         if e & VALID == 0 {
             return Ok(None);

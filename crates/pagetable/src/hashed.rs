@@ -58,8 +58,8 @@
 
 use crate::spec::{DesignConfig, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{
-    EntryWidth, Footprint, MapError, MemError, PageSize, PageTable, Perms, Pfn, PhysAddr, PhysMem,
-    Pte, Vpn, WalkCost,
+    check_in_space, check_mapping, EntryWidth, Footprint, MapError, MemError, PageSize, PageTable,
+    Perms, Pfn, PhysAddr, PhysMem, Pte, Vpn, WalkCost,
 };
 use std::collections::HashMap;
 
@@ -758,13 +758,6 @@ impl Hashed {
         }
     }
 
-    fn too_wide(&self, vpn: Vpn) -> MapError {
-        MapError::AddressTooWide {
-            vpn,
-            va_bits: self.cfg.va_bits,
-        }
-    }
-
     /// Finds the mapping of any size that covers `vpn`: its size index and slot.
     fn find(&self, mem: &PhysMem, vpn: Vpn) -> Option<(usize, Loc)> {
         self.tables.iter().enumerate().find_map(|(k, t)| {
@@ -904,22 +897,8 @@ impl PageTable for Hashed {
     }
 
     fn map(&mut self, mem: &mut PhysMem, vpn: Vpn, pte: Pte) -> Result<(), MapError> {
-        if !self.covers(vpn) {
-            return Err(self.too_wide(vpn));
-        }
-        let k = self
-            .sizes
-            .iter()
-            .position(|s| *s == pte.size)
-            .ok_or(MapError::UnsupportedPageSize(pte.size))?;
+        let k = check_mapping(self, vpn, &pte)?;
         let page_bits = self.tables[k].page_bits;
-        let span = (1u64 << page_bits) - 1;
-        if vpn.0 & span != 0 || pte.pfn.0 & span != 0 {
-            return Err(MapError::Misaligned {
-                vpn,
-                size: pte.size,
-            });
-        }
         if pte.pfn.0 >> self.pfn_bits != 0 {
             return Err(MapError::FrameTooWide(pte.pfn));
         }
@@ -949,9 +928,7 @@ impl PageTable for Hashed {
     }
 
     fn unmap(&mut self, mem: &mut PhysMem, vpn: Vpn) -> Result<Option<Pte>, MapError> {
-        if !self.covers(vpn) {
-            return Err(self.too_wide(vpn));
-        }
+        check_in_space(self, vpn)?;
         let Some((k, loc)) = self.find(mem, vpn) else {
             return Ok(None);
         };

@@ -42,8 +42,8 @@
 
 use crate::spec::{DesignConfig, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{
-    EntryWidth, Footprint, MapError, MemError, PageSize, PageTable, Perms, Pfn, PhysAddr, PhysMem,
-    Pte, Vpn, WalkCost,
+    check_in_space, check_mapping, EntryWidth, Footprint, MapError, MemError, PageSize, PageTable,
+    Perms, Pfn, PhysAddr, PhysMem, Pte, Vpn, WalkCost,
 };
 use std::collections::HashMap;
 
@@ -277,13 +277,6 @@ impl Inverted {
         }
     }
 
-    fn too_wide(&self, vpn: Vpn) -> MapError {
-        MapError::AddressTooWide {
-            vpn,
-            va_bits: self.cfg.va_bits,
-        }
-    }
-
     /// Finds the entry of the page of size code `k` starting at `key`, with uncounted peeks.
     fn find(&self, mem: &PhysMem, key: u64, k: usize) -> Option<Found> {
         let slot = self.slot(key, k);
@@ -426,19 +419,8 @@ impl PageTable for Inverted {
     }
 
     fn map(&mut self, mem: &mut PhysMem, vpn: Vpn, pte: Pte) -> Result<(), MapError> {
-        if !self.covers(vpn) {
-            return Err(self.too_wide(vpn));
-        }
-        let j = self
-            .code_of(pte.size)
-            .ok_or(MapError::UnsupportedPageSize(pte.size))?;
+        let j = check_mapping(self, vpn, &pte)?;
         let mask = self.span_mask(j);
-        if vpn.0 & mask != 0 || pte.pfn.0 & mask != 0 {
-            return Err(MapError::Misaligned {
-                vpn,
-                size: pte.size,
-            });
-        }
         let pfn = pte.pfn.0;
         if pfn >= self.cfg.frames || self.cfg.frames - pfn <= mask {
             return Err(MapError::FrameTooWide(pte.pfn));
@@ -488,9 +470,7 @@ impl PageTable for Inverted {
     }
 
     fn unmap(&mut self, mem: &mut PhysMem, vpn: Vpn) -> Result<Option<Pte>, MapError> {
-        if !self.covers(vpn) {
-            return Err(self.too_wide(vpn));
-        }
+        check_in_space(self, vpn)?;
         for k in 0..self.nsizes {
             if self.in_use & (1 << k) == 0 {
                 continue;

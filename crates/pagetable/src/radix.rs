@@ -14,8 +14,8 @@
 //! table that no longer maps anything frees that table (and the empty tables beneath it).
 
 use ptbench_core::{
-    EntryWidth, Footprint, MapError, NoWalkCache, PageSize, PageTable, Perms, Pfn, PhysAddr,
-    PhysMem, Pte, Vpn, WalkCache, WalkCost,
+    check_in_space, check_mapping, EntryWidth, Footprint, MapError, NoWalkCache, PageSize,
+    PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte, Vpn, WalkCache, WalkCost,
 };
 
 const VALID: u64 = 1 << 0;
@@ -246,23 +246,8 @@ impl PageTable for Radix {
     }
 
     fn map(&mut self, mem: &mut PhysMem, vpn: Vpn, pte: Pte) -> Result<(), MapError> {
-        if !self.covers(vpn) {
-            return Err(MapError::AddressTooWide {
-                vpn,
-                va_bits: self.va_bits(),
-            });
-        }
-        if !self.sizes.contains(&pte.size) {
-            return Err(MapError::UnsupportedPageSize(pte.size));
-        }
+        check_mapping(self, vpn, &pte)?;
         let leaf_shift = u32::from(pte.size.shift() - self.cfg.pobits);
-        let span = (1u64 << leaf_shift) - 1;
-        if vpn.0 & span != 0 || pte.pfn.0 & span != 0 {
-            return Err(MapError::Misaligned {
-                vpn,
-                size: pte.size,
-            });
-        }
         let leaf = self.encode(pte, leaf_shift > 0)?;
         let width = self.cfg.entry;
         let mut table = self.root.0;
@@ -307,12 +292,7 @@ impl PageTable for Radix {
     }
 
     fn unmap(&mut self, mem: &mut PhysMem, vpn: Vpn) -> Result<Option<Pte>, MapError> {
-        if !self.covers(vpn) {
-            return Err(MapError::AddressTooWide {
-                vpn,
-                va_bits: self.va_bits(),
-            });
-        }
+        check_in_space(self, vpn)?;
         let width = self.cfg.entry;
         let mut table = self.root.0;
         let mut shift = self.top_shift();

@@ -3,7 +3,10 @@
 //! It is the oracle the tests compare every other design with, not a design to study: it keeps no
 //! entries in simulated memory, so its walks cost nothing and its tables take no bytes.
 
-use ptbench_core::{Footprint, MapError, PageSize, PageTable, PhysMem, Pte, Vpn, WalkCost};
+use ptbench_core::{
+    check_in_space, check_mapping, Footprint, MapError, PageSize, PageTable, PhysMem, Pte, Vpn,
+    WalkCost,
+};
 use std::collections::BTreeMap;
 
 /// A `BTreeMap<Vpn, Pte>` page table.
@@ -60,22 +63,8 @@ impl PageTable for Reference {
     }
 
     fn map(&mut self, _mem: &mut PhysMem, vpn: Vpn, pte: Pte) -> Result<(), MapError> {
-        if !self.covers(vpn) {
-            return Err(MapError::AddressTooWide {
-                vpn,
-                va_bits: self.va_bits,
-            });
-        }
-        if !self.sizes.contains(&pte.size) {
-            return Err(MapError::UnsupportedPageSize(pte.size));
-        }
+        check_mapping(self, vpn, &pte)?;
         let span = (1u64 << (pte.size.shift() - self.page_shift)) - 1;
-        if vpn.0 & span != 0 || pte.pfn.0 & span != 0 {
-            return Err(MapError::Misaligned {
-                vpn,
-                size: pte.size,
-            });
-        }
         match self.find(vpn) {
             Some((start, old)) if start != vpn || old.size != pte.size => {
                 return Err(MapError::Overlap { vpn })
@@ -96,12 +85,7 @@ impl PageTable for Reference {
     }
 
     fn unmap(&mut self, _mem: &mut PhysMem, vpn: Vpn) -> Result<Option<Pte>, MapError> {
-        if !self.covers(vpn) {
-            return Err(MapError::AddressTooWide {
-                vpn,
-                va_bits: self.va_bits,
-            });
-        }
+        check_in_space(self, vpn)?;
         Ok(self
             .find(vpn)
             .and_then(|(start, _)| self.map.remove(&start)))
