@@ -656,6 +656,8 @@ fn gen_is_reproducible_and_skip_bad_lines_counts() {
     let out = ptbench(&[
         "run",
         "-q",
+        "--csv",
+        "/dev/null",
         "--skip-bad-lines",
         "-d",
         "x86-64",

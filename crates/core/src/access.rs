@@ -119,6 +119,51 @@ impl Access {
         Access { asid, ..self }
     }
 
+    /// Whether the record is one every ptbench reader and writer accepts; `Err` says what is wrong.
+    /// Accesses have at least one byte, stay below 2^64 and carry no flags; a fork's child is an
+    /// address space (below 2^16); a range event's pages stay below 2^64 and its permissions use
+    /// bits 0-2; a switch or exit carries nothing but its address space. Readers refuse, and
+    /// writers never write, a record this rejects.
+    #[inline(always)]
+    pub fn check(&self) -> Result<(), &'static str> {
+        use AccessKind as K;
+        match self.kind {
+            K::Read | K::Write | K::Fetch => {
+                if self.size == 0 {
+                    Err("an access of 0 bytes")
+                } else if self.addr.checked_add(u64::from(self.size) - 1).is_none() {
+                    Err("an access that wraps past the top of the 64-bit address space")
+                } else if self.flags != 0 {
+                    Err("an access with event flags")
+                } else {
+                    Ok(())
+                }
+            }
+            K::Fork if self.addr > u64::from(u16::MAX) => {
+                Err("a fork whose child address space is above 65535")
+            }
+            K::Fork | K::ContextSwitch | K::Exit => {
+                if self.size != 0 || self.flags != 0 || (self.kind != K::Fork && self.addr != 0) {
+                    Err("an event with fields its kind does not have")
+                } else {
+                    Ok(())
+                }
+            }
+            K::Mmap | K::Munmap | K::Mprotect => {
+                let bytes = u64::from(self.size) << 12;
+                if self.size == 0 {
+                    Err("a range event of 0 pages")
+                } else if self.addr.checked_add(bytes - 1).is_none() {
+                    Err("a range event that wraps past the top of the 64-bit address space")
+                } else if self.flags > 7 || (self.kind == K::Munmap && self.flags != 0) {
+                    Err("a range event with permission bits other than read, write and execute")
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
     /// The last byte accessed, or `None` if the access wraps past the top of the 64-bit space.
     #[inline(always)]
     pub fn last_byte(&self) -> Option<u64> {
@@ -140,6 +185,39 @@ mod tests {
         );
         assert_eq!(Access::new(AccessKind::Read, 7, 0).last_byte(), Some(7));
         assert_eq!(Access::new(AccessKind::Read, u64::MAX, 2).last_byte(), None);
+    }
+
+    #[test]
+    fn check_accepts_exactly_the_well_formed_records() {
+        use AccessKind as K;
+        let ok = [
+            Access::new(K::Read, u64::MAX, 1),
+            Access::new(K::Fetch, 0, u32::MAX),
+            Access::new(K::Fork, 65535, 0),
+            Access::new(K::ContextSwitch, 0, 0).in_asid(3),
+            Access {
+                flags: 7,
+                ..Access::new(K::Mmap, u64::MAX - 4095, 1)
+            },
+        ];
+        for a in ok {
+            assert_eq!(a.check(), Ok(()), "{a:?}");
+        }
+        let bad = [
+            Access::new(K::Read, 0, 0),
+            Access::new(K::Write, u64::MAX, 2),
+            Access::new(K::Fork, 65536, 0),
+            Access::new(K::Exit, 1, 0),
+            Access::new(K::Mmap, u64::MAX - 4095, 2),
+            Access::new(K::Munmap, 0, 0),
+            Access {
+                flags: 8,
+                ..Access::new(K::Mprotect, 0, 1)
+            },
+        ];
+        for a in bad {
+            assert!(a.check().is_err(), "{a:?}");
+        }
     }
 
     #[test]

@@ -23,6 +23,10 @@ pub struct TraceRun {
     pub wall_seconds: f64,
     /// `skipped N bad lines (first: ...)`, when bad lines were skipped.
     pub skipped: Option<String>,
+    /// Simulators that stopped with an error, by their index in the slice given to
+    /// [`replay_trace`], with the error (naming the trace and line); the others replayed the
+    /// whole trace.
+    pub failures: Vec<(usize, String)>,
 }
 
 /// Why replaying a trace stopped.
@@ -41,7 +45,24 @@ pub enum RunError {
         /// What failed.
         error: ReplayError,
     },
+    /// An access larger than the limit (it would be split into that many page translations).
+    #[error("{}{}: an access of {size} bytes at {addr:#x} spans more than the {limit} bytes one access may (--max-access {limit}); a trace of real accesses has none this large, and a larger limit replays it", path.display(), LineSuffix(*line))]
+    AccessTooLarge {
+        /// The trace.
+        path: PathBuf,
+        /// The line (or byte offset) of the access, when it could be found.
+        line: Option<Location>,
+        /// Its address.
+        addr: u64,
+        /// Its size.
+        size: u32,
+        /// The limit.
+        limit: u64,
+    },
 }
+
+/// The default of [`replay_trace`]'s `max_access_bytes`: 1 GiB.
+pub const DEFAULT_MAX_ACCESS_BYTES: u64 = 1 << 30;
 
 struct LineSuffix(Option<Location>);
 
@@ -55,10 +76,13 @@ impl fmt::Display for LineSuffix {
 }
 
 /// Replays the trace at `path` through every simulator in `sims`, calling `progress(bytes read,
-/// accesses replayed)` after each batch.
+/// accesses replayed)` after each batch. A simulator that fails stops there and is listed in
+/// [`TraceRun::failures`]; the others go on. An error reading the trace, or an access of more
+/// than `max_access_bytes` ([`DEFAULT_MAX_ACCESS_BYTES`] by default), stops them all.
 pub fn replay_trace(
     path: &Path,
     opts: &ReaderOptions,
+    max_access_bytes: u64,
     sims: &mut [Sim],
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<TraceRun, RunError> {
@@ -68,17 +92,40 @@ pub fn replay_trace(
     let mut ahead = Prefetched::new(reader, 2);
     let mut batch = Vec::with_capacity(BATCH);
     let mut index = 0u64;
+    let mut failed: Vec<Option<ReplayError>> = (0..sims.len()).map(|_| None).collect();
     let replayed = loop {
         match ahead.read_batch(&mut batch) {
             Ok(0) => break Ok(()),
             Ok(n) => {
-                if let Err(source) = sims
-                    .par_iter_mut()
-                    .try_for_each(|s| s.replay(&batch, index))
+                if let Some(i) = batch
+                    .iter()
+                    .position(|a| !a.kind.is_event() && u64::from(a.size) > max_access_bytes)
                 {
-                    break Err(replay_error(path, opts, source));
+                    let a = batch[i];
+                    let line = ptbench_trace::open_with(path, opts)
+                        .and_then(|t| t.locate_location(index + i as u64))
+                        .ok()
+                        .flatten();
+                    break Err(RunError::AccessTooLarge {
+                        path: path.to_path_buf(),
+                        line,
+                        addr: a.addr,
+                        size: a.size,
+                        limit: max_access_bytes,
+                    });
                 }
+                sims.par_iter_mut()
+                    .zip(failed.par_iter_mut())
+                    .filter(|(_, f)| f.is_none())
+                    .for_each(|(s, f)| {
+                        if let Err(e) = s.replay(&batch, index) {
+                            *f = Some(e);
+                        }
+                    });
                 index += n as u64;
+                if failed.iter().all(Option::is_some) {
+                    break Ok(());
+                }
                 progress(ahead.bytes_read(), index);
             }
             Err(e) => break Err(RunError::Trace(e)),
@@ -90,12 +137,18 @@ pub fn replay_trace(
     let (format, lines, skipped) = reader
         .map(|r| (r.format(), r.lines(), r.skip_summary()))
         .unwrap_or((None, 0, None));
+    let failures = failed
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, f)| f.map(|e| (i, replay_error(path, opts, e).to_string())))
+        .collect();
     Ok(TraceRun {
         accesses,
         lines,
         format,
         wall_seconds: start.elapsed().as_secs_f64(),
         skipped,
+        failures,
     })
 }
 

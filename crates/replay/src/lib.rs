@@ -24,7 +24,7 @@
 mod driver;
 mod hist;
 
-pub use driver::{replay_trace, RunError, TraceRun};
+pub use driver::{replay_trace, RunError, TraceRun, DEFAULT_MAX_ACCESS_BYTES};
 pub use hist::RefHistogram;
 pub use ptbench_os::HugePolicy;
 pub use ptbench_tlb;
@@ -145,6 +145,9 @@ pub struct BuildError {
     pub design: String,
     /// Why.
     pub reason: String,
+    /// The design cannot store the huge page size the options ask for (a default design set may
+    /// skip it).
+    pub page_size_unsupported: bool,
 }
 
 /// One design replaying one trace under the OS model.
@@ -454,6 +457,7 @@ impl Sim {
             let fail = |reason: String| BuildError {
                 design: spec.to_string(),
                 reason,
+                page_size_unsupported: false,
             };
             let mut mem = spec.new_mem().map_err(|e| fail(e.to_string()))?;
             let pt = c.build(&mut mem).map_err(|e| fail(e.to_string()))?;
@@ -461,10 +465,13 @@ impl Sim {
                 if size.shift() > pt.page_shift() && !pt.page_sizes().contains(&size) {
                     let sizes: Vec<String> =
                         pt.page_sizes().iter().map(|s| s.to_string()).collect();
-                    return Err(fail(format!(
-                        "it cannot store {size} pages (its page sizes: {})",
-                        sizes.join(", ")
-                    )));
+                    return Err(BuildError {
+                        page_size_unsupported: true,
+                        ..fail(format!(
+                            "it cannot store {size} pages (its page sizes: {})",
+                            sizes.join(", ")
+                        ))
+                    });
                 }
             }
             Simulator::new(spec.to_string(), pt, mem, opts)

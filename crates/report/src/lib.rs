@@ -1,6 +1,7 @@
 //! Results of ptbench runs: one [`RunRow`] per (trace, design) with stable CSV column names,
 //! written atomically (a temporary file renamed into place), and a plain-text table for terminals.
 
+use ptbench_output::{Output, OutputError, Rules};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -102,17 +103,59 @@ pub struct RunRow {
 
 /// Why results could not be written.
 #[derive(Debug, Error)]
-#[error("cannot write {}: {error}", path.display())]
-pub struct WriteError {
-    /// The file.
-    pub path: PathBuf,
-    /// What failed.
-    pub error: io::Error,
+pub enum WriteError {
+    /// The output could not be opened or committed (see [`ptbench_output`]).
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    /// Writing failed.
+    #[error("cannot write {}: {error}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        error: io::Error,
+    },
 }
 
-/// Writes `rows` as CSV to `path` atomically: readers see the old file or the complete new one.
+/// How every results file ptbench writes begins.
+pub const CSV_HEADER_START: &str = "trace,design,";
+
+/// Whether the file at `path` starts like a results file ptbench writes (its header line), so
+/// that it may be replaced without `--force`.
+pub fn looks_like_results(path: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut head = Vec::new();
+    let _ = io::Read::read_to_end(
+        &mut io::Read::take(f, CSV_HEADER_START.len() as u64),
+        &mut head,
+    );
+    head == CSV_HEADER_START.as_bytes()
+}
+
+/// The rules of a CSV output that replaces only empty files and ptbench results.
+pub fn csv_rules<'a>(flag: &'a str, inputs: &'a [PathBuf], force: bool) -> Rules<'a> {
+    Rules {
+        inputs,
+        force,
+        ..Rules::new(flag, "a CSV file", &looks_like_results)
+    }
+}
+
+/// Writes `rows` as CSV to `path` under [`csv_rules`] with no inputs (see [`write_csv_with`]).
 pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), WriteError> {
-    write_atomic(path, |w| {
+    write_csv_with(path, rows, &csv_rules("--csv", &[], false))
+}
+
+/// Writes `rows` as CSV to `path` under `rules`: a regular file atomically (readers see the old
+/// file or the complete new one), a device, FIFO or `-` (stdout) directly.
+pub fn write_csv_with<T: Serialize>(
+    path: &Path,
+    rows: &[T],
+    rules: &Rules,
+) -> Result<(), WriteError> {
+    write_with(path, rules, |w| {
         let mut csv = csv::Writer::from_writer(w);
         for row in rows {
             csv.serialize(row).map_err(io::Error::other)?;
@@ -121,39 +164,21 @@ pub fn write_csv<T: Serialize>(path: &Path, rows: &[T]) -> Result<(), WriteError
     })
 }
 
-/// Writes a file atomically through `fill`: a temporary file in the same directory, synced and then
-/// renamed over `path`.
-pub fn write_atomic(
+/// Writes a file through `fill` under `rules` (see [`ptbench_output::Output`]).
+pub fn write_with(
     path: &Path,
+    rules: &Rules,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<(), WriteError> {
-    let err = |error| WriteError {
+    let err = |error| WriteError::Io {
         path: path.to_path_buf(),
         error,
     };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ptbench-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(err)?;
-    {
-        let mut w = io::BufWriter::new(tmp.as_file_mut());
-        fill(&mut w).map_err(err)?;
-        w.flush().map_err(err)?;
-    }
-    tmp.as_file().sync_all().map_err(err)?;
-    // Temporary files are private (0600); results are ordinary files.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(err)?;
-    }
-    tmp.persist(path).map_err(|e| err(e.error))?;
+    let out = Output::create(path, rules)?;
+    let mut w = io::BufWriter::new(out);
+    fill(&mut w).map_err(err)?;
+    let out = w.into_inner().map_err(|e| err(e.into_error()))?;
+    out.commit()?;
     Ok(())
 }
 
@@ -220,7 +245,7 @@ mod tests {
     fn csv_has_the_stable_header_and_replaces_atomically() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.csv");
-        std::fs::write(&path, "old").unwrap();
+        std::fs::write(&path, "trace,design,old\n").unwrap();
         let row = RunRow {
             trace: "t".into(),
             design: "x86-64".into(),
@@ -242,6 +267,18 @@ mod tests {
             &[RunRow::default()]
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_file_that_is_not_results_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.csv");
+        std::fs::write(&path, "name,age\n").unwrap();
+        let e = write_csv(&path, &[RunRow::default()]).unwrap_err();
+        assert!(e.to_string().contains("--force"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "name,age\n");
+        write_csv_with(&path, &[RunRow::default()], &csv_rules("--csv", &[], true)).unwrap();
+        assert!(looks_like_results(&path));
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::compress::{self, Codec, Counter, Counting};
 use crate::{Location, TraceError, TraceErrorKind, TraceReader, BATCH};
 use ptbench_core::{Access, AccessKind};
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -72,14 +72,21 @@ pub fn encode(a: &Access) -> [u8; RECORD_BYTES] {
     r
 }
 
-/// Decodes whole records from `data` into `out`; on a record of unknown kind, returns the index
-/// of that record (the records before it are decoded).
+/// Decodes whole records from `data` into `out`; on a record of unknown kind or one that
+/// [`Access::check`] refuses, returns that record's index and what is wrong (the records before
+/// it are decoded).
 #[inline]
-pub fn decode(data: &[u8], out: &mut Vec<Access>) -> Result<(), usize> {
+pub fn decode(data: &[u8], out: &mut Vec<Access>) -> Result<(), (usize, String)> {
     out.reserve(data.len() / RECORD_BYTES);
     for (i, r) in data.chunks_exact(RECORD_BYTES).enumerate() {
         let Some(kind) = AccessKind::from_u8(r[14]) else {
-            return Err(i);
+            return Err((
+                i,
+                format!(
+                    "record kind {} is not an access or event kind (0-2, 16-21)",
+                    r[14]
+                ),
+            ));
         };
         let word = |at: usize| {
             let mut b = [0u8; 8];
@@ -87,13 +94,17 @@ pub fn decode(data: &[u8], out: &mut Vec<Access>) -> Result<(), usize> {
             u64::from_le_bytes(b)
         };
         let rest = word(8);
-        out.push(Access {
+        let a = Access {
             addr: word(0),
             size: rest as u32,
             asid: (rest >> 32) as u16,
             kind,
             flags: r[15],
-        });
+        };
+        if let Err(why) = a.check() {
+            return Err((i, why.to_string()));
+        }
+        out.push(a);
     }
     Ok(())
 }
@@ -305,13 +316,13 @@ impl NativeTrace {
         TraceError::new(&self.path, Location::Offset(at), kind)
     }
 
-    fn unknown_kind(&self, index: u64, kind: u8) -> TraceError {
+    fn bad_record(&self, index: u64, reason: String) -> TraceError {
         self.record_error(
             index,
             TraceErrorKind::Malformed {
                 format: "ptbench",
-                text: format!("record kind {kind}"),
-                reason: "not an access or event kind (0-2, 16-21)".to_string(),
+                text: format!("record #{index}"),
+                reason,
             },
         )
     }
@@ -385,10 +396,9 @@ impl TraceReader for NativeTrace {
                 (&buf[..whole], partial)
             }
         };
-        if let Err(i) = decode(chunk, out) {
-            let kind = chunk[i * RECORD_BYTES + 14];
+        if let Err((i, reason)) = decode(chunk, out) {
             self.done = true;
-            return Err(self.unknown_kind(first + i as u64, kind));
+            return Err(self.bad_record(first + i as u64, reason));
         }
         let n = out.len();
         self.records += n as u64;
@@ -447,117 +457,54 @@ fn mapped_chunk<'a>(data: &'a [u8], pos: &mut usize) -> (&'a [u8], Option<(u64, 
     (&data[start..start + take], partial)
 }
 
-/// Makes a finished temporary file an ordinary readable file (temporary files are 0600).
-pub(crate) fn readable(path: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))?;
-    }
-    #[cfg(not(unix))]
-    let _ = path;
-    Ok(())
-}
-
-/// Writes a native trace atomically: to a temporary file beside `path`, renamed over it by
-/// [`NativeWriter::finish`]. Compressed when `path` ends in `.gz`, `.xz`, `.bz2` or `.zst`.
+/// Writes a native trace through a [`ptbench_output::Output`] (atomically for a regular file;
+/// straight to a device, FIFO or stdout), compressed when the name ends in `.gz`, `.xz`, `.bz2` or
+/// `.zst`. Every record must pass [`Access::check`], as every reader requires.
 pub struct NativeWriter {
-    path: PathBuf,
-    tmp: Option<tempfile::NamedTempFile>,
-    out: Box<dyn WriteFinish>,
-    compressed: bool,
+    sink: Option<crate::write::Sink>,
     records: u64,
     events: bool,
 }
 
-/// A writer that can be finished (flushing a compressor's trailer).
-trait WriteFinish: Write {
-    fn finish(self: Box<Self>) -> io::Result<()>;
-}
-
-impl<W: Write> WriteFinish for BufWriter<W> {
-    fn finish(mut self: Box<Self>) -> io::Result<()> {
-        self.flush()
-    }
-}
-
-struct Gz(flate2::write::GzEncoder<BufWriter<File>>);
-struct Zst(zstd::stream::write::Encoder<'static, BufWriter<File>>);
-struct Xz(xz2::write::XzEncoder<BufWriter<File>>);
-struct Bz(bzip2::write::BzEncoder<BufWriter<File>>);
-
-macro_rules! finishing {
-    ($t:ident) => {
-        impl Write for $t {
-            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-                self.0.write(b)
-            }
-            fn flush(&mut self) -> io::Result<()> {
-                self.0.flush()
-            }
-        }
-        impl WriteFinish for $t {
-            fn finish(self: Box<Self>) -> io::Result<()> {
-                self.0.finish()?.flush()
-            }
-        }
-    };
-}
-finishing!(Gz);
-finishing!(Zst);
-finishing!(Xz);
-finishing!(Bz);
-
 impl NativeWriter {
-    /// Starts writing `path`.
+    /// Starts writing `path`, replacing only an empty file or one that holds a trace.
     pub fn create(path: &Path) -> io::Result<NativeWriter> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let tmp = tempfile::Builder::new()
-            .prefix(".ptbench-")
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
-        let file = BufWriter::with_capacity(1 << 20, tmp.reopen()?);
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
-        let codec = compress::from_extension(&name);
-        let mut out: Box<dyn WriteFinish> = match codec {
-            None => Box::new(file),
-            Some(Codec::Gzip) => Box::new(Gz(flate2::write::GzEncoder::new(
-                file,
-                flate2::Compression::default(),
-            ))),
-            Some(Codec::Zstd) => Box::new(Zst(zstd::stream::write::Encoder::new(file, 3)?)),
-            Some(Codec::Xz) => Box::new(Xz(xz2::write::XzEncoder::new(file, 6))),
-            Some(Codec::Bzip2) => Box::new(Bz(bzip2::write::BzEncoder::new(
-                file,
-                bzip2::Compression::default(),
-            ))),
-        };
-        out.write_all(&header(None, 0))?;
+        let out = crate::write::open_output(path, &crate::write::default_rules())
+            .map_err(io::Error::other)?;
+        NativeWriter::to_output(out)
+    }
+
+    /// Starts writing to an opened output (compression from its name).
+    pub fn to_output(out: ptbench_output::Output) -> io::Result<NativeWriter> {
+        let mut sink = crate::write::Sink::new(out)?;
+        sink.write_all(&header(None, 0))?;
         Ok(NativeWriter {
-            path: path.to_path_buf(),
-            tmp: Some(tmp),
-            out,
-            compressed: codec.is_some(),
+            sink: Some(sink),
             records: 0,
             events: false,
         })
     }
 
-    /// Appends records.
+    /// Appends records; a record that [`Access::check`] refuses is an `InvalidData` error naming
+    /// its index.
     pub fn write(&mut self, batch: &[Access]) -> io::Result<()> {
+        let Some(sink) = self.sink.as_mut() else {
+            return Err(io::Error::other("the trace was already finished"));
+        };
         let mut buf = [0u8; RECORD_BYTES * 256];
-        for group in batch.chunks(256) {
+        for (g, group) in batch.chunks(256).enumerate() {
             for (i, a) in group.iter().enumerate() {
+                if let Err(why) = a.check() {
+                    let index = self.records + (g * 256 + i) as u64;
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("record #{index} is {why}: no ptbench reader would accept it"),
+                    ));
+                }
                 buf[i * RECORD_BYTES..(i + 1) * RECORD_BYTES].copy_from_slice(&encode(a));
                 self.events |= a.kind.is_event();
             }
-            self.out.write_all(&buf[..group.len() * RECORD_BYTES])?;
+            sink.write_all(&buf[..group.len() * RECORD_BYTES])?;
         }
         self.records += batch.len() as u64;
         Ok(())
@@ -568,25 +515,19 @@ impl NativeWriter {
         self.records
     }
 
-    /// Finishes the file (for an uncompressed one, writing the record count and flags into the
-    /// header) and renames it into place.
+    /// Finishes the file (for an uncompressed regular file, writing the record count and flags
+    /// into the header) and commits it.
     pub fn finish(mut self) -> io::Result<u64> {
-        let out = std::mem::replace(&mut self.out, Box::new(BufWriter::new(io::sink())));
-        out.finish()?;
-        let tmp = self
-            .tmp
-            .take()
-            .ok_or_else(|| io::Error::other("finished twice"))?;
-        if !self.compressed {
-            let mut f = tmp.reopen()?;
+        let Some(sink) = self.sink.take() else {
+            return Err(io::Error::other("the trace was already finished"));
+        };
+        let compressed = sink.compressed();
+        let mut out = sink.finish()?;
+        if !compressed {
             let flags = if self.events { FLAG_EVENTS } else { 0 };
-            f.write_all(&header(Some(self.records), flags))?;
-            f.sync_all()?;
-        } else {
-            tmp.as_file().sync_all()?;
+            out.write_at(0, &header(Some(self.records), flags))?;
         }
-        readable(tmp.path())?;
-        tmp.persist(&self.path).map_err(|e| e.error)?;
+        out.commit().map_err(io::Error::other)?;
         Ok(self.records)
     }
 }

@@ -16,10 +16,12 @@
 //! Other formats drop what they cannot hold only when asked; otherwise writing a record they
 //! cannot hold (a fetch in `hexrw`, an event in lackey) is an error naming the record.
 
-use crate::{native::NativeWriter, Format};
+use crate::compress::{self, Codec};
+use crate::{native::NativeWriter, Format, TraceReader};
 use ptbench_core::{Access, AccessKind};
+use ptbench_output::{Output, Rules};
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -44,9 +46,20 @@ pub enum WriteError {
         /// Its kind.
         kind: &'static str,
     },
+    /// A record no ptbench reader accepts.
+    #[error("record #{index} is {why}: no ptbench reader would accept it")]
+    Invalid {
+        /// 0-based index of the record.
+        index: u64,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// ptbench does not write this format.
-    #[error("ptbench does not write {0} traces (it reads them)")]
+    #[error("ptbench does not write {0} traces (it reads them); it writes {WRITABLE}")]
     Unsupported(&'static str),
+    /// The output could not be opened or committed.
+    #[error(transparent)]
+    Output(#[from] ptbench_output::OutputError),
 }
 
 /// A sink of trace records.
@@ -57,14 +70,41 @@ pub trait TraceWriter {
     fn finish(self: Box<Self>) -> Result<u64, WriteError>;
 }
 
-/// Opens a writer of `format` at `path` (compressed when the name ends in `.gz`, `.zst`, `.xz`
-/// or `.bz2`, for the native format). With `drop_unrepresentable`, records the format cannot
-/// hold are skipped (and counted) instead of failing.
+/// Opens a writer of `format` at `path` with [`default_rules`] (see [`create_with`]).
 pub fn create(
     path: &Path,
     format: WriteFormat,
     drop_unrepresentable: bool,
 ) -> Result<Box<dyn TraceWriter>, WriteError> {
+    create_with(path, format, drop_unrepresentable, &default_rules())
+}
+
+/// The rules of a trace output that replaces only empty files and traces ptbench writes, and
+/// reads no input.
+pub fn default_rules() -> Rules<'static> {
+    Rules::new("-o", "a trace", &looks_like_trace)
+}
+
+/// Opens `path` under `rules` (see [`ptbench_output`]).
+pub fn open_output(path: &Path, rules: &Rules) -> Result<Output, WriteError> {
+    Output::create(path, rules).map_err(WriteError::Output)
+}
+
+/// Opens a writer of `format` at `path` under `rules`: every format is compressed when the name
+/// ends in `.gz`, `.zst`, `.xz` or `.bz2`. With `drop_unrepresentable`, records the format cannot
+/// hold are skipped (and counted) instead of failing.
+pub fn create_with(
+    path: &Path,
+    format: WriteFormat,
+    drop_unrepresentable: bool,
+    rules: &Rules,
+) -> Result<Box<dyn TraceWriter>, WriteError> {
+    if let WriteFormat::Text(f) = format {
+        if !WriteFormat::WRITABLE_TEXT.contains(&f) {
+            return Err(WriteError::Unsupported(f.name()));
+        }
+    }
+    let out = open_output(path, rules)?;
     let io_err = |error| WriteError::Io {
         path: path.to_path_buf(),
         error,
@@ -72,54 +112,23 @@ pub fn create(
     Ok(match format {
         WriteFormat::Native => Box::new(Native {
             path: path.to_path_buf(),
-            inner: NativeWriter::create(path).map_err(io_err)?,
+            inner: NativeWriter::to_output(out).map_err(io_err)?,
         }),
-        WriteFormat::Text(f) => {
-            if !matches!(
-                f,
-                Format::Lackey
-                    | Format::HexRw
-                    | Format::Din
-                    | Format::DinExtended
-                    | Format::Pinatrace
-            ) {
-                return Err(WriteError::Unsupported(f.name()));
-            }
-            let tmp = tempfile::Builder::new()
-                .prefix(".ptbench-")
-                .suffix(".tmp")
-                .tempfile_in(match path.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d,
-                    _ => Path::new("."),
-                })
-                .map_err(io_err)?;
-            let out = BufWriter::with_capacity(1 << 20, tmp.reopen().map_err(io_err)?);
-            Box::new(Text {
-                path: path.to_path_buf(),
-                tmp: Some(tmp),
-                out,
-                format: f,
-                native_text: false,
-                drop: drop_unrepresentable,
-                index: 0,
-                written: 0,
-            })
-        }
+        WriteFormat::Text(f) => Box::new(Text {
+            path: path.to_path_buf(),
+            out: Some(Sink::new(out).map_err(io_err)?),
+            format: f,
+            native_text: false,
+            drop: drop_unrepresentable,
+            index: 0,
+            written: 0,
+        }),
         WriteFormat::NativeText => {
-            let tmp = tempfile::Builder::new()
-                .prefix(".ptbench-")
-                .suffix(".tmp")
-                .tempfile_in(match path.parent() {
-                    Some(d) if !d.as_os_str().is_empty() => d,
-                    _ => Path::new("."),
-                })
-                .map_err(io_err)?;
-            let mut out = BufWriter::with_capacity(1 << 20, tmp.reopen().map_err(io_err)?);
-            writeln!(out, "ptbench-trace v1").map_err(io_err)?;
+            let mut sink = Sink::new(out).map_err(io_err)?;
+            writeln!(sink, "ptbench-trace v1").map_err(io_err)?;
             Box::new(Text {
                 path: path.to_path_buf(),
-                tmp: Some(tmp),
-                out,
+                out: Some(sink),
                 format: Format::Native,
                 native_text: true,
                 drop: drop_unrepresentable,
@@ -128,6 +137,45 @@ pub fn create(
             })
         }
     })
+}
+
+/// Whether the file at `path` holds a trace in a format ptbench writes (ptbt, its text form,
+/// lackey, hexrw, din, extended din or pinatrace; through any compression), judged from its
+/// first 64 KiB. Used to decide whether an existing file may be replaced without `--force`.
+pub fn looks_like_trace(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let mut raw = io::BufReader::new(file);
+    let mut head = Vec::with_capacity(64 << 10);
+    let Ok(buf) = io::BufRead::fill_buf(&mut raw) else {
+        return false;
+    };
+    let codec = compress::sniff(buf);
+    let read: io::Result<usize> = match codec {
+        Some(c) => compress::decoder(c, raw).and_then(|d| d.take(64 << 10).read_to_end(&mut head)),
+        None => raw.take(64 << 10).read_to_end(&mut head),
+    };
+    if read.is_err() && head.is_empty() {
+        return false;
+    }
+    if crate::native::is_native(&head) {
+        return true;
+    }
+    // Whole lines only: a line cut at 64 KiB is not evidence against the file.
+    if head.len() == 64 << 10 {
+        match head.iter().rposition(|&b| b == b'\n') {
+            Some(i) => head.truncate(i + 1),
+            None => return false,
+        }
+    }
+    let Ok(mut t) = crate::from_bytes("head.txt", head, &crate::ReaderOptions::default()) else {
+        return false;
+    };
+    let mut batch = Vec::new();
+    matches!(t.read_batch(&mut batch), Ok(n) if n > 0)
+        && t.format()
+            .is_some_and(|f| f == Format::Native || WriteFormat::WRITABLE_TEXT.contains(&f))
 }
 
 /// A format `ptbench convert` writes.
@@ -141,17 +189,36 @@ pub enum WriteFormat {
     Text(Format),
 }
 
+/// The formats ptbench writes, for messages.
+pub const WRITABLE: &str = "ptbt, ptbt-text, lackey, hexrw, din, xdin, pinatrace";
+
+impl WriteFormat {
+    /// The text formats of other tools that ptbench writes.
+    pub const WRITABLE_TEXT: [Format; 5] = [
+        Format::Lackey,
+        Format::HexRw,
+        Format::Din,
+        Format::DinExtended,
+        Format::Pinatrace,
+    ];
+}
+
 impl std::str::FromStr for WriteFormat {
     type Err = String;
 
     fn from_str(s: &str) -> Result<WriteFormat, String> {
+        let unknown = || format!("unknown output format `{s}`; ptbench writes {WRITABLE}");
         match s {
             "ptbt" | "ptbench" | "native" => Ok(WriteFormat::Native),
             "ptbt-text" | "ptbench-text" | "text" => Ok(WriteFormat::NativeText),
-            other => other
-                .parse::<Format>()
-                .map(WriteFormat::Text)
-                .map_err(|e| format!("{e}, ptbt-text")),
+            other => match other.parse::<Format>() {
+                Ok(f) if WriteFormat::WRITABLE_TEXT.contains(&f) => Ok(WriteFormat::Text(f)),
+                Ok(f) => Err(format!(
+                    "ptbench reads {} traces but does not write them; it writes {WRITABLE}",
+                    f.name()
+                )),
+                Err(_) => Err(unknown()),
+            },
         }
     }
 }
@@ -179,8 +246,7 @@ impl TraceWriter for Native {
 
 struct Text {
     path: PathBuf,
-    tmp: Option<tempfile::NamedTempFile>,
-    out: BufWriter<File>,
+    out: Option<Sink>,
     format: Format,
     native_text: bool,
     drop: bool,
@@ -196,7 +262,9 @@ fn perms(flags: u8) -> String {
 impl Text {
     /// Writes one record; `Ok(false)` when the format cannot hold it.
     fn line(&mut self, a: &Access) -> io::Result<bool> {
-        let o = &mut self.out;
+        let Some(o) = self.out.as_mut() else {
+            return Err(io::Error::other("the trace was already finished"));
+        };
         use AccessKind as K;
         if self.native_text {
             let k = match a.kind {
@@ -255,6 +323,12 @@ impl Text {
 impl TraceWriter for Text {
     fn write(&mut self, batch: &[Access]) -> Result<(), WriteError> {
         for a in batch {
+            if let Err(why) = a.check() {
+                return Err(WriteError::Invalid {
+                    index: self.index,
+                    why,
+                });
+            }
             let ok = self.line(a).map_err(|error| WriteError::Io {
                 path: self.path.clone(),
                 error,
@@ -289,14 +363,88 @@ impl TraceWriter for Text {
             path: path.clone(),
             error,
         };
-        self.out.flush().map_err(err)?;
-        let tmp = self
-            .tmp
+        let sink = self
+            .out
             .take()
             .ok_or_else(|| err(io::Error::other("finished twice")))?;
-        tmp.as_file().sync_all().map_err(err)?;
-        crate::native::readable(tmp.path()).map_err(err)?;
-        tmp.persist(&self.path).map_err(|e| err(e.error))?;
+        sink.finish().map_err(err)?.commit()?;
         Ok(self.written)
+    }
+}
+
+/// A trace output's byte stream: the [`Output`] behind a buffer and, when its name ends in `.gz`,
+/// `.zst`, `.xz` or `.bz2`, that compressor.
+pub struct Sink(Enc);
+
+enum Enc {
+    Plain(BufWriter<Output>),
+    Gz(flate2::write::GzEncoder<BufWriter<Output>>),
+    Zst(zstd::stream::write::Encoder<'static, BufWriter<Output>>),
+    Xz(xz2::write::XzEncoder<BufWriter<Output>>),
+    Bz(bzip2::write::BzEncoder<BufWriter<Output>>),
+}
+
+impl Sink {
+    /// Wraps `out`, compressing as its name says.
+    pub fn new(out: Output) -> io::Result<Sink> {
+        let name = out
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().to_ascii_lowercase())
+            .unwrap_or_default();
+        let codec = compress::from_extension(&name);
+        let buf = BufWriter::with_capacity(1 << 20, out);
+        Ok(Sink(match codec {
+            None => Enc::Plain(buf),
+            Some(Codec::Gzip) => Enc::Gz(flate2::write::GzEncoder::new(
+                buf,
+                flate2::Compression::default(),
+            )),
+            Some(Codec::Zstd) => Enc::Zst(zstd::stream::write::Encoder::new(buf, 3)?),
+            Some(Codec::Xz) => Enc::Xz(xz2::write::XzEncoder::new(buf, 6)),
+            Some(Codec::Bzip2) => Enc::Bz(bzip2::write::BzEncoder::new(
+                buf,
+                bzip2::Compression::default(),
+            )),
+        }))
+    }
+
+    /// Whether the stream is compressed.
+    pub fn compressed(&self) -> bool {
+        !matches!(self.0, Enc::Plain(_))
+    }
+
+    /// Ends the compressed stream, flushes the buffer and hands back the output to commit.
+    pub fn finish(self) -> io::Result<Output> {
+        let buf = match self.0 {
+            Enc::Plain(b) => b,
+            Enc::Gz(e) => e.finish()?,
+            Enc::Zst(e) => e.finish()?,
+            Enc::Xz(e) => e.finish()?,
+            Enc::Bz(e) => e.finish()?,
+        };
+        buf.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match &mut self.0 {
+            Enc::Plain(w) => w.write(b),
+            Enc::Gz(w) => w.write(b),
+            Enc::Zst(w) => w.write(b),
+            Enc::Xz(w) => w.write(b),
+            Enc::Bz(w) => w.write(b),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match &mut self.0 {
+            Enc::Plain(w) => w.flush(),
+            Enc::Gz(w) => w.flush(),
+            Enc::Zst(w) => w.flush(),
+            Enc::Xz(w) => w.flush(),
+            Enc::Bz(w) => w.flush(),
+        }
     }
 }

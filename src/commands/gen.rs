@@ -1,0 +1,81 @@
+//! `ptbench gen`: synthetic traces, reproducible from a seed.
+
+use super::{output_format, parse_count, plural, progress_bar};
+use anyhow::Result;
+use ptbench_trace::gen::{GenSpec, Generator, Pattern};
+use ptbench_trace::write::{self as trace_write, looks_like_trace, WriteFormat};
+use ptbench_trace::TraceReader;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct GenArgs {
+    /// sequential, stride, uniform, zipf, pointer-chase or matrix.
+    #[arg(long)]
+    pattern: String,
+    /// Accesses to generate (k, m and g suffixes are powers of 1000 here: 10m = 10,000,000).
+    #[arg(long)]
+    accesses: String,
+    /// Bytes the accesses spread over (k, m, g, t: KiB, MiB, GiB, TiB; or a power like 2^40).
+    #[arg(long)]
+    footprint: String,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// stride: bytes between accesses.
+    #[arg(long, default_value_t = 4096)]
+    stride: u64,
+    /// zipf: the exponent.
+    #[arg(long, default_value_t = 0.99)]
+    theta: f64,
+    /// uniform and zipf: the fraction of stores.
+    #[arg(long, default_value_t = 0.3)]
+    write_ratio: f64,
+    /// The file to write (ptbt; compressed when it ends in .gz, .zst, .xz or .bz2; ptbt-text when
+    /// it ends in .txt; `-`: standard output).
+    #[arg(short = 'o', long = "output")]
+    output: PathBuf,
+    /// Replace OUT even if it does not look like a trace.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Runs `ptbench gen`.
+pub fn exec(args: GenArgs) -> Result<()> {
+    let pattern: Pattern = args.pattern.parse().map_err(anyhow::Error::msg)?;
+    let accesses = parse_count(&args.accesses, false)?;
+    let spec = GenSpec {
+        seed: args.seed,
+        stride: args.stride,
+        theta: args.theta,
+        write_ratio: args.write_ratio,
+        ..GenSpec::new(pattern, accesses, parse_count(&args.footprint, true)?)
+    };
+    let mut g = Generator::new(spec).map_err(anyhow::Error::msg)?;
+    let format = output_format(None, &args.output)?;
+    let name = args.output.to_string_lossy().to_ascii_lowercase();
+    let compressed = [".gz", ".zst", ".xz", ".bz2", ".gzip", ".zstd"]
+        .iter()
+        .any(|c| name.ends_with(c));
+    let rules = ptbench_output::Rules {
+        force: args.force,
+        // A plain binary trace is 16 bytes a record after a 32-byte header.
+        expected_bytes: (format == WriteFormat::Native && !compressed)
+            .then(|| accesses.saturating_mul(16).saturating_add(32)),
+        ..ptbench_output::Rules::new("-o", "a trace", &looks_like_trace)
+    };
+    let mut w = trace_write::create_with(&args.output, format, false, &rules)?;
+    let bar = progress_bar(accesses, pattern.name(), false);
+    let mut buf = Vec::with_capacity(ptbench_trace::BATCH);
+    while g.read_batch(&mut buf)? > 0 {
+        w.write(&buf)?;
+        bar.inc(buf.len() as u64);
+    }
+    bar.finish_and_clear();
+    let n = w.finish()?;
+    eprintln!(
+        "ptbench: wrote {} to {}",
+        plural(n, "access", "accesses"),
+        args.output.display()
+    );
+    Ok(())
+}

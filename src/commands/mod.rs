@@ -1,0 +1,178 @@
+//! One module per command, each with its flags; the helpers here are the ones several share.
+
+pub mod catalog;
+pub mod convert;
+pub mod gen;
+pub mod inspect;
+pub mod record;
+pub mod run;
+
+use anyhow::{bail, Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
+use ptbench_trace::write::WriteFormat;
+use ptbench_trace::ReaderOptions;
+use std::path::Path;
+
+/// Threads per core that `--jobs` may ask for at most: more only adds switching.
+const JOBS_PER_CORE: usize = 4;
+
+/// Starts the worker pool with `jobs` threads (default: one per core), capped at
+/// [`JOBS_PER_CORE`] per core with a note.
+pub fn start_workers(jobs: Option<usize>) -> Result<()> {
+    let Some(jobs) = jobs else {
+        return Ok(());
+    };
+    if jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cap = cores * JOBS_PER_CORE;
+    let threads = if jobs > cap {
+        eprintln!(
+            "ptbench: note: --jobs {jobs} capped at {cap} ({JOBS_PER_CORE} per core on this {cores}-core machine)"
+        );
+        cap
+    } else {
+        jobs
+    };
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .context("cannot start the worker threads")
+}
+
+/// Reader options from the common flags.
+pub fn reader_options(format: Option<&str>, skip_bad_lines: bool) -> Result<ReaderOptions> {
+    Ok(ReaderOptions {
+        skip_bad_lines,
+        format: format.map(str::parse).transpose().context("--format")?,
+        ..ReaderOptions::default()
+    })
+}
+
+/// The format to write `output` in: `to` when given, else from the name (`.txt`: the native text
+/// form; anything else: ptbt).
+pub fn output_format(to: Option<&str>, output: &Path) -> Result<WriteFormat> {
+    match to {
+        Some(t) => t
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--to {t}: {e}")),
+        None => {
+            let name = output
+                .file_name()
+                .map(|n| n.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            let stem = [".gz", ".zst", ".xz", ".bz2"]
+                .iter()
+                .find_map(|c| name.strip_suffix(c))
+                .unwrap_or(&name);
+            Ok(if stem.ends_with(".txt") {
+                WriteFormat::NativeText
+            } else {
+                WriteFormat::Native
+            })
+        }
+    }
+}
+
+/// A count with an optional decimal suffix (`10m` = 10,000,000) or a size with a binary one
+/// (`1g` = 2^30), as `binary` says; `2^N` is accepted too.
+pub fn parse_count(s: &str, binary: bool) -> Result<u64> {
+    let t = s.trim().to_ascii_lowercase().replace('_', "");
+    if let Some((base, exp)) = t.split_once('^') {
+        let base: u64 = base
+            .parse()
+            .with_context(|| format!("`{s}` is not a whole number or a power like 2^30"))?;
+        let exp: u32 = exp
+            .parse()
+            .with_context(|| format!("`{s}` is not a whole number or a power like 2^30"))?;
+        return base
+            .checked_pow(exp)
+            .with_context(|| format!("`{s}` does not fit in 64 bits"));
+    }
+    let (digits, unit) = match t.as_bytes().last() {
+        Some(b'k') => (&t[..t.len() - 1], if binary { 1 << 10 } else { 1_000 }),
+        Some(b'm') => (&t[..t.len() - 1], if binary { 1 << 20 } else { 1_000_000 }),
+        Some(b'g') => (
+            &t[..t.len() - 1],
+            if binary { 1 << 30 } else { 1_000_000_000 },
+        ),
+        Some(b't') => (
+            &t[..t.len() - 1],
+            if binary { 1 << 40 } else { 1_000_000_000_000 },
+        ),
+        _ => (t.as_str(), 1),
+    };
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        let v: u64 = digits
+            .parse()
+            .with_context(|| format!("`{s}` does not fit in 64 bits"))?;
+        return v
+            .checked_mul(unit)
+            .with_context(|| format!("`{s}` does not fit in 64 bits"));
+    }
+    bail!("`{s}` is not a whole number (suffixes k, m, g, t, or a power like 2^30)")
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal.
+pub fn progress_bar(total: u64, prefix: &str, bytes: bool) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    let template = if bytes {
+        "{prefix:>20} [{bar:30}] {bytes}/{total_bytes} {msg} ({eta})"
+    } else {
+        "{prefix:>20} [{bar:30}] {human_pos}/{human_len} {per_sec} ({eta})"
+    };
+    bar.set_style(
+        ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(prefix.to_string());
+    bar
+}
+
+/// `1 row`, `2 rows`.
+pub fn plural(n: u64, one: &str, many: &str) -> String {
+    format!(
+        "{} {}",
+        ptbench_report::thousands(n),
+        if n == 1 { one } else { many }
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_and_sizes() {
+        assert_eq!(parse_count("10m", false).unwrap(), 10_000_000);
+        assert_eq!(parse_count("1g", true).unwrap(), 1 << 30);
+        assert_eq!(parse_count("2^60", true).unwrap(), 1 << 60);
+        assert_eq!(parse_count("1_000", false).unwrap(), 1000);
+        assert!(parse_count("2^64", true)
+            .unwrap_err()
+            .to_string()
+            .contains("64 bits"));
+        assert!(parse_count("99999999999999999999", false)
+            .unwrap_err()
+            .to_string()
+            .contains("64 bits"));
+        assert!(parse_count("ten", false)
+            .unwrap_err()
+            .to_string()
+            .contains("not a whole number"));
+    }
+
+    #[test]
+    fn output_format_follows_the_name_through_compression() {
+        assert_eq!(
+            output_format(None, Path::new("a.txt.gz")).unwrap(),
+            WriteFormat::NativeText
+        );
+        assert_eq!(
+            output_format(None, Path::new("a.ptbt.zst")).unwrap(),
+            WriteFormat::Native
+        );
+    }
+}

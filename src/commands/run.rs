@@ -1,0 +1,501 @@
+//! `ptbench run`: replay traces through designs (and TLBs) and report what each costs.
+
+use super::{parse_count, plural, progress_bar, reader_options, start_workers};
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use indicatif::MultiProgress;
+use ptbench_core::PageSize;
+use ptbench_pagetable::DesignSpec;
+use ptbench_replay::{replay_trace, HugePolicy, PageCrossing, Sim, SimOptions, TraceRun};
+use ptbench_report::{csv_rules, render_table, thousands, write_csv_with, RunRow};
+use ptbench_tlb::{presets, TlbSpec};
+use ptbench_trace::ReaderOptions;
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// Designs `ptbench run` replays when no `--design` is given.
+pub const DEFAULT_DESIGNS: &[&str] = &[
+    "x86-64",
+    "x86-64-5l",
+    "radix:levels=3,pobits=14",
+    "flat:va_bits=40",
+    "hashed",
+    "hashed:collision=chain",
+    "inverted",
+    "ecpt",
+];
+
+/// The end of `ptbench run --help`.
+pub const AFTER_HELP: &str = "Examples:\n  \
+    ptbench run traces/sort.lackey.gz\n  \
+    ptbench run --page-crossing first --design x86-64 --design radix:levels=3,pobits=14 --csv out.csv trace.lackey.gz\n  \
+    ptbench run --design x86-64 --tlb skylake --huge thp big.ptbt.zst\n  \
+    ptbench run --csv - trace.din | column -s, -t\n\n\
+    Traces: Valgrind lackey, `hexaddr R|W` course traces, Pin pinatrace, Dinero din and extended din,\n\
+    ChampSim and CloudSuite, and ptbench's own ptbt and ptbt-text; the format is detected from the\n\
+    content (--format forces one). gzip, xz, bzip2 and zstd compression is recognised by its magic\n\
+    bytes. Every design replays the same decoded batches; traces run side by side.\n\n\
+    --csv never writes over a trace the command reads, nor replaces a file that is not a ptbench\n\
+    CSV (unless --force); `-` is standard output, and devices and FIFOs are written straight to.\n\
+    A design that fails (say, out of physical memory) does not stop the others: their rows are\n\
+    written, the failures listed, and the exit status is 1.";
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// A design SPEC, `NAME[:key=value,...]` (e.g. `x86-64`, `radix:levels=3,pobits=14`); repeat for
+    /// more. Default: x86-64, x86-64-5l, radix:levels=3,pobits=14, flat:va_bits=40, hashed,
+    /// hashed:collision=chain, inverted, ecpt (`ptbench designs` lists them all).
+    #[arg(long = "design", short = 'd', value_name = "SPEC")]
+    designs: Vec<String>,
+    /// How an access that crosses a page boundary is translated: every page it touches, or only
+    /// its first byte's page (as course simulators do).
+    #[arg(long, value_enum, default_value_t = Crossing::Split)]
+    page_crossing: Crossing,
+    /// A TLB SPEC: `none` (default), a preset (`skylake`, `champsim`, `tiny`; see `ptbench tlbs`)
+    /// or keys such as `l1i=128x8,l1d=64x4,l2=1536x12,pwc=32x4,repl=lru,l2incl=non`. Repeat to
+    /// replay every design under each.
+    #[arg(long = "tlb", value_name = "SPEC")]
+    tlbs: Vec<String>,
+    /// Page size of faults: `off` (base pages), `2m` or `1g` (every fault maps the aligned region
+    /// with one huge page), `thp` (2 MiB where the aligned region lies inside the trace's address
+    /// range, from its lowest to its highest byte; base pages elsewhere). Default designs that
+    /// cannot store the size are skipped with a note.
+    #[arg(long, value_enum, default_value_t = Huge::Off)]
+    huge: Huge,
+    /// Also write one CSV row per (trace, design) to FILE (atomically; `-` is standard output).
+    #[arg(long, value_name = "FILE")]
+    csv: Option<PathBuf>,
+    /// Replace a --csv file even if it does not look like ptbench results.
+    #[arg(long)]
+    force: bool,
+    /// Worker threads (default: one per core; at most 4 per core).
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// Read every trace as this format instead of detecting it (lackey, hexrw, pinatrace,
+    /// pinatrace-simple, din, xdin, champsim, cloudsuite, ptbt, ptbt-text).
+    #[arg(long)]
+    format: Option<String>,
+    /// Count and skip malformed lines instead of stopping at the first.
+    #[arg(long)]
+    skip_bad_lines: bool,
+    /// The most bytes one access may span (k, m, g suffixes: KiB, MiB, GiB); a larger one is an
+    /// error naming its line, since it would be split into that many page translations.
+    #[arg(long, value_name = "SIZE", default_value = "1g")]
+    max_access: String,
+    /// Print no table (errors only); needs --csv.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+    /// Trace files.
+    #[arg(required = true, value_name = "TRACE")]
+    traces: Vec<PathBuf>,
+}
+
+#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+enum Huge {
+    /// Base pages only.
+    Off,
+    /// 2 MiB pages everywhere.
+    #[value(name = "2m")]
+    M2,
+    /// 1 GiB pages everywhere.
+    #[value(name = "1g")]
+    G1,
+    /// Transparent huge pages: 2 MiB inside the trace's address range.
+    Thp,
+}
+
+impl Huge {
+    fn name(self) -> &'static str {
+        match self {
+            Huge::Off => "off",
+            Huge::M2 => "2m",
+            Huge::G1 => "1g",
+            Huge::Thp => "thp",
+        }
+    }
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum Crossing {
+    /// Translate every page the access touches.
+    Split,
+    /// Translate only the page of the access's first byte.
+    First,
+}
+
+/// Runs `ptbench run`.
+pub fn exec(args: RunArgs) -> Result<()> {
+    if args.quiet && args.csv.is_none() {
+        bail!("--quiet without --csv would replay the traces and show nothing; add --csv FILE (or --csv - for standard output)");
+    }
+    let explicit = !args.designs.is_empty();
+    let names: Vec<&str> = if explicit {
+        args.designs.iter().map(String::as_str).collect()
+    } else {
+        DEFAULT_DESIGNS.to_vec()
+    };
+    let specs: Vec<DesignSpec> = names
+        .iter()
+        .map(|s| DesignSpec::parse(s))
+        .collect::<Result<_, _>>()?;
+    let tlbs: Vec<TlbSpec> = if args.tlbs.is_empty() {
+        vec![TlbSpec::NONE]
+    } else {
+        args.tlbs
+            .iter()
+            .map(|s| TlbSpec::parse(s).with_context(|| format!("--tlb {s}")))
+            .collect::<Result<_>>()?
+    };
+    let max_access = parse_count(&args.max_access, true).context("--max-access")?;
+    if max_access == 0 {
+        bail!("--max-access must be at least 1 byte");
+    }
+    let opts = SimOptions {
+        page_crossing: match args.page_crossing {
+            Crossing::Split => PageCrossing::Split,
+            Crossing::First => PageCrossing::First,
+        },
+        huge: match args.huge {
+            Huge::Off => HugePolicy::Off,
+            Huge::M2 => HugePolicy::Fixed(PageSize::M2),
+            Huge::G1 => HugePolicy::Fixed(PageSize::G1),
+            Huge::Thp => HugePolicy::Thp,
+        },
+    };
+    // Designs that cannot replay these options: an error when asked for, skipped from the defaults.
+    let mut configs = Vec::new();
+    for spec in &specs {
+        for tlb in &tlbs {
+            match Sim::build_with_tlb(spec, tlb, &opts) {
+                Ok(_) => configs.push((spec.clone(), *tlb)),
+                Err(e) if !explicit && e.page_size_unsupported => {
+                    if tlb == &tlbs[0] {
+                        eprintln!(
+                            "ptbench: note: skipping default design {spec} with --huge {}: {}",
+                            args.huge.name(),
+                            e.reason
+                        );
+                    }
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    start_workers(args.jobs)?;
+    for t in &args.traces {
+        check_trace_path(t)?;
+    }
+    let reader = reader_options(args.format.as_deref(), args.skip_bad_lines)?;
+    // Refuse a bad --csv before any work.
+    if let Some(csv) = &args.csv {
+        let rules = csv_rules("--csv", &args.traces, args.force);
+        match ptbench_output::Output::check(csv, &rules) {
+            Err(ptbench_output::OutputError::Foreign { .. })
+                if ptbench_trace::write::looks_like_trace(csv) =>
+            {
+                bail!(
+                    "--csv {}: that file is a trace, not a CSV file; was the CSV file's name \
+                     forgotten before the traces? (--force replaces it anyway)",
+                    csv.display()
+                )
+            }
+            r => r?,
+        }
+    }
+    let bars = MultiProgress::new();
+    let results: Vec<Result<(TraceRun, Vec<Sim>)>> = args
+        .traces
+        .par_iter()
+        .map(|trace| replay_one(trace, &reader, &configs, &opts, max_access, &bars))
+        .collect();
+    let mut rows = Vec::new();
+    let mut failures = Vec::new();
+    for (trace, result) in args.traces.iter().zip(results) {
+        let (run, sims) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{e:#}"));
+                continue;
+            }
+        };
+        if let Some(skipped) = &run.skipped {
+            eprintln!("ptbench: {}: {skipped}", trace.display());
+        }
+        for (i, sim) in sims.iter().enumerate() {
+            match run.failures.iter().find(|(f, _)| *f == i) {
+                Some((_, e)) => failures.push(format!("design {}: {e}", sim.label())),
+                None => rows.push(row(trace, &run, sim, &opts, args.huge)),
+            }
+        }
+    }
+    // No rows (every trace failed): no results file.
+    if let Some(path) = args.csv.as_ref().filter(|_| !rows.is_empty()) {
+        write_csv_with(path, &rows, &csv_rules("--csv", &args.traces, args.force))?;
+    }
+    let disagreements = disagreements(&rows);
+    if !args.quiet {
+        if !rows.is_empty() {
+            out!("{}", table(&rows));
+        }
+        if disagreements.is_empty() && !rows.is_empty() {
+            outln!(
+                "\ntranslations agree: designs with the same page size have the same digest on every trace"
+            );
+        }
+        if let Some(path) = args.csv.as_ref().filter(|_| !rows.is_empty()) {
+            if path.as_os_str() != "-" {
+                outln!(
+                    "wrote {} to {}",
+                    plural(rows.len() as u64, "row", "rows"),
+                    path.display()
+                );
+            }
+        }
+    }
+    if !disagreements.is_empty() {
+        failures.push(format!(
+            "designs translated a trace differently (a bug in a design; please report it):\n{}",
+            disagreements.join("\n")
+        ));
+    }
+    match failures.len() {
+        0 => Ok(()),
+        1 => bail!("{}", failures[0]),
+        n => bail!("{n} failures:\n  {}", failures.join("\n  ")),
+    }
+}
+
+/// Says what a trace path is when it is not something to read.
+fn check_trace_path(t: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::metadata(t) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("{}: no such trace file", t.display())
+        }
+        Err(e) => bail!("{}: cannot read it: {e}", t.display()),
+        Ok(m) if m.is_dir() => bail!(
+            "{}: that is a directory, not a trace file (give the files inside it, e.g. {}/*)",
+            t.display(),
+            t.display()
+        ),
+        Ok(m) if m.file_type().is_block_device() => {
+            bail!("{}: that is a block device, not a trace file", t.display())
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
+fn replay_one(
+    trace: &Path,
+    reader: &ReaderOptions,
+    configs: &[(DesignSpec, TlbSpec)],
+    opts: &SimOptions,
+    max_access: u64,
+    bars: &MultiProgress,
+) -> Result<(TraceRun, Vec<Sim>)> {
+    let mut sims = configs
+        .iter()
+        .map(|(s, t)| Sim::build_with_tlb(s, t, opts))
+        .collect::<Result<Vec<_>, _>>()?;
+    if opts.huge == HugePolicy::Thp {
+        if let Some((lo, hi)) = ptbench_trace::address_range_with(trace, reader)? {
+            sims.iter_mut().for_each(|s| s.set_address_range(lo, hi));
+        }
+    }
+    let len = std::fs::metadata(trace).map(|m| m.len()).unwrap_or(0);
+    let name = trace
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let bar = bars.add(progress_bar(len, &name, true));
+    let run = replay_trace(trace, reader, max_access, &mut sims, &|bytes, accesses| {
+        bar.set_position(bytes);
+        bar.set_message(format!("{} accesses", thousands(accesses)));
+    });
+    bar.finish_and_clear();
+    Ok((run?, sims))
+}
+
+fn row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions, huge: Huge) -> RunRow {
+    let s = sim.stats();
+    let f = sim.footprint();
+    let secs = s.busy_nanos as f64 / 1e9;
+    let spec = DesignSpec::parse(sim.label()).ok();
+    RunRow {
+        trace: trace.display().to_string(),
+        design: sim.label().to_string(),
+        accesses: s.accesses,
+        translations: s.translations,
+        walks: s.walks,
+        walk_refs: s.walk_refs,
+        refs_per_translation: ratio(s.walk_refs, s.translations),
+        page_faults: s.page_faults,
+        table_pages: f.table_pages,
+        table_bytes: f.table_bytes,
+        distinct_pages: s.distinct_pages,
+        wall_seconds: secs,
+        accesses_per_second: if secs > 0.0 {
+            s.accesses as f64 / secs
+        } else {
+            0.0
+        },
+        page_crossing: match opts.page_crossing {
+            PageCrossing::Split => "split",
+            PageCrossing::First => "first",
+        }
+        .to_string(),
+        page_bytes: spec.as_ref().map_or(0, |s| 1 << s.page_shift()),
+        va_bits: spec.as_ref().map_or(0, |s| s.va_bits()),
+        tables_per_level: f
+            .per_level
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(";"),
+        probes: s.probes,
+        trace_format: run.format.map(|f| f.name()).unwrap_or("empty").to_string(),
+        huge: huge.name().to_string(),
+        walk_refs_p50: s.refs_per_walk.quantile(0.5),
+        walk_refs_p90: s.refs_per_walk.quantile(0.9),
+        walk_refs_p99: s.refs_per_walk.quantile(0.99),
+        walk_refs_max: s.refs_per_walk.max(),
+        load_factor: f.load_factor(),
+        collisions: f.collisions,
+        moved_entries: f.moved_entries,
+        resizes: f.resizes,
+        digest: format!("{:016x}", s.digest),
+        tlb: sim.tlb_label().to_string(),
+        events: s.events,
+        ..tlb_columns(sim, s.translations)
+    }
+}
+
+/// The TLB columns of a row; without TLBs every translation is a last-level miss.
+fn tlb_columns(sim: &Sim, translations: u64) -> RunRow {
+    let Some(t) = sim.tlb_stats() else {
+        return RunRow {
+            tlb_misses: translations,
+            ..RunRow::default()
+        };
+    };
+    let deepest = t.pwc_hits.iter().rposition(|h| *h > 0).map_or(0, |i| i + 1);
+    RunRow {
+        l1i_hits: t.l1i_hits,
+        l1i_misses: t.l1i_misses,
+        l1d_hits: t.l1d_hits,
+        l1d_misses: t.l1d_misses,
+        l2_hits: t.l2_hits,
+        l2_misses: t.l2_misses,
+        tlb_misses: t.tlb_misses,
+        pwc_hits: t.pwc_hits.iter().sum(),
+        pwc_hits_per_level: t.pwc_hits[..deepest]
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(";"),
+        pwc_misses: t.pwc_misses,
+        l1i_evictions: t.l1i_evictions,
+        l1d_evictions: t.l1d_evictions,
+        l2_evictions: t.l2_evictions,
+        ..RunRow::default()
+    }
+}
+
+/// Traces on which designs of the same page size translated differently.
+fn disagreements(rows: &[RunRow]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, a) in rows.iter().enumerate() {
+        if let Some(b) = rows[..i]
+            .iter()
+            .find(|b| b.trace == a.trace && b.page_bytes == a.page_bytes && b.huge == a.huge)
+        {
+            if a.digest != b.digest {
+                out.push(format!(
+                    "  {}: {} digest {} but {} digest {}",
+                    a.trace, b.design, b.digest, a.design, a.digest
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+fn table(rows: &[RunRow]) -> String {
+    let with_tlb = rows.iter().any(|r| r.tlb != "none");
+    let mut headers = vec![
+        "trace",
+        "design",
+        "translations",
+        "refs/xlat",
+        "p50",
+        "p99",
+        "max",
+        "faults",
+        "table_pages",
+        "table_KiB",
+        "load",
+        "M acc/s",
+        "digest",
+    ];
+    if with_tlb {
+        headers.splice(2..2, ["tlb", "tlb_misses", "walks"]);
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                Path::new(&r.trace)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| r.trace.clone()),
+                r.design.clone(),
+                thousands(r.translations),
+                format!("{:.3}", r.refs_per_translation),
+                r.walk_refs_p50.to_string(),
+                r.walk_refs_p99.to_string(),
+                r.walk_refs_max.to_string(),
+                thousands(r.page_faults),
+                thousands(r.table_pages),
+                thousands(r.table_bytes / 1024),
+                if r.load_factor > 0.0 {
+                    format!("{:.2}", r.load_factor)
+                } else {
+                    "-".to_string()
+                },
+                format!("{:.1}", r.accesses_per_second / 1e6),
+                r.digest[..8].to_string(),
+            ]
+        })
+        .zip(rows)
+        .map(|(mut cells, r)| {
+            if with_tlb {
+                let tlb = presets()
+                    .into_iter()
+                    .find(|p| p.canonical() == r.tlb)
+                    .map_or_else(|| r.tlb.clone(), |p| p.name.to_string());
+                cells.splice(2..2, [tlb, thousands(r.tlb_misses), thousands(r.walks)]);
+            }
+            cells
+        })
+        .collect();
+    render_table(&headers, &cells)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn default_max_access_is_one_gib() {
+        assert_eq!(
+            super::parse_count("1g", true).unwrap(),
+            ptbench_replay::DEFAULT_MAX_ACCESS_BYTES
+        );
+    }
+}
