@@ -59,6 +59,33 @@ impl RadixConfig {
         self.pobits - self.entry.shift()
     }
 
+    /// The mask of one level's index: `2^index_bits - 1`.
+    pub const fn index_mask(&self) -> u64 {
+        (1 << self.index_bits()) - 1
+    }
+
+    /// How far the virtual page number shifts right to bring the index of `level` (0 = root) to
+    /// the bottom: `(levels - 1 - level) * index_bits`; 0 for `level >= levels - 1`.
+    pub const fn level_shift(&self, level: u8) -> u32 {
+        self.levels.saturating_sub(1).saturating_sub(level) as u32 * self.index_bits() as u32
+    }
+
+    /// The entry index, in a table whose entries each span `shift` vpn bits, that `vpn` selects.
+    /// Bits a 64-bit vpn does not have read as 0, so a shift of 64 or more selects entry 0 (the
+    /// upper levels of a geometry wider than 64 bits) instead of overflowing.
+    #[inline(always)]
+    pub const fn index_at_shift(&self, vpn: u64, shift: u32) -> u64 {
+        match vpn.checked_shr(shift) {
+            Some(v) => v & self.index_mask(),
+            None => 0,
+        }
+    }
+
+    /// The entry index the table at `level` (0 = root) uses for `vpn`.
+    pub const fn index(&self, vpn: u64, level: u8) -> u64 {
+        self.index_at_shift(vpn, self.level_shift(level))
+    }
+
     /// Width of the virtual address space: POBITS + LEVELS * index bits.
     pub const fn va_bits(&self) -> u32 {
         self.pobits as u32 + self.levels as u32 * self.index_bits() as u32
@@ -137,7 +164,7 @@ impl Radix {
             cfg,
             root,
             index_bits,
-            index_mask: (1 << index_bits) - 1,
+            index_mask: cfg.index_mask(),
             offset_mask: (1 << cfg.pobits) - 1,
             sizes,
             per_level,
@@ -157,7 +184,7 @@ impl Radix {
 
     #[inline(always)]
     fn entry_addr(&self, table: u64, vpn: Vpn, shift: u32) -> PhysAddr {
-        let idx = (vpn.0 >> shift) & self.index_mask;
+        let idx = self.cfg.index_at_shift(vpn.0, shift);
         PhysAddr(table + (idx << self.cfg.entry.shift()))
     }
 
@@ -228,7 +255,7 @@ impl Radix {
     }
 
     fn top_shift(&self) -> u32 {
-        u32::from(self.cfg.levels - 1) * u32::from(self.index_bits)
+        self.cfg.level_shift(0)
     }
 }
 
@@ -329,7 +356,6 @@ impl PageTable for Radix {
             return None;
         }
         let width = self.cfg.entry;
-        let b = u32::from(self.index_bits);
         let levels = usize::from(self.cfg.levels);
         // Start from the deepest cached table on the path, else from the root.
         let (mut level, mut table) = match cache.lookup(vpn) {
@@ -337,7 +363,7 @@ impl PageTable for Radix {
             _ => (0, self.root.0),
         };
         loop {
-            let shift = (levels - 1 - level) as u32 * b;
+            let shift = self.cfg.level_shift(level as u8);
             let e = mem.read(self.entry_addr(table, vpn, shift), width, cost);
             if e & VALID == 0 {
                 return None;
@@ -395,6 +421,30 @@ mod tests {
             entry: EntryWidth::U64,
         };
         assert!(bad.validate().unwrap_err().contains("94-bit"));
+    }
+
+    #[test]
+    fn an_address_splits_into_one_index_per_level_root_first() {
+        let cfg = RadixConfig::X86_64;
+        let vpn = 0x456789abcdef_u64 >> 12;
+        let idx: Vec<u64> = (0..4).map(|k| cfg.index(vpn, k)).collect();
+        assert_eq!(idx, vec![0x8a, 0x19e, 0x4d, 0xbc]);
+        assert_eq!(
+            (0..4).map(|k| cfg.level_shift(k)).collect::<Vec<_>>(),
+            vec![27, 18, 9, 0]
+        );
+        // Six levels of 15 bits over 46-bit vpns: the two top levels have no bits left and index 0.
+        let wide = RadixConfig {
+            levels: 6,
+            pobits: 18,
+            entry: EntryWidth::U64,
+        };
+        assert_eq!(wide.level_shift(0), 75);
+        let top = u64::MAX >> 18;
+        assert_eq!(wide.index(top, 0), 0);
+        assert_eq!(wide.index(top, 1), 0);
+        assert_eq!(wide.index(top, 2), 0x1);
+        assert_eq!(wide.index(top, 5), 0x7fff);
     }
 
     #[test]
