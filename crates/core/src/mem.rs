@@ -70,9 +70,9 @@ const UNMATERIALISED: u32 = u32::MAX;
 const CHUNK_BITS: u32 = 8;
 /// Frames per directory chunk.
 const CHUNK: usize = 1 << CHUNK_BITS;
-/// Chunks indexed by the dense directory (2^26 frames: 256 GiB of 4 KiB table frames); chunks
-/// beyond are found through a hash map.
-const DENSE_CHUNKS: u64 = 1 << 18;
+/// Chunks indexed by the dense directory (at most 256 KiB of it, for 2^24 frames: 64 GiB of 4 KiB
+/// table frames); chunks beyond are found through a hash map.
+const DENSE_CHUNKS: u64 = 1 << 16;
 
 /// Simulated physical memory: a data-frame region the OS model allocates from, and table frames
 /// whose contents are stored and whose every write is counted.
