@@ -185,6 +185,11 @@ impl PhysMem {
         self.freed.drain(..)
     }
 
+    /// Whether the table frame holding `pa` has been written (an unwritten frame reads as zeros).
+    pub fn is_materialised(&self, pa: PhysAddr) -> bool {
+        self.slot_of(pa.0 >> self.frame_shift).is_some()
+    }
+
     /// Entry writes so far.
     pub fn writes(&self) -> u64 {
         self.writes
