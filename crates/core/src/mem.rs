@@ -7,9 +7,18 @@
 //! table frames a design used, so every design translates a trace to the same frames.
 //!
 //! Table frames are materialised on their first write; an untouched frame reads as zeros, so a
-//! design may reserve a huge linear table and pay only for the parts a trace touches.
+//! design may reserve a huge linear table and pay only for the parts a trace touches. The map from
+//! a table frame to its stored contents is sparse too: a directory of chunks of
+//! `2^CHUNK_BITS` frames, dense for the first `DENSE_CHUNKS` chunks (every ordinary table) and a
+//! hash map beyond, so host memory grows with the frames written, not with the highest one (a flat
+//! table for 57-bit addresses reserves 2^36 frames and costs only what a trace touches).
+//!
+//! Freed frames: when asked to ([`PhysMem::track_freed`]), memory logs every range of table frames
+//! a design frees, and [`PhysMem::drain_freed`] hands the log to whoever caches table addresses
+//! (the replay loop invalidates the page-walk-cache entries that point into freed tables).
 
 use crate::{PhysAddr, WalkCost};
+use std::collections::HashMap;
 use thiserror::Error;
 
 /// Width of one page-table entry in memory.
@@ -57,6 +66,13 @@ pub enum MemError {
 }
 
 const UNMATERIALISED: u32 = u32::MAX;
+/// log2 of the frames one directory chunk maps.
+const CHUNK_BITS: u32 = 8;
+/// Frames per directory chunk.
+const CHUNK: usize = 1 << CHUNK_BITS;
+/// Chunks indexed by the dense directory (at most 256 KiB of it, for 2^24 frames: 64 GiB of 4 KiB
+/// table frames); chunks beyond are found through a hash map.
+const DENSE_CHUNKS: u64 = 1 << 16;
 
 /// Simulated physical memory: a data-frame region the OS model allocates from, and table frames
 /// whose contents are stored and whose every write is counted.
@@ -68,11 +84,21 @@ pub struct PhysMem {
     table_end: u64,
     next_table: u64,
     free_tables: Vec<u64>,
-    slots: Vec<u32>,
+    /// Chunk number (relative frame >> CHUNK_BITS) below DENSE_CHUNKS -> chunk index, or
+    /// UNMATERIALISED.
+    dir: Vec<u32>,
+    /// Chunk number at or above DENSE_CHUNKS -> chunk index.
+    far: HashMap<u64, u32>,
+    /// `CHUNK` slots per chunk: a frame's index into `words` (in frames), or UNMATERIALISED.
+    chunks: Vec<u32>,
     words: Vec<u64>,
     words_per_frame: usize,
     live_table_frames: u64,
     writes: u64,
+    /// Whether frees are logged in `freed`.
+    track_freed: bool,
+    /// Freed table frames not yet drained: (first physical address, one past the last byte).
+    freed: Vec<(PhysAddr, PhysAddr)>,
 }
 
 impl PhysMem {
@@ -97,11 +123,15 @@ impl PhysMem {
             table_end,
             next_table: table_base,
             free_tables: Vec::new(),
-            slots: Vec::new(),
+            dir: Vec::new(),
+            far: HashMap::new(),
+            chunks: Vec::new(),
             words: Vec::new(),
             words_per_frame: ((1usize << frame_shift) / 8).max(1),
             live_table_frames: 0,
             writes: 0,
+            track_freed: false,
+            freed: Vec::new(),
         })
     }
 
@@ -131,6 +161,35 @@ impl PhysMem {
         (self.words.len() / self.words_per_frame) as u64
     }
 
+    /// Bytes of host memory the stored contents take (frames written, and the directory that
+    /// finds them): grows with the frames a design writes, never with the frames it reserves.
+    pub fn host_bytes(&self) -> u64 {
+        let bytes = self.words.capacity() * 8
+            + self.chunks.capacity() * 4
+            + self.dir.capacity() * 4
+            + self.far.capacity() * 16;
+        bytes as u64
+    }
+
+    /// Starts (or stops) logging the table frames designs free, for [`PhysMem::drain_freed`].
+    pub fn track_freed(&mut self, on: bool) {
+        self.track_freed = on;
+        if !on {
+            self.freed.clear();
+        }
+    }
+
+    /// The table frames freed since the last drain (while tracking), as physical address ranges
+    /// `(start, end)` with `end` exclusive; adjacent frees are merged.
+    pub fn drain_freed(&mut self) -> std::vec::Drain<'_, (PhysAddr, PhysAddr)> {
+        self.freed.drain(..)
+    }
+
+    /// Whether the table frame holding `pa` has been written (an unwritten frame reads as zeros).
+    pub fn is_materialised(&self, pa: PhysAddr) -> bool {
+        self.slot_of(pa.0 >> self.frame_shift).is_some()
+    }
+
     /// Entry writes so far.
     pub fn writes(&self) -> u64 {
         self.writes
@@ -153,7 +212,7 @@ impl PhysMem {
         Ok(PhysAddr(pfn << self.frame_shift))
     }
 
-    /// Returns `n` table frames starting at `pa` to the allocator.
+    /// Returns `n` table frames starting at `pa` to the allocator (and logs them, when tracking).
     pub fn free_table_frames(&mut self, pa: PhysAddr, n: u64) {
         let first = pa.0 >> self.frame_shift;
         for pfn in first..first + n {
@@ -161,6 +220,14 @@ impl PhysMem {
             self.free_tables.push(pfn);
         }
         self.live_table_frames -= n;
+        if self.track_freed && n > 0 {
+            let start = first << self.frame_shift;
+            let end = (first + n) << self.frame_shift;
+            match self.freed.last_mut() {
+                Some((_, last_end)) if last_end.0 == start => last_end.0 = end,
+                _ => self.freed.push((PhysAddr(start), PhysAddr(end))),
+            }
+        }
     }
 
     fn bump(&mut self, n: u64) -> Result<u64, MemError> {
@@ -183,22 +250,68 @@ impl PhysMem {
     }
 
     fn zero_frame(&mut self, pfn: u64) {
-        if let Some(&slot) = self.slots.get((pfn - self.table_base) as usize) {
-            if slot != UNMATERIALISED {
-                let start = slot as usize * self.words_per_frame;
-                self.words[start..start + self.words_per_frame].fill(0);
-            }
+        if let Some(slot) = self.slot_of(pfn) {
+            let start = slot as usize * self.words_per_frame;
+            self.words[start..start + self.words_per_frame].fill(0);
         }
+    }
+
+    /// The chunk index of chunk number `c`, if that chunk exists.
+    #[inline(always)]
+    fn chunk_of(&self, c: u64) -> Option<usize> {
+        let ci = if c < DENSE_CHUNKS {
+            *self.dir.get(c as usize)?
+        } else {
+            *self.far.get(&c)?
+        };
+        (ci != UNMATERIALISED).then_some(ci as usize)
+    }
+
+    /// Where frame `pfn`'s words start in `words` (in frames), if the frame is materialised.
+    #[inline(always)]
+    fn slot_of(&self, pfn: u64) -> Option<u32> {
+        let rel = pfn.wrapping_sub(self.table_base);
+        let ci = self.chunk_of(rel >> CHUNK_BITS)?;
+        let slot = self.chunks[ci * CHUNK + (rel as usize & (CHUNK - 1))];
+        (slot != UNMATERIALISED).then_some(slot)
+    }
+
+    /// Materialises table frame `pfn` (zeroed) if it is not yet, and returns its slot.
+    fn materialise(&mut self, pfn: u64) -> u32 {
+        if let Some(slot) = self.slot_of(pfn) {
+            return slot;
+        }
+        let rel = pfn - self.table_base;
+        let c = rel >> CHUNK_BITS;
+        let ci = match self.chunk_of(c) {
+            Some(ci) => ci,
+            None => {
+                let ci = self.chunks.len() / CHUNK;
+                self.chunks
+                    .resize(self.chunks.len() + CHUNK, UNMATERIALISED);
+                if c < DENSE_CHUNKS {
+                    let c = c as usize;
+                    if c >= self.dir.len() {
+                        self.dir.resize(c + 1, UNMATERIALISED);
+                    }
+                    self.dir[c] = ci as u32;
+                } else {
+                    self.far.insert(c, ci as u32);
+                }
+                ci
+            }
+        };
+        let slot = (self.words.len() / self.words_per_frame) as u32;
+        self.chunks[ci * CHUNK + (rel as usize & (CHUNK - 1))] = slot;
+        self.words
+            .resize(self.words.len() + self.words_per_frame, 0);
+        slot
     }
 
     /// Index into `words` of the 8-byte word holding `pa`, if its frame is materialised.
     #[inline(always)]
     fn word_index(&self, pa: PhysAddr) -> Option<usize> {
-        let pfn = pa.0 >> self.frame_shift;
-        let slot = *self.slots.get(pfn.wrapping_sub(self.table_base) as usize)?;
-        if slot == UNMATERIALISED {
-            return None;
-        }
+        let slot = self.slot_of(pa.0 >> self.frame_shift)?;
         let within = (pa.0 & ((1 << self.frame_shift) - 1)) >> 3;
         Some(slot as usize * self.words_per_frame + within as usize)
     }
@@ -244,18 +357,9 @@ impl PhysMem {
             self.is_table_frame(pfn),
             "design bug: write to {pa:?}, which is not a table frame"
         );
-        let rel = (pfn - self.table_base) as usize;
-        if rel >= self.slots.len() {
-            self.slots.resize(rel + 1, UNMATERIALISED);
-        }
-        if self.slots[rel] == UNMATERIALISED {
-            self.slots[rel] = (self.words.len() / self.words_per_frame) as u32;
-            self.words
-                .resize(self.words.len() + self.words_per_frame, 0);
-        }
-        let i = self
-            .word_index(pa)
-            .expect("frame was materialised just above");
+        let slot = self.materialise(pfn);
+        let within = (pa.0 & ((1 << self.frame_shift) - 1)) >> 3;
+        let i = slot as usize * self.words_per_frame + within as usize;
         match width {
             EntryWidth::U64 => self.words[i] = value,
             EntryWidth::U32 => {
@@ -313,5 +417,38 @@ mod tests {
         ));
         assert!(PhysMem::new(12, 13).is_err());
         assert!(PhysMem::new(3, 32).is_err());
+    }
+
+    #[test]
+    fn far_frames_cost_host_memory_only_when_written() {
+        // 2^36 reserved frames (a flat table for 57-bit addresses): reserving is free, and writing
+        // its first and last frames stores two frames (and two chunks of the directory).
+        let mut mem = PhysMem::new(12, 52).unwrap();
+        let base = mem.alloc_table_frames(1 << 36).unwrap();
+        assert_eq!(mem.host_bytes(), 0);
+        let last = PhysAddr(base.0 + ((1u64 << 36) - 1) * 4096 + 8);
+        mem.write(base, EntryWidth::U64, 1);
+        mem.write(last, EntryWidth::U64, 2);
+        let mut cost = WalkCost::default();
+        assert_eq!(mem.read(base, EntryWidth::U64, &mut cost), 1);
+        assert_eq!(mem.read(last, EntryWidth::U64, &mut cost), 2);
+        assert_eq!(mem.peek(PhysAddr(last.0 - 4096), EntryWidth::U64), 0);
+        assert_eq!(mem.materialised_frames(), 2);
+        assert!(mem.host_bytes() < 64 << 10, "{}", mem.host_bytes());
+    }
+
+    #[test]
+    fn freed_frames_are_logged_only_while_tracking_and_merged() {
+        let mut mem = PhysMem::new(12, 32).unwrap();
+        let a = mem.alloc_table_frames(4).unwrap();
+        mem.free_table_frames(a, 1);
+        assert_eq!(mem.drain_freed().count(), 0, "not tracking");
+        mem.track_freed(true);
+        mem.free_table_frames(PhysAddr(a.0 + 4096), 1);
+        mem.free_table_frames(PhysAddr(a.0 + 2 * 4096), 1);
+        mem.free_table_frames(PhysAddr(a.0 + 3 * 4096), 1);
+        let got: Vec<_> = mem.drain_freed().collect();
+        assert_eq!(got, vec![(PhysAddr(a.0 + 4096), PhysAddr(a.0 + 4 * 4096))]);
+        assert_eq!(mem.drain_freed().count(), 0, "drained");
     }
 }

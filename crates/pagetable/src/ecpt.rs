@@ -185,7 +185,10 @@ impl EcptConfig {
             ));
         }
         if !(self.load > 0.0 && self.load <= 1.0) {
-            return Err(format!("load={} is outside (0, 1]", self.load));
+            return Err(format!(
+                "load={} is outside (0, 1]",
+                crate::spec::compact_f64(self.load)
+            ));
         }
         if !self.growth.is_power_of_two() || !(2..=16).contains(&self.growth) {
             return Err(format!(
@@ -213,8 +216,10 @@ impl EcptConfig {
         let slots = self.entries * u64::from(self.ways);
         if ((self.load * slots as f64) as u64) < 1 {
             return Err(format!(
-                "load={} of {} slots holds no cluster before the first resize",
-                self.load, slots
+                "load={} of {slots} slots holds no cluster before the first resize: load must be \
+                 from 1/{slots} ({}) to 1",
+                crate::spec::compact_f64(self.load),
+                crate::spec::compact_f64(1.0 / slots as f64),
             ));
         }
         Ok(())
@@ -296,7 +301,7 @@ impl DesignConfig for EcptConfig {
             ("va_bits", self.va_bits.to_string()),
             ("ways", self.ways.to_string()),
             ("entries", self.entries.to_string()),
-            ("load", self.load.to_string()),
+            ("load", crate::spec::compact_f64(self.load)),
             ("growth", self.growth.to_string()),
             ("cluster", self.cluster.to_string()),
             ("max_kicks", self.max_kicks.to_string()),

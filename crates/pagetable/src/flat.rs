@@ -8,8 +8,14 @@
 //! is still one read.
 //!
 //! Cost model: every walk reads exactly one entry, whatever the page size; `table_bytes` is the whole
-//! array (`8 << (va_bits - pobits)`), which is the design's point, while the simulator materialises
-//! only the frames a trace touches. Mapping a huge page writes every slot it covers.
+//! array (`8 << (va_bits - pobits)`: 512 GiB for 48-bit addresses, 256 TiB for 57), which is the
+//! design's point, while the simulator stores only the frames a trace touches ([`PhysMem`] keeps
+//! them sparse, so host memory follows the pages touched, not `va_bits`). Mapping a huge page
+//! writes every slot it covers.
+//!
+//! Limits: `va_bits` from 12 to 57 (five-level paging's width, enough for native programs' 47-bit
+//! stacks), and the array must fit the page-table half of the 52-bit physical address space
+//! (`va_bits - pobits <= 48`).
 
 use crate::spec::{DesignConfig, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{
@@ -21,6 +27,10 @@ const VALID: u64 = 1;
 const WRITE: u64 = 1 << 1;
 const EXEC: u64 = 1 << 2;
 const SIZE_SHIFT: u32 = 3;
+/// Widest virtual address space (five-level paging).
+pub const MAX_VA_BITS: u8 = 57;
+/// Most page-number bits: the 8-byte entries must fit the table half of a 52-bit physical space.
+const MAX_INDEX_BITS: u8 = 48;
 
 /// Configuration of a [`Flat`] table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -49,6 +59,16 @@ impl Flat {
                 "flat with pobits={} in memory of 2^{}-byte frames",
                 cfg.pobits,
                 mem.frame_shift()
+            )));
+        }
+        if cfg.va_bits > MAX_VA_BITS
+            || cfg.va_bits <= cfg.pobits
+            || cfg.va_bits - cfg.pobits > MAX_INDEX_BITS
+        {
+            return Err(MapError::Unsupported(format!(
+                "flat with va_bits={} and pobits={}: va_bits must be at most {MAX_VA_BITS}, above \
+                 pobits, and at most pobits + {MAX_INDEX_BITS}",
+                cfg.va_bits, cfg.pobits
             )));
         }
         let bytes = 8u64 << (cfg.va_bits - cfg.pobits);
@@ -202,7 +222,7 @@ impl DesignConfig for FlatConfig {
         ParamInfo {
             key: "va_bits",
             default: "32",
-            help: "width of the virtual address space the array covers, up to 40",
+            help: "width of the virtual address space the array covers, 12 to 57 (the array is 8 << (va_bits - pobits) bytes, reserved, stored only where touched)",
         },
         ParamInfo {
             key: "pobits",
@@ -214,10 +234,18 @@ impl DesignConfig for FlatConfig {
 
     fn from_params(p: &ParamValues) -> Result<Self, SpecError> {
         let pobits = p.u8_in("pobits", 8, 18)?;
-        let va_bits = p.u8_in("va_bits", 12, 40)?;
+        let va_bits = p.u8_in("va_bits", 12, MAX_VA_BITS)?;
         if va_bits <= pobits {
             return Err(p.geometry(format!(
                 "va_bits={va_bits} leaves no page-number bits with pobits={pobits}"
+            )));
+        }
+        if va_bits - pobits > MAX_INDEX_BITS {
+            return Err(p.geometry(format!(
+                "va_bits={va_bits} with pobits={pobits} needs a 2^{}-byte array, more than the \
+                 2^51 bytes of page-table memory in a 52-bit physical address space \
+                 (va_bits - pobits must be at most {MAX_INDEX_BITS})",
+                va_bits - pobits + 3
             )));
         }
         Ok(FlatConfig { pobits, va_bits })
@@ -329,9 +357,39 @@ mod tests {
         let parse = |s: &str| crate::DesignSpec::parse(s).map(|d| d.to_string());
         assert_eq!(parse("flat").unwrap(), "flat");
         assert_eq!(parse("flat:va_bits=40").unwrap(), "flat:va_bits=40");
-        assert!(parse("flat:va_bits=48")
+        assert_eq!(parse("flat:va_bits=57").unwrap(), "flat:va_bits=57");
+        assert!(parse("flat:va_bits=58")
             .unwrap_err()
             .to_string()
-            .contains("from 12 to 40"));
+            .contains("from 12 to 57"));
+        let e = parse("flat:va_bits=57,pobits=8").unwrap_err().to_string();
+        assert!(
+            e.contains("2^52-byte array") && e.contains("at most 48"),
+            "{e}"
+        );
+        assert_eq!(
+            parse("flat:va_bits=56,pobits=8").unwrap(),
+            "flat:va_bits=56,pobits=8"
+        );
+    }
+
+    #[test]
+    fn wide_address_spaces_reserve_the_whole_array_and_store_only_what_is_touched() {
+        for (va_bits, bytes) in [(48u8, 512u64 << 30), (57, 256 << 40)] {
+            let (mut pt, mut mem) = flat(va_bits);
+            assert_eq!(pt.footprint().table_bytes, bytes, "va_bits={va_bits}");
+            assert_eq!(pt.footprint().table_pages, bytes >> 12);
+            // A native program's stack page and a page at the top of the space.
+            let stack = Vpn(0x7ffd_1234_5000 >> 12);
+            let top = Vpn((1 << (va_bits - 12)) - 1);
+            pt.map(&mut mem, stack, pte(1, PageSize::K4)).unwrap();
+            pt.map(&mut mem, top, pte(2, PageSize::K4)).unwrap();
+            let mut cost = WalkCost::default();
+            assert_eq!(pt.walk(&mem, stack, &mut cost), Some(pte(1, PageSize::K4)));
+            assert_eq!(pt.walk(&mem, top, &mut cost), Some(pte(2, PageSize::K4)));
+            assert_eq!(cost.refs, 2, "one reference per walk");
+            assert_eq!(mem.materialised_frames(), 2);
+            assert!(mem.host_bytes() < 1 << 20, "{}", mem.host_bytes());
+        }
     }
 }

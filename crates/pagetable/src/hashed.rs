@@ -179,13 +179,18 @@ impl HashedConfig {
             return Err(format!("entries={} is above 2^40", self.entries));
         }
         if !(self.load > 0.0 && self.load <= 1.0) {
-            return Err(format!("load={} is outside (0, 1]", self.load));
-        }
-        if ((self.load * self.initial_capacity() as f64) as u64) < 1 {
             return Err(format!(
-                "load={} of {} entry slots holds no mapping before the first resize",
-                self.load,
-                self.initial_capacity()
+                "load={} is outside (0, 1]",
+                crate::spec::compact_f64(self.load)
+            ));
+        }
+        let cap = self.initial_capacity();
+        if ((self.load * cap as f64) as u64) < 1 {
+            return Err(format!(
+                "load={} of {cap} entry slots holds no mapping before the first resize: load \
+                 must be from 1/{cap} ({}) to 1",
+                crate::spec::compact_f64(self.load),
+                crate::spec::compact_f64(1.0 / cap as f64),
             ));
         }
         if !self.growth.is_power_of_two() || !(2..=16).contains(&self.growth) {
@@ -272,7 +277,7 @@ impl DesignConfig for HashedConfig {
             ("entries", self.entries.to_string()),
             ("bucket", self.bucket.to_string()),
             ("collision", self.collision.name().to_string()),
-            ("load", self.load.to_string()),
+            ("load", crate::spec::compact_f64(self.load)),
             ("growth", self.growth.to_string()),
         ]
     }

@@ -12,8 +12,16 @@
 //! multiplicative / xor-shift hash of (its vpn in units of its own size, its size code). A huge
 //! page's entry sits at the IPT index of its first frame; the other frames it covers have no entry
 //! of their own, they are simply owned by it. Both tables are allocated when the design is built
-//! and never grow (PhysMem materialises a frame on its first write, so untouched parts cost no
-//! host memory).
+//! (PhysMem materialises a frame on its first write, so untouched parts cost no host memory).
+//!
+//! Size (`frames`): by default (`frames=auto`) the table covers the physical memory the run uses.
+//! It starts at 2^20 frames (4 GiB of 4 KiB frames) and, when the OS maps a frame beyond it, grows
+//! to the next power of two that holds the page (at most [`MAX_FRAMES`]): a new IPT, and a new HAT
+//! when the HAT follows the frame count (`hat=frames`, or a `hat` equal to the initial frames), are
+//! allocated, every entry is re-linked into them (entries keep their index, the frame number;
+//! chains are rebuilt in ascending frame order) and the old tables are freed. Each growth counts
+//! one `resize` and every entry re-linked a `moved_entry`; re-linking is not a collision. An
+//! explicit `frames=N` fixes the size: a frame at or above `N` is refused, as below.
 //!
 //! Cost model: a walk tries each page size that currently holds at least one mapping, smallest
 //! first (the walker keeps a 3-bit "sizes in use" register that the OS updates on map and unmap;
@@ -28,11 +36,12 @@
 //! Counters: `capacity` is `frames` (one entry per frame; a huge page uses one entry but owns all
 //! its frames); a *collision* is an insertion (a new mapping, or a remap to another frame) whose
 //! HAT slot already anchored a chain, so that the chain grows past one entry; the count only
-//! grows. The table never resizes or rehashes, so `moved_entries` and `resizes` are always 0 (a
-//! remap to another frame is a removal plus an insertion, not a move).
+//! grows. Only growth (`frames=auto`) moves entries or resizes (a remap to another frame is a
+//! removal plus an insertion, not a move).
 //!
-//! Restrictions that follow from the design: a frame at or above `frames` cannot be mapped
-//! ([`MapError::FrameTooWide`]; [`PageTable::frame_limit`] tells the OS model so), and a frame
+//! Restrictions that follow from the design: with a fixed size, a frame at or above `frames` cannot
+//! be mapped ([`MapError::FrameTooWide`]; [`PageTable::frame_limit`] tells the OS model so; a
+//! growing table's limit is [`MAX_FRAMES`]), and a frame
 //! that already backs one page cannot back another (an inverted table cannot alias):
 //! [`MapError::Unsupported`] names the frame and the page that holds it. Remapping a page (same
 //! vpn and size) to another frame moves its entry; remapping it to the same frame rewrites its
@@ -62,6 +71,8 @@ pub const MIN_FRAMES: u64 = 16;
 /// Most frames a table may cover (and most HAT slots).
 pub const MAX_FRAMES: u64 = 1 << 28;
 const MAX_SIZES: usize = 3;
+/// Initial frames of a `frames=auto` table.
+pub const AUTO_INITIAL_FRAMES: u64 = 1 << 20;
 
 /// The geometry of an inverted table.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -75,6 +86,9 @@ pub struct InvertedConfig {
     pub frames: u64,
     /// Hash anchor table slots: a power of two in `1..=`[`MAX_FRAMES`].
     pub hat: u64,
+    /// `frames=auto`: `frames` is the initial size, and the table grows to cover every frame the
+    /// OS maps (see the module docs).
+    pub grow: bool,
 }
 
 impl Default for InvertedConfig {
@@ -84,12 +98,14 @@ impl Default for InvertedConfig {
 }
 
 impl InvertedConfig {
-    /// 4 KiB pages, 48-bit addresses, 4 GiB of frames (2^20 entries) and as many anchor slots.
+    /// 4 KiB pages, 48-bit addresses, `frames=auto` starting at 4 GiB of frames (2^20 entries)
+    /// and as many anchor slots, growing with the physical memory the run uses.
     pub const DEFAULT: InvertedConfig = InvertedConfig {
         pobits: 12,
         va_bits: 48,
-        frames: 1 << 20,
-        hat: 1 << 20,
+        frames: AUTO_INITIAL_FRAMES,
+        hat: AUTO_INITIAL_FRAMES,
+        grow: true,
     };
 
     /// Checks the geometry, explaining what is wrong.
@@ -118,7 +134,7 @@ impl InvertedConfig {
         Ok(())
     }
 
-    /// Bytes the IPT and HAT reserve together: `16 * frames + 8 * hat`.
+    /// Bytes the IPT and HAT reserve together (initially, for `frames=auto`): `16 * frames + 8 * hat`.
     pub const fn table_bytes(&self) -> u64 {
         self.frames * ENTRY_BYTES + self.hat * ANCHOR_BYTES
     }
@@ -155,6 +171,16 @@ pub struct Inverted {
     /// For k >= 1: mappings smaller than `sizes[k]` per `sizes[k]`-aligned frame region.
     phys_inner: [HashMap<u64, u32>; MAX_SIZES],
     collisions: u64,
+    /// Frames the IPT covers now (grows from `cfg.frames` when `cfg.grow`).
+    frames: u64,
+    /// HAT slots now.
+    hat_slots: u64,
+    /// Whether the HAT grows with the IPT.
+    hat_follows: bool,
+    /// Entries re-linked by growth.
+    moved: u64,
+    /// Growths.
+    resizes: u64,
 }
 
 impl Inverted {
@@ -206,7 +232,105 @@ impl Inverted {
             virt_inner: Default::default(),
             phys_inner: Default::default(),
             collisions: 0,
+            frames: cfg.frames,
+            hat_slots: cfg.hat,
+            hat_follows: cfg.grow && cfg.hat == cfg.frames,
+            moved: 0,
+            resizes: 0,
         })
+    }
+
+    /// Grows the IPT (and the HAT, when it follows the frames) to the next power of two of at
+    /// least `need` frames, re-linking every entry; see the module docs.
+    fn grow(&mut self, mem: &mut PhysMem, need: u64, pfn: Pfn) -> Result<(), MapError> {
+        let mut frames = self.frames;
+        while frames < need {
+            frames = frames.saturating_mul(2);
+        }
+        if frames > MAX_FRAMES {
+            return Err(MapError::Unsupported(format!(
+                "inverted table: frame {pfn} is beyond the largest table of {MAX_FRAMES} (2^28) \
+                 frames"
+            )));
+        }
+        let hat = if self.hat_follows {
+            frames
+        } else {
+            self.hat_slots
+        };
+        let frames_for = |bytes: u64| bytes.div_ceil(1u64 << self.cfg.pobits);
+        let (ipt_frames, hat_frames) = (
+            frames_for(frames * ENTRY_BYTES),
+            frames_for(hat * ANCHOR_BYTES),
+        );
+        let ipt = mem.alloc_table_frames(ipt_frames)?.0;
+        let new_hat = if self.hat_follows {
+            match mem.alloc_table_frames(hat_frames) {
+                Ok(pa) => pa.0,
+                Err(e) => {
+                    mem.free_table_frames(PhysAddr(ipt), ipt_frames);
+                    return Err(e.into());
+                }
+            }
+        } else {
+            self.hat
+        };
+        // Every entry of the old IPT, in frame order (unwritten IPT frames hold none).
+        let per_frame = (1u64 << self.cfg.pobits) / ENTRY_BYTES;
+        let mut live = Vec::new();
+        let mut idx = 0;
+        while idx < self.frames {
+            if !mem.is_materialised(self.ipt_addr(idx)) {
+                idx = (idx / per_frame.max(1) + 1) * per_frame.max(1);
+                continue;
+            }
+            let tag = mem.peek(self.ipt_addr(idx), EntryWidth::U64);
+            if tag & VALID != 0 {
+                let perms = mem.peek(self.link_addr(idx), EntryWidth::U64) & PERM_MASK;
+                live.push((idx, tag, perms));
+            }
+            idx += 1;
+        }
+        mem.free_table_frames(PhysAddr(self.ipt), self.ipt_frames);
+        if self.hat_follows {
+            mem.free_table_frames(PhysAddr(self.hat), self.hat_frames);
+        } else {
+            // The HAT is kept: its chains are rebuilt from empty.
+            let per_frame = ((1u64 << self.cfg.pobits) / ANCHOR_BYTES).max(1);
+            let mut slot = 0;
+            while slot < self.hat_slots {
+                if !mem.is_materialised(self.hat_addr(slot)) {
+                    slot = (slot / per_frame + 1) * per_frame;
+                    continue;
+                }
+                if mem.peek(self.hat_addr(slot), EntryWidth::U64) != 0 {
+                    mem.write(self.hat_addr(slot), EntryWidth::U64, 0);
+                }
+                slot += 1;
+            }
+        }
+        self.ipt = ipt;
+        self.hat = new_hat;
+        self.ipt_frames = ipt_frames;
+        self.hat_frames = hat_frames;
+        self.frames = frames;
+        self.hat_slots = hat;
+        self.hat_mask = hat - 1;
+        for &(idx, tag, perms) in &live {
+            let k = ((tag >> CODE_SHIFT) & CODE_MASK) as usize % MAX_SIZES;
+            let slot = self.slot(tag >> VPN_SHIFT, k);
+            let head = mem.peek(self.hat_addr(slot), EntryWidth::U64);
+            mem.write(self.ipt_addr(idx), EntryWidth::U64, tag);
+            mem.write(
+                self.link_addr(idx),
+                EntryWidth::U64,
+                (head << NEXT_SHIFT) | perms,
+            );
+            mem.write(self.hat_addr(slot), EntryWidth::U64, idx + 1);
+        }
+        self.moved += live.len() as u64;
+        self.resizes += 1;
+        Ok(())
     }
 
     /// The geometry.
@@ -284,7 +408,7 @@ impl Inverted {
         let mut cur = mem.peek(self.hat_addr(slot), EntryWidth::U64);
         let mut prev = None;
         let mut steps = 0u64;
-        while cur != 0 && steps <= self.cfg.frames {
+        while cur != 0 && steps <= self.frames {
             let idx = cur - 1;
             let link = mem.peek(self.link_addr(idx), EntryWidth::U64);
             if mem.peek(self.ipt_addr(idx), EntryWidth::U64) == want {
@@ -422,8 +546,11 @@ impl PageTable for Inverted {
         let j = check_mapping(self, vpn, &pte)?;
         let mask = self.span_mask(j);
         let pfn = pte.pfn.0;
-        if pfn >= self.cfg.frames || self.cfg.frames - pfn <= mask {
-            return Err(MapError::FrameTooWide(pte.pfn));
+        if pfn >= self.frames || self.frames - pfn <= mask {
+            match pfn.checked_add(mask + 1) {
+                Some(need) if self.cfg.grow => self.grow(mem, need, pte.pfn)?,
+                _ => return Err(MapError::FrameTooWide(pte.pfn)),
+            }
         }
         // Virtual overlap: a larger page covering vpn, or smaller pages inside the new one.
         for k in j + 1..self.nsizes {
@@ -514,19 +641,23 @@ impl PageTable for Inverted {
 
     fn footprint(&self) -> Footprint {
         Footprint {
-            table_bytes: self.cfg.table_bytes(),
+            table_bytes: self.frames * ENTRY_BYTES + self.hat_slots * ANCHOR_BYTES,
             table_pages: self.ipt_frames + self.hat_frames,
             per_level: Vec::new(),
             entries: self.counts.iter().sum(),
-            capacity: self.cfg.frames,
+            capacity: self.frames,
             collisions: self.collisions,
-            moved_entries: 0,
-            resizes: 0,
+            moved_entries: self.moved,
+            resizes: self.resizes,
         }
     }
 
     fn frame_limit(&self) -> Option<u64> {
-        Some(self.cfg.frames)
+        Some(if self.cfg.grow {
+            MAX_FRAMES
+        } else {
+            self.cfg.frames
+        })
     }
 }
 
@@ -547,15 +678,15 @@ impl DesignConfig for InvertedConfig {
         },
         ParamInfo {
             key: "frames",
-            default: "1048576",
+            default: "auto",
             help:
-                "physical frames the table covers (one entry each), a power of two from 16 to 2^28",
+                "physical frames the table covers (one entry each): auto (start at 2^20 and grow with the frames the run uses, up to 2^28) or a fixed power of two from 16 to 2^28",
         },
         ParamInfo {
             key: "hat",
             default: "frames",
             help:
-                "hash anchor table slots, a power of two up to 2^28 (`frames`: as many as frames)",
+                "hash anchor table slots, a power of two up to 2^28 (`frames`: as many as frames, growing with them)",
         },
     ];
     type Table = Inverted;
@@ -563,7 +694,12 @@ impl DesignConfig for InvertedConfig {
     fn from_params(p: &ParamValues) -> Result<Self, SpecError> {
         let pobits = p.u8_in("pobits", 4, 21)?;
         let va_bits = p.u8_in("va_bits", 1, 64)?;
-        let frames = p.u64_in("frames", MIN_FRAMES, MAX_FRAMES)?;
+        let grow = p.raw("frames").trim() == "auto";
+        let frames = if grow {
+            AUTO_INITIAL_FRAMES
+        } else {
+            p.u64_in("frames", MIN_FRAMES, MAX_FRAMES)?
+        };
         let hat = if p.raw("hat").trim() == "frames" {
             frames
         } else {
@@ -574,6 +710,7 @@ impl DesignConfig for InvertedConfig {
             va_bits,
             frames,
             hat,
+            grow,
         };
         cfg.validate().map_err(|e| p.geometry(e))?;
         Ok(cfg)
@@ -583,7 +720,14 @@ impl DesignConfig for InvertedConfig {
         vec![
             ("pobits", self.pobits.to_string()),
             ("va_bits", self.va_bits.to_string()),
-            ("frames", self.frames.to_string()),
+            (
+                "frames",
+                if self.grow {
+                    "auto".to_string()
+                } else {
+                    self.frames.to_string()
+                },
+            ),
             (
                 "hat",
                 if self.hat == self.frames {
@@ -617,6 +761,7 @@ mod tests {
         let cfg = InvertedConfig {
             frames,
             hat,
+            grow: false,
             ..InvertedConfig::DEFAULT
         };
         (Inverted::new(cfg, &mut mem).unwrap(), mem)
@@ -1038,10 +1183,12 @@ mod tests {
             vec![
                 ("pobits", "12".to_string()),
                 ("va_bits", "48".to_string()),
-                ("frames", "1048576".to_string()),
+                ("frames", "auto".to_string()),
                 ("hat", "frames".to_string()),
             ]
         );
+        let fixed = InvertedConfig { grow: false, ..ok };
+        assert_eq!(fixed.to_params()[2].1, "1048576");
         assert_eq!(InvertedConfig { hat: 16, ..ok }.to_params()[3].1, "16");
     }
 
@@ -1062,5 +1209,77 @@ mod tests {
             pt.map(&mut mem, Vpn(1), pte(1, PageSize::K4)),
             Err(MapError::UnsupportedPageSize(PageSize::K4))
         );
+    }
+
+    #[test]
+    fn auto_tables_grow_to_cover_the_frames_mapped_and_relink_every_entry() {
+        let mut mem = PhysMem::new(12, 52).unwrap();
+        let cfg = InvertedConfig {
+            frames: 16,
+            hat: 16,
+            ..InvertedConfig::DEFAULT
+        };
+        assert!(cfg.grow);
+        let mut pt = Inverted::new(cfg, &mut mem).unwrap();
+        assert_eq!(pt.frame_limit(), Some(MAX_FRAMES));
+        for f in 0..4u64 {
+            pt.map(&mut mem, Vpn(0x100 + f), pte(f, PageSize::K4))
+                .unwrap();
+        }
+        // Frame 40 is beyond 16: the IPT and HAT grow to 64, re-linking the four entries.
+        pt.map(&mut mem, Vpn(0x900), pte(40, PageSize::K4)).unwrap();
+        let fp = pt.footprint();
+        assert_eq!((fp.capacity, fp.resizes, fp.moved_entries), (64, 1, 4));
+        assert_eq!(fp.table_bytes, 64 * 16 + 64 * 8);
+        assert_eq!(
+            (fp.table_pages, mem.table_frames()),
+            (2, 2),
+            "the old tables are freed"
+        );
+        assert_eq!(fp.entries, 5);
+        // A 2 MiB page at frame 0x200 needs 0x400 frames.
+        pt.map(&mut mem, Vpn(0x200), pte(0x200, PageSize::M2))
+            .unwrap();
+        let fp = pt.footprint();
+        assert_eq!((fp.capacity, fp.resizes, fp.moved_entries), (1024, 2, 9));
+        for f in 0..4u64 {
+            assert_eq!(walk(&pt, &mem, 0x100 + f).0, Some(pte(f, PageSize::K4)));
+        }
+        assert_eq!(walk(&pt, &mem, 0x900).0, Some(pte(40, PageSize::K4)));
+        assert_eq!(walk(&pt, &mem, 0x3ff).0, Some(pte(0x200, PageSize::M2)));
+        assert_eq!(
+            pt.map(&mut mem, Vpn(0x5000), pte(MAX_FRAMES, PageSize::K4)),
+            Err(MapError::Unsupported(
+                "inverted table: frame pfn:0x10000000 is beyond the largest table of 268435456 \
+                 (2^28) frames"
+                    .to_string()
+            ))
+        );
+    }
+
+    #[test]
+    fn a_fixed_hat_keeps_its_slots_and_chains_are_rebuilt_in_frame_order() {
+        let mut mem = PhysMem::new(12, 52).unwrap();
+        let cfg = InvertedConfig {
+            frames: 16,
+            hat: 1,
+            ..InvertedConfig::DEFAULT
+        };
+        let mut pt = Inverted::new(cfg, &mut mem).unwrap();
+        for f in [3u64, 1, 2] {
+            pt.map(&mut mem, Vpn(0x100 + f), pte(f, PageSize::K4))
+                .unwrap();
+        }
+        pt.map(&mut mem, Vpn(0x900), pte(40, PageSize::K4)).unwrap();
+        // Chain after the rebuild (ascending frames, each at the head): 3 -> 2 -> 1; then frame
+        // 40 inserted at the head.
+        assert_eq!(walk(&pt, &mem, 0x900), (Some(pte(40, PageSize::K4)), 2, 1));
+        assert_eq!(walk(&pt, &mem, 0x103).1, 3);
+        assert_eq!(walk(&pt, &mem, 0x102).1, 4);
+        assert_eq!(walk(&pt, &mem, 0x101), (Some(pte(1, PageSize::K4)), 5, 4));
+        let fp = pt.footprint();
+        assert_eq!((fp.capacity, fp.resizes, fp.moved_entries), (64, 1, 3));
+        assert_eq!(fp.table_bytes, 64 * 16 + 8);
+        assert_eq!(fp.collisions, 3, "re-linking is not a collision");
     }
 }

@@ -42,6 +42,18 @@ pub enum SpecError {
         /// What is wrong.
         reason: String,
     },
+    /// A parameter given more than once.
+    #[error("design `{design}`: parameter `{key}` given twice (`{key}={first}` and `{key}={second}`); give it once")]
+    DuplicateParam {
+        /// The design.
+        design: String,
+        /// The key.
+        key: String,
+        /// Its first value.
+        first: String,
+        /// Its second value.
+        second: String,
+    },
     /// The parameters parse but describe a design that cannot work.
     #[error("design `{design}`: {reason}")]
     Geometry {
@@ -93,10 +105,13 @@ impl ParamValues {
         }
     }
 
-    /// A whole number (decimal, `0x` hex, or with a `k`/`m`/`g` binary suffix) in `min..=max`.
+    /// A whole number (decimal, `0x` hex, `2^N`, or with a `k`/`m`/`g` binary suffix) in
+    /// `min..=max`.
     pub fn u64_in(&self, key: &str, min: u64, max: u64) -> Result<u64, SpecError> {
-        let v = parse_int(self.raw(key))
-            .ok_or_else(|| self.bad(key, "expected a whole number".to_string()))?;
+        let v = parse_int_checked(self.raw(key)).map_err(|e| match e {
+            IntError::NotANumber => self.bad(key, "expected a whole number".to_string()),
+            IntError::TooLarge => self.bad(key, format!("too large: must be from {min} to {max}")),
+        })?;
         if v < min || v > max {
             return Err(self.bad(key, format!("must be from {min} to {max}")));
         }
@@ -272,7 +287,7 @@ fn parse_as<C: DesignConfig>(
     rest: &str,
     wrap: impl FnOnce(C) -> DesignSpec,
 ) -> Result<DesignSpec, SpecError> {
-    let mut given = Vec::new();
+    let mut given: Vec<(String, String)> = Vec::new();
     for kv in rest.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let (key, value) = kv.split_once('=').ok_or_else(|| SpecError::BadValue {
             design: name.to_string(),
@@ -290,6 +305,14 @@ fn parse_as<C: DesignConfig>(
                     .map(|p| p.key)
                     .collect::<Vec<_>>()
                     .join(", "),
+            });
+        }
+        if let Some((_, first)) = given.iter().find(|(k, _)| k == key) {
+            return Err(SpecError::DuplicateParam {
+                design: name.to_string(),
+                key: key.to_string(),
+                first: first.clone(),
+                second: value.trim().to_string(),
             });
         }
         given.push((key.to_string(), value.trim().to_string()));
@@ -432,11 +455,48 @@ impl fmt::Display for DesignSpec {
     }
 }
 
-/// Parses a whole number: decimal, `0x` hex, or decimal with a binary `k`, `m` or `g` suffix.
+/// A decimal number written compactly: plain where that is short (`0.6`, `1`), in scientific
+/// notation otherwise (`1e-300`, not three hundred digits).
+pub fn compact_f64(x: f64) -> String {
+    let a = x.abs();
+    if a == 0.0 || !a.is_finite() || (1e-4..1e15).contains(&a) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
+}
+
+/// Parses a whole number: decimal, `0x` hex, a power `B^E` (`2^20`), or decimal with a binary `k`,
+/// `m` or `g` suffix.
 pub fn parse_int(s: &str) -> Option<u64> {
+    parse_int_checked(s).ok()
+}
+
+/// Why a whole number did not parse.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum IntError {
+    /// Not a number at all.
+    NotANumber,
+    /// A number too large for 64 bits.
+    TooLarge,
+}
+
+fn parse_int_checked(s: &str) -> Result<u64, IntError> {
+    use std::num::IntErrorKind;
     let s = s.trim();
+    let int = |r: Result<u64, std::num::ParseIntError>| {
+        r.map_err(|e| match e.kind() {
+            IntErrorKind::PosOverflow => IntError::TooLarge,
+            _ => IntError::NotANumber,
+        })
+    };
     if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-        return u64::from_str_radix(hex, 16).ok();
+        return int(u64::from_str_radix(hex, 16));
+    }
+    if let Some((b, e)) = s.split_once('^') {
+        let b = int(b.trim().parse())?;
+        let e: u32 = e.trim().parse().map_err(|_| IntError::NotANumber)?;
+        return b.checked_pow(e).ok_or(IntError::TooLarge);
     }
     let (digits, shift) = match s.as_bytes().last() {
         Some(b'k' | b'K') => (&s[..s.len() - 1], 10),
@@ -444,8 +504,8 @@ pub fn parse_int(s: &str) -> Option<u64> {
         Some(b'g' | b'G') => (&s[..s.len() - 1], 30),
         _ => (s, 0),
     };
-    let v: u64 = digits.parse().ok()?;
-    v.checked_mul(1 << shift)
+    let v = int(digits.parse())?;
+    v.checked_mul(1 << shift).ok_or(IntError::TooLarge)
 }
 
 impl DesignConfig for RadixConfig {
@@ -597,6 +657,13 @@ mod tests {
         assert_eq!(parse_int("0x10"), Some(16));
         assert_eq!(parse_int("2M"), Some(2 << 20));
         assert_eq!(parse_int("x"), None);
+        assert_eq!(parse_int("2^40"), Some(1 << 40));
+        assert_eq!(parse_int("2^64"), None);
+        assert_eq!(
+            round("hashed:entries=2^20"),
+            "hashed:entries=1048576",
+            "powers are accepted and shown in full"
+        );
     }
 
     #[test]
@@ -605,12 +672,38 @@ mod tests {
         assert!(err("btree").contains("unknown design `btree`"));
         assert!(err("radix:depth=3").contains("takes: levels, pobits, pte_bytes"));
         assert!(err("radix:levels=x").contains("expected a whole number"));
+        assert_eq!(
+            err("hashed:entries=99999999999999999999"),
+            "design `hashed`: bad value `99999999999999999999` for `entries`: too large: must be \
+             from 1 to 1099511627776"
+        );
+        assert!(err("hashed:entries=2^41").contains("must be from 1 to 1099511627776"));
         assert!(err("radix:levels=7").contains("outside 1..=6"));
         assert!(err("radix:levels=6,pobits=16").contains("> 64"));
         assert!(err("radix:pobits=3").contains("outside 4..=18"));
         assert!(err("radix:pte_bytes=2").contains("must be 4 or 8"));
         assert!(err("x86-64:levels=3").contains("it is a preset"));
         assert!(err("radix:levels").contains("expected key=value"));
+        assert_eq!(
+            err("radix:levels=3,levels=4"),
+            "design `radix`: parameter `levels` given twice (`levels=3` and `levels=4`); give it once"
+        );
+        assert!(err("hashed:load=0.5,bucket=2,load=0.5").contains("`load` given twice"));
+        assert_eq!(
+            err("hashed:load=1e-300"),
+            "design `hashed:load=1e-300`: load=1e-300 of 4096 entry slots holds no mapping before \
+             the first resize: load must be from 1/4096 (0.000244140625) to 1"
+        );
+        assert_eq!(
+            err("ecpt:load=1e-300"),
+            "design `ecpt:load=1e-300`: load=1e-300 of 1536 slots holds no cluster before the \
+             first resize: load must be from 1/1536 (0.0006510416666666666) to 1"
+        );
+        assert!(err("hashed:load=2").contains("must be from 0 to 1"));
+        assert!(err("hashed:load=nan").contains("must be from 0 to 1"));
+        assert_eq!(compact_f64(0.6), "0.6");
+        assert_eq!(compact_f64(1e-300), "1e-300");
+        assert_eq!(compact_f64(1.0), "1");
     }
 
     #[test]
@@ -618,6 +711,51 @@ mod tests {
         for d in CATALOG {
             let spec = DesignSpec::parse(d.name).unwrap();
             assert_eq!(DesignSpec::parse(&spec.to_string()).unwrap(), spec);
+        }
+    }
+
+    /// No size parameter allocates its table on the host up front: every design at its largest
+    /// accepted geometry builds, maps pages far apart and walks them, and the simulated memory
+    /// stores only the frames written.
+    #[test]
+    fn the_largest_geometries_cost_host_memory_only_for_what_is_touched() {
+        use ptbench_core::{Perms, Pfn, Pte, Vpn, WalkCost};
+        for s in [
+            "hashed:entries=2^40",
+            "hashed:entries=2^40,collision=chain,bucket=8",
+            "ecpt:entries=2^24,ways=8,cluster=16",
+            "inverted:frames=2^28,hat=2^28",
+            "flat:va_bits=57",
+            "flat:va_bits=56,pobits=8",
+            "radix:levels=6,pobits=10",
+            "x86-64-5l",
+        ] {
+            let spec = DesignSpec::parse(s).unwrap();
+            let mut mem = spec.new_mem().unwrap();
+            let mut pt = spec.build_boxed(&mut mem).unwrap();
+            let size = pt.page_sizes()[0];
+            let page_bits = u32::from(spec.va_bits() - spec.page_shift());
+            for (i, v) in [0, 1 << (page_bits / 2), (1u64 << page_bits) - 1]
+                .into_iter()
+                .enumerate()
+            {
+                let pte = Pte {
+                    pfn: Pfn(i as u64 * 7),
+                    perms: Perms::RW,
+                    size,
+                };
+                pt.map(&mut mem, Vpn(v), pte).unwrap();
+                assert_eq!(
+                    pt.walk(&mem, Vpn(v), &mut WalkCost::default()),
+                    Some(pte),
+                    "{s}"
+                );
+            }
+            assert!(
+                mem.host_bytes() < 4 << 20,
+                "{s}: {} host bytes",
+                mem.host_bytes()
+            );
         }
     }
 }

@@ -11,6 +11,7 @@ fn build(frames: u64, hat: u64) -> (Inverted, PhysMem) {
     let cfg = InvertedConfig {
         frames,
         hat,
+        grow: false,
         ..InvertedConfig::DEFAULT
     };
     (Inverted::new(cfg, &mut mem).unwrap(), mem)

@@ -14,6 +14,10 @@
 //!   the walk starts at the deepest cached table) and fills the TLBs with the mapping found. The
 //!   retry after a page fault belongs to the same translation: it walks again but is not a second
 //!   TLB lookup or miss.
+//! - A fault whose mapping frees table frames (a radix table emptied under a new huge page, the old
+//!   ways or table of a finished resize) drops exactly the page-walk-cache entries that point into
+//!   the freed frames (`pwc_invalidations`); TLB entries stay, so designs that translate a trace
+//!   the same way have the same TLB counters (`l1*`, `l2*`, `tlb_misses`) and walks.
 //! - Every translation folds (page, frame, faulted) into a digest, so designs that translate a trace
 //!   the same way have the same digest, whatever their costs.
 //!
@@ -168,7 +172,9 @@ pub struct Simulator<P: PageTable> {
 
 impl<P: PageTable> Simulator<P> {
     /// A simulator over an already built design and its memory, without TLBs.
-    pub fn new(label: String, pt: P, mem: PhysMem, opts: &SimOptions) -> Simulator<P> {
+    pub fn new(label: String, pt: P, mut mem: PhysMem, opts: &SimOptions) -> Simulator<P> {
+        // Frees are logged so that page-walk-cache entries pointing at freed tables can go.
+        mem.track_freed(true);
         let shift = pt.page_shift();
         let va_end = if pt.va_bits() >= 64 {
             0
@@ -298,7 +304,6 @@ impl<P: PageTable> Simulator<P> {
         cost: &mut WalkCost,
     ) -> Result<Pte, ReplayError> {
         self.stats.page_faults += 1;
-        let tables_before = self.mem.table_frames();
         self.os
             .handle_fault(&mut self.pt, &mut self.mem, vpn)
             .map_err(|error| ReplayError::Os {
@@ -307,11 +312,12 @@ impl<P: PageTable> Simulator<P> {
                 design: self.label.clone(),
                 error,
             })?;
-        if self.mem.table_frames() < tables_before {
-            // The mapping freed tables (a huge page over emptied ones): cached pointers to them
-            // are stale.
+        // The mapping may have freed tables (a radix table emptied under a huge page, the old
+        // ways of a finished resize): cached pointers to them are stale and go; nothing else
+        // does (TLB entries translate pages, and every design keeps the same ones).
+        for (start, end) in self.mem.drain_freed() {
             if let Some(tlb) = &mut self.tlb {
-                tlb.flush();
+                tlb.pwc_invalidate_tables(start, end);
             }
         }
         self.stats.walks += 1;

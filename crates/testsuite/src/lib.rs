@@ -116,7 +116,7 @@ fn default_va_bits() -> u8 {
 
 /// Every design spec the corpus runs a scenario of base page `2^pobits` under, unless it names its
 /// own: the radix presets of that page size, radix tables of 1, 3 and 6 levels where they fit, flat
-/// tables over 32 and 40 bits, hashed, inverted and elastic cuckoo tables with their defaults and
+/// tables over 32, 40 and 57 bits, hashed, inverted and elastic cuckoo tables with their defaults and
 /// with tiny tables that collide and resize at once, and the reference.
 pub fn designs_for(pobits: u8) -> Vec<DesignSpec> {
     let mut specs: Vec<String> = ["two-level", "x86-64", "x86-64-5l"]
@@ -128,6 +128,7 @@ pub fn designs_for(pobits: u8) -> Vec<DesignSpec> {
     }
     specs.push(format!("flat:pobits={pobits}"));
     specs.push(format!("flat:pobits={pobits},va_bits=40"));
+    specs.push(format!("flat:pobits={pobits},va_bits=57"));
     specs.push(format!("hashed:pobits={pobits}"));
     specs.push(format!("hashed:pobits={pobits},collision=chain"));
     specs.push(format!("hashed:pobits={pobits},entries=4,bucket=2,load=1"));

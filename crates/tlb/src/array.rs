@@ -153,6 +153,19 @@ impl<V: Copy, R: Replacement> SetArray<V, R> {
         n
     }
 
+    /// Drops every entry whose value satisfies `stale`; returns how many.
+    pub(crate) fn invalidate_where(&mut self, stale: impl Fn(&V) -> bool) -> usize {
+        let mut n = 0;
+        for i in 0..self.ctx.len() {
+            if self.ctx[i] & VALID != 0 && stale(&self.vals[i]) {
+                self.ctx[i] &= !VALID;
+                self.repl.on_invalidate(i / self.ways, i % self.ways);
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Valid entries, as `(tag, ctx without the valid bit, value)`, set by set.
     pub(crate) fn entries(&self) -> impl Iterator<Item = (u64, u32, V)> + '_ {
         (0..self.tags.len())

@@ -157,15 +157,23 @@ impl std::str::FromStr for Geometry {
         let (e, w) = s
             .split_once(['x', 'X'])
             .ok_or_else(|| "expected ENTRIESxWAYS, e.g. 64x4".to_string())?;
-        let entries: u32 = e
-            .trim()
-            .parse()
-            .map_err(|_| format!("entries `{e}` is not a whole number"))?;
-        let ways: u32 = w
-            .trim()
-            .parse()
-            .map_err(|_| format!("ways `{w}` is not a whole number"))?;
+        let entries = count("entries", e)?;
+        let ways = count("ways", w)?;
         Geometry::new(entries, ways).map_err(|e| e.to_string())
+    }
+}
+
+/// A count of entries or ways: a whole number, at most [`MAX_ENTRIES`].
+fn count(what: &str, s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("{what} `{s}` is not a whole number"));
+    }
+    match t.parse::<u64>() {
+        Ok(n) if n <= u64::from(MAX_ENTRIES) => Ok(n as u32),
+        _ => Err(format!(
+            "{what} {t} is too large: the limit is {MAX_ENTRIES} (2^24)"
+        )),
     }
 }
 
@@ -218,5 +226,16 @@ mod tests {
         assert!("64".parse::<Geometry>().is_err());
         assert!("ax4".parse::<Geometry>().is_err());
         assert!("4xb".parse::<Geometry>().is_err());
+        assert_eq!(
+            "4294967296x8".parse::<Geometry>(),
+            Err("entries 4294967296 is too large: the limit is 16777216 (2^24)".to_string())
+        );
+        assert_eq!(
+            "64x99999999999999999999999".parse::<Geometry>(),
+            Err(
+                "ways 99999999999999999999999 is too large: the limit is 16777216 (2^24)"
+                    .to_string()
+            )
+        );
     }
 }

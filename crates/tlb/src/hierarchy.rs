@@ -166,6 +166,9 @@ pub struct TlbStats {
     pub pwc_misses: u64,
     /// Whole-hierarchy flushes (`flush`, and `context_switch` with ASIDs off).
     pub flushes: u64,
+    /// Page-walk-cache entries dropped because the table they pointed at was freed
+    /// ([`TlbHierarchy::pwc_invalidate_tables`]).
+    pub pwc_invalidations: u64,
 }
 
 /// Why a hierarchy could not be built.
@@ -707,6 +710,19 @@ impl TlbHierarchy {
             None => self.stats.pwc_misses += 1,
         }
         hit
+    }
+
+    /// Drops the page-walk-cache entries that point at tables in the physical range `start..end`
+    /// (table frames a design freed: an emptied radix table under a new huge page, the old ways
+    /// of a finished resize). TLB entries translate pages, not tables, and stay; so do page-walk
+    /// cache entries pointing anywhere else. Returns how many entries were dropped.
+    pub fn pwc_invalidate_tables(&mut self, start: PhysAddr, end: PhysAddr) -> usize {
+        let n = self
+            .pwc
+            .as_mut()
+            .map_or(0, |p| p.invalidate_tables(start, end));
+        self.stats.pwc_invalidations += n as u64;
+        n
     }
 
     /// Records, after a walk, that the level-`level` entry on `vpn`'s path points at the

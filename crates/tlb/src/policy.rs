@@ -39,6 +39,19 @@ pub enum PolicyError {
     },
 }
 
+impl PolicyError {
+    /// What the policy needs of the way count, for a message that already names the policy and
+    /// the ways (`... has 128 ways, and repl=bitplru supports at most 64 ...`).
+    pub fn requirement(&self) -> &'static str {
+        match self {
+            PolicyError::TreePlruWays { .. } => {
+                "needs a power-of-two number (use lru, fifo, random or bitplru)"
+            }
+            PolicyError::TooManyWays { .. } => "supports at most 64 (use lru, fifo or random)",
+        }
+    }
+}
+
 /// Replacement state of one set-associative array.
 ///
 /// `set` is the set index, `way` the way within the set (`0..ways`).

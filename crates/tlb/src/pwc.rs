@@ -337,6 +337,15 @@ impl PageWalkCache {
         }
     }
 
+    /// Drops every entry (of any level and ASID) that points at a table in `start..end`, a
+    /// range of physical addresses whose table frames were freed; returns how many. Entries
+    /// pointing elsewhere stay.
+    pub fn invalidate_tables(&mut self, start: PhysAddr, end: PhysAddr) -> usize {
+        self.arrays()
+            .map(|a| a.invalidate_where(|t| (start.0..end.0).contains(&t.0)))
+            .sum()
+    }
+
     fn arrays(&mut self) -> impl Iterator<Item = &mut PwcArray> {
         self.unified
             .iter_mut()

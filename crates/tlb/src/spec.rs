@@ -85,7 +85,7 @@ pub enum TlbSpecError {
         needs: &'static str,
     },
     /// A replacement policy that cannot drive one of the arrays.
-    #[error("`repl={policy}` cannot drive `{key}={geometry}`: {source}")]
+    #[error("`{key}={geometry}` has {} ways, and `repl={policy}` {}", geometry.ways(), source.requirement())]
     Policy {
         /// The policy's name.
         policy: &'static str,

@@ -168,3 +168,53 @@ fn hierarchy_counts_pwc_hits_per_level() {
     assert_eq!(flat.pwc_lookup(v, 0), None);
     assert_eq!(flat.stats().pwc_misses, 0);
 }
+
+#[test]
+fn invalidating_freed_tables_drops_only_entries_pointing_into_them() {
+    for spec in ["pwc=4x4", "upwc=8x8"] {
+        let mut c = pwc(spec, &x86());
+        let v = vpn(1, 2, 3, 4);
+        c.fill(0, v, 0, PhysAddr(0x1000));
+        c.fill(1, v, 0, PhysAddr(0x2000));
+        c.fill(2, v, 0, PhysAddr(0x3000));
+        c.fill(2, vpn(1, 2, 5, 0), 7, PhysAddr(0x3800));
+        c.fill(2, vpn(1, 2, 6, 0), 0, PhysAddr(0x4000));
+        // Frames 0x3000..0x4000 freed: the two PD entries pointing there go (any ASID); the PT at
+        // 0x4000 (just past the range) and the upper levels stay.
+        assert_eq!(
+            c.invalidate_tables(PhysAddr(0x3000), PhysAddr(0x4000)),
+            2,
+            "{spec}"
+        );
+        assert_eq!(c.len(), 3, "{spec}");
+        let h = c.lookup_deepest(v, 0).unwrap();
+        assert_eq!((h.level, h.next_table), (1, PhysAddr(0x2000)), "{spec}");
+        assert_eq!(c.peek(2, vpn(1, 2, 6, 0), 0), Some(PhysAddr(0x4000)));
+    }
+    // Through the hierarchy: counted, and the TLB entries stay.
+    let mut h = TlbHierarchy::new(
+        &TlbSpec::parse("l1=4x4,pwc=4x4").unwrap(),
+        &[PageSize::K4],
+        Some(&x86()),
+    )
+    .unwrap();
+    let v = vpn(1, 2, 3, 4);
+    let pte = ptbench_core::Pte {
+        pfn: ptbench_core::Pfn(9),
+        perms: ptbench_core::Perms::RW,
+        size: PageSize::K4,
+    };
+    h.fill(v, 0, ptbench_core::AccessKind::Read, pte);
+    h.pwc_fill(2, v, 0, PhysAddr(0x3000));
+    assert_eq!(
+        h.pwc_invalidate_tables(PhysAddr(0x3000), PhysAddr(0x4000)),
+        1
+    );
+    assert_eq!(h.stats().pwc_invalidations, 1);
+    assert_eq!(h.stats().flushes, 0);
+    assert_eq!(
+        h.lookup(v, 0, ptbench_core::AccessKind::Read).pte(),
+        Some(pte)
+    );
+    assert_eq!(h.pwc_lookup(v, 0), None);
+}

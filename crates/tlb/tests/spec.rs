@@ -274,6 +274,20 @@ fn errors_name_the_key_and_value() {
         err("l1=128x128,repl=bitplru"),
         Policy { key: "l1", .. }
     ));
+    assert_eq!(
+        err("l1=128x128,repl=bitplru").to_string(),
+        "`l1=128x128` has 128 ways, and `repl=bitplru` supports at most 64 (use lru, fifo or random)"
+    );
+    assert_eq!(
+        err("l1i=8x8,l1d=6x3,repl=plru").to_string(),
+        "`l1d=6x3` has 3 ways, and `repl=plru` needs a power-of-two number (use lru, fifo, random \
+         or bitplru)"
+    );
+    assert_eq!(
+        err("l1=4294967296x8").to_string(),
+        "bad TLB spec value `l1=4294967296x8`: entries 4294967296 is too large: the limit is \
+         16777216 (2^24)"
+    );
     assert!(matches!(
         err("l1i=8x8,l1d=6x3,repl=plru"),
         Policy { key: "l1d", .. }
