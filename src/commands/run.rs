@@ -18,7 +18,7 @@ pub const DEFAULT_DESIGNS: &[&str] = &[
     "x86-64",
     "x86-64-5l",
     "radix:levels=3,pobits=14",
-    "flat:va_bits=40",
+    "flat:va_bits=48",
     "hashed",
     "hashed:collision=chain",
     "inverted",
@@ -43,7 +43,7 @@ pub const AFTER_HELP: &str = "Examples:\n  \
 #[derive(clap::Args)]
 pub struct RunArgs {
     /// A design SPEC, `NAME[:key=value,...]` (e.g. `x86-64`, `radix:levels=3,pobits=14`); repeat for
-    /// more. Default: x86-64, x86-64-5l, radix:levels=3,pobits=14, flat:va_bits=40, hashed,
+    /// more. Default: x86-64, x86-64-5l, radix:levels=3,pobits=14, flat:va_bits=48, hashed,
     /// hashed:collision=chain, inverted, ecpt (`ptbench designs` lists them all).
     #[arg(long = "design", short = 'd', value_name = "SPEC")]
     designs: Vec<String>,
