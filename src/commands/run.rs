@@ -6,7 +6,9 @@ use clap::ValueEnum;
 use indicatif::MultiProgress;
 use ptbench_core::PageSize;
 use ptbench_pagetable::DesignSpec;
-use ptbench_replay::{replay_trace, HugePolicy, PageCrossing, Sim, SimOptions, TraceRun};
+use ptbench_replay::{
+    replay_trace, run_row, HugePolicy, PageCrossing, Sim, SimOptions, TraceRun,
+};
 use ptbench_report::{csv_rules, render_table, thousands, write_csv_with, RunRow};
 use ptbench_tlb::{presets, TlbSpec};
 use ptbench_trace::ReaderOptions;
@@ -224,7 +226,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
         for (i, sim) in sims.iter().enumerate() {
             match run.failures.iter().find(|(f, _)| *f == i) {
                 Some((_, e)) => failures.push(format!("design {}: {e}", sim.label())),
-                None => rows.push(row(trace, &run, sim, &opts, args.huge)),
+                None => rows.push(run_row(trace, &run, sim, &opts)),
             }
         }
     }
@@ -316,91 +318,6 @@ fn replay_one(
     Ok((run?, sims))
 }
 
-fn row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions, huge: Huge) -> RunRow {
-    let s = sim.stats();
-    let f = sim.footprint();
-    let secs = s.busy_nanos as f64 / 1e9;
-    let spec = DesignSpec::parse(sim.label()).ok();
-    RunRow {
-        trace: trace.display().to_string(),
-        design: sim.label().to_string(),
-        accesses: s.accesses,
-        translations: s.translations,
-        walks: s.walks,
-        walk_refs: s.walk_refs,
-        refs_per_translation: ratio(s.walk_refs, s.translations),
-        page_faults: s.page_faults,
-        table_pages: f.table_pages,
-        table_bytes: f.table_bytes,
-        distinct_pages: s.distinct_pages,
-        wall_seconds: secs,
-        accesses_per_second: if secs > 0.0 {
-            s.accesses as f64 / secs
-        } else {
-            0.0
-        },
-        page_crossing: match opts.page_crossing {
-            PageCrossing::Split => "split",
-            PageCrossing::First => "first",
-        }
-        .to_string(),
-        page_bytes: spec.as_ref().map_or(0, |s| 1 << s.page_shift()),
-        va_bits: spec.as_ref().map_or(0, |s| s.va_bits()),
-        tables_per_level: f
-            .per_level
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(";"),
-        probes: s.probes,
-        trace_format: run.format.map(|f| f.name()).unwrap_or("empty").to_string(),
-        huge: huge.name().to_string(),
-        walk_refs_p50: s.refs_per_walk.quantile(0.5),
-        walk_refs_p90: s.refs_per_walk.quantile(0.9),
-        walk_refs_p99: s.refs_per_walk.quantile(0.99),
-        walk_refs_max: s.refs_per_walk.max(),
-        load_factor: f.load_factor(),
-        collisions: f.collisions,
-        moved_entries: f.moved_entries,
-        resizes: f.resizes,
-        digest: format!("{:016x}", s.digest),
-        tlb: sim.tlb_label().to_string(),
-        events: s.events,
-        ..tlb_columns(sim, s.translations)
-    }
-}
-
-/// The TLB columns of a row; without TLBs every translation is a last-level miss.
-fn tlb_columns(sim: &Sim, translations: u64) -> RunRow {
-    let Some(t) = sim.tlb_stats() else {
-        return RunRow {
-            tlb_misses: translations,
-            ..RunRow::default()
-        };
-    };
-    let deepest = t.pwc_hits.iter().rposition(|h| *h > 0).map_or(0, |i| i + 1);
-    RunRow {
-        l1i_hits: t.l1i_hits,
-        l1i_misses: t.l1i_misses,
-        l1d_hits: t.l1d_hits,
-        l1d_misses: t.l1d_misses,
-        l2_hits: t.l2_hits,
-        l2_misses: t.l2_misses,
-        tlb_misses: t.tlb_misses,
-        pwc_hits: t.pwc_hits.iter().sum(),
-        pwc_hits_per_level: t.pwc_hits[..deepest]
-            .iter()
-            .map(u64::to_string)
-            .collect::<Vec<_>>()
-            .join(";"),
-        pwc_misses: t.pwc_misses,
-        l1i_evictions: t.l1i_evictions,
-        l1d_evictions: t.l1d_evictions,
-        l2_evictions: t.l2_evictions,
-        ..RunRow::default()
-    }
-}
-
 /// Traces on which designs of the same page size translated differently.
 fn disagreements(rows: &[RunRow]) -> Vec<String> {
     let mut out = Vec::new();
@@ -418,14 +335,6 @@ fn disagreements(rows: &[RunRow]) -> Vec<String> {
         }
     }
     out
-}
-
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 {
-        0.0
-    } else {
-        a as f64 / b as f64
-    }
 }
 
 fn table(rows: &[RunRow]) -> String {

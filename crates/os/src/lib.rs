@@ -44,6 +44,17 @@ pub enum HugePolicy {
 }
 
 impl HugePolicy {
+    /// The policy's name on the command line and in results: `off`, `2m`, `1g` or `thp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            HugePolicy::Off => "off",
+            HugePolicy::Fixed(s) if s == PageSize::G1 => "1g",
+            HugePolicy::Fixed(s) if s == PageSize::M2 => "2m",
+            HugePolicy::Fixed(_) => "fixed",
+            HugePolicy::Thp => "thp",
+        }
+    }
+
     /// The huge page size the policy may map, if any.
     pub fn huge_size(self) -> Option<PageSize> {
         match self {

@@ -1,0 +1,102 @@
+//! The CSV row of a finished simulation: the stable columns of [`RunRow`], named at report time
+//! from the simulator's plain counters.
+
+use crate::{PageCrossing, Sim, SimOptions, TraceRun};
+use ptbench_pagetable::DesignSpec;
+use ptbench_report::RunRow;
+use std::path::Path;
+
+/// The CSV row of `sim` after replaying `trace` (`run`) under `opts`: the columns `ptbench run`
+/// and `ptbench sweep` write.
+pub fn run_row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> RunRow {
+    let s = sim.stats();
+    let f = sim.footprint();
+    let secs = s.busy_nanos as f64 / 1e9;
+    let spec = DesignSpec::parse(sim.label()).ok();
+    RunRow {
+        trace: trace.display().to_string(),
+        design: sim.label().to_string(),
+        accesses: s.accesses,
+        translations: s.translations,
+        walks: s.walks,
+        walk_refs: s.walk_refs,
+        refs_per_translation: ratio(s.walk_refs, s.translations),
+        page_faults: s.page_faults,
+        table_pages: f.table_pages,
+        table_bytes: f.table_bytes,
+        distinct_pages: s.distinct_pages,
+        wall_seconds: secs,
+        accesses_per_second: if secs > 0.0 {
+            s.accesses as f64 / secs
+        } else {
+            0.0
+        },
+        page_crossing: match opts.page_crossing {
+            PageCrossing::Split => "split",
+            PageCrossing::First => "first",
+        }
+        .to_string(),
+        page_bytes: spec.as_ref().map_or(0, |s| 1 << s.page_shift()),
+        va_bits: spec.as_ref().map_or(0, |s| s.va_bits()),
+        tables_per_level: f
+            .per_level
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(";"),
+        probes: s.probes,
+        trace_format: run.format.map(|f| f.name()).unwrap_or("empty").to_string(),
+        huge: opts.huge.name().to_string(),
+        walk_refs_p50: s.refs_per_walk.quantile(0.5),
+        walk_refs_p90: s.refs_per_walk.quantile(0.9),
+        walk_refs_p99: s.refs_per_walk.quantile(0.99),
+        walk_refs_max: s.refs_per_walk.max(),
+        load_factor: f.load_factor(),
+        collisions: f.collisions,
+        moved_entries: f.moved_entries,
+        resizes: f.resizes,
+        digest: format!("{:016x}", s.digest),
+        tlb: sim.tlb_label().to_string(),
+        events: s.events,
+        ..tlb_columns(sim, s.translations)
+    }
+}
+
+/// The TLB columns of a row; without TLBs every translation is a last-level miss.
+fn tlb_columns(sim: &Sim, translations: u64) -> RunRow {
+    let Some(t) = sim.tlb_stats() else {
+        return RunRow {
+            tlb_misses: translations,
+            ..RunRow::default()
+        };
+    };
+    let deepest = t.pwc_hits.iter().rposition(|h| *h > 0).map_or(0, |i| i + 1);
+    RunRow {
+        l1i_hits: t.l1i_hits,
+        l1i_misses: t.l1i_misses,
+        l1d_hits: t.l1d_hits,
+        l1d_misses: t.l1d_misses,
+        l2_hits: t.l2_hits,
+        l2_misses: t.l2_misses,
+        tlb_misses: t.tlb_misses,
+        pwc_hits: t.pwc_hits.iter().sum(),
+        pwc_hits_per_level: t.pwc_hits[..deepest]
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(";"),
+        pwc_misses: t.pwc_misses,
+        l1i_evictions: t.l1i_evictions,
+        l1d_evictions: t.l1d_evictions,
+        l2_evictions: t.l2_evictions,
+        ..RunRow::default()
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
