@@ -94,6 +94,25 @@ impl RefHistogram {
         self.small.iter().rposition(|c| *c > 0).unwrap_or(0) as u64
     }
 
+    /// The histogram as `refs:walks` pairs in increasing order of refs, separated by `;` (the
+    /// `walk_refs_histogram` CSV column); values past the exact range are the tail's buckets.
+    pub fn to_compact(&self) -> String {
+        let mut parts: Vec<String> = self
+            .small
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(v, c)| format!("{v}:{c}"))
+            .collect();
+        if let Some(t) = &self.tail {
+            parts.extend(
+                t.iter_recorded()
+                    .map(|v| format!("{}:{}", v.value_iterated_to(), v.count_at_value())),
+            );
+        }
+        parts.join(";")
+    }
+
     /// Adds `other`'s walks.
     pub fn merge(&mut self, other: &RefHistogram) {
         for (a, b) in self.small.iter_mut().zip(other.small.iter()) {
@@ -112,6 +131,17 @@ impl RefHistogram {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compact_form_lists_every_recorded_value() {
+        let mut h = RefHistogram::default();
+        for r in [4, 4, 1, 4, 0] {
+            h.record(r);
+        }
+        assert_eq!(h.to_compact(), "0:1;1:1;4:3");
+        h.record(100);
+        assert_eq!(h.to_compact(), "0:1;1:1;4:3;100:1");
+    }
 
     #[test]
     fn quantiles_over_exact_counts_and_the_tail() {

@@ -29,7 +29,7 @@ mod driver;
 mod hist;
 
 mod row;
-pub use row::run_row;
+pub use row::{cell_key, run_row};
 pub use driver::{replay_trace, RunError, TraceRun, DEFAULT_MAX_ACCESS_BYTES};
 pub use hist::RefHistogram;
 pub use ptbench_os::HugePolicy;

@@ -58,6 +58,8 @@ pub fn run_row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> Ru
         digest: format!("{:016x}", s.digest),
         tlb: sim.tlb_label().to_string(),
         events: s.events,
+        walk_refs_histogram: s.refs_per_walk.to_compact(),
+        cell: cell_key(&trace.display().to_string(), sim, opts),
         ..tlb_columns(sim, s.translations)
     }
 }
@@ -91,6 +93,21 @@ fn tlb_columns(sim: &Sim, translations: u64) -> RunRow {
         l2_evictions: t.l2_evictions,
         ..RunRow::default()
     }
+}
+
+/// The key of the cell `sim` replays on trace `trace_id` under `opts`: every setting that makes a
+/// row, `key=value` joined by `|` (stable: results are resumed, sharded and merged by it).
+pub fn cell_key(trace_id: &str, sim: &Sim, opts: &SimOptions) -> String {
+    format!(
+        "trace={trace_id}|design={}|tlb={}|huge={}|crossing={}",
+        sim.label(),
+        sim.tlb_label(),
+        opts.huge.name(),
+        match opts.page_crossing {
+            PageCrossing::Split => "split",
+            PageCrossing::First => "first",
+        }
+    )
 }
 
 fn ratio(a: u64, b: u64) -> f64 {

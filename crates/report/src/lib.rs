@@ -2,14 +2,15 @@
 //! written atomically (a temporary file renamed into place), and a plain-text table for terminals.
 
 use ptbench_output::{Output, OutputError, Rules};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// One (trace, design) result. Field order is the CSV column order; columns are only ever added,
 /// at the end, never renamed.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RunRow {
     /// The trace file as given on the command line.
     pub trace: String,
@@ -99,6 +100,11 @@ pub struct RunRow {
     pub l2_evictions: u64,
     /// OS events in the trace (context switches, forks, mmap, munmap, mprotect, exits).
     pub events: u64,
+    /// References per walk, as `refs:walks` pairs separated by `;` (every walk, retries included).
+    pub walk_refs_histogram: String,
+    /// The cell's key: trace, design, TLB, huge-page policy and the other settings of the row, so
+    /// that results files can be resumed, sharded and merged by key.
+    pub cell: String,
 }
 
 /// Why results could not be written.

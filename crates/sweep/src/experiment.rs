@@ -1,0 +1,640 @@
+//! Experiment files: which traces, and the axes whose cross product makes the cells.
+//!
+//! ```toml
+//! name = "tlb-reach"
+//! description = "What a bigger STLB buys each design"
+//!
+//! [[trace]]
+//! path = "../traces/*.ptbt.zst"          # paths and globs, relative to this file
+//! [[trace]]
+//! name = "zipf-4g"                        # generated once, cached under OUT/cache/
+//! gen = { pattern = "zipf", accesses = "20m", footprint = "4g", seed = 1 }
+//!
+//! [[design]]
+//! spec = "x86-64"
+//! [[design]]
+//! spec = "hashed"
+//! bucket = [1, 2, 4, 8]                   # a list is an axis: one cell per value
+//!
+//! [[tlb]]
+//! spec = "none"
+//! [[tlb]]
+//! spec = "repl=lru"
+//! l1 = ["16x4", "64x4", "256x4"]
+//!
+//! huge = ["off", "thp"]
+//! page_crossing = "split"
+//! ```
+//!
+//! Cells are the cross product trace x design x TLB x huge-page policy, in file order (globs
+//! sorted); every cell has a stable key ([`Cell::key`]) written in its result row.
+
+use ptbench_pagetable::DesignSpec;
+use ptbench_replay::{HugePolicy, PageCrossing};
+use ptbench_tlb::TlbSpec;
+use ptbench_trace::gen::{GenSpec, Pattern};
+use serde::Deserialize;
+use std::path::{Component, Path, PathBuf};
+use thiserror::Error;
+
+/// Why an experiment file cannot be used.
+#[derive(Debug, Error)]
+pub enum ExperimentError {
+    /// The file could not be read.
+    #[error("{}: {error}", path.display())]
+    Io {
+        /// The experiment file.
+        path: PathBuf,
+        /// What failed.
+        error: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown keys.
+    #[error("{}: {message}", path.display())]
+    Syntax {
+        /// The experiment file.
+        path: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A value is not usable.
+    #[error("{}: {what}: {message}", path.display())]
+    Invalid {
+        /// The experiment file.
+        path: PathBuf,
+        /// Which entry.
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileToml {
+    name: Option<String>,
+    description: Option<String>,
+    #[serde(default, rename = "trace")]
+    traces: Vec<TraceToml>,
+    #[serde(default, rename = "design")]
+    designs: Vec<toml::Table>,
+    #[serde(default, rename = "tlb")]
+    tlbs: Vec<toml::Table>,
+    #[serde(default)]
+    huge: Vec<String>,
+    page_crossing: Option<String>,
+    #[serde(default)]
+    os: toml::Table,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TraceToml {
+    path: Option<String>,
+    name: Option<String>,
+    gen: Option<GenToml>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenToml {
+    pattern: String,
+    accesses: toml::Value,
+    footprint: toml::Value,
+    seed: Option<u64>,
+    stride: Option<u64>,
+    theta: Option<f64>,
+    write_ratio: Option<f64>,
+}
+
+/// Where a trace comes from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TraceSource {
+    /// A file.
+    File(PathBuf),
+    /// A generated trace, written once to a cache file.
+    Gen {
+        /// Its name in the experiment.
+        name: String,
+        /// What to generate.
+        spec: GenSpec,
+    },
+}
+
+/// One trace of an experiment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TraceRef {
+    /// The trace's id in keys and result rows: the file's path, or `gen:NAME`.
+    pub id: String,
+    /// Where it comes from.
+    pub source: TraceSource,
+}
+
+impl TraceRef {
+    /// The file the trace is read from: the file itself, or the generated trace's cache file
+    /// under `cache_dir` (named after its parameters).
+    pub fn file(&self, cache_dir: &Path) -> PathBuf {
+        match &self.source {
+            TraceSource::File(p) => p.clone(),
+            TraceSource::Gen { name, spec } => {
+                cache_dir.join(format!("{name}-{:016x}.ptbt", gen_hash(spec)))
+            }
+        }
+    }
+
+    /// Estimated work of replaying it once: accesses for a generated trace, bytes for a file.
+    pub fn work(&self) -> u64 {
+        match &self.source {
+            TraceSource::File(p) => std::fs::metadata(p).map_or(1, |m| m.len().max(1)),
+            TraceSource::Gen { spec, .. } => spec.accesses.saturating_mul(16).max(1),
+        }
+    }
+}
+
+fn gen_hash(spec: &GenSpec) -> u64 {
+    fnv(format!("{spec:?}").as_bytes())
+}
+
+/// FNV-1a, for stable names and hashes that do not depend on the Rust version.
+pub fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// One configuration on one trace.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    /// Position in the experiment's cross product.
+    pub index: usize,
+    /// Index into [`Experiment::traces`].
+    pub trace: usize,
+    /// The design.
+    pub design: DesignSpec,
+    /// The TLB hierarchy.
+    pub tlb: TlbSpec,
+    /// The huge-page policy.
+    pub huge: HugePolicy,
+    /// OS settings (`key`, `value`), in the experiment's order.
+    pub os: Vec<(String, String)>,
+    /// The stable key.
+    pub key: String,
+}
+
+/// A parsed experiment.
+#[derive(Clone, Debug)]
+pub struct Experiment {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// Its text (copied into reports).
+    pub text: String,
+    /// Its name (default: the file's stem).
+    pub name: String,
+    /// What it shows.
+    pub description: String,
+    /// The traces.
+    pub traces: Vec<TraceRef>,
+    /// How page-crossing accesses are translated.
+    pub page_crossing: PageCrossing,
+    /// Every cell, in order.
+    pub cells: Vec<Cell>,
+}
+
+impl Experiment {
+    /// Reads and expands the experiment at `path`.
+    pub fn load(path: &Path) -> Result<Experiment, ExperimentError> {
+        let text = std::fs::read_to_string(path).map_err(|error| ExperimentError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        Experiment::parse(path, &text)
+    }
+
+    /// Expands `text` as the experiment file `path` (relative trace paths are relative to the
+    /// file's directory).
+    pub fn parse(path: &Path, text: &str) -> Result<Experiment, ExperimentError> {
+        let file: FileToml = toml::from_str(text).map_err(|e| ExperimentError::Syntax {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let invalid = |what: &str, message: String| ExperimentError::Invalid {
+            path: path.to_path_buf(),
+            what: what.to_string(),
+            message,
+        };
+        let dir = path.parent().unwrap_or(Path::new(""));
+        let mut traces = Vec::new();
+        for (i, t) in file.traces.iter().enumerate() {
+            let what = format!("[[trace]] #{}", i + 1);
+            match (&t.path, &t.gen) {
+                (Some(p), None) => {
+                    let pattern = normalize(&dir.join(p));
+                    let pattern_text = pattern.to_string_lossy().into_owned();
+                    let mut found: Vec<PathBuf> = glob::glob(&pattern_text)
+                        .map_err(|e| invalid(&what, format!("bad pattern `{p}`: {e}")))?
+                        .filter_map(Result::ok)
+                        .collect();
+                    found.sort();
+                    if found.is_empty() {
+                        return Err(invalid(
+                            &what,
+                            format!("`{p}` ({pattern_text}) matches no file"),
+                        ));
+                    }
+                    for f in found {
+                        traces.push(TraceRef {
+                            id: f.display().to_string(),
+                            source: TraceSource::File(f),
+                        });
+                    }
+                }
+                (None, Some(g)) => {
+                    let name = t
+                        .name
+                        .clone()
+                        .ok_or_else(|| invalid(&what, "a generated trace needs a `name`".into()))?;
+                    if name.is_empty()
+                        || !name
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                    {
+                        return Err(invalid(
+                            &what,
+                            format!("name `{name}`: use letters, digits, `-`, `_` and `.`"),
+                        ));
+                    }
+                    let spec = gen_spec(g).map_err(|m| invalid(&what, m))?;
+                    traces.push(TraceRef {
+                        id: format!("gen:{name}"),
+                        source: TraceSource::Gen { name, spec },
+                    });
+                }
+                _ => {
+                    return Err(invalid(
+                        &what,
+                        "give either `path` (a file or glob) or `gen` (ptbench gen parameters)"
+                            .into(),
+                    ))
+                }
+            }
+        }
+        if traces.is_empty() {
+            return Err(invalid("[[trace]]", "the experiment names no trace".into()));
+        }
+        for (i, a) in traces.iter().enumerate() {
+            if traces[..i].iter().any(|b| b.id == a.id) {
+                return Err(invalid("[[trace]]", format!("trace `{}` is listed twice", a.id)));
+            }
+        }
+
+        let mut designs = Vec::new();
+        for (i, t) in file.designs.iter().enumerate() {
+            let what = format!("[[design]] #{}", i + 1);
+            for spec in expand(t, "spec", ':').map_err(|m| invalid(&what, m))? {
+                let d = DesignSpec::parse(&spec).map_err(|e| invalid(&what, e.to_string()))?;
+                if !designs.contains(&d) {
+                    designs.push(d);
+                }
+            }
+        }
+        if designs.is_empty() {
+            return Err(invalid("[[design]]", "the experiment names no design".into()));
+        }
+        let mut tlbs = Vec::new();
+        for (i, t) in file.tlbs.iter().enumerate() {
+            let what = format!("[[tlb]] #{}", i + 1);
+            for spec in expand(t, "spec", ',').map_err(|m| invalid(&what, m))? {
+                let s = TlbSpec::parse(&spec).map_err(|e| invalid(&what, format!("{e}")))?;
+                if !tlbs.contains(&s) {
+                    tlbs.push(s);
+                }
+            }
+        }
+        if tlbs.is_empty() {
+            tlbs.push(TlbSpec::NONE);
+        }
+        let mut huge = Vec::new();
+        for h in if file.huge.is_empty() {
+            vec!["off".to_string()]
+        } else {
+            file.huge.clone()
+        } {
+            let p = parse_huge(&h).map_err(|m| invalid("huge", m))?;
+            if !huge.contains(&p) {
+                huge.push(p);
+            }
+        }
+        let page_crossing = match file.page_crossing.as_deref() {
+            None | Some("split") => PageCrossing::Split,
+            Some("first") => PageCrossing::First,
+            Some(o) => {
+                return Err(invalid(
+                    "page_crossing",
+                    format!("`{o}`: use `split` or `first`"),
+                ))
+            }
+        };
+        let os = os_axes(&file.os).map_err(|m| invalid("[os]", m))?;
+
+        let mut cells = Vec::new();
+        for (ti, t) in traces.iter().enumerate() {
+            for d in &designs {
+                for tlb in &tlbs {
+                    for h in &huge {
+                        for o in &os {
+                            let index = cells.len();
+                            cells.push(Cell {
+                                index,
+                                trace: ti,
+                                design: d.clone(),
+                                tlb: *tlb,
+                                huge: *h,
+                                os: o.clone(),
+                                key: key(&t.id, d, tlb, *h, page_crossing, o),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(Experiment {
+            path: path.to_path_buf(),
+            text: text.to_string(),
+            name: file.name.unwrap_or_else(|| {
+                path.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "experiment".into())
+            }),
+            description: file.description.unwrap_or_default(),
+            traces,
+            page_crossing,
+            cells,
+        })
+    }
+
+    /// A hash of every cell key: two runs with equal hashes ran the same cells.
+    pub fn hash(&self) -> u64 {
+        let mut all = String::new();
+        for c in &self.cells {
+            all.push_str(&c.key);
+            all.push('\n');
+        }
+        fnv(all.as_bytes())
+    }
+}
+
+/// The stable key of a cell.
+pub fn key(
+    trace: &str,
+    design: &DesignSpec,
+    tlb: &TlbSpec,
+    huge: HugePolicy,
+    crossing: PageCrossing,
+    os: &[(String, String)],
+) -> String {
+    let mut k = format!(
+        "trace={trace}|design={design}|tlb={tlb}|huge={}|crossing={}",
+        huge.name(),
+        match crossing {
+            PageCrossing::Split => "split",
+            PageCrossing::First => "first",
+        }
+    );
+    for (name, v) in os {
+        k.push_str(&format!("|{name}={v}"));
+    }
+    k
+}
+
+/// `off`, `2m`, `1g`, `thp`.
+pub fn parse_huge(h: &str) -> Result<HugePolicy, String> {
+    Ok(match h {
+        "off" => HugePolicy::Off,
+        "2m" => HugePolicy::Fixed(ptbench_core::PageSize::M2),
+        "1g" => HugePolicy::Fixed(ptbench_core::PageSize::G1),
+        "thp" => HugePolicy::Thp,
+        o => return Err(format!("`{o}`: use off, 2m, 1g or thp")),
+    })
+}
+
+fn scalar(v: &toml::Value) -> Result<String, String> {
+    match v {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        other => Err(format!("`{other}` is not a string or a number")),
+    }
+}
+
+/// The values of one key: a scalar, or every element of a list.
+fn values(key: &str, v: &toml::Value) -> Result<Vec<String>, String> {
+    match v {
+        toml::Value::Array(a) if a.is_empty() => Err(format!("`{key}` is an empty list")),
+        toml::Value::Array(a) => a
+            .iter()
+            .map(|x| scalar(x).map_err(|e| format!("`{key}`: {e}")))
+            .collect(),
+        other => Ok(vec![scalar(other).map_err(|e| format!("`{key}`: {e}"))?]),
+    }
+}
+
+/// Every spec string of a table: `base` (key `head`, may be absent) followed by `key=value` for
+/// the other keys, one string per combination of their values, joined to the base by `sep`
+/// (then by `,`).
+fn expand(t: &toml::Table, head: &str, sep: char) -> Result<Vec<String>, String> {
+    let base = match t.get(head) {
+        Some(v) => values(head, v)?,
+        None if sep == ',' => vec![String::new()],
+        None => return Err(format!("needs `{head}` (a design name or spec)")),
+    };
+    let mut out: Vec<String> = base;
+    for (k, v) in t.iter().filter(|(k, _)| k.as_str() != head) {
+        let vals = values(k, v)?;
+        let mut next = Vec::new();
+        for prefix in &out {
+            for v in &vals {
+                let joiner = if prefix.is_empty() {
+                    ""
+                } else if sep == ':' && !prefix.contains(':') {
+                    ":"
+                } else {
+                    ","
+                };
+                next.push(format!("{prefix}{joiner}{k}={v}"));
+            }
+        }
+        out = next;
+    }
+    Ok(out.into_iter().map(|s| if s.is_empty() { "none".into() } else { s }).collect())
+}
+
+/// The OS settings' cross product: `[[]]` without an `[os]` table.
+fn os_axes(t: &toml::Table) -> Result<Vec<Vec<(String, String)>>, String> {
+    let mut out: Vec<Vec<(String, String)>> = vec![Vec::new()];
+    for (k, v) in t {
+        let vals = values(k, v)?;
+        let mut next = Vec::new();
+        for prefix in &out {
+            for v in &vals {
+                let mut p = prefix.clone();
+                p.push((k.clone(), v.clone()));
+                next.push(p);
+            }
+        }
+        out = next;
+    }
+    Ok(out)
+}
+
+fn count(v: &toml::Value, binary: bool, what: &str) -> Result<u64, String> {
+    match v {
+        toml::Value::Integer(i) if *i > 0 => Ok(*i as u64),
+        toml::Value::String(s) => {
+            let t = s.trim().to_ascii_lowercase().replace('_', "");
+            let (digits, unit) = match t.as_bytes().last() {
+                Some(b'k') => (&t[..t.len() - 1], if binary { 1u64 << 10 } else { 1_000 }),
+                Some(b'm') => (&t[..t.len() - 1], if binary { 1 << 20 } else { 1_000_000 }),
+                Some(b'g') => (
+                    &t[..t.len() - 1],
+                    if binary { 1 << 30 } else { 1_000_000_000 },
+                ),
+                _ => (t.as_str(), 1),
+            };
+            digits
+                .parse::<u64>()
+                .ok()
+                .and_then(|d| d.checked_mul(unit))
+                .ok_or_else(|| format!("{what} `{s}` is not a count (k, m, g suffixes)"))
+        }
+        other => Err(format!("{what} `{other}` is not a positive count")),
+    }
+}
+
+fn gen_spec(g: &GenToml) -> Result<GenSpec, String> {
+    let pattern: Pattern = g.pattern.parse()?;
+    let mut spec = GenSpec::new(
+        pattern,
+        count(&g.accesses, false, "accesses")?,
+        count(&g.footprint, true, "footprint")?,
+    );
+    if let Some(s) = g.seed {
+        spec.seed = s;
+    }
+    if let Some(s) = g.stride {
+        spec.stride = s;
+    }
+    if let Some(t) = g.theta {
+        spec.theta = t;
+    }
+    if let Some(w) = g.write_ratio {
+        spec.write_ratio = w;
+    }
+    spec.validate()?;
+    Ok(spec)
+}
+
+/// `a/b/../c` -> `a/c`, lexically (so trace ids read well).
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exp(text: &str) -> Result<Experiment, ExperimentError> {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("traces")).unwrap();
+        for n in ["b.lackey", "a.lackey"] {
+            std::fs::write(d.path().join("traces").join(n), " L 1000,4\n").unwrap();
+        }
+        std::fs::create_dir(d.path().join("exp")).unwrap();
+        let p = d.path().join("exp/e.toml");
+        std::fs::write(&p, text).unwrap();
+        let e = Experiment::load(&p);
+        drop(d);
+        e
+    }
+
+    #[test]
+    fn axes_multiply_in_file_order() {
+        let e = exp(r#"
+            [[trace]]
+            path = "../traces/*.lackey"
+            [[trace]]
+            name = "z"
+            gen = { pattern = "zipf", accesses = "1k", footprint = "1m" }
+            [[design]]
+            spec = "x86-64"
+            [[design]]
+            spec = "hashed"
+            bucket = [1, 2]
+            [[tlb]]
+            spec = "none"
+            [[tlb]]
+            spec = "repl=lru"
+            l1 = ["16x4", "64x4"]
+            huge = ["off", "2m"]
+        "#)
+        .unwrap();
+        assert_eq!(e.traces.len(), 3);
+        assert!(e.traces[0].id.ends_with("traces/a.lackey"), "{}", e.traces[0].id);
+        assert!(!e.traces[0].id.contains(".."));
+        assert_eq!(e.traces[2].id, "gen:z");
+        // 3 traces x 3 designs x 3 TLBs x 2 huge.
+        assert_eq!(e.cells.len(), 3 * 3 * 3 * 2);
+        let designs: Vec<String> = e.cells[..18]
+            .iter()
+            .step_by(6)
+            .map(|c| c.design.to_string())
+            .collect();
+        assert_eq!(designs.len(), 3);
+        assert_eq!(designs[0], "x86-64");
+        assert!(designs[1].contains("bucket=1"), "{designs:?}");
+        assert!(designs[2].contains("bucket=2"), "{designs:?}");
+        let k = &e.cells[1].key;
+        assert!(k.contains("|tlb=none|huge=2m|"), "{k}");
+        let k = &e.cells[2].key;
+        assert!(k.contains("l1=16x4"), "{k}");
+        let keys: std::collections::HashSet<&str> =
+            e.cells.iter().map(|c| c.key.as_str()).collect();
+        assert_eq!(keys.len(), e.cells.len(), "keys are unique");
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let cases = [
+            ("[[trace]]\npath = \"nope/*\"\n[[design]]\nspec=\"x86-64\"", "matches no file"),
+            ("[[trace]]\npath = \"../traces/a.lackey\"", "names no design"),
+            (
+                "[[trace]]\npath = \"../traces/a.lackey\"\n[[design]]\nspec=\"hashed\"\nbucket=[]",
+                "empty list",
+            ),
+            (
+                "[[trace]]\npath = \"../traces/a.lackey\"\n[[design]]\nspec=\"nosuch\"",
+                "[[design]] #1",
+            ),
+            ("[[trace]]\npath = \"../traces/a.lackey\"\ncolour = 1", "unknown field"),
+            (
+                "[[trace]]\ngen = { pattern = \"zipf\", accesses = 1, footprint = 4096 }\n[[design]]\nspec=\"x86-64\"",
+                "needs a `name`",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = exp(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+}

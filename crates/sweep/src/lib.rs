@@ -1,0 +1,710 @@
+//! Parameter sweeps: an [`Experiment`] names traces and axes; [`run`] replays the cross product
+//! of its cells, each trace decoded once and its batches handed to every configuration in
+//! parallel, and appends each finished trace's rows to `OUT/results.csv` at once (flushed and
+//! synced, whole lines only), so an interrupted sweep keeps every cell it finished and
+//! `resume` runs only the missing ones.
+//!
+//! A sweep directory holds `results.csv` (the stable columns of `ptbench run`, the last one, `cell`,
+//! the cell's key), `experiment.toml` (a copy of the experiment) and `sweep.toml` (the manifest:
+//! the experiment's hash, the shard, and the cells it owns). [`shards`] splits the cells into N
+//! disjoint slices balanced by estimated work (trace length times cells), and [`merge`] joins
+//! shard directories back into one, refusing an incomplete or mixed set with the list of what is
+//! missing. Results are identical for any number of threads.
+
+pub mod experiment;
+
+pub use experiment::{Cell, Experiment, ExperimentError, TraceRef, TraceSource};
+
+use ptbench_output::{Output, Rules};
+use ptbench_replay::{replay_trace, run_row, Sim, SimOptions};
+use ptbench_report::{looks_like_results, RunRow};
+use ptbench_trace::{ReaderOptions, TraceReader};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use thiserror::Error;
+
+/// Why a sweep or a merge stopped.
+#[derive(Debug, Error)]
+pub enum SweepError {
+    /// The experiment is unusable.
+    #[error(transparent)]
+    Experiment(#[from] ExperimentError),
+    /// An output could not be written.
+    #[error(transparent)]
+    Output(#[from] ptbench_output::OutputError),
+    /// A file could not be read or written.
+    #[error("{}: {error}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        error: io::Error,
+    },
+    /// A results or manifest file is not what ptbench writes.
+    #[error("{}: {message}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Results from an earlier sweep are in the way.
+    #[error("{}: {message}", path.display())]
+    Conflict {
+        /// The file.
+        path: PathBuf,
+        /// What to do.
+        message: String,
+    },
+    /// A generated trace could not be made.
+    #[error("generating trace `{name}`: {message}")]
+    Gen {
+        /// The trace's name.
+        name: String,
+        /// What failed.
+        message: String,
+    },
+    /// Shards to merge do not make one whole sweep.
+    #[error("cannot merge: {0}")]
+    Incomplete(String),
+}
+
+fn io_err(path: &Path) -> impl Fn(io::Error) -> SweepError + '_ {
+    move |error| SweepError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+/// `I/N`: the I-th (0-based) of N disjoint slices of the cells.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// This slice, 0 to `count - 1`.
+    pub index: u32,
+    /// Slices in all.
+    pub count: u32,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Shard, String> {
+        let bad = || format!("`{s}` is not I/N (a slice I from 0 to N-1 of N, e.g. 0/4)");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u32, u32) = (
+            i.trim().parse().map_err(|_| bad())?,
+            n.trim().parse().map_err(|_| bad())?,
+        );
+        if count == 0 {
+            return Err(format!("`{s}`: N must be at least 1"));
+        }
+        if index >= count {
+            return Err(format!(
+                "`{s}`: I counts from 0, so it must be below N (the slices of {count} are 0/{count} to {}/{count})",
+                count - 1
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// Splits the cells into `n` slices balanced by estimated work: longest first, each to the least
+/// loaded slice (ties to the lowest), so the split is the same on every machine.
+pub fn shards(exp: &Experiment, n: u32) -> Vec<Vec<usize>> {
+    let n = n.max(1) as usize;
+    let work: Vec<u64> = exp.traces.iter().map(TraceRef::work).collect();
+    let mut order: Vec<&Cell> = exp.cells.iter().collect();
+    order.sort_by(|a, b| work[b.trace].cmp(&work[a.trace]).then(a.index.cmp(&b.index)));
+    let mut load = vec![0u64; n];
+    let mut out = vec![Vec::new(); n];
+    for c in order {
+        let (i, _) = load
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, l)| (**l, *i))
+            .unwrap_or((0, &0));
+        load[i] += work[c.trace];
+        out[i].push(c.index);
+    }
+    for s in &mut out {
+        s.sort_unstable();
+    }
+    out
+}
+
+/// The manifest of a sweep directory (`sweep.toml`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The experiment's name.
+    pub experiment: String,
+    /// [`Experiment::hash`], in hex.
+    pub experiment_hash: String,
+    /// Cells of the whole experiment.
+    pub total_cells: usize,
+    /// This directory's slice.
+    pub shard: Shard,
+    /// The cells this directory owns, by index.
+    pub cells: Vec<usize>,
+    /// Every cell's key, by index (so `merge` can order and name cells without the experiment).
+    pub keys: Vec<String>,
+    /// The ptbench that wrote it.
+    pub ptbench_version: String,
+}
+
+/// What a sweep is asked to do.
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    /// The directory of results.
+    pub out: PathBuf,
+    /// Run only the cells missing from an earlier run's results.
+    pub resume: bool,
+    /// Start over even if results are there.
+    pub force: bool,
+    /// Run only this slice.
+    pub shard: Shard,
+    /// How traces are read.
+    pub reader: ReaderOptions,
+    /// The most bytes one access may span.
+    pub max_access_bytes: u64,
+}
+
+/// Progress reports of a running sweep (called from worker threads).
+pub trait Progress: Sync {
+    /// A trace starts: its id, its file size and the cells replaying it.
+    fn trace_started(&self, trace: usize, id: &str, bytes: u64, cells: usize);
+    /// A trace has been read up to `bytes`, `accesses` replayed through its cells.
+    fn trace_progress(&self, trace: usize, bytes: u64, accesses: u64);
+    /// A trace is done; its `cells` rows are written.
+    fn trace_done(&self, trace: usize, cells: usize);
+    /// A note for the user.
+    fn note(&self, text: &str);
+}
+
+/// What a sweep did.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Cells of this slice.
+    pub cells: usize,
+    /// Cells replayed now.
+    pub ran: usize,
+    /// Cells found done in the results already.
+    pub resumed: usize,
+    /// Cells that failed, with why.
+    pub failures: Vec<String>,
+    /// The results file.
+    pub results: PathBuf,
+}
+
+/// The results file of a sweep directory.
+pub fn results_path(dir: &Path) -> PathBuf {
+    dir.join("results.csv")
+}
+
+/// Reads a results file's rows; a last line cut short (a sweep killed mid-write) is ignored.
+pub fn read_rows(path: &Path) -> Result<Vec<RunRow>, SweepError> {
+    let mut bytes = std::fs::read(path).map_err(io_err(path))?;
+    match bytes.iter().rposition(|&b| b == b'\n') {
+        Some(i) => bytes.truncate(i + 1),
+        None => bytes.clear(),
+    }
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut r = csv::Reader::from_reader(&bytes[..]);
+    let headers = r
+        .headers()
+        .map_err(|e| SweepError::Malformed {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?
+        .clone();
+    if headers.get(0) != Some("trace") || headers.get(1) != Some("design") {
+        return Err(SweepError::Malformed {
+            path: path.to_path_buf(),
+            message: "not a ptbench results file (its header does not start with trace,design)"
+                .into(),
+        });
+    }
+    r.deserialize()
+        .enumerate()
+        .map(|(i, row)| {
+            row.map_err(|e| SweepError::Malformed {
+                path: path.to_path_buf(),
+                message: format!("row {}: {e}", i + 1),
+            })
+        })
+        .collect()
+}
+
+/// The CSV header line of results files.
+pub fn header_line() -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.serialize(RunRow::default());
+    let bytes = w.into_inner().unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    text.lines().next().unwrap_or_default().to_string() + "\n"
+}
+
+/// Rows as CSV lines, without the header.
+pub fn row_lines(rows: &[RunRow]) -> io::Result<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(io::Error::other)?;
+    }
+    w.into_inner().map_err(|e| io::Error::other(e.to_string()))
+}
+
+fn write_small(path: &Path, text: &str) -> Result<(), SweepError> {
+    let recognise = |_: &Path| true;
+    let mut out = Output::create(path, &Rules::new("--out", "a sweep file", &recognise))?;
+    out.write_all(text.as_bytes()).map_err(io_err(path))?;
+    out.commit()?;
+    Ok(())
+}
+
+fn read_manifest(path: &Path) -> Result<Manifest, SweepError> {
+    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    toml::from_str(&text).map_err(|e| SweepError::Malformed {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// Makes the cache file of every generated trace in `traces` that is missing.
+fn make_generated(
+    exp: &Experiment,
+    traces: &[usize],
+    cache: &Path,
+    progress: &dyn Progress,
+) -> Result<(), SweepError> {
+    for &t in traces {
+        let tr = &exp.traces[t];
+        let TraceSource::Gen { name, spec } = &tr.source else {
+            continue;
+        };
+        let file = tr.file(cache);
+        if file.is_file() {
+            continue;
+        }
+        std::fs::create_dir_all(cache).map_err(io_err(cache))?;
+        progress.note(&format!(
+            "generating {} ({} accesses of {}) into {}",
+            tr.id,
+            spec.accesses,
+            spec.pattern,
+            file.display()
+        ));
+        let gen_err = |message: String| SweepError::Gen {
+            name: name.clone(),
+            message,
+        };
+        let mut g = ptbench_trace::gen::Generator::new(spec.clone()).map_err(gen_err)?;
+        let mut w = ptbench_trace::NativeWriter::create(&file).map_err(|e| gen_err(e.to_string()))?;
+        let mut buf = Vec::with_capacity(ptbench_trace::BATCH);
+        while g.read_batch(&mut buf).map_err(|e| gen_err(e.to_string()))? > 0 {
+            w.write(&buf).map_err(|e| gen_err(e.to_string()))?;
+        }
+        w.finish().map_err(|e| gen_err(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Runs the cells of `opts.shard` of `exp` that `OUT/results.csv` does not hold yet (all of
+/// them unless `opts.resume`).
+pub fn run(
+    exp: &Experiment,
+    opts: &SweepOptions,
+    progress: &dyn Progress,
+) -> Result<Summary, SweepError> {
+    let out = &opts.out;
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    let results = results_path(out);
+    let manifest_path = out.join("sweep.toml");
+    let mine = shards(exp, opts.shard.count)
+        .into_iter()
+        .nth(opts.shard.index as usize)
+        .unwrap_or_default();
+    let manifest = Manifest {
+        experiment: exp.name.clone(),
+        experiment_hash: format!("{:016x}", exp.hash()),
+        total_cells: exp.cells.len(),
+        shard: opts.shard,
+        cells: mine.clone(),
+        keys: exp.cells.iter().map(|c| c.key.clone()).collect(),
+        ptbench_version: env!("CARGO_PKG_VERSION").to_string(),
+    };
+
+    // What is done already.
+    let existing = if results.exists() {
+        if !looks_like_results(&results) && std::fs::metadata(&results).map_or(0, |m| m.len()) > 0
+        {
+            return Err(SweepError::Conflict {
+                path: results,
+                message: "exists and is not a ptbench results file; choose another --out".into(),
+            });
+        }
+        read_rows(&results)?
+    } else {
+        Vec::new()
+    };
+    let mut done: HashSet<String> = HashSet::new();
+    if opts.resume && !existing.is_empty() {
+        if manifest_path.exists() {
+            let old = read_manifest(&manifest_path)?;
+            if old.experiment_hash != manifest.experiment_hash || old.shard != manifest.shard {
+                return Err(SweepError::Conflict {
+                    path: manifest_path,
+                    message: format!(
+                        "the results there are of another sweep (experiment {} hash {}, shard {}); this one is {} hash {}, shard {}: use another --out, or --force to start over",
+                        old.experiment, old.experiment_hash, old.shard, manifest.experiment, manifest.experiment_hash, manifest.shard
+                    ),
+                });
+            }
+        }
+        done = existing.iter().map(|r| r.cell.clone()).collect();
+    } else if !existing.is_empty() && !opts.force {
+        return Err(SweepError::Conflict {
+            path: results,
+            message: format!(
+                "holds {} rows of an earlier sweep: --resume finishes it, --force starts over",
+                existing.len()
+            ),
+        });
+    }
+    write_small(&out.join("experiment.toml"), &exp.text)?;
+    let manifest_text = toml::to_string(&manifest).map_err(|e| SweepError::Malformed {
+        path: manifest_path.clone(),
+        message: e.to_string(),
+    })?;
+    write_small(&manifest_path, &manifest_text)?;
+    let mut file = if opts.resume && !existing.is_empty() {
+        // Drop a last line cut short, then append.
+        let bytes = std::fs::read(&results).map_err(io_err(&results))?;
+        let keep = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&results)
+            .map_err(io_err(&results))?;
+        f.set_len(keep as u64).map_err(io_err(&results))?;
+        drop(f);
+        OpenOptions::new()
+            .append(true)
+            .open(&results)
+            .map_err(io_err(&results))?
+    } else {
+        write_small(&results, &header_line())?;
+        OpenOptions::new()
+            .append(true)
+            .open(&results)
+            .map_err(io_err(&results))?
+    };
+    file.flush().map_err(io_err(&results))?;
+    let file = Mutex::new(file);
+
+    let pending: Vec<&Cell> = mine
+        .iter()
+        .map(|&i| &exp.cells[i])
+        .filter(|c| !done.contains(&c.key))
+        .collect();
+    let mut by_trace: BTreeMap<usize, Vec<&Cell>> = BTreeMap::new();
+    for c in &pending {
+        by_trace.entry(c.trace).or_default().push(c);
+    }
+    let cache = out.join("cache");
+    let traces: Vec<usize> = by_trace.keys().copied().collect();
+    make_generated(exp, &traces, &cache, progress)?;
+
+    let failures = Mutex::new(Vec::new());
+    let groups: Vec<(usize, Vec<&Cell>)> = by_trace.into_iter().collect();
+    let outcome: Result<(), SweepError> = groups.par_iter().try_for_each(|(t, cells)| {
+        let rows = run_trace(exp, *t, cells, &cache, opts, progress, &failures)?;
+        let lines = row_lines(&rows).map_err(io_err(&results))?;
+        let mut f = file.lock().map_err(|_| SweepError::Io {
+            path: results.clone(),
+            error: io::Error::other("a worker panicked"),
+        })?;
+        f.write_all(&lines).map_err(io_err(&results))?;
+        f.sync_data().map_err(io_err(&results))?;
+        progress.trace_done(*t, rows.len());
+        Ok(())
+    });
+    outcome?;
+    let mut failures = failures.into_inner().unwrap_or_default();
+    failures.extend(disagreements(&read_rows(&results)?));
+    Ok(Summary {
+        cells: mine.len(),
+        ran: pending.len(),
+        resumed: mine.len() - pending.len(),
+        failures,
+        results,
+    })
+}
+
+/// Replays one trace through its cells; returns the rows of the cells that finished.
+fn run_trace(
+    exp: &Experiment,
+    t: usize,
+    cells: &[&Cell],
+    cache: &Path,
+    opts: &SweepOptions,
+    progress: &dyn Progress,
+    failures: &Mutex<Vec<String>>,
+) -> Result<Vec<RunRow>, SweepError> {
+    let tr = &exp.traces[t];
+    let file = tr.file(cache);
+    let fail = |key: &str, why: String| {
+        if let Ok(mut f) = failures.lock() {
+            f.push(format!("{key}: {why}"));
+        }
+    };
+    let mut sims = Vec::new();
+    let mut live: Vec<(&Cell, SimOptions)> = Vec::new();
+    for c in cells {
+        let so = SimOptions {
+            page_crossing: exp.page_crossing,
+            huge: c.huge,
+            ..SimOptions::default()
+        };
+        match Sim::build_with_tlb(&c.design, &c.tlb, &so) {
+            Ok(s) => {
+                sims.push(s);
+                live.push((c, so));
+            }
+            Err(e) => fail(&c.key, e.to_string()),
+        }
+    }
+    if live.iter().any(|(_, so)| so.huge == ptbench_replay::HugePolicy::Thp) {
+        match ptbench_trace::address_range_with(&file, &opts.reader) {
+            Ok(Some((lo, hi))) => sims.iter_mut().for_each(|s| s.set_address_range(lo, hi)),
+            Ok(None) => {}
+            Err(e) => {
+                for (c, _) in &live {
+                    fail(&c.key, e.to_string());
+                }
+                return Ok(Vec::new());
+            }
+        }
+    }
+    let bytes = std::fs::metadata(&file).map_or(0, |m| m.len());
+    progress.trace_started(t, &tr.id, bytes, live.len());
+    let run = match replay_trace(
+        &file,
+        &opts.reader,
+        opts.max_access_bytes,
+        &mut sims,
+        &|b, a| progress.trace_progress(t, b, a),
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            for (c, _) in &live {
+                fail(&c.key, e.to_string());
+            }
+            return Ok(Vec::new());
+        }
+    };
+    if let Some(s) = &run.skipped {
+        progress.note(&format!("{}: {s}", tr.id));
+    }
+    let mut rows = Vec::new();
+    for (i, (sim, (c, so))) in sims.iter().zip(&live).enumerate() {
+        if let Some((_, e)) = run.failures.iter().find(|(f, _)| *f == i) {
+            fail(&c.key, e.clone());
+            continue;
+        }
+        let mut row = run_row(&file, &run, sim, so);
+        row.trace = tr.id.clone();
+        row.cell = c.key.clone();
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Rows whose designs translated a trace differently from another design of the same page size
+/// under the same settings (a bug in a design).
+fn disagreements(rows: &[RunRow]) -> Vec<String> {
+    let mut seen: BTreeMap<String, (&str, &str)> = BTreeMap::new();
+    let mut out = Vec::new();
+    for r in rows {
+        // Everything but the design and the TLB decides the translations.
+        let rest: Vec<&str> = r
+            .cell
+            .split('|')
+            .filter(|p| !p.starts_with("design=") && !p.starts_with("tlb="))
+            .collect();
+        let k = format!("{}|{}", rest.join("|"), r.page_bytes);
+        match seen.get(&k) {
+            Some((d, digest)) if *digest != r.digest => out.push(format!(
+                "{}: {} digest {} but {} digest {} (a bug in a design; please report it)",
+                r.trace, d, digest, r.design, r.digest
+            )),
+            Some(_) => {}
+            None => {
+                seen.insert(k, (&r.design, &r.digest));
+            }
+        }
+    }
+    out
+}
+
+/// What a merge produced.
+#[derive(Clone, Debug)]
+pub struct MergeSummary {
+    /// Rows written.
+    pub rows: usize,
+    /// Shards joined.
+    pub shards: u32,
+    /// The merged results file.
+    pub results: PathBuf,
+}
+
+/// Joins the shard directories (or their `results.csv`) `inputs` into `out`: every shard of one
+/// experiment exactly once, each complete; rows in the experiment's cell order.
+pub fn merge(inputs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSummary, SweepError> {
+    let mut parts = Vec::new();
+    for i in inputs {
+        let dir = if i.is_dir() {
+            i.clone()
+        } else {
+            i.parent().unwrap_or(Path::new(".")).to_path_buf()
+        };
+        let manifest = read_manifest(&dir.join("sweep.toml"))?;
+        parts.push((dir, manifest));
+    }
+    let Some((first_dir, first)) = parts.first() else {
+        return Err(SweepError::Incomplete("no shard directories given".into()));
+    };
+    let mut problems = Vec::new();
+    for (dir, m) in &parts {
+        if m.experiment_hash != first.experiment_hash || m.shard.count != first.shard.count {
+            problems.push(format!(
+                "{} is shard {} of experiment {} (hash {}), but {} is shard {} of {} (hash {}): a mixed set",
+                dir.display(), m.shard, m.experiment, m.experiment_hash,
+                first_dir.display(), first.shard, first.experiment, first.experiment_hash
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(SweepError::Incomplete(problems.join("\n  ")));
+    }
+    let n = first.shard.count;
+    let mut by_index: BTreeMap<u32, &(PathBuf, Manifest)> = BTreeMap::new();
+    for p in &parts {
+        if let Some(prev) = by_index.insert(p.1.shard.index, p) {
+            problems.push(format!(
+                "shard {} is given twice ({} and {})",
+                p.1.shard,
+                prev.0.display(),
+                p.0.display()
+            ));
+        }
+    }
+    let missing: Vec<String> = (0..n)
+        .filter(|i| !by_index.contains_key(i))
+        .map(|i| format!("{i}/{n}"))
+        .collect();
+    if !missing.is_empty() {
+        problems.push(format!("missing shards: {}", missing.join(", ")));
+    }
+    let mut rows: Vec<(usize, RunRow)> = Vec::new();
+    for (dir, m) in by_index.values() {
+        let got = read_rows(&results_path(dir))?;
+        let have: HashSet<&str> = got.iter().map(|r| r.cell.as_str()).collect();
+        let absent: Vec<&str> = m
+            .cells
+            .iter()
+            .filter_map(|&i| m.keys.get(i).map(String::as_str))
+            .filter(|k| !have.contains(k))
+            .collect();
+        if !absent.is_empty() {
+            problems.push(format!(
+                "shard {} ({}) lacks {} of its {} cells (rerun it with --resume): {}{}",
+                m.shard,
+                dir.display(),
+                absent.len(),
+                m.cells.len(),
+                absent.iter().take(3).copied().collect::<Vec<_>>().join(", "),
+                if absent.len() > 3 { ", ..." } else { "" }
+            ));
+        }
+        for r in got {
+            let idx = m.keys.iter().position(|k| *k == r.cell).unwrap_or(usize::MAX);
+            rows.push((idx, r));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(SweepError::Incomplete(problems.join("\n  ")));
+    }
+    rows.sort_by_key(|(i, _)| *i);
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    let results = results_path(out);
+    let all: Vec<RunRow> = rows.into_iter().map(|(_, r)| r).collect();
+    let inputs: Vec<PathBuf> = parts.iter().map(|(d, _)| results_path(d)).collect();
+    let rules = ptbench_report::csv_rules("--out", &inputs, force);
+    ptbench_report::write_csv_with(&results, &all, &rules).map_err(|e| match e {
+        ptbench_report::WriteError::Output(o) => SweepError::Output(o),
+        ptbench_report::WriteError::Io { path, error } => SweepError::Io { path, error },
+    })?;
+    let merged = Manifest {
+        shard: Shard { index: 0, count: 1 },
+        cells: (0..first.total_cells).collect(),
+        ..first.clone()
+    };
+    let text = toml::to_string(&merged).map_err(|e| SweepError::Malformed {
+        path: out.join("sweep.toml"),
+        message: e.to_string(),
+    })?;
+    write_small(&out.join("sweep.toml"), &text)?;
+    if let Ok(exp) = std::fs::read_to_string(first_dir.join("experiment.toml")) {
+        write_small(&out.join("experiment.toml"), &exp)?;
+    }
+    Ok(MergeSummary {
+        rows: all.len(),
+        shards: n,
+        results,
+    })
+}
+
+/// Opens nothing; checks that `dir` can hold a sweep (for early errors).
+pub fn check_out_dir(dir: &Path) -> Result<(), SweepError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(SweepError::Conflict {
+            path: dir.to_path_buf(),
+            message: "is not a directory; --out names the directory of results".into(),
+        });
+    }
+    let _ = File::open(dir);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_parse_zero_based() {
+        assert_eq!("1/4".parse::<Shard>().unwrap(), Shard { index: 1, count: 4 });
+        assert!("4/4".parse::<Shard>().unwrap_err().contains("counts from 0"));
+        assert!("0/0".parse::<Shard>().is_err());
+        assert!("x".parse::<Shard>().is_err());
+    }
+
+    #[test]
+    fn header_is_the_run_header() {
+        let h = header_line();
+        assert!(h.starts_with("trace,design,accesses,"), "{h}");
+        assert!(h.trim_end().ends_with(",cell"), "{h}");
+    }
+}
