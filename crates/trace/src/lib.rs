@@ -50,6 +50,7 @@ pub use error::{Location, TraceError, TraceErrorKind};
 pub use format::{Format, UnknownFormatName};
 pub use native::{NativeTrace, NativeWriter};
 pub use reader::{ReaderOptions, TextTrace, Trace, DEFAULT_CHUNK_BYTES};
+pub use syntax::MAX_LINE_BYTES;
 
 use ptbench_core::Access;
 use std::path::{Path, PathBuf};
@@ -126,7 +127,23 @@ impl TraceFile {
         }
     }
 
-    /// `skipped N bad lines (first: ...)`, or `None` (see [`Trace::skip_summary`]).
+    /// Lines of noise skipped so far (see [`Trace::noise_lines`]).
+    pub fn noise_lines(&self) -> u64 {
+        match self {
+            TraceFile::Native(_) => 0,
+            TraceFile::Parsed(t) => t.noise_lines(),
+        }
+    }
+
+    /// The first line of noise and its text (see [`Trace::first_noise`]).
+    pub fn first_noise(&self) -> Option<(u64, &str)> {
+        match self {
+            TraceFile::Native(_) => None,
+            TraceFile::Parsed(t) => t.first_noise(),
+        }
+    }
+
+    /// What was skipped, in one line, or `None` (see [`Trace::skip_summary`]).
     pub fn skip_summary(&self) -> Option<String> {
         match self {
             TraceFile::Native(_) => None,
@@ -191,6 +208,9 @@ pub fn open(path: &Path) -> Result<TraceFile, TraceError> {
 /// Opens a trace file with `opts` (skip bad lines, force a format, ...). A native trace is
 /// recognised by its magic bytes, through any compression.
 pub fn open_with(path: &Path, opts: &ReaderOptions) -> Result<TraceFile, TraceError> {
+    if !reader::is_regular(path)? {
+        return open_stream(path, opts);
+    }
     let native = match opts.format {
         Some(f) => f == Format::Native,
         None => native::sniff_path(path).unwrap_or(false),
@@ -199,6 +219,40 @@ pub fn open_with(path: &Path, opts: &ReaderOptions) -> Result<TraceFile, TraceEr
         return NativeTrace::open(path).map(TraceFile::Native);
     }
     Trace::open_with(path, opts).map(TraceFile::Parsed)
+}
+
+/// Opens a FIFO or pipe: read once, as a stream (compressed or not, native or not).
+fn open_stream(path: &Path, opts: &ReaderOptions) -> Result<TraceFile, TraceError> {
+    let (mut decoded, codec, counter) = reader::open_stream(path)?;
+    let mut head = [0u8; 8];
+    let got = reader::read_full(&mut decoded, &mut head).map_err(|e| {
+        TraceError::new(
+            path,
+            Location::File,
+            compress::classify(e, codec.is_some(), &counter),
+        )
+    })?;
+    let native = match opts.format {
+        Some(f) => f == Format::Native,
+        None => native::is_native(&head[..got]),
+    };
+    let decoded: Box<dyn std::io::Read + Send> = Box::new(std::io::Read::chain(
+        std::io::Cursor::new(head[..got].to_vec()),
+        decoded,
+    ));
+    if native {
+        return NativeTrace::from_stream(path.to_path_buf(), decoded, counter)
+            .map(TraceFile::Native);
+    }
+    Trace::from_stream(path.to_path_buf(), decoded, codec.is_some(), counter, opts)
+        .map(TraceFile::Parsed)
+}
+
+/// Whether `path` can be read more than once (a regular file), as a first pass over the trace
+/// (`address_range`) needs; a FIFO or a pipe cannot. A directory or a missing path is an error
+/// naming what it is.
+pub fn is_seekable(path: &Path) -> Result<bool, TraceError> {
+    reader::is_regular(path)
 }
 
 /// Opens a trace file as `format`, whatever its name or content suggest.
