@@ -103,6 +103,9 @@ struct ConvertArgs {
     /// Skip records the output format cannot hold instead of failing.
     #[arg(long)]
     drop_unrepresentable: bool,
+    /// Count and skip malformed lines instead of stopping at the first.
+    #[arg(long)]
+    skip_bad_lines: bool,
 }
 
 #[derive(clap::Args)]
@@ -350,8 +353,15 @@ fn run(args: RunArgs) -> Result<()> {
         }
     }
     for t in &args.traces {
-        if !t.is_file() {
+        if !t.exists() {
             bail!("{}: no such trace file", t.display());
+        }
+        // A FIFO or a pipe (`<(...)`) is read as a stream; a directory is an error.
+        if !ptbench_trace::is_seekable(t)? && args.huge == Huge::Thp {
+            bail!(
+                "{}: --huge thp reads the trace twice (a first pass finds its address range), which needs a seekable file; this is a pipe or FIFO: save it to a file first",
+                t.display()
+            );
         }
     }
     let reader = ReaderOptions {
@@ -369,7 +379,7 @@ fn run(args: RunArgs) -> Result<()> {
     for (trace, result) in args.traces.iter().zip(results) {
         let (run, sims) = result?;
         if let Some(skipped) = &run.skipped {
-            eprintln!("ptbench: {}: {skipped}", trace.display());
+            eprintln!("ptbench: {skipped}");
         }
         for sim in &sims {
             rows.push(row(trace, &run, sim, &opts, args.huge));
@@ -640,11 +650,15 @@ fn output_format(to: Option<&str>, output: &Path) -> Result<WriteFormat> {
 fn convert(args: ConvertArgs) -> Result<()> {
     let format = output_format(args.to.as_deref(), &args.output)?;
     let opts = ReaderOptions {
+        skip_bad_lines: args.skip_bad_lines,
         format: args.format.as_deref().map(str::parse).transpose()?,
         ..ReaderOptions::default()
     };
     let mut reader = ptbench_trace::open_with(&args.input, &opts)?;
     let n = copy_trace(&mut reader, &args.output, format, args.drop_unrepresentable)?;
+    if let Some(skipped) = reader.skip_summary() {
+        eprintln!("ptbench: {skipped}");
+    }
     eprintln!(
         "ptbench: wrote {} records ({}) to {}",
         thousands(n),
@@ -706,7 +720,6 @@ fn inspect(args: InspectArgs) -> Result<()> {
         ..ReaderOptions::default()
     };
     let reader = ptbench_trace::open_with(&args.trace, &opts)?;
-    let format = reader.format();
     let iopts = if args.no_reuse {
         ptbench_trace::inspect::InspectOptions::without_reuse()
     } else {
@@ -715,11 +728,16 @@ fn inspect(args: InspectArgs) -> Result<()> {
     // Decode on another thread while this one counts.
     let mut ahead = ptbench_trace::Prefetched::new(reader, 4);
     let stats = ptbench_trace::inspect::inspect(&mut ahead, &iopts)?;
+    let reader = ahead.into_inner();
+    let format = reader.as_ref().and_then(|r| r.format());
     println!(
         "{} ({})",
         args.trace.display(),
-        format.map_or("detected from the content", |f| f.name())
+        format.map_or("no records", |f| f.name())
     );
+    if let Some(skipped) = reader.as_ref().and_then(|r| r.skip_summary()) {
+        println!("{skipped}");
+    }
     print!("{stats}");
     Ok(())
 }
