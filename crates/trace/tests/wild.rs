@@ -37,6 +37,8 @@ fn read(path: &Path) -> (Outcome, Option<Format>, Option<String>) {
         skipped: r.skipped_lines(),
         first_skipped: Vec::new(),
         ignored: r.ignored_records(),
+        noise: r.noise_lines(),
+        first_noise: r.first_noise().map(|(n, t)| (n, t.to_string())),
     };
     (out, r.format(), r.skip_summary())
 }
@@ -65,6 +67,8 @@ fn same_every_way(name: &str, text: &[u8]) {
             assert_eq!(got.accesses, want.accesses, "{name} chunk {chunk}");
             assert_eq!(got.error, want.error, "{name} chunk {chunk}");
             assert_eq!(got.lines, want.lines, "{name} chunk {chunk}");
+            assert_eq!(got.noise, want.noise, "{name} chunk {chunk}");
+            assert_eq!(got.first_noise, want.first_noise, "{name} chunk {chunk}");
             let mut r = ptbench_trace::open_with(&p, &opts).unwrap();
             assert_eq!(summary_of(&mut r), want_summary, "{name} chunk {chunk}");
         }
@@ -515,4 +519,28 @@ fn a_fifo_is_read_as_a_stream() {
         assert_eq!(out.accesses.len(), 6, "{name}");
         assert!(summary.unwrap().starts_with("skipped 3 lines"), "{name}");
     }
+}
+
+#[test]
+fn records_after_a_long_prelude_of_noise() {
+    // More noise than the lines the format is recognised from: the first record decides, and
+    // every way of reading agrees on what was skipped.
+    let mut text = Vec::new();
+    for i in 0..8000 {
+        text.extend_from_slice(format!("total {i}\n").as_bytes());
+    }
+    text.extend_from_slice(b"0041f7a0 R\n13f5e2c0 W\nnot a record\n");
+    let (_d, p) = write("t", &text);
+    let (out, format, summary) = read(&p);
+    assert_eq!(out.error, None);
+    assert_eq!(format, Some(Format::HexRw));
+    assert_eq!(out.accesses, vec![a(R, 0x0041f7a0, 1), a(W, 0x13f5e2c0, 1)]);
+    assert_eq!(
+        summary.unwrap(),
+        format!(
+            "skipped 8001 lines that are not trace records, first at {}:1: `total 0`",
+            p.display()
+        )
+    );
+    same_every_way("t", &text);
 }
