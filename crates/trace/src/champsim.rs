@@ -157,7 +157,7 @@ pub(crate) fn from_name_loosely(name: &str) -> Option<Format> {
 /// branch flags 0 or 1, and every address a canonical x86-64 one (below 2^47, or at or above
 /// 0xffff_8000_0000_0000).
 pub fn looks_like_input_instr(head: &[u8]) -> bool {
-    let canonical = |a: u64| a < 1 << 47 || a >= 0xffff_8000_0000_0000;
+    let canonical = |a: u64| !(1 << 47..0xffff_8000_0000_0000).contains(&a);
     let mut records = head.chunks_exact(INPUT_INSTR_BYTES).take(64).peekable();
     records.peek().is_some()
         && records.all(|r| {

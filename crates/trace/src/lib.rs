@@ -5,26 +5,44 @@
 //!
 //! | [`Format`] | module | recognised by |
 //! |---|---|---|
-//! | Valgrind lackey: `I  0400d7d4,8`, ` L 7ff0005b8,8`, ` S ..`, ` M ..` | [`lackey`] | content |
+//! | Valgrind lackey: `I  0400d7d4,8`, ` L 7ff0005b8,8`, ` S ..`, ` M ..`; course `.ref` traces without sizes, `I 4001000` | [`lackey`] | content |
 //! | course traces: `0041f7a0 R` (`0x` prefix accepted) | [`hexrw`] | content |
+//! | op-first Pin-tool output: `W 0xbff05e7c`, `R 7ffe7dfbf000 8` | [`hexrw`] | content |
 //! | Pin pinatrace (ManualExamples): `0x7f12..: W 0x7ffd..` | [`pinatrace`] | content |
 //! | Pin pinatrace (SimpleExamples): `0x7f12..: R 0x7ffd.. 8 0x0` | [`pinatrace`] | content |
-//! | Dinero IV `din`: `0 1000` | [`dinero`] | content |
+//! | Dinero IV `din`: `0 1000` (more columns ignored) | [`dinero`] | content |
 //! | Dinero IV extended din: `r 1000 4` | [`dinero`] | content |
-//! | ChampSim `input_instr` (64-byte records) | [`champsim`] | name: `.champsimtrace`, `.champsim`, `.champsim64` |
-//! | ChampSim `cloudsuite_instr` (96-byte records) | [`champsim`] | name: as above plus `cloudsuite`, or `cloudsuite` and `.trace` |
+//! | ChampSim `input_instr` (64-byte records) | [`champsim`] | name (`.champsimtrace`, `champsim` anywhere), or content |
+//! | ChampSim `cloudsuite_instr` (96-byte records) | [`champsim`] | name: `cloudsuite` |
 //!
-//! A text format is taken from the first line that is not blank, a `#` comment or a Valgrind
-//! `==pid==` / `--pid--` line; those lines are skipped everywhere. [`open_as`] (or
-//! [`ReaderOptions::format`]) forces a format. Compression ([`compress`]: gzip, xz, bzip2,
-//! zstd) is recognised by its magic bytes, else by the extension, for every format.
+//! **Liberal with noise, strict with records.** A text format is recognised from the lines in
+//! the first 64 KiB: the format that parses the most of them (a program's output that happens
+//! to parse as din does not outvote a lackey trace). Blank lines, `#` comments and Valgrind's
+//! `==pid==` / `--pid--` lines are skipped by every format. Any other line that is not a record
+//! of the format and does not start like one (the traced program's output in a `valgrind -v
+//! --log-fd=1` log, a Pin tool's `RTN: main`) is noise: skipped and counted
+//! ([`Trace::noise_lines`], [`Trace::skip_summary`]: `skipped 4 lines that are not trace
+//! records, first at F:761186: `total 9624``). A line that starts like a record but is
+//! malformed is an error naming the file and line ([`ReaderOptions::skip_bad_lines`] skips
+//! those too). A file with no record at all but some noise is an unrecognised trace. Every
+//! format accepts the same leading and trailing whitespace, and a byte-order mark. A line
+//! longer than [`MAX_LINE_BYTES`] is never buffered whole: an error if it starts like a record,
+//! noise otherwise. Lines in messages are escaped (control characters, invisible ones, bytes
+//! that are not UTF-8), so no trace reaches a terminal raw.
+//!
+//! Binary content that is neither ptbench's format nor ChampSim's is an error saying so
+//! ([`TraceErrorKind::Binary`]). [`open_as`] (or [`ReaderOptions::format`]) forces a format.
+//! Compression ([`compress`]: gzip, xz, bzip2, zstd) is recognised by its magic bytes for
+//! every format; the extension is a fallback for content that is not text only. A FIFO or a
+//! pipe (`<(...)`) is read once, as a stream; a directory is an error saying so.
 //!
 //! Speed: a plain file is memory-mapped, cut into chunks at line ends and parsed in parallel
 //! (rayon), the chunks' batches handed out in order; a compressed file is decoded on the calling
 //! thread and parsed from the decoder's buffer. Neither allocates per line; line numbers in
 //! errors are exact either way (see the `engine` module).
 //!
-//! Errors ([`TraceError`]) name the file and the line (text) or byte offset (binary). With
+//! Errors ([`TraceError`]) name the file and the line (text) or byte offset (binary); a
+//! compressed stream that ends early names the last line read. With
 //! [`ReaderOptions::skip_bad_lines`] malformed lines are counted and skipped instead, and the
 //! first few kept for a report ([`Trace::skip_summary`]).
 

@@ -87,7 +87,7 @@ pub struct Trace {
     skipped: u64,
     first_skipped: Vec<TraceError>,
     noise: u64,
-    first_noise: Option<(u64, String)>,
+    first_noise: Option<Box<(u64, String)>>,
     pending: Option<TraceError>,
     done: bool,
     /// Whether the end-of-trace check for a text trace of no format has run.
@@ -314,7 +314,7 @@ impl Trace {
     /// The first line of noise: its 1-based line and its text (escaped, cut at 120
     /// characters).
     pub fn first_noise(&self) -> Option<(u64, &str)> {
-        self.first_noise.as_ref().map(|(n, t)| (*n, t.as_str()))
+        self.first_noise.as_deref().map(|(n, t)| (*n, t.as_str()))
     }
 
     /// What was skipped, in one line, or `None` if nothing was: `skipped 4 lines that are not
@@ -322,7 +322,7 @@ impl Trace {
     /// [`ReaderOptions::skip_bad_lines`]) `skipped 2 bad lines (first: F:3: ...)`, joined by
     /// `; `.
     pub fn skip_summary(&self) -> Option<String> {
-        let noise = self.first_noise.as_ref().map(|(line, text)| {
+        let noise = self.first_noise.as_deref().map(|(line, text)| {
             let at = format!("{}:{line}: `{text}`", self.path.display());
             if self.noise == 1 {
                 format!("skipped 1 line that is not a trace record, at {at}")
@@ -362,7 +362,7 @@ impl Trace {
         if self.opts.skip_bad_lines || self.format.is_some() {
             return None;
         }
-        let (line, text) = self.first_noise.clone()?;
+        let (line, text) = self.first_noise.as_deref().cloned()?;
         Some(self.error(Location::Line(line), TraceErrorKind::UnknownFormat { text }))
     }
 
@@ -562,7 +562,7 @@ impl Trace {
         self.skipped += c.bad;
         self.noise += c.noise;
         if self.first_noise.is_none() {
-            self.first_noise = c.first_noise.map(|(n, text)| (base + n, text));
+            self.first_noise = c.first_noise.map(|(n, text)| Box::new((base + n, text)));
         }
         self.bytes = self.bytes.max(c.end);
         for (loc, kind) in c.first_bad {
@@ -843,12 +843,14 @@ pub(crate) fn is_regular(path: &Path) -> Result<bool, TraceError> {
     Ok(meta.is_file())
 }
 
+/// A stream opened by [`open_stream`]: the decoded bytes, the codec, and the counter of raw
+/// bytes read.
+pub(crate) type RawStream = (Box<dyn Read + Send>, Option<Codec>, Arc<Counter>);
+
 /// Opens a file that is not regular (a FIFO, a pipe) as a stream, read once: its first bytes
 /// choose the compression (as for a file), and the rest follows them. Returns the decoded
 /// stream, the codec, and the counter of raw bytes read.
-pub(crate) fn open_stream(
-    path: &Path,
-) -> Result<(Box<dyn Read + Send>, Option<Codec>, Arc<Counter>), TraceError> {
+pub(crate) fn open_stream(path: &Path) -> Result<RawStream, TraceError> {
     let io_err = |e: io::Error| TraceError::new(path, Location::File, e.into());
     let mut file = File::open(path).map_err(io_err)?;
     let mut head = vec![0u8; 4096];
