@@ -497,9 +497,23 @@ fn a_directory_is_not_a_trace_file() {
 #[test]
 fn a_fifo_is_read_as_a_stream() {
     let d = tempfile::tempdir().unwrap();
+    // The same six accesses in ptbench's binary format.
+    let mut native = ptbench_trace::native::header(Some(6), 0).to_vec();
+    for x in [
+        a(F, 0x04000800, 3),
+        a(R, 0x7ff000398, 8),
+        a(W, 0x7ff000390, 8),
+        a(R, 0x0421c7f0, 4),
+        a(W, 0x0421c7f0, 4),
+        a(F, 0x04000803, 3),
+    ] {
+        native.extend_from_slice(&ptbench_trace::native::encode(&x));
+    }
     for (name, data) in [
         ("t.fifo", LACKEY_VERBOSE.to_vec()),
         ("z.fifo", compress("zst", LACKEY_VERBOSE)),
+        ("n.fifo", native.clone()),
+        ("nz.fifo", compress("gz", &native)),
     ] {
         let fifo = d.path().join(name);
         let made = std::process::Command::new("mkfifo")
@@ -515,9 +529,14 @@ fn a_fifo_is_read_as_a_stream() {
         let (out, format, summary) = read(&fifo);
         writer.join().unwrap();
         assert_eq!(out.error, None, "{name}");
-        assert_eq!(format, Some(Format::Lackey), "{name}");
         assert_eq!(out.accesses.len(), 6, "{name}");
-        assert!(summary.unwrap().starts_with("skipped 3 lines"), "{name}");
+        if name.starts_with('n') {
+            assert_eq!(format, Some(Format::Native), "{name}");
+            assert_eq!(summary, None, "{name}");
+        } else {
+            assert_eq!(format, Some(Format::Lackey), "{name}");
+            assert!(summary.unwrap().starts_with("skipped 3 lines"), "{name}");
+        }
     }
 }
 
