@@ -558,7 +558,7 @@ fn stats_of(trace: &Path, extra: &[&str]) -> Vec<(String, String)> {
         .filter(|(k, _)| {
             !matches!(
                 k.as_str(),
-                "trace" | "wall_seconds" | "accesses_per_second" | "trace_format"
+                "trace" | "cell" | "wall_seconds" | "accesses_per_second" | "trace_format"
             )
         })
         .collect();
@@ -652,7 +652,7 @@ fn gen_is_reproducible_and_skip_bad_lines_counts() {
     assert_eq!(std::fs::metadata(&a).unwrap().len(), 32 + 16 * 20_000);
 
     let t = dir.path().join("bad.trace");
-    std::fs::write(&t, " L 10,4\n S zzzz,4\n L 20,4\n junk\n").unwrap();
+    std::fs::write(&t, " L 10,4\n S zzzz,4\n L 20,4\n L junk,4\n").unwrap();
     let out = ptbench(&[
         "run",
         "-q",

@@ -13,6 +13,8 @@ struct Outcome {
     lines: u64,
     skipped: u64,
     ignored: u64,
+    noise: u64,
+    first_noise: Option<(u64, String)>,
 }
 
 fn read(name: &str, data: &[u8], opts: &ReaderOptions) -> Option<Outcome> {
@@ -38,6 +40,8 @@ fn read(name: &str, data: &[u8], opts: &ReaderOptions) -> Option<Outcome> {
         lines: r.lines(),
         skipped: r.skipped_lines(),
         ignored: r.ignored_records(),
+        noise: r.noise_lines(),
+        first_noise: r.first_noise().map(|(n, t)| (n, t.to_string())),
     })
 }
 

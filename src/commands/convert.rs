@@ -85,7 +85,7 @@ pub fn exec(args: ConvertArgs) -> Result<()> {
     bar.finish_and_clear();
     let n = w.finish()?;
     if let Some(skipped) = reader.skip_summary() {
-        eprintln!("ptbench: {}: {skipped}", args.input.display());
+        eprintln!("ptbench: {skipped}");
     }
     eprintln!(
         "ptbench: wrote {} ({}) to {}",

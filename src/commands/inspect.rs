@@ -23,7 +23,6 @@ pub struct InspectArgs {
 pub fn exec(args: InspectArgs) -> Result<()> {
     let opts = reader_options(args.format.as_deref(), args.skip_bad_lines)?;
     let reader = ptbench_trace::open_with(&args.trace, &opts)?;
-    let format = reader.format();
     let iopts = if args.no_reuse {
         ptbench_trace::inspect::InspectOptions::without_reuse()
     } else {
@@ -32,11 +31,16 @@ pub fn exec(args: InspectArgs) -> Result<()> {
     // Decode on another thread while this one counts.
     let mut ahead = ptbench_trace::Prefetched::new(reader, 4);
     let stats = ptbench_trace::inspect::inspect(&mut ahead, &iopts)?;
+    let reader = ahead.into_inner();
+    let format = reader.as_ref().and_then(|r| r.format());
     outln!(
         "{} ({})",
         args.trace.display(),
-        format.map_or("detected from the content", |f| f.name())
+        format.map_or("no records", |f| f.name())
     );
+    if let Some(skipped) = reader.as_ref().and_then(|r| r.skip_summary()) {
+        outln!("{skipped}");
+    }
     out!("{stats}");
     Ok(())
 }

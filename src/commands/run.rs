@@ -6,9 +6,7 @@ use clap::ValueEnum;
 use indicatif::MultiProgress;
 use ptbench_core::PageSize;
 use ptbench_pagetable::DesignSpec;
-use ptbench_replay::{
-    replay_trace, run_row, HugePolicy, PageCrossing, Sim, SimOptions, TraceRun,
-};
+use ptbench_replay::{replay_trace, run_row, HugePolicy, PageCrossing, Sim, SimOptions, TraceRun};
 use ptbench_report::{csv_rules, render_table, thousands, write_csv_with, RunRow};
 use ptbench_tlb::{presets, TlbSpec};
 use ptbench_trace::ReaderOptions;
@@ -186,6 +184,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
     start_workers(args.jobs)?;
     for t in &args.traces {
         check_trace_path(t)?;
+        check_thp_path(t, args.huge)?;
     }
     let reader = reader_options(args.format.as_deref(), args.skip_bad_lines)?;
     // Refuse a bad --csv before any work.
@@ -221,7 +220,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
             }
         };
         if let Some(skipped) = &run.skipped {
-            eprintln!("ptbench: {}: {skipped}", trace.display());
+            eprintln!("ptbench: {skipped}");
         }
         for (i, sim) in sims.iter().enumerate() {
             match run.failures.iter().find(|(f, _)| *f == i) {
@@ -285,6 +284,17 @@ fn check_trace_path(t: &Path) -> Result<()> {
         }
         Ok(_) => Ok(()),
     }
+}
+
+/// `--huge thp` reads a trace twice: a FIFO or pipe (`<(...)`) cannot be.
+fn check_thp_path(t: &Path, huge: Huge) -> Result<()> {
+    if huge == Huge::Thp && !ptbench_trace::is_seekable(t)? {
+        bail!(
+            "{}: --huge thp reads the trace twice (a first pass finds its address range), which needs a seekable file; this is a pipe or FIFO: save it to a file first",
+            t.display()
+        );
+    }
+    Ok(())
 }
 
 fn replay_one(

@@ -282,7 +282,10 @@ impl Experiment {
         }
         for (i, a) in traces.iter().enumerate() {
             if traces[..i].iter().any(|b| b.id == a.id) {
-                return Err(invalid("[[trace]]", format!("trace `{}` is listed twice", a.id)));
+                return Err(invalid(
+                    "[[trace]]",
+                    format!("trace `{}` is listed twice", a.id),
+                ));
             }
         }
 
@@ -297,7 +300,10 @@ impl Experiment {
             }
         }
         if designs.is_empty() {
-            return Err(invalid("[[design]]", "the experiment names no design".into()));
+            return Err(invalid(
+                "[[design]]",
+                "the experiment names no design".into(),
+            ));
         }
         let mut tlbs = Vec::new();
         for (i, t) in file.tlbs.iter().enumerate() {
@@ -465,7 +471,10 @@ fn expand(t: &toml::Table, head: &str, sep: char) -> Result<Vec<String>, String>
         }
         out = next;
     }
-    Ok(out.into_iter().map(|s| if s.is_empty() { "none".into() } else { s }).collect())
+    Ok(out
+        .into_iter()
+        .map(|s| if s.is_empty() { "none".into() } else { s })
+        .collect())
 }
 
 /// The OS settings' cross product: `[[]]` without an `[os]` table.
@@ -590,7 +599,11 @@ mod tests {
         "#)
         .unwrap();
         assert_eq!(e.traces.len(), 3);
-        assert!(e.traces[0].id.ends_with("traces/a.lackey"), "{}", e.traces[0].id);
+        assert!(
+            e.traces[0].id.ends_with("traces/a.lackey"),
+            "{}",
+            e.traces[0].id
+        );
         assert!(!e.traces[0].id.contains(".."));
         assert_eq!(e.traces[2].id, "gen:z");
         // 3 traces x 3 designs x 3 TLBs x 2 huge.

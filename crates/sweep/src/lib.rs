@@ -125,7 +125,11 @@ pub fn shards(exp: &Experiment, n: u32) -> Vec<Vec<usize>> {
     let n = n.max(1) as usize;
     let work: Vec<u64> = exp.traces.iter().map(TraceRef::work).collect();
     let mut order: Vec<&Cell> = exp.cells.iter().collect();
-    order.sort_by(|a, b| work[b.trace].cmp(&work[a.trace]).then(a.index.cmp(&b.index)));
+    order.sort_by(|a, b| {
+        work[b.trace]
+            .cmp(&work[a.trace])
+            .then(a.index.cmp(&b.index))
+    });
     let mut load = vec![0u64; n];
     let mut out = vec![Vec::new(); n];
     for c in order {
@@ -312,7 +316,8 @@ fn make_generated(
             message,
         };
         let mut g = ptbench_trace::gen::Generator::new(spec.clone()).map_err(gen_err)?;
-        let mut w = ptbench_trace::NativeWriter::create(&file).map_err(|e| gen_err(e.to_string()))?;
+        let mut w =
+            ptbench_trace::NativeWriter::create(&file).map_err(|e| gen_err(e.to_string()))?;
         let mut buf = Vec::with_capacity(ptbench_trace::BATCH);
         while g.read_batch(&mut buf).map_err(|e| gen_err(e.to_string()))? > 0 {
             w.write(&buf).map_err(|e| gen_err(e.to_string()))?;
@@ -349,8 +354,7 @@ pub fn run(
 
     // What is done already.
     let existing = if results.exists() {
-        if !looks_like_results(&results) && std::fs::metadata(&results).map_or(0, |m| m.len()) > 0
-        {
+        if !looks_like_results(&results) && std::fs::metadata(&results).map_or(0, |m| m.len()) > 0 {
             return Err(SweepError::Conflict {
                 path: results,
                 message: "exists and is not a ptbench results file; choose another --out".into(),
@@ -486,7 +490,10 @@ fn run_trace(
             Err(e) => fail(&c.key, e.to_string()),
         }
     }
-    if live.iter().any(|(_, so)| so.huge == ptbench_replay::HugePolicy::Thp) {
+    if live
+        .iter()
+        .any(|(_, so)| so.huge == ptbench_replay::HugePolicy::Thp)
+    {
         match ptbench_trace::address_range_with(&file, &opts.reader) {
             Ok(Some((lo, hi))) => sims.iter_mut().for_each(|s| s.set_address_range(lo, hi)),
             Ok(None) => {}
@@ -516,7 +523,7 @@ fn run_trace(
         }
     };
     if let Some(s) = &run.skipped {
-        progress.note(&format!("{}: {s}", tr.id));
+        progress.note(s);
     }
     let mut rows = Vec::new();
     for (i, (sim, (c, so))) in sims.iter().zip(&live).enumerate() {
@@ -635,12 +642,21 @@ pub fn merge(inputs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSummary
                 dir.display(),
                 absent.len(),
                 m.cells.len(),
-                absent.iter().take(3).copied().collect::<Vec<_>>().join(", "),
+                absent
+                    .iter()
+                    .take(3)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 if absent.len() > 3 { ", ..." } else { "" }
             ));
         }
         for r in got {
-            let idx = m.keys.iter().position(|k| *k == r.cell).unwrap_or(usize::MAX);
+            let idx = m
+                .keys
+                .iter()
+                .position(|k| *k == r.cell)
+                .unwrap_or(usize::MAX);
             rows.push((idx, r));
         }
     }
@@ -695,8 +711,14 @@ mod tests {
 
     #[test]
     fn shards_parse_zero_based() {
-        assert_eq!("1/4".parse::<Shard>().unwrap(), Shard { index: 1, count: 4 });
-        assert!("4/4".parse::<Shard>().unwrap_err().contains("counts from 0"));
+        assert_eq!(
+            "1/4".parse::<Shard>().unwrap(),
+            Shard { index: 1, count: 4 }
+        );
+        assert!("4/4"
+            .parse::<Shard>()
+            .unwrap_err()
+            .contains("counts from 0"));
         assert!("0/0".parse::<Shard>().is_err());
         assert!("x".parse::<Shard>().is_err());
     }

@@ -46,11 +46,14 @@
 //! one a translation uses is not fixed by the format, so this split is this reader's choice).
 //! `input_instr` traces are single-process: asid 0.
 //!
-//! Binary content cannot be recognised reliably, so these formats are chosen by the file name,
-//! after any compression extension is stripped: `.champsim`, `.champsimtrace` or `.champsim64`
-//! (ChampSim's traces are named `600.perlbench_s-210B.champsimtrace.xz`), CloudSuite's when
-//! the name also contains `cloudsuite`, or a name with `cloudsuite` that ends in `.trace`.
-//! [`open_as`](crate::open_as) forces either. A file whose length is not a multiple of the
+//! These formats are chosen by the file name, after any compression extension is stripped:
+//! `.champsim`, `.champsimtrace` or `.champsim64` (ChampSim's traces are named
+//! `600.perlbench_s-210B.champsimtrace.xz`), CloudSuite's when the name also contains
+//! `cloudsuite`, or a name with `cloudsuite` that ends in `.trace`. Traces published under other
+//! names (`champsim.trace.gz`, `mcf.trace.xz`) are recognised when their content is binary: by
+//! `champsim` (or `cloudsuite`) anywhere in the name, else by the content itself, a stream of
+//! plausible 64-byte `input_instr` records ([`looks_like_input_instr`]). [`open_as`](crate::open_as)
+//! forces either. A file whose length is not a multiple of the
 //! record size ends in a partial record: an error naming the byte offset where it starts.
 
 use crate::Format;
@@ -136,6 +139,37 @@ pub(crate) fn from_name(name: &str) -> Option<Format> {
     }
 }
 
+/// The binary format a name implies for content that is binary: `champsim` or `cloudsuite`
+/// anywhere in it.
+pub(crate) fn from_name_loosely(name: &str) -> Option<Format> {
+    let lower = name.to_ascii_lowercase();
+    if lower.contains("cloudsuite") {
+        Some(Format::ChampSimCloudsuite)
+    } else if lower.contains("champsim") {
+        Some(Format::ChampSim)
+    } else {
+        None
+    }
+}
+
+/// Whether `head`, the start of a binary stream, reads as `input_instr` records: at least one
+/// whole record, and in every whole record of the first 64 a non-zero instruction pointer, the
+/// branch flags 0 or 1, and every address a canonical x86-64 one (below 2^47, or at or above
+/// 0xffff_8000_0000_0000).
+pub fn looks_like_input_instr(head: &[u8]) -> bool {
+    let canonical = |a: u64| !(1 << 47..0xffff_8000_0000_0000).contains(&a);
+    let mut records = head.chunks_exact(INPUT_INSTR_BYTES).take(64).peekable();
+    records.peek().is_some()
+        && records.all(|r| {
+            let ip = u64_at(r, 0);
+            ip != 0
+                && canonical(ip)
+                && r[8] <= 1
+                && r[9] <= 1
+                && (16..64).step_by(8).all(|at| canonical(u64_at(r, at)))
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +217,26 @@ mod tests {
     }
 
     #[test]
+    fn input_instr_content() {
+        let mut data = encode(
+            Format::ChampSim,
+            0x401000,
+            &[0x7ffd_0000_1000],
+            &[0x10],
+            [0; 2],
+        );
+        data.extend(encode(Format::ChampSim, 0x401004, &[], &[], [0; 2]));
+        assert!(looks_like_input_instr(&data));
+        assert!(looks_like_input_instr(&data[..70]));
+        assert!(!looks_like_input_instr(&data[..63]));
+        let mut bad = data.clone();
+        bad[64 + 8] = 7;
+        assert!(!looks_like_input_instr(&bad));
+        assert!(!looks_like_input_instr(&[0u8; 128]));
+        assert!(!looks_like_input_instr(&[0xffu8; 128]));
+    }
+
+    #[test]
     fn names() {
         assert_eq!(
             from_name("600.perlbench_s-210B.champsimtrace.xz"),
@@ -199,6 +253,11 @@ mod tests {
             Some(Format::ChampSimCloudsuite)
         );
         assert_eq!(from_name("gcc.trace.gz"), None);
+        assert_eq!(
+            from_name_loosely("champsim.trace.gz"),
+            Some(Format::ChampSim)
+        );
+        assert_eq!(from_name_loosely("gcc.trace.gz"), None);
         assert_eq!(from_name("t.lackey"), None);
     }
 }

@@ -1,6 +1,6 @@
-//! Compressed traces: gzip, xz, bzip2 and zstd, recognised by their magic bytes, with the file
-//! name's extension as a fallback when the bytes say nothing (a damaged or empty file then
-//! fails in that codec's decoder with a clear error rather than being read as text).
+//! Compressed traces: gzip, xz, bzip2 and zstd, recognised by their magic bytes. The file
+//! name's extension is a fallback only for content that is not text (a damaged file then fails
+//! in that codec's decoder with a clear error); text under a compressed name is read as text.
 //!
 //! | codec | magic bytes          | extensions      |
 //! |-------|----------------------|-----------------|
@@ -10,7 +10,8 @@
 //! | zstd  | `28 b5 2f fd`        | `.zst`, `.zstd` |
 //!
 //! Concatenated streams (multi-member gzip, several xz streams or zstd frames, `pbzip2` output)
-//! are read as one. Decoding runs on the reading thread, straight into the line parser's buffer.
+//! are read as one; zero bytes after the last gzip member (tape or block padding) are accepted,
+//! as `gzip -t` accepts them. Decoding runs on the reading thread, straight into the line parser's buffer.
 
 use crate::TraceErrorKind;
 use std::io::{self, BufRead, Read};
@@ -59,6 +60,18 @@ pub(crate) fn from_extension(name: &str) -> Option<Codec> {
         .map(|(_, c)| *c)
 }
 
+/// The codec of a file that starts with `head` (raw bytes) and is called `name`: its magic bytes,
+/// else its extension if the content is not text.
+pub(crate) fn codec_of(head: &[u8], name: &str) -> Option<Codec> {
+    sniff(head).or_else(|| {
+        if crate::syntax::looks_binary(head) {
+            from_extension(name)
+        } else {
+            None
+        }
+    })
+}
+
 /// `name` without its compression extension (lower-case input expected).
 pub(crate) fn strip_extension(name: &str) -> &str {
     EXTENSIONS
@@ -103,11 +116,49 @@ pub(crate) fn decoder<R: BufRead + Send + 'static>(
     input: R,
 ) -> io::Result<Box<dyn Read + Send>> {
     Ok(match codec {
-        Codec::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(input)),
+        Codec::Gzip => Box::new(Gzip {
+            member: Some(flate2::bufread::GzDecoder::new(input)),
+        }),
         Codec::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(input)),
         Codec::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
         Codec::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
     })
+}
+
+/// Gzip members one after the other, then optionally zero bytes.
+struct Gzip<R> {
+    member: Option<flate2::bufread::GzDecoder<R>>,
+}
+
+impl<R: BufRead> Read for Gzip<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(member) = &mut self.member else {
+                return Ok(0);
+            };
+            let n = member.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // The member ended: the end, zeros, or another member.
+            let Some(member) = self.member.take() else {
+                return Ok(0);
+            };
+            let mut inner = member.into_inner();
+            loop {
+                let avail = inner.fill_buf()?;
+                let zeros = avail.iter().take_while(|b| **b == 0).count();
+                if zeros == 0 {
+                    break;
+                }
+                inner.consume(zeros);
+            }
+            if inner.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            self.member = Some(flate2::bufread::GzDecoder::new(inner));
+        }
+    }
 }
 
 /// What a read error of a decoder means: the file failed (`Io`), or the stream ended early
@@ -140,5 +191,11 @@ mod tests {
         assert_eq!(from_extension("t.lackey"), None);
         assert_eq!(strip_extension("a.champsimtrace.xz"), "a.champsimtrace");
         assert_eq!(strip_extension("a.trace"), "a.trace");
+        assert_eq!(codec_of(b" L 10,4\n", "t.gz"), None);
+        assert_eq!(
+            codec_of(&[0x1f, 0x8c, 0, 0, 3, 0xff], "t.gz"),
+            Some(Codec::Gzip)
+        );
+        assert_eq!(codec_of(&[], "t.gz"), None);
     }
 }

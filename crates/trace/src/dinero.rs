@@ -43,7 +43,7 @@
 //! whitespace and parses as extended din (`c` too, though it is a hex digit), else when it
 //! parses as `din`.
 
-use crate::syntax::{access, hex, is_blank, skip_ws, Reason, Rec};
+use crate::syntax::{access, first_word, hex, is_blank, is_hex_word, skip_ws, Reason, Rec};
 use ptbench_core::{Access, AccessKind};
 
 /// Hex digits after an optional `0x`, that must end at whitespace or the end of the line.
@@ -62,6 +62,18 @@ fn field<'a>(s: &'a [u8], what: &str) -> Result<(u64, &'a [u8]), Reason> {
     }
 }
 
+/// Whether a line (trimmed) that did not parse starts like a `din` record: with a hex label.
+pub(crate) fn looks_like_din(line: &[u8]) -> bool {
+    is_hex_word(first_word(line).0)
+}
+
+/// Whether a line (trimmed) that did not parse starts like an extended din record: a
+/// one-character word, then a hex word (`q 10 4`).
+pub(crate) fn looks_like_extended(line: &[u8]) -> bool {
+    let (t, rest) = first_word(line);
+    t.len() == 1 && is_hex_word(first_word(rest).0)
+}
+
 /// Parses a `din` line (trimmed, not skipped).
 pub(crate) fn parse_din(line: &[u8], out: &mut Vec<Access>) -> Result<Rec, Reason> {
     let (label, rest) = field(skip_ws(line), "label")?;
@@ -77,12 +89,6 @@ pub(crate) fn parse_din(line: &[u8], out: &mut Vec<Access>) -> Result<Rec, Reaso
     };
     out.push(access(kind, addr & !3, 4)?);
     Ok(Rec::Access)
-}
-
-/// Whether `line` starts like an extended din line: an access-type letter then whitespace.
-pub(crate) fn sniff_extended(line: &[u8]) -> bool {
-    let line = skip_ws(line);
-    matches!(line, [t, b, ..] if b"rwimcvRWIMCV".contains(t) && is_blank(*b))
 }
 
 /// Parses an extended din line (trimmed, not skipped).

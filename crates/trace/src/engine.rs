@@ -10,7 +10,7 @@
 //! time. No line is copied or allocated on the way: parsers read the mapped or decoded bytes
 //! in place and push into preallocated batches.
 
-use crate::syntax::{is_skipped, shown, trim_end, Rec};
+use crate::syntax::{is_skipped, shown, trim, trim_end, Rec, MAX_LINE_BYTES};
 use crate::{champsim, dinero, hexrw, lackey, native_text, pinatrace};
 use crate::{Format, Location, TraceErrorKind, BATCH};
 use ptbench_core::Access;
@@ -19,15 +19,22 @@ use std::io::{self, Read};
 /// Bad lines whose messages a reader keeps under `skip_bad_lines`.
 pub(crate) const KEEP_BAD: usize = 5;
 
-/// Text formats in the order detection tries them.
-const TEXT_FORMATS: [Format; 6] = [
+/// Text formats in the order detection prefers them on a tie.
+const TEXT_FORMATS: [Format; 7] = [
     Format::Lackey,
     Format::Pinatrace,
     Format::PinatraceSized,
     Format::HexRw,
+    Format::OpFirst,
     Format::DinExtended,
     Format::Din,
 ];
+
+/// A text trace's format is recognised from the lines wholly inside its first this many bytes.
+pub(crate) const DETECT_BYTES: usize = 64 << 10;
+
+/// ... and at most this many of those lines that are not skipped.
+const DETECT_LINES: usize = 256;
 
 /// Parses one text line of `format` (trimmed, not skipped).
 #[inline]
@@ -39,6 +46,7 @@ pub(crate) fn parse_line(
     match format {
         Format::Lackey => lackey::parse(line, out),
         Format::HexRw => hexrw::parse(line, out),
+        Format::OpFirst => hexrw::parse_op_first(line, out),
         Format::Pinatrace => pinatrace::parse(line, out),
         Format::PinatraceSized => pinatrace::parse_sized(line, out),
         Format::Din => dinero::parse_din(line, out),
@@ -50,74 +58,177 @@ pub(crate) fn parse_line(
     }
 }
 
-/// The text format of `line` (trimmed, not skipped): the first format, in detection order,
-/// that parses it. Lackey is taken on its prefix alone, so a lackey file whose first line is
-/// damaged reports a lackey error; extended din only when the line starts with its letters.
+/// Whether `line` (trimmed), which `format` did not parse, starts like one of its records: then
+/// it is an error (a malformed record); otherwise it is noise, skipped and counted.
+pub(crate) fn looks_like(format: Format, line: &[u8]) -> bool {
+    match format {
+        Format::Lackey => lackey::looks_like(line),
+        Format::HexRw => hexrw::looks_like(line),
+        Format::OpFirst => hexrw::looks_like_op_first(line),
+        Format::Pinatrace | Format::PinatraceSized => pinatrace::looks_like(line),
+        Format::Din => dinero::looks_like_din(line),
+        Format::DinExtended => dinero::looks_like_extended(line),
+        Format::NativeText => native_text::looks_like(line),
+        Format::ChampSim | Format::ChampSimCloudsuite | Format::Native => false,
+    }
+}
+
+/// Whether `line` (trimmed, not skipped) is a record of `f` that counts toward recognising it.
+fn votes_for(f: Format, line: &[u8], scratch: &mut Vec<Access>) -> bool {
+    if f == Format::OpFirst && !hexrw::votes_op_first(line) {
+        return false;
+    }
+    scratch.clear();
+    parse_line(f, line, scratch).is_ok()
+}
+
+/// The text format of one `line` (trimmed, not skipped): the first format, in detection order,
+/// that parses it.
 pub(crate) fn detect(line: &[u8]) -> Option<Format> {
     if native_text::sniff(line) {
         return Some(Format::NativeText);
     }
-    if lackey::sniff(line) {
-        return Some(Format::Lackey);
-    }
     let mut scratch = Vec::with_capacity(2);
-    TEXT_FORMATS[1..].iter().copied().find(|f| {
-        if *f == Format::DinExtended && !dinero::sniff_extended(line) {
-            return false;
-        }
-        scratch.clear();
-        parse_line(*f, line, &mut scratch).is_ok()
-    })
+    TEXT_FORMATS
+        .iter()
+        .copied()
+        .find(|f| votes_for(*f, line, &mut scratch))
 }
 
-/// Handles one raw line (its `\n` cut off): skips comments, detects the format if it is not
-/// known yet, parses. `Ok(None)` for a skipped line.
-#[inline]
-pub(crate) fn handle_line(
-    raw: &[u8],
-    format: &mut Option<Format>,
-    out: &mut Vec<Access>,
-) -> Result<Option<Rec>, TraceErrorKind> {
-    let line = trim_end(raw);
-    if is_skipped(line) {
-        return Ok(None);
-    }
-    let f = match *format {
-        Some(f) => f,
-        None => {
-            let f =
-                detect(line).ok_or_else(|| TraceErrorKind::UnknownFormat { text: shown(line) })?;
-            *format = Some(f);
-            f
-        }
+/// Recognises the format of a text trace that starts with `data` (`whole`: `data` is all of
+/// it): among the lines wholly inside the first [`DETECT_BYTES`] (the first [`DETECT_LINES`] of
+/// them that are not skipped), the format that parses the most; on a tie, the one that parsed
+/// an earlier line, then the earlier in detection order. Noise around the records (a program's output, banners) does not decide.
+/// `None` if no line there parses in any format.
+pub(crate) fn detect_window(data: &[u8], whole: bool) -> Option<Format> {
+    let window = if whole && data.len() <= DETECT_BYTES {
+        data
+    } else {
+        let cut = &data[..data.len().min(DETECT_BYTES)];
+        memchr::memrchr(b'\n', cut).map_or(&cut[..0], |i| &cut[..i + 1])
     };
-    parse_line(f, line, out)
-        .map(Some)
-        .map_err(|reason| TraceErrorKind::Malformed {
-            format: f.name(),
-            text: shown(line),
-            reason,
-        })
+    let mut votes = [0usize; TEXT_FORMATS.len()];
+    let mut first = [usize::MAX; TEXT_FORMATS.len()];
+    let mut scratch = Vec::with_capacity(2);
+    let mut seen = 0;
+    for raw in window.split(|b| *b == b'\n') {
+        if raw.len() > MAX_LINE_BYTES {
+            continue;
+        }
+        let line = trim(raw);
+        if is_skipped(line) {
+            continue;
+        }
+        if seen == 0 && native_text::sniff(line) {
+            return Some(Format::NativeText);
+        }
+        for (i, f) in TEXT_FORMATS.iter().enumerate() {
+            if votes_for(*f, line, &mut scratch) {
+                votes[i] += 1;
+                first[i] = first[i].min(seen);
+            }
+        }
+        seen += 1;
+        if seen == DETECT_LINES {
+            break;
+        }
+    }
+    (0..TEXT_FORMATS.len())
+        .filter(|i| votes[*i] > 0)
+        .min_by_key(|i| (std::cmp::Reverse(votes[*i]), first[*i], *i))
+        .map(|i| TEXT_FORMATS[i])
 }
 
-/// Finds the first line of `data` whose format can be detected, skipping comments; lines that
-/// cannot be told are passed over only when `skip_bad` (else the search stops there).
-/// Returns the format and the byte offset where that line starts.
-pub(crate) fn detect_prefix(data: &[u8], skip_bad: bool) -> Option<(Format, usize)> {
+/// The first line of `data` whose format [`detect`] finds, and where it starts: how a trace
+/// whose first [`DETECT_BYTES`] hold no record is recognised (the same line a sequential read
+/// finds it on).
+pub(crate) fn detect_first(data: &[u8]) -> Option<(Format, usize)> {
     let mut p = 0;
     while p < data.len() {
         let end = memchr::memchr(b'\n', &data[p..]).map_or(data.len(), |i| p + i);
-        let line = trim_end(&data[p..end]);
-        if !is_skipped(line) {
-            match detect(line) {
-                Some(f) => return Some((f, p)),
-                None if skip_bad => {}
-                None => return None,
+        let raw = &data[p..end];
+        if raw.len() <= MAX_LINE_BYTES {
+            let line = trim(raw);
+            if !is_skipped(line) {
+                if let Some(f) = detect(line) {
+                    return Some((f, p));
+                }
             }
         }
         p = end + 1;
     }
     None
+}
+
+/// What one line of text was.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Line {
+    /// A record (its accesses pushed).
+    Rec(Rec),
+    /// Blank, a comment or a Valgrind message: skipped, not counted.
+    Blank,
+    /// Not a record of the format (nor, before the format is known, of any): skipped and
+    /// counted.
+    Noise,
+}
+
+/// Handles one raw line (its `\n` cut off): skips comments, detects the format if it is not
+/// known yet, parses. A line that does not parse is noise unless it starts like a record of
+/// the format, which is an error; so is a line longer than [`MAX_LINE_BYTES`] that starts like
+/// one (only its first [`MAX_LINE_BYTES`] are looked at, so that a stream need not hold it).
+#[inline]
+pub(crate) fn handle_line(
+    raw: &[u8],
+    format: &mut Option<Format>,
+    out: &mut Vec<Access>,
+) -> Result<Line, TraceErrorKind> {
+    if raw.len() > MAX_LINE_BYTES {
+        return long_line(&raw[..MAX_LINE_BYTES], *format);
+    }
+    let line = trim(raw);
+    if is_skipped(line) {
+        return Ok(Line::Blank);
+    }
+    let f = match *format {
+        Some(f) => f,
+        None => match detect(line) {
+            Some(f) => {
+                *format = Some(f);
+                f
+            }
+            None => return Ok(Line::Noise),
+        },
+    };
+    match parse_line(f, line, out) {
+        Ok(r) => Ok(Line::Rec(r)),
+        Err(reason) if looks_like(f, line) => Err(TraceErrorKind::Malformed {
+            format: f.name(),
+            text: shown(trim_end(raw)),
+            reason,
+        }),
+        Err(_) => Ok(Line::Noise),
+    }
+}
+
+/// A line longer than [`MAX_LINE_BYTES`], of which `prefix` is the start.
+pub(crate) fn long_line(prefix: &[u8], format: Option<Format>) -> Result<Line, TraceErrorKind> {
+    let line = trim(prefix);
+    if is_skipped(line) {
+        return Ok(Line::Blank);
+    }
+    match format {
+        Some(f) if looks_like(f, line) => Err(TraceErrorKind::LineTooLong {
+            format: f.name(),
+            text: shown(trim_end(prefix)),
+            limit: MAX_LINE_BYTES,
+        }),
+        _ => Ok(Line::Noise),
+    }
+}
+
+/// The text of a noise line as a message shows it.
+pub(crate) fn noise_text(raw: &[u8]) -> String {
+    shown(trim_end(&raw[..raw.len().min(MAX_LINE_BYTES)]))
 }
 
 /// One parsed chunk.
@@ -131,6 +242,10 @@ pub(crate) struct Chunk {
     pub ignored: u64,
     /// Bad lines skipped.
     pub bad: u64,
+    /// Lines of noise skipped (see [`Line::Noise`]).
+    pub noise: u64,
+    /// The first of them: its line in the chunk and its text as shown.
+    pub first_noise: Option<(u64, String)>,
     /// The first [`KEEP_BAD`] bad lines (location in the chunk, what is wrong).
     pub first_bad: Vec<(Location, TraceErrorKind)>,
     /// What stopped the chunk early. `Location::Line` counts from the chunk's first line.
@@ -148,6 +263,31 @@ impl Chunk {
         self.spare
             .pop()
             .unwrap_or_else(|| Vec::with_capacity(BATCH))
+    }
+
+    fn noise_line(&mut self, line: u64, raw: &[u8]) {
+        self.noise += 1;
+        if self.first_noise.is_none() {
+            self.first_noise = Some((line, noise_text(raw)));
+        }
+    }
+
+    /// Takes one line's outcome; false when it stops the chunk.
+    #[inline]
+    fn outcome(
+        &mut self,
+        line: u64,
+        raw: &[u8],
+        r: Result<Line, TraceErrorKind>,
+        skip_bad: bool,
+    ) -> bool {
+        match r {
+            Ok(Line::Rec(Rec::Other)) => self.ignored += 1,
+            Ok(Line::Noise) => self.noise_line(line, raw),
+            Ok(_) => {}
+            Err(kind) => return self.bad_line(Location::Line(line), kind, skip_bad),
+        }
+        true
     }
 
     fn bad_line(&mut self, at: Location, kind: TraceErrorKind, skip_bad: bool) -> bool {
@@ -218,14 +358,9 @@ where
         let end = memchr::memchr(b'\n', &data[p..]).map_or(data.len(), |i| p + i);
         let raw = &data[p..end];
         p = end + 1;
-        match handle_line(raw, &mut chunk.format, &mut batch) {
-            Ok(Some(Rec::Other)) => chunk.ignored += 1,
-            Ok(_) => {}
-            Err(kind) => {
-                if !chunk.bad_line(Location::Line(line), kind, skip_bad) {
-                    break;
-                }
-            }
+        let r = handle_line(raw, &mut chunk.format, &mut batch);
+        if !chunk.outcome(line, raw, r, skip_bad) {
+            break;
         }
         if !known && chunk.format.is_some() {
             detected = true;
@@ -236,6 +371,14 @@ where
     st.line = line;
     st.batch = batch;
     detected
+}
+
+/// Takes a line longer than [`MAX_LINE_BYTES`] of a stream, of which only `prefix` was kept,
+/// into `chunk` as its one line.
+pub(crate) fn parse_long_line(prefix: &[u8], skip_bad: bool, chunk: &mut Chunk) {
+    let r = long_line(prefix, chunk.format);
+    chunk.lines = 1;
+    chunk.outcome(1, prefix, r, skip_bad);
 }
 
 /// Decodes `data`, whole records of binary `format`, into `chunk`.
@@ -280,12 +423,19 @@ pub(crate) fn line_chunk_end(data: &[u8], pos: usize, want: usize) -> usize {
 }
 
 /// A decoded stream read a buffer at a time, handed out in blocks of whole lines or records.
+/// The buffer stays bounded: it grows to hold a line up to [`MAX_LINE_BYTES`] (and the first
+/// [`DETECT_BYTES`] for recognising the format), never more; of a longer line only the start is
+/// kept, the rest is read and dropped.
 pub(crate) struct Stream {
     reader: Box<dyn Read + Send>,
     buf: Vec<u8>,
     start: usize,
     end: usize,
     eof: bool,
+    /// Dropping the rest of an over-long line.
+    skipping: bool,
+    /// A read error, reported once the whole lines before it are handed out.
+    failed: Option<io::Error>,
     /// Decoded bytes handed out so far.
     pub consumed: u64,
 }
@@ -294,6 +444,8 @@ pub(crate) struct Stream {
 pub(crate) enum Block<'a> {
     /// Whole lines or records.
     Data(&'a [u8]),
+    /// The first [`MAX_LINE_BYTES`] of a longer line (the rest is dropped).
+    Long(&'a [u8]),
     /// The stream ended inside a record: the partial record's bytes.
     Partial(usize),
     /// The stream ended.
@@ -308,8 +460,15 @@ impl Stream {
             start: 0,
             end: 0,
             eof: false,
+            skipping: false,
+            failed: None,
             consumed: 0,
         }
+    }
+
+    /// The buffer's size, for tests that check it stays bounded.
+    pub(crate) fn capacity(&self) -> usize {
+        self.buf.len()
     }
 
     /// Reads more into the buffer, moving what is left to its front and growing it when full.
@@ -346,9 +505,51 @@ impl Stream {
         Block::Data(b)
     }
 
-    /// The next block of at least `want` bytes of whole lines (fewer at the end of the stream),
-    /// ending after a `\n` or at the end of the stream.
+    /// At least the first `n` bytes of the stream (fewer if it is shorter, or a read failed),
+    /// and whether that is all of it. Call before taking any block.
+    pub(crate) fn peek(&mut self, n: usize) -> (&[u8], bool) {
+        while !self.eof && self.failed.is_none() && self.end - self.start < n {
+            if let Err(e) = self.fill() {
+                self.failed = Some(e);
+            }
+        }
+        (
+            &self.buf[self.start..self.end],
+            self.eof && self.failed.is_none(),
+        )
+    }
+
+    /// Drops the rest of an over-long line, up to and including its `\n`.
+    fn skip_rest_of_line(&mut self) -> io::Result<()> {
+        while self.skipping {
+            let window = &self.buf[self.start..self.end];
+            match memchr::memchr(b'\n', window) {
+                Some(i) => {
+                    self.start += i + 1;
+                    self.consumed += i as u64 + 1;
+                    self.skipping = false;
+                }
+                None => {
+                    self.consumed += window.len() as u64;
+                    self.start = self.end;
+                    if self.eof {
+                        self.skipping = false;
+                    } else if let Some(e) = self.failed.take() {
+                        return Err(e);
+                    } else {
+                        self.fill()?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The next block of at least `want` bytes of whole lines (fewer at the end of the stream,
+    /// or before a read error), ending after a `\n` or at the end of the stream; or the start
+    /// of a line longer than [`MAX_LINE_BYTES`].
     pub(crate) fn next_lines(&mut self, want: usize) -> io::Result<Block<'_>> {
+        self.skip_rest_of_line()?;
         loop {
             let avail = self.end - self.start;
             if self.eof {
@@ -357,13 +558,25 @@ impl Stream {
                 }
                 return Ok(self.take(avail));
             }
-            if avail >= want {
-                let window = &self.buf[self.start..self.end];
+            let window = &self.buf[self.start..self.end];
+            if avail >= want || self.failed.is_some() {
                 if let Some(i) = memchr::memrchr(b'\n', window) {
                     return Ok(self.take(i + 1));
                 }
             }
-            self.fill()?;
+            if avail > MAX_LINE_BYTES && memchr::memchr(b'\n', window).is_none() {
+                // The line at `start` is over-long: hand out its start, drop the rest.
+                self.skipping = true;
+                return Ok(Block::Long(
+                    &self.buf[self.start..self.start + MAX_LINE_BYTES],
+                ));
+            }
+            if let Some(e) = self.failed.take() {
+                return Err(e);
+            }
+            if let Err(e) = self.fill() {
+                self.failed = Some(e);
+            }
         }
     }
 
@@ -372,10 +585,13 @@ impl Stream {
     pub(crate) fn next_records(&mut self, want: usize, size: usize) -> io::Result<Block<'_>> {
         loop {
             let avail = self.end - self.start;
-            if self.eof || avail >= want.max(size) {
+            if self.eof || avail >= want.max(size) || self.failed.is_some() {
                 let whole = avail / size * size;
                 if whole > 0 {
                     return Ok(self.take(whole));
+                }
+                if let Some(e) = self.failed.take() {
+                    return Err(e);
                 }
                 if self.eof {
                     return Ok(if avail == 0 {
@@ -385,7 +601,9 @@ impl Stream {
                     });
                 }
             }
-            self.fill()?;
+            if let Err(e) = self.fill() {
+                self.failed = Some(e);
+            }
         }
     }
 }
@@ -399,7 +617,12 @@ mod tests {
     fn detection_order() {
         let cases: &[(&[u8], Option<Format>)] = &[
             (b"I  0400d7d4,8", Some(Format::Lackey)),
-            (b" S zzzz", Some(Format::Lackey)),
+            (b"I 4001000", Some(Format::Lackey)),
+            (b"S zzzz", None),
+            (b"W 0xbff05e7c", Some(Format::OpFirst)),
+            (b"W 0xbff05e7c 4", Some(Format::OpFirst)),
+            (b"w 1000 10", Some(Format::DinExtended)),
+            (b"M 3000 10", Some(Format::DinExtended)),
             (b"0x7f12: R 0x7ffd8", Some(Format::Pinatrace)),
             (b"0x7f12: R 0x7ffd8  8  0x0", Some(Format::PinatraceSized)),
             (b"0041f7a0 R", Some(Format::HexRw)),
@@ -441,6 +664,25 @@ mod tests {
         assert_eq!(got, text);
         assert!(blocks >= 2);
 
+        // An over-long line: its start, then the lines after it; the buffer stays bounded.
+        let mut text = b"0 1\n".to_vec();
+        text.extend(std::iter::repeat_n(b'x', 10 * MAX_LINE_BYTES));
+        text.extend_from_slice(b"\n2 3\n");
+        let mut s = Stream::new(Box::new(io::Cursor::new(text)), 3);
+        let mut seen = Vec::new();
+        loop {
+            match s.next_lines(3).unwrap() {
+                Block::Data(b) => seen.push(String::from_utf8_lossy(b).into_owned()),
+                Block::Long(p) => seen.push(format!("long {}", p.len())),
+                _ => break,
+            }
+        }
+        assert_eq!(
+            seen,
+            ["0 1\n", format!("long {MAX_LINE_BYTES}").as_str(), "2 3\n"]
+        );
+        assert!(s.capacity() <= 2 * MAX_LINE_BYTES + 2, "{}", s.capacity());
+
         let bytes: Vec<u8> = (0..=200u8).collect();
         let mut s = Stream::new(Box::new(io::Cursor::new(bytes)), 10);
         let mut n = 0;
@@ -451,7 +693,7 @@ mod tests {
                     assert_eq!((n, p), (192, 9));
                     break;
                 }
-                Block::End => panic!("the partial record is reported"),
+                Block::End | Block::Long(_) => panic!("the partial record is reported"),
             }
         }
     }

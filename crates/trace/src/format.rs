@@ -14,6 +14,9 @@ pub enum Format {
     Lackey,
     /// `hhhhhhhh R|W` course traces (see [`hexrw`](crate::hexrw)).
     HexRw,
+    /// Op-first `R|W hhhhhhhh [size]` lines, as hand-written Pin tools print them (see
+    /// [`hexrw`](crate::hexrw)).
+    OpFirst,
     /// Pin's ManualExamples `pinatrace` output, `ip: R|W addr` (see [`pinatrace`](crate::pinatrace)).
     Pinatrace,
     /// Pin's SimpleExamples `pinatrace` output, `ip: R|W addr size [value]`
@@ -35,9 +38,10 @@ pub enum Format {
 
 impl Format {
     /// Every format, text formats first.
-    pub const ALL: [Format; 10] = [
+    pub const ALL: [Format; 11] = [
         Format::Lackey,
         Format::HexRw,
+        Format::OpFirst,
         Format::Pinatrace,
         Format::PinatraceSized,
         Format::Din,
@@ -53,6 +57,7 @@ impl Format {
         match self {
             Format::Lackey => "lackey",
             Format::HexRw => "hexaddr R|W",
+            Format::OpFirst => "R|W hexaddr",
             Format::Pinatrace => "pinatrace",
             Format::PinatraceSized => "pinatrace (SimpleExamples)",
             Format::Din => "din",
@@ -70,6 +75,7 @@ impl Format {
         match self {
             Format::Lackey => "lackey",
             Format::HexRw => "hexrw",
+            Format::OpFirst => "rwhex",
             Format::Pinatrace => "pinatrace",
             Format::PinatraceSized => "pinatrace-simple",
             Format::Din => "din",
@@ -79,6 +85,11 @@ impl Format {
             Format::Native => "ptbt",
             Format::NativeText => "ptbt-text",
         }
+    }
+
+    /// Every format's [`Format::key`], comma-separated: the choices of a `--format` flag.
+    pub fn choices() -> String {
+        Format::ALL.map(Format::key).join(", ")
     }
 
     /// Whether the format is binary (fixed-size records) rather than lines of text.
@@ -105,19 +116,20 @@ impl fmt::Display for Format {
 
 /// A name that is no format's key.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown trace format `{0}`: expected one of lackey, hexrw, pinatrace, pinatrace-simple, din, xdin, champsim, cloudsuite, ptbt, ptbt-text")]
+#[error("unknown trace format `{0}`: expected one of lackey, hexrw, rwhex, pinatrace, pinatrace-simple, din, xdin, champsim, cloudsuite, ptbt, ptbt-text")]
 pub struct UnknownFormatName(pub String);
 
 impl FromStr for Format {
     type Err = UnknownFormatName;
 
     /// Reads a [`Format::key`] (case-insensitive), or one of a few aliases (`hexaddr`,
-    /// `pin`, `dinero`, `champsim64`, `champsim-cloudsuite`).
+    /// `op-first`, `pin`, `dinero`, `champsim64`, `champsim-cloudsuite`).
     fn from_str(s: &str) -> Result<Format, UnknownFormatName> {
         let lower = s.trim().to_ascii_lowercase();
         let f = match lower.as_str() {
             "lackey" | "valgrind" => Format::Lackey,
             "hexrw" | "hexaddr" | "course" => Format::HexRw,
+            "rwhex" | "op-first" | "rwaddr" => Format::OpFirst,
             "pinatrace" | "pin" => Format::Pinatrace,
             "pinatrace-simple" | "pinatrace-sized" => Format::PinatraceSized,
             "din" | "dinero" => Format::Din,

@@ -13,9 +13,27 @@
 //! ```
 //!
 //! Leading whitespace is allowed; at least one space or tab separates the two fields.
-//! Recognised when the first line that is not skipped parses this way.
+//!
+//! ## Op-first: `R|W hhhhhhhh [size]` ([`Format::OpFirst`](crate::Format::OpFirst))
+//! Hand-written Pin tools print the operation first, with or without a leading space, a `0x`
+//! prefix or a decimal size column (one byte when there is none):
+//!
+//! ```text
+//! W 0xbff05e7c
+//!  R 0x7ffe7dfbfcc8
+//! R 7ffe7dfbf000 8
+//! ```
+//!
+//! `r` and `w` are accepted too, but only upper-case `R`/`W` lines count toward recognising the
+//! format: `w 1000 10` is Dinero's extended din (whose size is hex).
+//!
+//! Both are recognised from the first lines of the file (see the engine); lines that do not
+//! start like a record (program output, tool banners) are skipped and counted.
 
-use crate::syntax::{hex, hex_digits, is_blank, skip_ws, Reason, Rec, PAIRS};
+use crate::syntax::{
+    access, dec_size, first_word, hex, hex_digits, is_blank, is_hex_word, need_ws, skip_ws, Reason,
+    Rec, PAIRS,
+};
 use ptbench_core::{Access, AccessKind};
 
 /// Parses one line (trimmed, not skipped), pushing one access.
@@ -32,6 +50,49 @@ pub(crate) fn parse(line: &[u8], out: &mut Vec<Access>) -> Result<Rec, Reason> {
     };
     out.push(Access::new(kind, addr, 1));
     Ok(Rec::Access)
+}
+
+/// Whether a line (trimmed) that did not parse starts like a record: a hex word, whitespace,
+/// then a one-character word (`0041f7a0 X`).
+pub(crate) fn looks_like(line: &[u8]) -> bool {
+    let (addr, rest) = first_word(line);
+    let (op, _) = first_word(rest);
+    is_hex_word(addr) && op.len() == 1
+}
+
+/// Parses an op-first line (trimmed, not skipped), pushing one access.
+pub(crate) fn parse_op_first(line: &[u8], out: &mut Vec<Access>) -> Result<Rec, Reason> {
+    let (kind, rest) = match line {
+        [b'R' | b'r', rest @ ..] => (AccessKind::Read, rest),
+        [b'W' | b'w', rest @ ..] => (AccessKind::Write, rest),
+        _ => return Err("expected R or W then an address".into()),
+    };
+    let (addr, rest) = hex(need_ws(rest, "after R or W")?)?;
+    let size = if rest.is_empty() {
+        1
+    } else {
+        let (size, rest) = dec_size(need_ws(rest, "after the address")?)?;
+        if !rest.is_empty() {
+            return Err("expected the end of the line after the size".into());
+        }
+        size
+    };
+    out.push(access(kind, addr, size)?);
+    Ok(Rec::Access)
+}
+
+/// Whether an op-first line counts toward recognising the format: upper-case `R` or `W`.
+pub(crate) fn votes_op_first(line: &[u8]) -> bool {
+    matches!(line.first(), Some(b'R' | b'W'))
+}
+
+/// Whether a line (trimmed) that did not parse starts like an op-first record: `R` or `W`,
+/// whitespace, then a hex word or a `0x` word (`W 0xzz`).
+pub(crate) fn looks_like_op_first(line: &[u8]) -> bool {
+    let (op, rest) = first_word(line);
+    let (addr, _) = first_word(rest);
+    matches!(op, [b'R' | b'W' | b'r' | b'w'])
+        && (is_hex_word(addr) || addr.starts_with(b"0x") || addr.starts_with(b"0X"))
 }
 
 /// The hot path for lines of the usual shape (no leading space, an optional `0x`, at most 16
@@ -115,7 +176,7 @@ mod tests {
                     let mut b = Vec::new();
                     if let Some(next) = fast(&data, 0, &mut a) {
                         assert_eq!(next, l.len() + end.len());
-                        parse(l, &mut b).unwrap();
+                        parse(crate::syntax::trim(l), &mut b).unwrap();
                         assert_eq!(a, b, "{}", String::from_utf8_lossy(l));
                     } else {
                         assert!(
@@ -127,6 +188,33 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn op_first_lines() {
+        let mut out = Vec::new();
+        for l in [
+            &b"W 0xbff05e7c"[..],
+            b"R 0x7ffe7dfbfcc8",
+            b"R 7ffe7dfbf000 8",
+            b"w\t10  16",
+        ] {
+            assert_eq!(parse_op_first(l, &mut out), Ok(Rec::Access));
+        }
+        assert_eq!(
+            out,
+            vec![
+                Access::new(AccessKind::Write, 0xbff05e7c, 1),
+                Access::new(AccessKind::Read, 0x7ffe7dfbfcc8, 1),
+                Access::new(AccessKind::Read, 0x7ffe7dfbf000, 8),
+                Access::new(AccessKind::Write, 0x10, 16),
+            ]
+        );
+        for l in [&b"W 0xzz"[..], b"R 10 0", b"R 10 8 9"] {
+            assert!(parse_op_first(l, &mut out).is_err() && looks_like_op_first(l));
+        }
+        assert!(!looks_like_op_first(b"Read 10") && !looks_like_op_first(b"RTN: main"));
+        assert!(looks_like(b"0041f7a0 X") && !looks_like(b"2023 was good"));
     }
 
     #[test]
@@ -160,7 +248,7 @@ mod tests {
                 fast_lines += 1;
                 assert_eq!(next, line.len() + 1);
                 // The engine trims a line's end (`\r`, blanks) before the general parser.
-                let trimmed = crate::syntax::trim_end(&line);
+                let trimmed = crate::syntax::trim(&line);
                 assert!(
                     parse(trimmed, &mut b).is_ok(),
                     "{}",

@@ -13,44 +13,48 @@
 //! ```
 //!
 //! The address is hex (a `0x` prefix is accepted too), the size decimal. Valgrind's own
-//! `==pid==` / `--pid--` lines, blank lines and `#` comments are skipped.
+//! `==pid==` / `--pid--` lines, blank lines and `#` comments are skipped; so is, counted, any
+//! other line that does not start like a record: the traced program's own output, which
+//! `valgrind -v --log-fd=1` interleaves with the records (`total 9624`, `-rw-r--r-- 1 root ..`).
 //!
-//! Recognised when the first line that is not skipped starts with `I ` or ` L `/` S `/` M `.
+//! Lackey-derived traces that operating-systems courses hand out (`.ref` files) drop the size
+//! and the leading space: `I 4001000`, `L 7ff0001`, `S ..`, `M ..`. Those are read here too,
+//! each access one byte. Any leading whitespace is accepted, as in every format.
+//!
+//! Recognised when it parses most of the first lines that parse in any format (see the
+//! engine), ties going to lackey first.
 
-use crate::syntax::{access, dec_size, hex, hex_digits, skip_ws, Reason, Rec, HEX, PAIRS};
+use crate::syntax::{
+    access, dec_size, first_word, hex, hex_digits, is_blank, is_hex_word, need_ws, Reason, Rec,
+    HEX, PAIRS,
+};
 use ptbench_core::{Access, AccessKind};
-
-/// Whether `line` (trimmed, not skipped) looks like lackey.
-pub(crate) fn sniff(line: &[u8]) -> bool {
-    matches!(
-        line,
-        [b'I', b' ', ..] | [b' ', b'L' | b'S' | b'M', b' ', ..]
-    )
-}
 
 /// Parses one line (trimmed, not skipped), pushing 1 or 2 accesses.
 #[inline]
 pub(crate) fn parse(line: &[u8], out: &mut Vec<Access>) -> Result<Rec, Reason> {
     let (kind, rest) = match line {
-        [b'I', rest @ ..] => (b'I', rest),
-        [b' ', k @ (b'L' | b'S' | b'M'), rest @ ..] => (*k, rest),
-        _ => return Err("expected `I`, ` L`, ` S` or ` M` then `address,size`".into()),
+        [k @ (b'I' | b'L' | b'S' | b'M'), rest @ ..] => (*k, rest),
+        _ => return Err("expected `I`, `L`, `S` or `M` then `address,size`".into()),
     };
-    let (addr, rest) = hex(skip_ws(rest))?;
-    let rest = match rest {
-        [b',', rest @ ..] => rest,
-        _ => return Err("expected `,size` after the address".into()),
-    };
-    let (size, rest) = dec_size(rest).map_err(|e| {
-        if e.starts_with("expected") {
-            "expected a decimal size after the comma".to_string()
-        } else {
-            e
+    let (addr, rest) = hex(need_ws(rest, "after the access kind")?)?;
+    let size = match rest {
+        [] => 1,
+        [b',', rest @ ..] => {
+            let (size, rest) = dec_size(rest).map_err(|e| {
+                if e.starts_with("expected") {
+                    "expected a decimal size after the comma".to_string()
+                } else {
+                    e
+                }
+            })?;
+            if !rest.is_empty() {
+                return Err("expected a decimal size after the comma".into());
+            }
+            size
         }
-    })?;
-    if !rest.is_empty() {
-        return Err("expected a decimal size after the comma".into());
-    }
+        _ => return Err("expected `,size` or the end of the line after the address".into()),
+    };
     match kind {
         b'I' => out.push(access(AccessKind::Fetch, addr, size)?),
         b'L' => out.push(access(AccessKind::Read, addr, size)?),
@@ -62,6 +66,21 @@ pub(crate) fn parse(line: &[u8], out: &mut Vec<Access>) -> Result<Rec, Reason> {
         }
     }
     Ok(Rec::Access)
+}
+
+/// Whether a line (trimmed) that did not parse starts like a record, and so is an error rather
+/// than noise: one letter, whitespace, then a word followed by a comma (`S zzzz,4`), or a kind
+/// letter and a hex number (`L 10,x`, `M 7ff0001 junk`).
+pub(crate) fn looks_like(line: &[u8]) -> bool {
+    let [k, b, ..] = line else {
+        return false;
+    };
+    if !k.is_ascii_alphabetic() || !is_blank(*b) {
+        return false;
+    }
+    let (word, _) = first_word(&line[1..]);
+    let addr = word.split(|c| *c == b',').next().unwrap_or(word);
+    word.contains(&b',') || (b"ILSM".contains(k) && is_hex_word(addr))
 }
 
 /// The hot path: parses the line starting at `data[p]` if it has lackey's usual shape (one
@@ -203,6 +222,8 @@ mod tests {
             b" L 0x10,4",
             b" L 10,4 ",
             b"I 0400d7d4,8",
+            b"I 0400d7d4",
+            b"L 7ff0001",
             b" X 10,4",
         ];
         for l in lines {
@@ -214,7 +235,7 @@ mod tests {
                     let mut b = Vec::new();
                     if let Some(next) = fast(&data, 0, &mut a) {
                         assert_eq!(next, l.len() + end.len());
-                        parse(l, &mut b).unwrap();
+                        parse(crate::syntax::trim(l), &mut b).unwrap();
                         assert_eq!(a, b, "{}", String::from_utf8_lossy(l));
                     } else {
                         assert!(
@@ -229,6 +250,52 @@ mod tests {
         let mut a = Vec::new();
         assert_eq!(fast(b" M 10,4\n L 20,4\n", 0, &mut a), Some(8));
         assert_eq!(a.len(), 2);
+    }
+
+    #[test]
+    fn sizeless_course_lines_and_what_looks_like_a_record() {
+        let mut out = Vec::new();
+        for l in [
+            &b"I 4001000"[..],
+            b"L 7ff0001",
+            b"S 0x10",
+            b"M 20",
+            b"L\t10,8",
+        ] {
+            assert_eq!(parse(l, &mut out), Ok(Rec::Access));
+        }
+        assert_eq!(
+            out,
+            vec![
+                Access::new(AccessKind::Fetch, 0x4001000, 1),
+                Access::new(AccessKind::Read, 0x7ff0001, 1),
+                Access::new(AccessKind::Write, 0x10, 1),
+                Access::new(AccessKind::Read, 0x20, 1),
+                Access::new(AccessKind::Write, 0x20, 1),
+                Access::new(AccessKind::Read, 0x10, 8),
+            ]
+        );
+        for l in [
+            &b"S zzzz,4"[..],
+            b"L 10,x",
+            b"M 7ff0001 junk",
+            b"X 10,4",
+            b"L 1122334455667788aa",
+        ] {
+            assert!(
+                parse(l, &mut out).is_err() && looks_like(l),
+                "{}",
+                String::from_utf8_lossy(l)
+            );
+        }
+        for l in [
+            &b"total 9624"[..],
+            b"-rw-r--r-- 1 root",
+            b"I have a dream",
+            b"RTN: main",
+        ] {
+            assert!(!looks_like(l), "{}", String::from_utf8_lossy(l));
+        }
     }
 
     #[test]
@@ -263,7 +330,7 @@ mod tests {
                 fast_lines += 1;
                 assert_eq!(next, line.len() + 1);
                 // The engine trims a line's end (`\r`, blanks) before the general parser.
-                let trimmed = crate::syntax::trim_end(&line);
+                let trimmed = crate::syntax::trim(&line);
                 assert!(
                     parse(trimmed, &mut b).is_ok(),
                     "{}",

@@ -5,26 +5,44 @@
 //!
 //! | [`Format`] | module | recognised by |
 //! |---|---|---|
-//! | Valgrind lackey: `I  0400d7d4,8`, ` L 7ff0005b8,8`, ` S ..`, ` M ..` | [`lackey`] | content |
+//! | Valgrind lackey: `I  0400d7d4,8`, ` L 7ff0005b8,8`, ` S ..`, ` M ..`; course `.ref` traces without sizes, `I 4001000` | [`lackey`] | content |
 //! | course traces: `0041f7a0 R` (`0x` prefix accepted) | [`hexrw`] | content |
+//! | op-first Pin-tool output: `W 0xbff05e7c`, `R 7ffe7dfbf000 8` | [`hexrw`] | content |
 //! | Pin pinatrace (ManualExamples): `0x7f12..: W 0x7ffd..` | [`pinatrace`] | content |
 //! | Pin pinatrace (SimpleExamples): `0x7f12..: R 0x7ffd.. 8 0x0` | [`pinatrace`] | content |
-//! | Dinero IV `din`: `0 1000` | [`dinero`] | content |
+//! | Dinero IV `din`: `0 1000` (more columns ignored) | [`dinero`] | content |
 //! | Dinero IV extended din: `r 1000 4` | [`dinero`] | content |
-//! | ChampSim `input_instr` (64-byte records) | [`champsim`] | name: `.champsimtrace`, `.champsim`, `.champsim64` |
-//! | ChampSim `cloudsuite_instr` (96-byte records) | [`champsim`] | name: as above plus `cloudsuite`, or `cloudsuite` and `.trace` |
+//! | ChampSim `input_instr` (64-byte records) | [`champsim`] | name (`.champsimtrace`, `champsim` anywhere), or content |
+//! | ChampSim `cloudsuite_instr` (96-byte records) | [`champsim`] | name: `cloudsuite` |
 //!
-//! A text format is taken from the first line that is not blank, a `#` comment or a Valgrind
-//! `==pid==` / `--pid--` line; those lines are skipped everywhere. [`open_as`] (or
-//! [`ReaderOptions::format`]) forces a format. Compression ([`compress`]: gzip, xz, bzip2,
-//! zstd) is recognised by its magic bytes, else by the extension, for every format.
+//! **Liberal with noise, strict with records.** A text format is recognised from the lines in
+//! the first 64 KiB: the format that parses the most of them (a program's output that happens
+//! to parse as din does not outvote a lackey trace). Blank lines, `#` comments and Valgrind's
+//! `==pid==` / `--pid--` lines are skipped by every format. Any other line that is not a record
+//! of the format and does not start like one (the traced program's output in a `valgrind -v
+//! --log-fd=1` log, a Pin tool's `RTN: main`) is noise: skipped and counted
+//! ([`Trace::noise_lines`], [`Trace::skip_summary`]: `skipped 4 lines that are not trace
+//! records, first at F:761186: `total 9624``). A line that starts like a record but is
+//! malformed is an error naming the file and line ([`ReaderOptions::skip_bad_lines`] skips
+//! those too). A file with no record at all but some noise is an unrecognised trace. Every
+//! format accepts the same leading and trailing whitespace, and a byte-order mark. A line
+//! longer than [`MAX_LINE_BYTES`] is never buffered whole: an error if it starts like a record,
+//! noise otherwise. Lines in messages are escaped (control characters, invisible ones, bytes
+//! that are not UTF-8), so no trace reaches a terminal raw.
+//!
+//! Binary content that is neither ptbench's format nor ChampSim's is an error saying so
+//! ([`TraceErrorKind::Binary`]). [`open_as`] (or [`ReaderOptions::format`]) forces a format.
+//! Compression ([`compress`]: gzip, xz, bzip2, zstd) is recognised by its magic bytes for
+//! every format; the extension is a fallback for content that is not text only. A FIFO or a
+//! pipe (`<(...)`) is read once, as a stream; a directory is an error saying so.
 //!
 //! Speed: a plain file is memory-mapped, cut into chunks at line ends and parsed in parallel
 //! (rayon), the chunks' batches handed out in order; a compressed file is decoded on the calling
 //! thread and parsed from the decoder's buffer. Neither allocates per line; line numbers in
 //! errors are exact either way (see the `engine` module).
 //!
-//! Errors ([`TraceError`]) name the file and the line (text) or byte offset (binary). With
+//! Errors ([`TraceError`]) name the file and the line (text) or byte offset (binary); a
+//! compressed stream that ends early names the last line read. With
 //! [`ReaderOptions::skip_bad_lines`] malformed lines are counted and skipped instead, and the
 //! first few kept for a report ([`Trace::skip_summary`]).
 
@@ -50,6 +68,7 @@ pub use error::{Location, TraceError, TraceErrorKind};
 pub use format::{Format, UnknownFormatName};
 pub use native::{NativeTrace, NativeWriter};
 pub use reader::{ReaderOptions, TextTrace, Trace, DEFAULT_CHUNK_BYTES};
+pub use syntax::MAX_LINE_BYTES;
 
 use ptbench_core::Access;
 use std::path::{Path, PathBuf};
@@ -126,7 +145,23 @@ impl TraceFile {
         }
     }
 
-    /// `skipped N bad lines (first: ...)`, or `None` (see [`Trace::skip_summary`]).
+    /// Lines of noise skipped so far (see [`Trace::noise_lines`]).
+    pub fn noise_lines(&self) -> u64 {
+        match self {
+            TraceFile::Native(_) => 0,
+            TraceFile::Parsed(t) => t.noise_lines(),
+        }
+    }
+
+    /// The first line of noise and its text (see [`Trace::first_noise`]).
+    pub fn first_noise(&self) -> Option<(u64, &str)> {
+        match self {
+            TraceFile::Native(_) => None,
+            TraceFile::Parsed(t) => t.first_noise(),
+        }
+    }
+
+    /// What was skipped, in one line, or `None` (see [`Trace::skip_summary`]).
     pub fn skip_summary(&self) -> Option<String> {
         match self {
             TraceFile::Native(_) => None,
@@ -191,6 +226,9 @@ pub fn open(path: &Path) -> Result<TraceFile, TraceError> {
 /// Opens a trace file with `opts` (skip bad lines, force a format, ...). A native trace is
 /// recognised by its magic bytes, through any compression.
 pub fn open_with(path: &Path, opts: &ReaderOptions) -> Result<TraceFile, TraceError> {
+    if !reader::is_regular(path)? {
+        return open_stream(path, opts);
+    }
     let native = match opts.format {
         Some(f) => f == Format::Native,
         None => native::sniff_path(path).unwrap_or(false),
@@ -199,6 +237,40 @@ pub fn open_with(path: &Path, opts: &ReaderOptions) -> Result<TraceFile, TraceEr
         return NativeTrace::open(path).map(TraceFile::Native);
     }
     Trace::open_with(path, opts).map(TraceFile::Parsed)
+}
+
+/// Opens a FIFO or pipe: read once, as a stream (compressed or not, native or not).
+fn open_stream(path: &Path, opts: &ReaderOptions) -> Result<TraceFile, TraceError> {
+    let (mut decoded, codec, counter) = reader::open_stream(path)?;
+    let mut head = [0u8; 8];
+    let got = reader::read_full(&mut decoded, &mut head).map_err(|e| {
+        TraceError::new(
+            path,
+            Location::File,
+            compress::classify(e, codec.is_some(), &counter),
+        )
+    })?;
+    let native = match opts.format {
+        Some(f) => f == Format::Native,
+        None => native::is_native(&head[..got]),
+    };
+    let decoded: Box<dyn std::io::Read + Send> = Box::new(std::io::Read::chain(
+        std::io::Cursor::new(head[..got].to_vec()),
+        decoded,
+    ));
+    if native {
+        return NativeTrace::from_stream(path.to_path_buf(), decoded, counter)
+            .map(TraceFile::Native);
+    }
+    Trace::from_stream(path.to_path_buf(), decoded, codec.is_some(), counter, opts)
+        .map(TraceFile::Parsed)
+}
+
+/// Whether `path` can be read more than once (a regular file), as a first pass over the trace
+/// (`address_range`) needs; a FIFO or a pipe cannot. A directory or a missing path is an error
+/// naming what it is.
+pub fn is_seekable(path: &Path) -> Result<bool, TraceError> {
+    reader::is_regular(path)
 }
 
 /// Opens a trace file as `format`, whatever its name or content suggest.

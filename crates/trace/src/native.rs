@@ -199,6 +199,22 @@ impl NativeTrace {
         NativeTrace::start(path.to_path_buf(), source)
     }
 
+    /// Reads a native trace from a decoded stream (a FIFO, a pipe), read once; `counter`
+    /// counts the raw bytes read.
+    pub(crate) fn from_stream(
+        path: PathBuf,
+        reader: Box<dyn Read + Send>,
+        counter: Arc<Counter>,
+    ) -> Result<NativeTrace, TraceError> {
+        let source = Source::Stream {
+            reader,
+            counter,
+            buf: vec![0; BATCH * RECORD_BYTES],
+            offset: 0,
+        };
+        NativeTrace::start(path, source)
+    }
+
     /// Reads a native trace held in memory (plain or compressed).
     pub fn from_bytes(name: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<NativeTrace, TraceError> {
         let path = name.into();

@@ -9,6 +9,16 @@ pub(crate) fn sniff(line: &[u8]) -> bool {
     line.starts_with(b"ptbench-trace")
 }
 
+/// Whether a line (trimmed) that did not parse starts like a record: with one of the format's
+/// words.
+pub(crate) fn looks_like(line: &[u8]) -> bool {
+    sniff(line)
+        || matches!(
+            word(line).0,
+            b"R" | b"W" | b"I" | b"switch" | b"exit" | b"fork" | b"mmap" | b"mprotect" | b"munmap"
+        )
+}
+
 fn word(s: &[u8]) -> (&[u8], &[u8]) {
     let s = skip_ws(s);
     let n = s

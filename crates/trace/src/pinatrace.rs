@@ -33,7 +33,9 @@
 //! accesses only, so the ip is **not** an access of its own and no fetch is produced. Each
 //! line is one read or one write of `addr`; its size is the line's size field, or one byte in
 //! the ManualExamples variant, which records none. glibc prints a null pointer as `(nil)`,
-//! read as 0. The `#` lines are skipped like every reader's comments.
+//! read as 0. The `#` lines are skipped like every reader's comments; lines that do not start
+//! with a pointer (`RTN: main` from tools that also print routine names, program output) are
+//! skipped and counted. Columns may be padded or not; `#eof` may be missing.
 //!
 //! Recognised when the first line that is not skipped is `hex: R|W hex` (ManualExamples) or
 //! `hex: R|W hex size ...` (SimpleExamples).
@@ -47,6 +49,12 @@ fn pointer(s: &[u8]) -> Result<(u64, &[u8]), Reason> {
         Some(rest) => Ok((0, rest)),
         None => hex(s),
     }
+}
+
+/// Whether a line (trimmed) that did not parse starts like a record: with a pointer (`0x..`
+/// or `(nil)`).
+pub(crate) fn looks_like(line: &[u8]) -> bool {
+    line.starts_with(b"0x") || line.starts_with(b"0X") || line.starts_with(b"(nil)")
 }
 
 /// `ip: R|W addr`, returning the kind, the address and the rest of the line.

@@ -1,8 +1,8 @@
 //! [`Trace`]: a trace file of any format and compression, opened for reading in batches.
 
 use crate::compress::{self, Codec, Counter, Counting};
-use crate::engine::{self, Block, Chunk, Data, Stream, KEEP_BAD};
-use crate::syntax::Rec;
+use crate::engine::{self, Block, Chunk, Data, Line, Stream, KEEP_BAD};
+use crate::syntax::{looks_binary, Rec};
 use crate::{champsim, Format, Location, TraceError, TraceErrorKind, TraceReader, BATCH};
 use ptbench_core::Access;
 use rayon::prelude::*;
@@ -48,12 +48,12 @@ impl ReaderOptions {
 /// The format of a trace as the reader knows it at open.
 #[derive(Copy, Clone, Debug)]
 enum Kind {
-    /// Text; `format` is forced, or was found on the line starting at byte `from` of a mapped
-    /// file, or is not known yet.
+    /// Text in `format`: forced, or recognised from the first lines, or (`lazy_from`: `Some`)
+    /// found on the first line that parses, which starts at byte `lazy_from` of a mapped file
+    /// (lines before it are noise, as a sequential read finds them), or not known yet.
     Text {
         format: Option<Format>,
-        forced: bool,
-        from: usize,
+        lazy_from: Option<usize>,
     },
     /// A binary format (fixed-size records).
     Binary(Format),
@@ -86,8 +86,12 @@ pub struct Trace {
     ignored: u64,
     skipped: u64,
     first_skipped: Vec<TraceError>,
+    noise: u64,
+    first_noise: Option<Box<(u64, String)>>,
     pending: Option<TraceError>,
     done: bool,
+    /// Whether the end-of-trace check for a text trace of no format has run.
+    checked_end: bool,
     /// The most batches one chunk has filled: each new chunk gets that many recycled ones.
     per_chunk: usize,
 }
@@ -108,24 +112,16 @@ impl Trace {
             return Err(native_elsewhere(path));
         }
         let io_err = |e: io::Error| TraceError::new(path, Location::File, e.into());
-        let mut file = File::open(path).map_err(io_err)?;
-        let mut head = [0u8; 8];
-        let mut got = 0;
-        while got < head.len() {
-            match file.read(&mut head[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(io_err(e)),
-            }
+        let name = file_name(path);
+        if !is_regular(path)? {
+            let (reader, codec, counter) = open_stream(path)?;
+            return Trace::from_stream(path.to_path_buf(), reader, codec.is_some(), counter, opts);
         }
+        let mut file = File::open(path).map_err(io_err)?;
+        let mut head = vec![0u8; 4096];
+        let got = read_full(&mut file, &mut head).map_err(io_err)?;
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
-        let codec = compress::sniff(&head[..got]).or_else(|| compress::from_extension(&name));
-        let kind = kind_of(opts, &name);
+        let codec = compress::codec_of(&head[..got], &name);
         let input = match codec {
             None if !opts.sequential => {
                 let len = file.metadata().map_err(io_err)?.len();
@@ -137,7 +133,7 @@ impl Trace {
                     // is being read (a truncation would fault the read).
                     match unsafe { memmap2::Mmap::map(&file) } {
                         Ok(m) => Data::Mapped(m),
-                        // Not mappable (a pipe, say): read it whole.
+                        // Not mappable: read it whole.
                         Err(_) => {
                             let mut v = Vec::new();
                             file.read_to_end(&mut v).map_err(io_err)?;
@@ -149,7 +145,25 @@ impl Trace {
             }
             _ => stream_input(file, codec, opts).map_err(io_err)?,
         };
-        Ok(Trace::new(path.to_path_buf(), opts, kind, input))
+        Trace::new(path.to_path_buf(), opts, &name, input)
+    }
+
+    /// Reads a decoded stream (a FIFO, a pipe): `compressed` and `counter` as [`open_stream`]
+    /// returned them.
+    pub(crate) fn from_stream(
+        path: PathBuf,
+        reader: Box<dyn Read + Send>,
+        compressed: bool,
+        counter: Arc<Counter>,
+        opts: &ReaderOptions,
+    ) -> Result<Trace, TraceError> {
+        let name = file_name(&path);
+        let input = Input::Stream {
+            stream: Stream::new(reader, opts.chunk()),
+            compressed,
+            counter,
+        };
+        Trace::new(path, opts, &name, input)
     }
 
     /// Reads a trace held in memory. `name` stands for the file in messages, and its extension
@@ -163,12 +177,8 @@ impl Trace {
         if opts.format == Some(Format::Native) {
             return Err(native_elsewhere(&path));
         }
-        let file_name = path
-            .file_name()
-            .map(|n| n.to_string_lossy())
-            .unwrap_or_default();
-        let codec = compress::sniff(&bytes).or_else(|| compress::from_extension(&file_name));
-        let kind = kind_of(opts, &file_name);
+        let name = file_name(&path);
+        let codec = compress::codec_of(&bytes, &name);
         let input = if codec.is_none() && !opts.sequential {
             Input::Bytes {
                 data: Data::Owned(bytes),
@@ -178,26 +188,68 @@ impl Trace {
             stream_input(io::Cursor::new(bytes), codec, opts)
                 .map_err(|e| TraceError::new(&path, Location::File, e.into()))?
         };
-        Ok(Trace::new(path, opts, kind, input))
+        Trace::new(path, opts, &name, input)
     }
 
-    fn new(path: PathBuf, opts: &ReaderOptions, mut kind: Kind, input: Input) -> Trace {
-        let mut format = match kind {
+    /// Decides the format (from `opts`, the name, then the content) and starts reading.
+    fn new(
+        path: PathBuf,
+        opts: &ReaderOptions,
+        name: &str,
+        mut input: Input,
+    ) -> Result<Trace, TraceError> {
+        let mut kind = kind_of(opts, name);
+        if let Kind::Text { format: None, .. } = kind {
+            let (head, whole) = match &mut input {
+                Input::Bytes { data, .. } => (&data[..], true),
+                Input::Stream { stream, .. } => stream.peek(engine::DETECT_BYTES),
+            };
+            kind = if looks_binary(head) {
+                match champsim::from_name_loosely(name) {
+                    Some(f) => Kind::Binary(f),
+                    None if champsim::looks_like_input_instr(head) => {
+                        Kind::Binary(Format::ChampSim)
+                    }
+                    None => {
+                        return Err(TraceError::new(
+                            &path,
+                            Location::File,
+                            TraceErrorKind::Binary,
+                        ))
+                    }
+                }
+            } else if let Some(f) = engine::detect_window(head, whole) {
+                Kind::Text {
+                    format: Some(f),
+                    lazy_from: None,
+                }
+            } else {
+                match &input {
+                    // A mapped file: find the first line that parses now, so that every chunk
+                    // after it is parsed in its format.
+                    Input::Bytes { data, .. } => match engine::detect_first(data) {
+                        Some((f, at)) => Kind::Text {
+                            format: Some(f),
+                            lazy_from: Some(at),
+                        },
+                        None => Kind::Text {
+                            format: None,
+                            lazy_from: Some(usize::MAX),
+                        },
+                    },
+                    // A stream: its blocks find it as they are parsed.
+                    Input::Stream { .. } => Kind::Text {
+                        format: None,
+                        lazy_from: Some(usize::MAX),
+                    },
+                }
+            };
+        }
+        let format = match kind {
             Kind::Binary(f) => Some(f),
             Kind::Text { format, .. } => format,
         };
-        // A mapped text file: find its format now, so every chunk can be parsed in it.
-        if let (Kind::Text { format: None, .. }, Input::Bytes { data, .. }) = (&kind, &input) {
-            if let Some((f, at)) = engine::detect_prefix(data, opts.skip_bad_lines) {
-                kind = Kind::Text {
-                    format: Some(f),
-                    forced: false,
-                    from: at,
-                };
-                format = Some(f);
-            }
-        }
-        Trace {
+        Ok(Trace {
             path,
             opts: opts.clone(),
             kind,
@@ -210,10 +262,13 @@ impl Trace {
             ignored: 0,
             skipped: 0,
             first_skipped: Vec::new(),
+            noise: 0,
+            first_noise: None,
             pending: None,
             done: false,
+            checked_end: false,
             per_chunk: 2,
-        }
+        })
     }
 
     /// The trace file.
@@ -221,8 +276,9 @@ impl Trace {
         &self.path
     }
 
-    /// The format: forced, implied by the name, or detected (for a text trace, once its first
-    /// line that is not a comment has been seen). `None` for a trace with no such line.
+    /// The format: forced, implied by the name, or recognised from the content (for a text
+    /// trace whose first lines hold no record, once its first record has been read). `None`
+    /// for a trace with no record.
     pub fn format(&self) -> Option<Format> {
         self.format
     }
@@ -248,14 +304,66 @@ impl Trace {
         &self.first_skipped
     }
 
-    /// `skipped N bad lines (first: file:line: ...)`, or `None` if no line was skipped.
+    /// Lines skipped so far that are not records of the trace's format (nor, before the
+    /// format is known, of any): a program's output, a tool's banner. Blank lines, `#` comments
+    /// and Valgrind's `==pid==` / `--pid--` lines are skipped without being counted.
+    pub fn noise_lines(&self) -> u64 {
+        self.noise
+    }
+
+    /// The first line of noise: its 1-based line and its text (escaped, cut at 120
+    /// characters).
+    pub fn first_noise(&self) -> Option<(u64, &str)> {
+        self.first_noise.as_deref().map(|(n, t)| (*n, t.as_str()))
+    }
+
+    /// What was skipped, in one line, or `None` if nothing was: `skipped 4 lines that are not
+    /// trace records, first at F:761186: `total 9624``, then (with
+    /// [`ReaderOptions::skip_bad_lines`]) `skipped 2 bad lines (first: F:3: ...)`, joined by
+    /// `; `.
     pub fn skip_summary(&self) -> Option<String> {
-        let first = self.first_skipped.first()?;
-        let s = if self.skipped == 1 { "" } else { "s" };
-        Some(format!(
-            "skipped {} bad line{s} (first: {first})",
-            self.skipped
-        ))
+        let noise = self.first_noise.as_deref().map(|(line, text)| {
+            let at = format!("{}:{line}: `{text}`", self.path.display());
+            if self.noise == 1 {
+                format!("skipped 1 line that is not a trace record, at {at}")
+            } else {
+                format!(
+                    "skipped {} lines that are not trace records, first at {at}",
+                    self.noise
+                )
+            }
+        });
+        let bad = self.first_skipped.first().map(|first| {
+            let s = if self.skipped == 1 { "" } else { "s" };
+            format!(
+                "skipped {} bad line{s} (first: {})",
+                self.skipped,
+                first.without_hint()
+            )
+        });
+        match (noise, bad) {
+            (Some(n), Some(b)) => Some(format!("{n}; {b}")),
+            (n, b) => n.or(b),
+        }
+    }
+
+    /// Bytes the reader buffers for a streamed (compressed, piped) trace; 0 for a mapped or
+    /// in-memory one. Bounded whatever the lines are (see [`crate::MAX_LINE_BYTES`]).
+    pub fn buffer_bytes(&self) -> usize {
+        match &self.input {
+            Input::Stream { stream, .. } => stream.capacity(),
+            Input::Bytes { .. } => 0,
+        }
+    }
+
+    /// At the end of a text trace in which no line was a record of any format but some were
+    /// noise: the error that it is in no known format (unless bad lines are skipped).
+    fn unrecognised(&self) -> Option<TraceError> {
+        if self.opts.skip_bad_lines || self.format.is_some() {
+            return None;
+        }
+        let (line, text) = self.first_noise.as_deref().cloned()?;
+        Some(self.error(Location::Line(line), TraceErrorKind::UnknownFormat { text }))
     }
 
     fn error(&self, location: Location, kind: TraceErrorKind) -> TraceError {
@@ -299,6 +407,7 @@ impl Trace {
                 Kind::Text { .. } => engine::parse_text(d, skip_bad, &mut c),
                 Kind::Binary(f) => engine::parse_records(d, f, &mut c),
             },
+            Ok(Block::Long(prefix)) => engine::parse_long_line(prefix, skip_bad, &mut c),
             Ok(Block::Partial(n)) => {
                 if let Kind::Binary(f) = self.kind {
                     c.error = Some((Location::Offset(stream.consumed), truncated(f, n)));
@@ -308,7 +417,13 @@ impl Trace {
             Ok(Block::End) => self.done = true,
             Err(e) => {
                 let kind = compress::classify(e, *compressed, counter);
-                c.error = Some((Location::File, kind));
+                // Where the stream stopped: after the last whole line (text), at the byte
+                // offset of the decoded stream (records).
+                let at = match self.kind {
+                    Kind::Text { .. } => Location::AfterLine(0),
+                    Kind::Binary(_) => Location::Offset(stream.consumed),
+                };
+                c.error = Some((at, kind));
             }
         }
         c.end = if *compressed {
@@ -352,18 +467,12 @@ impl Trace {
                 end: r.end as u64,
                 ..Chunk::default()
             };
-            if let Kind::Text {
-                format,
-                forced,
-                from,
-            } = self.kind
-            {
+            if let Kind::Text { format, lazy_from } = self.kind {
                 // Chunks after the line the format was found on start in that format; the
                 // chunk holding it (and any before) finds it again on that line.
-                c.format = if forced || r.start > from {
-                    format
-                } else {
-                    None
+                c.format = match lazy_from {
+                    Some(at) if r.start <= at => None,
+                    _ => format,
                 };
             }
             for _ in 0..self.per_chunk {
@@ -435,6 +544,7 @@ impl Trace {
         let base = self.lines;
         let at = |loc: Location| match loc {
             Location::Line(n) => Location::Line(base + n),
+            Location::AfterLine(n) => Location::AfterLine(base + n),
             other => other,
         };
         for b in c.batches {
@@ -450,6 +560,10 @@ impl Trace {
         self.lines += c.lines;
         self.ignored += c.ignored;
         self.skipped += c.bad;
+        self.noise += c.noise;
+        if self.first_noise.is_none() {
+            self.first_noise = c.first_noise.map(|(n, text)| Box::new((base + n, text)));
+        }
         self.bytes = self.bytes.max(c.end);
         for (loc, kind) in c.first_bad {
             if self.first_skipped.len() < KEEP_BAD {
@@ -477,7 +591,7 @@ impl Trace {
             offset: 0,
             scratch: Vec::with_capacity(champsim::MAX_PER_RECORD),
             format: match kind {
-                Kind::Text { format, forced, .. } => format.filter(|_| forced),
+                Kind::Text { format, lazy_from } => format.filter(|_| lazy_from.is_none()),
                 Kind::Binary(f) => Some(f),
             },
         };
@@ -496,6 +610,10 @@ impl Trace {
                     Ok(Block::Data(d)) => match finder.visit(kind, d) {
                         Ok(None) => {}
                         other => break other,
+                    },
+                    Ok(Block::Long(prefix)) => match finder.long_line(prefix) {
+                        Ok(()) => {}
+                        Err(e) => break Err(e),
                     },
                     Ok(_) => break Ok(None),
                     Err(e) => {
@@ -535,6 +653,12 @@ impl TraceReader for Trace {
                 return Err(e);
             }
             if self.done {
+                if !self.checked_end {
+                    self.checked_end = true;
+                    if let Some(e) = self.unrecognised() {
+                        return Err(e);
+                    }
+                }
                 return Ok(0);
             }
             self.refill();
@@ -629,7 +753,7 @@ impl Finder {
             let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
             self.scratch.clear();
             match engine::handle_line(raw, &mut self.format, &mut self.scratch) {
-                Ok(Some(Rec::Access)) => {
+                Ok(Line::Rec(Rec::Access)) => {
                     self.seen += self.scratch.len() as u64;
                     if self.seen > self.index {
                         return Ok(Some(Location::Line(self.line)));
@@ -641,6 +765,15 @@ impl Finder {
             }
         }
         Ok(None)
+    }
+
+    /// Walks an over-long line of a stream, of which `prefix` was kept.
+    fn long_line(&mut self, prefix: &[u8]) -> Result<(), (Location, TraceErrorKind)> {
+        self.line += 1;
+        match engine::long_line(prefix, self.format) {
+            Err(k) if !self.skip_bad => Err((Location::Line(self.line), k)),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -669,10 +802,73 @@ fn kind_of(opts: &ReaderOptions, name: &str) -> Kind {
         Some(f) if f.is_binary() => Kind::Binary(f),
         format => Kind::Text {
             format,
-            forced: format.is_some(),
-            from: 0,
+            lazy_from: None,
         },
     }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Reads until `buf` is full or the input ends; the bytes read.
+pub(crate) fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Whether `path` is a regular file (which is mapped, or read twice); a FIFO, a pipe
+/// (`<(...)`, `/dev/stdin`) or a device is not, and is read once, as a stream. A directory, or
+/// a path that does not exist, is an error naming what it is.
+pub(crate) fn is_regular(path: &Path) -> Result<bool, TraceError> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| TraceError::new(path, Location::File, e.into()))?;
+    if meta.is_dir() {
+        return Err(TraceError::new(
+            path,
+            Location::File,
+            TraceErrorKind::NotAFile("a directory"),
+        ));
+    }
+    Ok(meta.is_file())
+}
+
+/// A stream opened by [`open_stream`]: the decoded bytes, the codec, and the counter of raw
+/// bytes read.
+pub(crate) type RawStream = (Box<dyn Read + Send>, Option<Codec>, Arc<Counter>);
+
+/// Opens a file that is not regular (a FIFO, a pipe) as a stream, read once: its first bytes
+/// choose the compression (as for a file), and the rest follows them. Returns the decoded
+/// stream, the codec, and the counter of raw bytes read.
+pub(crate) fn open_stream(path: &Path) -> Result<RawStream, TraceError> {
+    let io_err = |e: io::Error| TraceError::new(path, Location::File, e.into());
+    let mut file = File::open(path).map_err(io_err)?;
+    let mut head = vec![0u8; 4096];
+    let got = read_full(&mut file, &mut head).map_err(io_err)?;
+    head.truncate(got);
+    let codec = compress::codec_of(&head, &file_name(path));
+    let counter = Arc::new(Counter::default());
+    let counting = Counting {
+        inner: io::Cursor::new(head).chain(file),
+        counter: counter.clone(),
+    };
+    let reader: Box<dyn Read + Send> = match codec {
+        Some(c) => {
+            compress::decoder(c, BufReader::with_capacity(1 << 16, counting)).map_err(io_err)?
+        }
+        None => Box::new(counting),
+    };
+    Ok((reader, codec, counter))
 }
 
 fn stream_input<R: Read + Send + 'static>(

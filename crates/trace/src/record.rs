@@ -37,7 +37,7 @@
 //! it is.
 
 use crate::engine::{Block, Stream};
-use crate::syntax::{is_skipped, shown, trim_end};
+use crate::syntax::{is_skipped, shown, trim, trim_end};
 use crate::{lackey, BATCH, DEFAULT_CHUNK_BYTES};
 use ptbench_core::{Access, AccessKind};
 use std::collections::VecDeque;
@@ -232,6 +232,7 @@ pub fn read_lackey(
     loop {
         match stream.next_lines(DEFAULT_CHUNK_BYTES) {
             Ok(Block::Data(d)) => p.block(d)?,
+            Ok(Block::Long(prefix)) => p.long_line(prefix),
             Ok(_) => break,
             Err(e) => return Err(RecordError::Read(e)),
         }
@@ -296,20 +297,31 @@ impl Pump<'_> {
                 continue;
             }
             let end = memchr::memchr(b'\n', &d[p..]).map_or(d.len(), |i| p + i);
-            let line = trim_end(&d[p..end]);
+            let raw = trim_end(&d[p..end]);
+            let line = trim(raw);
             p = end + 1;
             if line.starts_with(b"==") || line.starts_with(b"--") {
                 self.valgrind_line(line);
             } else if is_skipped(line) {
                 // Blank, or a `#` comment.
             } else if lackey::parse(line, &mut self.batch).is_err() {
-                self.counts.skipped_lines += 1;
-                if self.counts.first_skipped.len() < KEEP_SKIPPED {
-                    self.counts.first_skipped.push(shown(line));
-                }
+                self.skipped(raw);
             }
         }
         Ok(())
+    }
+
+    /// A line longer than any lackey record, of which `prefix` was kept: skipped.
+    fn long_line(&mut self, prefix: &[u8]) {
+        self.counts.lines += 1;
+        self.skipped(trim_end(prefix));
+    }
+
+    fn skipped(&mut self, line: &[u8]) {
+        self.counts.skipped_lines += 1;
+        if self.counts.first_skipped.len() < KEEP_SKIPPED {
+            self.counts.first_skipped.push(shown(line));
+        }
     }
 
     fn valgrind_line(&mut self, line: &[u8]) {

@@ -153,23 +153,71 @@ pub(crate) fn need_ws<'a>(s: &'a [u8], what: &str) -> Result<&'a [u8], Reason> {
     }
 }
 
+/// The longest line a text reader takes in: far longer than a record of any format (the longest,
+/// a padded SimpleExamples pinatrace line, is under 80 bytes) or any plausible line of noise. A
+/// longer line that starts like a record is an error; any other is skipped as noise, without
+/// being buffered whole.
+pub const MAX_LINE_BYTES: usize = 4096;
+
+/// Whitespace a line may start or end with, in every format.
+#[inline]
+fn is_pad(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\r' | b'\n' | 0x0b | 0x0c)
+}
+
 /// Cuts trailing line ends and whitespace.
 #[inline]
 pub(crate) fn trim_end(mut line: &[u8]) -> &[u8] {
-    while let [rest @ .., b'\n' | b'\r' | b' ' | b'\t'] = line {
+    while let [rest @ .., b] = line {
+        if !is_pad(*b) {
+            break;
+        }
         line = rest;
     }
     line
 }
 
+/// Cuts leading and trailing whitespace, and a UTF-8 byte-order mark at the start: every
+/// format accepts the same padding around a record.
+#[inline]
+pub(crate) fn trim(line: &[u8]) -> &[u8] {
+    let mut s = trim_end(line);
+    if let [0xef, 0xbb, 0xbf, rest @ ..] = s {
+        s = rest;
+    }
+    while let [b, rest @ ..] = s {
+        if !is_pad(*b) {
+            break;
+        }
+        s = rest;
+    }
+    s
+}
+
 /// Blank lines, `#` comments (Pin's `#eof` and header among them) and Valgrind's `==pid==` /
-/// `--pid--` messages: lines of no format, skipped by all.
+/// `--pid--` messages: lines of no format, skipped by all without being counted (`line` is
+/// trimmed).
 #[inline]
 pub(crate) fn is_skipped(line: &[u8]) -> bool {
-    match line {
-        [] | [b'#', ..] | [b'=', b'=', ..] | [b'-', b'-', ..] => true,
-        _ => line.iter().all(|b| b.is_ascii_whitespace()),
-    }
+    matches!(line, [] | [b'#', ..] | [b'=', b'=', ..] | [b'-', b'-', ..])
+}
+
+/// The first whitespace-separated word of `s` (trimmed) and what follows it.
+#[inline]
+pub(crate) fn first_word(s: &[u8]) -> (&[u8], &[u8]) {
+    let s = skip_ws(s);
+    let n = s.iter().position(|b| is_blank(*b)).unwrap_or(s.len());
+    (&s[..n], &s[n..])
+}
+
+/// Whether `w` is written like a hex number: hex digits after an optional `0x` (however many).
+#[inline]
+pub(crate) fn is_hex_word(w: &[u8]) -> bool {
+    let digits = match w {
+        [b'0', b'x' | b'X', rest @ ..] => rest,
+        _ => w,
+    };
+    !digits.is_empty() && digits.iter().all(|b| HEX[usize::from(*b)] < 16)
 }
 
 /// An access of `size` bytes at `addr`, refused if it runs past the top of the address space.
@@ -184,14 +232,77 @@ pub(crate) fn access(kind: AccessKind, addr: u64, size: u32) -> Result<Access, R
     Ok(Access::new(kind, addr, size))
 }
 
-/// A line as shown in a message: lossy UTF-8, cut at 120 characters.
-pub(crate) fn shown(line: &[u8]) -> String {
-    let line = &line[..line.len().min(4 * 121)];
-    let text = String::from_utf8_lossy(line);
-    match text.char_indices().nth(120) {
-        Some((cut, _)) => format!("{}...", &text[..cut]),
-        None => text.into_owned(),
+/// Whether `head`, the first bytes of a file, looks like binary data rather than text: more
+/// than a quarter of its first 4 KiB are control bytes other than whitespace and ESC, or bytes
+/// that are not UTF-8.
+pub(crate) fn looks_binary(head: &[u8]) -> bool {
+    let head = &head[..head.len().min(4096)];
+    let mut odd = 0;
+    for chunk in head.utf8_chunks() {
+        odd += chunk.invalid().len();
+        odd += chunk
+            .valid()
+            .bytes()
+            .filter(|b| {
+                b.is_ascii_control() && !matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1b)
+            })
+            .count();
     }
+    odd * 4 > head.len()
+}
+
+/// A line as shown in a message: cut at 120 characters, with control characters, invisible
+/// ones (a byte-order mark, zero-width and direction marks) and bytes that are not UTF-8
+/// escaped (`\0`, `\t`, `\u{1b}`, `\u{feff}`, `\xff`), so that no line of a trace reaches a
+/// terminal raw.
+pub(crate) fn shown(line: &[u8]) -> String {
+    use std::fmt::Write;
+    const MAX_CHARS: usize = 120;
+    let line = &line[..line.len().min(4 * (MAX_CHARS + 1))];
+    let mut out = String::with_capacity(line.len() + 8);
+    let mut n = 0;
+    for chunk in line.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            if n == MAX_CHARS {
+                out.push_str("...");
+                return out;
+            }
+            n += 1;
+            match c {
+                '\0' => out.push_str("\\0"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                '\n' => out.push_str("\\n"),
+                c if c.is_control() || is_invisible(c) => {
+                    let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+                }
+                c => out.push(c),
+            }
+        }
+        for b in chunk.invalid() {
+            if n == MAX_CHARS {
+                out.push_str("...");
+                return out;
+            }
+            n += 1;
+            let _ = write!(out, "\\x{b:02x}");
+        }
+    }
+    out
+}
+
+/// Characters that print as nothing, or reorder what follows them.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+    )
 }
 
 #[cfg(test)]
@@ -209,6 +320,13 @@ mod tests {
         assert!(access(AccessKind::Read, u64::MAX, 2).is_err());
         assert!(access(AccessKind::Read, u64::MAX, 1).is_ok());
         assert_eq!(shown(&[b'a'; 200]).len(), 123);
+        assert_eq!(
+            shown(b"a\x00b\x1b[31mc\x07\t\xef\xbb\xbfd\xff"),
+            "a\\0b\\u{1b}[31mc\\u{7}\\t\\u{feff}d\\xff"
+        );
+        assert_eq!(trim(b"\xef\xbb\xbf  L 10,4 \r\n"), b"L 10,4");
+        assert!(is_hex_word(b"0x1f") && is_hex_word(b"11112222333344445"));
+        assert!(!is_hex_word(b"0x") && !is_hex_word(b"total"));
     }
 
     #[test]

@@ -127,27 +127,60 @@ fn corrupt_streams_are_corrupt_errors() {
 }
 
 #[test]
-fn extension_is_the_fallback_when_magic_says_nothing() {
-    // Text under a compressed name is read with that codec, and fails as corrupt.
+fn text_under_a_compressed_name_is_read_as_text() {
+    // The magic bytes decide, as the README says: plain text named `.gz` is text.
     for ext in CODECS {
         let (_d, p) = write(&format!("t.lackey.{ext}"), b" L 10,4\n L 20,4\n");
-        let mut r = ptbench_trace::open(&p).unwrap();
-        let mut buf = Vec::new();
-        let e = loop {
-            match r.read_batch(&mut buf) {
-                Ok(0) => panic!("{ext}: plain text read as compressed"),
-                Ok(_) => {}
-                Err(e) => break e,
+        let out = drain(ptbench_trace::open(&p).unwrap());
+        assert_eq!(out.error, None, "{ext}");
+        assert_eq!(out.accesses.len(), 2, "{ext}");
+    }
+}
+
+#[test]
+fn extension_is_the_fallback_for_binary_content_with_no_magic() {
+    // Binary bytes under a compressed name are read with that codec, and fail as corrupt.
+    let junk: Vec<u8> = (0..200u32).map(|i| (i * 97 % 251) as u8).collect();
+    for ext in CODECS {
+        let (_d, p) = write(&format!("t.lackey.{ext}"), &junk);
+        let e = match ptbench_trace::open(&p) {
+            Err(e) => e,
+            Ok(r) => {
+                let e = read_all(&p).unwrap_err();
+                let out = drain(r);
+                assert!(out.accesses.is_empty() && out.error.is_some(), "{ext}");
+                e
             }
         };
         assert!(
             matches!(
                 e.kind,
-                TraceErrorKind::Corrupt(_) | TraceErrorKind::Truncated
+                TraceErrorKind::Corrupt(_) | TraceErrorKind::Truncated | TraceErrorKind::Io(_)
             ),
             "{ext}: {e}"
         );
     }
+}
+
+#[test]
+fn zeros_after_a_gzip_stream_are_accepted_and_garbage_is_not() {
+    let text = lackey_text(100);
+    let mut padded = compress("gz", &text);
+    padded.extend(std::iter::repeat_n(0u8, 1000));
+    let (_d, p) = write("t.lackey.gz", &padded);
+    let out = drain(ptbench_trace::open(&p).unwrap());
+    assert_eq!(out.error, None);
+    assert_eq!(out.lines, 100);
+    let mut junk = compress("gz", &text);
+    junk.extend_from_slice(b"\0\0garbage after the stream\n");
+    let (_d, p) = write("t.lackey.gz", &junk);
+    let out = drain(ptbench_trace::open(&p).unwrap());
+    assert_eq!(out.lines, 100);
+    let msg = out.error.unwrap();
+    assert!(
+        msg.contains("t.lackey.gz: after line 100: the compressed stream is corrupt"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -45,21 +45,25 @@ fn accesses_before_a_bad_line_come_first() {
 fn malformed_lines_of_every_format() {
     let cases: &[(&[u8], &str)] = &[
         (
-            b" L 10,4\n L 10\n",
-            ":2: malformed lackey line ` L 10`: expected `,size`",
+            b" L 10,4\n L 10 8\n",
+            ":2: malformed lackey line ` L 10 8`: expected `,size` or the end of the line after the address (--skip-bad-lines skips such lines)",
         ),
         (b" L 10,4\n L 10,x\n", "decimal size"),
         (b" L 10,4\n L 10,0\n", "size must be"),
         (b" L 10,4\n L 10,99999999999\n", "size must be"),
         (b" L 10,4\n L 11112222333344445,4\n", "wider than 64 bits"),
         (b" L 10,4\n L ffffffffffffffff,4\n", "past the top"),
-        (b" L 10,4\n0041f7a0 R\n", "expected `I`"),
+        (b" L 10,4\n X 10,4\n", "expected `I`, `L`, `S` or `M`"),
         (
-            b"0041f7a0 R\n L 10,4\n",
-            ":2: malformed hexaddr R|W line ` L 10,4`",
+            b"0041f7a0 R\n0041f7a0 R extra\n",
+            ":2: malformed hexaddr R|W line `0041f7a0 R extra`: expected R or W",
         ),
         (b"0041f7a0 R\n0041f7a0 X\n", "expected R or W"),
-        (b"0041f7a0R\n", ":1: unrecognised trace line `0041f7a0R`"),
+        (
+            b"0041f7a0R\n",
+            ":1: unrecognised trace line `0041f7a0R`, and no line is a record of a known format",
+        ),
+        (b"W 10\nW 0xzz\n", ":2: malformed R|W hexaddr line `W 0xzz`"),
         (
             b"0x40: R 0x10\n0x44 R 0x10\n",
             ":2: malformed pinatrace line `0x44 R 0x10`",
@@ -115,19 +119,49 @@ fn skip_bad_lines_counts_and_keeps_the_first_few() {
 }
 
 #[test]
-fn skip_bad_lines_passes_over_lines_before_the_format_is_known() {
+fn lines_of_no_format_before_the_first_record_are_noise() {
     let (_d, p) = write("t", b"garbage\nmore garbage\n0041f7a0 R\nxx\n13f5e2c0 W\n");
-    for sequential in [false, true] {
-        let opts = ReaderOptions {
-            sequential,
-            ..skipping()
-        };
-        let out = drain(ptbench_trace::open_with(&p, &opts).unwrap());
-        assert_eq!(out.accesses.len(), 2);
-        assert_eq!(out.skipped, 3);
-        assert!(out.first_skipped[0].contains("t:1: unrecognised trace line `garbage`"));
-        assert!(out.first_skipped[2].contains("t:4: malformed hexaddr R|W line `xx`"));
+    for skip_bad_lines in [false, true] {
+        for sequential in [false, true] {
+            let opts = ReaderOptions {
+                sequential,
+                skip_bad_lines,
+                ..ReaderOptions::default()
+            };
+            let r = ptbench_trace::open_with(&p, &opts).unwrap();
+            let out = drain(r);
+            assert_eq!(out.error, None);
+            assert_eq!(out.accesses.len(), 2);
+            assert_eq!(out.skipped, 0);
+            let r = ptbench_trace::open_with(&p, &opts).unwrap();
+            let mut r = r;
+            let mut buf = Vec::new();
+            while r.read_batch(&mut buf).unwrap() > 0 {}
+            assert_eq!(r.noise_lines(), 3);
+            assert_eq!(r.first_noise(), Some((1, "garbage")));
+            assert_eq!(
+                r.skip_summary().unwrap(),
+                format!(
+                    "skipped 3 lines that are not trace records, first at {}:1: `garbage`",
+                    p.display()
+                )
+            );
+        }
     }
+}
+
+#[test]
+fn noise_and_bad_lines_are_reported_together() {
+    let (_d, p) = write("t", b" L 10,4\ntotal 9624\n L zz,4\n S 20,4\n");
+    let opts = skipping();
+    let mut r = ptbench_trace::open_with(&p, &opts).unwrap();
+    let mut buf = Vec::new();
+    while r.read_batch(&mut buf).unwrap() > 0 {}
+    let d = p.display();
+    assert_eq!(
+        r.skip_summary().unwrap(),
+        format!("skipped 1 line that is not a trace record, at {d}:2: `total 9624`; skipped 1 bad line (first: {d}:3: malformed lackey line ` L zz,4`: expected a hex address)")
+    );
 }
 
 #[test]

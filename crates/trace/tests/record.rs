@@ -420,3 +420,30 @@ fn record_the_command_in_the_environment() {
         s.exit_status
     );
 }
+
+#[test]
+fn read_lackey_takes_lines_off_the_fast_path_and_over_long_lines() {
+    // Lines the fast path does not take (a three-digit size, more padding) parse the general
+    // way; an over-long line is skipped without being buffered.
+    let mut text = b" M 0421c7f0,128\n  L 10,4\n".to_vec();
+    text.extend(std::iter::repeat_n(b'x', 3 * ptbench_trace::MAX_LINE_BYTES));
+    text.extend_from_slice(b"\n S 20,8\n");
+    let mut got: Vec<Access> = Vec::new();
+    let c = read_lackey(io::Cursor::new(text), &mut |b| {
+        got.extend_from_slice(b);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(
+        got,
+        [
+            Access::new(AccessKind::Read, 0x421c7f0, 128),
+            Access::new(AccessKind::Write, 0x421c7f0, 128),
+            Access::new(AccessKind::Read, 0x10, 4),
+            Access::new(AccessKind::Write, 0x20, 8),
+        ]
+    );
+    assert_eq!(c.lines, 4);
+    assert_eq!(c.skipped_lines, 1);
+    assert_eq!(c.first_skipped[0].len(), 123);
+}

@@ -23,6 +23,8 @@ pub struct Outcome {
     pub skipped: u64,
     pub first_skipped: Vec<String>,
     pub ignored: u64,
+    pub noise: u64,
+    pub first_noise: Option<(u64, String)>,
 }
 
 /// Reads a whole trace, checking every batch's bound.
@@ -49,6 +51,8 @@ pub fn drain(mut r: TraceFile) -> Outcome {
         skipped: r.skipped_lines(),
         first_skipped: r.first_skipped().iter().map(|e| e.to_string()).collect(),
         ignored: r.ignored_records(),
+        noise: r.noise_lines(),
+        first_noise: r.first_noise().map(|(n, t)| (n, t.to_string())),
     }
 }
 
