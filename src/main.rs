@@ -64,6 +64,19 @@ enum Command {
         valgrind's lackey output is parsed from a pipe as the program runs: no temporary text file.\n\
         The program's own stdin, stdout and stderr pass through untouched.")]
     Record(commands::record::RecordArgs),
+    /// Run an experiment: the cross product of its traces and configurations, with charts and a
+    /// report page.
+    #[command(after_help = commands::sweep::AFTER_HELP)]
+    Sweep(commands::sweep::SweepArgs),
+    /// Join the results of a sharded sweep (every shard, once) into one results file and report.
+    #[command(after_help = "Examples:\n  \
+        ptbench merge results/part0 results/part1 results/part2 results/part3 --out results/all")]
+    Merge(commands::merge::MergeArgs),
+    /// Charts and a report page (Markdown and self-contained HTML) from a results file.
+    #[command(after_help = "Examples:\n  \
+        ptbench report reports/default/results.csv\n  \
+        ptbench run --csv out.csv traces/*.lackey.gz && ptbench report out.csv --out out-report")]
+    Report(commands::report::ReportArgs),
     /// Generate a synthetic trace, reproducible from its seed.
     #[command(after_help = "Examples:\n  \
         ptbench gen --pattern zipf --accesses 10000000 --footprint 1g --seed 7 -o zipf.ptbt\n  \
@@ -83,6 +96,9 @@ fn main() -> ExitCode {
         Command::Gen(args) => commands::gen::exec(args),
         Command::Inspect(args) => commands::inspect::exec(args),
         Command::Record(args) => commands::record::exec(args),
+        Command::Sweep(args) => commands::sweep::exec(args),
+        Command::Merge(args) => commands::merge::exec(args),
+        Command::Report(args) => commands::report::exec(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,8 +4,11 @@ pub mod catalog;
 pub mod convert;
 pub mod gen;
 pub mod inspect;
+pub mod merge;
 pub mod record;
+pub mod report;
 pub mod run;
+pub mod sweep;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};

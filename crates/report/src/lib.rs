@@ -1,6 +1,9 @@
 //! Results of ptbench runs: one [`RunRow`] per (trace, design) with stable CSV column names,
 //! written atomically (a temporary file renamed into place), and a plain-text table for terminals.
 
+pub mod charts;
+pub mod page;
+
 use ptbench_output::{Output, OutputError, Rules};
 use serde::{Deserialize, Serialize};
 use std::io::{self, Write};

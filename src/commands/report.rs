@@ -1,0 +1,110 @@
+//! `ptbench report`: charts and a report page from any results file.
+
+use anyhow::{Context, Result};
+use ptbench_report::charts::render_all;
+use ptbench_report::page::{html, machine, markdown, PageInfo};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// A results file (`ptbench run --csv`, `ptbench sweep`, `ptbench merge`).
+    results: PathBuf,
+    /// The directory of the charts and the page (default: the results file's directory).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+}
+
+/// Runs `ptbench report`.
+pub fn exec(args: ReportArgs) -> Result<()> {
+    let out = args.out.clone().unwrap_or_else(|| {
+        args.results
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+    });
+    make(&args.results, &out)
+}
+
+/// Draws the charts of `results` and writes `report.md` and `report.html` into `out`.
+pub fn make(results: &Path, out: &Path) -> Result<()> {
+    let rows = ptbench_sweep::read_rows(results)?;
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let charts = render_all(&rows, out);
+    let experiment = ["experiment.toml"]
+        .iter()
+        .map(|n| results.parent().unwrap_or(Path::new(".")).join(n))
+        .find_map(|p| std::fs::read_to_string(p).ok());
+    let title = experiment
+        .as_deref()
+        .and_then(|e| {
+            e.lines().find_map(|l| {
+                let v = l
+                    .trim()
+                    .strip_prefix("name")?
+                    .trim_start()
+                    .strip_prefix('=')?;
+                Some(v.trim().trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| "ptbench results".to_string());
+    let info = PageInfo {
+        title,
+        experiment,
+        results: results.display().to_string(),
+        machine: machine(),
+        version: format!("ptbench {}", env!("CARGO_PKG_VERSION")),
+        date: utc_now(),
+    };
+    let recognise = |p: &Path| {
+        std::fs::read(p).is_ok_and(|b| {
+            let head = String::from_utf8_lossy(&b[..b.len().min(256)]).to_string();
+            head.starts_with("<!DOCTYPE html>") || head.starts_with("# ")
+        })
+    };
+    for (name, text) in [
+        ("report.md", markdown(&info, &charts, &rows)),
+        ("report.html", html(&info, &charts, &rows)),
+    ] {
+        let path = out.join(name);
+        let rules = ptbench_output::Rules::new("--out", "a report page", &recognise);
+        let mut o = ptbench_output::Output::create(&path, &rules)?;
+        o.write_all(text.as_bytes())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        o.commit()?;
+    }
+    let drawn = charts.iter().filter(|c| c.svg.is_some()).count();
+    for c in charts.iter().filter(|c| c.svg.is_none()) {
+        eprintln!(
+            "ptbench: note: chart `{}` not drawn: {}",
+            c.title,
+            c.skipped.as_deref().unwrap_or("no data")
+        );
+    }
+    eprintln!(
+        "ptbench: {drawn} charts (SVG and PNG) and {} in {}",
+        "report.md, report.html",
+        out.display()
+    );
+    Ok(())
+}
+
+/// The date and time now, UTC, as `2026-12-02 04:21 UTC`.
+fn utc_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let (h, m) = ((secs % 86_400) / 3600, (secs % 3600) / 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02} UTC")
+}

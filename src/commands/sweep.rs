@@ -1,0 +1,247 @@
+//! `ptbench sweep`: run an experiment's cross product of traces and configurations.
+
+use super::{parse_count, plural, reader_options, start_workers};
+use anyhow::{bail, Context, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ptbench_sweep::{Experiment, Progress, Shard, SweepOptions};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The end of `ptbench sweep --help`.
+pub const AFTER_HELP: &str = "Examples:\n  \
+    ptbench sweep experiments/default.toml\n  \
+    ptbench sweep my.toml --out results/my --jobs 2\n  \
+    ptbench sweep my.toml --out results/my --resume\n  \
+    ptbench sweep my.toml --out results/part0 --shard 0/4   (then: ptbench merge results/part*)\n\n\
+    An experiment file names traces (paths, globs, or `ptbench gen` parameters) and axes (designs\n\
+    with parameter lists, TLB specs, huge-page policies); every combination is a cell. Each trace\n\
+    is decoded once and fanned out to its cells in parallel; results are the same for any --jobs.\n\
+    OUT/results.csv gains each trace's rows as soon as they finish, so an interrupted sweep keeps\n\
+    them and --resume runs only the missing cells. Charts and a report page go under OUT unless\n\
+    --no-report (`ptbench report` makes them from any results file).";
+
+#[derive(clap::Args)]
+pub struct SweepArgs {
+    /// The experiment file (TOML).
+    experiment: PathBuf,
+    /// The directory of results (default: reports/NAME, NAME the experiment's name).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Worker threads (default: one per core; at most 4 per core).
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// Run only the cells missing from OUT/results.csv.
+    #[arg(long)]
+    resume: bool,
+    /// Start over, replacing earlier results in OUT.
+    #[arg(long, conflicts_with = "resume")]
+    force: bool,
+    /// Run only the I-th (from 0) of N disjoint slices of the cells, balanced by estimated work.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
+    /// Read every trace as this format instead of detecting it.
+    #[arg(long)]
+    format: Option<String>,
+    /// Count and skip malformed lines instead of stopping at the first.
+    #[arg(long)]
+    skip_bad_lines: bool,
+    /// The most bytes one access may span (see `ptbench run --help`).
+    #[arg(long, value_name = "SIZE", default_value = "1g")]
+    max_access: String,
+    /// Write results only: no charts and report page.
+    #[arg(long)]
+    no_report: bool,
+    /// List the cells (key per line) and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+/// Runs `ptbench sweep`.
+pub fn exec(args: SweepArgs) -> Result<()> {
+    let exp = Experiment::load(&args.experiment)?;
+    if args.list {
+        for c in &exp.cells {
+            outln!("{}", c.key);
+        }
+        return Ok(());
+    }
+    start_workers(args.jobs)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(&exp.name));
+    let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
+    let opts = SweepOptions {
+        out: out.clone(),
+        resume: args.resume,
+        force: args.force,
+        shard,
+        reader: reader_options(args.format.as_deref(), args.skip_bad_lines)?,
+        max_access_bytes: parse_count(&args.max_access, true).context("--max-access")?,
+    };
+    let progress = Bars::new(exp.traces.len());
+    let start = Instant::now();
+    let summary = ptbench_sweep::run(&exp, &opts, &progress)?;
+    progress.finish();
+    eprintln!(
+        "ptbench: sweep {}{}: {} of {} run in {:.1} s{}; results in {}",
+        exp.name,
+        if shard.count > 1 {
+            format!(" shard {shard}")
+        } else {
+            String::new()
+        },
+        plural(summary.ran as u64, "cell", "cells"),
+        summary.cells,
+        start.elapsed().as_secs_f64(),
+        if summary.resumed > 0 {
+            format!(" ({} done before)", summary.resumed)
+        } else {
+            String::new()
+        },
+        summary.results.display()
+    );
+    if !args.no_report && shard.count == 1 {
+        super::report::make(&summary.results, &out)?;
+    }
+    match summary.failures.len() {
+        0 => Ok(()),
+        n => bail!(
+            "{} failed (the other cells' rows are written):\n  {}",
+            plural(n as u64, "cell", "cells"),
+            summary.failures.join("\n  ")
+        ),
+    }
+}
+
+/// Progress on a terminal (a bar per trace and one overall), or a line every few seconds on
+/// stderr otherwise.
+struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    bars: Mutex<Vec<Option<ProgressBar>>>,
+    bytes: Vec<AtomicU64>,
+    totals: Vec<AtomicU64>,
+    accesses: Vec<AtomicU64>,
+    terminal: bool,
+    last_line: Mutex<Instant>,
+    start: Instant,
+    traces_done: AtomicU64,
+}
+
+impl Bars {
+    fn new(traces: usize) -> Bars {
+        let terminal = std::io::stderr().is_terminal();
+        let multi = MultiProgress::with_draw_target(if terminal {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        });
+        let overall = multi.add(ProgressBar::new(0));
+        overall.set_style(
+            ProgressStyle::with_template(
+                "{prefix:>24} [{bar:30}] {bytes}/{total_bytes} {msg} ({eta} left)",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        overall.set_prefix("all traces");
+        Bars {
+            multi,
+            overall,
+            bars: Mutex::new(vec![None; traces]),
+            bytes: (0..traces).map(|_| AtomicU64::new(0)).collect(),
+            totals: (0..traces).map(|_| AtomicU64::new(0)).collect(),
+            accesses: (0..traces).map(|_| AtomicU64::new(0)).collect(),
+            terminal,
+            last_line: Mutex::new(Instant::now()),
+            start: Instant::now(),
+            traces_done: AtomicU64::new(0),
+        }
+    }
+
+    fn sum(v: &[AtomicU64]) -> u64 {
+        v.iter().map(|a| a.load(Ordering::Relaxed)).sum()
+    }
+
+    fn update_overall(&self) {
+        let done = Self::sum(&self.bytes);
+        let total = Self::sum(&self.totals).max(done);
+        let acc = Self::sum(&self.accesses);
+        let secs = self.start.elapsed().as_secs_f64().max(1e-9);
+        self.overall.set_length(total);
+        self.overall.set_position(done);
+        self.overall
+            .set_message(format!("{:.1} M accesses/s", acc as f64 / secs / 1e6));
+        if !self.terminal {
+            let Ok(mut last) = self.last_line.lock() else {
+                return;
+            };
+            if last.elapsed() >= Duration::from_secs(5) {
+                *last = Instant::now();
+                eprintln!(
+                    "ptbench: sweep: {} traces done, {:.0}% of the bytes started, {} accesses, {:.1} M accesses/s, {:.0} s",
+                    self.traces_done.load(Ordering::Relaxed),
+                    100.0 * done as f64 / total.max(1) as f64,
+                    ptbench_report::thousands(acc),
+                    acc as f64 / secs / 1e6,
+                    secs
+                );
+            }
+        }
+    }
+
+    fn finish(&self) {
+        self.overall.finish_and_clear();
+    }
+}
+
+impl Progress for Bars {
+    fn trace_started(&self, trace: usize, id: &str, bytes: u64, cells: usize) {
+        self.totals[trace].store(bytes, Ordering::Relaxed);
+        let bar = self.multi.add(super::progress_bar(bytes, id, true));
+        let name = std::path::Path::new(id)
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| id.to_string());
+        bar.set_prefix(format!("{name} x{cells}"));
+        if let Ok(mut b) = self.bars.lock() {
+            b[trace] = Some(bar);
+        }
+        self.update_overall();
+    }
+
+    fn trace_progress(&self, trace: usize, bytes: u64, accesses: u64) {
+        self.bytes[trace].store(bytes, Ordering::Relaxed);
+        self.accesses[trace].store(accesses, Ordering::Relaxed);
+        if let Ok(b) = self.bars.lock() {
+            if let Some(bar) = &b[trace] {
+                bar.set_position(bytes);
+                bar.set_message(format!("{} accesses", ptbench_report::thousands(accesses)));
+            }
+        }
+        self.update_overall();
+    }
+
+    fn trace_done(&self, trace: usize, _cells: usize) {
+        self.traces_done.fetch_add(1, Ordering::Relaxed);
+        let total = self.totals[trace].load(Ordering::Relaxed);
+        self.bytes[trace].store(total, Ordering::Relaxed);
+        if let Ok(mut b) = self.bars.lock() {
+            if let Some(bar) = b[trace].take() {
+                bar.finish_and_clear();
+            }
+        }
+        self.update_overall();
+    }
+
+    fn note(&self, text: &str) {
+        let _ = self.multi.println(format!("ptbench: {text}"));
+        if !self.terminal {
+            eprintln!("ptbench: {text}");
+        }
+    }
+}
