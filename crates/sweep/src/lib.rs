@@ -446,8 +446,24 @@ pub fn run(
         Ok(())
     });
     outcome?;
+    drop(file);
+    // Rows were appended as traces finished; put them in the experiment's cell order, so the
+    // file is the same for any thread count (atomically: an interruption now loses nothing).
+    let mut rows = read_rows(&results)?;
+    let order: std::collections::HashMap<&str, usize> = exp
+        .cells
+        .iter()
+        .map(|c| (c.key.as_str(), c.index))
+        .collect();
+    rows.sort_by_key(|r| order.get(r.cell.as_str()).copied().unwrap_or(usize::MAX));
+    let recognise = |_: &Path| true;
+    let rules = Rules::new("--out", "a results file", &recognise);
+    ptbench_report::write_csv_with(&results, &rows, &rules).map_err(|e| match e {
+        ptbench_report::WriteError::Output(o) => SweepError::Output(o),
+        ptbench_report::WriteError::Io { path, error } => SweepError::Io { path, error },
+    })?;
     let mut failures = failures.into_inner().unwrap_or_default();
-    failures.extend(disagreements(&read_rows(&results)?));
+    failures.extend(disagreements(&rows));
     Ok(Summary {
         cells: mine.len(),
         ran: pending.len(),
