@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Tests scripts/slurm-cluster.sh on a real single-node Slurm: a job array, a dependent job
 # (--dependency=afterok), a failed task rerun alone, start twice, a stale folder, `run` stopping
-# the cluster when its command fails, and no daemon left behind. Needs root; installs slurm-wlm
-# and munge when missing. Prints "N passed, M failed" and exits non-zero on any failure.
+# the cluster when its command fails, and no daemon left behind; then the job scripts that the
+# crate ptbench-slurm generates (array, dependent merge, submit.sh --wait, a failed shard rerun
+# alone with --shards), run with a stand-in ptbench, under paths with spaces, quotes and %.
+# Needs root; installs slurm-wlm and munge when missing. The generator is the example `emit`,
+# built with cargo (or $PTBENCH_SLURM_EMIT, one already built). Prints "N passed, M failed" and
+# exits non-zero on any failure.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cluster="$here/slurm-cluster.sh"
@@ -57,6 +61,16 @@ job_field() {
 }
 
 t0=$(date +%s.%N)
+
+# --- the script generator (built before the cluster starts) ---------------------------------------
+emit=${PTBENCH_SLURM_EMIT:-}
+if [ -z "$emit" ]; then
+  repo=$(cd "$here/.." && pwd)
+  if (cd "$repo" && cargo build --quiet --locked -p ptbench-slurm --example emit) >"$work/cargo.err" 2>&1; then
+    emit="${CARGO_TARGET_DIR:-$repo/target}/debug/examples/emit"
+  fi
+fi
+check "the generator is built" test -x "$emit"
 
 # --- start, and start again over a running cluster --------------------------------------------
 check "start" bash "$cluster" start "$dir"
@@ -122,6 +136,76 @@ dep=$(sbatch --parsable --dependency="afterok:$rerun" --output="$out/logs/concat
 check "rerun and dependent job finished" wait_gone "$rerun" "$dep"
 check "rerun task COMPLETED" test "$(job_field "${rerun}_2" JobState)" = COMPLETED
 check "merge after rerun exact" test "$(cat "$out/all" 2>/dev/null)" = "$(printf '0\n1\n2\n3')"
+
+# --- the generated scripts, with a stand-in ptbench ------------------------------------------------
+# The stand-in: `sweep EXP --out D --shard I/N` writes the cells c of EXP with c % N == I as
+# "cell,square" (and fails once when a file fail-I lies beside EXP); `merge F... --out D` refuses
+# missing files and concatenates sorted by cell; `report CSV --out D` writes a line.
+odd="$work/odd 'dir' \"q\" 100%"
+mkdir -p "$odd"
+cat >"$odd/ptbench stub" <<'EOF'
+#!/bin/bash
+set -euo pipefail
+cmd=$1
+shift
+case "$cmd" in
+  sweep)
+    exp=$1 out=$3 shard=$5
+    [ "$2" = --out ] && [ "$4" = --shard ] || exit 2
+    i=${shard%/*} n=${shard#*/}
+    if [ -e "$(dirname "$exp")/fail-$i" ]; then
+      rm "$(dirname "$exp")/fail-$i"
+      echo "shard $i: failing once" >&2
+      exit 4
+    fi
+    mkdir -p "$out"
+    {
+      echo cell,square
+      while read -r c; do if [ $((c % n)) = "$i" ]; then echo "$c,$((c * c))"; fi; done <"$exp"
+    } >"$out/results.csv"
+    ;;
+  merge)
+    files=()
+    while [ "$1" != --out ]; do
+      files+=("$1")
+      shift
+    done
+    out=$2 missing=()
+    for f in "${files[@]}"; do [ -f "$f" ] || missing+=("$f"); done
+    [ "${#missing[@]}" = 0 ] || { echo "merge: missing ${missing[*]}" >&2; exit 1; }
+    mkdir -p "$out"
+    { echo cell,square; for f in "${files[@]}"; do tail -n +2 "$f"; done | sort -t, -k1,1n; } >"$out/results.csv"
+    ;;
+  report) echo "report of $1" >"$3/report.txt" ;;
+  *) exit 2 ;;
+esac
+EOF
+chmod +x "$odd/ptbench stub"
+seq 1 23 >"$odd/exp.toml"
+"$odd/ptbench stub" sweep "$odd/exp.toml" --out "$odd/local" --shard 0/1
+gen_dir="$odd/slurm scripts"
+gen_out="$odd/out"
+check "emit writes the three scripts" "$emit" "$gen_dir" 4 "$odd/ptbench stub" "$odd/exp.toml" "$gen_out" >/dev/null
+export PTBENCH_SLURM_POLL=0.2
+touch "$odd/fail-1"
+"$gen_dir/submit.sh" --wait >"$work/submit1.out" 2>"$work/submit1.err"
+rc=$?
+check "submit.sh --wait fails when a shard fails (rc $rc)" test "$rc" = 1
+check "submit.sh prints both job ids" grep -qE '^merge: job [0-9]+ \(after [0-9]+\)$' "$work/submit1.out"
+check "submit.sh names the failed shard" grep -q "shards not completed: 1$" "$work/submit1.err"
+check "no merge over a failed shard" test ! -e "$gen_out/merged/results.csv"
+check "shard 1's log under OUT/logs tells why" grep -q "shard 1: failing once" "$gen_out/logs/shard-1.out"
+"$gen_dir/submit.sh" --wait --shards 1 >"$work/submit2.out" 2>"$work/submit2.err"
+rc=$?
+check "submit.sh --wait --shards 1 reruns it alone and merges (rc $rc)" test "$rc" = 0
+check "merged results equal the run in one process" cmp -s "$odd/local/results.csv" "$gen_out/merged/results.csv"
+check "report written beside the merged results" grep -qxF "report of $gen_out/merged/results.csv" "$gen_out/merged/report.txt"
+check "a log per shard and the merge's under OUT/logs" test -e "$gen_out/logs/shard-0.out" -a -e "$gen_out/logs/shard-3.out" -a -e "$gen_out/logs/merge.out"
+rm -rf "$gen_out"
+"$gen_dir/submit.sh" --wait >"$work/submit3.out" 2>"$work/submit3.err"
+rc=$?
+check "a clean submit.sh --wait completes (rc $rc)" test "$rc" = 0
+check "and merges the same results" cmp -s "$odd/local/results.csv" "$gen_out/merged/results.csv"
 
 # --- stop leaves nothing behind ------------------------------------------------------------------
 pids=$(cat "$dir"/pids/*.pid 2>/dev/null | tr '\n' ' ')
