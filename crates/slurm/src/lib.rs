@@ -387,7 +387,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 mkdir -p "$OUT/logs"
-jid=$(sbatch --parsable "${array[@]}" "$here/array.sbatch")
+jid=$(sbatch --parsable ${array[@]+"${array[@]}"} "$here/array.sbatch")
 jid=${jid%%;*}
 echo "shards: job $jid"
 mid=$(sbatch --parsable --dependency="afterok:$jid" --kill-on-invalid-dep=yes "$here/merge.sbatch")
@@ -409,10 +409,12 @@ if [ "$state" = COMPLETED ]; then
   echo "merged: $OUT/merged/results.csv"
   exit 0
 fi
+# The merge is cancelled as soon as one shard fails: let the other shards end before listing.
+while [ -n "$(squeue -h -j "$jid" -o %i 2>/dev/null)" ]; do sleep "${PTBENCH_SLURM_POLL:-5}"; done
 failed=$(scontrol -o show job "$jid" 2>/dev/null | sed -n 's/.* ArrayTaskId=\([^ ]*\) .* JobState=\([A-Z_]*\) .*/\1 \2/p' |
   awk '$2 != "COMPLETED" { printf "%s%s", sep, $1; sep = "," }')
 echo "submit.sh: the merge (job $mid) ended ${state}; shards not completed: ${failed:-unknown}" >&2
-echo "submit.sh: see $OUT/logs; rerun them alone with: $here/submit.sh --wait --shards ${failed:-LIST}" >&2
+echo "submit.sh: see $OUT/logs; rerun them alone with: $(printf %q "$here/submit.sh") --wait --shards ${failed:-LIST}" >&2
 exit 1
 "#,
     );
@@ -765,7 +767,9 @@ for ((i = 0; i < SHARDS; i++)); do results+=("$OUT/shard-$i/results.csv"); done
         assert!(s.contains("\nset -euo pipefail\n"));
         assert!(s.contains("\nOUT='/o'\n"));
         assert!(s.contains("\nmkdir -p \"$OUT/logs\"\n"));
-        assert!(s.contains("jid=$(sbatch --parsable \"${array[@]}\" \"$here/array.sbatch\")"));
+        assert!(s.contains(
+            "jid=$(sbatch --parsable ${array[@]+\"${array[@]}\"} \"$here/array.sbatch\")"
+        ));
         assert!(s.contains(
             "mid=$(sbatch --parsable --dependency=\"afterok:$jid\" --kill-on-invalid-dep=yes \"$here/merge.sbatch\")"
         ));
