@@ -6,9 +6,7 @@ use clap::ValueEnum;
 use indicatif::MultiProgress;
 use ptbench_core::PageSize;
 use ptbench_pagetable::DesignSpec;
-use ptbench_replay::{
-    replay_trace, run_row, HugePolicy, PageCrossing, Sim, SimOptions, TraceRun,
-};
+use ptbench_replay::{replay_trace, run_row, HugePolicy, PageCrossing, Sim, SimOptions, TraceRun};
 use ptbench_report::{csv_rules, render_table, thousands, write_csv_with, RunRow};
 use ptbench_tlb::{presets, TlbSpec};
 use ptbench_trace::ReaderOptions;

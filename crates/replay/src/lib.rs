@@ -29,11 +29,11 @@ mod driver;
 mod hist;
 
 mod row;
-pub use row::run_row;
 pub use driver::{replay_trace, RunError, TraceRun, DEFAULT_MAX_ACCESS_BYTES};
 pub use hist::RefHistogram;
 pub use ptbench_os::HugePolicy;
 pub use ptbench_tlb;
+pub use row::run_row;
 
 use ptbench_core::{
     Access, Footprint, PageTable, PhysAddr, PhysMem, Pte, Vpn, WalkCache, WalkCost,
