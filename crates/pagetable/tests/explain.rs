@@ -78,7 +78,8 @@ fn a_two_level_walk_worked_out_by_hand() {
     };
     let mut mem = ptbench_core::PhysMem::new(12, 52).unwrap();
     let mut pt = Radix::new(cfg, &mut mem).unwrap();
-    pt.map(&mut mem, Vpn(0x12345), pte(0, PageSize::K4)).unwrap();
+    pt.map(&mut mem, Vpn(0x12345), pte(0, PageSize::K4))
+        .unwrap();
     let t = pt.explain(&mem, Vpn(0x12345)).unwrap();
     let names: Vec<(&str, u8, u8)> = t
         .fields

@@ -58,6 +58,7 @@ pub fn run_row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> Ru
         digest: format!("{:016x}", s.digest),
         tlb: sim.tlb_label().to_string(),
         events: s.events,
+        noncanonical: s.noncanonical,
         ..tlb_columns(sim, s.translations)
     }
 }

@@ -99,6 +99,9 @@ pub struct RunRow {
     pub l2_evictions: u64,
     /// OS events in the trace (context switches, forks, mmap, munmap, mprotect, exits).
     pub events: u64,
+    /// Accesses skipped because they lie outside the design's address space (non-canonical, or
+    /// wider than its `va_bits`), with `--wide-addresses count`; 0 otherwise.
+    pub noncanonical: u64,
 }
 
 /// Why results could not be written.
