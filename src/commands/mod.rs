@@ -2,10 +2,12 @@
 
 pub mod catalog;
 pub mod convert;
+pub mod explain;
 pub mod gen;
 pub mod inspect;
 pub mod record;
 pub mod run;
+pub mod size;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};

@@ -317,8 +317,11 @@ impl Radix {
         } else if leaf {
             let pte = self.decode(e, shift);
             format!(
-                "V=1{}: leaf, frame {:#x}, perms {:?}",
+                "V=1 W={} X={}{}: leaf of a {} page, frame {:#x}, perms {:?}",
+                u64::from(e & WRITE != 0),
+                u64::from(e & EXEC != 0),
                 if e & HUGE != 0 { " H=1" } else { "" },
+                pte.size,
                 pte.pfn.0,
                 pte.perms
             )
