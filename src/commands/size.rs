@@ -121,7 +121,7 @@ fn human(bytes: u128) -> String {
         u += 1;
     }
     let unit = 1u128 << (10 * u);
-    if bytes % unit == 0 {
+    if bytes.is_multiple_of(unit) {
         format!("{} {}", bytes / unit, UNITS[u])
     } else {
         format!("{:.1} {}", bytes as f64 / unit as f64, UNITS[u])
@@ -132,7 +132,7 @@ fn thousands(n: u128) -> String {
     let d = n.to_string();
     let mut out = String::new();
     for (i, c) in d.chars().enumerate() {
-        if i > 0 && (d.len() - i) % 3 == 0 {
+        if i > 0 && (d.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -25,7 +25,7 @@ const SPECS: &[&str] = &[
 fn pte(pfn: u64, size: PageSize) -> Pte {
     Pte {
         pfn: Pfn(pfn),
-        perms: if pfn % 2 == 0 { Perms::RW } else { Perms::RX },
+        perms: if pfn & 1 == 0 { Perms::RW } else { Perms::RX },
         size,
     }
 }
