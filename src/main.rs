@@ -82,6 +82,14 @@ enum Command {
         ptbench gen --pattern zipf --accesses 10000000 --footprint 1g --seed 7 -o zipf.ptbt\n  \
         ptbench gen --pattern pointer-chase --accesses 1m --footprint 64m -o chase.ptbt.zst")]
     Gen(commands::gen::GenArgs),
+    /// Explain a walk step by step: the address split into fields, every entry read (address,
+    /// value, meaning) and the physical address, for any design.
+    #[command(after_help = commands::explain::AFTER_HELP)]
+    Explain(commands::explain::ExplainArgs),
+    /// The page-table size exercise: flat table size, entries per table, bits per level, levels
+    /// needed, and radix table size for N touched pages (best and worst case), with formulas.
+    #[command(after_help = commands::size::AFTER_HELP)]
+    Size(commands::size::SizeArgs),
 }
 
 fn main() -> ExitCode {
@@ -99,6 +107,8 @@ fn main() -> ExitCode {
         Command::Sweep(args) => commands::sweep::exec(args),
         Command::Merge(args) => commands::merge::exec(args),
         Command::Report(args) => commands::report::exec(args),
+        Command::Explain(args) => commands::explain::exec(args),
+        Command::Size(args) => commands::size::exec(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -2,12 +2,14 @@
 
 pub mod catalog;
 pub mod convert;
+pub mod explain;
 pub mod gen;
 pub mod inspect;
 pub mod merge;
 pub mod record;
 pub mod report;
 pub mod run;
+pub mod size;
 pub mod sweep;
 
 use anyhow::{bail, Context, Result};

@@ -6,7 +6,9 @@ use clap::ValueEnum;
 use indicatif::MultiProgress;
 use ptbench_core::PageSize;
 use ptbench_pagetable::DesignSpec;
-use ptbench_replay::{replay_trace, run_row, HugePolicy, PageCrossing, Sim, SimOptions, TraceRun};
+use ptbench_replay::{
+    replay_trace, run_row, HugePolicy, PageCrossing, Sim, SimOptions, TraceRun, WideAddresses,
+};
 use ptbench_report::{csv_rules, render_table, thousands, write_csv_with, RunRow};
 use ptbench_tlb::{presets, TlbSpec};
 use ptbench_trace::ReaderOptions;
@@ -82,6 +84,11 @@ pub struct RunArgs {
     /// error naming its line, since it would be split into that many page translations.
     #[arg(long, value_name = "SIZE", default_value = "1g")]
     max_access: String,
+    /// An address outside a design's virtual address space (non-canonical on x86-64, or wider
+    /// than its va_bits): `error` stops that design's replay naming the line; `count` skips the
+    /// access and counts it in the `noncanonical` column.
+    #[arg(long, value_enum, default_value_t = Wide::Error)]
+    wide_addresses: Wide,
     /// Print no table (errors only); needs --csv.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -113,6 +120,14 @@ impl Huge {
             Huge::Thp => "thp",
         }
     }
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum Wide {
+    /// Stop the design's replay with an error.
+    Error,
+    /// Skip the access and count it.
+    Count,
 }
 
 #[derive(Copy, Clone, ValueEnum)]
@@ -160,6 +175,10 @@ pub fn exec(args: RunArgs) -> Result<()> {
             Huge::M2 => HugePolicy::Fixed(PageSize::M2),
             Huge::G1 => HugePolicy::Fixed(PageSize::G1),
             Huge::Thp => HugePolicy::Thp,
+        },
+        wide: match args.wide_addresses {
+            Wide::Error => WideAddresses::Error,
+            Wide::Count => WideAddresses::Count,
         },
     };
     // Designs that cannot replay these options: an error when asked for, skipped from the defaults.
@@ -328,14 +347,20 @@ fn replay_one(
     Ok((run?, sims))
 }
 
-/// Traces on which designs of the same page size translated differently.
+/// Traces on which designs of the same page size translated differently (among designs that
+/// skipped no access as outside their address space: those translated different accesses).
 fn disagreements(rows: &[RunRow]) -> Vec<String> {
     let mut out = Vec::new();
     for (i, a) in rows.iter().enumerate() {
-        if let Some(b) = rows[..i]
-            .iter()
-            .find(|b| b.trace == a.trace && b.page_bytes == a.page_bytes && b.huge == a.huge)
-        {
+        if a.noncanonical > 0 {
+            continue;
+        }
+        if let Some(b) = rows[..i].iter().find(|b| {
+            b.trace == a.trace
+                && b.page_bytes == a.page_bytes
+                && b.huge == a.huge
+                && b.noncanonical == 0
+        }) {
             if a.digest != b.digest {
                 out.push(format!(
                     "  {}: {} digest {} but {} digest {}",

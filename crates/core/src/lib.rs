@@ -8,12 +8,14 @@
 
 mod access;
 mod addr;
+mod explain;
 mod mem;
 mod pte;
 mod table;
 
 pub use access::{Access, AccessKind};
 pub use addr::{PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
+pub use explain::{AddrSpace, NoRecord, Outside, VaField, WalkRecorder, WalkStep, WalkTrace};
 pub use mem::{EntryWidth, MemError, PhysMem};
 pub use pte::{Perms, Pte};
 pub use table::{

@@ -1,4 +1,4 @@
-use crate::{MemError, PageSize, PhysAddr, PhysMem, Pte, Vpn};
+use crate::{AddrSpace, MemError, PageSize, PhysAddr, PhysMem, Pte, Vpn, WalkTrace};
 use thiserror::Error;
 
 /// What one walk cost. The caller resets it (or starts from `default()`) before each walk.
@@ -177,6 +177,25 @@ pub trait PageTable {
         None
     }
 
+    /// Whether the design's addresses are canonical (sign-extended from bit `va_bits - 1`, as on
+    /// x86-64), so upper-half addresses are valid and walk with their low `va_bits` bits.
+    fn canonical(&self) -> bool {
+        false
+    }
+
+    /// The virtual addresses the design translates.
+    fn address_space(&self) -> AddrSpace {
+        AddrSpace::new(self.va_bits(), self.canonical())
+    }
+
+    /// Walks for `vpn` exactly as [`PageTable::walk`] does, recording every memory reference as
+    /// a step (`steps.len() == cost.refs`, same mapping, same cost). `None`: the design does not
+    /// explain its walks.
+    fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {
+        let _ = (mem, vpn);
+        None
+    }
+
     /// Whether `vpn` lies in the design's virtual address space.
     #[inline(always)]
     fn covers(&self, vpn: Vpn) -> bool {
@@ -255,5 +274,11 @@ impl<T: PageTable + ?Sized> PageTable for Box<T> {
     }
     fn walk_cache_levels(&self) -> Option<(u8, Vec<(u8, u8)>)> {
         (**self).walk_cache_levels()
+    }
+    fn canonical(&self) -> bool {
+        (**self).canonical()
+    }
+    fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {
+        (**self).explain(mem, vpn)
     }
 }

@@ -73,8 +73,9 @@
 
 use crate::spec::{DesignConfig, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{
-    check_in_space, check_mapping, EntryWidth, Footprint, MapError, MemError, PageSize, PageTable,
-    Perms, Pfn, PhysAddr, PhysMem, Pte, Vpn, WalkCache, WalkCost,
+    check_in_space, check_mapping, EntryWidth, Footprint, MapError, MemError, NoRecord, PageSize,
+    PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte, VaField, Vpn, WalkCache, WalkCost, WalkRecorder,
+    WalkStep, WalkTrace,
 };
 use std::collections::HashMap;
 
@@ -885,6 +886,115 @@ impl Ecpt {
         Some((pa, 1 + (vs & self.g.cluster_mask)))
     }
 
+    /// The plain walk, recording its steps in `rec` ([`NoRecord`] on the hot path).
+    #[inline(always)]
+    fn walk_rec<R: WalkRecorder>(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        rec: &mut R,
+    ) -> Option<Pte> {
+        if !self.covers(vpn) {
+            rec.outcome(|| "outside the address space: nothing read".to_string());
+            return None;
+        }
+        let g = &self.g;
+        let mut buf = [0u64; MAX_WORDS];
+        let words = &mut buf[..g.slot_words];
+        let mut found = None;
+        for (s, t) in self.tables.iter().enumerate() {
+            let Some(t) = t.as_ref().filter(|t| t.mappings > 0) else {
+                if let Some(size) = self.sizes.get(s) {
+                    rec.note(|| format!("the {size} ECPT holds no mapping: skipped, nothing read"));
+                }
+                continue;
+            };
+            let vs = vpn.0 >> t.vshift;
+            let key = vs >> g.cluster_log2;
+            let tag = t.tag(key);
+            let i = 1 + (vs & g.cluster_mask) as usize;
+            rec.note(|| {
+                format!(
+                    "{} ECPT: cluster key {key:#x}, tag {tag:#x}, PTE word {i} of the slot; \
+                     every way is read, hit or miss",
+                    self.sizes[s]
+                )
+            });
+            for w in 0..g.ways {
+                let h = hash(key, w);
+                if t.resizing {
+                    let j = h & t.old.mask;
+                    if j >= t.ptr[w] {
+                        let pa = t.old.slot(g, w, j);
+                        mem.read_block(PhysAddr(pa), words, cost);
+                        cost.probes += 1;
+                        rec.step(|| {
+                            self.slot_step(s, t.old.base[w], w, j, pa, words, tag, i, "old ")
+                        });
+                        if words[0] == tag && words[i] & PRESENT != 0 {
+                            found = Some(self.decode(words[i], self.sizes[s]));
+                        }
+                    }
+                }
+                let j = h & t.cur.mask;
+                let pa = t.cur.slot(g, w, j);
+                mem.read_block(PhysAddr(pa), words, cost);
+                cost.probes += 1;
+                rec.step(|| self.slot_step(s, t.cur.base[w], w, j, pa, words, tag, i, ""));
+                if words[0] == tag && words[i] & PRESENT != 0 {
+                    found = Some(self.decode(words[i], self.sizes[s]));
+                }
+            }
+        }
+        rec.outcome(|| match found {
+            Some(p) => format!("found in the {} ECPT", p.size),
+            None => "page fault: no way holds the page".to_string(),
+        });
+        found
+    }
+
+    /// The step of reading slot `j` of way `w` (at `way_base`), whose words are `words`.
+    #[allow(clippy::too_many_arguments)]
+    fn slot_step(
+        &self,
+        s: usize,
+        way_base: u64,
+        w: usize,
+        j: u64,
+        pa: u64,
+        words: &[u64],
+        tag: u64,
+        i: usize,
+        old: &str,
+    ) -> WalkStep {
+        let hit = words[0] == tag && words[i] & PRESENT != 0;
+        let meaning = if words[0] & VALID == 0 {
+            format!("empty slot (tag 0); want tag {tag:#x}")
+        } else if words[0] != tag {
+            format!("tag {:#x} is another cluster; want {tag:#x}", words[0])
+        } else if !hit {
+            format!("tag {tag:#x} matches, but PTE word {i} has P=0: page not mapped")
+        } else {
+            let p = self.decode(words[i], self.sizes[s]);
+            format!(
+                "tag {tag:#x} matches, PTE word {i} = {:#x}: P=1, frame {:#x}, perms {:?}",
+                words[i], p.pfn.0, p.perms
+            )
+        };
+        WalkStep {
+            place: format!("{} ECPT, {old}way {w}, slot {j:#x}", self.sizes[s]),
+            table: PhysAddr(way_base),
+            index: j,
+            addr: PhysAddr(pa),
+            words: words.to_vec(),
+            word_bytes: 8,
+            valid: hit,
+            perms: hit.then(|| self.decode(words[i], self.sizes[s]).perms),
+            meaning,
+        }
+    }
+
     fn count_regions(&mut self, s: usize, vpn: Vpn, up: bool) {
         for l in s + 1..self.sizes.len() {
             let region = (l, vpn.0 >> self.vshift(l));
@@ -1009,42 +1119,27 @@ impl PageTable for Ecpt {
     /// The plain walk, kept apart from [`walk_cached`](PageTable::walk_cached): routing it
     /// through the cached walk with `NoWalkCache` measured 13% slower (`cargo bench -- walk/ecpt`).
     fn walk(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<Pte> {
-        if !self.covers(vpn) {
-            return None;
+        self.walk_rec(mem, vpn, cost, &mut NoRecord)
+    }
+
+    fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {
+        let va = self.cfg.va_bits;
+        let split = (self.cfg.pobits + self.g.cluster_log2 as u8).min(va);
+        let mut fields = Vec::new();
+        if split < va {
+            fields.push(VaField::new("cluster key", va - 1, split));
         }
-        let g = &self.g;
-        let mut buf = [0u64; MAX_WORDS];
-        let words = &mut buf[..g.slot_words];
-        let mut found = None;
-        for (s, t) in self.tables.iter().enumerate() {
-            let Some(t) = t else { continue };
-            if t.mappings == 0 {
-                continue;
-            }
-            let vs = vpn.0 >> t.vshift;
-            let key = vs >> g.cluster_log2;
-            let tag = t.tag(key);
-            let i = 1 + (vs & g.cluster_mask) as usize;
-            for w in 0..g.ways {
-                let h = hash(key, w);
-                if t.resizing {
-                    let j = h & t.old.mask;
-                    if j >= t.ptr[w] {
-                        mem.read_block(PhysAddr(t.old.slot(g, w, j)), words, cost);
-                        cost.probes += 1;
-                        if words[0] == tag && words[i] & PRESENT != 0 {
-                            found = Some(self.decode(words[i], self.sizes[s]));
-                        }
-                    }
-                }
-                mem.read_block(PhysAddr(t.cur.slot(g, w, h & t.cur.mask)), words, cost);
-                cost.probes += 1;
-                if words[0] == tag && words[i] & PRESENT != 0 {
-                    found = Some(self.decode(words[i], self.sizes[s]));
-                }
-            }
+        if split > self.cfg.pobits {
+            fields.push(VaField::new("page in cluster", split - 1, self.cfg.pobits));
         }
-        found
+        let mut t = WalkTrace {
+            fields,
+            ..WalkTrace::default()
+        };
+        let mut cost = WalkCost::default();
+        t.pte = self.walk_rec(mem, vpn, &mut cost, &mut t);
+        t.cost = cost;
+        Some(t)
     }
 
     /// The cuckoo walk cache: one cached level keyed by (page size, cluster key), holding the way

@@ -19,8 +19,8 @@
 
 use crate::spec::{DesignConfig, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{
-    check_in_space, check_mapping, EntryWidth, Footprint, MapError, PageSize, PageTable, Perms,
-    Pfn, PhysAddr, PhysMem, Pte, Vpn, WalkCost,
+    check_in_space, check_mapping, EntryWidth, Footprint, MapError, NoRecord, PageSize, PageTable,
+    Perms, Pfn, PhysAddr, PhysMem, Pte, VaField, Vpn, WalkCost, WalkRecorder, WalkStep, WalkTrace,
 };
 
 const VALID: u64 = 1;
@@ -125,6 +125,53 @@ impl Flat {
         }
     }
 
+    /// The walk itself, recording its step in `rec` ([`NoRecord`] on the hot path).
+    #[inline(always)]
+    fn walk_rec<R: WalkRecorder>(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        rec: &mut R,
+    ) -> Option<Pte> {
+        if !self.covers(vpn) {
+            rec.outcome(|| "outside the address space: nothing read".to_string());
+            return None;
+        }
+        let at = self.slot(vpn.0);
+        let e = mem.read(at, EntryWidth::U64, cost);
+        let valid = e & VALID != 0;
+        rec.step(|| WalkStep {
+            place: "flat array".to_string(),
+            table: self.base,
+            index: vpn.0,
+            addr: at,
+            words: vec![e],
+            word_bytes: 8,
+            valid,
+            perms: valid.then(|| self.decode(e).perms),
+            meaning: if valid {
+                let p = self.decode(e);
+                format!(
+                    "V=1 size code {}: {} page at frame {:#x}, perms {:?}",
+                    (e >> SIZE_SHIFT) & 3,
+                    p.size,
+                    p.pfn.0,
+                    p.perms
+                )
+            } else {
+                "V=0: invalid (page fault)".to_string()
+            },
+        });
+        if valid {
+            rec.outcome(|| "mapped by the entry at index vpn".to_string());
+            Some(self.decode(e))
+        } else {
+            rec.outcome(|| "page fault: the entry is invalid".to_string());
+            None
+        }
+    }
+
     fn span(&self, size: PageSize) -> u64 {
         1u64 << (size.shift() - self.cfg.pobits)
     }
@@ -197,11 +244,22 @@ impl PageTable for Flat {
 
     #[inline]
     fn walk(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<Pte> {
-        if !self.covers(vpn) {
-            return None;
-        }
-        let e = mem.read(self.slot(vpn.0), EntryWidth::U64, cost);
-        (e & VALID != 0).then(|| self.decode(e))
+        self.walk_rec(mem, vpn, cost, &mut NoRecord)
+    }
+
+    fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {
+        let mut t = WalkTrace {
+            fields: vec![VaField::new(
+                "index (vpn)",
+                self.cfg.va_bits - 1,
+                self.cfg.pobits,
+            )],
+            ..WalkTrace::default()
+        };
+        let mut cost = WalkCost::default();
+        t.pte = self.walk_rec(mem, vpn, &mut cost, &mut t);
+        t.cost = cost;
+        Some(t)
     }
 
     fn footprint(&self) -> Footprint {

@@ -58,8 +58,9 @@
 
 use crate::spec::{DesignConfig, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{
-    check_in_space, check_mapping, EntryWidth, Footprint, MapError, MemError, PageSize, PageTable,
-    Perms, Pfn, PhysAddr, PhysMem, Pte, Vpn, WalkCost,
+    check_in_space, check_mapping, EntryWidth, Footprint, MapError, MemError, NoRecord, PageSize,
+    PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte, VaField, Vpn, WalkCost, WalkRecorder, WalkStep,
+    WalkTrace,
 };
 use std::collections::HashMap;
 
@@ -831,26 +832,32 @@ impl Hashed {
     }
 
     #[inline(always)]
-    fn probe_open(
+    #[allow(clippy::too_many_arguments)]
+    fn probe_open<R: WalkRecorder>(
         &self,
         mem: &PhysMem,
+        k: usize,
         t: &Table,
         pn: u64,
         buf: &mut [u64],
         cost: &mut WalkCost,
+        rec: &mut R,
     ) -> Option<u64> {
         let tag = t.tag(pn);
         let mut b = t.home(pn);
-        for _ in 0..=t.mask {
-            mem.read_block(PhysAddr(t.bucket_pa(&self.lay, b)), buf, cost);
+        for probe in 0..=t.mask {
+            let pa = PhysAddr(t.bucket_pa(&self.lay, b));
+            mem.read_block(pa, buf, cost);
             cost.probes += 1;
             let mut open = false;
             for pair in buf.chunks_exact(2) {
                 if pair[0] == tag {
+                    rec.step(|| self.bucket_step(k, t, b, probe, pa, buf, tag, "open"));
                     return Some(pair[1]);
                 }
                 open |= pair[0] == 0;
             }
+            rec.step(|| self.bucket_step(k, t, b, probe, pa, buf, tag, "open"));
             if open {
                 return None;
             }
@@ -860,20 +867,25 @@ impl Hashed {
     }
 
     #[inline(always)]
-    fn probe_chain(
+    #[allow(clippy::too_many_arguments)]
+    fn probe_chain<R: WalkRecorder>(
         &self,
         mem: &PhysMem,
+        k: usize,
         t: &Table,
         pn: u64,
         buf: &mut [u64],
         cost: &mut WalkCost,
+        rec: &mut R,
     ) -> Option<u64> {
         let tag = t.tag(pn);
-        let mut pa = t.bucket_pa(&self.lay, t.home(pn));
+        let home = t.home(pn);
+        let mut pa = t.bucket_pa(&self.lay, home);
         let link = buf.len() - 2;
-        for _ in 0..=t.entries {
+        for probe in 0..=t.entries {
             mem.read_block(PhysAddr(pa), buf, cost);
             cost.probes += 1;
+            rec.step(|| self.bucket_step(k, t, home, probe, PhysAddr(pa), buf, tag, "chain"));
             for pair in buf[..link].chunks_exact(2) {
                 if pair[0] == tag {
                     return Some(pair[1]);
@@ -884,6 +896,129 @@ impl Hashed {
                 return None;
             }
         }
+        None
+    }
+
+    /// The step of reading bucket `buf` (probe number `probe` from home bucket or bucket `b`).
+    #[allow(clippy::too_many_arguments)]
+    fn bucket_step(
+        &self,
+        k: usize,
+        t: &Table,
+        b: u64,
+        probe: u64,
+        pa: PhysAddr,
+        buf: &[u64],
+        tag: u64,
+        mode: &str,
+    ) -> WalkStep {
+        let entries = if mode == "chain" {
+            &buf[..buf.len() - 2]
+        } else {
+            buf
+        };
+        let hit = entries.chunks_exact(2).position(|p| p[0] == tag);
+        let tags: Vec<String> = entries
+            .chunks_exact(2)
+            .map(|p| {
+                if p[0] == 0 {
+                    "empty".to_string()
+                } else {
+                    format!("{:#x}", p[0])
+                }
+            })
+            .collect();
+        let where_ = if mode == "chain" {
+            if probe == 0 {
+                format!("home bucket {b:#x}")
+            } else {
+                format!("overflow bucket {probe} of home bucket {b:#x}")
+            }
+        } else if probe == 0 {
+            format!("home bucket {b:#x}")
+        } else {
+            format!("bucket {b:#x} (probe {})", probe + 1)
+        };
+        let mut meaning = format!("want tag {tag:#x}; slot tags [{}]", tags.join(", "));
+        let perms = hit.map(|s| {
+            let pte = self.decode(entries[2 * s + 1], k);
+            meaning.push_str(&format!(
+                "; match in slot {s}: frame {:#x}, perms {:?}",
+                pte.pfn.0, pte.perms
+            ));
+            pte.perms
+        });
+        if hit.is_none() {
+            meaning.push_str(&if mode == "chain" {
+                match buf[buf.len() - 2] {
+                    0 => "; no match, end of chain".to_string(),
+                    next => format!("; no match, next bucket at {next:#x}"),
+                }
+            } else if entries.chunks_exact(2).any(|p| p[0] == 0) {
+                "; no match and a free slot: the page is not here".to_string()
+            } else {
+                "; no match and the bucket is full: probe the next bucket".to_string()
+            });
+        }
+        WalkStep {
+            place: format!("{} table, {where_}", self.sizes[k]),
+            table: PhysAddr(t.base),
+            index: b,
+            addr: pa,
+            words: buf.to_vec(),
+            word_bytes: 8,
+            valid: hit.is_some(),
+            perms,
+            meaning,
+        }
+    }
+
+    /// The walk itself, recording its steps in `rec` ([`NoRecord`] on the hot path).
+    #[inline(always)]
+    fn walk_rec<R: WalkRecorder>(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        rec: &mut R,
+    ) -> Option<Pte> {
+        if !self.covers(vpn) {
+            rec.outcome(|| "outside the address space: nothing read".to_string());
+            return None;
+        }
+        let mut block = [0u64; 2 * MAX_BUCKET];
+        let buf = &mut block[..2 * self.lay.bucket as usize];
+        for (k, t) in self.tables.iter().enumerate() {
+            if t.entries == 0 {
+                rec.note(|| {
+                    format!(
+                        "the {} table holds no mapping: skipped, nothing read",
+                        self.sizes[k]
+                    )
+                });
+                continue;
+            }
+            let pn = vpn.0 >> t.page_bits;
+            rec.note(|| {
+                format!(
+                    "{} table: page number {pn:#x}, tag {:#x}, home bucket {:#x} of {}",
+                    self.sizes[k],
+                    t.tag(pn),
+                    t.home(pn),
+                    t.mask + 1
+                )
+            });
+            let hit = if self.lay.chain {
+                self.probe_chain(mem, k, t, pn, buf, cost, rec)
+            } else {
+                self.probe_open(mem, k, t, pn, buf, cost, rec)
+            };
+            if let Some(word) = hit {
+                rec.outcome(|| format!("found in the {} table", self.sizes[k]));
+                return Some(self.decode(word, k));
+            }
+        }
+        rec.outcome(|| "page fault: no table holds the page".to_string());
         None
     }
 }
@@ -949,26 +1084,22 @@ impl PageTable for Hashed {
 
     #[inline]
     fn walk(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<Pte> {
-        if !self.covers(vpn) {
-            return None;
-        }
-        let mut block = [0u64; 2 * MAX_BUCKET];
-        let buf = &mut block[..2 * self.lay.bucket as usize];
-        for (k, t) in self.tables.iter().enumerate() {
-            if t.entries == 0 {
-                continue;
-            }
-            let pn = vpn.0 >> t.page_bits;
-            let hit = if self.lay.chain {
-                self.probe_chain(mem, t, pn, buf, cost)
-            } else {
-                self.probe_open(mem, t, pn, buf, cost)
-            };
-            if let Some(word) = hit {
-                return Some(self.decode(word, k));
-            }
-        }
-        None
+        self.walk_rec(mem, vpn, cost, &mut NoRecord)
+    }
+
+    fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {
+        let mut t = WalkTrace {
+            fields: vec![VaField::new(
+                "page number",
+                self.cfg.va_bits - 1,
+                self.cfg.pobits,
+            )],
+            ..WalkTrace::default()
+        };
+        let mut cost = WalkCost::default();
+        t.pte = self.walk_rec(mem, vpn, &mut cost, &mut t);
+        t.cost = cost;
+        Some(t)
     }
 
     fn footprint(&self) -> Footprint {

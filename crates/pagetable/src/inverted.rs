@@ -51,8 +51,9 @@
 
 use crate::spec::{DesignConfig, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{
-    check_in_space, check_mapping, EntryWidth, Footprint, MapError, MemError, PageSize, PageTable,
-    Perms, Pfn, PhysAddr, PhysMem, Pte, Vpn, WalkCost,
+    check_in_space, check_mapping, EntryWidth, Footprint, MapError, MemError, NoRecord, PageSize,
+    PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte, VaField, Vpn, WalkCost, WalkRecorder, WalkStep,
+    WalkTrace,
 };
 use std::collections::HashMap;
 
@@ -401,6 +402,101 @@ impl Inverted {
         }
     }
 
+    /// The walk itself, recording its steps in `rec` ([`NoRecord`] on the hot path).
+    #[inline(always)]
+    fn walk_rec<R: WalkRecorder>(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        rec: &mut R,
+    ) -> Option<Pte> {
+        if !self.covers(vpn) {
+            rec.outcome(|| "outside the address space: nothing read".to_string());
+            return None;
+        }
+        for k in 0..self.nsizes {
+            if self.in_use & (1 << k) == 0 {
+                rec.note(|| format!("no {} page is mapped: that size is skipped", self.sizes[k]));
+            }
+        }
+        let mut left = self.in_use;
+        while left != 0 {
+            let k = left.trailing_zeros() as usize;
+            left &= left - 1;
+            let key = vpn.0 & !self.span_mask(k);
+            let want = Self::tag(key, k);
+            let slot = self.slot(key, k);
+            let mut cur = mem.read(self.hat_addr(slot), EntryWidth::U64, cost);
+            rec.step(|| WalkStep {
+                place: format!("HAT ({} pages)", self.sizes[k]),
+                table: PhysAddr(self.hat),
+                index: slot,
+                addr: self.hat_addr(slot),
+                words: vec![cur],
+                word_bytes: 8,
+                valid: cur != 0,
+                perms: None,
+                meaning: if cur == 0 {
+                    format!(
+                        "hash({:#x}, size {k}) = slot {slot:#x}: empty, no chain",
+                        key
+                    )
+                } else {
+                    format!(
+                        "hash({:#x}, size {k}) = slot {slot:#x}: chain starts at IPT entry {:#x}",
+                        key,
+                        cur - 1
+                    )
+                },
+            });
+            let mut e = [0u64; 2];
+            while cur != 0 {
+                let idx = cur - 1;
+                mem.read_block(self.ipt_addr(idx), &mut e, cost);
+                cost.probes += 1;
+                let hit = e[0] == want;
+                rec.step(|| WalkStep {
+                    place: format!("IPT entry {idx:#x}"),
+                    table: PhysAddr(self.ipt),
+                    index: idx,
+                    addr: self.ipt_addr(idx),
+                    words: e.to_vec(),
+                    word_bytes: 8,
+                    valid: hit,
+                    perms: hit.then(|| self.decode(idx, e[0], e[1]).perms),
+                    meaning: if hit {
+                        format!(
+                            "tag {:#x} matches (V=1, vpn {:#x}, size {k}): frame {idx:#x} (the \
+                             entry's index), perms {:?}",
+                            e[0],
+                            key,
+                            Perms::from_bits((e[1] & PERM_MASK) as u8)
+                        )
+                    } else {
+                        match e[1] >> NEXT_SHIFT {
+                            0 => format!("tag {:#x} is not {want:#x}; end of chain", e[0]),
+                            n => format!(
+                                "tag {:#x} is not {want:#x}; next IPT entry {:#x}",
+                                e[0],
+                                n - 1
+                            ),
+                        }
+                    },
+                });
+                if hit {
+                    rec.outcome(|| {
+                        format!("found: IPT entry {idx:#x} maps a {} page", self.sizes[k])
+                    });
+                    return Some(self.decode(idx, e[0], e[1]));
+                }
+                cur = e[1] >> NEXT_SHIFT;
+            }
+        }
+        rec.outcome(|| "page fault: no chain holds the page".to_string());
+        None
+    }
+
     /// Finds the entry of the page of size code `k` starting at `key`, with uncounted peeks.
     fn find(&self, mem: &PhysMem, key: u64, k: usize) -> Option<Found> {
         let slot = self.slot(key, k);
@@ -615,28 +711,22 @@ impl PageTable for Inverted {
 
     #[inline]
     fn walk(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<Pte> {
-        if !self.covers(vpn) {
-            return None;
-        }
-        let mut left = self.in_use;
-        while left != 0 {
-            let k = left.trailing_zeros() as usize;
-            left &= left - 1;
-            let key = vpn.0 & !self.span_mask(k);
-            let want = Self::tag(key, k);
-            let mut cur = mem.read(self.hat_addr(self.slot(key, k)), EntryWidth::U64, cost);
-            let mut e = [0u64; 2];
-            while cur != 0 {
-                let idx = cur - 1;
-                mem.read_block(self.ipt_addr(idx), &mut e, cost);
-                cost.probes += 1;
-                if e[0] == want {
-                    return Some(self.decode(idx, e[0], e[1]));
-                }
-                cur = e[1] >> NEXT_SHIFT;
-            }
-        }
-        None
+        self.walk_rec(mem, vpn, cost, &mut NoRecord)
+    }
+
+    fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {
+        let mut t = WalkTrace {
+            fields: vec![VaField::new(
+                "page number",
+                self.cfg.va_bits - 1,
+                self.cfg.pobits,
+            )],
+            ..WalkTrace::default()
+        };
+        let mut cost = WalkCost::default();
+        t.pte = self.walk_rec(mem, vpn, &mut cost, &mut t);
+        t.cost = cost;
+        Some(t)
     }
 
     fn footprint(&self) -> Footprint {

@@ -14,8 +14,9 @@
 //! table that no longer maps anything frees that table (and the empty tables beneath it).
 
 use ptbench_core::{
-    check_in_space, check_mapping, EntryWidth, Footprint, MapError, NoWalkCache, PageSize,
-    PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte, Vpn, WalkCache, WalkCost,
+    check_in_space, check_mapping, EntryWidth, Footprint, MapError, NoRecord, NoWalkCache,
+    PageSize, PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte, VaField, Vpn, WalkCache, WalkCost,
+    WalkRecorder, WalkStep, WalkTrace,
 };
 
 const VALID: u64 = 1 << 0;
@@ -257,6 +258,92 @@ impl Radix {
     fn top_shift(&self) -> u32 {
         self.cfg.level_shift(0)
     }
+
+    /// The walk itself, recording its steps in `rec` ([`NoRecord`] on the hot path).
+    #[inline(always)]
+    fn walk_rec<C: WalkCache, R: WalkRecorder>(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        cache: &mut C,
+        rec: &mut R,
+    ) -> Option<Pte> {
+        if !self.covers(vpn) {
+            rec.outcome(|| "outside the address space: nothing read".to_string());
+            return None;
+        }
+        let width = self.cfg.entry;
+        let levels = usize::from(self.cfg.levels);
+        // Start from the deepest cached table on the path, else from the root.
+        let (mut level, mut table) = match cache.lookup(vpn) {
+            Some((k, pa)) if (1..levels).contains(&k) => (k, pa.0),
+            _ => (0, self.root.0),
+        };
+        loop {
+            let shift = self.cfg.level_shift(level as u8);
+            let at = self.entry_addr(table, vpn, shift);
+            let e = mem.read(at, width, cost);
+            rec.step(|| self.step(level, table, vpn, shift, at, e));
+            if e & VALID == 0 {
+                rec.outcome(|| format!("page fault: the level {level} entry is invalid"));
+                return None;
+            }
+            if shift == 0 || e & HUGE != 0 {
+                let pte = self.decode(e, shift);
+                rec.outcome(|| format!("mapped by the level {level} entry: a {} page", pte.size));
+                return Some(pte);
+            }
+            table = e & !self.offset_mask;
+            level += 1;
+            cache.fill(level, vpn, PhysAddr(table));
+        }
+    }
+
+    /// The step of reading entry `e` at `at` in the level-`level` table at `table`.
+    fn step(
+        &self,
+        level: usize,
+        table: u64,
+        vpn: Vpn,
+        shift: u32,
+        at: PhysAddr,
+        e: u64,
+    ) -> WalkStep {
+        let valid = e & VALID != 0;
+        let leaf = valid && (shift == 0 || e & HUGE != 0);
+        let meaning = if !valid {
+            "V=0: invalid, the walk stops (page fault)".to_string()
+        } else if leaf {
+            let pte = self.decode(e, shift);
+            format!(
+                "V=1 W={} X={}{}: leaf of a {} page, frame {:#x}, perms {:?}",
+                u64::from(e & WRITE != 0),
+                u64::from(e & EXEC != 0),
+                if e & HUGE != 0 { " H=1" } else { "" },
+                pte.size,
+                pte.pfn.0,
+                pte.perms
+            )
+        } else {
+            format!("V=1: next table at {:#x}", e & !self.offset_mask)
+        };
+        WalkStep {
+            place: format!("level {level} table"),
+            table: PhysAddr(table),
+            index: self.cfg.index_at_shift(vpn.0, shift),
+            addr: at,
+            words: vec![e],
+            word_bytes: width_bytes(self.cfg.entry),
+            valid,
+            perms: leaf.then(|| self.decode(e, shift).perms),
+            meaning,
+        }
+    }
+}
+
+fn width_bytes(w: EntryWidth) -> u8 {
+    w.bytes() as u8
 }
 
 impl PageTable for Radix {
@@ -352,33 +439,33 @@ impl PageTable for Radix {
         cost: &mut WalkCost,
         cache: &mut C,
     ) -> Option<Pte> {
-        if !self.covers(vpn) {
-            return None;
-        }
-        let width = self.cfg.entry;
-        let levels = usize::from(self.cfg.levels);
-        // Start from the deepest cached table on the path, else from the root.
-        let (mut level, mut table) = match cache.lookup(vpn) {
-            Some((k, pa)) if (1..levels).contains(&k) => (k, pa.0),
-            _ => (0, self.root.0),
-        };
-        loop {
-            let shift = self.cfg.level_shift(level as u8);
-            let e = mem.read(self.entry_addr(table, vpn, shift), width, cost);
-            if e & VALID == 0 {
-                return None;
-            }
-            if shift == 0 || e & HUGE != 0 {
-                return Some(self.decode(e, shift));
-            }
-            table = e & !self.offset_mask;
-            level += 1;
-            cache.fill(level, vpn, PhysAddr(table));
-        }
+        self.walk_rec(mem, vpn, cost, cache, &mut NoRecord)
     }
 
     fn radix_geometry(&self) -> Option<(u8, u8)> {
         Some((self.cfg.levels, self.index_bits))
+    }
+
+    /// x86-64's widths (48 and 57 bits) are canonical.
+    fn canonical(&self) -> bool {
+        matches!(self.cfg.va_bits(), 48 | 57)
+    }
+
+    fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {
+        let mut t = WalkTrace::default();
+        let va = self.cfg.va_bits();
+        for k in 0..self.cfg.levels {
+            let lo = u32::from(self.cfg.pobits) + self.cfg.level_shift(k);
+            if lo < va {
+                let hi = (lo + u32::from(self.index_bits) - 1).min(va - 1);
+                t.fields
+                    .push(VaField::new(format!("L{k} index"), hi as u8, lo as u8));
+            }
+        }
+        let mut cost = WalkCost::default();
+        t.pte = self.walk_rec(mem, vpn, &mut cost, &mut NoWalkCache, &mut t);
+        t.cost = cost;
+        Some(t)
     }
 
     fn footprint(&self) -> Footprint {

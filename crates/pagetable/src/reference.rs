@@ -4,8 +4,8 @@
 //! entries in simulated memory, so its walks cost nothing and its tables take no bytes.
 
 use ptbench_core::{
-    check_in_space, check_mapping, Footprint, MapError, PageSize, PageTable, PhysMem, Pte, Vpn,
-    WalkCost,
+    check_in_space, check_mapping, Footprint, MapError, PageSize, PageTable, PhysMem, Pte, VaField,
+    Vpn, WalkCost, WalkTrace,
 };
 use std::collections::BTreeMap;
 
@@ -96,6 +96,32 @@ impl PageTable for Reference {
             return None;
         }
         self.find(vpn).map(|(_, pte)| pte)
+    }
+
+    /// The lookup is a host `BTreeMap` search: no steps, no references.
+    fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {
+        let mut cost = WalkCost::default();
+        let pte = self.walk(mem, vpn, &mut cost);
+        Some(WalkTrace {
+            fields: vec![VaField::new(
+                "page number",
+                self.va_bits.saturating_sub(1),
+                self.page_shift,
+            )],
+            steps: Vec::new(),
+            notes: vec![
+                "the reference design is a BTreeMap on the host: it keeps no entries in simulated \
+                 memory, so its lookups read nothing"
+                    .to_string(),
+            ],
+            pte,
+            cost,
+            outcome: match pte {
+                Some(p) => format!("found in the BTreeMap: a {} page", p.size),
+                None if !self.covers(vpn) => "outside the address space".to_string(),
+                None => "not in the BTreeMap (page fault)".to_string(),
+            },
+        })
     }
 
     fn footprint(&self) -> Footprint {

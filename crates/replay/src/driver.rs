@@ -154,7 +154,9 @@ pub fn replay_trace(
 
 fn replay_error(path: &Path, opts: &ReaderOptions, source: ReplayError) -> RunError {
     let index = match &source {
-        ReplayError::AddressTooWide { index, .. } | ReplayError::Os { index, .. } => Some(*index),
+        ReplayError::AddressTooWide { index, .. }
+        | ReplayError::NonCanonical { index, .. }
+        | ReplayError::Os { index, .. } => Some(*index),
         ReplayError::Lost { .. } => None,
     };
     let line = index.and_then(|i| {

@@ -19,7 +19,13 @@
 //!   the freed frames (`pwc_invalidations`); TLB entries stay, so designs that translate a trace
 //!   the same way have the same TLB counters (`l1*`, `l2*`, `tlb_misses`) and walks.
 //! - Every translation folds (page, frame, faulted) into a digest, so designs that translate a trace
-//!   the same way have the same digest, whatever their costs.
+//!   the same way have the same digest, whatever their costs. The page is the address's own page
+//!   number (all 64 bits), so designs of different widths agree on the addresses they all take.
+//! - Address widths: an access must lie in the design's [`AddrSpace`](ptbench_core::AddrSpace):
+//!   below `2^va_bits`, or, for canonical designs (x86-64's 48 and 57 bits), sign-extended from
+//!   bit `va_bits - 1`, upper half included; the walk indexes with the low `va_bits` bits. An
+//!   access outside stops the replay ([`WideAddresses::Error`], the default) or is counted in
+//!   `noncanonical` and skipped ([`WideAddresses::Count`]).
 //!
 //! Dispatch happens once per batch: [`Sim`] is an enum over the designs and its `replay` matches
 //! into the generic, monomorphized [`Simulator::replay`], so the per-access loop has no dynamic
@@ -79,6 +85,9 @@ pub struct Stats {
     pub digest: u64,
     /// Memory references per walk.
     pub refs_per_walk: RefHistogram,
+    /// Accesses skipped because they lie outside the design's address space (non-canonical, or
+    /// wider than its `va_bits`), under [`WideAddresses::Count`].
+    pub noncanonical: u64,
 }
 
 /// The digest of no translations.
@@ -112,6 +121,20 @@ pub enum ReplayError {
         /// The design's virtual address width.
         va_bits: u8,
     },
+    /// An access is not canonical in a design whose addresses are sign-extended (x86-64).
+    #[error("access #{index} at {addr:#x} ({size} bytes) is not canonical in the {va_bits}-bit virtual address space of design `{design}`: bits 63 to {} must all equal bit {} (--wide-addresses count skips and counts such accesses)", va_bits - 1, va_bits - 1)]
+    NonCanonical {
+        /// 0-based index of the access in the trace.
+        index: u64,
+        /// Its address.
+        addr: u64,
+        /// Its size.
+        size: u32,
+        /// The design.
+        design: String,
+        /// The design's virtual address width.
+        va_bits: u8,
+    },
     /// The OS model could not resolve a fault.
     #[error("access #{index} at {addr:#x}, design `{design}`: {error}")]
     Os {
@@ -134,6 +157,16 @@ pub enum ReplayError {
     },
 }
 
+/// What an access outside a design's address space does.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum WideAddresses {
+    /// Stops the replay with [`ReplayError::AddressTooWide`] or [`ReplayError::NonCanonical`].
+    #[default]
+    Error,
+    /// Is counted in [`Stats::noncanonical`] and skipped.
+    Count,
+}
+
 /// Options shared by every simulation of a run.
 #[derive(Clone, Debug, Default)]
 pub struct SimOptions {
@@ -141,6 +174,8 @@ pub struct SimOptions {
     pub page_crossing: PageCrossing,
     /// Which page size faults map.
     pub huge: HugePolicy,
+    /// What an address outside a design's address space does.
+    pub wide: WideAddresses,
 }
 
 /// Why a simulation could not be built.
@@ -168,8 +203,15 @@ pub struct Simulator<P: PageTable> {
     stats: Stats,
     crossing: PageCrossing,
     shift: u8,
-    /// One past the highest virtual address the design translates (0 = all 2^64).
-    va_end: u64,
+    /// The highest address of the design's low range.
+    low_last: u64,
+    /// The lowest address of the sign-extended upper half (canonical designs), else 0.
+    high_start: u64,
+    canonical: bool,
+    /// The low `va_bits` bits: what a walk indexes with.
+    va_mask: u64,
+    /// Whether accesses outside the space are counted and skipped.
+    count_wide: bool,
 }
 
 impl<P: PageTable> Simulator<P> {
@@ -178,11 +220,7 @@ impl<P: PageTable> Simulator<P> {
         // Frees are logged so that page-walk-cache entries pointing at freed tables can go.
         mem.track_freed(true);
         let shift = pt.page_shift();
-        let va_end = if pt.va_bits() >= 64 {
-            0
-        } else {
-            1u64 << pt.va_bits()
-        };
+        let space = pt.address_space();
         let mut os = Os::with_frames(&mem, pt.frame_limit().unwrap_or(u64::MAX));
         os.set_policy(opts.huge);
         Simulator {
@@ -198,7 +236,11 @@ impl<P: PageTable> Simulator<P> {
             },
             crossing: opts.page_crossing,
             shift,
-            va_end,
+            low_last: space.low_last(),
+            high_start: space.high_start().unwrap_or(0),
+            canonical: space.canonical,
+            va_mask: space.mask(),
+            count_wide: opts.wide == WideAddresses::Count,
         }
     }
 
@@ -242,26 +284,38 @@ impl<P: PageTable> Simulator<P> {
                 PageCrossing::First => Some(a.addr),
             };
             let last_byte = match last_byte {
-                Some(b) if self.va_end == 0 || b < self.va_end => b,
+                Some(b) if b <= self.low_last || (self.canonical && a.addr >= self.high_start) => b,
+                _ if self.count_wide => {
+                    self.stats.noncanonical += 1;
+                    continue;
+                }
                 _ => return Err(self.too_wide(a, first_index + i as u64)),
             };
             self.stats.accesses += 1;
-            let first = a.addr >> self.shift;
-            let last = last_byte >> self.shift;
+            // Walks index with the low va_bits bits; the digest folds the whole page number.
+            let first = (a.addr & self.va_mask) >> self.shift;
+            let last = (last_byte & self.va_mask) >> self.shift;
+            let upper = (a.addr & !self.va_mask) >> self.shift;
             for vpn in first..=last {
-                self.translate(Vpn(vpn), a, first_index + i as u64)?;
+                self.translate(Vpn(vpn), vpn | upper, a, first_index + i as u64)?;
             }
         }
         Ok(())
     }
 
     #[inline(always)]
-    fn translate(&mut self, vpn: Vpn, a: &Access, index: u64) -> Result<(), ReplayError> {
+    fn translate(
+        &mut self,
+        vpn: Vpn,
+        page: u64,
+        a: &Access,
+        index: u64,
+    ) -> Result<(), ReplayError> {
         self.stats.translations += 1;
         if let Some(tlb) = &mut self.tlb {
             if let Some(pte) = tlb.lookup(vpn, a.asid, a.kind).pte() {
                 let frame = pte.frame_of(vpn, self.shift).0;
-                self.stats.digest = fold_digest(self.stats.digest, vpn.0, frame, false);
+                self.stats.digest = fold_digest(self.stats.digest, page, frame, false);
                 return Ok(());
             }
         }
@@ -277,7 +331,7 @@ impl<P: PageTable> Simulator<P> {
             tlb.fill(vpn, a.asid, a.kind, pte);
         }
         let frame = pte.frame_of(vpn, self.shift).0;
-        self.stats.digest = fold_digest(self.stats.digest, vpn.0, frame, faulted);
+        self.stats.digest = fold_digest(self.stats.digest, page, frame, faulted);
         self.stats.walk_refs += u64::from(cost.refs);
         self.stats.probes += u64::from(cost.probes);
         Ok(())
@@ -353,6 +407,15 @@ impl<P: PageTable> Simulator<P> {
 
     #[cold]
     fn too_wide(&self, a: &Access, index: u64) -> ReplayError {
+        if self.canonical {
+            return ReplayError::NonCanonical {
+                index,
+                addr: a.addr,
+                size: a.size,
+                design: self.label.clone(),
+                va_bits: self.pt.va_bits(),
+            };
+        }
         ReplayError::AddressTooWide {
             index,
             addr: a.addr,

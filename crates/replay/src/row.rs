@@ -60,6 +60,7 @@ pub fn run_row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> Ru
         events: s.events,
         walk_refs_histogram: s.refs_per_walk.to_compact(),
         cell: cell_key(&trace.display().to_string(), sim, opts),
+        noncanonical: s.noncanonical,
         ..tlb_columns(sim, s.translations)
     }
 }

@@ -108,6 +108,9 @@ pub struct RunRow {
     /// The cell's key: trace, design, TLB, huge-page policy and the other settings of the row, so
     /// that results files can be resumed, sharded and merged by key.
     pub cell: String,
+    /// Accesses skipped because they lie outside the design's address space (non-canonical, or
+    /// wider than its `va_bits`), with `--wide-addresses count`; 0 otherwise.
+    pub noncanonical: u64,
 }
 
 /// Why results could not be written.

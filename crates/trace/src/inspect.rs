@@ -2,8 +2,9 @@
 //!
 //! Counts: memory accesses by kind and OS events ([`AccessKind::is_event`]) apart; bytes
 //! accessed; distinct pages at 4 KiB, 2 MiB and 1 GiB and the 4 KiB footprint; accesses that
-//! cross a 4 KiB boundary; the address range; counts per address space; and, unless turned off,
-//! the LRU stack (reuse) distance histogram of 4 KiB pages.
+//! cross a 4 KiB boundary; the address range; how many accesses fit each virtual address width
+//! ([`AddressWidths`]); counts per address space; and, unless turned off, the LRU stack (reuse)
+//! distance histogram of 4 KiB pages.
 //!
 //! **Pages.** An access is counted on the page of its *first byte* only (an access that
 //! crosses into the next page is counted in [`TraceStats::crossing_4k`], not on both pages).
@@ -22,7 +23,7 @@
 //! used is proportional to the number of distinct pages, not to the length of the trace.
 
 use crate::{open, TraceError, TraceReader, BATCH};
-use ptbench_core::{Access, AccessKind};
+use ptbench_core::{Access, AccessKind, AddrSpace};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -140,6 +141,41 @@ impl ReuseHistogram {
     }
 }
 
+/// How many memory accesses (every byte, first to last) fit each virtual address width: below
+/// `2^bits`, or canonical (sign-extended from bit `bits - 1`, as x86-64's 48- and 57-bit spaces
+/// take them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AddressWidths {
+    /// Below 2^32.
+    pub bits32: u64,
+    /// Below 2^39.
+    pub bits39: u64,
+    /// Below 2^48.
+    pub bits48: u64,
+    /// Below 2^57.
+    pub bits57: u64,
+    /// Canonical at 48 bits (lower or upper half).
+    pub canonical48: u64,
+    /// Canonical at 57 bits (lower or upper half).
+    pub canonical57: u64,
+}
+
+impl AddressWidths {
+    /// Counts an access whose bytes are `first..=last`.
+    #[inline(always)]
+    pub fn add(&mut self, first: u64, last: u64) {
+        let fits = |bits: u8, canonical: bool| {
+            u64::from(AddrSpace::new(bits, canonical).contains_range(first, last))
+        };
+        self.bits32 += fits(32, false);
+        self.bits39 += fits(39, false);
+        self.bits48 += fits(48, false);
+        self.bits57 += fits(57, false);
+        self.canonical48 += fits(48, true);
+        self.canonical57 += fits(57, true);
+    }
+}
+
 /// What a trace holds; see the [module](self) documentation for what counts how.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TraceStats {
@@ -169,6 +205,8 @@ pub struct TraceStats {
     pub crossing_4k: u64,
     /// The lowest first byte and the highest last byte accessed; `None` without accesses.
     pub address_range: Option<(u64, u64)>,
+    /// Accesses that fit each virtual address width.
+    pub widths: AddressWidths,
     /// Counts per address space, for every `asid` that occurs.
     pub per_asid: BTreeMap<u16, AsidCounts>,
     /// The reuse-distance histogram, when asked for ([`InspectOptions::reuse`]).
@@ -310,6 +348,7 @@ impl Inspector {
             let last = a.addr.saturating_add(size - 1);
             self.lo = self.lo.min(a.addr);
             self.hi = self.hi.max(last);
+            self.s.widths.add(a.addr, last);
             let page = a.addr >> 12;
             self.s.crossing_4k += u64::from(last >> 12 != page);
             if self.reuse.is_none() {
@@ -767,6 +806,19 @@ impl fmt::Display for TraceStats {
             )?,
             None => writeln!(f, "address range     none")?,
         }
+        let w = &self.widths;
+        writeln!(
+            f,
+            "address widths    accesses that fit: 32 bits {}, 39 bits {}, 48 bits {}, 57 bits {}; \
+             canonical 48 bits {}, canonical 57 bits {} (of {})",
+            thousands(w.bits32),
+            thousands(w.bits39),
+            thousands(w.bits48),
+            thousands(w.bits57),
+            thousands(w.canonical48),
+            thousands(w.canonical57),
+            thousands(n)
+        )?;
         write!(f, "address spaces    {}", self.per_asid.len())?;
         const SHOWN: usize = 16;
         for (i, (asid, c)) in self.per_asid.iter().enumerate() {

@@ -4,8 +4,8 @@
 use proptest::prelude::*;
 use ptbench_core::{Access, AccessKind};
 use ptbench_trace::inspect::{
-    inspect, inspect_path, AsidCounts, InspectOptions, ReuseHistogram, StackDistance, TraceStats,
-    DEFAULT_REUSE_TREE_MIN, REUSE_BUCKETS,
+    inspect, inspect_path, AddressWidths, AsidCounts, InspectOptions, ReuseHistogram,
+    StackDistance, TraceStats, DEFAULT_REUSE_TREE_MIN, REUSE_BUCKETS,
 };
 use ptbench_trace::{TraceError, TraceReader, BATCH};
 use std::collections::{BTreeMap, BTreeSet};
@@ -125,6 +125,21 @@ fn naive_stats(accesses: &[Access]) -> TraceStats {
         if last / 4096 != a.addr / 4096 {
             s.crossing_4k += 1;
         }
+        let fits = |bits: u32, canonical: bool| {
+            let top = if canonical { bits - 1 } else { bits };
+            let ok = |x: u64| {
+                let high = x >> top;
+                high == 0 || (canonical && high == u64::MAX >> top)
+            };
+            // Both ends in the same half.
+            u64::from(ok(a.addr) && ok(last) && (a.addr >> top == last >> top))
+        };
+        s.widths.bits32 += fits(32, false);
+        s.widths.bits39 += fits(39, false);
+        s.widths.bits48 += fits(48, false);
+        s.widths.bits57 += fits(57, false);
+        s.widths.canonical48 += fits(48, true);
+        s.widths.canonical57 += fits(57, true);
         range = Some(match range {
             None => (a.addr, last),
             Some((lo, hi)) => (lo.min(a.addr), hi.max(last)),
@@ -320,6 +335,14 @@ fn a_small_example_worked_by_hand() {
         footprint_bytes: 4 * 4096,
         crossing_4k: 1,
         address_range: Some((0x1000, 0x4020_0001)),
+        widths: AddressWidths {
+            bits32: 9,
+            bits39: 9,
+            bits48: 9,
+            bits57: 9,
+            canonical48: 9,
+            canonical57: 9,
+        },
         per_asid: BTreeMap::from([
             (
                 0,
@@ -352,6 +375,7 @@ fn a_small_example_worked_by_hand() {
         "distinct pages    4 KiB: 4, 2 MiB: 3, 1 GiB: 3 (page of each access's first byte)",
         "footprint         16,384 bytes (16.0 KiB, distinct 4 KiB pages x 4096)",
         "address range     0x1000 ..= 0x40200001",
+        "address widths    accesses that fit: 32 bits 9, 39 bits 9, 48 bits 9, 57 bits 9; canonical 48 bits 9, canonical 57 bits 9 (of 9)",
         "  asid 1     1 accesses (11.11%), 1 events",
         "  2-3                             2   22.222       55.556",
         "  cold                            4   44.444",
@@ -490,5 +514,32 @@ fn reuse_speed_on_the_sort_trace() {
         pages.len() as f64 / secs / 1e6,
         sd.tree_slots(),
         sd.compactions()
+    );
+}
+
+#[test]
+fn address_widths_count_every_byte_and_the_canonical_halves() {
+    use AccessKind::*;
+    let trace = [
+        acc(Read, 0xffff_ffff, 1, 0),           // fits 32 bits
+        acc(Read, 0xffff_ffff, 2, 0),           // its last byte needs 33
+        acc(Read, 0x7f_ffff_ffff, 1, 0),        // 39 bits
+        acc(Read, 0x7fff_ffff_f000, 8, 0),      // 47 bits: canonical at 48 and 57
+        acc(Read, 0x8000_0000_0000, 8, 0),      // 48 bits, not canonical at 48
+        acc(Read, 0xffff_8000_0000_0000, 8, 0), // upper half at 48 (and at 57)
+        acc(Read, 0xff00_0000_0000_0000, 8, 0), // upper half at 57 only
+        acc(Read, 0x0100_0000_0000_0000, 8, 0), // bit 56: 57 bits, not canonical at 57
+    ];
+    let s = run(&trace, &InspectOptions::without_reuse(), BATCH);
+    assert_eq!(
+        s.widths,
+        AddressWidths {
+            bits32: 1,
+            bits39: 3,
+            bits48: 5,
+            bits57: 6,
+            canonical48: 5,
+            canonical57: 7,
+        }
     );
 }
