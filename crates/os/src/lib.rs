@@ -14,6 +14,12 @@
 //! every mode a huge page is used only if no smaller page is already mapped in its region;
 //! otherwise the fault maps a base page.
 
+mod config;
+mod model;
+
+pub use config::{ConfigError, FirstTouch, OnViolation, OsConfig, Policy, Watch};
+pub use model::{Action, ModelError, OsCounters, OsModel, Outcome};
+
 use ptbench_core::{MapError, PageSize, PageTable, Perms, Pfn, PhysMem, Pte, Vpn};
 use thiserror::Error;
 
@@ -29,6 +35,10 @@ pub enum OsError {
     /// The design refused the mapping.
     #[error(transparent)]
     Map(#[from] MapError),
+    /// The OS model stopped the replay (a violation under `stop`, memory that cannot hold the
+    /// tables, ...).
+    #[error(transparent)]
+    Model(#[from] ModelError),
 }
 
 /// Which page size a fault maps.
