@@ -80,6 +80,7 @@ proptest! {
         let opts = SimOptions {
             page_crossing: if first { PageCrossing::First } else { PageCrossing::Split },
             huge,
+            ..SimOptions::default()
         };
         let lo = trace.iter().map(|a| a.addr).min().unwrap();
         let hi = trace.iter().map(|a| a.last_byte().unwrap()).max().unwrap();
