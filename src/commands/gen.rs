@@ -2,7 +2,7 @@
 
 use super::{output_format, parse_count, plural, progress_bar};
 use anyhow::Result;
-use ptbench_trace::gen::{GenSpec, Generator, Pattern};
+use ptbench_trace::gen::{GenSpec, Generator, Pattern, Processes};
 use ptbench_trace::write::{self as trace_write, looks_like_trace, WriteFormat};
 use ptbench_trace::TraceReader;
 use std::path::PathBuf;
@@ -30,6 +30,13 @@ pub struct GenArgs {
     /// uniform and zipf: the fraction of stores.
     #[arg(long, default_value_t = 0.3)]
     write_ratio: f64,
+    /// Interleave N processes (address spaces 0..N, seeds SEED..SEED+N) with `switch` events;
+    /// --accesses counts all of them.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    processes: u16,
+    /// With --processes: accesses between context switches.
+    #[arg(long, value_name = "Q", default_value_t = 10_000)]
+    quantum: u64,
     /// The file to write (ptbt; compressed when it ends in .gz, .zst, .xz or .bz2; ptbt-text when
     /// it ends in .txt; `-`: standard output).
     #[arg(short = 'o', long = "output")]
@@ -50,7 +57,11 @@ pub fn exec(args: GenArgs) -> Result<()> {
         write_ratio: args.write_ratio,
         ..GenSpec::new(pattern, accesses, parse_count(&args.footprint, true)?)
     };
-    let mut g = Generator::new(spec).map_err(anyhow::Error::msg)?;
+    let mut g: Box<dyn TraceReader> = if args.processes > 1 {
+        Box::new(Processes::new(spec, args.processes, args.quantum).map_err(anyhow::Error::msg)?)
+    } else {
+        Box::new(Generator::new(spec).map_err(anyhow::Error::msg)?)
+    };
     let format = output_format(None, &args.output)?;
     let name = args.output.to_string_lossy().to_ascii_lowercase();
     let compressed = [".gz", ".zst", ".xz", ".bz2", ".gzip", ".zstd"]
@@ -59,7 +70,7 @@ pub fn exec(args: GenArgs) -> Result<()> {
     let rules = ptbench_output::Rules {
         force: args.force,
         // A plain binary trace is 16 bytes a record after a 32-byte header.
-        expected_bytes: (format == WriteFormat::Native && !compressed)
+        expected_bytes: (format == WriteFormat::Native && !compressed && args.processes <= 1)
             .then(|| accesses.saturating_mul(16).saturating_add(32)),
         ..ptbench_output::Rules::new("-o", "a trace", &looks_like_trace)
     };

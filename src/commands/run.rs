@@ -7,7 +7,8 @@ use indicatif::MultiProgress;
 use ptbench_core::PageSize;
 use ptbench_pagetable::DesignSpec;
 use ptbench_replay::{
-    replay_trace, run_row, HugePolicy, PageCrossing, Sim, SimOptions, TraceRun, WideAddresses,
+    next_uses, replay_trace, run_row, HugePolicy, OsConfig, PageCrossing, Policy, Sim, SimOptions,
+    TraceRun, WideAddresses,
 };
 use ptbench_report::{csv_rules, render_table, thousands, write_csv_with, RunRow};
 use ptbench_tlb::{presets, TlbSpec};
@@ -64,6 +65,39 @@ pub struct RunArgs {
     /// cannot store the size are skipped with a note.
     #[arg(long, value_enum, default_value_t = Huge::Off)]
     huge: Huge,
+    /// Limit the data frames to N: when none is free, a fault evicts a page chosen by --policy
+    /// (page-table pages come from kernel memory outside the limit unless --count-tables).
+    #[arg(long, value_name = "N", conflicts_with = "memory")]
+    frames: Option<String>,
+    /// Limit data memory to SIZE (k, m, g suffixes: KiB, MiB, GiB): SIZE / page size frames.
+    #[arg(long, value_name = "SIZE")]
+    memory: Option<String>,
+    /// Replacement policy under --frames: fifo, lru, clock (second chance), random (seeded by
+    /// --seed), opt (Belady; a pre-pass over the trace), nru, aging.
+    #[arg(long, default_value = "lru")]
+    policy: String,
+    /// First touch of an anonymous page: `zero` (a minor fault, no disk read: Linux) or `disk`
+    /// (every fault reads the page from disk: the course simulators' model).
+    #[arg(long, value_name = "MODEL", default_value = "zero")]
+    first_touch: String,
+    /// What a protection fault or segmentation fault does: `continue` (count it and go on) or
+    /// `stop` (an error naming the access).
+    #[arg(long, value_name = "WHAT", default_value = "continue")]
+    on_violation: String,
+    /// Seed of --policy random.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Translations between reference-bit resets (nru) and counter shifts (aging).
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    period: u64,
+    /// Count page-table pages against --frames (they are never evicted; a run whose tables alone
+    /// fill the limit stops with an error).
+    #[arg(long)]
+    count_tables: bool,
+    /// Write-protect the pages holding VA[:LEN] (hex address, decimal length, default 8) and
+    /// count the write faults: watch_hits (the watched bytes written) and watch_false_faults.
+    #[arg(long, value_name = "VA[:LEN]")]
+    watch: Vec<String>,
     /// Also write one CSV row per (trace, design) to FILE (atomically; `-` is standard output).
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
@@ -180,6 +214,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
             Wide::Error => WideAddresses::Error,
             Wide::Count => WideAddresses::Count,
         },
+        os: os_config(&args, &specs)?,
     };
     // Designs that cannot replay these options: an error when asked for, skipped from the defaults.
     let mut configs = Vec::new();
@@ -285,6 +320,46 @@ pub fn exec(args: RunArgs) -> Result<()> {
     }
 }
 
+/// The OS settings from the flags.
+fn os_config(args: &RunArgs, specs: &[DesignSpec]) -> Result<OsConfig> {
+    let frames = match (&args.frames, &args.memory) {
+        (Some(n), _) => Some(parse_count(n, false).context("--frames")?),
+        (None, Some(m)) => {
+            let bytes = parse_count(m, true).context("--memory")?;
+            let shifts: std::collections::BTreeSet<u8> =
+                specs.iter().map(|s| s.page_shift()).collect();
+            if shifts.len() > 1 {
+                bail!("--memory with designs of different page sizes: give --frames instead");
+            }
+            let shift = shifts.into_iter().next().unwrap_or(12);
+            Some(bytes >> shift)
+        }
+        (None, None) => None,
+    };
+    let cfg = OsConfig {
+        frames,
+        policy: args.policy.parse().context("--policy")?,
+        first_touch: args.first_touch.parse().context("--first-touch")?,
+        on_violation: args.on_violation.parse().context("--on-violation")?,
+        seed: args.seed,
+        period: args.period,
+        count_tables: args.count_tables,
+        watch: args
+            .watch
+            .iter()
+            .map(|w| w.parse().with_context(|| format!("--watch {w}")))
+            .collect::<Result<_>>()?,
+    };
+    cfg.validate().context("--frames/--memory/--period")?;
+    if cfg.frames.is_some() && args.huge != Huge::Off {
+        bail!("--frames/--memory replace base pages: they cannot be combined with --huge");
+    }
+    if cfg.count_tables && cfg.frames.is_none() {
+        bail!("--count-tables needs --frames or --memory");
+    }
+    Ok(cfg)
+}
+
 /// Says what a trace path is when it is not something to read.
 fn check_trace_path(t: &Path) -> Result<()> {
     use std::os::unix::fs::FileTypeExt;
@@ -333,6 +408,16 @@ fn replay_one(
             sims.iter_mut().for_each(|s| s.set_address_range(lo, hi));
         }
     }
+    if opts.os.frames.is_some() && opts.os.policy == Policy::Opt {
+        // OPT's pre-pass: each translation's next use, once per base page size.
+        let shifts: std::collections::BTreeSet<u8> = sims.iter().map(Sim::page_shift).collect();
+        for shift in shifts {
+            let next = next_uses(trace, reader, shift, opts.page_crossing)?;
+            sims.iter_mut()
+                .filter(|s| s.page_shift() == shift)
+                .for_each(|s| s.set_next_uses(next.clone()));
+        }
+    }
     let len = std::fs::metadata(trace).map(|m| m.len()).unwrap_or(0);
     let name = trace
         .file_name()
@@ -360,6 +445,9 @@ fn disagreements(rows: &[RunRow]) -> Vec<String> {
                 && b.page_bytes == a.page_bytes
                 && b.huge == a.huge
                 && b.noncanonical == 0
+                && b.os == a.os
+                // Counting table pages against the limit lets designs' sizes steer eviction.
+                && !a.os.contains("count_tables")
         }) {
             if a.digest != b.digest {
                 out.push(format!(

@@ -1,18 +1,54 @@
-//! The OS model: it decides which physical frame backs each virtual page and asks the page-table
-//! design to store that mapping. Designs never choose frames, so every design sees the same
-//! frames for the same trace.
+//! The OS model: it decides which physical frame backs each virtual page and tells the replay
+//! loop what to change in the page-table design and the TLBs. Designs never choose frames and
+//! never see the OS; the OS never sees a design or a TLB. So every design sees the same frames,
+//! faults and evictions for the same trace, and only costs differ.
 //!
-//! Demand paging: a page's first touch faults; the OS takes the lowest never-used data frames
-//! (frames are handed out in order from 0, aligned to the page size), maps the page readable,
-//! writable and executable, and the access retries. Memory pressure and replacement come later;
-//! until then running out of data frames is an error, not a silent wrap-around.
+//! [`OsModel`] (the replay loop's model) holds, per address space (asid), its pages (resident in
+//! a frame, in a swap slot, or copy-on-write) and its regions; per frame, the (asid, page) pairs
+//! that map it (the reverse map used for copy-on-write and eviction); and the replacement state.
+//! A fault or an event is answered with [`Action`]s: map (optionally shooting the old
+//! translation down), unmap (always shot down in every TLB and page-walk cache), drop a table.
 //!
-//! Page size of a fault ([`HugePolicy`]): `Off` maps base pages; `Fixed(size)` maps the
-//! `size`-aligned region around the fault with one page of that size; `Thp` maps the 2 MiB-aligned
-//! region with one 2 MiB page when the whole region lies inside the trace's address range
-//! (its lowest to highest byte, given by [`Os::set_address_range`]), and a base page otherwise. In
-//! every mode a huge page is used only if no smaller page is already mapped in its region;
-//! otherwise the fault maps a base page.
+//! - **Demand paging**: a first touch maps a frame (the lowest free one), a minor fault (or a
+//!   major one that reads the disk with [`FirstTouch::Disk`], the course simulators' model).
+//! - **Memory pressure** ([`OsConfig::frames`]): when no data frame is free, [`Policy`] picks a
+//!   victim among the frames; its page is unmapped in every address space that shares it; a
+//!   dirty victim is written to a swap slot (a disk write); a later fault reads it back (a major
+//!   fault, a disk read); a clean page with no swap copy becomes a zero page again. Recency is
+//!   one update per translation ([`OsModel::touch`]): the reference bit is set on every access
+//!   (the course model). OPT reads each translation's next use from a pre-pass. Page-table pages
+//!   come from kernel memory outside the limit and are never evicted; with
+//!   [`OsConfig::count_tables`] they shrink the frames left for data, and a run whose tables
+//!   alone fill the limit stops. A memory limit works on base pages (no huge pages).
+//! - **Permissions**: a page is mapped with its region's permissions (read, write, execute);
+//!   a write to a non-writable page or a fetch from a non-executable one is a protection fault,
+//!   counted, then continued as if allowed or stopped ([`OnViolation`]). Without regions an
+//!   address space is one read-write-execute demand-zero region, as before.
+//! - **Copy-on-write**: a fork gives the child the parent's regions and shares every page, both
+//!   sides read-only; the first write to a shared page copies it (a COW fault and a copy); a page
+//!   whose other sharers are gone is made writable without a copy (a COW fault, no copy).
+//! - **Regions**: `mmap` adds one (replacing what it overlaps), `munmap` removes pages and frees
+//!   their frames and swap slots, `mprotect` changes permissions (resident pages are remapped and
+//!   shot down); an access outside every region of an address space that has regions is a
+//!   segmentation fault, counted and skipped (or stopped). THP maps a 2 MiB page only inside one
+//!   region. `exit` drops an address space.
+//! - **Watched variables** ([`Watch`]): pages holding them are mapped without write permission;
+//!   a write fault there is a watch hit (the watched bytes written) or a false one.
+//!
+//! What is counted is [`OsCounters`]; every fault of every kind adds up to `page_faults`.
+//!
+//! [`Os`] is the plain demand pager the scenario corpus drives directly. Page size of a fault
+//! ([`HugePolicy`]): `Off` maps base pages; `Fixed(size)` maps the `size`-aligned region around
+//! the fault with one page of that size; `Thp` maps the 2 MiB-aligned region with one 2 MiB page
+//! when the whole region lies inside the trace's address range (its lowest to highest byte, given
+//! by [`Os::set_address_range`]), and a base page otherwise. In every mode a huge page is used
+//! only if no smaller page is already mapped in its region; otherwise the fault maps a base page.
+
+mod config;
+mod model;
+
+pub use config::{ConfigError, FirstTouch, OnViolation, OsConfig, Policy, Watch};
+pub use model::{Action, ModelError, OsCounters, OsModel, Outcome};
 
 use ptbench_core::{MapError, PageSize, PageTable, Perms, Pfn, PhysMem, Pte, Vpn};
 use thiserror::Error;
@@ -29,6 +65,10 @@ pub enum OsError {
     /// The design refused the mapping.
     #[error(transparent)]
     Map(#[from] MapError),
+    /// The OS model stopped the replay (a violation under `stop`, memory that cannot hold the
+    /// tables, ...).
+    #[error(transparent)]
+    Model(#[from] ModelError),
 }
 
 /// Which page size a fault maps.

@@ -33,20 +33,25 @@
 
 mod driver;
 mod hist;
+mod next_use;
 
 mod row;
 pub use driver::{replay_trace, RunError, TraceRun, DEFAULT_MAX_ACCESS_BYTES};
 pub use hist::RefHistogram;
-pub use ptbench_os::HugePolicy;
+pub use next_use::{next_uses, NextUses};
+pub use ptbench_os::{FirstTouch, HugePolicy, OnViolation, OsConfig, OsCounters, Policy, Watch};
 pub use ptbench_tlb;
 pub use row::{cell_key, run_row};
 
 use ptbench_core::{
-    Access, Footprint, PageTable, PhysAddr, PhysMem, Pte, Vpn, WalkCache, WalkCost,
+    Access, AccessKind, Footprint, MapError, PageSize, PageTable, Perms, PhysAddr, PhysMem, Pte,
+    Vpn, WalkCache, WalkCost,
 };
-use ptbench_os::{Os, OsError};
+use ptbench_os::{Action, OsError, OsModel, Outcome};
 use ptbench_pagetable::{DesignConfig, DesignSpec, Ecpt, Flat, Hashed, Inverted, Radix, Reference};
 use ptbench_tlb::{PwcLayout, TlbError, TlbHierarchy, TlbSpec, TlbStats};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 use thiserror::Error;
 
@@ -75,7 +80,7 @@ pub struct Stats {
     pub walk_refs: u64,
     /// Hash probes all walks made (hashed designs).
     pub probes: u64,
-    /// Page faults.
+    /// Faults of every kind (the sum of the OS model's fault counters).
     pub page_faults: u64,
     /// Distinct pages touched.
     pub distinct_pages: u64,
@@ -88,6 +93,8 @@ pub struct Stats {
     /// Accesses skipped because they lie outside the design's address space (non-canonical, or
     /// wider than its `va_bits`), under [`WideAddresses::Count`].
     pub noncanonical: u64,
+    /// The OS model's counters.
+    pub os: OsCounters,
 }
 
 /// The digest of no translations.
@@ -176,6 +183,8 @@ pub struct SimOptions {
     pub huge: HugePolicy,
     /// What an address outside a design's address space does.
     pub wide: WideAddresses,
+    /// The OS model's settings (memory limit, replacement, first touch, violations, watches).
+    pub os: OsConfig,
 }
 
 /// Why a simulation could not be built.
@@ -191,15 +200,37 @@ pub struct BuildError {
     pub page_size_unsupported: bool,
 }
 
+/// Builds another empty table of a design (for a new address space).
+pub type TableFactory<P> = Box<dyn Fn(&mut PhysMem) -> Result<P, MapError> + Send + Sync>;
+
+/// Whether a mapping with `perms` allows an access of `kind` (reads are always allowed: radix
+/// entries, like x86's, have no read bit; the OS checks reads against regions when it maps).
+#[inline(always)]
+fn allows(perms: Perms, kind: AccessKind) -> bool {
+    match kind {
+        AccessKind::Write => perms.contains(Perms::W),
+        AccessKind::Fetch => perms.contains(Perms::X),
+        _ => true,
+    }
+}
+
 /// One design replaying one trace under the OS model.
 pub struct Simulator<P: PageTable> {
     label: String,
     tlb_label: String,
+    /// The table of address space `cur`.
     pt: P,
+    cur: u16,
+    /// The tables of the other address spaces.
+    others: HashMap<u16, P>,
+    factory: Option<TableFactory<P>>,
+    actions: Vec<Action>,
     /// The TLB hierarchy and page-walk caches, when the run has any.
     tlb: Option<TlbHierarchy>,
     mem: PhysMem,
-    os: Os,
+    os: OsModel,
+    /// Why the OS model could not be built (reported at the first fault).
+    os_error: Option<OsError>,
     stats: Stats,
     crossing: PageCrossing,
     shift: u8,
@@ -221,13 +252,26 @@ impl<P: PageTable> Simulator<P> {
         mem.track_freed(true);
         let shift = pt.page_shift();
         let space = pt.address_space();
-        let mut os = Os::with_frames(&mem, pt.frame_limit().unwrap_or(u64::MAX));
-        os.set_policy(opts.huge);
+        let base = PageSize::from_shift(mem.frame_shift()).unwrap_or(PageSize::K4);
+        let machine = mem.data_frames().min(pt.frame_limit().unwrap_or(u64::MAX));
+        let (os, os_error) = match OsModel::new(base, machine, &opts.os, opts.huge) {
+            Ok(os) => (os, None),
+            Err(e) => (
+                OsModel::new(base, machine, &OsConfig::default(), opts.huge)
+                    .expect("the default OS settings always build"),
+                Some(e.into()),
+            ),
+        };
         Simulator {
             label,
             tlb_label: TlbSpec::NONE.to_string(),
             os,
+            os_error,
             pt,
+            cur: 0,
+            others: HashMap::new(),
+            factory: None,
+            actions: Vec::new(),
             tlb: None,
             mem,
             stats: Stats {
@@ -242,6 +286,13 @@ impl<P: PageTable> Simulator<P> {
             va_mask: space.mask(),
             count_wide: opts.wide == WideAddresses::Count,
         }
+    }
+
+    /// Gives the simulator a way to build the tables of further address spaces (without one, a
+    /// trace with a second address space stops with an error).
+    pub fn with_factory(mut self, factory: TableFactory<P>) -> Simulator<P> {
+        self.factory = Some(factory);
+        self
     }
 
     /// Adds the TLB hierarchy (and page-walk caches, for radix designs) that `spec` describes.
@@ -276,7 +327,7 @@ impl<P: PageTable> Simulator<P> {
     fn replay_inner(&mut self, batch: &[Access], first_index: u64) -> Result<(), ReplayError> {
         for (i, a) in batch.iter().enumerate() {
             if a.kind.is_event() {
-                self.event(a);
+                self.event(a, first_index + i as u64)?;
                 continue;
             }
             let last_byte = match self.crossing {
@@ -295,46 +346,163 @@ impl<P: PageTable> Simulator<P> {
             // Walks index with the low va_bits bits; the digest folds the whole page number.
             let first = (a.addr & self.va_mask) >> self.shift;
             let last = (last_byte & self.va_mask) >> self.shift;
-            let upper = (a.addr & !self.va_mask) >> self.shift;
             for vpn in first..=last {
-                self.translate(Vpn(vpn), vpn | upper, a, first_index + i as u64)?;
+                self.translate(Vpn(vpn), a, first_index + i as u64)?;
             }
         }
         Ok(())
     }
 
     #[inline(always)]
-    fn translate(
-        &mut self,
-        vpn: Vpn,
-        page: u64,
-        a: &Access,
-        index: u64,
-    ) -> Result<(), ReplayError> {
+    fn translate(&mut self, vpn: Vpn, a: &Access, index: u64) -> Result<(), ReplayError> {
+        if a.asid != self.cur {
+            self.switch_table(a.asid, a, index)?;
+        }
         self.stats.translations += 1;
         if let Some(tlb) = &mut self.tlb {
             if let Some(pte) = tlb.lookup(vpn, a.asid, a.kind).pte() {
-                let frame = pte.frame_of(vpn, self.shift).0;
-                self.stats.digest = fold_digest(self.stats.digest, page, frame, false);
-                return Ok(());
+                if allows(pte.perms, a.kind) {
+                    self.used(vpn, pte, a, false);
+                    return Ok(());
+                }
+                let mut cost = WalkCost::default();
+                return self.fault(vpn, a, index, Some(pte), &mut cost, true);
             }
         }
         self.stats.walks += 1;
         let mut cost = WalkCost::default();
         let found = self.walk(vpn, a.asid, &mut cost);
         self.stats.refs_per_walk.record(cost.refs);
-        let (pte, faulted) = match found {
-            Some(pte) => (pte, false),
-            None => (self.fault(vpn, a, index, &mut cost)?, true),
-        };
-        if let Some(tlb) = &mut self.tlb {
-            tlb.fill(vpn, a.asid, a.kind, pte);
+        match found {
+            Some(pte) if allows(pte.perms, a.kind) => {
+                if let Some(tlb) = &mut self.tlb {
+                    tlb.fill(vpn, a.asid, a.kind, pte);
+                }
+                self.used(vpn, pte, a, false);
+                self.stats.walk_refs += u64::from(cost.refs);
+                self.stats.probes += u64::from(cost.probes);
+                Ok(())
+            }
+            _ => self.fault(vpn, a, index, found, &mut cost, false),
         }
+    }
+
+    /// A translation of `vpn` by `pte`: folded into the digest, and reported to the OS model's
+    /// replacement state.
+    #[inline(always)]
+    fn used(&mut self, vpn: Vpn, pte: Pte, a: &Access, faulted: bool) {
         let frame = pte.frame_of(vpn, self.shift).0;
+        // Walks index with the low va_bits bits; the digest folds the whole page number, so
+        // designs of different widths agree on the same trace.
+        let page = vpn.0 | ((a.addr & !self.va_mask) >> self.shift);
         self.stats.digest = fold_digest(self.stats.digest, page, frame, faulted);
-        self.stats.walk_refs += u64::from(cost.refs);
-        self.stats.probes += u64::from(cost.probes);
+        self.os.touch(frame, a.kind == AccessKind::Write);
+    }
+
+    /// Makes `asid`'s table the current one, building it on its first use.
+    #[cold]
+    #[inline(never)]
+    fn switch_table(&mut self, asid: u16, a: &Access, index: u64) -> Result<(), ReplayError> {
+        let next = match self.others.remove(&asid) {
+            Some(t) => t,
+            None => self
+                .new_table()
+                .map_err(|error| self.os_err(a, index, error))?,
+        };
+        let prev = std::mem::replace(&mut self.pt, next);
+        self.others.insert(self.cur, prev);
+        self.cur = asid;
         Ok(())
+    }
+
+    fn new_table(&mut self) -> Result<P, OsError> {
+        let f = self.factory.as_ref().ok_or_else(|| {
+            OsError::Map(MapError::Unsupported(
+                "this simulator has one address space (no table factory)".into(),
+            ))
+        })?;
+        Ok(f(&mut self.mem)?)
+    }
+
+    fn os_err(&self, a: &Access, index: u64, error: OsError) -> ReplayError {
+        ReplayError::Os {
+            index,
+            addr: a.addr,
+            design: self.label.clone(),
+            error,
+        }
+    }
+
+    /// Maps (`Some(pte)`) or unmaps (`None`) `vpn` in the table of `asid`, built on its first use.
+    fn change(&mut self, asid: u16, vpn: Vpn, pte: Option<Pte>) -> Result<(), OsError> {
+        if asid != self.cur && !self.others.contains_key(&asid) {
+            let t = self.new_table()?;
+            self.others.insert(asid, t);
+        }
+        let t = if asid == self.cur {
+            &mut self.pt
+        } else {
+            self.others.get_mut(&asid).ok_or_else(|| {
+                OsError::Map(MapError::Unsupported("address space table vanished".into()))
+            })?
+        };
+        match pte {
+            Some(pte) => t.map(&mut self.mem, vpn, pte)?,
+            None => {
+                t.unmap(&mut self.mem, vpn)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies the OS model's pending actions to the tables and TLBs.
+    fn apply(&mut self) -> Result<(), OsError> {
+        let mut actions = std::mem::take(&mut self.actions);
+        let mut result = Ok(());
+        for act in actions.drain(..) {
+            let r = match act {
+                Action::Map {
+                    asid,
+                    vpn,
+                    pte,
+                    shoot,
+                } => {
+                    if shoot {
+                        if let Some(tlb) = &mut self.tlb {
+                            tlb.invalidate(vpn, asid);
+                        }
+                    }
+                    self.change(asid, vpn, Some(pte))
+                }
+                Action::Unmap { asid, vpn } => {
+                    if let Some(tlb) = &mut self.tlb {
+                        tlb.invalidate(vpn, asid);
+                    }
+                    self.change(asid, vpn, None)
+                }
+                Action::Drop { asid } => {
+                    if let Some(tlb) = &mut self.tlb {
+                        tlb.flush_asid(asid);
+                    }
+                    self.others.remove(&asid);
+                    Ok(())
+                }
+            };
+            if r.is_err() {
+                result = r;
+                break;
+            }
+        }
+        self.actions = actions;
+        // Mappings may have freed tables (a radix table emptied by an unmap or under a huge
+        // page, the old ways of a finished resize): cached pointers to them are stale and go;
+        // nothing else does (TLB entries translate pages, and every design keeps the same ones).
+        for (start, end) in self.mem.drain_freed() {
+            if let Some(tlb) = &mut self.tlb {
+                tlb.pwc_invalidate_tables(start, end);
+            }
+        }
+        result
     }
 
     /// One walk of the design, through the page-walk caches when there are any.
@@ -349,7 +517,9 @@ impl<P: PageTable> Simulator<P> {
         }
     }
 
-    /// Resolves a fault and walks again; `cost` gains the second walk's references.
+    /// Resolves a fault (no mapping, or one that forbids the access: `found`) with the OS
+    /// model, applies its changes, walks again when mappings changed (`cost` gains that walk's
+    /// references) and finishes the translation.
     #[cold]
     #[inline(never)]
     fn fault(
@@ -357,35 +527,57 @@ impl<P: PageTable> Simulator<P> {
         vpn: Vpn,
         a: &Access,
         index: u64,
+        found: Option<Pte>,
         cost: &mut WalkCost,
-    ) -> Result<Pte, ReplayError> {
-        self.stats.page_faults += 1;
-        self.os
-            .handle_fault(&mut self.pt, &mut self.mem, vpn)
-            .map_err(|error| ReplayError::Os {
-                index,
-                addr: a.addr,
-                design: self.label.clone(),
-                error,
-            })?;
-        // The mapping may have freed tables (a radix table emptied under a huge page, the old
-        // ways of a finished resize): cached pointers to them are stale and go; nothing else
-        // does (TLB entries translate pages, and every design keeps the same ones).
-        for (start, end) in self.mem.drain_freed() {
-            if let Some(tlb) = &mut self.tlb {
-                tlb.pwc_invalidate_tables(start, end);
-            }
+        in_tlb: bool,
+    ) -> Result<(), ReplayError> {
+        if let Some(e) = self.os_error.clone() {
+            return Err(self.os_err(a, index, e));
         }
-        self.stats.walks += 1;
-        let mut retry = WalkCost::default();
-        let found = self.walk(vpn, a.asid, &mut retry);
-        self.stats.refs_per_walk.record(retry.refs);
-        cost.refs += retry.refs;
-        cost.probes += retry.probes;
-        found.ok_or_else(|| ReplayError::Lost {
+        let tables = if self.os.config().count_tables {
+            self.footprint().table_pages
+        } else {
+            0
+        };
+        let outcome = self
+            .os
+            .fault(vpn, a, tables, &mut self.actions)
+            .map_err(|e| self.os_err(a, index, e.into()));
+        let applied = self.apply().map_err(|e| self.os_err(a, index, e));
+        let outcome = outcome?;
+        applied?;
+        let pte = match outcome {
+            Outcome::Skip => {
+                self.os.skip();
+                self.stats.digest = fold_digest(self.stats.digest, vpn.0, u64::MAX, true);
+                self.stats.walk_refs += u64::from(cost.refs);
+                self.stats.probes += u64::from(cost.probes);
+                return Ok(());
+            }
+            Outcome::Continue => found,
+            Outcome::Mapped => {
+                self.stats.walks += 1;
+                let mut retry = WalkCost::default();
+                let found = self.walk(vpn, a.asid, &mut retry);
+                self.stats.refs_per_walk.record(retry.refs);
+                cost.refs += retry.refs;
+                cost.probes += retry.probes;
+                found
+            }
+        };
+        let pte = pte.ok_or_else(|| ReplayError::Lost {
             design: self.label.clone(),
             vpn,
-        })
+        })?;
+        if !(in_tlb && outcome == Outcome::Continue) {
+            if let Some(tlb) = &mut self.tlb {
+                tlb.fill(vpn, a.asid, a.kind, pte);
+            }
+        }
+        self.used(vpn, pte, a, true);
+        self.stats.walk_refs += u64::from(cost.refs);
+        self.stats.probes += u64::from(cost.probes);
+        Ok(())
     }
 
     /// Tells the OS model the trace's address range (first and last byte), for THP.
@@ -393,16 +585,24 @@ impl<P: PageTable> Simulator<P> {
         self.os.set_address_range(lo, hi);
     }
 
-    /// An OS event: counted; a context switch flushes the TLBs when they have no ASIDs. (Forks,
-    /// mappings and exits change nothing yet: the OS model does not model them.)
+    /// Gives OPT each translation's next use (see [`NextUses`]).
+    pub fn set_next_uses(&mut self, next: Arc<[u64]>) {
+        self.os.set_next_uses(next);
+    }
+
+    /// An OS event: counted; a context switch flushes the TLBs when they have no ASIDs; forks,
+    /// exits and region events go to the OS model, whose changes are applied.
     #[cold]
-    fn event(&mut self, a: &Access) {
+    fn event(&mut self, a: &Access, index: u64) -> Result<(), ReplayError> {
         self.stats.events += 1;
-        if a.kind == ptbench_core::AccessKind::ContextSwitch {
+        if a.kind == AccessKind::ContextSwitch {
             if let Some(tlb) = &mut self.tlb {
                 tlb.context_switch();
             }
+            return Ok(());
         }
+        self.os.event(a, &mut self.actions);
+        self.apply().map_err(|e| self.os_err(a, index, e))
     }
 
     #[cold]
@@ -427,15 +627,35 @@ impl<P: PageTable> Simulator<P> {
 
     /// The counters so far.
     pub fn stats(&self) -> Stats {
+        let os = self.os.counters().clone();
         Stats {
-            distinct_pages: self.os.pages_mapped(),
+            distinct_pages: os.pages_mapped,
+            page_faults: os.faults(),
+            os,
             ..self.stats.clone()
         }
     }
 
-    /// The design's table footprint now.
+    /// The design's table footprint now, summed over every address space's table.
     pub fn footprint(&self) -> Footprint {
-        self.pt.footprint()
+        let mut f = self.pt.footprint();
+        for t in self.others.values() {
+            let o = t.footprint();
+            f.table_bytes += o.table_bytes;
+            f.table_pages += o.table_pages;
+            f.entries += o.entries;
+            f.capacity += o.capacity;
+            f.collisions += o.collisions;
+            f.moved_entries += o.moved_entries;
+            f.resizes += o.resizes;
+            if f.per_level.len() < o.per_level.len() {
+                f.per_level.resize(o.per_level.len(), 0);
+            }
+            for (a, b) in f.per_level.iter_mut().zip(&o.per_level) {
+                *a += b;
+            }
+        }
+        f
     }
 
     /// The TLB counters, when the simulator has TLBs or page-walk caches.
@@ -519,7 +739,7 @@ impl Sim {
         tlb: &TlbSpec,
         opts: &SimOptions,
     ) -> Result<Sim, BuildError> {
-        fn make<C: DesignConfig>(
+        fn make<C: DesignConfig + Send + Sync + 'static>(
             spec: &DesignSpec,
             c: &C,
             tlb: &TlbSpec,
@@ -545,7 +765,10 @@ impl Sim {
                     });
                 }
             }
+            let cfg = c.clone();
+            let factory: TableFactory<C::Table> = Box::new(move |mem| cfg.build(mem));
             Simulator::new(spec.to_string(), pt, mem, opts)
+                .with_factory(factory)
                 .with_tlb(tlb)
                 .map_err(|e| fail(format!("TLB `{tlb}`: {e}")))
         }
@@ -577,6 +800,16 @@ impl Sim {
     /// Tells the OS model the trace's address range (first and last byte), for THP.
     pub fn set_address_range(&mut self, lo: u64, hi: u64) {
         each!(self, s => s.set_address_range(lo, hi))
+    }
+
+    /// Gives OPT each translation's next use (see [`NextUses`]).
+    pub fn set_next_uses(&mut self, next: Arc<[u64]>) {
+        each!(self, s => s.set_next_uses(next))
+    }
+
+    /// The design's base page shift.
+    pub fn page_shift(&self) -> u8 {
+        each!(self, s => s.shift)
     }
 
     /// The design's canonical spec.

@@ -68,9 +68,7 @@ fn file_name(trace: &str) -> String {
 
 /// The settings part of a row's cell key beyond trace, design and TLB (OS settings, huge pages).
 fn base_row(r: &RunRow) -> bool {
-    r.tlb == "none" && r.huge == "off" && !r.cell.contains("|frames=") || {
-        r.tlb == "none" && r.huge == "off" && r.cell.contains("|frames=0")
-    }
+    r.tlb == "none" && r.huge == "off" && !pressured(r)
 }
 
 /// Entries of the TLB level that bounds its reach: the L2 if there is one, else the (data) L1.
@@ -330,7 +328,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
         let sel: Vec<&RunRow> = rows
             .iter()
             .filter(|r| r.trace == *trace && r.tlb == "none" && r.huge == "off")
-            .filter(|r| setting(r, "frames").is_some_and(|f| f > 0))
+            .filter(|r| pressured(r))
             .collect();
         // One design is enough: every design has the same faults.
         let Some(first) = sel.first().map(|r| r.design.clone()) else {
@@ -338,7 +336,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
         };
         let sel: Vec<&RunRow> = sel.into_iter().filter(|r| r.design == first).collect();
         let frames: std::collections::BTreeSet<u64> =
-            sel.iter().filter_map(|r| setting(r, "frames")).collect();
+            sel.iter().filter_map(|r| frames(r)).collect();
         if frames.len() < 2 {
             continue;
         }
@@ -368,23 +366,14 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
     out
 }
 
-/// A numeric setting of the row's cell key (`frames=64`).
-fn setting(r: &RunRow, key: &str) -> Option<u64> {
-    r.cell
-        .split('|')
-        .find_map(|p| p.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
-}
-
-/// A text setting of the row's cell key.
-fn setting_text<'a>(r: &'a RunRow, key: &str) -> Option<&'a str> {
-    r.cell
-        .split('|')
-        .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
+/// The row's data-frame limit (the `frames` column), if it ran under one.
+fn frames(r: &RunRow) -> Option<u64> {
+    (r.frames > 0).then_some(r.frames)
 }
 
 /// Whether the row ran under a memory limit.
 fn pressured(r: &RunRow) -> bool {
-    setting(r, "frames").is_some_and(|f| f > 0)
+    frames(r).is_some()
 }
 
 fn slug(s: &str) -> String {
@@ -489,8 +478,10 @@ fn bars<DB: DrawingBackend>(
 enum Unit {
     /// `4 KiB`, `1 GiB`.
     Bytes,
-    /// `1,536`.
+    /// `1,536`, a log axis by powers of 10.
     Count,
+    /// `1,536`, a log axis by powers of 2 (TLB sizes are).
+    Entries,
     /// `0.25`.
     Fraction,
 }
@@ -500,8 +491,8 @@ impl Unit {
     /// (TLB sizes are), fractions by 10.
     fn log_base(self) -> f64 {
         match self {
-            Unit::Bytes | Unit::Count => 2.0,
-            Unit::Fraction => 10.0,
+            Unit::Bytes | Unit::Entries => 2.0,
+            Unit::Count | Unit::Fraction => 10.0,
         }
     }
 
@@ -521,7 +512,7 @@ impl Unit {
                     format!("{:.1} {}", v, units[u])
                 }
             }
-            Unit::Count => crate::thousands(v.round().max(0.0) as u64),
+            Unit::Count | Unit::Entries => crate::thousands(v.round().max(0.0) as u64),
             Unit::Fraction => {
                 let t = format!("{v:.3}");
                 t.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -615,7 +606,7 @@ fn lines<DB: DrawingBackend>(
             .build_cartesian_2d((x0..x1).log_scale().base(units.0.log_base()), y0..y1)
             .map_err(err)?),
         (false, true) => finish!(builder
-            .build_cartesian_2d(x0..x1, (y0..y1).log_scale())
+            .build_cartesian_2d(x0..x1, (y0..y1).log_scale().base(units.1.log_base()))
             .map_err(err)?),
         (false, false) => finish!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?),
     }
@@ -665,7 +656,7 @@ fn miss_rate<DB: DrawingBackend>(
             "TLB miss rate (misses per translation)",
         ),
         (true, false),
-        (Unit::Count, Unit::Fraction),
+        (Unit::Entries, Unit::Fraction),
         SeriesLabelPosition::UpperRight,
     )
 }
@@ -750,14 +741,14 @@ fn faults<DB: DrawingBackend>(
     title: &str,
     rows: &[&RunRow],
 ) -> Result<(), String> {
-    let policies = distinct(rows.iter().filter_map(|r| setting_text(r, "policy")));
+    let policies = distinct(rows.iter().map(|r| r.policy.as_str()));
     let series: Vec<(String, Vec<(f64, f64)>)> = policies
         .iter()
         .map(|pol| {
             let mut p: Vec<(f64, f64)> = rows
                 .iter()
-                .filter(|r| setting_text(r, "policy") == Some(pol))
-                .filter_map(|r| Some((setting(r, "frames")? as f64, r.page_faults as f64)))
+                .filter(|r| r.policy == *pol)
+                .filter_map(|r| Some((frames(r)? as f64, r.page_faults as f64)))
                 .collect();
             p.sort_by(|a, b| a.0.total_cmp(&b.0));
             (pol.to_string(), p)
@@ -767,8 +758,11 @@ fn faults<DB: DrawingBackend>(
         area,
         title,
         &series,
-        ("frames of physical memory for data pages", "page faults"),
-        (false, false),
+        (
+            "frames of physical memory for data pages",
+            "page faults (log scale)",
+        ),
+        (false, true),
         (Unit::Count, Unit::Count),
         SeriesLabelPosition::UpperRight,
     )

@@ -111,6 +111,44 @@ pub struct RunRow {
     /// Accesses skipped because they lie outside the design's address space (non-canonical, or
     /// wider than its `va_bits`), with `--wide-addresses count`; 0 otherwise.
     pub noncanonical: u64,
+    /// Faults that mapped a page without reading the disk (zero-filled first touches).
+    pub minor_faults: u64,
+    /// Faults that read the page from disk (swap; every fault under `first_touch=disk`).
+    pub major_faults: u64,
+    /// Writes to copy-on-write pages (with or without a copy).
+    pub cow_faults: u64,
+    /// Accesses the region's permissions forbid.
+    pub protection_faults: u64,
+    /// Accesses outside every region (segmentation faults).
+    pub segv: u64,
+    /// Pages evicted.
+    pub evictions: u64,
+    /// Evicted pages that were dirty (written to swap).
+    pub dirty_evictions: u64,
+    /// Pages read from disk.
+    pub disk_reads: u64,
+    /// Pages written to disk.
+    pub disk_writes: u64,
+    /// Most swap slots in use at once.
+    pub swap_peak: u64,
+    /// Most data frames in use at once.
+    pub resident_frames_peak: u64,
+    /// (asid, page) translations shot down in every TLB and page-walk cache.
+    pub tlb_shootdowns: u64,
+    /// Write faults on watched pages that wrote the watched bytes.
+    pub watch_hits: u64,
+    /// Write faults on watched pages that wrote only other bytes.
+    pub watch_false_faults: u64,
+    /// Copy-on-write faults that copied the page.
+    pub cow_copies: u64,
+    /// The data-frame limit (`--frames`); 0 = unlimited.
+    pub frames: u64,
+    /// The replacement policy (`fifo`, `lru`, `clock`, `random`, `opt`, `nru`, `aging`).
+    pub policy: String,
+    /// `zero` or `disk`.
+    pub first_touch: String,
+    /// The OS settings' canonical form (`frames=64,policy=lru,first_touch=disk,...`).
+    pub os: String,
 }
 
 /// Why results could not be written.

@@ -24,6 +24,10 @@
 //!
 //! huge = ["off", "thp"]
 //! page_crossing = "split"
+//!
+//! [os]                                    # memory pressure: every combination is a cell
+//! frames = [256, 1024]
+//! policy = ["lru", "clock", "opt"]
 //! ```
 //!
 //! Cells are the cross product trace x design x TLB x huge-page policy, in file order (globs
@@ -176,6 +180,8 @@ pub struct Cell {
     pub huge: HugePolicy,
     /// OS settings (`key`, `value`), in the experiment's order.
     pub os: Vec<(String, String)>,
+    /// The same settings as the OS model takes them.
+    pub os_config: ptbench_os::OsConfig,
     /// The stable key.
     pub key: String,
 }
@@ -339,14 +345,22 @@ impl Experiment {
                 ))
             }
         };
-        let os = os_axes(&file.os).map_err(|m| invalid("[os]", m))?;
+        let mut os = Vec::new();
+        for o in os_axes(&file.os).map_err(|m| invalid("[os]", m))? {
+            let text: Vec<String> = o.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let c: ptbench_os::OsConfig = text
+                .join(",")
+                .parse()
+                .map_err(|e: ptbench_os::ConfigError| invalid("[os]", e.to_string()))?;
+            os.push((o, c));
+        }
 
         let mut cells = Vec::new();
         for (ti, t) in traces.iter().enumerate() {
             for d in &designs {
                 for tlb in &tlbs {
                     for h in &huge {
-                        for o in &os {
+                        for (o, os_config) in &os {
                             let index = cells.len();
                             cells.push(Cell {
                                 index,
@@ -355,6 +369,7 @@ impl Experiment {
                                 tlb: *tlb,
                                 huge: *h,
                                 os: o.clone(),
+                                os_config: os_config.clone(),
                                 key: key(&t.id, d, tlb, *h, page_crossing, o),
                             });
                         }

@@ -496,6 +496,7 @@ fn run_trace(
         let so = SimOptions {
             page_crossing: exp.page_crossing,
             huge: c.huge,
+            os: c.os_config.clone(),
             ..SimOptions::default()
         };
         match Sim::build_with_tlb(&c.design, &c.tlb, &so) {
@@ -513,6 +514,32 @@ fn run_trace(
         match ptbench_trace::address_range_with(&file, &opts.reader) {
             Ok(Some((lo, hi))) => sims.iter_mut().for_each(|s| s.set_address_range(lo, hi)),
             Ok(None) => {}
+            Err(e) => {
+                for (c, _) in &live {
+                    fail(&c.key, e.to_string());
+                }
+                return Ok(Vec::new());
+            }
+        }
+    }
+    // OPT's pre-pass: each translation's next use, once per base page size, shared by the cells.
+    let opt_shifts: std::collections::BTreeSet<u8> = sims
+        .iter()
+        .zip(&live)
+        .filter(|(_, (_, so))| so.os.frames.is_some() && so.os.policy == ptbench_os::Policy::Opt)
+        .map(|(s, _)| s.page_shift())
+        .collect();
+    for shift in opt_shifts {
+        match ptbench_replay::next_uses(&file, &opts.reader, shift, exp.page_crossing) {
+            Ok(next) => sims
+                .iter_mut()
+                .zip(&live)
+                .filter(|(s, (_, so))| {
+                    s.page_shift() == shift
+                        && so.os.frames.is_some()
+                        && so.os.policy == ptbench_os::Policy::Opt
+                })
+                .for_each(|(s, _)| s.set_next_uses(next.clone())),
             Err(e) => {
                 for (c, _) in &live {
                     fail(&c.key, e.to_string());

@@ -1,0 +1,351 @@
+//! The OS settings of a run ([`OsConfig`]): a memory limit, a replacement policy, the first-touch
+//! model, what a violation does, watched variables. One struct with a canonical string form
+//! (`frames=64,policy=lru,first_touch=disk`) that [`OsConfig::from_str`] parses back, so a sweep
+//! can set it per cell and key cells by it.
+
+use std::fmt;
+use std::str::FromStr;
+use thiserror::Error;
+
+/// A bad OS setting.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Which resident page a fault evicts when no data frame is free.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Policy {
+    /// The page loaded longest ago.
+    Fifo,
+    /// The least recently used page.
+    #[default]
+    Lru,
+    /// Second chance with one hand from frame 0: a set reference bit is cleared and the hand moves
+    /// on; the first frame with a clear bit is the victim, and the hand stops just past it.
+    Clock,
+    /// A frame drawn from a seeded generator.
+    Random,
+    /// Belady's optimal: the page used farthest in the future (needs the trace's next uses).
+    Opt,
+    /// Not recently used: the lowest class of (referenced, dirty), reference bits cleared every
+    /// `period` translations; ties go to the lowest frame.
+    Nru,
+    /// Aging: an 8-bit counter per frame shifted right every `period` translations with the
+    /// reference bit entering at the top; the lowest counter goes (ties: the lowest frame).
+    Aging,
+}
+
+impl Policy {
+    /// Every policy, by name.
+    pub const ALL: [(&'static str, Policy); 7] = [
+        ("fifo", Policy::Fifo),
+        ("lru", Policy::Lru),
+        ("clock", Policy::Clock),
+        ("random", Policy::Random),
+        ("opt", Policy::Opt),
+        ("nru", Policy::Nru),
+        ("aging", Policy::Aging),
+    ];
+
+    /// The policy's name (`fifo`, `lru`, `clock`, `random`, `opt`, `nru`, `aging`).
+    pub fn name(self) -> &'static str {
+        Policy::ALL
+            .iter()
+            .find(|(_, p)| *p == self)
+            .map_or("?", |(n, _)| n)
+    }
+}
+
+impl fmt::Display for Policy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Policy {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Policy, ConfigError> {
+        Policy::ALL
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(s))
+            .map(|(_, p)| *p)
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "unknown policy `{s}`; known: fifo, lru, clock, random, opt, nru, aging"
+                ))
+            })
+    }
+}
+
+/// What the first touch of an anonymous page costs.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum FirstTouch {
+    /// A minor fault that reads nothing (a zero-filled page, as Linux does).
+    #[default]
+    Zero,
+    /// Every fault reads the page from disk (a major fault), as course simulators count.
+    Disk,
+}
+
+impl FirstTouch {
+    /// `zero` or `disk`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FirstTouch::Zero => "zero",
+            FirstTouch::Disk => "disk",
+        }
+    }
+}
+
+impl FromStr for FirstTouch {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<FirstTouch, ConfigError> {
+        match s {
+            "zero" => Ok(FirstTouch::Zero),
+            "disk" => Ok(FirstTouch::Disk),
+            _ => Err(ConfigError(format!(
+                "unknown first-touch model `{s}`; known: zero, disk"
+            ))),
+        }
+    }
+}
+
+/// What a protection fault or a segmentation fault does.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum OnViolation {
+    /// Count it and go on as if the access were allowed (a segmentation fault skips the access).
+    #[default]
+    Continue,
+    /// Stop the replay with an error naming the access.
+    Stop,
+}
+
+impl OnViolation {
+    /// `continue` or `stop`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OnViolation::Continue => "continue",
+            OnViolation::Stop => "stop",
+        }
+    }
+}
+
+impl FromStr for OnViolation {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<OnViolation, ConfigError> {
+        match s {
+            "continue" => Ok(OnViolation::Continue),
+            "stop" => Ok(OnViolation::Stop),
+            _ => Err(ConfigError(format!(
+                "unknown violation outcome `{s}`; known: continue, stop"
+            ))),
+        }
+    }
+}
+
+/// A watched variable: `len` bytes from `addr`, in every address space.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Watch {
+    /// First byte.
+    pub addr: u64,
+    /// Bytes (at least 1).
+    pub len: u64,
+}
+
+impl FromStr for Watch {
+    type Err = ConfigError;
+    /// `VA[:LEN]`, the address in hex (`0x` optional), the length in decimal (default 8).
+    fn from_str(s: &str) -> Result<Watch, ConfigError> {
+        let bad = || {
+            ConfigError(format!(
+                "bad watch `{s}`: expected VA[:LEN], e.g. 0x601040:8"
+            ))
+        };
+        let (va, len) = s.split_once(':').unwrap_or((s, "8"));
+        let va = va.trim_start_matches("0x").trim_start_matches("0X");
+        let addr = u64::from_str_radix(va, 16).map_err(|_| bad())?;
+        let len: u64 = len.parse().map_err(|_| bad())?;
+        if len == 0 || addr.checked_add(len - 1).is_none() {
+            return Err(bad());
+        }
+        Ok(Watch { addr, len })
+    }
+}
+
+impl fmt::Display for Watch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}:{}", self.addr, self.len)
+    }
+}
+
+/// The OS settings of a run. The default is today's model: no memory limit, so nothing is ever
+/// evicted and every fault is a minor one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct OsConfig {
+    /// Data frames the OS may use (`None`: as many as the machine has).
+    pub frames: Option<u64>,
+    /// Replacement policy when no frame is free.
+    pub policy: Policy,
+    /// What a first touch costs.
+    pub first_touch: FirstTouch,
+    /// What protection and segmentation faults do.
+    pub on_violation: OnViolation,
+    /// Seed of `random`.
+    pub seed: u64,
+    /// Translations between reference-bit resets (`nru`) and counter shifts (`aging`).
+    pub period: u64,
+    /// Whether page-table pages count against `frames` (they are never evicted).
+    pub count_tables: bool,
+    /// Watched variables.
+    pub watch: Vec<Watch>,
+}
+
+impl Default for OsConfig {
+    fn default() -> OsConfig {
+        OsConfig {
+            frames: None,
+            policy: Policy::Lru,
+            first_touch: FirstTouch::Zero,
+            on_violation: OnViolation::Continue,
+            seed: 1,
+            period: 1000,
+            count_tables: false,
+            watch: Vec::new(),
+        }
+    }
+}
+
+impl OsConfig {
+    /// `frames` as a number for results: 0 when unlimited.
+    pub fn frames_or_zero(&self) -> u64 {
+        self.frames.unwrap_or(0)
+    }
+}
+
+/// The canonical form: `frames=N|unlimited,policy=P,first_touch=T`, then the settings that differ
+/// from their defaults (`on_violation`, `seed`, `period`, `count_tables`, one `watch` each).
+impl fmt::Display for OsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = OsConfig::default();
+        match self.frames {
+            Some(n) => write!(f, "frames={n}")?,
+            None => f.write_str("frames=unlimited")?,
+        }
+        write!(
+            f,
+            ",policy={},first_touch={}",
+            self.policy,
+            self.first_touch.name()
+        )?;
+        if self.on_violation != d.on_violation {
+            write!(f, ",on_violation={}", self.on_violation.name())?;
+        }
+        if self.seed != d.seed {
+            write!(f, ",seed={}", self.seed)?;
+        }
+        if self.period != d.period {
+            write!(f, ",period={}", self.period)?;
+        }
+        if self.count_tables {
+            f.write_str(",count_tables=true")?;
+        }
+        for w in &self.watch {
+            write!(f, ",watch={w}")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for OsConfig {
+    type Err = ConfigError;
+    /// Comma-separated `key=value` pairs, any subset of the canonical form's keys; the empty
+    /// string is the default.
+    fn from_str(s: &str) -> Result<OsConfig, ConfigError> {
+        let mut c = OsConfig::default();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| ConfigError(format!("`{part}` is not key=value")))?;
+            let num = |v: &str| {
+                v.parse::<u64>()
+                    .map_err(|_| ConfigError(format!("{k}={v}: not a whole number")))
+            };
+            match k {
+                "frames" if v == "unlimited" => c.frames = None,
+                "frames" => c.frames = Some(num(v)?),
+                "policy" => c.policy = v.parse()?,
+                "first_touch" => c.first_touch = v.parse()?,
+                "on_violation" => c.on_violation = v.parse()?,
+                "seed" => c.seed = num(v)?,
+                "period" => c.period = num(v)?,
+                "count_tables" => {
+                    c.count_tables = v
+                        .parse()
+                        .map_err(|_| ConfigError(format!("count_tables={v}: true or false")))?
+                }
+                "watch" => c.watch.push(v.parse()?),
+                _ => {
+                    return Err(ConfigError(format!(
+                        "unknown OS setting `{k}`; known: frames, policy, first_touch, \
+                         on_violation, seed, period, count_tables, watch"
+                    )))
+                }
+            }
+        }
+        c.validate()?;
+        Ok(c)
+    }
+}
+
+impl OsConfig {
+    /// Checks the settings, saying what is wrong.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.frames == Some(0) {
+            return Err(ConfigError("frames must be at least 1".into()));
+        }
+        if self.period == 0 {
+            return Err(ConfigError("period must be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_form_round_trips() {
+        let c = OsConfig {
+            frames: Some(64),
+            policy: Policy::Clock,
+            first_touch: FirstTouch::Disk,
+            on_violation: OnViolation::Stop,
+            seed: 9,
+            period: 50,
+            count_tables: true,
+            watch: vec![Watch {
+                addr: 0x601040,
+                len: 8,
+            }],
+        };
+        let s = c.to_string();
+        assert_eq!(
+            s,
+            "frames=64,policy=clock,first_touch=disk,on_violation=stop,seed=9,period=50,\
+             count_tables=true,watch=0x601040:8"
+        );
+        assert_eq!(s.parse::<OsConfig>().unwrap(), c);
+        assert_eq!(
+            OsConfig::default().to_string(),
+            "frames=unlimited,policy=lru,first_touch=zero"
+        );
+        assert_eq!("".parse::<OsConfig>().unwrap(), OsConfig::default());
+        assert!("frames=0".parse::<OsConfig>().is_err());
+        assert!("policy=mru".parse::<OsConfig>().is_err());
+        assert!("colour=red".parse::<OsConfig>().is_err());
+        for (n, p) in Policy::ALL {
+            assert_eq!(n.parse::<Policy>().unwrap(), p);
+        }
+    }
+}

@@ -1,0 +1,1045 @@
+//! The OS model proper ([`OsModel`]): address spaces, regions, frames, replacement, swap,
+//! copy-on-write and watched pages. It answers a fault or an event with [`Action`]s on the
+//! designs' tables; it never sees a design or a TLB.
+
+use crate::{FirstTouch, HugePolicy, OnViolation, OsConfig, Policy};
+use ptbench_core::{Access, AccessKind, PageSize, Perms, Pfn, Pte, Vpn};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// A change the replay loop makes to the designs' tables (and TLBs) for the OS model.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Store `pte` for the page at `vpn` of `asid` (replacing any mapping of it); with `shoot`,
+    /// the old translation is shot down in every TLB and page-walk cache first.
+    Map {
+        /// The address space.
+        asid: u16,
+        /// First base page of the page.
+        vpn: Vpn,
+        /// The mapping.
+        pte: Pte,
+        /// Whether an older mapping of the page must leave the TLBs.
+        shoot: bool,
+    },
+    /// Remove the mapping of the page at `vpn` of `asid` and shoot it down.
+    Unmap {
+        /// The address space.
+        asid: u16,
+        /// First base page of the page.
+        vpn: Vpn,
+    },
+    /// Address space `asid` is gone: its table may be dropped.
+    Drop {
+        /// The address space.
+        asid: u16,
+    },
+}
+
+/// How a fault was resolved.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Mappings changed: walk again.
+    Mapped,
+    /// Counted; the access goes on with the mapping it found.
+    Continue,
+    /// Counted; the access translates to nothing (a segmentation fault).
+    Skip,
+}
+
+/// Why the OS model stopped the replay.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum ModelError {
+    /// No data frame could be found.
+    #[error("out of physical memory: all {frames} data frames are in use (--frames N limits the frames and replaces pages)")]
+    OutOfMemory {
+        /// Data frames the OS may use.
+        frames: u64,
+    },
+    /// Page-table pages alone fill the memory limit (`count_tables`).
+    #[error("page tables alone take {tables} of the {frames} frames: no frame is left for data (page-table pages are never evicted)")]
+    TablesDoNotFit {
+        /// Table pages.
+        tables: u64,
+        /// The limit.
+        frames: u64,
+    },
+    /// A protection fault under `on_violation=stop`.
+    #[error("protection fault: {kind} of a page whose region allows only {perms:?} (asid {asid})")]
+    Protection {
+        /// The access kind.
+        kind: &'static str,
+        /// The region's permissions.
+        perms: Perms,
+        /// The address space.
+        asid: u16,
+    },
+    /// A segmentation fault under `on_violation=stop`.
+    #[error("segmentation fault: no region of asid {asid} holds the address")]
+    Segv {
+        /// The address space.
+        asid: u16,
+    },
+    /// OPT was asked for without the trace's next uses.
+    #[error("policy opt needs the trace's next uses (a pre-pass over the trace)")]
+    NoFuture,
+    /// A huge page under a memory limit.
+    #[error("replacement works on base pages: a memory limit (--frames) cannot be combined with huge pages")]
+    HugeUnderLimit,
+}
+
+/// What the OS model has counted.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct OsCounters {
+    /// Faults that mapped a page without reading the disk (first touches of zero-filled pages).
+    pub minor_faults: u64,
+    /// Faults that read the page from disk (swap, or every fault under `first_touch=disk`).
+    pub major_faults: u64,
+    /// Writes to a copy-on-write page (with or without a copy).
+    pub cow_faults: u64,
+    /// Copy-on-write faults that copied the page into a new frame.
+    pub cow_copies: u64,
+    /// Accesses the region's permissions forbid.
+    pub protection_faults: u64,
+    /// Accesses outside every region of an address space that has regions.
+    pub segv: u64,
+    /// Pages evicted.
+    pub evictions: u64,
+    /// Evicted pages that were dirty (written to swap).
+    pub dirty_evictions: u64,
+    /// Pages read from disk.
+    pub disk_reads: u64,
+    /// Pages written to disk.
+    pub disk_writes: u64,
+    /// Most swap slots in use at once.
+    pub swap_peak: u64,
+    /// Most data frames in use at once.
+    pub resident_frames_peak: u64,
+    /// TLB shootdowns asked for: one per (asid, page) whose mapping was removed or narrowed.
+    pub tlb_shootdowns: u64,
+    /// Write faults on a watched page that wrote watched bytes.
+    pub watch_hits: u64,
+    /// Write faults on a watched page that wrote only other bytes.
+    pub watch_false_faults: u64,
+    /// Distinct (address space, page) pairs ever mapped.
+    pub pages_mapped: u64,
+}
+
+impl OsCounters {
+    /// Every fault of every kind.
+    pub fn faults(&self) -> u64 {
+        self.minor_faults
+            + self.major_faults
+            + self.cow_faults
+            + self.protection_faults
+            + self.segv
+            + self.watch_hits
+            + self.watch_false_faults
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Page {
+    size: PageSize,
+    /// First frame, when resident.
+    pfn: Option<u64>,
+    /// Swap slot holding a copy.
+    slot: Option<u64>,
+    /// Shared copy-on-write since a fork.
+    cow: bool,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Space {
+    pages: HashMap<u64, Page>,
+    /// Start vpn -> (end vpn exclusive, perms); `None` until the first region event.
+    regions: Option<BTreeMap<u64, (u64, Perms)>>,
+}
+
+impl Space {
+    fn region(&self, vpn: u64) -> Option<Perms> {
+        match &self.regions {
+            None => Some(Perms::RWX),
+            Some(r) => r
+                .range(..=vpn)
+                .next_back()
+                .filter(|(_, (end, _))| vpn < *end)
+                .map(|(_, (_, p))| *p),
+        }
+    }
+
+    /// Whether `[start, end)` lies inside one region (or there are no regions).
+    fn inside_one(&self, start: u64, end: u64) -> bool {
+        match &self.regions {
+            None => true,
+            Some(r) => r
+                .range(..=start)
+                .next_back()
+                .is_some_and(|(_, (e, _))| end <= *e),
+        }
+    }
+
+    /// Removes `[start, end)` from the regions, splitting the ones that straddle it.
+    fn cut(&mut self, start: u64, end: u64) {
+        let Some(r) = &mut self.regions else {
+            return;
+        };
+        let hit: Vec<(u64, u64, Perms)> = r
+            .range(..end)
+            .filter(|(_, (e, _))| *e > start)
+            .map(|(s, (e, p))| (*s, *e, *p))
+            .collect();
+        for (s, e, p) in hit {
+            r.remove(&s);
+            if s < start {
+                r.insert(s, (start, p));
+            }
+            if e > end {
+                r.insert(end, (e, p));
+            }
+        }
+    }
+}
+
+/// Replacement state over the frames `0..n` of a memory limit; the hot path's one update per
+/// translation is [`Repl::touch`].
+#[derive(Clone, Debug)]
+struct Repl {
+    policy: Policy,
+    /// LRU: last use; OPT: next use; FIFO: load order.
+    stamp: Vec<u64>,
+    refbit: Vec<bool>,
+    dirty: Vec<bool>,
+    age: Vec<u8>,
+    in_use: Vec<bool>,
+    tick: u64,
+    loads: u64,
+    hand: usize,
+    rng: u64,
+    period: u64,
+    next_period: u64,
+    next_uses: Option<Arc<[u64]>>,
+}
+
+impl Repl {
+    #[inline(always)]
+    fn touch(&mut self, f: usize, write: bool) {
+        let t = self.tick;
+        self.tick += 1;
+        if f < self.stamp.len() {
+            match self.policy {
+                Policy::Lru => self.stamp[f] = t,
+                Policy::Opt => {
+                    self.stamp[f] = self
+                        .next_uses
+                        .as_ref()
+                        .and_then(|n| n.get(t as usize).copied())
+                        .unwrap_or(u64::MAX)
+                }
+                _ => {}
+            }
+            self.refbit[f] = true;
+            if write {
+                self.dirty[f] = true;
+            }
+        }
+        if self.tick >= self.next_period {
+            self.period_tick();
+        }
+    }
+
+    #[cold]
+    fn period_tick(&mut self) {
+        self.next_period = self.tick + self.period;
+        match self.policy {
+            Policy::Nru => self.refbit.iter_mut().for_each(|r| *r = false),
+            Policy::Aging => {
+                for (a, r) in self.age.iter_mut().zip(self.refbit.iter_mut()) {
+                    *a = (*a >> 1) | (u8::from(*r) << 7);
+                    *r = false;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn load(&mut self, f: usize) {
+        self.stamp[f] = match self.policy {
+            Policy::Fifo => self.loads,
+            Policy::Opt => u64::MAX,
+            _ => self.tick,
+        };
+        self.loads += 1;
+        self.refbit[f] = true;
+        self.dirty[f] = false;
+        self.age[f] = 0;
+        self.in_use[f] = true;
+    }
+
+    fn victim(&mut self, pinned: Option<usize>) -> Option<usize> {
+        let n = self.stamp.len();
+        let ok = |i: usize, s: &Repl| s.in_use[i] && Some(i) != pinned;
+        if !(0..n).any(|i| ok(i, self)) {
+            return None;
+        }
+        let min_by = |key: &dyn Fn(usize) -> u64, s: &Repl| {
+            (0..n).filter(|&i| ok(i, s)).min_by_key(|&i| (key(i), i))
+        };
+        match self.policy {
+            Policy::Lru | Policy::Fifo => min_by(&|i| self.stamp[i], self),
+            Policy::Opt => min_by(&|i| u64::MAX - self.stamp[i], self),
+            Policy::Nru => min_by(
+                &|i| u64::from(self.refbit[i]) * 2 + u64::from(self.dirty[i]),
+                self,
+            ),
+            Policy::Aging => min_by(&|i| u64::from(self.age[i]), self),
+            Policy::Random => {
+                // xorshift64*
+                self.rng ^= self.rng >> 12;
+                self.rng ^= self.rng << 25;
+                self.rng ^= self.rng >> 27;
+                let r = self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d);
+                let start = (r % n as u64) as usize;
+                (0..n).map(|k| (start + k) % n).find(|&i| ok(i, self))
+            }
+            Policy::Clock => loop {
+                let i = self.hand % n;
+                self.hand = (i + 1) % n;
+                if !ok(i, self) {
+                    continue;
+                }
+                if self.refbit[i] {
+                    self.refbit[i] = false;
+                } else {
+                    return Some(i);
+                }
+            },
+        }
+    }
+}
+
+/// The OS model: address spaces with their pages and regions, the frames and their sharers,
+/// replacement, swap, copy-on-write and watched pages.
+#[derive(Clone, Debug)]
+pub struct OsModel {
+    base: PageSize,
+    huge: HugePolicy,
+    range: Option<(u64, u64)>,
+    cfg: OsConfig,
+    /// Data frames the OS may hand out (the memory limit, or the machine's).
+    frames: u64,
+    limited: bool,
+    next_frame: u64,
+    free: BTreeSet<u64>,
+    spaces: HashMap<u16, Space>,
+    /// First frame of a resident page -> the (asid, first vpn) pairs that map it.
+    owners: HashMap<u64, Vec<(u16, u64)>>,
+    /// Swap slot -> pages referring to it.
+    slots: HashMap<u64, u32>,
+    next_slot: u64,
+    free_slots: Vec<u64>,
+    frames_in_use: u64,
+    repl: Option<Repl>,
+    c: OsCounters,
+}
+
+impl OsModel {
+    /// An OS over `machine_frames` data frames (those the machine and the design can map) with
+    /// base pages of `base`, under `cfg` and the page-size policy `huge`.
+    pub fn new(
+        base: PageSize,
+        machine_frames: u64,
+        cfg: &OsConfig,
+        huge: HugePolicy,
+    ) -> Result<OsModel, ModelError> {
+        let limited = cfg.frames.is_some();
+        if limited && huge != HugePolicy::Off {
+            return Err(ModelError::HugeUnderLimit);
+        }
+        let frames = cfg.frames.unwrap_or(u64::MAX).min(machine_frames);
+        let repl = limited.then(|| {
+            let n = frames as usize;
+            Repl {
+                policy: cfg.policy,
+                stamp: vec![0; n],
+                refbit: vec![false; n],
+                dirty: vec![false; n],
+                age: vec![0; n],
+                in_use: vec![false; n],
+                tick: 0,
+                loads: 0,
+                hand: 0,
+                rng: cfg.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
+                period: cfg.period.max(1),
+                next_period: cfg.period.max(1),
+                next_uses: None,
+            }
+        });
+        Ok(OsModel {
+            base,
+            huge,
+            range: None,
+            cfg: cfg.clone(),
+            frames,
+            limited,
+            next_frame: 0,
+            free: BTreeSet::new(),
+            spaces: HashMap::new(),
+            owners: HashMap::new(),
+            slots: HashMap::new(),
+            next_slot: 0,
+            free_slots: Vec::new(),
+            frames_in_use: 0,
+            repl,
+            c: OsCounters::default(),
+        })
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &OsConfig {
+        &self.cfg
+    }
+
+    /// The counters so far.
+    pub fn counters(&self) -> &OsCounters {
+        &self.c
+    }
+
+    /// Tells THP the trace's address range (first and last byte).
+    pub fn set_address_range(&mut self, lo: u64, hi: u64) {
+        let s = self.base.shift();
+        self.range = Some((lo >> s, hi >> s));
+    }
+
+    /// Gives OPT each translation's next use: entry `i` is the index of the next translation of
+    /// the same (asid, page) as translation `i`, or `u64::MAX` if there is none.
+    pub fn set_next_uses(&mut self, next: Arc<[u64]>) {
+        if let Some(r) = &mut self.repl {
+            r.next_uses = Some(next);
+        }
+    }
+
+    /// Whether translations must be reported with [`OsModel::touch`] (a memory limit is set).
+    #[inline(always)]
+    pub fn tracks_use(&self) -> bool {
+        self.repl.is_some()
+    }
+
+    /// One translation used base frame `frame` (a write if `write`): the replacement state's
+    /// one update per translation. Does nothing without a memory limit.
+    #[inline(always)]
+    pub fn touch(&mut self, frame: u64, write: bool) {
+        if let Some(r) = &mut self.repl {
+            r.touch(frame as usize, write);
+        }
+    }
+
+    /// One translation that used no frame (a skipped access): keeps OPT's clock in step.
+    pub fn skip(&mut self) {
+        if let Some(r) = &mut self.repl {
+            r.tick += 1;
+        }
+    }
+
+    fn span(&self, size: PageSize) -> u64 {
+        1u64 << (size.shift() - self.base.shift())
+    }
+
+    /// The page that covers `vpn` in `asid`: its first vpn.
+    fn find(&self, asid: u16, vpn: u64) -> Option<u64> {
+        let space = self.spaces.get(&asid)?;
+        for size in [self.base, PageSize::M2, PageSize::G1] {
+            if size < self.base {
+                continue;
+            }
+            let key = vpn & !(self.span(size) - 1);
+            if space.pages.get(&key).is_some_and(|p| p.size == size) {
+                return Some(key);
+            }
+        }
+        None
+    }
+
+    fn watched(&self, key: u64, size: PageSize) -> bool {
+        let s = self.base.shift();
+        let lo = key << s;
+        let hi = lo.saturating_add((self.span(size) << s) - 1);
+        self.cfg
+            .watch
+            .iter()
+            .any(|w| w.addr <= hi && w.addr + (w.len - 1) >= lo)
+    }
+
+    fn perms_of(&self, asid: u16, key: u64, page: &Page) -> Perms {
+        let region = self
+            .spaces
+            .get(&asid)
+            .and_then(|s| s.region(key))
+            .unwrap_or(Perms::RWX);
+        if page.cow || self.watched(key, page.size) {
+            Perms::from_bits(region.bits() & !Perms::W.bits())
+        } else {
+            region
+        }
+    }
+
+    fn pte(&self, asid: u16, key: u64) -> Option<Pte> {
+        let page = self.spaces.get(&asid)?.pages.get(&key)?;
+        Some(Pte {
+            pfn: Pfn(page.pfn?),
+            perms: self.perms_of(asid, key, page),
+            size: page.size,
+        })
+    }
+
+    /// Resolves a fault of access `a` on base page `vpn` of its address space: the design had no
+    /// mapping for it, or one whose permissions forbid the access. `table_pages` is the design's
+    /// table pages now (used with `count_tables`). Pushes the changes to make on `out`.
+    pub fn fault(
+        &mut self,
+        vpn: Vpn,
+        a: &Access,
+        table_pages: u64,
+        out: &mut Vec<Action>,
+    ) -> Result<Outcome, ModelError> {
+        let asid = a.asid;
+        let space = self.spaces.entry(asid).or_default();
+        let region = space.region(vpn.0);
+        let need = match a.kind {
+            AccessKind::Write => Perms::W,
+            AccessKind::Fetch => Perms::X,
+            _ => Perms::R,
+        };
+        if let Some(key) = self.find(asid, vpn.0) {
+            let page = &self.spaces[&asid].pages[&key];
+            if page.pfn.is_some() {
+                return self.resident_fault(asid, key, a, (need, region), table_pages, out);
+            }
+        }
+        let Some(perms) = region else {
+            self.c.segv += 1;
+            if self.cfg.on_violation == OnViolation::Stop {
+                return Err(ModelError::Segv { asid });
+            }
+            return Ok(Outcome::Skip);
+        };
+        if !perms.contains(need) {
+            self.violation(a.kind, perms, asid)?;
+        }
+        let key = self.page_in(asid, vpn.0, table_pages, out)?;
+        if a.kind == AccessKind::Write {
+            self.count_watch(asid, key, a);
+        }
+        Ok(Outcome::Mapped)
+    }
+
+    fn violation(&mut self, kind: AccessKind, perms: Perms, asid: u16) -> Result<(), ModelError> {
+        self.c.protection_faults += 1;
+        if self.cfg.on_violation == OnViolation::Stop {
+            return Err(ModelError::Protection {
+                kind: kind.name(),
+                perms,
+                asid,
+            });
+        }
+        Ok(())
+    }
+
+    fn count_watch(&mut self, asid: u16, key: u64, a: &Access) {
+        let Some(page) = self.spaces.get(&asid).and_then(|s| s.pages.get(&key)) else {
+            return;
+        };
+        if !self.watched(key, page.size) {
+            return;
+        }
+        let last = a.last_byte().unwrap_or(u64::MAX);
+        if self
+            .cfg
+            .watch
+            .iter()
+            .any(|w| w.addr <= last && w.addr + (w.len - 1) >= a.addr)
+        {
+            self.c.watch_hits += 1;
+        } else {
+            self.c.watch_false_faults += 1;
+        }
+    }
+
+    /// A fault on a resident page: copy-on-write, a watched page, or a protection fault.
+    fn resident_fault(
+        &mut self,
+        asid: u16,
+        key: u64,
+        a: &Access,
+        (need, region): (Perms, Option<Perms>),
+        table_pages: u64,
+        out: &mut Vec<Action>,
+    ) -> Result<Outcome, ModelError> {
+        let region = region.unwrap_or(Perms::RWX);
+        if !region.contains(need) {
+            self.violation(a.kind, region, asid)?;
+            return Ok(Outcome::Continue);
+        }
+        let page = self.spaces[&asid].pages[&key].clone();
+        let Some(old) = page.pfn else {
+            return Ok(Outcome::Continue);
+        };
+        if a.kind == AccessKind::Write && page.cow {
+            self.c.cow_faults += 1;
+            let sharers = self.owners.get(&old).map_or(0, Vec::len);
+            if sharers > 1 {
+                // Copy into a new frame; the old one keeps its other sharers.
+                let new = self.alloc(1, Some(old), table_pages, out)?;
+                self.c.cow_copies += 1;
+                if let Some(o) = self.owners.get_mut(&old) {
+                    o.retain(|&x| x != (asid, key));
+                }
+                self.owners.insert(new, vec![(asid, key)]);
+                if let Some(r) = &mut self.repl {
+                    r.dirty[new as usize] = true;
+                }
+                let slot = {
+                    let p = self.page_mut(asid, key);
+                    p.pfn = Some(new);
+                    p.cow = false;
+                    p.slot.take()
+                };
+                self.release_slot(slot);
+            } else {
+                self.page_mut(asid, key).cow = false;
+            }
+            self.remap(asid, key, out);
+            self.count_watch(asid, key, a);
+            return Ok(Outcome::Mapped);
+        }
+        if a.kind == AccessKind::Write && self.watched(key, page.size) {
+            self.count_watch(asid, key, a);
+            return Ok(Outcome::Continue);
+        }
+        // The design's entry is stale (should not happen): store what the OS holds.
+        self.remap(asid, key, out);
+        Ok(Outcome::Mapped)
+    }
+
+    fn page_mut(&mut self, asid: u16, key: u64) -> &mut Page {
+        self.spaces
+            .get_mut(&asid)
+            .and_then(|s| s.pages.get_mut(&key))
+            .expect("page checked by the caller")
+    }
+
+    fn remap(&mut self, asid: u16, key: u64, out: &mut Vec<Action>) {
+        if let Some(pte) = self.pte(asid, key) {
+            self.c.tlb_shootdowns += 1;
+            out.push(Action::Map {
+                asid,
+                vpn: Vpn(key),
+                pte,
+                shoot: true,
+            });
+        }
+    }
+
+    /// The page size a fault on `vpn` maps.
+    fn size_for(&self, asid: u16, vpn: u64) -> PageSize {
+        let size = match self.huge {
+            HugePolicy::Off => return self.base,
+            HugePolicy::Fixed(size) => size,
+            HugePolicy::Thp => {
+                let Some((lo, hi)) = self.range else {
+                    return self.base;
+                };
+                let span = self.span(PageSize::M2.max(self.base));
+                let start = vpn & !(span - 1);
+                if start < lo || start + (span - 1) > hi {
+                    return self.base;
+                }
+                let inside = self
+                    .spaces
+                    .get(&asid)
+                    .is_none_or(|s| s.inside_one(start, start + span));
+                if !inside {
+                    return self.base;
+                }
+                PageSize::M2
+            }
+        };
+        if size <= self.base {
+            return self.base;
+        }
+        // A huge page only where no smaller page of this space is mapped in its region.
+        let span = self.span(size);
+        let start = vpn & !(span - 1);
+        let clash = self.spaces.get(&asid).is_some_and(|s| {
+            s.pages
+                .iter()
+                .any(|(k, p)| *k >= start && *k < start + span && p.size != size)
+        });
+        if clash {
+            self.base
+        } else {
+            size
+        }
+    }
+
+    /// Brings the page of `vpn` in (first touch or from swap) and maps it; returns its key.
+    fn page_in(
+        &mut self,
+        asid: u16,
+        vpn: u64,
+        table_pages: u64,
+        out: &mut Vec<Action>,
+    ) -> Result<u64, ModelError> {
+        let (key, size, slot, first) = match self.find(asid, vpn) {
+            Some(key) => {
+                let p = &self.spaces[&asid].pages[&key];
+                (key, p.size, p.slot, false)
+            }
+            None => {
+                let size = self.size_for(asid, vpn);
+                (vpn & !(self.span(size) - 1), size, None, true)
+            }
+        };
+        let span = self.span(size);
+        let pfn = self.alloc(span, None, table_pages, out)?;
+        if slot.is_some() || self.cfg.first_touch == FirstTouch::Disk {
+            self.c.major_faults += 1;
+            self.c.disk_reads += 1;
+        } else {
+            self.c.minor_faults += 1;
+        }
+        if first {
+            self.c.pages_mapped += 1;
+        }
+        let space = self.spaces.entry(asid).or_default();
+        let page = space.pages.entry(key).or_insert(Page {
+            size,
+            pfn: None,
+            slot: None,
+            cow: false,
+        });
+        page.pfn = Some(pfn);
+        page.cow = false;
+        self.owners.insert(pfn, vec![(asid, key)]);
+        if let Some(pte) = self.pte(asid, key) {
+            out.push(Action::Map {
+                asid,
+                vpn: Vpn(key),
+                pte,
+                shoot: false,
+            });
+        }
+        Ok(key)
+    }
+
+    /// Takes `n` aligned frames (evicting a page when a memory limit is full; never `pinned`).
+    fn alloc(
+        &mut self,
+        n: u64,
+        pinned: Option<u64>,
+        table_pages: u64,
+        out: &mut Vec<Action>,
+    ) -> Result<u64, ModelError> {
+        if self.limited {
+            let cap = if self.cfg.count_tables {
+                let cap = self.frames.saturating_sub(table_pages);
+                if cap == 0 {
+                    return Err(ModelError::TablesDoNotFit {
+                        tables: table_pages,
+                        frames: self.frames,
+                    });
+                }
+                cap
+            } else {
+                self.frames
+            };
+            while self.frames_in_use >= cap {
+                self.evict(pinned, out)?;
+            }
+        }
+        let f = if n == 1 && !self.free.is_empty() {
+            self.free.pop_first().unwrap_or_default()
+        } else {
+            let start = self.next_frame.next_multiple_of(n);
+            match start.checked_add(n) {
+                Some(end) if end <= self.frames => {
+                    self.next_frame = end;
+                    start
+                }
+                _ => {
+                    return Err(ModelError::OutOfMemory {
+                        frames: self.frames,
+                    })
+                }
+            }
+        };
+        self.frames_in_use += n;
+        self.c.resident_frames_peak = self.c.resident_frames_peak.max(self.frames_in_use);
+        if let Some(r) = &mut self.repl {
+            r.load(f as usize);
+        }
+        Ok(f)
+    }
+
+    fn free_frames(&mut self, pfn: u64, size: PageSize) {
+        let n = self.span(size);
+        self.frames_in_use -= n;
+        if n == 1 {
+            self.free.insert(pfn);
+        }
+        if let Some(r) = &mut self.repl {
+            if let Some(u) = r.in_use.get_mut(pfn as usize) {
+                *u = false;
+            }
+        }
+    }
+
+    fn evict(&mut self, pinned: Option<u64>, out: &mut Vec<Action>) -> Result<(), ModelError> {
+        let oom = ModelError::OutOfMemory {
+            frames: self.frames,
+        };
+        let Some(r) = &mut self.repl else {
+            return Err(oom);
+        };
+        if r.policy == Policy::Opt && r.next_uses.is_none() {
+            return Err(ModelError::NoFuture);
+        }
+        let Some(f) = r.victim(pinned.map(|p| p as usize)) else {
+            return Err(oom);
+        };
+        let dirty = r.dirty[f];
+        let pfn = f as u64;
+        let owners = self.owners.remove(&pfn).unwrap_or_default();
+        self.c.evictions += 1;
+        // A dirty page is written to a new slot (or its old one); a clean one keeps its slot,
+        // or, never written, becomes a zero page again.
+        let mut slot = owners
+            .first()
+            .and_then(|&(a, k)| self.spaces.get(&a)?.pages.get(&k)?.slot);
+        if dirty {
+            self.c.dirty_evictions += 1;
+            self.c.disk_writes += 1;
+            if slot.is_none() {
+                let s = self.free_slots.pop().unwrap_or_else(|| {
+                    self.next_slot += 1;
+                    self.next_slot - 1
+                });
+                self.slots.insert(s, 0);
+                slot = Some(s);
+            }
+        }
+        let mut size = self.base;
+        for &(asid, key) in &owners {
+            if let Some(p) = self
+                .spaces
+                .get_mut(&asid)
+                .and_then(|s| s.pages.get_mut(&key))
+            {
+                size = p.size;
+                p.pfn = None;
+                if p.slot.is_none() {
+                    if let Some(s) = slot {
+                        *self.slots.entry(s).or_default() += 1;
+                    }
+                    p.slot = slot;
+                }
+            }
+            self.c.tlb_shootdowns += 1;
+            out.push(Action::Unmap {
+                asid,
+                vpn: Vpn(key),
+            });
+        }
+        self.c.swap_peak = self.c.swap_peak.max(self.slots.len() as u64);
+        self.free_frames(pfn, size);
+        Ok(())
+    }
+
+    fn release_slot(&mut self, slot: Option<u64>) {
+        let Some(s) = slot else { return };
+        if let Some(n) = self.slots.get_mut(&s) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.slots.remove(&s);
+                self.free_slots.push(s);
+            }
+        }
+    }
+
+    /// Removes page `key` of `asid`: unmaps it, frees its frame when no sharer is left and its
+    /// swap slot.
+    fn drop_page(&mut self, asid: u16, key: u64, out: &mut Vec<Action>) {
+        let Some(page) = self
+            .spaces
+            .get_mut(&asid)
+            .and_then(|s| s.pages.remove(&key))
+        else {
+            return;
+        };
+        self.release_slot(page.slot);
+        if let Some(pfn) = page.pfn {
+            self.c.tlb_shootdowns += 1;
+            out.push(Action::Unmap {
+                asid,
+                vpn: Vpn(key),
+            });
+            let last = match self.owners.get_mut(&pfn) {
+                Some(o) => {
+                    o.retain(|&x| x != (asid, key));
+                    o.is_empty()
+                }
+                None => true,
+            };
+            if last {
+                self.owners.remove(&pfn);
+                self.free_frames(pfn, page.size);
+            }
+        }
+    }
+
+    /// Base pages `[start, end)` of a range event (`pages` of 4 KiB from `addr`).
+    fn range_of(&self, a: &Access) -> (u64, u64) {
+        let s = self.base.shift();
+        let bytes = u128::from(a.size) << 12;
+        let end = (u128::from(a.addr) + bytes).div_ceil(1u128 << s);
+        (a.addr >> s, u64::try_from(end).unwrap_or(u64::MAX))
+    }
+
+    /// An OS event: fork, exit, mmap, munmap, mprotect (a context switch changes nothing here).
+    /// Pushes the changes to make on `out`.
+    pub fn event(&mut self, a: &Access, out: &mut Vec<Action>) {
+        let asid = a.asid;
+        match a.kind {
+            AccessKind::Fork => self.fork(asid, a.addr as u16, out),
+            AccessKind::Exit => {
+                self.clear(a.asid, None, out);
+                self.spaces.remove(&asid);
+                out.push(Action::Drop { asid });
+            }
+            AccessKind::Mmap => {
+                let (start, end) = self.range_of(a);
+                self.clear(asid, Some((start, end)), out);
+                let space = self.spaces.entry(asid).or_default();
+                space.cut(start, end);
+                space
+                    .regions
+                    .get_or_insert_with(BTreeMap::new)
+                    .insert(start, (end, Perms::from_bits(a.flags)));
+            }
+            AccessKind::Munmap => {
+                let (start, end) = self.range_of(a);
+                self.clear(asid, Some((start, end)), out);
+                let space = self.spaces.entry(asid).or_default();
+                space.regions.get_or_insert_with(BTreeMap::new);
+                space.cut(start, end);
+            }
+            AccessKind::Mprotect => {
+                let (start, end) = self.range_of(a);
+                let base = self.base.shift();
+                let span = |size: PageSize| 1u64 << (size.shift() - base);
+                let space = self.spaces.entry(asid).or_default();
+                let Some(r) = &mut space.regions else {
+                    // No regions yet: the whole space is one; protecting part of it splits it.
+                    let mut r = BTreeMap::new();
+                    r.insert(0, (u64::MAX, Perms::RWX));
+                    space.regions = Some(r);
+                    return self.event(a, out);
+                };
+                let hit: Vec<(u64, u64)> = r
+                    .range(..end)
+                    .filter(|(_, (e, _))| *e > start)
+                    .map(|(s, (e, _))| (*s.max(&start), (*e).min(end)))
+                    .collect();
+                space.cut(start, end);
+                if let Some(r) = &mut space.regions {
+                    for (s, e) in hit {
+                        r.insert(s, (e, Perms::from_bits(a.flags)));
+                    }
+                }
+                let keys: Vec<u64> = space
+                    .pages
+                    .iter()
+                    .filter(|(k, p)| **k < end && **k + span(p.size) > start && p.pfn.is_some())
+                    .map(|(k, _)| *k)
+                    .collect();
+                for k in keys {
+                    self.remap(asid, k, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Drops the pages of `asid` in `range` (all of them with `None`).
+    fn clear(&mut self, asid: u16, range: Option<(u64, u64)>, out: &mut Vec<Action>) {
+        let Some(space) = self.spaces.get(&asid) else {
+            return;
+        };
+        let mut keys: Vec<u64> = space
+            .pages
+            .iter()
+            .filter(|(k, p)| range.is_none_or(|(s, e)| **k < e && **k + self.span(p.size) > s))
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_unstable();
+        for k in keys {
+            self.drop_page(asid, k, out);
+        }
+    }
+
+    /// `parent` forks `child`: the child gets the parent's regions and shares every page;
+    /// writable pages of both become copy-on-write (read-only until written).
+    fn fork(&mut self, parent: u16, child: u16, out: &mut Vec<Action>) {
+        if parent == child {
+            return;
+        }
+        self.clear(child, None, out);
+        let Some(p) = self.spaces.get(&parent).cloned() else {
+            self.spaces.insert(child, Space::default());
+            return;
+        };
+        let mut keys: Vec<u64> = p.pages.keys().copied().collect();
+        keys.sort_unstable();
+        let mut c = Space {
+            pages: HashMap::new(),
+            regions: p.regions.clone(),
+        };
+        for &k in &keys {
+            let page = &p.pages[&k];
+            if let Some(s) = page.slot {
+                *self.slots.entry(s).or_default() += 1;
+            }
+            c.pages.insert(
+                k,
+                Page {
+                    cow: true,
+                    ..page.clone()
+                },
+            );
+        }
+        self.spaces.insert(child, c);
+        for &k in &keys {
+            let page = &p.pages[&k];
+            let writable = p.region(k).unwrap_or(Perms::RWX).contains(Perms::W);
+            if let Some(pfn) = page.pfn {
+                self.owners.entry(pfn).or_default().push((child, k));
+                let was_cow = page.cow;
+                self.page_mut(parent, k).cow = true;
+                if writable && !was_cow {
+                    self.remap(parent, k, out);
+                }
+                if let Some(pte) = self.pte(child, k) {
+                    out.push(Action::Map {
+                        asid: child,
+                        vpn: Vpn(k),
+                        pte,
+                        shoot: false,
+                    });
+                }
+            } else {
+                self.page_mut(parent, k).cow = true;
+            }
+        }
+    }
+}

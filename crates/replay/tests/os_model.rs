@@ -1,0 +1,484 @@
+//! The OS model against independent models: the course answers of `../shared/traces/osprac`,
+//! an LRU stack-distance count, a Belady computation, copy-on-write through every design, and
+//! every design agreeing on translations and OS counters under memory pressure and forks.
+
+use ptbench_core::{Access, AccessKind};
+use ptbench_pagetable::DesignSpec;
+use ptbench_replay::ptbench_tlb::TlbSpec;
+use ptbench_replay::{
+    FirstTouch, NextUses, OsConfig, PageCrossing, Policy, Sim, SimOptions, Stats,
+};
+use ptbench_trace::gen::{GenSpec, Generator, Pattern};
+use ptbench_trace::{ReaderOptions, TraceReader};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+const DESIGNS: &[&str] = &[
+    "x86-64",
+    "x86-64-5l",
+    "radix:levels=3,pobits=12",
+    "flat:va_bits=40",
+    "hashed",
+    "hashed:collision=chain,entries=8,bucket=2",
+    "inverted",
+    "inverted:frames=64",
+    "ecpt",
+    "reference",
+];
+
+const TLBS: &[&str] = &["none", "l1=4x2", "l1i=8x2,l1d=8x2,l2=32x4,pwc=8x2"];
+
+fn read_all(path: &Path) -> Vec<Access> {
+    let mut r = ptbench_trace::open_with(path, &ReaderOptions::default()).unwrap();
+    let mut out = Vec::new();
+    let mut batch = Vec::new();
+    while r.read_batch(&mut batch).unwrap() > 0 {
+        out.extend_from_slice(&batch);
+    }
+    out
+}
+
+fn generated(pattern: Pattern, accesses: u64, pages: u64, seed: u64) -> Vec<Access> {
+    let spec = GenSpec {
+        seed,
+        ..GenSpec::new(pattern, accesses, pages * 4096)
+    };
+    let mut g = Generator::new(spec).unwrap();
+    let mut out = Vec::new();
+    let mut batch = Vec::new();
+    while g.read_batch(&mut batch).unwrap() > 0 {
+        out.extend_from_slice(&batch);
+    }
+    out
+}
+
+/// Replays `trace` through `design` behind `tlb` under `os` (OPT gets its next uses).
+fn replay(
+    design: &str,
+    tlb: &str,
+    os: &OsConfig,
+    crossing: PageCrossing,
+    trace: &[Access],
+) -> Stats {
+    let opts = SimOptions {
+        page_crossing: crossing,
+        os: os.clone(),
+        ..SimOptions::default()
+    };
+    let spec = DesignSpec::parse(design).unwrap();
+    let mut sim = Sim::build_with_tlb(&spec, &TlbSpec::parse(tlb).unwrap(), &opts).unwrap();
+    if os.policy == Policy::Opt {
+        let mut pass = NextUses::new(sim.page_shift(), crossing);
+        pass.push(trace);
+        sim.set_next_uses(pass.finish());
+    }
+    for (i, batch) in trace.chunks(1000).enumerate() {
+        sim.replay(batch, (i * 1000) as u64)
+            .unwrap_or_else(|e| panic!("{design} {tlb} {os}: {e}"));
+    }
+    sim.stats()
+}
+
+fn limited(frames: u64, policy: Policy) -> OsConfig {
+    OsConfig {
+        frames: Some(frames),
+        policy,
+        ..OsConfig::default()
+    }
+}
+
+fn osprac() -> Option<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/traces/osprac");
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("note: {} is missing; skipping", dir.display());
+        None
+    }
+}
+
+/// `trace1-4frames-clock`: (trace, frames, policy).
+fn answer_name(name: &str) -> Option<(String, u64, Policy)> {
+    let name = name.strip_suffix(".ans").unwrap_or(name);
+    let mut parts = name.split('-');
+    let trace = parts.next()?.to_string();
+    let frames = parts.next()?.strip_suffix("frames")?.parse().ok()?;
+    let policy = parts.next()?.parse().ok()?;
+    Some((trace, frames, policy))
+}
+
+fn answer_field(text: &str, key: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(key))
+        .and_then(|v| v.trim_start_matches(':').trim().parse().ok())
+        .unwrap_or_else(|| panic!("no `{key}` in {text}"))
+}
+
+#[test]
+fn osprac_answers_are_reproduced_by_every_design() {
+    let Some(dir) = osprac() else { return };
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some((trace, frames, policy)) = answer_name(&name) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(answer_field(&text, "total memory frames"), frames, "{name}");
+        let events = answer_field(&text, "events in trace");
+        let reads = answer_field(&text, "total disk reads");
+        let writes = answer_field(&text, "total disk writes");
+        let accesses = read_all(&dir.join(&trace));
+        let os = OsConfig {
+            first_touch: FirstTouch::Disk,
+            ..limited(frames, policy)
+        };
+        for design in DESIGNS {
+            for tlb in TLBS {
+                let s = replay(design, tlb, &os, PageCrossing::First, &accesses);
+                let what = format!("{name} {design} {tlb}");
+                assert_eq!(s.accesses, events, "{what}");
+                assert_eq!(s.os.disk_reads, reads, "{what}");
+                assert_eq!(s.page_faults, reads, "{what}: disk reads = page faults");
+                assert_eq!(s.os.disk_writes, writes, "{what}");
+                assert_eq!(
+                    s.os.dirty_evictions, writes,
+                    "{what}: writes = dirty evictions"
+                );
+                assert_eq!(s.os.major_faults, reads, "{what}");
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 5, "five answer files");
+}
+
+/// Pages of the translations of `trace` (one per access: none crosses a page).
+fn pages(trace: &[Access]) -> Vec<(u16, u64)> {
+    trace
+        .iter()
+        .filter(|a| !a.kind.is_event())
+        .map(|a| (a.asid, a.addr >> 12))
+        .collect()
+}
+
+/// Faults of LRU with `frames` frames from stack distances: an access faults when its page is
+/// new or more than `frames` distinct pages were used since its last use.
+fn lru_by_stack_distance(pages: &[(u16, u64)], frames: usize) -> u64 {
+    let mut stack: Vec<(u16, u64)> = Vec::new();
+    let mut faults = 0;
+    for p in pages {
+        match stack.iter().rposition(|q| q == p) {
+            Some(i) => {
+                if stack.len() - i > frames {
+                    faults += 1;
+                }
+                stack.remove(i);
+            }
+            None => faults += 1,
+        }
+        stack.push(*p);
+    }
+    faults
+}
+
+/// Faults of Belady's OPT with `frames` frames, by scanning ahead.
+fn belady(pages: &[(u16, u64)], frames: usize) -> u64 {
+    let mut resident: HashSet<(u16, u64)> = HashSet::new();
+    let mut faults = 0;
+    for (i, p) in pages.iter().enumerate() {
+        if resident.contains(p) {
+            continue;
+        }
+        faults += 1;
+        if resident.len() == frames {
+            let victim = *resident
+                .iter()
+                .max_by_key(|q| {
+                    pages[i + 1..]
+                        .iter()
+                        .position(|r| r == *q)
+                        .unwrap_or(usize::MAX)
+                })
+                .unwrap();
+            resident.remove(&victim);
+        }
+        resident.insert(*p);
+    }
+    faults
+}
+
+fn workloads() -> Vec<(String, Vec<Access>)> {
+    let mut w = Vec::new();
+    for (pattern, pages) in [
+        (Pattern::Zipf, 200),
+        (Pattern::Uniform, 64),
+        (Pattern::PointerChase, 48),
+        (Pattern::Matrix, 32),
+    ] {
+        w.push((format!("{pattern}"), generated(pattern, 4000, pages, 7)));
+    }
+    w
+}
+
+#[test]
+fn lru_equals_a_stack_distance_count() {
+    for (name, trace) in workloads() {
+        let p = pages(&trace);
+        for frames in [1u64, 2, 3, 8, 16, 31, 64, 100] {
+            let want = lru_by_stack_distance(&p, frames as usize);
+            for design in ["x86-64", "hashed", "inverted"] {
+                let s = replay(
+                    design,
+                    "none",
+                    &limited(frames, Policy::Lru),
+                    PageCrossing::Split,
+                    &trace,
+                );
+                assert_eq!(s.page_faults, want, "{name} {design} frames={frames}");
+            }
+        }
+    }
+}
+
+#[test]
+fn opt_equals_belady_and_no_policy_beats_it() {
+    for (name, trace) in workloads() {
+        let p = pages(&trace);
+        for frames in [1u64, 2, 5, 8, 16, 33, 64] {
+            let want = belady(&p, frames as usize);
+            let os = limited(frames, Policy::Opt);
+            let got = replay("x86-64", "none", &os, PageCrossing::Split, &trace);
+            assert_eq!(got.page_faults, want, "{name} frames={frames}");
+            assert_eq!(
+                replay("ecpt", "l1=4x2", &os, PageCrossing::Split, &trace).page_faults,
+                want
+            );
+            for (policy_name, policy) in Policy::ALL {
+                let s = replay(
+                    "x86-64",
+                    "none",
+                    &limited(frames, policy),
+                    PageCrossing::Split,
+                    &trace,
+                );
+                assert!(
+                    s.page_faults >= want,
+                    "{name} {policy_name} frames={frames}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn on_every_shipped_trace_no_policy_beats_opt() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../traces");
+    let mut traces: Vec<PathBuf> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".gz"))
+        .collect();
+    traces.sort();
+    assert!(!traces.is_empty());
+    for path in traces {
+        let trace = read_all(&path);
+        for frames in [16u64, 256] {
+            let opt = replay(
+                "x86-64",
+                "none",
+                &limited(frames, Policy::Opt),
+                PageCrossing::Split,
+                &trace,
+            );
+            for (name, policy) in Policy::ALL {
+                let s = replay(
+                    "x86-64",
+                    "none",
+                    &limited(frames, policy),
+                    PageCrossing::Split,
+                    &trace,
+                );
+                assert!(
+                    s.page_faults >= opt.page_faults,
+                    "{} {name} frames={frames}: {} < OPT {}",
+                    path.display(),
+                    s.page_faults,
+                    opt.page_faults
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn copy_on_write_through_every_design() {
+    let page = 0x7f00_0000_1000u64 & ((1 << 40) - 1);
+    let w = |asid| Access::new(AccessKind::Write, page + 8, 8).in_asid(asid);
+    let r = |asid| Access::new(AccessKind::Read, page + 16, 8).in_asid(asid);
+    let fork = Access::new(AccessKind::Fork, 1, 0);
+    for design in DESIGNS {
+        for tlb in TLBS {
+            let what = format!("{design} {tlb}");
+            let spec = DesignSpec::parse(design).unwrap();
+            let opts = SimOptions::default();
+            let mut sim = Sim::build_with_tlb(&spec, &TlbSpec::parse(tlb).unwrap(), &opts).unwrap();
+            let step = |sim: &mut Sim, a: Access| {
+                sim.replay(&[a], 0).unwrap();
+                sim.stats().os
+            };
+            // The parent writes the page: a minor fault.
+            let s = step(&mut sim, w(0));
+            assert_eq!((s.minor_faults, s.cow_faults), (1, 0), "{what}");
+            step(&mut sim, fork);
+            // Both read it: no copy, no fault.
+            step(&mut sim, r(0));
+            let s = step(&mut sim, r(1));
+            assert_eq!(
+                (s.minor_faults, s.cow_faults, s.cow_copies),
+                (1, 0, 0),
+                "{what}"
+            );
+            // The child writes it: one COW fault, one copy.
+            let s = step(&mut sim, w(1));
+            assert_eq!((s.cow_faults, s.cow_copies), (1, 1), "{what}");
+            // The parent writes it: the last sharer, made writable without a copy.
+            let s = step(&mut sim, w(0));
+            assert_eq!((s.cow_faults, s.cow_copies), (2, 1), "{what}");
+            // Writes after that fault no more.
+            step(&mut sim, w(0));
+            let s = step(&mut sim, w(1));
+            assert_eq!(
+                (s.cow_faults, s.minor_faults, s.protection_faults),
+                (2, 1, 0),
+                "{what}"
+            );
+            assert_eq!(sim.stats().page_faults, 3, "{what}");
+            assert_eq!(s.resident_frames_peak, 2, "{what}");
+        }
+    }
+}
+
+/// Several processes: forks, switches, regions, writes and exits, under memory pressure.
+fn processes(seed: u64) -> Vec<Access> {
+    let mut out = Vec::new();
+    let base = 0x10_0000_0000u64;
+    let mut rng = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut mmap = Access::new(AccessKind::Mmap, base, 48);
+    mmap.flags = 3;
+    out.push(mmap);
+    let mut live = vec![0u16];
+    for round in 0..40u64 {
+        let asid = live[(next() % live.len() as u64) as usize];
+        out.push(Access::new(AccessKind::ContextSwitch, 0, 0).in_asid(asid));
+        for _ in 0..50 {
+            let kind = if next() % 3 == 0 {
+                AccessKind::Write
+            } else {
+                AccessKind::Read
+            };
+            // Some accesses fall past the 48-page region: segmentation faults.
+            let addr = base + (next() % 52) * 4096 + (next() % 512) * 8;
+            out.push(Access::new(kind, addr, 8).in_asid(asid));
+        }
+        match round % 8 {
+            2 if live.len() < 4 => {
+                let child = live.iter().max().unwrap() + 1;
+                out.push(Access::new(AccessKind::Fork, u64::from(child), 0).in_asid(asid));
+                live.push(child);
+            }
+            5 => {
+                let mut p = Access::new(AccessKind::Mprotect, base + 4096 * (next() % 40), 4);
+                p.flags = 1;
+                out.push(p.in_asid(asid));
+            }
+            7 if live.len() > 1 => {
+                let victim = live.pop().unwrap();
+                out.push(Access::new(AccessKind::Exit, 0, 0).in_asid(victim));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn every_design_agrees_on_translations_and_os_counters_under_pressure_and_forks() {
+    for seed in [1u64, 2, 3] {
+        let trace = processes(seed);
+        for (os_name, os) in [
+            ("unlimited", OsConfig::default()),
+            ("lru-12", limited(12, Policy::Lru)),
+            ("clock-7", limited(7, Policy::Clock)),
+            ("fifo-20", limited(20, Policy::Fifo)),
+            ("random-9", limited(9, Policy::Random)),
+            ("opt-9", limited(9, Policy::Opt)),
+            (
+                "nru-9",
+                OsConfig {
+                    period: 64,
+                    ..limited(9, Policy::Nru)
+                },
+            ),
+            (
+                "aging-9",
+                OsConfig {
+                    period: 64,
+                    ..limited(9, Policy::Aging)
+                },
+            ),
+        ] {
+            let want = replay("reference", "none", &os, PageCrossing::Split, &trace);
+            assert!(want.os.segv > 0, "{os_name}: {:?}", want.os);
+            assert!(want.os.protection_faults > 0, "{os_name}: {:?}", want.os);
+            if os.frames.is_some() {
+                assert!(want.os.evictions > 0, "{os_name}");
+            } else {
+                assert!(want.os.cow_copies > 0, "{os_name}: {:?}", want.os);
+            }
+            for design in DESIGNS {
+                if os.frames.is_none() && design.contains("frames=") {
+                    continue; // a 64-frame inverted table needs a memory limit to replace pages
+                }
+                for tlb in TLBS {
+                    let got = replay(design, tlb, &os, PageCrossing::Split, &trace);
+                    let what = format!("seed {seed} {os_name} {design} {tlb}");
+                    assert_eq!(got.digest, want.digest, "{what}");
+                    assert_eq!(got.os, want.os, "{what}");
+                    assert_eq!(got.page_faults, want.page_faults, "{what}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn without_a_limit_every_fault_is_minor_and_nothing_is_evicted() {
+    let trace = generated(Pattern::Zipf, 3000, 300, 3);
+    let s = replay(
+        "x86-64",
+        "none",
+        &OsConfig::default(),
+        PageCrossing::Split,
+        &trace,
+    );
+    assert_eq!(s.os.minor_faults, s.page_faults);
+    assert_eq!(s.page_faults, s.distinct_pages);
+    assert_eq!(
+        (
+            s.os.evictions,
+            s.os.disk_reads,
+            s.os.disk_writes,
+            s.os.swap_peak
+        ),
+        (0, 0, 0, 0)
+    );
+    assert_eq!(s.os.resident_frames_peak, s.distinct_pages);
+}
