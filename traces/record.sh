@@ -34,6 +34,21 @@ record gzip      /usr/bin/gzip -9 -c gzip-input.txt
 record sha256sum /usr/bin/sha256sum sha-input.txt
 record listwalk  ./listwalk
 
+# --- large-footprint programs, through ptbench's own recorder into its binary format ---
+# (needs a built ptbench: cargo build --release; zstd -19 packs them well under 10 MB)
+PTBENCH="${PTBENCH:-$TRACES/../target/release/ptbench}"
+if [ -x "$PTBENCH" ] && command -v zstd > /dev/null; then
+    for prog in hashprobe transpose; do
+        gcc -O1 -static -o "$prog" "$TRACES/src/$prog.c"
+        echo "recording $prog with ptbench record" >&2
+        env -i PATH=/usr/bin:/bin LC_ALL=C "$PTBENCH" record -o "$prog.ptbt" -- "./$prog" > /dev/null
+        zstd -19 -T0 -q -f "$prog.ptbt" -o "$TRACES/$prog.ptbt.zst"
+        rm -f "$prog.ptbt"
+    done
+else
+    echo "skipping hashprobe and transpose: build ptbench (cargo build --release) and install zstd" >&2
+fi
+
 # --- statistics (same numbers as in README.md) ---
 if command -v python3 > /dev/null; then
 python3 - "$TRACES"/*.lackey.gz <<'PY'

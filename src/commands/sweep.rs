@@ -130,6 +130,7 @@ struct Bars {
     last_line: Mutex<Instant>,
     start: Instant,
     traces_done: AtomicU64,
+    cells_done: AtomicU64,
 }
 
 impl Bars {
@@ -160,6 +161,7 @@ impl Bars {
             last_line: Mutex::new(Instant::now()),
             start: Instant::now(),
             traces_done: AtomicU64::new(0),
+            cells_done: AtomicU64::new(0),
         }
     }
 
@@ -182,10 +184,14 @@ impl Bars {
             };
             if last.elapsed() >= Duration::from_secs(5) {
                 *last = Instant::now();
+                let started = self.totals.iter().filter(|t| t.load(Ordering::Relaxed) > 0).count();
                 eprintln!(
-                    "ptbench: sweep: {} traces done, {:.0}% of the bytes started, {} accesses, {:.1} M accesses/s, {:.0} s",
+                    "ptbench: sweep: {} of {} traces done, {} replaying ({:.0}% of their bytes read), {} cells done; {} trace accesses read, {:.1} M/s; {:.0} s",
                     self.traces_done.load(Ordering::Relaxed),
+                    self.bytes.len(),
+                    started.saturating_sub(self.traces_done.load(Ordering::Relaxed) as usize),
                     100.0 * done as f64 / total.max(1) as f64,
+                    self.cells_done.load(Ordering::Relaxed),
                     ptbench_report::thousands(acc),
                     acc as f64 / secs / 1e6,
                     secs
@@ -226,8 +232,9 @@ impl Progress for Bars {
         self.update_overall();
     }
 
-    fn trace_done(&self, trace: usize, _cells: usize) {
+    fn trace_done(&self, trace: usize, cells: usize) {
         self.traces_done.fetch_add(1, Ordering::Relaxed);
+        self.cells_done.fetch_add(cells as u64, Ordering::Relaxed);
         let total = self.totals[trace].load(Ordering::Relaxed);
         self.bytes[trace].store(total, Ordering::Relaxed);
         if let Ok(mut b) = self.bars.lock() {

@@ -3,6 +3,8 @@
 //! ```toml
 //! name = "tlb-reach"
 //! description = "What a bigger STLB buys each design"
+//! huge = ["off", "thp"]                   # top-level keys come before the first [[table]]
+//! page_crossing = "split"
 //!
 //! [[trace]]
 //! path = "../traces/*.ptbt.zst"          # paths and globs, relative to this file
@@ -22,16 +24,20 @@
 //! spec = "repl=lru"
 //! l1 = ["16x4", "64x4", "256x4"]
 //!
-//! huge = ["off", "thp"]
-//! page_crossing = "split"
 //!
-//! [os]                                    # memory pressure: every combination is a cell
-//! frames = [256, 1024]
-//! policy = ["lru", "clock", "opt"]
+//! [[group]]                               # another cross product, beside the one above
+//! traces = ["zipf-4g"]                    # only these traces (default: all)
+//! design = [{ spec = "x86-64" }]          # (axes it leaves out are the top-level ones)
+//! tlb = [{ spec = "none" }]
+//! os = { frames = [256, 1024], policy = ["lru", "clock", "opt"] }
 //! ```
 //!
-//! Cells are the cross product trace x design x TLB x huge-page policy, in file order (globs
-//! sorted); every cell has a stable key ([`Cell::key`]) written in its result row.
+//! Without `[[group]]`, the top-level axes make the one cross product; with groups, each group
+//! makes one and the cells are their union (a cell in two groups runs once). `[os]` takes the
+//! settings of `ptbench run`'s OS model (`frames`, `policy`, `first_touch`, ...), lists or values.
+//!
+//! Cells are the cross product trace x design x TLB x huge-page policy x OS settings, in file order
+//! (globs sorted); every cell has a stable key ([`Cell::key`]) written in its result row.
 
 use ptbench_pagetable::DesignSpec;
 use ptbench_replay::{HugePolicy, PageCrossing};
@@ -88,6 +94,31 @@ struct FileToml {
     page_crossing: Option<String>,
     #[serde(default)]
     os: toml::Table,
+    #[serde(default, rename = "group")]
+    groups: Vec<GroupToml>,
+}
+
+/// A cross product of its own: any axis it leaves out is the file's top-level one.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupToml {
+    /// Only these traces (ids, file names or generated names); all when absent.
+    traces: Option<Vec<String>>,
+    #[serde(rename = "design")]
+    designs: Option<Vec<toml::Table>>,
+    #[serde(rename = "tlb")]
+    tlbs: Option<Vec<toml::Table>>,
+    huge: Option<Vec<String>>,
+    os: Option<toml::Table>,
+}
+
+/// The axes of one cross product.
+struct Axes {
+    traces: Option<Vec<String>>,
+    designs: Vec<DesignSpec>,
+    tlbs: Vec<TlbSpec>,
+    huge: Vec<HugePolicy>,
+    os: Vec<(Vec<(String, String)>, ptbench_os::OsConfig)>,
 }
 
 #[derive(Deserialize)]
@@ -295,45 +326,93 @@ impl Experiment {
             }
         }
 
-        let mut designs = Vec::new();
-        for (i, t) in file.designs.iter().enumerate() {
-            let what = format!("[[design]] #{}", i + 1);
-            for spec in expand(t, "spec", ':').map_err(|m| invalid(&what, m))? {
-                let d = DesignSpec::parse(&spec).map_err(|e| invalid(&what, e.to_string()))?;
-                if !designs.contains(&d) {
-                    designs.push(d);
+        let axes = |designs_t: &[toml::Table],
+                    tlbs_t: &[toml::Table],
+                    huge_t: &[String],
+                    os_t: &toml::Table,
+                    at: &str|
+         -> Result<Axes, ExperimentError> {
+            let mut designs = Vec::new();
+            for (i, t) in designs_t.iter().enumerate() {
+                let what = format!("{at}[[design]] #{}", i + 1);
+                for spec in expand(t, "spec", ':').map_err(|m| invalid(&what, m))? {
+                    let d = DesignSpec::parse(&spec).map_err(|e| invalid(&what, e.to_string()))?;
+                    if !designs.contains(&d) {
+                        designs.push(d);
+                    }
                 }
             }
-        }
-        if designs.is_empty() {
-            return Err(invalid(
-                "[[design]]",
-                "the experiment names no design".into(),
-            ));
-        }
-        let mut tlbs = Vec::new();
-        for (i, t) in file.tlbs.iter().enumerate() {
-            let what = format!("[[tlb]] #{}", i + 1);
-            for spec in expand(t, "spec", ',').map_err(|m| invalid(&what, m))? {
-                let s = TlbSpec::parse(&spec).map_err(|e| invalid(&what, format!("{e}")))?;
-                if !tlbs.contains(&s) {
-                    tlbs.push(s);
+            if designs.is_empty() {
+                return Err(invalid(
+                    &format!("{at}[[design]]"),
+                    "the experiment names no design".into(),
+                ));
+            }
+            let mut tlbs = Vec::new();
+            for (i, t) in tlbs_t.iter().enumerate() {
+                let what = format!("{at}[[tlb]] #{}", i + 1);
+                for spec in expand(t, "spec", ',').map_err(|m| invalid(&what, m))? {
+                    let s = TlbSpec::parse(&spec).map_err(|e| invalid(&what, format!("{e}")))?;
+                    if !tlbs.contains(&s) {
+                        tlbs.push(s);
+                    }
                 }
             }
-        }
-        if tlbs.is_empty() {
-            tlbs.push(TlbSpec::NONE);
-        }
-        let mut huge = Vec::new();
-        for h in if file.huge.is_empty() {
-            vec!["off".to_string()]
-        } else {
-            file.huge.clone()
-        } {
-            let p = parse_huge(&h).map_err(|m| invalid("huge", m))?;
-            if !huge.contains(&p) {
-                huge.push(p);
+            if tlbs.is_empty() {
+                tlbs.push(TlbSpec::NONE);
             }
+            let mut huge = Vec::new();
+            for h in if huge_t.is_empty() {
+                vec!["off".to_string()]
+            } else {
+                huge_t.to_vec()
+            } {
+                let p = parse_huge(&h).map_err(|m| invalid(&format!("{at}huge"), m))?;
+                if !huge.contains(&p) {
+                    huge.push(p);
+                }
+            }
+            let mut os = Vec::new();
+            for o in os_axes(os_t).map_err(|m| invalid(&format!("{at}[os]"), m))? {
+                let text: Vec<String> = o.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let c: ptbench_os::OsConfig = text.join(",").parse().map_err(
+                    |e: ptbench_os::ConfigError| invalid(&format!("{at}[os]"), e.to_string()),
+                )?;
+                os.push((o, c));
+            }
+            Ok(Axes {
+                traces: None,
+                designs,
+                tlbs,
+                huge,
+                os,
+            })
+        };
+        let mut groups = Vec::new();
+        if file.groups.is_empty() {
+            groups.push(axes(&file.designs, &file.tlbs, &file.huge, &file.os, "")?);
+        }
+        for (i, g) in file.groups.iter().enumerate() {
+            let at = format!("[[group]] #{}: ", i + 1);
+            let mut a = axes(
+                g.designs.as_deref().unwrap_or(&file.designs),
+                g.tlbs.as_deref().unwrap_or(&file.tlbs),
+                g.huge.as_deref().unwrap_or(&file.huge),
+                g.os.as_ref().unwrap_or(&file.os),
+                &at,
+            )?;
+            if let Some(names) = &g.traces {
+                for n in names {
+                    if !traces.iter().any(|t| trace_named(t, n)) {
+                        return Err(invalid(
+                            &format!("{at}traces"),
+                            format!("`{n}` names no trace of the experiment"),
+                        ));
+                    }
+                }
+                a.traces = Some(names.clone());
+            }
+            groups.push(a);
         }
         let page_crossing = match file.page_crossing.as_deref() {
             None | Some("split") => PageCrossing::Split,
@@ -345,33 +424,34 @@ impl Experiment {
                 ))
             }
         };
-        let mut os = Vec::new();
-        for o in os_axes(&file.os).map_err(|m| invalid("[os]", m))? {
-            let text: Vec<String> = o.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let c: ptbench_os::OsConfig = text
-                .join(",")
-                .parse()
-                .map_err(|e: ptbench_os::ConfigError| invalid("[os]", e.to_string()))?;
-            os.push((o, c));
-        }
-
-        let mut cells = Vec::new();
+        let mut cells: Vec<Cell> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (ti, t) in traces.iter().enumerate() {
-            for d in &designs {
-                for tlb in &tlbs {
-                    for h in &huge {
-                        for (o, os_config) in &os {
-                            let index = cells.len();
-                            cells.push(Cell {
-                                index,
-                                trace: ti,
-                                design: d.clone(),
-                                tlb: *tlb,
-                                huge: *h,
-                                os: o.clone(),
-                                os_config: os_config.clone(),
-                                key: key(&t.id, d, tlb, *h, page_crossing, o),
-                            });
+            for g in &groups {
+                if let Some(names) = &g.traces {
+                    if !names.iter().any(|n| trace_named(t, n)) {
+                        continue;
+                    }
+                }
+                for d in &g.designs {
+                    for tlb in &g.tlbs {
+                        for h in &g.huge {
+                            for (o, os_config) in &g.os {
+                                let key = key(&t.id, d, tlb, *h, page_crossing, o);
+                                if !seen.insert(key.clone()) {
+                                    continue;
+                                }
+                                cells.push(Cell {
+                                    index: cells.len(),
+                                    trace: ti,
+                                    design: d.clone(),
+                                    tlb: *tlb,
+                                    huge: *h,
+                                    os: o.clone(),
+                                    os_config: os_config.clone(),
+                                    key,
+                                });
+                            }
                         }
                     }
                 }
@@ -401,6 +481,15 @@ impl Experiment {
         }
         fnv(all.as_bytes())
     }
+}
+
+/// Whether `name` names trace `t`: its id, its file name, or its generated name.
+fn trace_named(t: &TraceRef, name: &str) -> bool {
+    t.id == name
+        || match &t.source {
+            TraceSource::File(p) => p.file_name().is_some_and(|f| f == name),
+            TraceSource::Gen { name: g, .. } => g == name,
+        }
 }
 
 /// The stable key of a cell.
@@ -595,6 +684,7 @@ mod tests {
     #[test]
     fn axes_multiply_in_file_order() {
         let e = exp(r#"
+            huge = ["off", "2m"]
             [[trace]]
             path = "../traces/*.lackey"
             [[trace]]
@@ -610,7 +700,6 @@ mod tests {
             [[tlb]]
             spec = "repl=lru"
             l1 = ["16x4", "64x4"]
-            huge = ["off", "2m"]
         "#)
         .unwrap();
         assert_eq!(e.traces.len(), 3);
@@ -639,6 +728,42 @@ mod tests {
         let keys: std::collections::HashSet<&str> =
             e.cells.iter().map(|c| c.key.as_str()).collect();
         assert_eq!(keys.len(), e.cells.len(), "keys are unique");
+    }
+
+    #[test]
+    fn groups_add_their_own_cross_products() {
+        let e = exp(r#"
+            [[trace]]
+            path = "../traces/a.lackey"
+            [[design]]
+            spec = "x86-64"
+            [[design]]
+            spec = "hashed"
+            [[tlb]]
+            spec = "none"
+            [[group]]
+            [[group]]
+            traces = ["a.lackey"]
+            design = [{ spec = "x86-64" }]
+            os = { frames = [16, 32], policy = ["lru", "opt"] }
+        "#)
+        .unwrap();
+        // 2 designs (the first group: the top-level axes), then 1 x 2 frames x 2 policies.
+        assert_eq!(e.cells.len(), 2 + 4);
+        assert!(e.cells[2].key.ends_with("|frames=16|policy=lru"), "{}", e.cells[2].key);
+        assert_eq!(e.cells[5].os_config.frames, Some(32));
+        assert_eq!(e.cells[5].os_config.policy, ptbench_os::Policy::Opt);
+        let bad = exp(r#"
+            [[trace]]
+            path = "../traces/a.lackey"
+            [[design]]
+            spec = "x86-64"
+            [[group]]
+            os = { policy = ["belady"] }
+        "#)
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("[[group]] #1: [os]"), "{bad}");
     }
 
     #[test]
