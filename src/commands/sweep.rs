@@ -184,7 +184,11 @@ impl Bars {
             };
             if last.elapsed() >= Duration::from_secs(5) {
                 *last = Instant::now();
-                let started = self.totals.iter().filter(|t| t.load(Ordering::Relaxed) > 0).count();
+                let started = self
+                    .totals
+                    .iter()
+                    .filter(|t| t.load(Ordering::Relaxed) > 0)
+                    .count();
                 eprintln!(
                     "ptbench: sweep: {} of {} traces done, {} replaying ({:.0}% of their bytes read), {} cells done; {} trace accesses read, {:.1} M/s; {:.0} s",
                     self.traces_done.load(Ordering::Relaxed),

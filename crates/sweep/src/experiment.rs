@@ -375,9 +375,12 @@ impl Experiment {
             let mut os = Vec::new();
             for o in os_axes(os_t).map_err(|m| invalid(&format!("{at}[os]"), m))? {
                 let text: Vec<String> = o.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let c: ptbench_os::OsConfig = text.join(",").parse().map_err(
-                    |e: ptbench_os::ConfigError| invalid(&format!("{at}[os]"), e.to_string()),
-                )?;
+                let c: ptbench_os::OsConfig =
+                    text.join(",")
+                        .parse()
+                        .map_err(|e: ptbench_os::ConfigError| {
+                            invalid(&format!("{at}[os]"), e.to_string())
+                        })?;
                 os.push((o, c));
             }
             Ok(Axes {
@@ -750,7 +753,11 @@ mod tests {
         .unwrap();
         // 2 designs (the first group: the top-level axes), then 1 x 2 frames x 2 policies.
         assert_eq!(e.cells.len(), 2 + 4);
-        assert!(e.cells[2].key.ends_with("|frames=16|policy=lru"), "{}", e.cells[2].key);
+        assert!(
+            e.cells[2].key.ends_with("|frames=16|policy=lru"),
+            "{}",
+            e.cells[2].key
+        );
         assert_eq!(e.cells[5].os_config.frames, Some(32));
         assert_eq!(e.cells[5].os_config.policy, ptbench_os::Policy::Opt);
         let bad = exp(r#"
