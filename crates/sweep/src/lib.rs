@@ -147,8 +147,7 @@ pub fn balance(work: &[u64], n: u32) -> Vec<Vec<usize>> {
     order.sort_by(|&a, &b| work[b].cmp(&work[a]).then(a.cmp(&b)));
     let mut out = vec![Vec::new(); n];
     // Least loaded first, then lowest index; u128 so that no sum of u64 works overflows.
-    let mut heap: BinaryHeap<Reverse<(u128, usize)>> =
-        (0..n).map(|i| Reverse((0, i))).collect();
+    let mut heap: BinaryHeap<Reverse<(u128, usize)>> = (0..n).map(|i| Reverse((0, i))).collect();
     for item in order {
         let Some(Reverse((load, slice))) = heap.pop() else {
             break;
@@ -639,17 +638,33 @@ pub struct MergeSummary {
 /// experiment exactly once, each complete; rows in the experiment's cell order.
 pub fn merge(inputs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSummary, SweepError> {
     let mut parts = Vec::new();
+    // Inputs that are not there (a shard whose task failed or never ran): named, not fatal at
+    // once, so that the error lists every missing shard.
+    let mut absent_inputs = Vec::new();
     for i in inputs {
         let dir = if i.is_dir() {
             i.clone()
         } else {
             i.parent().unwrap_or(Path::new(".")).to_path_buf()
         };
-        let manifest = read_manifest(&dir.join("sweep.toml"))?;
+        let manifest_path = dir.join("sweep.toml");
+        if !i.exists() || !manifest_path.exists() {
+            absent_inputs.push(i.display().to_string());
+            continue;
+        }
+        let manifest = read_manifest(&manifest_path)?;
         parts.push((dir, manifest));
     }
+    let absent_note = (!absent_inputs.is_empty()).then(|| {
+        format!(
+            "missing (no shard there: its task failed or never ran; rerun it): {}",
+            absent_inputs.join(", ")
+        )
+    });
     let Some((first_dir, first)) = parts.first() else {
-        return Err(SweepError::Incomplete("no shard directories given".into()));
+        return Err(SweepError::Incomplete(
+            absent_note.unwrap_or_else(|| "no shard directories given".into()),
+        ));
     };
     let mut problems = Vec::new();
     for (dir, m) in &parts {
@@ -683,9 +698,19 @@ pub fn merge(inputs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSummary
     if !missing.is_empty() {
         problems.push(format!("missing shards: {}", missing.join(", ")));
     }
+    problems.extend(absent_note);
     let mut rows: Vec<(usize, RunRow)> = Vec::new();
     for (dir, m) in by_index.values() {
-        let got = read_rows(&results_path(dir))?;
+        let path = results_path(dir);
+        if !path.exists() {
+            problems.push(format!(
+                "shard {} ({}): results.csv is missing (its task failed; rerun it)",
+                m.shard,
+                dir.display()
+            ));
+            continue;
+        }
+        let got = read_rows(&path)?;
         let have: HashSet<&str> = got.iter().map(|r| r.cell.as_str()).collect();
         let absent: Vec<&str> = m
             .cells
