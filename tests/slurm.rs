@@ -45,6 +45,7 @@ spec = "ecpt"
 spec = "none"
 [[tlb]]
 spec = "repl=lru"
+l1 = ["16x4"]
 "#,
     );
     let p = dir.join("exp.toml");
