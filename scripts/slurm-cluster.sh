@@ -73,6 +73,17 @@ pid_of() {
 
 alive() { kill -0 "$1" 2>/dev/null; }
 
+# starting DIR NAME: the daemon NAME just started runs, or the subshell that will exec it has not
+# done so yet (its command line is still the shell's, so pid_of cannot know it; not a zombie).
+starting() {
+  local pid state
+  [ -n "$(pid_of "$1" "$2")" ] && return 0
+  pid=$(cat "$1/pids/$2.pid" 2>/dev/null || true)
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null || true)
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
 # daemon_pids DIR NAME...: the live daemons NAME of the cluster in DIR: the saved pids, and any
 # other process NAME whose arguments name DIR's slurm.conf or munge socket (a pids/ folder
 # removed while the cluster ran, or a start that was interrupted before saving its pids).
@@ -304,7 +315,7 @@ do_start() {
   echo $! >"$dir/pids/munged.pid"
   for ((waited = 0; ; waited++)); do
     if munge -n -S "$sock" 2>/dev/null | unmunge -S "$sock" >/dev/null 2>&1; then break; fi
-    [ -n "$(pid_of "$dir" munged)" ] || start_fail "$dir" "munged exited"
+    starting "$dir" munged || start_fail "$dir" "munged exited"
     [ "$waited" -lt $((limit * 10)) ] || start_fail "$dir" "munged did not answer within ${limit}s"
     sleep 0.1
   done
@@ -324,7 +335,7 @@ do_start() {
         ;;
     esac
     for name in slurmctld slurmd munged; do
-      [ -n "$(pid_of "$dir" "$name")" ] || start_fail "$dir" "$name exited"
+      starting "$dir" "$name" || start_fail "$dir" "$name exited"
     done
     [ "$waited" -lt $((limit * 5)) ] || start_fail "$dir" "the node was not idle within ${limit}s (state: ${state:-none})"
     sleep 0.2

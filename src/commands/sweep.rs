@@ -3,9 +3,10 @@
 use super::{parse_count, plural, reader_options, start_workers};
 use anyhow::{bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use ptbench_slurm::{write_scripts, SlurmOptions};
 use ptbench_sweep::{Experiment, Progress, Shard, SweepOptions};
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -15,13 +16,19 @@ pub const AFTER_HELP: &str = "Examples:\n  \
     ptbench sweep experiments/default.toml\n  \
     ptbench sweep my.toml --out results/my --jobs 2\n  \
     ptbench sweep my.toml --out results/my --resume\n  \
-    ptbench sweep my.toml --out results/part0 --shard 0/4   (then: ptbench merge results/part*)\n\n\
+    ptbench sweep my.toml --out results/part0 --shard 0/4   (then: ptbench merge results/part*)\n  \
+    ptbench sweep my.toml --emit-slurm /scratch/me/run1 --shards 8 --partition short --time 1:00:00\n\n\
     An experiment file names traces (paths, globs, or `ptbench gen` parameters) and axes (designs\n\
     with parameter lists, TLB specs, huge-page policies); every combination is a cell. Each trace\n\
     is decoded once and fanned out to its cells in parallel; results are the same for any --jobs.\n\
     OUT/results.csv gains each trace's rows as soon as they finish, so an interrupted sweep keeps\n\
     them and --resume runs only the missing cells. Charts and a report page go under OUT unless\n\
-    --no-report (`ptbench report` makes them from any results file).";
+    --no-report (`ptbench report` makes them from any results file).\n\n\
+    --emit-slurm DIR runs nothing: it writes DIR/array.sbatch (a Slurm job array, task I running\n\
+    --shard I/N into DIR/shard-I), DIR/merge.sbatch (ptbench merge into DIR/merged, and the report)\n\
+    and DIR/submit.sh, which submits both, the merge as a job that starts when every shard\n\
+    succeeded (--dependency=afterok). `DIR/submit.sh --wait` waits for the merge;\n\
+    `DIR/submit.sh --wait --shards 2` reruns shard 2 alone, then merges again.";
 
 #[derive(clap::Args)]
 pub struct SweepArgs {
@@ -57,7 +64,29 @@ pub struct SweepArgs {
     /// List the cells (key per line) and exit.
     #[arg(long)]
     list: bool,
+    /// Run nothing: write Slurm scripts (a job array of --shards tasks, a dependent merge, and
+    /// submit.sh) into DIR, which also receives the results (DIR/shard-I, DIR/merged).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["shard", "resume", "force", "list", "out"])]
+    emit_slurm: Option<PathBuf>,
+    /// With --emit-slurm: the number of shards, array tasks (default: 4, at most one per cell).
+    #[arg(long, value_name = "N", requires = "emit_slurm")]
+    shards: Option<u32>,
+    /// With --emit-slurm: the Slurm partition (#SBATCH --partition).
+    #[arg(long, value_name = "P", requires = "emit_slurm")]
+    partition: Option<String>,
+    /// With --emit-slurm: the time limit of each task (#SBATCH --time), such as 30, 1:00:00, 1-12.
+    #[arg(long, value_name = "T", requires = "emit_slurm")]
+    time: Option<String>,
+    /// With --emit-slurm: the memory of each task (#SBATCH --mem), such as 4G.
+    #[arg(long, value_name = "M", requires = "emit_slurm")]
+    mem: Option<String>,
+    /// With --emit-slurm: the job name (the merge job adds -merge; default: ptbench-NAME).
+    #[arg(long, value_name = "NAME", requires = "emit_slurm")]
+    job_name: Option<String>,
 }
+
+/// The default number of shards of `--emit-slurm`.
+const DEFAULT_SHARDS: u32 = 4;
 
 /// Runs `ptbench sweep`.
 pub fn exec(args: SweepArgs) -> Result<()> {
@@ -67,6 +96,9 @@ pub fn exec(args: SweepArgs) -> Result<()> {
             outln!("{}", c.key);
         }
         return Ok(());
+    }
+    if let Some(dir) = &args.emit_slurm {
+        return emit_slurm(&args, &exp, dir);
     }
     start_workers(args.jobs)?;
     let out = args
@@ -114,6 +146,112 @@ pub fn exec(args: SweepArgs) -> Result<()> {
             plural(n as u64, "cell", "cells"),
             summary.failures.join("\n  ")
         ),
+    }
+}
+
+/// `--emit-slurm DIR`: writes the Slurm scripts and tells what they will run.
+fn emit_slurm(args: &SweepArgs, exp: &Experiment, dir: &Path) -> Result<()> {
+    if args.format.is_some() || args.skip_bad_lines || args.max_access != "1g" || args.no_report {
+        bail!("--emit-slurm writes scripts that run the sweep with the default reading options and a report: drop --format, --skip-bad-lines, --max-access and --no-report");
+    }
+    let cells = exp.cells.len();
+    if cells == 0 {
+        bail!("the experiment has no cells: nothing to run on Slurm");
+    }
+    let max = u32::try_from(cells).unwrap_or(u32::MAX);
+    let shards = match args.shards {
+        Some(0) => bail!("--shards must be at least 1"),
+        Some(n) if n > max => bail!(
+            "--shards {n} is more than the experiment's {}: a shard would have nothing to run",
+            plural(cells as u64, "cell", "cells")
+        ),
+        Some(n) => n,
+        None => DEFAULT_SHARDS.min(max),
+    };
+    let job_name = args.job_name.clone().unwrap_or_else(|| {
+        let name: String = format!("ptbench-{}", exp.name)
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '+') {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .take(64)
+            .collect();
+        name
+    });
+    let mut opts = SlurmOptions::new(shards, &job_name)?;
+    if let Some(p) = &args.partition {
+        opts = opts.with_partition(p)?;
+    }
+    if let Some(t) = &args.time {
+        opts = opts.with_time(t)?;
+    }
+    if let Some(m) = &args.mem {
+        opts = opts.with_mem(m)?;
+    }
+    // Absolute paths: the jobs run from wherever sbatch is called, maybe on another node.
+    let bin = std::env::current_exe().context("finding the path of this ptbench")?;
+    let bin = bin.canonicalize().unwrap_or(bin);
+    let experiment = args
+        .experiment
+        .canonicalize()
+        .with_context(|| format!("{}", args.experiment.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("{}", dir.display()))?;
+    let bin_text = bin
+        .to_str()
+        .with_context(|| format!("the path of ptbench {bin:?} is not UTF-8"))?;
+    let written = write_scripts(&dir, &opts, bin_text, &experiment, &dir)?;
+
+    let slices = ptbench_sweep::shards(exp, shards);
+    let work = ptbench_sweep::cell_work(exp);
+    let total: u128 = work.iter().map(|&w| u128::from(w)).sum::<u128>().max(1);
+    outln!(
+        "Slurm scripts for sweep {} ({}, {} shards balanced by estimated work):",
+        exp.name,
+        plural(cells as u64, "cell", "cells"),
+        shards
+    );
+    for p in &written {
+        outln!("  {}", p.display());
+    }
+    outln!("Estimated work per shard (trace bytes or generated accesses x 16, per cell):");
+    for (i, slice) in slices.iter().enumerate() {
+        let w: u128 = slice.iter().map(|&c| u128::from(work[c])).sum();
+        outln!(
+            "  shard {i}/{shards}: {:>4} cells, work {:>16} ({:5.1}%)",
+            slice.len(),
+            w,
+            100.0 * w as f64 / total as f64
+        );
+    }
+    let submit = shell_word(&dir.join("submit.sh").to_string_lossy());
+    outln!("Submit (the merge waits for every shard; --wait waits for the merge):");
+    outln!("  {submit} --wait");
+    outln!(
+        "Results: {}/shard-I per shard, merged with the report into {}/merged",
+        dir.display(),
+        dir.display()
+    );
+    outln!("Rerun failed shards alone, then merge again: {submit} --wait --shards 1,3");
+    Ok(())
+}
+
+/// `s` as one shell word: unchanged when plain, single-quoted otherwise.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, '/' | '.' | '_' | '-' | '+' | ',' | ':' | '=')
+        })
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 

@@ -4,12 +4,13 @@
 //! A sweep split into `N` shards runs on Slurm as three files written side by side:
 //!
 //! - `array.sbatch` ([`array_script`]): a job array `--array=0-(N-1)`. Task `I` runs
-//!   `ptbench sweep EXPERIMENT --out OUT/shard-I --shard I/N`: **shard indices are 0-based**,
-//!   `I` is `$SLURM_ARRAY_TASK_ID`, from `0` to `N-1`. Each task logs to `OUT/logs/shard-I.out`.
+//!   `ptbench sweep EXPERIMENT --out OUT/shard-I --shard I/N --resume`: **shard indices are
+//!   0-based**, `I` is `$SLURM_ARRAY_TASK_ID`, from `0` to `N-1`; `--resume` makes a rerun of a
+//!   failed task finish only the cells it is missing. Each task logs to `OUT/logs/shard-I.out`.
 //! - `merge.sbatch` ([`merge_script`]): `ptbench merge` of the `N` files
 //!   `OUT/shard-0/results.csv` .. `OUT/shard-(N-1)/results.csv`, named one by one in shard order
 //!   (not by a glob, so that a missing shard reaches `merge` as a missing file rather than
-//!   silently dropping out), into `OUT/merged`, then `ptbench report` of
+//!   silently dropping out), into `OUT/merged` (`--no-report`), then `ptbench report` of
 //!   `OUT/merged/results.csv` into `OUT/merged`. Logs to `OUT/logs/merge.out`.
 //! - `submit.sh` ([`submit_script`]): creates `OUT/logs` (Slurm does not create log folders),
 //!   submits the array (`jid=$(sbatch --parsable array.sbatch)`), then the merge as a dependent job
@@ -35,8 +36,6 @@
 //! [`balance`] assigns sweep cells to shards by estimated work (trace length times
 //! configurations), not by count: a deterministic greedy longest-processing-time assignment.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -303,7 +302,7 @@ pub fn array_script(
         "I=\"${SLURM_ARRAY_TASK_ID:?not a task of a Slurm job array: submit with sbatch}\"\n",
     );
     s.push_str(
-        "exec \"$PTBENCH\" sweep \"$EXPERIMENT\" --out \"$OUT/shard-$I\" --shard \"$I/$SHARDS\"\n",
+        "exec \"$PTBENCH\" sweep \"$EXPERIMENT\" --out \"$OUT/shard-$I\" --shard \"$I/$SHARDS\" --resume\n",
     );
     Ok(s)
 }
@@ -339,7 +338,7 @@ pub fn merge_script(
     s.push_str(
         "for ((i = 0; i < SHARDS; i++)); do results+=(\"$OUT/shard-$i/results.csv\"); done\n",
     );
-    s.push_str("\"$PTBENCH\" merge \"${results[@]}\" --out \"$OUT/merged\"\n");
+    s.push_str("\"$PTBENCH\" merge \"${results[@]}\" --out \"$OUT/merged\" --no-report\n");
     s.push_str("\"$PTBENCH\" report \"$OUT/merged/results.csv\" --out \"$OUT/merged\"\n");
     Ok(s)
 }
@@ -464,25 +463,21 @@ pub fn write_scripts(
 /// position), each to the shard with the least work so far (ties to the lowest shard index).
 /// Returns, for each shard, the positions in `work` of its cells in ascending order; every cell
 /// is in exactly one shard, and shards beyond the number of cells are empty.
+///
+/// This is [`ptbench_sweep::balance`] (the split `ptbench sweep --shard I/N` uses) over the cells
+/// ordered by key: there is one balancing implementation. `ptbench sweep --emit-slurm` does not
+/// call this: each array task recomputes its own shard from the experiment with
+/// [`ptbench_sweep::shards`].
 pub fn balance(work: &[(String, u64)], shards: u32) -> Result<Vec<Vec<usize>>, SlurmError> {
     check_shards(shards)?;
-    let mut order: Vec<usize> = (0..work.len()).collect();
-    order.sort_by(|&a, &b| {
-        work[b]
-            .1
-            .cmp(&work[a].1)
-            .then_with(|| work[a].0.cmp(&work[b].0))
-            .then_with(|| a.cmp(&b))
-    });
-    let mut assigned = vec![Vec::new(); shards as usize];
-    // Least loaded first, then lowest index; u128 so that no sum of u64 works overflows.
-    let mut heap: BinaryHeap<Reverse<(u128, usize)>> =
-        (0..shards as usize).map(|i| Reverse((0, i))).collect();
-    for cell in order {
-        let Reverse((load, shard)) = heap.pop().expect("at least one shard");
-        assigned[shard].push(cell);
-        heap.push(Reverse((load + u128::from(work[cell].1), shard)));
-    }
+    // Ties by key, then position: hand the cells to the sweep's balance in that order.
+    let mut by_key: Vec<usize> = (0..work.len()).collect();
+    by_key.sort_by(|&a, &b| work[a].0.cmp(&work[b].0).then(a.cmp(&b)));
+    let weights: Vec<u64> = by_key.iter().map(|&i| work[i].1).collect();
+    let mut assigned: Vec<Vec<usize>> = ptbench_sweep::balance(&weights, shards)
+        .into_iter()
+        .map(|slice| slice.into_iter().map(|j| by_key[j]).collect())
+        .collect();
     for cells in &mut assigned {
         cells.sort_unstable();
     }
@@ -733,7 +728,7 @@ EXPERIMENT='/home/u/exp.toml'
 OUT='/scratch/u/run1'
 SHARDS=4
 I="${SLURM_ARRAY_TASK_ID:?not a task of a Slurm job array: submit with sbatch}"
-exec "$PTBENCH" sweep "$EXPERIMENT" --out "$OUT/shard-$I" --shard "$I/$SHARDS"
+exec "$PTBENCH" sweep "$EXPERIMENT" --out "$OUT/shard-$I" --shard "$I/$SHARDS" --resume
 "#
         );
     }
@@ -754,7 +749,7 @@ OUT='/o'
 SHARDS=2
 results=()
 for ((i = 0; i < SHARDS; i++)); do results+=("$OUT/shard-$i/results.csv"); done
-"$PTBENCH" merge "${results[@]}" --out "$OUT/merged"
+"$PTBENCH" merge "${results[@]}" --out "$OUT/merged" --no-report
 "$PTBENCH" report "$OUT/merged/results.csv" --out "$OUT/merged"
 "#
         );

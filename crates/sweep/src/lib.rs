@@ -119,27 +119,41 @@ impl std::fmt::Display for Shard {
     }
 }
 
-/// Splits the cells into `n` slices balanced by estimated work: longest first, each to the least
-/// loaded slice (ties to the lowest), so the split is the same on every machine.
+/// Splits the cells into `n` slices balanced by estimated work (each cell costs its trace's
+/// [`TraceRef::work`], so a trace weighs its length times its configurations): [`balance`] of the
+/// cells in experiment order, so the split is the same on every machine. `--shard I/N` and the
+/// Slurm scripts of `ptbench sweep --emit-slurm` both use this split.
 pub fn shards(exp: &Experiment, n: u32) -> Vec<Vec<usize>> {
-    let n = n.max(1) as usize;
+    balance(&cell_work(exp), n)
+}
+
+/// The estimated work of each cell, in experiment order: its trace's [`TraceRef::work`].
+pub fn cell_work(exp: &Experiment) -> Vec<u64> {
     let work: Vec<u64> = exp.traces.iter().map(TraceRef::work).collect();
-    let mut order: Vec<&Cell> = exp.cells.iter().collect();
-    order.sort_by(|a, b| {
-        work[b.trace]
-            .cmp(&work[a.trace])
-            .then(a.index.cmp(&b.index))
-    });
-    let mut load = vec![0u64; n];
+    exp.cells.iter().map(|c| work[c.trace]).collect()
+}
+
+/// Assigns items to `n` slices (at least 1) by estimated work: a deterministic greedy
+/// longest-processing-time assignment. Items are taken by work descending (ties by position),
+/// each to the slice with the least work so far (ties to the lowest index). Returns, for each
+/// slice, the positions in `work` of its items in ascending order; every item is in exactly one
+/// slice, and slices beyond the number of items are empty. The one balancing implementation of
+/// ptbench (`ptbench_slurm::balance` calls it).
+pub fn balance(work: &[u64], n: u32) -> Vec<Vec<usize>> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+    let n = n.max(1) as usize;
+    let mut order: Vec<usize> = (0..work.len()).collect();
+    order.sort_by(|&a, &b| work[b].cmp(&work[a]).then(a.cmp(&b)));
     let mut out = vec![Vec::new(); n];
-    for c in order {
-        let (i, _) = load
-            .iter()
-            .enumerate()
-            .min_by_key(|(i, l)| (**l, *i))
-            .unwrap_or((0, &0));
-        load[i] += work[c.trace];
-        out[i].push(c.index);
+    // Least loaded first, then lowest index; u128 so that no sum of u64 works overflows.
+    let mut heap: BinaryHeap<Reverse<(u128, usize)>> = (0..n).map(|i| Reverse((0, i))).collect();
+    for item in order {
+        let Some(Reverse((load, slice))) = heap.pop() else {
+            break;
+        };
+        out[slice].push(item);
+        heap.push(Reverse((load + u128::from(work[item]), slice)));
     }
     for s in &mut out {
         s.sort_unstable();
@@ -645,17 +659,33 @@ pub struct MergeSummary {
 /// experiment exactly once, each complete; rows in the experiment's cell order.
 pub fn merge(inputs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSummary, SweepError> {
     let mut parts = Vec::new();
+    // Inputs that are not there (a shard whose task failed or never ran): named, not fatal at
+    // once, so that the error lists every missing shard.
+    let mut absent_inputs = Vec::new();
     for i in inputs {
         let dir = if i.is_dir() {
             i.clone()
         } else {
             i.parent().unwrap_or(Path::new(".")).to_path_buf()
         };
-        let manifest = read_manifest(&dir.join("sweep.toml"))?;
+        let manifest_path = dir.join("sweep.toml");
+        if !i.exists() || !manifest_path.exists() {
+            absent_inputs.push(i.display().to_string());
+            continue;
+        }
+        let manifest = read_manifest(&manifest_path)?;
         parts.push((dir, manifest));
     }
+    let absent_note = (!absent_inputs.is_empty()).then(|| {
+        format!(
+            "missing (no shard there: its task failed or never ran; rerun it): {}",
+            absent_inputs.join(", ")
+        )
+    });
     let Some((first_dir, first)) = parts.first() else {
-        return Err(SweepError::Incomplete("no shard directories given".into()));
+        return Err(SweepError::Incomplete(
+            absent_note.unwrap_or_else(|| "no shard directories given".into()),
+        ));
     };
     let mut problems = Vec::new();
     for (dir, m) in &parts {
@@ -689,9 +719,19 @@ pub fn merge(inputs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSummary
     if !missing.is_empty() {
         problems.push(format!("missing shards: {}", missing.join(", ")));
     }
+    problems.extend(absent_note);
     let mut rows: Vec<(usize, RunRow)> = Vec::new();
     for (dir, m) in by_index.values() {
-        let got = read_rows(&results_path(dir))?;
+        let path = results_path(dir);
+        if !path.exists() {
+            problems.push(format!(
+                "shard {} ({}): results.csv is missing (its task failed; rerun it)",
+                m.shard,
+                dir.display()
+            ));
+            continue;
+        }
+        let got = read_rows(&path)?;
         let have: HashSet<&str> = got.iter().map(|r| r.cell.as_str()).collect();
         let absent: Vec<&str> = m
             .cells
