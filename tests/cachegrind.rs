@@ -107,7 +107,11 @@ fn tlb_misses_equal_cachegrind_misses_with_page_sized_lines() {
     );
     valgrind(
         dir.path(),
-        &["--tool=lackey", "--trace-mem=yes", "--log-file=trace.lackey"],
+        &[
+            "--tool=lackey",
+            "--trace-mem=yes",
+            "--log-file=trace.lackey",
+        ],
     );
     let cg = cachegrind_summary(&dir.path().join("cg.out"));
     let get = |k: &str| cg[k];
@@ -136,7 +140,10 @@ fn tlb_misses_equal_cachegrind_misses_with_page_sized_lines() {
     let head = r.headers().unwrap().clone();
     let row = r.records().next().expect("one row").unwrap();
     let col = |k: &str| -> u64 {
-        let i = head.iter().position(|h| h == k).unwrap_or_else(|| panic!("no column {k}"));
+        let i = head
+            .iter()
+            .position(|h| h == k)
+            .unwrap_or_else(|| panic!("no column {k}"));
         row[i].parse().unwrap()
     };
 
@@ -145,7 +152,11 @@ fn tlb_misses_equal_cachegrind_misses_with_page_sized_lines() {
     // Every instruction fetch is at least one ITLB lookup.
     assert!(col("l1i_hits") + col("l1i_misses") >= get("Ir"));
 
-    assert_eq!(col("l1i_misses"), get("I1mr"), "ITLB misses vs cachegrind I1mr");
+    assert_eq!(
+        col("l1i_misses"),
+        get("I1mr"),
+        "ITLB misses vs cachegrind I1mr"
+    );
     assert_eq!(
         col("l1d_misses"),
         get("D1mr") + get("D1mw"),
