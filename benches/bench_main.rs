@@ -8,6 +8,7 @@ criterion_group!(
     benches,
     groups::walk::bench,
     groups::replay::bench,
+    groups::baseline::bench,
     groups::parse::bench,
     groups::tlb::bench
 );

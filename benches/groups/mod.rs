@@ -1,3 +1,4 @@
+pub mod baseline;
 pub mod parse;
 pub mod replay;
 pub mod tlb;

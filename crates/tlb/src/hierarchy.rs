@@ -330,6 +330,28 @@ pub struct TlbHierarchy {
     l2: Option<LevelArrays>,
     pwc: Option<PageWalkCache>,
     stats: TlbStats,
+    /// The last L1 hit of each L1 array (slot 1: the ITLB of a split L1; slot 0: the DTLB, or the
+    /// unified L1). See [`Recent`].
+    recent: [Option<Recent>; 2],
+}
+
+/// The entry an L1 array's last lookup hit, remembered so that the next lookup of the same page
+/// in the same array costs one compare.
+///
+/// Exact: the entry is its set's most recently used, and for every replacement policy a hit on the
+/// most recently used way changes no state that matters (LRU re-stamps it, keeping the order;
+/// tree and bit PLRU set bits already set; FIFO and random ignore hits). So a repeated hit only
+/// counts (`l1*_hits`, and the same `l1_probes` as the full lookup). Any other change to the
+/// hierarchy (a miss, a fill, an L2 hit, an invalidation, a flush) forgets both slots; a hit in
+/// one array of a split L1 leaves the other array, and its slot, alone.
+#[derive(Copy, Clone, Debug)]
+struct Recent {
+    /// Base page number.
+    vpn: u64,
+    asid: u16,
+    /// Probes the full lookup made (its hit size index + 1).
+    probes: u8,
+    pte: Pte,
 }
 
 impl TlbHierarchy {
@@ -369,6 +391,7 @@ impl TlbHierarchy {
             l2,
             pwc,
             stats: TlbStats::default(),
+            recent: [None; 2],
         })
     }
 
@@ -457,8 +480,27 @@ impl TlbHierarchy {
     #[inline]
     pub fn lookup(&mut self, vpn: Vpn, asid: u16, kind: AccessKind) -> TlbLookup {
         let asid = self.tag(asid);
-        let keys = self.keys(vpn, asid);
         let fetch = kind == AccessKind::Fetch;
+        let slot = usize::from(fetch && matches!(self.l1, L1::Split { .. }));
+        if let Some(r) = &self.recent[slot] {
+            if r.vpn == vpn.0 && r.asid == asid {
+                let st = &mut self.stats;
+                st.l1_probes += u64::from(r.probes);
+                if fetch {
+                    st.l1i_hits += 1;
+                } else {
+                    st.l1d_hits += 1;
+                }
+                return TlbLookup::L1(r.pte);
+            }
+        }
+        self.lookup_full(vpn, asid, fetch, slot)
+    }
+
+    /// [`lookup`](Self::lookup) without the repeated-hit shortcut; `asid` is already tagged.
+    #[inline]
+    fn lookup_full(&mut self, vpn: Vpn, asid: u16, fetch: bool, slot: usize) -> TlbLookup {
+        let keys = self.keys(vpn, asid);
         let st = &mut self.stats;
         let (l1, other) = match &mut self.l1 {
             L1::None => {
@@ -474,14 +516,21 @@ impl TlbHierarchy {
                 }
             }
         };
-        if let Some((_, pte)) = l1.lookup(&keys, &self.sizes, &mut st.l1_probes) {
+        if let Some((i, pte)) = l1.lookup(&keys, &self.sizes, &mut st.l1_probes) {
             if fetch {
                 st.l1i_hits += 1;
             } else {
                 st.l1d_hits += 1;
             }
+            self.recent[slot] = Some(Recent {
+                vpn: vpn.0,
+                asid,
+                probes: i as u8 + 1,
+                pte,
+            });
             return TlbLookup::L1(pte);
         }
+        self.recent = [None; 2];
         if fetch {
             st.l1i_misses += 1;
         } else {
@@ -515,6 +564,7 @@ impl TlbHierarchy {
     /// missed; follows the inclusion policy (see the module docs).
     #[inline]
     pub fn fill(&mut self, vpn: Vpn, asid: u16, kind: AccessKind, pte: Pte) {
+        self.recent = [None; 2];
         let asid = self.tag(asid);
         let (i, key, pte) = self.canonical(vpn, asid, pte);
         let fetch = kind == AccessKind::Fetch;
@@ -648,6 +698,7 @@ impl TlbHierarchy {
     /// Drops every entry (of any size) that translates `vpn`, at every level, and the page-walk
     /// cache entries on its path (e.g. after an unmap or a permission change).
     pub fn invalidate(&mut self, vpn: Vpn, asid: u16) {
+        self.recent = [None; 2];
         let asid = self.tag(asid);
         let keys = self.keys(vpn, asid);
         let mut sizes = [self.base; MAX_SIZES];
@@ -665,6 +716,7 @@ impl TlbHierarchy {
 
     /// Drops everything: every TLB array and the page-walk caches.
     pub fn flush(&mut self) {
+        self.recent = [None; 2];
         self.all_arrays_mut().for_each(LevelArrays::flush);
         if let Some(p) = &mut self.pwc {
             p.flush();
@@ -674,6 +726,7 @@ impl TlbHierarchy {
 
     /// Drops the entries of address space `asid` (with ASIDs off, every entry).
     pub fn flush_asid(&mut self, asid: u16) {
+        self.recent = [None; 2];
         let asid = self.tag(asid);
         self.all_arrays_mut().for_each(|a| a.flush_asid(asid));
         if let Some(p) = &mut self.pwc {
