@@ -46,6 +46,10 @@ pub enum Outcome {
     Continue,
     /// Counted; the access translates to nothing (a segmentation fault).
     Skip,
+    /// The design had lost the mapping of a resident page (an inverted table gave the frame's
+    /// one entry to another sharer): stored again, walk again. Counted in
+    /// [`OsCounters::alias_faults`], not as a fault of the trace.
+    Alias,
 }
 
 /// Why the OS model stopped the replay.
@@ -124,6 +128,12 @@ pub struct OsCounters {
     pub watch_false_faults: u64,
     /// Distinct (address space, page) pairs ever mapped.
     pub pages_mapped: u64,
+    /// Walks that missed a resident page whose entry the design had given to another page
+    /// sharing its frame (an inverted table has one entry per frame: a copy-on-write frame
+    /// shared after a fork is mapped by one sharer at a time). The OS stores the entry again
+    /// (taking it from the other sharer); not counted in [`OsCounters::faults`], as other
+    /// designs translate the access without a fault. 0 for every other design.
+    pub alias_faults: u64,
 }
 
 impl OsCounters {
@@ -579,6 +589,7 @@ impl OsModel {
         let region = region.unwrap_or(Perms::RWX);
         if !region.contains(need) {
             self.violation(a.kind, region, asid)?;
+            self.restore(asid, key, out);
             return Ok(Outcome::Continue);
         }
         let page = self.spaces[&asid].pages[&key].clone();
@@ -615,11 +626,29 @@ impl OsModel {
         }
         if a.kind == AccessKind::Write && self.watched(key, page.size) {
             self.count_watch(asid, key, a);
+            self.restore(asid, key, out);
             return Ok(Outcome::Continue);
         }
-        // The design's entry is stale (should not happen): store what the OS holds.
-        self.remap(asid, key, out);
-        Ok(Outcome::Mapped)
+        // The design lost the entry of a resident page whose access is allowed: an inverted
+        // table gave the frame's one entry to another sharer. Store it again (no shootdown:
+        // the translation did not change).
+        self.c.alias_faults += 1;
+        self.restore(asid, key, out);
+        Ok(Outcome::Alias)
+    }
+
+    /// Stores the mapping of resident page `key` of `asid` again, unchanged (no shootdown): a
+    /// design that lost it (an inverted table's alias) finds it again; the others rewrite the
+    /// same entry.
+    fn restore(&mut self, asid: u16, key: u64, out: &mut Vec<Action>) {
+        if let Some(pte) = self.pte(asid, key) {
+            out.push(Action::Map {
+                asid,
+                vpn: Vpn(key),
+                pte,
+                shoot: false,
+            });
+        }
     }
 
     fn page_mut(&mut self, asid: u16, key: u64) -> &mut Page {
