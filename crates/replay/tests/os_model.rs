@@ -2,7 +2,7 @@
 //! an LRU stack-distance count, a Belady computation, copy-on-write through every design, and
 //! every design agreeing on translations and OS counters under memory pressure and forks.
 
-use ptbench_core::{Access, AccessKind};
+use ptbench_core::{Access, AccessKind, PageTable};
 use ptbench_pagetable::DesignSpec;
 use ptbench_replay::ptbench_tlb::TlbSpec;
 use ptbench_replay::{
@@ -500,4 +500,76 @@ fn without_a_limit_every_fault_is_minor_and_nothing_is_evicted() {
         (0, 0, 0, 0)
     );
     assert_eq!(s.os.resident_frames_peak, s.distinct_pages);
+}
+
+/// The frames two address spaces' page `vpn` translate to in a global table, walking it with
+/// each asid in turn.
+fn frames_of<P: PageTable + Clone>(s: &ptbench_replay::Simulator<P>, vpn: u64) -> Vec<Option<u64>> {
+    let mut t = s.table().clone();
+    (0..2u16)
+        .map(|asid| {
+            t.set_asid(asid);
+            let mut cost = ptbench_core::WalkCost::default();
+            t.walk(s.mem(), ptbench_core::Vpn(vpn), &mut cost)
+                .map(|p| p.pfn.0)
+        })
+        .collect()
+}
+
+#[test]
+fn hashed_and_inverted_tables_are_global_and_keyed_by_asid() {
+    let page = 0x40_0000u64;
+    let w = |asid| Access::new(AccessKind::Write, page, 8).in_asid(asid);
+    for design in [
+        "hashed",
+        "hashed:collision=chain,entries=8,bucket=2",
+        "inverted",
+        "x86-64",
+    ] {
+        let spec = DesignSpec::parse(design).unwrap();
+        let one = {
+            let mut sim = Sim::build(&spec, &SimOptions::default()).unwrap();
+            sim.replay(&[w(0)], 0).unwrap();
+            sim.footprint()
+        };
+        let mut sim = Sim::build(&spec, &SimOptions::default()).unwrap();
+        // Two processes (no fork) write the same page: two first touches, two frames.
+        sim.replay(&[w(0), w(1), w(0), w(1)], 0).unwrap();
+        let s = sim.stats();
+        assert_eq!((s.os.minor_faults, s.page_faults), (2, 2), "{design}");
+        assert_eq!(s.os.resident_frames_peak, 2, "{design}");
+        let f = sim.footprint();
+        assert_eq!(f.entries, 2, "{design}: both entries in the table(s)");
+        let vpn = page >> 12;
+        match &sim {
+            Sim::Hashed(h) => {
+                assert!(h.table().shares_asids());
+                assert_eq!(frames_of(h, vpn), vec![Some(0), Some(1)], "{design}");
+                // One global table: the same table pages as one process's.
+                assert_eq!(f.table_pages, one.table_pages, "{design}");
+                assert_eq!(f.table_bytes, one.table_bytes, "{design}");
+            }
+            Sim::Inverted(i) => {
+                assert!(i.table().shares_asids());
+                assert_eq!(frames_of(i, vpn), vec![Some(0), Some(1)], "{design}");
+                assert_eq!(f.table_pages, one.table_pages, "{design}");
+                assert_eq!(f.capacity, one.capacity, "{design}");
+            }
+            Sim::Radix(r) => {
+                assert!(!r.table().shares_asids());
+                // One table per address space: a second 4-level path.
+                assert_eq!((one.table_pages, f.table_pages), (4, 8), "{design}");
+            }
+            _ => unreachable!(),
+        }
+        // The second process exits: its entry leaves the global table.
+        sim.replay(&[Access::new(AccessKind::Exit, 0, 0).in_asid(1)], 4)
+            .unwrap();
+        assert_eq!(sim.footprint().entries, 1, "{design}");
+        match &sim {
+            Sim::Hashed(h) => assert_eq!(frames_of(h, vpn), vec![Some(0), None]),
+            Sim::Inverted(i) => assert_eq!(frames_of(i, vpn), vec![Some(0), None]),
+            _ => {}
+        }
+    }
 }
