@@ -6,7 +6,7 @@
 //! `page number << 4 | size index << 2 | 1`, where the page number is the vpn shifted right by the
 //! page size (in base pages), the size index is 0, 1, 2 for the base page, 2 MiB and 1 GiB, and bit
 //! 0 is the valid bit, so a tag names exactly one page of one size and a zero tag is an empty slot.
-//! The PTE word is `pfn << POBITS | perms` (bit 0 read, 1 write, 2 execute). A bucket is `BUCKET`
+//! The PTE word is `pfn << POBITS | perms` (bit 0 read, 1 write, 2 execute, 3 user). A bucket is `BUCKET`
 //! consecutive slots (`BUCKET * 16` bytes, 64 by default: one cache line), aligned to its size, so
 //! it never straddles a frame. A table of `ENTRIES` slots has `ENTRIES / BUCKET` buckets in
 //! `max(1, ENTRIES * 16 / 2^POBITS)` contiguous frames; a page number's home bucket is the top

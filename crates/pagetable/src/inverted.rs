@@ -5,11 +5,13 @@
 //! Layout: the IPT is `frames` entries of 16 bytes in contiguous table frames; entry `i` describes
 //! the page that frame `i` backs (so the frame number is never stored: it is the index). Word 0 is
 //! the tag: bit 0 valid, bits 1-2 the page-size code (index into [`PageTable::page_sizes`]: 0 base,
-//! 1 = 2 MiB, 2 = 1 GiB), bits 3.. the page's first base vpn. Word 1 is the link: bits 0-2 the
-//! permission bits ([`Perms::bits`]), bits 3.. the index of the next entry of the hash chain plus
-//! one (0 ends the chain). The HAT is `hat` 8-byte words in contiguous table frames, each the
-//! index of the first entry of its chain plus one (0 = empty). A page's anchor slot is a
-//! multiplicative / xor-shift hash of (its vpn in units of its own size, its size code). A huge
+//! 1 = 2 MiB, 2 = 1 GiB), bits 3.. the page's first base vpn. Word 1 is the link: bits 0-3 the
+//! permission bits ([`Perms::bits`]: read, write, execute, user), bits 4..48 the index of the
+//! next entry of the hash chain plus one (0 ends the chain), bits 48..64 the asid of the page. The
+//! HAT is `hat` 8-byte words in contiguous table frames, each the index of the first entry of its
+//! chain plus one (0 = empty). A page's anchor slot is a
+//! multiplicative / xor-shift hash of (its vpn in units of its own size, its size code, its asid);
+//! a walk's match compares the tag and the asid (both words are read as one entry anyway). A huge
 //! page's entry sits at the IPT index of its first frame; the other frames it covers have no entry
 //! of their own, they are simply owned by it. Both tables are allocated when the design is built
 //! (PhysMem materialises a frame on its first write, so untouched parts cost no host memory).
@@ -39,11 +41,23 @@
 //! grows. Only growth (`frames=auto`) moves entries or resizes (a remap to another frame is a
 //! removal plus an insertion, not a move).
 //!
+//! Address spaces and sharing: the table is global, one for the whole machine as on the RS/6000
+//! and PowerPC: every process's pages live in it, each entry tagged with its asid;
+//! [`PageTable::set_asid`] selects the asid that `map`, `unmap` and `walk` use. One entry per
+//! frame means a frame cannot be mapped twice, and a copy-on-write frame shared after a fork has
+//! several pages (one per sharer). This design resolves it the way inverted-table systems did
+//! for aliases: the frame's entry belongs to one sharer at a time. Mapping a frame whose entry a
+//! page of the same size holds *displaces* that page (its entry is unlinked, counted in
+//! [`Inverted::displaced`]); its next walk misses, and the OS model, finding the page resident,
+//! stores it again (an *alias fault*, counted in the OS model's `alias_faults`, not as a page
+//! fault), displacing the other sharer in turn. Translations stay those of every other design;
+//! only walks and alias faults differ. Pages of different sizes cannot share frames.
+//!
 //! Restrictions that follow from the design: with a fixed size, a frame at or above `frames` cannot
 //! be mapped ([`MapError::FrameTooWide`]; [`PageTable::frame_limit`] tells the OS model so; a
-//! growing table's limit is [`MAX_FRAMES`]), and a frame
-//! that already backs one page cannot back another (an inverted table cannot alias):
-//! [`MapError::Unsupported`] names the frame and the page that holds it. Remapping a page (same
+//! growing table's limit is [`MAX_FRAMES`]), and a frame that backs a page of one size cannot
+//! back a page of another size: [`MapError::Unsupported`] names the frame and the page that holds
+//! it. Remapping a page (same
 //! vpn and size) to another frame moves its entry; remapping it to the same frame rewrites its
 //! permissions in place. Host-side bookkeeping (counts of mappings per size, and per 2 MiB / 1 GiB
 //! region of virtual and of physical pages, for the overlap and aliasing checks) is used by map
