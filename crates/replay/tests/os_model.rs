@@ -2,7 +2,7 @@
 //! an LRU stack-distance count, a Belady computation, copy-on-write through every design, and
 //! every design agreeing on translations and OS counters under memory pressure and forks.
 
-use ptbench_core::{Access, AccessKind, PageTable};
+use ptbench_core::{Access, AccessKind, PageTable, Perms};
 use ptbench_pagetable::DesignSpec;
 use ptbench_replay::ptbench_tlb::TlbSpec;
 use ptbench_replay::{
@@ -571,5 +571,115 @@ fn hashed_and_inverted_tables_are_global_and_keyed_by_asid() {
             Sim::Inverted(i) => assert_eq!(frames_of(i, vpn), vec![Some(0), None]),
             _ => {}
         }
+    }
+}
+
+#[test]
+fn file_backed_pages_are_read_from_and_written_back_to_their_file() {
+    let base = 0x50_0000u64;
+    let at = |p: u64| base + p * 4096;
+    for (file, design) in [true, false]
+        .into_iter()
+        .flat_map(|f| DESIGNS.iter().map(move |d| (f, *d)))
+    {
+        if design.contains("frames=") {
+            continue;
+        }
+        let mut mmap = Access::new(AccessKind::Mmap, base, 4);
+        mmap.flags = 3 | if file { ptbench_core::FILE_BACKED } else { 0 };
+        let trace = [
+            mmap,
+            Access::new(AccessKind::Read, at(0), 8),
+            Access::new(AccessKind::Write, at(1), 8),
+            // Evicts page 0 (clean), then page 1 (dirty), then page 2 (clean) under LRU.
+            Access::new(AccessKind::Read, at(2), 8),
+            Access::new(AccessKind::Read, at(3), 8),
+            Access::new(AccessKind::Read, at(0), 8),
+        ];
+        let s = replay(
+            design,
+            "none",
+            &limited(2, Policy::Lru),
+            PageCrossing::Split,
+            &trace,
+        )
+        .os;
+        let what = format!("file={file} {design}");
+        assert_eq!((s.evictions, s.dirty_evictions), (3, 1), "{what}");
+        if file {
+            // Every page comes in from the file, the re-read page 0 too; the clean pages are
+            // dropped, the dirty one is written back to the file: no swap.
+            assert_eq!((s.minor_faults, s.major_faults), (0, 5), "{what}");
+            assert_eq!(
+                (s.disk_reads, s.disk_writes, s.swap_peak),
+                (5, 1, 0),
+                "{what}"
+            );
+        } else {
+            // Anonymous: zero-filled on first touch, page 0 (never written) zero-filled again,
+            // the dirty page 1 written to swap.
+            assert_eq!((s.minor_faults, s.major_faults), (5, 0), "{what}");
+            assert_eq!(
+                (s.disk_reads, s.disk_writes, s.swap_peak),
+                (0, 1, 1),
+                "{what}"
+            );
+        }
+    }
+    // A file page even under --first-touch zero is a major fault; a copy-on-write copy of it is
+    // anonymous, evicted dirty into swap.
+    let mut mmap = Access::new(AccessKind::Mmap, base, 4);
+    mmap.flags = 3 | ptbench_core::FILE_BACKED;
+    let trace = [
+        mmap,
+        Access::new(AccessKind::Read, at(0), 8),
+        Access::new(AccessKind::Fork, 1, 0),
+        Access::new(AccessKind::Write, at(0), 8).in_asid(1),
+        Access::new(AccessKind::Read, at(1), 8),
+        Access::new(AccessKind::Read, at(2), 8),
+    ];
+    let s = replay(
+        "x86-64",
+        "none",
+        &limited(2, Policy::Fifo),
+        PageCrossing::Split,
+        &trace,
+    )
+    .os;
+    assert_eq!((s.cow_faults, s.cow_copies), (1, 1));
+    assert_eq!((s.minor_faults, s.major_faults), (0, 3));
+    // FIFO evicts the shared file frame (clean: dropped), then the child's dirty copy (swap).
+    assert_eq!((s.evictions, s.dirty_evictions), (2, 1));
+    assert_eq!((s.disk_reads, s.disk_writes, s.swap_peak), (3, 1, 1));
+}
+
+fn perms_at<P: PageTable>(s: &ptbench_replay::Simulator<P>, vpn: u64) -> Option<Perms> {
+    let mut cost = ptbench_core::WalkCost::default();
+    s.table()
+        .walk(s.mem(), ptbench_core::Vpn(vpn), &mut cost)
+        .map(|p| p.perms)
+}
+
+#[test]
+fn every_design_stores_and_returns_the_user_bit() {
+    let page = 0x7000u64;
+    let mut mmap = Access::new(AccessKind::Mmap, page, 1);
+    mmap.flags = 5; // r-x
+    let trace = [mmap, Access::new(AccessKind::Fetch, page, 4)];
+    let want = Perms::RX.union(Perms::U);
+    for design in DESIGNS {
+        let spec = DesignSpec::parse(design).unwrap();
+        let mut sim = Sim::build(&spec, &SimOptions::default()).unwrap();
+        sim.replay(&trace, 0).unwrap();
+        let got = match &sim {
+            Sim::Radix(s) => perms_at(s, page >> 12),
+            Sim::Flat(s) => perms_at(s, page >> 12),
+            Sim::Hashed(s) => perms_at(s, page >> 12),
+            Sim::Inverted(s) => perms_at(s, page >> 12),
+            Sim::Ecpt(s) => perms_at(s, page >> 12),
+            Sim::Reference(s) => perms_at(s, page >> 12),
+        };
+        assert_eq!(got, Some(want), "{design}");
+        assert_eq!(format!("{:?}", want), "r-xu");
     }
 }
