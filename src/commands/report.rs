@@ -82,8 +82,7 @@ pub fn make(results: &Path, out: &Path) -> Result<()> {
         );
     }
     eprintln!(
-        "ptbench: {drawn} charts (SVG and PNG) and {} in {}",
-        "report.md, report.html",
+        "ptbench: {drawn} charts (SVG and PNG) and report.md, report.html in {}",
         out.display()
     );
     Ok(())
