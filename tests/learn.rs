@@ -265,7 +265,7 @@ fn run_counts_or_refuses_non_canonical_addresses_and_inspect_reports_widths() {
     ]);
     let csv = stdout(&out);
     let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
-    assert_eq!(header.last(), Some(&"noncanonical"));
+    assert!(header.contains(&"noncanonical"), "{header:?}");
     let col = |row: usize, name: &str| -> String {
         let i = header.iter().position(|h| *h == name).unwrap();
         csv.lines()
