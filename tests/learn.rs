@@ -52,9 +52,9 @@ virtual address 0x12345678
           read 0x8000000000488 = 0x0008000000001001
           V=1: next table at 0x8000000001000
   step 2  level 1 table at 0x8000000001000, index 0x145
-          read 0x8000000001a28 = 0x0000000000000007
-          V=1 W=1 X=1: leaf of a 4KiB page, frame 0x0, perms rwx
-  result: physical address 0x678 = frame 0x0 (4KiB page, perms rwx) + offset 0x678; 2 memory references
+          read 0x8000000001a28 = 0x0000000000000037
+          V=1 R=1 W=1 X=1 U=1: leaf of a 4KiB page, frame 0x0, perms rwxu
+  result: physical address 0x678 = frame 0x0 (4KiB page, perms rwxu) + offset 0x678; 2 memory references
 ";
     assert_eq!(text, want);
 }
@@ -81,7 +81,7 @@ fn explain_json_and_a_walk_that_stops() {
     assert_eq!(a[0]["fields"][1]["binary"], "101000101");
     assert_eq!(a[0]["steps"][0]["words"][0], "0x8000000001001");
     assert_eq!(a[0]["steps"][1]["addr"], "0x8000000001a28");
-    assert_eq!(a[0]["steps"][1]["perms"], "rwx");
+    assert_eq!(a[0]["steps"][1]["perms"], "rwxu");
     // The neighbour page: its leaf entry (0x146) is invalid; a page elsewhere stops at the root.
     assert_eq!(a[1]["found"], false);
     assert_eq!(a[1]["refs"], 2);
@@ -186,7 +186,7 @@ fn explain_after_a_trace() {
     let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     // Pages 1 then 3 touched: page 3 has the second frame.
     assert_eq!(doc["addresses"][0]["pa"], "0x1010");
-    assert_eq!(doc["addresses"][0]["steps"][1]["words"][0], "0x1007");
+    assert_eq!(doc["addresses"][0]["steps"][1]["words"][0], "0x1037");
 }
 
 #[test]

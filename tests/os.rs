@@ -164,3 +164,72 @@ fn memory_limit_columns_and_settings() {
     assert_eq!(n(&r[0], "evictions") + n(&r[0], "disk_reads"), 0);
     assert_eq!(r[0]["frames"], "0");
 }
+
+/// A file-backed region (`rw-f`) and an anonymous one, under a two-frame LRU limit.
+const FILES: &str = "ptbench-trace v1
+mmap 0 400000 4 rw-f
+mmap 0 800000 4 rw-
+R 400000 8
+W 401000 8
+R 402000 8
+R 403000 8
+R 400000 8
+R 800000 8
+";
+
+#[test]
+fn file_backed_regions_read_and_write_their_file() {
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("files.txt");
+    std::fs::write(&t, FILES).unwrap();
+    let designs = ["x86-64", "hashed", "inverted", "ecpt", "reference"];
+    let mut args: Vec<&str> = designs.iter().flat_map(|d| ["-d", *d]).collect();
+    args.extend(["--frames", "2", "--policy", "lru", t.to_str().unwrap()]);
+    let rows = rows(&args);
+    assert_eq!(rows.len(), designs.len());
+    for row in &rows {
+        let what = &row["design"];
+        // Five file pages read from the file (page 0 twice: its clean eviction dropped it),
+        // one anonymous first touch; the dirty file page written back, no swap.
+        assert_eq!(n(row, "major_faults"), 5, "{what}");
+        assert_eq!(n(row, "minor_faults"), 1, "{what}");
+        assert_eq!(n(row, "disk_reads"), 5, "{what}");
+        assert_eq!(n(row, "disk_writes"), 1, "{what}");
+        assert_eq!(n(row, "dirty_evictions"), 1, "{what}");
+        assert_eq!(n(row, "evictions"), 4, "{what}");
+        assert_eq!(n(row, "swap_peak"), 0, "{what}");
+        assert_eq!(n(row, "page_faults"), 6, "{what}");
+    }
+}
+
+#[test]
+fn file_flags_round_trip_through_the_text_and_binary_formats() {
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("files.txt");
+    std::fs::write(&t, FILES).unwrap();
+    let bin = d.path().join("files.ptbt");
+    let back = d.path().join("back.txt");
+    for (from, to) in [(&t, &bin), (&bin, &back)] {
+        let out = ptbench(&[
+            "convert",
+            from.to_str().unwrap(),
+            "-o",
+            to.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = std::fs::read_to_string(&back).unwrap();
+    assert!(text.contains("mmap 0 400000 4 rw-f\n"), "{text}");
+    assert!(text.contains("mmap 0 800000 4 rw-\n"), "{text}");
+    // Only mmap takes the file letter.
+    let bad = d.path().join("bad.txt");
+    std::fs::write(&bad, "ptbench-trace v1\nmprotect 0 400000 1 r--f\n").unwrap();
+    let out = ptbench(&["run", "-d", "x86-64", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("expected permissions like r-x"), "{err}");
+}

@@ -1,3 +1,7 @@
+/// Flag bit of an `mmap` event: the region maps a file (its pages are read from the file on
+/// first touch and written back to it when dirty), not anonymous memory.
+pub const FILE_BACKED: u8 = 8;
+
 /// What a trace record is: a memory access (read, write, fetch) or an event of the OS model.
 ///
 /// Events are carried in the same 16-byte record as accesses (see [`Access`]) so that one stream
@@ -98,7 +102,8 @@ pub struct Access {
     pub asid: u16,
     /// Load, store, fetch or event.
     pub kind: AccessKind,
-    /// Event permissions (bit 0 read, 1 write, 2 execute); 0 for accesses.
+    /// Event permissions (bit 0 read, 1 write, 2 execute) and, for `mmap`, bit 3
+    /// ([`FILE_BACKED`]): the region maps a file; 0 for accesses.
     pub flags: u8,
 }
 
@@ -155,7 +160,11 @@ impl Access {
                     Err("a range event of 0 pages")
                 } else if self.addr.checked_add(bytes - 1).is_none() {
                     Err("a range event that wraps past the top of the 64-bit address space")
-                } else if self.flags > 7 || (self.kind == K::Munmap && self.flags != 0) {
+                } else if self.kind == K::Mmap && self.flags > 15 {
+                    Err("an mmap with flag bits other than read, write, execute and file-backed")
+                } else if self.kind != K::Mmap
+                    && (self.flags > 7 || (self.kind == K::Munmap && self.flags != 0))
+                {
                     Err("a range event with permission bits other than read, write and execute")
                 } else {
                     Ok(())
@@ -199,6 +208,10 @@ mod tests {
                 flags: 7,
                 ..Access::new(K::Mmap, u64::MAX - 4095, 1)
             },
+            Access {
+                flags: 7 | FILE_BACKED,
+                ..Access::new(K::Mmap, 0, 1)
+            },
         ];
         for a in ok {
             assert_eq!(a.check(), Ok(()), "{a:?}");
@@ -213,6 +226,10 @@ mod tests {
             Access {
                 flags: 8,
                 ..Access::new(K::Mprotect, 0, 1)
+            },
+            Access {
+                flags: 16,
+                ..Access::new(K::Mmap, 0, 1)
             },
         ];
         for a in bad {

@@ -13,7 +13,7 @@ mod mem;
 mod pte;
 mod table;
 
-pub use access::{Access, AccessKind};
+pub use access::{Access, AccessKind, FILE_BACKED};
 pub use addr::{PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
 pub use explain::{AddrSpace, NoRecord, Outside, VaField, WalkRecorder, WalkStep, WalkTrace};
 pub use mem::{EntryWidth, MemError, PhysMem};

@@ -19,15 +19,34 @@ impl Perms {
     pub const RX: Perms = Perms(5);
     /// Read, write and execute: what demand paging grants when nothing narrower is known.
     pub const RWX: Perms = Perms(7);
+    /// User: the page may be used in user mode (x86's U/S, Itanium's privilege level 3). Without
+    /// it only the kernel may use the page. Every page the OS model maps for a trace is a user
+    /// page.
+    pub const U: Perms = Perms(8);
 
-    /// The raw bits (bit 0 read, bit 1 write, bit 2 execute).
+    /// The raw bits (bit 0 read, bit 1 write, bit 2 execute, bit 3 user).
     pub const fn bits(self) -> u8 {
         self.0
     }
 
-    /// Perms from raw bits; bits above 2 are dropped.
+    /// Perms from raw bits; bits above 3 are dropped.
     pub const fn from_bits(bits: u8) -> Perms {
-        Perms(bits & 7)
+        Perms(bits & 15)
+    }
+
+    /// Read, write and execute only (the user bit dropped).
+    pub const fn rwx(self) -> Perms {
+        Perms(self.0 & 7)
+    }
+
+    /// Whether the page may be used in user mode.
+    pub const fn user(self) -> bool {
+        self.0 & 8 != 0
+    }
+
+    /// These permissions without `other`'s.
+    pub const fn without(self, other: Perms) -> Perms {
+        Perms(self.0 & !other.0)
     }
 
     /// Whether every permission in `other` is in `self`.
@@ -44,7 +63,12 @@ impl Perms {
 impl std::fmt::Debug for Perms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let c = |bit: u8, ch: char| if self.0 & bit != 0 { ch } else { '-' };
-        write!(f, "{}{}{}", c(1, 'r'), c(2, 'w'), c(4, 'x'))
+        write!(f, "{}{}{}", c(1, 'r'), c(2, 'w'), c(4, 'x'))?;
+        // The user bit is shown only when set, so kernel-only permissions read as before.
+        if self.0 & 8 != 0 {
+            write!(f, "u")?;
+        }
+        Ok(())
     }
 }
 
@@ -90,5 +114,12 @@ mod tests {
         assert_eq!(format!("{:?}", Perms::RW), "rw-");
         assert!(Perms::RWX.contains(Perms::W));
         assert!(!Perms::R.contains(Perms::W));
+        let user = Perms::RW.union(Perms::U);
+        assert_eq!(format!("{user:?}"), "rw-u");
+        assert_eq!(user.bits(), 11);
+        assert!(user.user() && !Perms::RWX.user());
+        assert_eq!(user.rwx(), Perms::RW);
+        assert_eq!(user.without(Perms::W), Perms::R.union(Perms::U));
+        assert_eq!(Perms::from_bits(0xff).bits(), 15);
     }
 }

@@ -177,6 +177,21 @@ pub trait PageTable {
         None
     }
 
+    /// Whether one table holds the mappings of every address space, each entry tagged with its
+    /// asid (the hash covers the asid, a match compares page and asid), as PowerPC's hashed and
+    /// inverted tables and Itanium's VHPT do. Such a design maps, unmaps and walks in the address
+    /// space [`PageTable::set_asid`] selected last, and the replay keeps one table for every
+    /// process. `false` (the default): one table per address space, as radix tables are.
+    fn shares_asids(&self) -> bool {
+        false
+    }
+
+    /// Selects the address space that `map`, `unmap` and `walk` work in (designs that
+    /// [`PageTable::shares_asids`]: the hardware's current-asid register); others ignore it.
+    fn set_asid(&mut self, asid: u16) {
+        let _ = asid;
+    }
+
     /// Whether the design's addresses are canonical (sign-extended from bit `va_bits - 1`, as on
     /// x86-64), so upper-half addresses are valid and walk with their low `va_bits` bits.
     fn canonical(&self) -> bool {
@@ -277,6 +292,12 @@ impl<T: PageTable + ?Sized> PageTable for Box<T> {
     }
     fn canonical(&self) -> bool {
         (**self).canonical()
+    }
+    fn shares_asids(&self) -> bool {
+        (**self).shares_asids()
+    }
+    fn set_asid(&mut self, asid: u16) {
+        (**self).set_asid(asid)
     }
     fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {
         (**self).explain(mem, vpn)

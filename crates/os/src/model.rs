@@ -3,7 +3,7 @@
 //! designs' tables; it never sees a design or a TLB.
 
 use crate::{FirstTouch, HugePolicy, OnViolation, OsConfig, Policy};
-use ptbench_core::{Access, AccessKind, PageSize, Perms, Pfn, Pte, Vpn};
+use ptbench_core::{Access, AccessKind, PageSize, Perms, Pfn, Pte, Vpn, FILE_BACKED};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use thiserror::Error;
@@ -46,6 +46,10 @@ pub enum Outcome {
     Continue,
     /// Counted; the access translates to nothing (a segmentation fault).
     Skip,
+    /// The design had lost the mapping of a resident page (an inverted table gave the frame's
+    /// one entry to another sharer): stored again, walk again. Counted in
+    /// [`OsCounters::alias_faults`], not as a fault of the trace.
+    Alias,
 }
 
 /// Why the OS model stopped the replay.
@@ -124,6 +128,12 @@ pub struct OsCounters {
     pub watch_false_faults: u64,
     /// Distinct (address space, page) pairs ever mapped.
     pub pages_mapped: u64,
+    /// Walks that missed a resident page whose entry the design had given to another page
+    /// sharing its frame (an inverted table has one entry per frame: a copy-on-write frame
+    /// shared after a fork is mapped by one sharer at a time). The OS stores the entry again
+    /// (taking it from the other sharer); not counted in [`OsCounters::faults`], as other
+    /// designs translate the access without a fault. 0 for every other design.
+    pub alias_faults: u64,
 }
 
 impl OsCounters {
@@ -148,13 +158,18 @@ struct Page {
     slot: Option<u64>,
     /// Shared copy-on-write since a fork.
     cow: bool,
+    /// Backed by a file (a file-backed region's page, until a copy-on-write copy makes it
+    /// anonymous): read from the file on first touch and after a clean eviction, written back
+    /// to it when evicted dirty; never in swap.
+    file: bool,
 }
 
 #[derive(Clone, Debug, Default)]
 struct Space {
     pages: HashMap<u64, Page>,
-    /// Start vpn -> (end vpn exclusive, perms); `None` until the first region event.
-    regions: Option<BTreeMap<u64, (u64, Perms)>>,
+    /// Start vpn -> (end vpn exclusive, perms, file-backed); `None` until the first region
+    /// event.
+    regions: Option<BTreeMap<u64, (u64, Perms, bool)>>,
 }
 
 impl Space {
@@ -164,9 +179,18 @@ impl Space {
             Some(r) => r
                 .range(..=vpn)
                 .next_back()
-                .filter(|(_, (end, _))| vpn < *end)
-                .map(|(_, (_, p))| *p),
+                .filter(|(_, (end, _, _))| vpn < *end)
+                .map(|(_, (_, p, _))| *p),
         }
+    }
+
+    /// Whether the region holding `vpn` maps a file.
+    fn file_backed(&self, vpn: u64) -> bool {
+        self.regions.as_ref().is_some_and(|r| {
+            r.range(..=vpn)
+                .next_back()
+                .is_some_and(|(_, (end, _, file))| vpn < *end && *file)
+        })
     }
 
     /// Whether `[start, end)` lies inside one region (or there are no regions).
@@ -176,7 +200,7 @@ impl Space {
             Some(r) => r
                 .range(..=start)
                 .next_back()
-                .is_some_and(|(_, (e, _))| end <= *e),
+                .is_some_and(|(_, (e, _, _))| end <= *e),
         }
     }
 
@@ -185,18 +209,18 @@ impl Space {
         let Some(r) = &mut self.regions else {
             return;
         };
-        let hit: Vec<(u64, u64, Perms)> = r
+        let hit: Vec<(u64, u64, Perms, bool)> = r
             .range(..end)
-            .filter(|(_, (e, _))| *e > start)
-            .map(|(s, (e, p))| (*s, *e, *p))
+            .filter(|(_, (e, _, _))| *e > start)
+            .map(|(s, (e, p, f))| (*s, *e, *p, *f))
             .collect();
-        for (s, e, p) in hit {
+        for (s, e, p, f) in hit {
             r.remove(&s);
             if s < start {
-                r.insert(s, (start, p));
+                r.insert(s, (start, p, f));
             }
             if e > end {
-                r.insert(end, (e, p));
+                r.insert(end, (e, p, f));
             }
         }
     }
@@ -477,10 +501,12 @@ impl OsModel {
             .get(&asid)
             .and_then(|s| s.region(key))
             .unwrap_or(Perms::RWX);
+        // Every page a trace uses is a user page.
+        let perms = region.union(Perms::U);
         if page.cow || self.watched(key, page.size) {
-            Perms::from_bits(region.bits() & !Perms::W.bits())
+            perms.without(Perms::W)
         } else {
-            region
+            perms
         }
     }
 
@@ -579,6 +605,7 @@ impl OsModel {
         let region = region.unwrap_or(Perms::RWX);
         if !region.contains(need) {
             self.violation(a.kind, region, asid)?;
+            self.restore(asid, key, out);
             return Ok(Outcome::Continue);
         }
         let page = self.spaces[&asid].pages[&key].clone();
@@ -603,6 +630,8 @@ impl OsModel {
                     let p = self.page_mut(asid, key);
                     p.pfn = Some(new);
                     p.cow = false;
+                    // A private copy: anonymous memory from now on.
+                    p.file = false;
                     p.slot.take()
                 };
                 self.release_slot(slot);
@@ -615,11 +644,29 @@ impl OsModel {
         }
         if a.kind == AccessKind::Write && self.watched(key, page.size) {
             self.count_watch(asid, key, a);
+            self.restore(asid, key, out);
             return Ok(Outcome::Continue);
         }
-        // The design's entry is stale (should not happen): store what the OS holds.
-        self.remap(asid, key, out);
-        Ok(Outcome::Mapped)
+        // The design lost the entry of a resident page whose access is allowed: an inverted
+        // table gave the frame's one entry to another sharer. Store it again (no shootdown:
+        // the translation did not change).
+        self.c.alias_faults += 1;
+        self.restore(asid, key, out);
+        Ok(Outcome::Alias)
+    }
+
+    /// Stores the mapping of resident page `key` of `asid` again, unchanged (no shootdown): a
+    /// design that lost it (an inverted table's alias) finds it again; the others rewrite the
+    /// same entry.
+    fn restore(&mut self, asid: u16, key: u64, out: &mut Vec<Action>) {
+        if let Some(pte) = self.pte(asid, key) {
+            out.push(Action::Map {
+                asid,
+                vpn: Vpn(key),
+                pte,
+                shoot: false,
+            });
+        }
     }
 
     fn page_mut(&mut self, asid: u16, key: u64) -> &mut Page {
@@ -691,19 +738,22 @@ impl OsModel {
         table_pages: u64,
         out: &mut Vec<Action>,
     ) -> Result<u64, ModelError> {
-        let (key, size, slot, first) = match self.find(asid, vpn) {
+        let (key, size, slot, first, file) = match self.find(asid, vpn) {
             Some(key) => {
                 let p = &self.spaces[&asid].pages[&key];
-                (key, p.size, p.slot, false)
+                (key, p.size, p.slot, false, p.file)
             }
             None => {
                 let size = self.size_for(asid, vpn);
-                (vpn & !(self.span(size) - 1), size, None, true)
+                let file = self.spaces.get(&asid).is_some_and(|s| s.file_backed(vpn));
+                (vpn & !(self.span(size) - 1), size, None, true, file)
             }
         };
         let span = self.span(size);
         let pfn = self.alloc(span, None, table_pages, out)?;
-        if slot.is_some() || self.cfg.first_touch == FirstTouch::Disk {
+        // A file-backed page is read from its file whenever it comes in (first touch, or after
+        // an eviction dropped or wrote it back), whatever `first_touch` says.
+        if slot.is_some() || file || self.cfg.first_touch == FirstTouch::Disk {
             self.c.major_faults += 1;
             self.c.disk_reads += 1;
         } else {
@@ -718,6 +768,7 @@ impl OsModel {
             pfn: None,
             slot: None,
             cow: false,
+            file,
         });
         page.pfn = Some(pfn);
         page.cow = false;
@@ -814,13 +865,17 @@ impl OsModel {
         self.c.evictions += 1;
         // A dirty page is written to a new slot (or its old one); a clean one keeps its slot,
         // or, never written, becomes a zero page again.
-        let mut slot = owners
+        let first = owners
             .first()
-            .and_then(|&(a, k)| self.spaces.get(&a)?.pages.get(&k)?.slot);
+            .and_then(|&(a, k)| self.spaces.get(&a)?.pages.get(&k));
+        let mut slot = first.and_then(|p| p.slot);
+        // A file-backed page goes back to its file: written when dirty, simply dropped when
+        // clean (it is read from the file again); it never takes a swap slot.
+        let file = first.is_some_and(|p| p.file);
         if dirty {
             self.c.dirty_evictions += 1;
             self.c.disk_writes += 1;
-            if slot.is_none() {
+            if slot.is_none() && !file {
                 let s = self.free_slots.pop().unwrap_or_else(|| {
                     self.next_slot += 1;
                     self.next_slot - 1
@@ -922,10 +977,14 @@ impl OsModel {
                 self.clear(asid, Some((start, end)), out);
                 let space = self.spaces.entry(asid).or_default();
                 space.cut(start, end);
-                space
-                    .regions
-                    .get_or_insert_with(BTreeMap::new)
-                    .insert(start, (end, Perms::from_bits(a.flags)));
+                space.regions.get_or_insert_with(BTreeMap::new).insert(
+                    start,
+                    (
+                        end,
+                        Perms::from_bits(a.flags).rwx(),
+                        a.flags & FILE_BACKED != 0,
+                    ),
+                );
             }
             AccessKind::Munmap => {
                 let (start, end) = self.range_of(a);
@@ -942,19 +1001,19 @@ impl OsModel {
                 let Some(r) = &mut space.regions else {
                     // No regions yet: the whole space is one; protecting part of it splits it.
                     let mut r = BTreeMap::new();
-                    r.insert(0, (u64::MAX, Perms::RWX));
+                    r.insert(0, (u64::MAX, Perms::RWX, false));
                     space.regions = Some(r);
                     return self.event(a, out);
                 };
-                let hit: Vec<(u64, u64)> = r
+                let hit: Vec<(u64, u64, bool)> = r
                     .range(..end)
-                    .filter(|(_, (e, _))| *e > start)
-                    .map(|(s, (e, _))| (*s.max(&start), (*e).min(end)))
+                    .filter(|(_, (e, _, _))| *e > start)
+                    .map(|(s, (e, _, f))| (*s.max(&start), (*e).min(end), *f))
                     .collect();
                 space.cut(start, end);
                 if let Some(r) = &mut space.regions {
-                    for (s, e) in hit {
-                        r.insert(s, (e, Perms::from_bits(a.flags)));
+                    for (s, e, f) in hit {
+                        r.insert(s, (e, Perms::from_bits(a.flags).rwx(), f));
                     }
                 }
                 let keys: Vec<u64> = space

@@ -9,7 +9,8 @@
 //! is the page number in units of that size (`vpn >> (size shift - POBITS)`) shifted right by
 //! `log2(CLUSTER)`, the size code is 0, 1, 2 for the base page, 2 MiB and 1 GiB, and bit 0 is the
 //! valid bit, so a zero tag is an empty slot. PTE word `i` maps the cluster's `i`-th page:
-//! `pfn << POBITS | perms << 1 | 1` (bit 0 present, bits 1..=3 read, write, execute). A slot of
+//! `pfn << POBITS | perms << 1 | 1` (bit 0 present, bits 1..=4 read, write, execute, user; with `pobits=4` the user bit has no
+//! room and is implied). A slot of
 //! `1 + CLUSTER` words is padded to a power of two and aligned to it, so it never straddles a
 //! frame: with the default `CLUSTER = 8` a slot is 9 words in a 128-byte slot (the paper's 64-byte
 //! line of 8 PTEs plus an explicit tag word, kept as its own word so that every accepted geometry
@@ -873,7 +874,12 @@ impl Ecpt {
     fn decode(&self, word: u64, size: PageSize) -> Pte {
         Pte {
             pfn: Pfn(word >> self.cfg.pobits),
-            perms: Perms::from_bits((word >> 1) as u8),
+            // With 16-byte pages (pobits 4) the user bit has no room: it is implied.
+            perms: if self.cfg.pobits < 5 {
+                Perms::from_bits(((word >> 1) & 7) as u8).union(Perms::U)
+            } else {
+                Perms::from_bits((word >> 1) as u8)
+            },
             size,
         }
     }
@@ -1038,7 +1044,12 @@ impl PageTable for Ecpt {
         if s > 0 && self.regions.contains_key(&(s, vpn.0 >> vshift)) {
             return Err(MapError::Overlap { vpn });
         }
-        let word = (pte.pfn.0 << self.cfg.pobits) | (u64::from(pte.perms.bits()) << 1) | PRESENT;
+        let perms = if self.cfg.pobits < 5 {
+            pte.perms.rwx()
+        } else {
+            pte.perms
+        };
+        let word = (pte.pfn.0 << self.cfg.pobits) | (u64::from(perms.bits()) << 1) | PRESENT;
         if let Some((pa, i)) = self.find(mem, s, vpn) {
             let at = PhysAddr(pa + 8 * i);
             let old = mem.peek(at, WORD);

@@ -4,7 +4,7 @@
 //! Layout: `2^(va_bits - pobits)` entries in contiguous table frames, entry `vpn` at
 //! `base + 8 * vpn`. An entry is encoded as in the radix design (bit 0 valid, bit 1 write, bit 2
 //! execute, the frame number from bit POBITS up) plus a page-size code in bits 3-4 (0 base, 1 2 MiB,
-//! 2 1 GiB). A huge page is stored by replicating its entry in every slot it covers, so a lookup
+//! 2 1 GiB), bit 5 read and bit 6 user (implied by valid when `pobits` is below 7). A huge page is stored by replicating its entry in every slot it covers, so a lookup
 //! is still one read.
 //!
 //! Cost model: every walk reads exactly one entry, whatever the page size; `table_bytes` is the whole
@@ -27,6 +27,12 @@ const VALID: u64 = 1;
 const WRITE: u64 = 1 << 1;
 const EXEC: u64 = 1 << 2;
 const SIZE_SHIFT: u32 = 3;
+/// Read.
+const READ: u64 = 1 << 5;
+/// User.
+const USER: u64 = 1 << 6;
+/// Smallest pobits whose entries have room for the read and user bits.
+const RU_MIN_POBITS: u8 = 7;
 /// Widest virtual address space (five-level paging).
 pub const MAX_VA_BITS: u8 = 57;
 /// Most page-number bits: the 8-byte entries must fit the table half of a 52-bit physical space.
@@ -106,7 +112,16 @@ impl Flat {
 
     #[inline(always)]
     fn decode(&self, e: u64) -> Pte {
-        let mut perms = Perms::R;
+        let mut perms = Perms::NONE;
+        // Frames of fewer than `2^RU_MIN_POBITS` bytes leave no room for the read and user
+        // bits: they are implied.
+        let implied = self.cfg.pobits < RU_MIN_POBITS;
+        if implied || e & READ != 0 {
+            perms = perms.union(Perms::R);
+        }
+        if implied || e & USER != 0 {
+            perms = perms.union(Perms::U);
+        }
         if e & WRITE != 0 {
             perms = perms.union(Perms::W);
         }
@@ -216,6 +231,14 @@ impl PageTable for Flat {
         }
         if pte.perms.contains(Perms::X) {
             e |= EXEC;
+        }
+        if self.cfg.pobits >= RU_MIN_POBITS {
+            if pte.perms.contains(Perms::R) {
+                e |= READ;
+            }
+            if pte.perms.user() {
+                e |= USER;
+            }
         }
         for v in vpn.0..vpn.0 + span {
             mem.write(self.slot(v), EntryWidth::U64, e);

@@ -6,11 +6,22 @@
 //! `page number << 4 | size index << 2 | 1`, where the page number is the vpn shifted right by the
 //! page size (in base pages), the size index is 0, 1, 2 for the base page, 2 MiB and 1 GiB, and bit
 //! 0 is the valid bit, so a tag names exactly one page of one size and a zero tag is an empty slot.
-//! The PTE word is `pfn << POBITS | perms` (bit 0 read, 1 write, 2 execute). A bucket is `BUCKET`
+//! The PTE word is `pfn << POBITS | perms` (bit 0 read, 1 write, 2 execute, 3 user). A bucket is `BUCKET`
 //! consecutive slots (`BUCKET * 16` bytes, 64 by default: one cache line), aligned to its size, so
 //! it never straddles a frame. A table of `ENTRIES` slots has `ENTRIES / BUCKET` buckets in
 //! `max(1, ENTRIES * 16 / 2^POBITS)` contiguous frames; a page number's home bucket is the top
 //! `log2(buckets)` bits of `page number * 0x9E3779B97F4A7C15` (Fibonacci hashing).
+//!
+//! Address spaces: the table is global, as Itanium's VHPT and PowerPC's hashed table are: every
+//! process's mappings live in it, told apart by the asid in bits 48..64 of the tag (a tag is
+//! `asid << 48 | page number << 4 | size index << 2 | 1`), so the home bucket, the top bits of the
+//! hash of `tag >> 4 = asid << 44 | page number`, depends on the asid too, and a match compares
+//! page, size and asid at once. [`PageTable::set_asid`] selects the asid that `map`, `unmap` and
+//! `walk` use (the current-asid register); asid 0's tags are exactly the page number's. A page
+//! number of `2^44` or more (addresses wider than 56 bits with 4 KiB pages) leaves no room for an
+//! asid: only asid 0 maps such a page ([`MapError::Unsupported`] for the others, whose walks
+//! find nothing there). One table for every process means one footprint: table pages, entries,
+//! resizes and collisions are counted once for the whole machine.
 //!
 //! Page sizes: every size (base, 2 MiB, 1 GiB) has its own table with its own resizing. The base
 //! table is allocated when the design is built; a huge size's table when its first page is mapped,
@@ -78,6 +89,11 @@ const PHYS_BITS: u8 = 52;
 const HASH_MUL: u64 = 0x9E37_79B9_7F4A_7C15;
 /// Page sizes: the base page, 2 MiB, 1 GiB.
 const SIZES: usize = 3;
+/// The asid starts at this bit of a tag.
+const ASID_SHIFT: u32 = 48;
+/// Page numbers of an address space other than asid 0 must be below `2^ASID_PN_BITS`, so that
+/// the tag has room for the asid.
+const ASID_PN_BITS: u32 = ASID_SHIFT - TAG_SHIFT;
 
 /// How a full home bucket is resolved.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -407,9 +423,10 @@ impl Table {
         (pn.wrapping_mul(HASH_MUL) >> 1) >> self.hash_shift
     }
 
+    /// The tag of page number `pn` of address space `asid` (see the module docs).
     #[inline(always)]
-    fn tag(&self, pn: u64) -> u64 {
-        (pn << TAG_SHIFT) | self.tag_code
+    fn tag(&self, pn: u64, asid: u16) -> u64 {
+        (pn << TAG_SHIFT) | self.tag_code | (u64::from(asid) << ASID_SHIFT)
     }
 
     #[inline(always)]
@@ -686,8 +703,11 @@ pub struct Hashed {
     lay: Layout,
     sizes: [PageSize; SIZES],
     tables: [Table; SIZES],
-    /// Per size index k >= 1: region number (vpn >> page_bits) -> mappings of smaller sizes in it.
-    inside: [HashMap<u64, u64>; SIZES],
+    /// Per size index k >= 1: (asid, region number (vpn >> page_bits)) -> mappings of smaller
+    /// sizes in it.
+    inside: [HashMap<(u16, u64), u64>; SIZES],
+    /// The address space `map`, `unmap` and `walk` work in.
+    asid: u16,
     pfn_bits: u8,
     collisions: u64,
     moved: u64,
@@ -728,6 +748,7 @@ impl Hashed {
             sizes,
             tables,
             inside: Default::default(),
+            asid: 0,
             pfn_bits: PHYS_BITS - cfg.pobits,
             collisions: 0,
             moved: 0,
@@ -752,7 +773,8 @@ impl Hashed {
     pub fn home_bucket(&self, vpn: Vpn, size: PageSize) -> Option<u64> {
         let k = self.sizes.iter().position(|s| *s == size)?;
         let t = &self.tables[k];
-        t.allocated().then(|| t.home(vpn.0 >> t.page_bits))
+        t.allocated()
+            .then(|| t.home(t.tag(vpn.0 >> t.page_bits, self.asid) >> TAG_SHIFT))
     }
 
     #[inline(always)]
@@ -767,7 +789,10 @@ impl Hashed {
     /// Finds the mapping of any size that covers `vpn`: its size index and slot.
     fn find(&self, mem: &PhysMem, vpn: Vpn) -> Option<(usize, Loc)> {
         self.tables.iter().enumerate().find_map(|(k, t)| {
-            t.locate(mem, &self.lay, t.tag(vpn.0 >> t.page_bits))
+            if self.asid != 0 && (vpn.0 >> t.page_bits) >> ASID_PN_BITS != 0 {
+                return None;
+            }
+            t.locate(mem, &self.lay, t.tag(vpn.0 >> t.page_bits, self.asid))
                 .map(|loc| (k, loc))
         })
     }
@@ -818,7 +843,7 @@ impl Hashed {
     /// larger size that contain it.
     fn count_inside(&mut self, vpn: Vpn, k: usize, add: bool) {
         for j in k + 1..SIZES {
-            let region = vpn.0 >> self.tables[j].page_bits;
+            let region = (self.asid, vpn.0 >> self.tables[j].page_bits);
             let map = &mut self.inside[j];
             if add {
                 *map.entry(region).or_insert(0) += 1;
@@ -843,8 +868,8 @@ impl Hashed {
         cost: &mut WalkCost,
         rec: &mut R,
     ) -> Option<u64> {
-        let tag = t.tag(pn);
-        let mut b = t.home(pn);
+        let tag = t.tag(pn, self.asid);
+        let mut b = t.home(tag >> TAG_SHIFT);
         for probe in 0..=t.mask {
             let pa = PhysAddr(t.bucket_pa(&self.lay, b));
             mem.read_block(pa, buf, cost);
@@ -878,8 +903,8 @@ impl Hashed {
         cost: &mut WalkCost,
         rec: &mut R,
     ) -> Option<u64> {
-        let tag = t.tag(pn);
-        let home = t.home(pn);
+        let tag = t.tag(pn, self.asid);
+        let home = t.home(tag >> TAG_SHIFT);
         let mut pa = t.bucket_pa(&self.lay, home);
         let link = buf.len() - 2;
         for probe in 0..=t.entries {
@@ -999,12 +1024,23 @@ impl Hashed {
                 continue;
             }
             let pn = vpn.0 >> t.page_bits;
+            if self.asid != 0 && pn >> ASID_PN_BITS != 0 {
+                rec.note(|| {
+                    format!(
+                        "{} table: page number {pn:#x} leaves no room for asid {} in a tag: \
+                         skipped",
+                        self.sizes[k], self.asid
+                    )
+                });
+                continue;
+            }
             rec.note(|| {
                 format!(
-                    "{} table: page number {pn:#x}, tag {:#x}, home bucket {:#x} of {}",
+                    "{} table: asid {}, page number {pn:#x}, tag {:#x}, home bucket {:#x} of {}",
                     self.sizes[k],
-                    t.tag(pn),
-                    t.home(pn),
+                    self.asid,
+                    t.tag(pn, self.asid),
+                    t.home(t.tag(pn, self.asid) >> TAG_SHIFT),
                     t.mask + 1
                 )
             });
@@ -1042,6 +1078,13 @@ impl PageTable for Hashed {
         if pte.pfn.0 >> self.pfn_bits != 0 {
             return Err(MapError::FrameTooWide(pte.pfn));
         }
+        if self.asid != 0 && (vpn.0 >> page_bits) >> ASID_PN_BITS != 0 {
+            return Err(MapError::Unsupported(format!(
+                "hashed: page {vpn:?} of asid {} has a page number wider than {ASID_PN_BITS} bits, \
+                 which leaves no room for the asid in its tag (only asid 0 maps such pages)",
+                self.asid
+            )));
+        }
         let word = (pte.pfn.0 << self.cfg.pobits) | u64::from(pte.perms.bits());
         match self.find(mem, vpn) {
             // The same page again: replace its PTE word in place.
@@ -1052,13 +1095,13 @@ impl PageTable for Hashed {
             Some(_) => return Err(MapError::Overlap { vpn }),
             None => {}
         }
-        if self.inside[k].contains_key(&(vpn.0 >> page_bits)) {
+        if self.inside[k].contains_key(&(self.asid, vpn.0 >> page_bits)) {
             return Err(MapError::Overlap { vpn });
         }
         self.reserve(mem, k)?;
         let lay = self.lay;
         let t = &mut self.tables[k];
-        let tag = t.tag(vpn.0 >> page_bits);
+        let tag = t.tag(vpn.0 >> page_bits, self.asid);
         if t.insert(mem, &lay, tag, word)? {
             self.collisions += 1;
         }
@@ -1100,6 +1143,14 @@ impl PageTable for Hashed {
         t.pte = self.walk_rec(mem, vpn, &mut cost, &mut t);
         t.cost = cost;
         Some(t)
+    }
+
+    fn shares_asids(&self) -> bool {
+        true
+    }
+
+    fn set_asid(&mut self, asid: u16) {
+        self.asid = asid;
     }
 
     fn footprint(&self) -> Footprint {

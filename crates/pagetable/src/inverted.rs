@@ -5,11 +5,13 @@
 //! Layout: the IPT is `frames` entries of 16 bytes in contiguous table frames; entry `i` describes
 //! the page that frame `i` backs (so the frame number is never stored: it is the index). Word 0 is
 //! the tag: bit 0 valid, bits 1-2 the page-size code (index into [`PageTable::page_sizes`]: 0 base,
-//! 1 = 2 MiB, 2 = 1 GiB), bits 3.. the page's first base vpn. Word 1 is the link: bits 0-2 the
-//! permission bits ([`Perms::bits`]), bits 3.. the index of the next entry of the hash chain plus
-//! one (0 ends the chain). The HAT is `hat` 8-byte words in contiguous table frames, each the
-//! index of the first entry of its chain plus one (0 = empty). A page's anchor slot is a
-//! multiplicative / xor-shift hash of (its vpn in units of its own size, its size code). A huge
+//! 1 = 2 MiB, 2 = 1 GiB), bits 3.. the page's first base vpn. Word 1 is the link: bits 0-3 the
+//! permission bits ([`Perms::bits`]: read, write, execute, user), bits 4..48 the index of the
+//! next entry of the hash chain plus one (0 ends the chain), bits 48..64 the asid of the page. The
+//! HAT is `hat` 8-byte words in contiguous table frames, each the index of the first entry of its
+//! chain plus one (0 = empty). A page's anchor slot is a
+//! multiplicative / xor-shift hash of (its vpn in units of its own size, its size code, its asid);
+//! a walk's match compares the tag and the asid (both words are read as one entry anyway). A huge
 //! page's entry sits at the IPT index of its first frame; the other frames it covers have no entry
 //! of their own, they are simply owned by it. Both tables are allocated when the design is built
 //! (PhysMem materialises a frame on its first write, so untouched parts cost no host memory).
@@ -39,11 +41,23 @@
 //! grows. Only growth (`frames=auto`) moves entries or resizes (a remap to another frame is a
 //! removal plus an insertion, not a move).
 //!
+//! Address spaces and sharing: the table is global, one for the whole machine as on the RS/6000
+//! and PowerPC: every process's pages live in it, each entry tagged with its asid;
+//! [`PageTable::set_asid`] selects the asid that `map`, `unmap` and `walk` use. One entry per
+//! frame means a frame cannot be mapped twice, and a copy-on-write frame shared after a fork has
+//! several pages (one per sharer). This design resolves it the way inverted-table systems did
+//! for aliases: the frame's entry belongs to one sharer at a time. Mapping a frame whose entry a
+//! page of the same size holds *displaces* that page (its entry is unlinked, counted in
+//! [`Inverted::displaced`]); its next walk misses, and the OS model, finding the page resident,
+//! stores it again (an *alias fault*, counted in the OS model's `alias_faults`, not as a page
+//! fault), displacing the other sharer in turn. Translations stay those of every other design;
+//! only walks and alias faults differ. Pages of different sizes cannot share frames.
+//!
 //! Restrictions that follow from the design: with a fixed size, a frame at or above `frames` cannot
 //! be mapped ([`MapError::FrameTooWide`]; [`PageTable::frame_limit`] tells the OS model so; a
-//! growing table's limit is [`MAX_FRAMES`]), and a frame
-//! that already backs one page cannot back another (an inverted table cannot alias):
-//! [`MapError::Unsupported`] names the frame and the page that holds it. Remapping a page (same
+//! growing table's limit is [`MAX_FRAMES`]), and a frame that backs a page of one size cannot
+//! back a page of another size: [`MapError::Unsupported`] names the frame and the page that holds
+//! it. Remapping a page (same
 //! vpn and size) to another frame moves its entry; remapping it to the same frame rewrites its
 //! permissions in place. Host-side bookkeeping (counts of mappings per size, and per 2 MiB / 1 GiB
 //! region of virtual and of physical pages, for the overlap and aliasing checks) is used by map
@@ -61,8 +75,14 @@ const VALID: u64 = 1;
 const CODE_SHIFT: u32 = 1;
 const CODE_MASK: u64 = 3;
 const VPN_SHIFT: u32 = 3;
-const PERM_MASK: u64 = 7;
-const NEXT_SHIFT: u32 = 3;
+const PERM_MASK: u64 = 15;
+const NEXT_SHIFT: u32 = 4;
+/// The asid starts at this bit of the link word.
+const ASID_SHIFT: u32 = 48;
+/// The next-entry field of a link word (after shifting by `NEXT_SHIFT`).
+const NEXT_MASK: u64 = (1 << (ASID_SHIFT - NEXT_SHIFT)) - 1;
+/// The asid bits of a link word.
+const ASID_BITS: u64 = 0xffff << ASID_SHIFT;
 /// Bytes per IPT entry (tag word + link word).
 pub const ENTRY_BYTES: u64 = 16;
 /// Bytes per HAT word.
@@ -167,8 +187,8 @@ pub struct Inverted {
     counts: [u64; MAX_SIZES],
     /// Bit k set when `counts[k] > 0`: the walker's "sizes in use" register.
     in_use: u8,
-    /// For k >= 1: mappings smaller than `sizes[k]` per `sizes[k]`-aligned virtual region.
-    virt_inner: [HashMap<u64, u32>; MAX_SIZES],
+    /// For k >= 1: mappings smaller than `sizes[k]` per (asid, `sizes[k]`-aligned virtual region).
+    virt_inner: [HashMap<(u16, u64), u32>; MAX_SIZES],
     /// For k >= 1: mappings smaller than `sizes[k]` per `sizes[k]`-aligned frame region.
     phys_inner: [HashMap<u64, u32>; MAX_SIZES],
     collisions: u64,
@@ -182,6 +202,10 @@ pub struct Inverted {
     moved: u64,
     /// Growths.
     resizes: u64,
+    /// The address space `map`, `unmap` and `walk` work in.
+    asid: u16,
+    /// Entries displaced by a mapping of their frame for another page (aliases).
+    displaced: u64,
 }
 
 impl Inverted {
@@ -238,6 +262,8 @@ impl Inverted {
             hat_follows: cfg.grow && cfg.hat == cfg.frames,
             moved: 0,
             resizes: 0,
+            asid: 0,
+            displaced: 0,
         })
     }
 
@@ -287,7 +313,9 @@ impl Inverted {
             }
             let tag = mem.peek(self.ipt_addr(idx), EntryWidth::U64);
             if tag & VALID != 0 {
-                let perms = mem.peek(self.link_addr(idx), EntryWidth::U64) & PERM_MASK;
+                // Permissions and asid travel with the entry.
+                let perms =
+                    mem.peek(self.link_addr(idx), EntryWidth::U64) & (PERM_MASK | ASID_BITS);
                 live.push((idx, tag, perms));
             }
             idx += 1;
@@ -319,7 +347,7 @@ impl Inverted {
         self.hat_mask = hat - 1;
         for &(idx, tag, perms) in &live {
             let k = ((tag >> CODE_SHIFT) & CODE_MASK) as usize % MAX_SIZES;
-            let slot = self.slot(tag >> VPN_SHIFT, k);
+            let slot = self.slot(tag >> VPN_SHIFT, k, (perms >> ASID_SHIFT) as u16);
             let head = mem.peek(self.hat_addr(slot), EntryWidth::U64);
             mem.write(self.ipt_addr(idx), EntryWidth::U64, tag);
             mem.write(
@@ -332,6 +360,12 @@ impl Inverted {
         self.moved += live.len() as u64;
         self.resizes += 1;
         Ok(())
+    }
+
+    /// Entries displaced so far: a frame mapped for a page (of any address space) while another
+    /// page of the same size held its entry.
+    pub fn displaced(&self) -> u64 {
+        self.displaced
     }
 
     /// The geometry.
@@ -351,8 +385,8 @@ impl Inverted {
 
     /// The HAT slot of the page of size code `k` whose first base page is `key`.
     #[inline(always)]
-    fn slot(&self, key: u64, k: usize) -> u64 {
-        let x = (key >> self.span_shift[k]) ^ ((k as u64) << 61);
+    fn slot(&self, key: u64, k: usize, asid: u16) -> u64 {
+        let x = (key >> self.span_shift[k]) ^ ((k as u64) << 61) ^ (u64::from(asid) << 44);
         let h = x.wrapping_mul(0x9e37_79b9_7f4a_7c15);
         (h ^ (h >> 32)) & self.hat_mask
     }
@@ -361,7 +395,7 @@ impl Inverted {
     /// `None` for a size the design does not store. For tests and tools.
     pub fn anchor_slot(&self, vpn: Vpn, size: PageSize) -> Option<u64> {
         let k = self.code_of(size)?;
-        Some(self.slot(vpn.0 & !self.span_mask(k), k))
+        Some(self.slot(vpn.0 & !self.span_mask(k), k, self.asid))
     }
 
     #[inline(always)]
@@ -426,7 +460,8 @@ impl Inverted {
             left &= left - 1;
             let key = vpn.0 & !self.span_mask(k);
             let want = Self::tag(key, k);
-            let slot = self.slot(key, k);
+            let asid = u64::from(self.asid);
+            let slot = self.slot(key, k, self.asid);
             let mut cur = mem.read(self.hat_addr(slot), EntryWidth::U64, cost);
             rec.step(|| WalkStep {
                 place: format!("HAT ({} pages)", self.sizes[k]),
@@ -455,7 +490,7 @@ impl Inverted {
                 let idx = cur - 1;
                 mem.read_block(self.ipt_addr(idx), &mut e, cost);
                 cost.probes += 1;
-                let hit = e[0] == want;
+                let hit = e[0] == want && e[1] >> ASID_SHIFT == asid;
                 rec.step(|| WalkStep {
                     place: format!("IPT entry {idx:#x}"),
                     table: PhysAddr(self.ipt),
@@ -467,20 +502,22 @@ impl Inverted {
                     perms: hit.then(|| self.decode(idx, e[0], e[1]).perms),
                     meaning: if hit {
                         format!(
-                            "tag {:#x} matches (V=1, vpn {:#x}, size {k}): frame {idx:#x} (the \
-                             entry's index), perms {:?}",
+                            "tag {:#x} matches (V=1, vpn {:#x}, size {k}, asid {asid}): frame \
+                             {idx:#x} (the entry's index), perms {:?}",
                             e[0],
                             key,
                             Perms::from_bits((e[1] & PERM_MASK) as u8)
                         )
                     } else {
-                        match e[1] >> NEXT_SHIFT {
-                            0 => format!("tag {:#x} is not {want:#x}; end of chain", e[0]),
-                            n => format!(
-                                "tag {:#x} is not {want:#x}; next IPT entry {:#x}",
-                                e[0],
-                                n - 1
-                            ),
+                        let other = e[1] >> ASID_SHIFT;
+                        let what = if e[0] == want {
+                            format!("tag {:#x} matches but asid {other} is not {asid}", e[0])
+                        } else {
+                            format!("tag {:#x} is not {want:#x}", e[0])
+                        };
+                        match (e[1] >> NEXT_SHIFT) & NEXT_MASK {
+                            0 => format!("{what}; end of chain"),
+                            n => format!("{what}; next IPT entry {:#x}", n - 1),
                         }
                     },
                 });
@@ -490,16 +527,22 @@ impl Inverted {
                     });
                     return Some(self.decode(idx, e[0], e[1]));
                 }
-                cur = e[1] >> NEXT_SHIFT;
+                cur = (e[1] >> NEXT_SHIFT) & NEXT_MASK;
             }
         }
         rec.outcome(|| "page fault: no chain holds the page".to_string());
         None
     }
 
-    /// Finds the entry of the page of size code `k` starting at `key`, with uncounted peeks.
+    /// Finds the entry of the page of size code `k` starting at `key` in the current address
+    /// space, with uncounted peeks.
     fn find(&self, mem: &PhysMem, key: u64, k: usize) -> Option<Found> {
-        let slot = self.slot(key, k);
+        self.find_in(mem, key, k, self.asid)
+    }
+
+    /// Finds the entry of the page of size code `k` starting at `key` of `asid`.
+    fn find_in(&self, mem: &PhysMem, key: u64, k: usize, asid: u16) -> Option<Found> {
+        let slot = self.slot(key, k, asid);
         let want = Self::tag(key, k);
         let mut cur = mem.peek(self.hat_addr(slot), EntryWidth::U64);
         let mut prev = None;
@@ -507,7 +550,9 @@ impl Inverted {
         while cur != 0 && steps <= self.frames {
             let idx = cur - 1;
             let link = mem.peek(self.link_addr(idx), EntryWidth::U64);
-            if mem.peek(self.ipt_addr(idx), EntryWidth::U64) == want {
+            if mem.peek(self.ipt_addr(idx), EntryWidth::U64) == want
+                && link >> ASID_SHIFT == u64::from(asid)
+            {
                 return Some(Found {
                     idx,
                     prev,
@@ -516,7 +561,7 @@ impl Inverted {
                 });
             }
             prev = Some(idx);
-            cur = link >> NEXT_SHIFT;
+            cur = (link >> NEXT_SHIFT) & NEXT_MASK;
             steps += 1;
         }
         None
@@ -524,8 +569,8 @@ impl Inverted {
 
     /// Adds (or removes) a mapping of size code `k` at `vpn` backed from frame `pfn` to the
     /// host-side counts.
-    fn account(&mut self, k: usize, vpn: u64, pfn: u64, add: bool) {
-        fn bump(map: &mut HashMap<u64, u32>, key: u64, add: bool) {
+    fn account(&mut self, k: usize, (asid, vpn): (u16, u64), pfn: u64, add: bool) {
+        fn bump<K: std::hash::Hash + Eq>(map: &mut HashMap<K, u32>, key: K, add: bool) {
             if add {
                 *map.entry(key).or_insert(0) += 1;
             } else if let Some(n) = map.get_mut(&key) {
@@ -547,7 +592,7 @@ impl Inverted {
         }
         for m in k + 1..self.nsizes {
             let shift = self.span_shift[m];
-            bump(&mut self.virt_inner[m], vpn >> shift, add);
+            bump(&mut self.virt_inner[m], (asid, vpn >> shift), add);
             bump(&mut self.phys_inner[m], pfn >> shift, add);
         }
     }
@@ -555,7 +600,7 @@ impl Inverted {
     /// Links a new entry for the page of size code `k` at `key`, backed from frame `pfn`, at the
     /// head of its chain.
     fn insert(&mut self, mem: &mut PhysMem, key: u64, k: usize, pfn: u64, perms: Perms) {
-        let slot = self.slot(key, k);
+        let slot = self.slot(key, k, self.asid);
         let head = mem.peek(self.hat_addr(slot), EntryWidth::U64);
         if head != 0 {
             self.collisions += 1;
@@ -564,15 +609,15 @@ impl Inverted {
         mem.write(
             self.link_addr(pfn),
             EntryWidth::U64,
-            (head << NEXT_SHIFT) | u64::from(perms.bits()),
+            (u64::from(self.asid) << ASID_SHIFT) | (head << NEXT_SHIFT) | u64::from(perms.bits()),
         );
         mem.write(self.hat_addr(slot), EntryWidth::U64, pfn + 1);
-        self.account(k, key, pfn, true);
+        self.account(k, (self.asid, key), pfn, true);
     }
 
     /// Unlinks and clears the entry `f` of the page of size code `k` at `key`.
     fn remove(&mut self, mem: &mut PhysMem, f: Found, key: u64, k: usize) {
-        let next = f.link >> NEXT_SHIFT;
+        let next = (f.link >> NEXT_SHIFT) & NEXT_MASK;
         match f.prev {
             None => mem.write(self.hat_addr(f.slot), EntryWidth::U64, next),
             Some(p) => {
@@ -580,13 +625,13 @@ impl Inverted {
                 mem.write(
                     self.link_addr(p),
                     EntryWidth::U64,
-                    (next << NEXT_SHIFT) | (plink & PERM_MASK),
+                    (next << NEXT_SHIFT) | (plink & (PERM_MASK | ASID_BITS)),
                 );
             }
         }
         mem.write(self.ipt_addr(f.idx), EntryWidth::U64, 0);
         mem.write(self.link_addr(f.idx), EntryWidth::U64, 0);
-        self.account(k, key, f.idx, false);
+        self.account(k, ((f.link >> ASID_SHIFT) as u16, key), f.idx, false);
     }
 
     /// A frame in `start..start + span of size k` owned by a page smaller than size `k` (which
@@ -618,7 +663,8 @@ impl Inverted {
         let owner_size = self.sizes[((owner_tag >> CODE_SHIFT) & CODE_MASK) as usize % MAX_SIZES];
         MapError::Unsupported(format!(
             "inverted table: frame {} already backs the {owner_size} page at {owner_vpn}, so the \
-             {} page at {vpn} cannot use it (one entry per frame: frames cannot be shared)",
+             {} page at {vpn} cannot use it (one entry per frame: pages of different sizes cannot \
+             share frames)",
             Pfn(frame),
             pte.size
         ))
@@ -656,11 +702,14 @@ impl PageTable for Inverted {
                 return Err(MapError::Overlap { vpn });
             }
         }
-        if j > 0 && self.virt_inner[j].contains_key(&(vpn.0 >> self.span_shift[j])) {
+        if j > 0 && self.virt_inner[j].contains_key(&(self.asid, vpn.0 >> self.span_shift[j])) {
             return Err(MapError::Overlap { vpn });
         }
         // Aliasing: a page of this size or larger owning pfn, or smaller pages inside the frames.
+        // A page of the same size that owns the frame gives its entry up (it is displaced: its
+        // next walk misses and the OS maps it again); other sizes cannot share frames.
         let new_tag = Self::tag(vpn.0, j);
+        let mut displace = None;
         for k in j..self.nsizes {
             if self.in_use & (1 << k) == 0 {
                 continue;
@@ -668,15 +717,30 @@ impl PageTable for Inverted {
             let idx = pfn & !self.span_mask(k);
             let tag = mem.peek(self.ipt_addr(idx), EntryWidth::U64);
             let owned = tag & VALID != 0 && ((tag >> CODE_SHIFT) & CODE_MASK) as usize == k;
-            if owned && tag != new_tag {
+            let owner = (mem.peek(self.link_addr(idx), EntryWidth::U64) >> ASID_SHIFT) as u16;
+            if !owned || (tag == new_tag && owner == self.asid) {
+                continue;
+            }
+            if k != j {
                 return Err(self.alias_error(vpn, pte, pfn, tag));
             }
+            displace = Some((tag >> VPN_SHIFT, owner, idx));
         }
         if j > 0 && self.phys_inner[j].contains_key(&(pfn >> self.span_shift[j])) {
             let (frame, tag) = self
                 .owner_within(mem, pfn, j)
                 .unwrap_or((pfn, mem.peek(self.ipt_addr(pfn), EntryWidth::U64)));
             return Err(self.alias_error(vpn, pte, frame, tag));
+        }
+        if let Some((key, owner, idx)) = displace {
+            let f = self.find_in(mem, key, j, owner).ok_or_else(|| {
+                MapError::Unsupported(format!(
+                    "inverted table: the entry of frame {} is not on its chain",
+                    Pfn(idx)
+                ))
+            })?;
+            self.remove(mem, f, key, j);
+            self.displaced += 1;
         }
         match self.find(mem, vpn.0, j) {
             Some(old) if old.idx == pfn => {
@@ -740,6 +804,14 @@ impl PageTable for Inverted {
             moved_entries: self.moved,
             resizes: self.resizes,
         }
+    }
+
+    fn shares_asids(&self) -> bool {
+        true
+    }
+
+    fn set_asid(&mut self, asid: u16) {
+        self.asid = asid;
     }
 
     fn frame_limit(&self) -> Option<u64> {
@@ -887,7 +959,7 @@ mod tests {
         assert_eq!(mem.peek(pt.hat_base(), EntryWidth::U64), 4);
         let e3 = pt.ipt_base().0 + 3 * 16;
         assert_eq!(mem.peek(PhysAddr(e3), EntryWidth::U64), (0x30 << 3) | 1);
-        assert_eq!(mem.peek(PhysAddr(e3 + 8), EntryWidth::U64), (3 << 3) | 3);
+        assert_eq!(mem.peek(PhysAddr(e3 + 8), EntryWidth::U64), (3 << 4) | 3);
         assert_eq!(walk(&pt, &mem, 0x30), (Some(pte(3, PageSize::K4)), 2, 1));
         assert_eq!(walk(&pt, &mem, 0x20), (Some(pte(2, PageSize::K4)), 3, 2));
         assert_eq!(walk(&pt, &mem, 0x10), (Some(pte(1, PageSize::K4)), 4, 3));
@@ -1042,11 +1114,17 @@ mod tests {
             m.contains("frame pfn:0x401") && m.contains("2MiB page at vpn:0x200"),
             "{m}"
         );
-        let m = msg(pt.map(&mut mem, Vpn(0x5000), pte(0x1, PageSize::K4)));
-        assert!(
-            m.contains("frame pfn:0x1 ") && m.contains("4KiB page at vpn:0x1,"),
-            "{m}"
-        );
+        // A page of the same size displaces the frame's owner (an alias): vpn 0x1 loses its
+        // entry, vpn 0x5000 takes it; then 0x1 takes it back.
+        pt.map(&mut mem, Vpn(0x5000), pte(0x1, PageSize::K4))
+            .unwrap();
+        assert_eq!(walk(&pt, &mem, 0x1).0, None);
+        assert_eq!(walk(&pt, &mem, 0x5000).0, Some(pte(0x1, PageSize::K4)));
+        assert_eq!(pt.displaced(), 1);
+        pt.map(&mut mem, Vpn(0x1), pte(0x1, PageSize::K4)).unwrap();
+        assert_eq!(walk(&pt, &mem, 0x5000).0, None);
+        assert_eq!(pt.displaced(), 2);
+        assert_eq!(pt.footprint().entries, 2);
         let m = msg(pt.map(&mut mem, Vpn(0x800), pte(0x0, PageSize::M2)));
         assert!(
             m.contains("frame pfn:0x1 ") && m.contains("at vpn:0x1,"),

@@ -4,8 +4,9 @@
 //! for the 32-bit two-level preset), so each of the `LEVELS` levels indexes `POBITS - log2(entry
 //! bytes)` bits of the virtual page number, the root taking the highest bits. An entry's bit 0 is
 //! the valid bit; when valid, its bits from POBITS up hold the physical page number of the next
-//! table or of the data page. Bits 1 and 2 are write and execute permission (read is implied by
-//! valid); bit 3 marks a huge leaf stored at a higher level. The root's physical address is the ptbr.
+//! table or of the data page. Bits 1 and 2 are write and execute permission; bit 3 marks a huge
+//! leaf stored at a higher level; bit 4 is the user bit and bit 5 the read bit (with `pobits` below
+//! 6 there is no room for them below the frame number: read and user are then implied by valid). The root's physical address is the ptbr.
 //!
 //! Cost model: a walk reads one entry per level it visits, root first, stopping early at an invalid
 //! entry or a huge leaf. Tables are allocated on demand when a mapping needs them and are not freed
@@ -23,6 +24,12 @@ const VALID: u64 = 1 << 0;
 const WRITE: u64 = 1 << 1;
 const EXEC: u64 = 1 << 2;
 const HUGE: u64 = 1 << 3;
+/// User (x86's U/S bit, moved here: this layout's bit 2 is execute).
+const USER: u64 = 1 << 4;
+/// Read (x86 has none: a software bit, as read is otherwise implied by valid).
+const READ: u64 = 1 << 5;
+/// Smallest pobits whose entries have room for the read and user bits.
+const RU_MIN_POBITS: u8 = 6;
 
 /// The geometry of a radix table.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -191,7 +198,16 @@ impl Radix {
 
     #[inline(always)]
     fn decode(&self, e: u64, shift: u32) -> Pte {
-        let mut perms = Perms::R;
+        let mut perms = Perms::NONE;
+        // Frames of fewer than `2^RU_MIN_POBITS` bytes leave no room for the read and user
+        // bits: they are implied.
+        let implied = self.cfg.pobits < RU_MIN_POBITS;
+        if implied || e & READ != 0 {
+            perms = perms.union(Perms::R);
+        }
+        if implied || e & USER != 0 {
+            perms = perms.union(Perms::U);
+        }
         if e & WRITE != 0 {
             perms = perms.union(Perms::W);
         }
@@ -216,6 +232,14 @@ impl Radix {
         }
         if pte.perms.contains(Perms::X) {
             e |= EXEC;
+        }
+        if self.cfg.pobits >= RU_MIN_POBITS {
+            if pte.perms.contains(Perms::R) {
+                e |= READ;
+            }
+            if pte.perms.user() {
+                e |= USER;
+            }
         }
         if huge {
             e |= HUGE;
@@ -317,9 +341,11 @@ impl Radix {
         } else if leaf {
             let pte = self.decode(e, shift);
             format!(
-                "V=1 W={} X={}{}: leaf of a {} page, frame {:#x}, perms {:?}",
+                "V=1 R={} W={} X={} U={}{}: leaf of a {} page, frame {:#x}, perms {:?}",
+                u64::from(pte.perms.contains(Perms::R)),
                 u64::from(e & WRITE != 0),
                 u64::from(e & EXEC != 0),
+                u64::from(pte.perms.user()),
                 if e & HUGE != 0 { " H=1" } else { "" },
                 pte.size,
                 pte.pfn.0,

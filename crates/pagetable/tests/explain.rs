@@ -99,7 +99,7 @@ fn a_two_level_walk_worked_out_by_hand() {
     let leaf = &t.steps[1];
     assert_eq!(leaf.table, PhysAddr(0x8_0000_0000_1000));
     assert_eq!(leaf.addr, PhysAddr(0x8_0000_0000_1000 + 0x145 * 8));
-    assert_eq!(leaf.words, vec![0x3], "frame 0, V=1, W=1");
+    assert_eq!(leaf.words, vec![0x23], "frame 0, V=1, W=1, R=1 (bit 5)");
     assert_eq!(leaf.perms, Some(Perms::RW));
     // An unmapped page in the same leaf table stops at the leaf; one elsewhere at the root.
     let miss = pt.explain(&mem, Vpn(0x12346)).unwrap();

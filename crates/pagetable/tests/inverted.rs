@@ -96,7 +96,9 @@ fn op() -> impl Strategy<Value = Op> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
-    /// Mappings that would share a frame are refused with `Unsupported` and change nothing; frames
+    /// A mapping of a frame that a page of the same size holds displaces that page (an alias);
+    /// other mappings that would share a frame are refused with `Unsupported` and change nothing;
+    /// frames
     /// at or above `frames` with `FrameTooWide`; everything else behaves as the reference. Every
     /// walk costs one anchor read per size in use that it tried, plus one reference per probe.
     #[test]
@@ -125,8 +127,15 @@ proptest! {
                         want,
                         Err(MapError::AddressTooWide { .. } | MapError::Misaligned { .. })
                     );
-                    let alias = owners.iter().any(|&(v, f, n, s)| {
-                        !(v == vpn && s == size) && pfn < f + n && f < pfn + span
+                    // A page of the same size on the same frame is displaced; any other
+                    // overlap of frames is refused.
+                    let same = |&(v, f, _, s): &(u64, u64, u64, u8)| {
+                        v != vpn && s == size && f == pfn
+                    };
+                    let alias = owners.iter().any(|o| {
+                        let &(v, f, n, s) = o;
+                        let own = v == vpn && s == size;
+                        !(own || same(o)) && pfn < f + n && f < pfn + span
                     });
                     if early {
                         prop_assert_eq!(common::kind(&got), common::kind(&want), "op {} {:?}", i, op);
@@ -142,6 +151,10 @@ proptest! {
                     } else {
                         prop_assert_eq!(&got, &Ok(()), "op {} {:?}", i, op);
                         reference = next;
+                        for o in owners.iter().filter(|o| same(o)) {
+                            reference.unmap(&mut fmem, Vpn(o.0)).unwrap();
+                        }
+                        owners.retain(|o| !same(o));
                         owners.retain(|&(v, _, _, _)| v != vpn);
                         owners.push((vpn, pfn, span, size));
                     }

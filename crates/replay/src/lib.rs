@@ -403,6 +403,12 @@ impl<P: PageTable> Simulator<P> {
     #[cold]
     #[inline(never)]
     fn switch_table(&mut self, asid: u16, a: &Access, index: u64) -> Result<(), ReplayError> {
+        if self.pt.shares_asids() {
+            // One global table tagged by asid: switching is setting its asid register.
+            self.pt.set_asid(asid);
+            self.cur = asid;
+            return Ok(());
+        }
         let next = match self.others.remove(&asid) {
             Some(t) => t,
             None => self
@@ -435,6 +441,15 @@ impl<P: PageTable> Simulator<P> {
 
     /// Maps (`Some(pte)`) or unmaps (`None`) `vpn` in the table of `asid`, built on its first use.
     fn change(&mut self, asid: u16, vpn: Vpn, pte: Option<Pte>) -> Result<(), OsError> {
+        if self.pt.shares_asids() {
+            self.pt.set_asid(asid);
+            let r = match pte {
+                Some(pte) => self.pt.map(&mut self.mem, vpn, pte),
+                None => self.pt.unmap(&mut self.mem, vpn).map(|_| ()),
+            };
+            self.pt.set_asid(self.cur);
+            return Ok(r?);
+        }
         if asid != self.cur && !self.others.contains_key(&asid) {
             let t = self.new_table()?;
             self.others.insert(asid, t);
@@ -554,8 +569,10 @@ impl<P: PageTable> Simulator<P> {
                 self.stats.probes += u64::from(cost.probes);
                 return Ok(());
             }
-            Outcome::Continue => found,
-            Outcome::Mapped => {
+            Outcome::Continue if found.is_some() => found,
+            // Mappings changed, or the design had lost the page's entry (an inverted table's
+            // alias): walk again.
+            Outcome::Continue | Outcome::Mapped | Outcome::Alias => {
                 self.stats.walks += 1;
                 let mut retry = WalkCost::default();
                 let found = self.walk(vpn, a.asid, &mut retry);
@@ -574,7 +591,9 @@ impl<P: PageTable> Simulator<P> {
                 tlb.fill(vpn, a.asid, a.kind, pte);
             }
         }
-        self.used(vpn, pte, a, true);
+        // An alias remap (a frame's inverted-table entry taken back from another sharer) is
+        // not a fault of the trace's translation: other designs found the same mapping.
+        self.used(vpn, pte, a, outcome != Outcome::Alias);
         self.stats.walk_refs += u64::from(cost.refs);
         self.stats.probes += u64::from(cost.probes);
         Ok(())

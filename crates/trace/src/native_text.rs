@@ -38,20 +38,33 @@ fn dec<'a, T: TryFrom<u64>>(s: &'a [u8], what: &str) -> Result<(T, &'a [u8]), Re
     Ok((v, rest))
 }
 
-fn perms(s: &[u8]) -> Result<(u8, &[u8]), Reason> {
+/// `r-x`; with `file`, a fourth letter `f` marks a file-backed mapping (flag bit 3) and `-` an
+/// anonymous one.
+fn perms(s: &[u8], file: bool) -> Result<(u8, &[u8]), Reason> {
     let (w, rest) = word(s);
-    match w {
-        [r, w_, x]
-            if matches!(r, b'r' | b'-')
-                && matches!(w_, b'w' | b'-')
-                && matches!(x, b'x' | b'-') =>
-        {
-            Ok((
-                u8::from(*r == b'r') | u8::from(*w_ == b'w') << 1 | u8::from(*x == b'x') << 2,
-                rest,
-            ))
-        }
-        _ => Err("expected permissions like r-x".into()),
+    let (rwx, f) = match w {
+        [a, b, c] => ([*a, *b, *c], b'-'),
+        [a, b, c, f] if file => ([*a, *b, *c], *f),
+        _ if file => return Err("expected permissions like r-x, or r-xf for a file".into()),
+        _ => return Err("expected permissions like r-x".into()),
+    };
+    let [r, w_, x] = rwx;
+    if matches!(r, b'r' | b'-')
+        && matches!(w_, b'w' | b'-')
+        && matches!(x, b'x' | b'-')
+        && matches!(f, b'f' | b'-')
+    {
+        Ok((
+            u8::from(r == b'r')
+                | u8::from(w_ == b'w') << 1
+                | u8::from(x == b'x') << 2
+                | u8::from(f == b'f') << 3,
+            rest,
+        ))
+    } else if file {
+        Err("expected permissions like r-x, or r-xf for a file".into())
+    } else {
+        Err("expected permissions like r-x".into())
     }
 }
 
@@ -86,11 +99,15 @@ pub(crate) fn parse(line: &[u8], out: &mut Vec<Access>) -> Result<Rec, Reason> {
         end(rest)?;
         Ok(Access::new(kind, addr, size).in_asid(asid))
     };
-    let range = |kind, with_perms: bool| -> Result<Access, Reason> {
+    let range = |kind, with_perms: bool, file: bool| -> Result<Access, Reason> {
         let (asid, rest): (u16, _) = dec(rest, "an address space")?;
         let (addr, rest) = hex(skip_ws(rest))?;
         let (pages, rest): (u32, _) = dec(rest, "a page count")?;
-        let (flags, rest) = if with_perms { perms(rest)? } else { (0, rest) };
+        let (flags, rest) = if with_perms {
+            perms(rest, file)?
+        } else {
+            (0, rest)
+        };
         end(rest)?;
         let mut a = Access::new(kind, addr, pages).in_asid(asid);
         a.flags = flags;
@@ -116,9 +133,9 @@ pub(crate) fn parse(line: &[u8], out: &mut Vec<Access>) -> Result<Rec, Reason> {
             end(rest)?;
             Access::new(AccessKind::Fork, u64::from(child), 0).in_asid(parent)
         }
-        b"mmap" => range(AccessKind::Mmap, true)?,
-        b"mprotect" => range(AccessKind::Mprotect, true)?,
-        b"munmap" => range(AccessKind::Munmap, false)?,
+        b"mmap" => range(AccessKind::Mmap, true, true)?,
+        b"mprotect" => range(AccessKind::Mprotect, true, false)?,
+        b"munmap" => range(AccessKind::Munmap, false, false)?,
         _ => return Err("expected R, W, I, switch, fork, mmap, munmap, mprotect or exit".into()),
     };
     out.push(a);

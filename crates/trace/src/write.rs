@@ -8,7 +8,8 @@
 //! W 7ff0005c8 4 2          ... and an optional address space (decimal), 0 when omitted
 //! switch 2                 context switch to address space 2
 //! fork 1 2                 address space 1 forks address space 2
-//! mmap 1 400000 16 r-x     address space, hex start, pages of 4 KiB, permissions
+//! mmap 1 400000 16 r-x     address space, hex start, pages of 4 KiB, permissions (r-xf: the
+//!                          region is file-backed)
 //! munmap 1 400000 16
 //! mprotect 1 400000 16 rw-
 //! exit 2
@@ -18,7 +19,7 @@
 
 use crate::compress::{self, Codec};
 use crate::{native::NativeWriter, Format, TraceReader};
-use ptbench_core::{Access, AccessKind};
+use ptbench_core::{Access, AccessKind, FILE_BACKED};
 use ptbench_output::{Output, Rules};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -254,9 +255,11 @@ struct Text {
     written: u64,
 }
 
+/// `r-x`, with an `f` after it for a file-backed mapping (flag bit 3).
 fn perms(flags: u8) -> String {
     let c = |bit: u8, ch: char| if flags & bit != 0 { ch } else { '-' };
-    format!("{}{}{}", c(1, 'r'), c(2, 'w'), c(4, 'x'))
+    let file = if flags & FILE_BACKED != 0 { "f" } else { "" };
+    format!("{}{}{}{file}", c(1, 'r'), c(2, 'w'), c(4, 'x'))
 }
 
 impl Text {
