@@ -183,7 +183,15 @@ fn unrecognised_binary_names_format_and_prints_no_raw_bytes() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let t = write(d.path(), "blob.dat", &junk);
-    let out = ptbench(&["run", "-q", "-d", "x86-64", t.to_str().unwrap()]);
+    let out = ptbench(&[
+        "run",
+        "-q",
+        "--csv",
+        "/dev/null",
+        "-d",
+        "x86-64",
+        t.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     assert!(out.stdout.is_empty());
     let err = String::from_utf8(out.stderr).unwrap();
@@ -199,7 +207,15 @@ fn unrecognised_binary_names_format_and_prints_no_raw_bytes() {
 fn a_malformed_record_is_an_error_that_names_skip_bad_lines() {
     let d = tempfile::tempdir().unwrap();
     let t = write(d.path(), "bad.lackey", b" L 10,4\n S 1\x1b[2J,4\n");
-    let out = ptbench(&["run", "-q", "-d", "x86-64", t.to_str().unwrap()]);
+    let out = ptbench(&[
+        "run",
+        "-q",
+        "--csv",
+        "/dev/null",
+        "-d",
+        "x86-64",
+        t.to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
@@ -213,12 +229,21 @@ fn a_malformed_record_is_an_error_that_names_skip_bad_lines() {
 #[test]
 fn a_directory_is_named_as_such() {
     let d = tempfile::tempdir().unwrap();
-    let out = ptbench(&["run", "-q", "-d", "x86-64", d.path().to_str().unwrap()]);
+    let out = ptbench(&[
+        "run",
+        "-q",
+        "--csv",
+        "/dev/null",
+        "-d",
+        "x86-64",
+        d.path().to_str().unwrap(),
+    ]);
     assert!(!out.status.success());
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
         format!(
-            "ptbench: error: {}: a directory, not a trace file\n",
+            "ptbench: error: {}: that is a directory, not a trace file (give the files inside it, e.g. {}/*)\n",
+            d.path().display(),
             d.path().display()
         )
     );
@@ -255,7 +280,7 @@ fn process_substitution_is_read_as_a_stream() {
     let out = Command::new("bash")
         .arg("-c")
         .arg(format!(
-            "'{exe}' run -q -d x86-64 --huge thp <(cat '{}')",
+            "'{exe}' run -q --csv /dev/null -d x86-64 --huge thp <(cat '{}')",
             t.display()
         ))
         .output()
