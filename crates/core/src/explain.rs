@@ -106,6 +106,24 @@ impl WalkRecorder for NoRecord {
     fn outcome(&mut self, _outcome: impl FnOnce() -> String) {}
 }
 
+impl WalkTrace {
+    /// Explains one walk: `walk` runs with a fresh trace (holding `fields`) as its recorder, and
+    /// its result and cost are stored in the trace.
+    pub fn record(
+        fields: Vec<VaField>,
+        walk: impl FnOnce(&mut WalkCost, &mut WalkTrace) -> Option<Pte>,
+    ) -> WalkTrace {
+        let mut t = WalkTrace {
+            fields,
+            ..WalkTrace::default()
+        };
+        let mut cost = WalkCost::default();
+        t.pte = walk(&mut cost, &mut t);
+        t.cost = cost;
+        t
+    }
+}
+
 impl WalkRecorder for WalkTrace {
     fn step(&mut self, step: impl FnOnce() -> WalkStep) {
         self.steps.push(step());

@@ -1143,14 +1143,9 @@ impl PageTable for Ecpt {
         if split > self.cfg.pobits {
             fields.push(VaField::new("page in cluster", split - 1, self.cfg.pobits));
         }
-        let mut t = WalkTrace {
-            fields,
-            ..WalkTrace::default()
-        };
-        let mut cost = WalkCost::default();
-        t.pte = self.walk_rec(mem, vpn, &mut cost, &mut t);
-        t.cost = cost;
-        Some(t)
+        Some(WalkTrace::record(fields, |cost, t| {
+            self.walk_rec(mem, vpn, cost, t)
+        }))
     }
 
     /// The cuckoo walk cache: one cached level keyed by (page size, cluster key), holding the way

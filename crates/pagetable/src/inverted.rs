@@ -779,18 +779,14 @@ impl PageTable for Inverted {
     }
 
     fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {
-        let mut t = WalkTrace {
-            fields: vec![VaField::new(
-                "page number",
-                self.cfg.va_bits - 1,
-                self.cfg.pobits,
-            )],
-            ..WalkTrace::default()
-        };
-        let mut cost = WalkCost::default();
-        t.pte = self.walk_rec(mem, vpn, &mut cost, &mut t);
-        t.cost = cost;
-        Some(t)
+        let fields = vec![VaField::new(
+            "page number",
+            self.cfg.va_bits - 1,
+            self.cfg.pobits,
+        )];
+        Some(WalkTrace::record(fields, |cost, t| {
+            self.walk_rec(mem, vpn, cost, t)
+        }))
     }
 
     fn footprint(&self) -> Footprint {

@@ -478,20 +478,18 @@ impl PageTable for Radix {
     }
 
     fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {
-        let mut t = WalkTrace::default();
+        let mut fields = Vec::new();
         let va = self.cfg.va_bits();
         for k in 0..self.cfg.levels {
             let lo = u32::from(self.cfg.pobits) + self.cfg.level_shift(k);
             if lo < va {
                 let hi = (lo + u32::from(self.index_bits) - 1).min(va - 1);
-                t.fields
-                    .push(VaField::new(format!("L{k} index"), hi as u8, lo as u8));
+                fields.push(VaField::new(format!("L{k} index"), hi as u8, lo as u8));
             }
         }
-        let mut cost = WalkCost::default();
-        t.pte = self.walk_rec(mem, vpn, &mut cost, &mut NoWalkCache, &mut t);
-        t.cost = cost;
-        Some(t)
+        Some(WalkTrace::record(fields, |cost, t| {
+            self.walk_rec(mem, vpn, cost, &mut NoWalkCache, t)
+        }))
     }
 
     fn footprint(&self) -> Footprint {
