@@ -14,6 +14,7 @@ pub mod sweep;
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use ptbench_trace::compress;
 use ptbench_trace::write::WriteFormat;
 use ptbench_trace::ReaderOptions;
 use std::path::Path;
@@ -65,13 +66,9 @@ pub fn output_format(to: Option<&str>, output: &Path) -> Result<WriteFormat> {
         None => {
             let name = output
                 .file_name()
-                .map(|n| n.to_string_lossy().to_ascii_lowercase())
+                .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let stem = [".gz", ".zst", ".xz", ".bz2"]
-                .iter()
-                .find_map(|c| name.strip_suffix(c))
-                .unwrap_or(&name);
-            Ok(if stem.ends_with(".txt") {
+            Ok(if compress::uncompressed_name(&name).ends_with(".txt") {
                 WriteFormat::NativeText
             } else {
                 WriteFormat::Native
@@ -81,42 +78,9 @@ pub fn output_format(to: Option<&str>, output: &Path) -> Result<WriteFormat> {
 }
 
 /// A count with an optional decimal suffix (`10m` = 10,000,000) or a size with a binary one
-/// (`1g` = 2^30), as `binary` says; `2^N` is accepted too.
+/// (`1g` = 2^30), as `binary` says; `2^N` is accepted too (see [`ptbench_core::parse_count`]).
 pub fn parse_count(s: &str, binary: bool) -> Result<u64> {
-    let t = s.trim().to_ascii_lowercase().replace('_', "");
-    if let Some((base, exp)) = t.split_once('^') {
-        let base: u64 = base
-            .parse()
-            .with_context(|| format!("`{s}` is not a whole number or a power like 2^30"))?;
-        let exp: u32 = exp
-            .parse()
-            .with_context(|| format!("`{s}` is not a whole number or a power like 2^30"))?;
-        return base
-            .checked_pow(exp)
-            .with_context(|| format!("`{s}` does not fit in 64 bits"));
-    }
-    let (digits, unit) = match t.as_bytes().last() {
-        Some(b'k') => (&t[..t.len() - 1], if binary { 1 << 10 } else { 1_000 }),
-        Some(b'm') => (&t[..t.len() - 1], if binary { 1 << 20 } else { 1_000_000 }),
-        Some(b'g') => (
-            &t[..t.len() - 1],
-            if binary { 1 << 30 } else { 1_000_000_000 },
-        ),
-        Some(b't') => (
-            &t[..t.len() - 1],
-            if binary { 1 << 40 } else { 1_000_000_000_000 },
-        ),
-        _ => (t.as_str(), 1),
-    };
-    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
-        let v: u64 = digits
-            .parse()
-            .with_context(|| format!("`{s}` does not fit in 64 bits"))?;
-        return v
-            .checked_mul(unit)
-            .with_context(|| format!("`{s}` does not fit in 64 bits"));
-    }
-    bail!("`{s}` is not a whole number (suffixes k, m, g, t, or a power like 2^30)")
+    Ok(ptbench_core::parse_count(s, binary)?)
 }
 
 /// A progress bar on stderr, drawn only when stderr is a terminal.

@@ -8,6 +8,7 @@
 
 mod access;
 mod addr;
+mod count;
 mod explain;
 mod mem;
 mod pte;
@@ -15,6 +16,7 @@ mod table;
 
 pub use access::{Access, AccessKind, FILE_BACKED};
 pub use addr::{PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
+pub use count::{parse_count, CountError};
 pub use explain::{AddrSpace, NoRecord, Outside, VaField, WalkRecorder, WalkStep, WalkTrace};
 pub use mem::{EntryWidth, MemError, PhysMem};
 pub use pte::{Perms, Pte};

@@ -606,21 +606,7 @@ fn count(v: &toml::Value, binary: bool, what: &str) -> Result<u64, String> {
     match v {
         toml::Value::Integer(i) if *i > 0 => Ok(*i as u64),
         toml::Value::String(s) => {
-            let t = s.trim().to_ascii_lowercase().replace('_', "");
-            let (digits, unit) = match t.as_bytes().last() {
-                Some(b'k') => (&t[..t.len() - 1], if binary { 1u64 << 10 } else { 1_000 }),
-                Some(b'm') => (&t[..t.len() - 1], if binary { 1 << 20 } else { 1_000_000 }),
-                Some(b'g') => (
-                    &t[..t.len() - 1],
-                    if binary { 1 << 30 } else { 1_000_000_000 },
-                ),
-                _ => (t.as_str(), 1),
-            };
-            digits
-                .parse::<u64>()
-                .ok()
-                .and_then(|d| d.checked_mul(unit))
-                .ok_or_else(|| format!("{what} `{s}` is not a count (k, m, g suffixes)"))
+            ptbench_core::parse_count(s, binary).map_err(|e| format!("{what}: {e}"))
         }
         other => Err(format!("{what} `{other}` is not a positive count")),
     }
