@@ -48,14 +48,7 @@ pub fn exec(args: ConvertArgs) -> Result<()> {
     let opts = reader_options(args.format.as_deref(), args.skip_bad_lines)?;
     let inputs = [args.input.clone()];
     let mut reader = ptbench_trace::open_with(&args.input, &opts)?;
-    let compressed = [".gz", ".zst", ".xz", ".bz2", ".gzip", ".zstd"]
-        .iter()
-        .any(|c| {
-            args.output
-                .to_string_lossy()
-                .to_ascii_lowercase()
-                .ends_with(c)
-        });
+    let compressed = ptbench_trace::compress::is_compressed_name(&args.output.to_string_lossy());
     // A plain binary copy of a binary trace has a size known up front.
     let expected_bytes = match (&reader, format, compressed) {
         (TraceFile::Native(t), WriteFormat::Native, false) => t

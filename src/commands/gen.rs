@@ -63,10 +63,7 @@ pub fn exec(args: GenArgs) -> Result<()> {
         Box::new(Generator::new(spec).map_err(anyhow::Error::msg)?)
     };
     let format = output_format(None, &args.output)?;
-    let name = args.output.to_string_lossy().to_ascii_lowercase();
-    let compressed = [".gz", ".zst", ".xz", ".bz2", ".gzip", ".zstd"]
-        .iter()
-        .any(|c| name.ends_with(c));
+    let compressed = ptbench_trace::compress::is_compressed_name(&args.output.to_string_lossy());
     let rules = ptbench_output::Rules {
         force: args.force,
         // A plain binary trace is 16 bytes a record after a 32-byte header.

@@ -72,6 +72,17 @@ pub(crate) fn codec_of(head: &[u8], name: &str) -> Option<Codec> {
     })
 }
 
+/// Whether a file name ends in a compression extension (`.gz`, `.gzip`, `.xz`, `.bz2`, `.zst`,
+/// `.zstd`, any case): the writers compress such a file.
+pub fn is_compressed_name(name: &str) -> bool {
+    from_extension(name).is_some()
+}
+
+/// A file name, lower-cased, without its compression extension (`T.TXT.GZ` -> `t.txt`).
+pub fn uncompressed_name(name: &str) -> String {
+    strip_extension(&name.to_ascii_lowercase()).to_string()
+}
+
 /// `name` without its compression extension (lower-case input expected).
 pub(crate) fn strip_extension(name: &str) -> &str {
     EXTENSIONS
