@@ -7,7 +7,7 @@ use indicatif::MultiProgress;
 use ptbench_core::PageSize;
 use ptbench_pagetable::DesignSpec;
 use ptbench_replay::{
-    next_uses, replay_trace, run_row, HugePolicy, OsConfig, PageCrossing, Policy, Sim, SimOptions,
+    prepare_next_uses, replay_trace, run_row, HugePolicy, OsConfig, PageCrossing, Sim, SimOptions,
     TraceRun, WideAddresses,
 };
 use ptbench_report::{csv_rules, render_table, thousands, write_csv_with, RunRow};
@@ -408,16 +408,7 @@ fn replay_one(
             sims.iter_mut().for_each(|s| s.set_address_range(lo, hi));
         }
     }
-    if opts.os.frames.is_some() && opts.os.policy == Policy::Opt {
-        // OPT's pre-pass: each translation's next use, once per base page size.
-        let shifts: std::collections::BTreeSet<u8> = sims.iter().map(Sim::page_shift).collect();
-        for shift in shifts {
-            let next = next_uses(trace, reader, shift, opts.page_crossing)?;
-            sims.iter_mut()
-                .filter(|s| s.page_shift() == shift)
-                .for_each(|s| s.set_next_uses(next.clone()));
-        }
-    }
+    prepare_next_uses(&mut sims, trace, reader, opts.page_crossing)?;
     let len = std::fs::metadata(trace).map(|m| m.len()).unwrap_or(0);
     let name = trace
         .file_name()

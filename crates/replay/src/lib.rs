@@ -609,6 +609,12 @@ impl<P: PageTable> Simulator<P> {
         self.os.set_next_uses(next);
     }
 
+    /// Whether the OS model replaces pages by OPT, and so needs [`Simulator::set_next_uses`].
+    pub fn needs_next_uses(&self) -> bool {
+        let c = self.os.config();
+        c.frames.is_some() && c.policy == Policy::Opt
+    }
+
     /// An OS event: counted; a context switch flushes the TLBs when they have no ASIDs; forks,
     /// exits and region events go to the OS model, whose changes are applied.
     #[cold]
@@ -746,6 +752,28 @@ macro_rules! each {
     };
 }
 
+/// OPT's pre-pass: gives every simulator of `sims` that replaces pages by OPT each translation's
+/// next use in the trace at `path`, one pass over the trace per base page size.
+pub fn prepare_next_uses(
+    sims: &mut [Sim],
+    path: &std::path::Path,
+    reader: &ptbench_trace::ReaderOptions,
+    crossing: PageCrossing,
+) -> Result<(), ptbench_trace::TraceError> {
+    let shifts: std::collections::BTreeSet<u8> = sims
+        .iter()
+        .filter(|s| s.needs_next_uses())
+        .map(Sim::page_shift)
+        .collect();
+    for shift in shifts {
+        let next = next_uses(path, reader, shift, crossing)?;
+        sims.iter_mut()
+            .filter(|s| s.needs_next_uses() && s.page_shift() == shift)
+            .for_each(|s| s.set_next_uses(next.clone()));
+    }
+    Ok(())
+}
+
 impl Sim {
     /// Builds a simulator for `spec`, without TLBs.
     pub fn build(spec: &DesignSpec, opts: &SimOptions) -> Result<Sim, BuildError> {
@@ -824,6 +852,11 @@ impl Sim {
     /// Gives OPT each translation's next use (see [`NextUses`]).
     pub fn set_next_uses(&mut self, next: Arc<[u64]>) {
         each!(self, s => s.set_next_uses(next))
+    }
+
+    /// Whether the OS model replaces pages by OPT (see [`prepare_next_uses`]).
+    pub fn needs_next_uses(&self) -> bool {
+        each!(self, s => s.needs_next_uses())
     }
 
     /// The design's base page shift.

@@ -15,14 +15,14 @@ pub mod experiment;
 
 pub use experiment::{Cell, Experiment, ExperimentError, TraceRef, TraceSource};
 
-use ptbench_output::{Output, Rules};
+use ptbench_output::Rules;
 use ptbench_replay::{replay_trace, run_row, Sim, SimOptions};
 use ptbench_report::{looks_like_results, RunRow};
 use ptbench_trace::{ReaderOptions, TraceReader};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -287,10 +287,19 @@ pub fn row_lines(rows: &[RunRow]) -> io::Result<Vec<u8>> {
 
 fn write_small(path: &Path, text: &str) -> Result<(), SweepError> {
     let recognise = |_: &Path| true;
-    let mut out = Output::create(path, &Rules::new("--out", "a sweep file", &recognise))?;
-    out.write_all(text.as_bytes()).map_err(io_err(path))?;
-    out.commit()?;
-    Ok(())
+    let rules = Rules::new("--out", "a sweep file", &recognise);
+    Ok(ptbench_report::write_with(path, &rules, |w| {
+        w.write_all(text.as_bytes())
+    })?)
+}
+
+impl From<ptbench_report::WriteError> for SweepError {
+    fn from(e: ptbench_report::WriteError) -> SweepError {
+        match e {
+            ptbench_report::WriteError::Output(o) => SweepError::Output(o),
+            ptbench_report::WriteError::Io { path, error } => SweepError::Io { path, error },
+        }
+    }
 }
 
 fn read_manifest(path: &Path) -> Result<Manifest, SweepError> {
@@ -493,10 +502,7 @@ pub fn run(
     rows.sort_by_key(|r| order.get(r.cell.as_str()).copied().unwrap_or(usize::MAX));
     let recognise = |_: &Path| true;
     let rules = Rules::new("--out", "a results file", &recognise);
-    ptbench_report::write_csv_with(&results, &rows, &rules).map_err(|e| match e {
-        ptbench_report::WriteError::Output(o) => SweepError::Output(o),
-        ptbench_report::WriteError::Io { path, error } => SweepError::Io { path, error },
-    })?;
+    ptbench_report::write_csv_with(&results, &rows, &rules)?;
     let mut failures = failures.into_inner().unwrap_or_default();
     failures.extend(disagreements(&rows));
     Ok(Summary {
@@ -557,31 +563,14 @@ fn run_trace(
             }
         }
     }
-    // OPT's pre-pass: each translation's next use, once per base page size, shared by the cells.
-    let opt_shifts: std::collections::BTreeSet<u8> = sims
-        .iter()
-        .zip(&live)
-        .filter(|(_, (_, so))| so.os.frames.is_some() && so.os.policy == ptbench_os::Policy::Opt)
-        .map(|(s, _)| s.page_shift())
-        .collect();
-    for shift in opt_shifts {
-        match ptbench_replay::next_uses(&file, &opts.reader, shift, exp.page_crossing) {
-            Ok(next) => sims
-                .iter_mut()
-                .zip(&live)
-                .filter(|(s, (_, so))| {
-                    s.page_shift() == shift
-                        && so.os.frames.is_some()
-                        && so.os.policy == ptbench_os::Policy::Opt
-                })
-                .for_each(|(s, _)| s.set_next_uses(next.clone())),
-            Err(e) => {
-                for (c, _) in &live {
-                    fail(&c.key, e.to_string());
-                }
-                return Ok(Vec::new());
-            }
+    // OPT's pre-pass, shared by the cells that replace by OPT.
+    if let Err(e) =
+        ptbench_replay::prepare_next_uses(&mut sims, &file, &opts.reader, exp.page_crossing)
+    {
+        for (c, _) in &live {
+            fail(&c.key, e.to_string());
         }
+        return Ok(Vec::new());
     }
     let bytes = std::fs::metadata(&file).map_or(0, |m| m.len());
     progress.trace_started(t, &tr.id, bytes, live.len());
@@ -773,10 +762,7 @@ pub fn merge(inputs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSummary
     let all: Vec<RunRow> = rows.into_iter().map(|(_, r)| r).collect();
     let inputs: Vec<PathBuf> = parts.iter().map(|(d, _)| results_path(d)).collect();
     let rules = ptbench_report::csv_rules("--out", &inputs, force);
-    ptbench_report::write_csv_with(&results, &all, &rules).map_err(|e| match e {
-        ptbench_report::WriteError::Output(o) => SweepError::Output(o),
-        ptbench_report::WriteError::Io { path, error } => SweepError::Io { path, error },
-    })?;
+    ptbench_report::write_csv_with(&results, &all, &rules)?;
     let merged = Manifest {
         shard: Shard { index: 0, count: 1 },
         cells: (0..first.total_cells).collect(),
@@ -795,18 +781,6 @@ pub fn merge(inputs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSummary
         shards: n,
         results,
     })
-}
-
-/// Opens nothing; checks that `dir` can hold a sweep (for early errors).
-pub fn check_out_dir(dir: &Path) -> Result<(), SweepError> {
-    if dir.exists() && !dir.is_dir() {
-        return Err(SweepError::Conflict {
-            path: dir.to_path_buf(),
-            message: "is not a directory; --out names the directory of results".into(),
-        });
-    }
-    let _ = File::open(dir);
-    Ok(())
 }
 
 #[cfg(test)]
