@@ -1,6 +1,8 @@
 //! `replay/skylake` and `baseline`: ptbench's replay loop (x86-64 behind the `skylake` TLB) and
 //! a hand-written simulation of the same hierarchy, on the same real trace
-//! (`traces/sort.lackey.gz`, decoded once), each from a cold start per iteration.
+//! (`traces/sort.lackey.gz`, decoded once), each from a cold start per iteration; beside them
+//! ptbench's general path alone (`SimOptions::no_fast_path`) and x86-64 without a TLB (every
+//! translation walks), with and without the fast path.
 //!
 //! The baseline uses no ptbench type: the trace as plain `(addr, size, kind)` tuples, every
 //! access split at page boundaries, an LRU array of sets per level (ITLB 128x8, DTLB 64x4, STLB
@@ -118,9 +120,17 @@ fn baseline(trace: &[(u64, u32, u8)]) -> Misses {
     m
 }
 
-fn ptbench_sim() -> Sim {
+fn sim(tlb: &TlbSpec, no_fast_path: bool) -> Sim {
     let spec = DesignSpec::parse("x86-64").unwrap();
-    Sim::build_with_tlb(&spec, &TlbSpec::SKYLAKE, &SimOptions::default()).unwrap()
+    let opts = SimOptions {
+        no_fast_path,
+        ..SimOptions::default()
+    };
+    Sim::build_with_tlb(&spec, tlb, &opts).unwrap()
+}
+
+fn ptbench_sim() -> Sim {
+    sim(&TlbSpec::SKYLAKE, false)
 }
 
 fn ptbench_misses(sim: &Sim) -> Misses {
@@ -147,28 +157,50 @@ pub fn bench(c: &mut Criterion) {
     assert!(trace.iter().all(|a| !a.kind.is_event()));
 
     // The two simulations must agree before either is timed.
-    let mut sim = ptbench_sim();
-    sim.replay(&trace, 0).unwrap();
-    let want = ptbench_misses(&sim);
+    let mut ptb = ptbench_sim();
+    ptb.replay(&trace, 0).unwrap();
+    let want = ptbench_misses(&ptb);
     assert_eq!(baseline(&plain), want, "baseline and ptbench miss counts");
     eprintln!(
         "replay/baseline: sort.lackey.gz, {} accesses, misses (l1i, l1d, l2) = {want:?}",
         trace.len()
     );
 
+    // Without a TLB every translation walks; the fast path repeats unchanged walks.
+    let walks = |no_fast_path| {
+        let mut s = sim(&TlbSpec::NONE, no_fast_path);
+        s.replay(&trace, 0).unwrap();
+        let mut st = s.stats();
+        st.busy_nanos = 0;
+        st
+    };
+    let fast = walks(false);
+    assert_eq!(fast, walks(true), "the fast path changes no count");
+    eprintln!(
+        "replay/x86-64/sort: {} walks, {} walk references",
+        fast.walks, fast.walk_refs
+    );
+
     let mut group = c.benchmark_group("replay");
     group.sample_size(10);
     group.throughput(Throughput::Elements(trace.len() as u64));
-    group.bench_function("skylake/sort", |b| {
-        b.iter_batched(
-            ptbench_sim,
-            |mut sim| {
-                sim.replay(&trace, 0).unwrap();
-                sim
-            },
-            BatchSize::LargeInput,
-        )
-    });
+    for (name, tlb, no_fast_path) in [
+        ("skylake/sort", TlbSpec::SKYLAKE, false),
+        ("skylake/sort/general-path", TlbSpec::SKYLAKE, true),
+        ("x86-64/sort", TlbSpec::NONE, false),
+        ("x86-64/sort/general-path", TlbSpec::NONE, true),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || sim(&tlb, no_fast_path),
+                |mut s| {
+                    s.replay(&trace, 0).unwrap();
+                    s
+                },
+                BatchSize::LargeInput,
+            )
+        });
+    }
     group.finish();
 
     let mut group = c.benchmark_group("baseline");

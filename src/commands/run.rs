@@ -123,6 +123,10 @@ pub struct RunArgs {
     /// access and counts it in the `noncanonical` column.
     #[arg(long, value_enum, default_value_t = Wide::Error)]
     wide_addresses: Wide,
+    /// Replay every access through the general path, without the shortcut that only counts a
+    /// repeated translation: the same figures, slower (to check, or to measure the shortcut).
+    #[arg(long)]
+    no_fast_path: bool,
     /// Print no table (errors only); needs --csv.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -215,6 +219,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
             Wide::Count => WideAddresses::Count,
         },
         os: os_config(&args, &specs)?,
+        no_fast_path: args.no_fast_path,
     };
     // Designs that cannot replay these options: an error when asked for, skipped from the defaults.
     let mut configs = Vec::new();

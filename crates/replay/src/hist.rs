@@ -53,6 +53,23 @@ impl RefHistogram {
         }
     }
 
+    /// Records `n` walks of `refs` references each.
+    #[inline]
+    pub fn record_n(&mut self, refs: u32, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match self.small.get_mut(refs as usize) {
+            Some(c) => *c += n,
+            None => {
+                let tail = self.tail.get_or_insert_with(|| {
+                    Box::new(Histogram::new(3).expect("3 significant digits is a valid precision"))
+                });
+                tail.saturating_record_n(u64::from(refs), n);
+            }
+        }
+    }
+
     #[cold]
     fn record_tail(&mut self, refs: u32) {
         let tail = self.tail.get_or_insert_with(|| {

@@ -86,7 +86,8 @@ pub struct Stats {
     pub distinct_pages: u64,
     /// Nanoseconds spent in this design's replay loop.
     pub busy_nanos: u64,
-    /// Digest of the (page, frame, faulted) stream of translations, in order.
+    /// Digest of the (page, frame, faulted) streams of translations, in order: fetches and data
+    /// accesses each as a stream of runs of equal translations (see [`fold_run`]).
     pub digest: u64,
     /// Memory references per walk.
     pub refs_per_walk: RefHistogram,
@@ -109,6 +110,20 @@ pub fn fold_digest(digest: u64, vpn: u64, frame: u64, faulted: bool) -> u64 {
     (digest ^ h)
         .wrapping_mul(0x0000_0100_0000_01b3)
         .rotate_left(17)
+}
+
+/// Folds a run of `n` equal translations (`page`, `frame`, `faulted`) of digest slot `slot` (0:
+/// loads and stores, 1: fetches) into a digest. A replay's digest folds each slot's runs in the
+/// order they end, then the two unfinished runs (slot 0 first): it depends only on the
+/// translations, not on which design or TLB produced them, nor on how the trace was batched.
+#[inline]
+pub fn fold_run(digest: u64, slot: usize, page: u64, frame: u64, faulted: bool, n: u64) -> u64 {
+    fold_digest(
+        fold_digest(digest, page, frame, faulted),
+        n,
+        slot as u64,
+        false,
+    )
 }
 
 /// Why a replay stopped.
@@ -185,6 +200,9 @@ pub struct SimOptions {
     pub wide: WideAddresses,
     /// The OS model's settings (memory limit, replacement, first touch, violations, watches).
     pub os: OsConfig,
+    /// Every access takes the general path: no repeated-translation shortcut (see
+    /// [`Simulator`]). Every count is the same either way; tests and benchmarks compare them.
+    pub no_fast_path: bool,
 }
 
 /// Why a simulation could not be built.
@@ -214,7 +232,93 @@ fn allows(perms: Perms, kind: AccessKind) -> bool {
     }
 }
 
+/// A run of equal translations in one digest slot (`n == 0`: none yet).
+#[derive(Copy, Clone, Debug, Default)]
+struct Run {
+    page: u64,
+    frame: u64,
+    faulted: bool,
+    n: u64,
+}
+
+/// A page whose next single-page accesses in one digest slot repeat the last translation exactly:
+/// same entry, same cost, no state change but counters (see [`Simulator`]).
+#[derive(Copy, Clone, Debug)]
+struct Fast {
+    /// `addr >> shift` of the page; `u64::MAX` (no address's page): none.
+    page: u64,
+    asid: u16,
+    /// Bit `k` set: an access of kind `k` (its discriminant) may repeat it.
+    kinds: u32,
+    /// Base frame, for the OS model's recency.
+    frame: u64,
+    /// With a TLB: the L1 probes the repeated hit counts. Without: the walk's references.
+    refs: u32,
+    /// Without a TLB: the walk's hash probes.
+    probes: u32,
+    /// Without a TLB: [`Simulator`]'s `epoch` when the walk was made.
+    epoch: u64,
+}
+
+impl Fast {
+    const NONE: Fast = Fast {
+        page: u64::MAX,
+        asid: 0,
+        kinds: 0,
+        frame: 0,
+        refs: 0,
+        probes: 0,
+        epoch: 0,
+    };
+}
+
+/// A walk remembered while no table changes (no TLB): what the next walk of the same page in the
+/// same address space would find and cost.
+#[derive(Copy, Clone, Debug)]
+struct Memo {
+    /// Base page number; `u64::MAX`: none.
+    vpn: u64,
+    /// [`Simulator`]'s `epoch` when the walk was made.
+    epoch: u64,
+    pte: Pte,
+    cost: WalkCost,
+    asid: u16,
+}
+
+/// Remembered walks, direct-mapped by page number.
+const MEMO: usize = 1024;
+
+/// Kinds a mapping with `perms` lets repeat in digest slot `slot` (see [`allows`]).
+fn fast_kinds(slot: usize, perms: Perms) -> u32 {
+    let bit = |k: AccessKind| 1u32 << (k as u32);
+    if slot == 1 {
+        if allows(perms, AccessKind::Fetch) {
+            bit(AccessKind::Fetch)
+        } else {
+            0
+        }
+    } else if allows(perms, AccessKind::Write) {
+        bit(AccessKind::Read) | bit(AccessKind::Write)
+    } else {
+        bit(AccessKind::Read)
+    }
+}
+
+/// The digest slot of an access: 1 for fetches, 0 for loads and stores (and events).
+#[inline(always)]
+fn slot_of(kind: AccessKind) -> usize {
+    usize::from(kind == AccessKind::Fetch)
+}
+
 /// One design replaying one trace under the OS model.
+///
+/// The fast path: most accesses of a real trace touch the page the previous access of the same
+/// kind class (fetch, or load and store) touched. When that translation hit the last-hit entry of
+/// its L1 TLB array (which for every replacement policy changes no state on a repeated hit), or,
+/// without TLBs, walked a table that has not changed since, the next single-page access of the
+/// same class, address space and page repeats it exactly: the replay loop only counts it, and adds
+/// the counts in bulk before anything else happens. Every counter and the digest are the same as
+/// with [`SimOptions::no_fast_path`].
 pub struct Simulator<P: PageTable> {
     label: String,
     tlb_label: String,
@@ -243,6 +347,18 @@ pub struct Simulator<P: PageTable> {
     va_mask: u64,
     /// Whether accesses outside the space are counted and skipped.
     count_wide: bool,
+    /// Per digest slot: the run of equal translations being folded.
+    runs: [Run; 2],
+    /// Per digest slot: the page whose next accesses repeat the last translation.
+    fast: [Fast; 2],
+    /// Bumped by every change to tables, memory or the current address space.
+    epoch: u64,
+    /// The current access's last translation, when it was a clean walk (no TLB): page, entry and
+    /// cost.
+    last_walk: Option<(Vpn, Pte, WalkCost)>,
+    /// Without TLBs: the last walk of each page slot, valid while `epoch` is unchanged.
+    memo: Box<[Memo]>,
+    fast_off: bool,
 }
 
 impl<P: PageTable> Simulator<P> {
@@ -285,6 +401,26 @@ impl<P: PageTable> Simulator<P> {
             canonical: space.canonical,
             va_mask: space.mask(),
             count_wide: opts.wide == WideAddresses::Count,
+            runs: [Run::default(); 2],
+            fast: [Fast::NONE; 2],
+            epoch: 0,
+            last_walk: None,
+            memo: vec![
+                Memo {
+                    vpn: u64::MAX,
+                    epoch: 0,
+                    pte: Pte {
+                        pfn: ptbench_core::Pfn(0),
+                        perms: Perms::NONE,
+                        size: PageSize::K4,
+                    },
+                    cost: WalkCost::default(),
+                    asid: 0,
+                };
+                MEMO
+            ]
+            .into_boxed_slice(),
+            fast_off: opts.no_fast_path,
         }
     }
 
@@ -298,6 +434,7 @@ impl<P: PageTable> Simulator<P> {
     /// Adds the TLB hierarchy (and page-walk caches, for radix designs) that `spec` describes.
     pub fn with_tlb(mut self, spec: &TlbSpec) -> Result<Simulator<P>, TlbError> {
         self.tlb_label = spec.to_string();
+        self.fast = [Fast::NONE; 2];
         if *spec == TlbSpec::NONE {
             self.tlb = None;
             return Ok(self);
@@ -325,30 +462,235 @@ impl<P: PageTable> Simulator<P> {
 
     #[inline(always)]
     fn replay_inner(&mut self, batch: &[Access], first_index: u64) -> Result<(), ReplayError> {
-        for (i, a) in batch.iter().enumerate() {
-            if a.kind.is_event() {
-                self.event(a, first_index + i as u64)?;
-                continue;
-            }
-            let last_byte = match self.crossing {
-                PageCrossing::Split => a.last_byte(),
-                PageCrossing::First => Some(a.addr),
-            };
-            let last_byte = match last_byte {
-                Some(b) if b <= self.low_last || (self.canonical && a.addr >= self.high_start) => b,
-                _ if self.count_wide => {
-                    self.stats.noncanonical += 1;
-                    continue;
+        let shift = self.shift;
+        let offset_mask = (1u64 << shift) - 1;
+        // An access repeats only if it stays on its first page (or only that page counts).
+        let span = match self.crossing {
+            PageCrossing::Split => 1u64 << shift,
+            PageCrossing::First => u64::MAX,
+        };
+        let touch = self.os.tracks_use();
+        let mut i = 0;
+        while i < batch.len() {
+            let fast = self.fast;
+            let (mut n, mut fetches) = (0u64, 0u64);
+            while let Some(a) = batch.get(i) {
+                let slot = slot_of(a.kind);
+                let f = &fast[slot];
+                if a.addr >> shift != f.page
+                    || a.asid != f.asid
+                    || (f.kinds >> (a.kind as u32)) & 1 == 0
+                    || (a.addr & offset_mask) + u64::from(a.size) > span
+                {
+                    break;
                 }
-                _ => return Err(self.too_wide(a, first_index + i as u64)),
-            };
-            self.stats.accesses += 1;
-            // Walks index with the low va_bits bits; the digest folds the whole page number.
-            let first = (a.addr & self.va_mask) >> self.shift;
-            let last = (last_byte & self.va_mask) >> self.shift;
-            for vpn in first..=last {
-                self.translate(Vpn(vpn), a, first_index + i as u64)?;
+                if touch {
+                    self.os.touch(f.frame, a.kind == AccessKind::Write);
+                }
+                n += 1;
+                fetches += slot as u64;
+                i += 1;
             }
+            self.count_repeats(n, fetches);
+            let Some(a) = batch.get(i) else { break };
+            if !self.repeat(a, span) {
+                self.general(a, first_index + i as u64)?;
+                self.rearm(a, span);
+            }
+            i += 1;
+        }
+        Ok(())
+    }
+
+    /// Adds `n` repeated translations, `fetches` of them in the fetch slot: what the general
+    /// path would have counted for them.
+    #[inline]
+    fn count_repeats(&mut self, n: u64, fetches: u64) {
+        if n == 0 {
+            return;
+        }
+        let data = n - fetches;
+        let [fd, ff] = self.fast;
+        self.stats.accesses += n;
+        self.stats.translations += n;
+        self.runs[0].n += data;
+        self.runs[1].n += fetches;
+        match &mut self.tlb {
+            Some(tlb) => tlb.count_repeat_hits(fetches, ff.refs as u8, data, fd.refs as u8),
+            None => {
+                self.stats.walks += n;
+                self.stats.walk_refs += data * u64::from(fd.refs) + fetches * u64::from(ff.refs);
+                self.stats.probes += data * u64::from(fd.probes) + fetches * u64::from(ff.probes);
+                self.stats.refs_per_walk.record_n(fd.refs, data);
+                self.stats.refs_per_walk.record_n(ff.refs, fetches);
+            }
+        }
+    }
+
+    /// Replays `a` if it repeats a translation that changes no state: an L1 TLB hit on the entry
+    /// its set last touched, or (no TLB) a walk remembered since no table changed. Then `a`'s
+    /// page becomes its slot's fast page. Returns false (having done nothing) otherwise.
+    #[inline]
+    fn repeat(&mut self, a: &Access, span: u64) -> bool {
+        let shift = self.shift;
+        if self.fast_off
+            || a.kind.is_event()
+            || a.asid != self.cur
+            || (a.addr & ((1u64 << shift) - 1)) + u64::from(a.size) > span
+            || !(a.addr <= self.low_last || (self.canonical && a.addr >= self.high_start))
+        {
+            return false;
+        }
+        let vpn = Vpn((a.addr & self.va_mask) >> shift);
+        let (pte, cost) = match &self.tlb {
+            Some(tlb) => match tlb.repeat_hit(vpn, a.asid, a.kind) {
+                Some((pte, probes)) => (
+                    pte,
+                    WalkCost {
+                        refs: u32::from(probes),
+                        probes: 0,
+                    },
+                ),
+                None => return false,
+            },
+            None => {
+                let m = &self.memo[vpn.0 as usize % MEMO];
+                if m.vpn != vpn.0 || m.asid != a.asid || m.epoch != self.epoch {
+                    return false;
+                }
+                (m.pte, m.cost)
+            }
+        };
+        if !allows(pte.perms, a.kind) {
+            return false;
+        }
+        let slot = slot_of(a.kind);
+        self.stats.accesses += 1;
+        self.stats.translations += 1;
+        match &mut self.tlb {
+            Some(tlb) => {
+                let p = cost.refs as u8;
+                tlb.count_repeat_hits(slot as u64, p, 1 - slot as u64, p);
+            }
+            None => {
+                self.stats.walks += 1;
+                self.stats.walk_refs += u64::from(cost.refs);
+                self.stats.probes += u64::from(cost.probes);
+                self.stats.refs_per_walk.record(cost.refs);
+            }
+        }
+        self.used(vpn, pte, a, false);
+        self.fast[slot] = Fast {
+            page: a.addr >> shift,
+            asid: a.asid,
+            kinds: fast_kinds(slot, pte.perms),
+            frame: pte.frame_of(vpn, shift).0,
+            refs: cost.refs,
+            probes: cost.probes,
+            epoch: self.epoch,
+        };
+        true
+    }
+
+    /// After the general path replayed `a`: which pages the next accesses may repeat. The
+    /// slot of `a` repeats `a`'s page if `a` was one clean translation (an L1 hit through the
+    /// TLB's last-hit entry, or a walk without TLBs); the other slot keeps its page while that
+    /// still holds (the TLB's last-hit entry unchanged, or no table changed).
+    #[inline(never)]
+    fn rearm(&mut self, a: &Access, span: u64) {
+        if self.fast_off {
+            return;
+        }
+        let slot = slot_of(a.kind);
+        let kind_of = |s: usize| {
+            if s == 1 {
+                AccessKind::Fetch
+            } else {
+                AccessKind::Read
+            }
+        };
+        for s in 0..2 {
+            let f = self.fast[s];
+            let keep = if s == slot || f.page == u64::MAX || f.asid != self.cur {
+                false
+            } else {
+                match &self.tlb {
+                    Some(tlb) => {
+                        let vpn = Vpn(((f.page << self.shift) & self.va_mask) >> self.shift);
+                        matches!(tlb.repeat_hit(vpn, f.asid, kind_of(s)),
+                            Some((pte, probes)) if pte.frame_of(vpn, self.shift).0 == f.frame
+                                && u32::from(probes) == f.refs
+                                && fast_kinds(s, pte.perms) == f.kinds)
+                    }
+                    None => f.epoch == self.epoch,
+                }
+            };
+            if !keep {
+                self.fast[s] = Fast::NONE;
+            }
+        }
+        if a.kind.is_event()
+            || a.asid != self.cur
+            || (a.addr & ((1u64 << self.shift) - 1)) + u64::from(a.size) > span
+        {
+            return;
+        }
+        let page = a.addr >> self.shift;
+        let vpn = Vpn((a.addr & self.va_mask) >> self.shift);
+        let run = self.runs[slot];
+        if run.n == 0 || run.page != page || run.faulted {
+            return;
+        }
+        let (pte, refs, probes) = match &self.tlb {
+            Some(tlb) => match tlb.repeat_hit(vpn, a.asid, a.kind) {
+                Some((pte, p)) => (pte, u32::from(p), 0),
+                None => return,
+            },
+            None => match self.last_walk {
+                Some((v, pte, cost)) if v == vpn => (pte, cost.refs, cost.probes),
+                _ => return,
+            },
+        };
+        let frame = pte.frame_of(vpn, self.shift).0;
+        if frame != run.frame {
+            return;
+        }
+        self.fast[slot] = Fast {
+            page,
+            asid: a.asid,
+            kinds: fast_kinds(slot, pte.perms),
+            frame,
+            refs,
+            probes,
+            epoch: self.epoch,
+        };
+    }
+
+    /// One access (or event) through the general path.
+    #[inline(never)]
+    fn general(&mut self, a: &Access, index: u64) -> Result<(), ReplayError> {
+        self.last_walk = None;
+        if a.kind.is_event() {
+            return self.event(a, index);
+        }
+        let last_byte = match self.crossing {
+            PageCrossing::Split => a.last_byte(),
+            PageCrossing::First => Some(a.addr),
+        };
+        let last_byte = match last_byte {
+            Some(b) if b <= self.low_last || (self.canonical && a.addr >= self.high_start) => b,
+            _ if self.count_wide => {
+                self.stats.noncanonical += 1;
+                return Ok(());
+            }
+            _ => return Err(self.too_wide(a, index)),
+        };
+        self.stats.accesses += 1;
+        // Walks index with the low va_bits bits; the digest folds the whole page number.
+        let first = (a.addr & self.va_mask) >> self.shift;
+        let last = (last_byte & self.va_mask) >> self.shift;
+        for vpn in first..=last {
+            self.translate(Vpn(vpn), a, index)?;
         }
         Ok(())
     }
@@ -375,8 +717,18 @@ impl<P: PageTable> Simulator<P> {
         self.stats.refs_per_walk.record(cost.refs);
         match found {
             Some(pte) if allows(pte.perms, a.kind) => {
-                if let Some(tlb) = &mut self.tlb {
-                    tlb.fill(vpn, a.asid, a.kind, pte);
+                match &mut self.tlb {
+                    Some(tlb) => tlb.fill(vpn, a.asid, a.kind, pte),
+                    None => {
+                        self.last_walk = Some((vpn, pte, cost));
+                        self.memo[vpn.0 as usize % MEMO] = Memo {
+                            vpn: vpn.0,
+                            epoch: self.epoch,
+                            pte,
+                            cost,
+                            asid: a.asid,
+                        };
+                    }
                 }
                 self.used(vpn, pte, a, false);
                 self.stats.walk_refs += u64::from(cost.refs);
@@ -395,14 +747,34 @@ impl<P: PageTable> Simulator<P> {
         // Walks index with the low va_bits bits; the digest folds the whole page number, so
         // designs of different widths agree on the same trace.
         let page = vpn.0 | ((a.addr & !self.va_mask) >> self.shift);
-        self.stats.digest = fold_digest(self.stats.digest, page, frame, faulted);
+        self.push_run(slot_of(a.kind), page, frame, faulted);
         self.os.touch(frame, a.kind == AccessKind::Write);
+    }
+
+    /// One translation into digest slot `slot`'s runs (see [`fold_run`]).
+    #[inline(always)]
+    fn push_run(&mut self, slot: usize, page: u64, frame: u64, faulted: bool) {
+        let r = &mut self.runs[slot];
+        if r.n != 0 && r.page == page && r.frame == frame && r.faulted == faulted {
+            r.n += 1;
+            return;
+        }
+        if r.n != 0 {
+            self.stats.digest = fold_run(self.stats.digest, slot, r.page, r.frame, r.faulted, r.n);
+        }
+        *r = Run {
+            page,
+            frame,
+            faulted,
+            n: 1,
+        };
     }
 
     /// Makes `asid`'s table the current one, building it on its first use.
     #[cold]
     #[inline(never)]
     fn switch_table(&mut self, asid: u16, a: &Access, index: u64) -> Result<(), ReplayError> {
+        self.epoch += 1;
         if self.pt.shares_asids() {
             // One global table tagged by asid: switching is setting its asid register.
             self.pt.set_asid(asid);
@@ -472,6 +844,7 @@ impl<P: PageTable> Simulator<P> {
 
     /// Applies the OS model's pending actions to the tables and TLBs.
     fn apply(&mut self) -> Result<(), OsError> {
+        self.epoch += 1;
         let mut actions = std::mem::take(&mut self.actions);
         let mut result = Ok(());
         for act in actions.drain(..) {
@@ -564,7 +937,7 @@ impl<P: PageTable> Simulator<P> {
         let pte = match outcome {
             Outcome::Skip => {
                 self.os.skip();
-                self.stats.digest = fold_digest(self.stats.digest, vpn.0, u64::MAX, true);
+                self.push_run(slot_of(a.kind), vpn.0, u64::MAX, true);
                 self.stats.walk_refs += u64::from(cost.refs);
                 self.stats.probes += u64::from(cost.probes);
                 return Ok(());
@@ -653,9 +1026,16 @@ impl<P: PageTable> Simulator<P> {
     /// The counters so far.
     pub fn stats(&self) -> Stats {
         let os = self.os.counters().clone();
+        let mut digest = self.stats.digest;
+        for (slot, r) in self.runs.iter().enumerate() {
+            if r.n != 0 {
+                digest = fold_run(digest, slot, r.page, r.frame, r.faulted, r.n);
+            }
+        }
         Stats {
             distinct_pages: os.pages_mapped,
             page_faults: os.faults(),
+            digest,
             os,
             ..self.stats.clone()
         }

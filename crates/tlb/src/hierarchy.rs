@@ -196,6 +196,11 @@ pub enum TlbError {
 struct LevelArrays {
     arrays: Vec<SetAssocTlb>,
     shared: bool,
+    /// Per set of the base-size array: the entry the set's last access (a hit or a fill) left
+    /// there, when it is a base-size entry. See [`Recent`].
+    recent: Box<[Recent]>,
+    /// `sets - 1`.
+    set_mask: u64,
 }
 
 impl LevelArrays {
@@ -219,7 +224,35 @@ impl LevelArrays {
         Ok(LevelArrays {
             arrays,
             shared: mode == HugeMode::Shared,
+            recent: vec![Recent::NONE; g.sets() as usize].into_boxed_slice(),
+            set_mask: u64::from(g.sets()) - 1,
         })
+    }
+
+    /// The base-size entry a lookup of `vpn` (base pages) in `asid` would hit with no change of
+    /// state, if the set's last access left it there.
+    #[inline(always)]
+    fn repeat(&self, vpn: u64, asid: u16) -> Option<Pte> {
+        let r = &self.recent[(vpn & self.set_mask) as usize];
+        (r.vpn == vpn && r.asid == asid).then_some(r.pte)
+    }
+
+    /// Records the last access to the set of `key` in the array of size index `size_idx`: a
+    /// base-size entry is remembered, anything else in the base array forgets the set.
+    #[inline(always)]
+    fn touched(&mut self, size_idx: usize, key: TlbKey, pte: Option<Pte>) {
+        if size_idx != 0 && !self.shared {
+            return; // another array: the base array's sets are unchanged
+        }
+        let r = &mut self.recent[(key.vpn & self.set_mask) as usize];
+        *r = match pte {
+            Some(pte) if size_idx == 0 => Recent {
+                vpn: key.vpn,
+                asid: key.asid,
+                pte,
+            },
+            _ => Recent::NONE,
+        };
     }
 
     #[inline(always)]
@@ -245,6 +278,7 @@ impl LevelArrays {
         for (i, &size) in sizes.iter().enumerate() {
             *probes += 1;
             if let Some(p) = self.array(i).lookup_sized(keys.key(i), size) {
+                self.touched(i, keys.key(i), Some(p));
                 return Some((i, p));
             }
         }
@@ -260,12 +294,18 @@ impl LevelArrays {
 
     #[inline]
     fn fill(&mut self, size_idx: usize, key: TlbKey, pte: Pte) -> Option<(TlbKey, Pte)> {
-        self.array(size_idx).fill(key, pte)
+        let victim = self.array(size_idx).fill(key, pte);
+        self.touched(size_idx, key, Some(pte));
+        victim
     }
 
     #[inline]
     fn remove(&mut self, size_idx: usize, key: TlbKey, size: PageSize) -> Option<Pte> {
-        self.array(size_idx).invalidate_sized(key, size)
+        let removed = self.array(size_idx).invalidate_sized(key, size);
+        if removed.is_some() {
+            self.touched(size_idx, key, None);
+        }
+        removed
     }
 
     #[inline]
@@ -275,10 +315,12 @@ impl LevelArrays {
 
     fn flush(&mut self) {
         self.arrays.iter_mut().for_each(|a| a.flush());
+        self.recent.fill(Recent::NONE);
     }
 
     fn flush_asid(&mut self, asid: u16) {
         self.arrays.iter_mut().for_each(|a| a.flush_asid(asid));
+        self.recent.fill(Recent::NONE);
     }
 
     fn len(&self) -> usize {
@@ -330,28 +372,35 @@ pub struct TlbHierarchy {
     l2: Option<LevelArrays>,
     pwc: Option<PageWalkCache>,
     stats: TlbStats,
-    /// The last L1 hit of each L1 array (slot 1: the ITLB of a split L1; slot 0: the DTLB, or the
-    /// unified L1). See [`Recent`].
-    recent: [Option<Recent>; 2],
 }
 
-/// The entry an L1 array's last lookup hit, remembered so that the next lookup of the same page
-/// in the same array costs one compare.
+/// The entry an L1 set's last access (a hit or a fill) left there, remembered per set so that
+/// the next lookup of the same page costs one compare.
 ///
-/// Exact: the entry is its set's most recently used, and for every replacement policy a hit on the
-/// most recently used way changes no state that matters (LRU re-stamps it, keeping the order;
-/// tree and bit PLRU set bits already set; FIFO and random ignore hits). So a repeated hit only
-/// counts (`l1*_hits`, and the same `l1_probes` as the full lookup). Any other change to the
-/// hierarchy (a miss, a fill, an L2 hit, an invalidation, a flush) forgets both slots; a hit in
-/// one array of a split L1 leaves the other array, and its slot, alone.
+/// Exact: the entry is its set's most recently used, and for every replacement policy touching
+/// the most recently touched way again changes no state that matters (LRU re-stamps it, keeping
+/// the set's order; tree and bit PLRU set bits already set; FIFO and random ignore hits). So such
+/// a hit only counts (`l1*_hits`, one `l1_probes`: base-size entries are probed first). Any other
+/// access to the set (another entry's hit or fill, an eviction, an invalidation) forgets it, and
+/// a flush forgets every set; other sets and other arrays keep theirs.
 #[derive(Copy, Clone, Debug)]
 struct Recent {
-    /// Base page number.
+    /// Base page number; `u64::MAX` (no page's number): none.
     vpn: u64,
     asid: u16,
-    /// Probes the full lookup made (its hit size index + 1).
-    probes: u8,
     pte: Pte,
+}
+
+impl Recent {
+    const NONE: Recent = Recent {
+        vpn: u64::MAX,
+        asid: 0,
+        pte: Pte {
+            pfn: ptbench_core::Pfn(0),
+            perms: ptbench_core::Perms::NONE,
+            size: PageSize::K4,
+        },
+    };
 }
 
 impl TlbHierarchy {
@@ -391,7 +440,6 @@ impl TlbHierarchy {
             l2,
             pwc,
             stats: TlbStats::default(),
-            recent: [None; 2],
         })
     }
 
@@ -481,25 +529,60 @@ impl TlbHierarchy {
     pub fn lookup(&mut self, vpn: Vpn, asid: u16, kind: AccessKind) -> TlbLookup {
         let asid = self.tag(asid);
         let fetch = kind == AccessKind::Fetch;
-        let slot = usize::from(fetch && matches!(self.l1, L1::Split { .. }));
-        if let Some(r) = &self.recent[slot] {
-            if r.vpn == vpn.0 && r.asid == asid {
-                let st = &mut self.stats;
-                st.l1_probes += u64::from(r.probes);
-                if fetch {
-                    st.l1i_hits += 1;
-                } else {
-                    st.l1d_hits += 1;
-                }
-                return TlbLookup::L1(r.pte);
+        if let Some(pte) = self.l1_for(fetch).and_then(|l1| l1.repeat(vpn.0, asid)) {
+            let st = &mut self.stats;
+            st.l1_probes += 1;
+            if fetch {
+                st.l1i_hits += 1;
+            } else {
+                st.l1d_hits += 1;
             }
+            return TlbLookup::L1(pte);
         }
-        self.lookup_full(vpn, asid, fetch, slot)
+        self.lookup_full(vpn, asid, fetch)
+    }
+
+    /// The L1 arrays that serve fetches (`fetch`) or loads and stores.
+    #[inline(always)]
+    fn l1_for(&self, fetch: bool) -> Option<&LevelArrays> {
+        match &self.l1 {
+            L1::None => None,
+            L1::Unified(a) => Some(a),
+            L1::Split { i, d } => Some(if fetch { i } else { d }),
+        }
+    }
+
+    /// The entry [`lookup`](Self::lookup) of `vpn` by an access of `kind` in `asid` would return
+    /// through the repeated-hit shortcut, with the L1 probes it would count; `None` when it would
+    /// take the full lookup. Changes nothing.
+    #[inline]
+    pub fn repeat_hit(&self, vpn: Vpn, asid: u16, kind: AccessKind) -> Option<(Pte, u8)> {
+        let pte = self
+            .l1_for(kind == AccessKind::Fetch)?
+            .repeat(vpn.0, self.tag(asid))?;
+        Some((pte, 1))
+    }
+
+    /// Counts `fetches` and `data` lookups that took the repeated-hit shortcut, each counting
+    /// `fetch_probes` or `data_probes` L1 probes: exactly what as many calls of
+    /// [`lookup`](Self::lookup) for which [`repeat_hit`](Self::repeat_hit) answered would count.
+    #[inline]
+    pub fn count_repeat_hits(
+        &mut self,
+        fetches: u64,
+        fetch_probes: u8,
+        data: u64,
+        data_probes: u8,
+    ) {
+        let st = &mut self.stats;
+        st.l1i_hits += fetches;
+        st.l1d_hits += data;
+        st.l1_probes += fetches * u64::from(fetch_probes) + data * u64::from(data_probes);
     }
 
     /// [`lookup`](Self::lookup) without the repeated-hit shortcut; `asid` is already tagged.
     #[inline]
-    fn lookup_full(&mut self, vpn: Vpn, asid: u16, fetch: bool, slot: usize) -> TlbLookup {
+    fn lookup_full(&mut self, vpn: Vpn, asid: u16, fetch: bool) -> TlbLookup {
         let keys = self.keys(vpn, asid);
         let st = &mut self.stats;
         let (l1, other) = match &mut self.l1 {
@@ -516,21 +599,14 @@ impl TlbHierarchy {
                 }
             }
         };
-        if let Some((i, pte)) = l1.lookup(&keys, &self.sizes, &mut st.l1_probes) {
+        if let Some((_, pte)) = l1.lookup(&keys, &self.sizes, &mut st.l1_probes) {
             if fetch {
                 st.l1i_hits += 1;
             } else {
                 st.l1d_hits += 1;
             }
-            self.recent[slot] = Some(Recent {
-                vpn: vpn.0,
-                asid,
-                probes: i as u8 + 1,
-                pte,
-            });
             return TlbLookup::L1(pte);
         }
-        self.recent = [None; 2];
         if fetch {
             st.l1i_misses += 1;
         } else {
@@ -564,7 +640,6 @@ impl TlbHierarchy {
     /// missed; follows the inclusion policy (see the module docs).
     #[inline]
     pub fn fill(&mut self, vpn: Vpn, asid: u16, kind: AccessKind, pte: Pte) {
-        self.recent = [None; 2];
         let asid = self.tag(asid);
         let (i, key, pte) = self.canonical(vpn, asid, pte);
         let fetch = kind == AccessKind::Fetch;
@@ -698,7 +773,6 @@ impl TlbHierarchy {
     /// Drops every entry (of any size) that translates `vpn`, at every level, and the page-walk
     /// cache entries on its path (e.g. after an unmap or a permission change).
     pub fn invalidate(&mut self, vpn: Vpn, asid: u16) {
-        self.recent = [None; 2];
         let asid = self.tag(asid);
         let keys = self.keys(vpn, asid);
         let mut sizes = [self.base; MAX_SIZES];
@@ -716,7 +790,6 @@ impl TlbHierarchy {
 
     /// Drops everything: every TLB array and the page-walk caches.
     pub fn flush(&mut self) {
-        self.recent = [None; 2];
         self.all_arrays_mut().for_each(LevelArrays::flush);
         if let Some(p) = &mut self.pwc {
             p.flush();
@@ -726,7 +799,6 @@ impl TlbHierarchy {
 
     /// Drops the entries of address space `asid` (with ASIDs off, every entry).
     pub fn flush_asid(&mut self, asid: u16) {
-        self.recent = [None; 2];
         let asid = self.tag(asid);
         self.all_arrays_mut().for_each(|a| a.flush_asid(asid));
         if let Some(p) = &mut self.pwc {
@@ -830,5 +902,120 @@ impl fmt::Display for TlbStats {
             self.l2_misses,
             self.tlb_misses
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The repeated-hit shortcut ([`Recent`]) against the same hierarchy with every remembered
+    //! entry forgotten before each operation (so every lookup takes the full path): the same
+    //! lookups and the same counters, for every policy, inclusion, page-size mode and ASIDs.
+
+    use super::*;
+    use proptest::prelude::*;
+    use ptbench_core::{Perms, Pfn};
+
+    impl TlbHierarchy {
+        fn forget_repeats(&mut self) {
+            let (a, b) = match &mut self.l1 {
+                L1::None => (None, None),
+                L1::Unified(a) => (Some(a), None),
+                L1::Split { i, d } => (Some(i), Some(d)),
+            };
+            for l in a.into_iter().chain(b) {
+                l.recent.fill(Recent::NONE);
+            }
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Access(u64, u16, u8),
+        Invalidate(u64, u16),
+        Switch,
+        FlushAsid(u16),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            12 => (0u64..40, 0u16..2, 0u8..3).prop_map(|(p, a, k)| Op::Access(p, a, k)),
+            1 => (0u64..40, 0u16..2).prop_map(|(p, a)| Op::Invalidate(p, a)),
+            1 => Just(Op::Switch),
+            1 => (0u16..2).prop_map(Op::FlushAsid),
+        ]
+    }
+
+    /// Page `p`'s mapping: pages 32.. lie in a 2 MiB page (when the sizes have one).
+    fn pte_of(p: u64, sizes: &[PageSize]) -> (Vpn, Pte) {
+        let vpn = if p >= 32 { 0x200 + p * 3 } else { p * 5 };
+        let huge = p >= 32 && sizes.contains(&PageSize::M2);
+        let pte = Pte {
+            pfn: Pfn(if huge { 0x1000 } else { 0x5000 + vpn }),
+            perms: Perms::RW,
+            size: if huge { PageSize::M2 } else { PageSize::K4 },
+        };
+        (Vpn(vpn), pte)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        #[test]
+        fn the_shortcut_changes_no_lookup_and_no_counter(
+            ops in prop::collection::vec(op(), 1..300),
+            spec in prop::sample::select(vec![
+                "l1=1x1", "l1=4x2", "l1=8x8,repl=plru", "l1=8x4,repl=bitplru",
+                "l1=8x2,repl=fifo", "l1=8x2,repl=random,seed=3", "l1=4x4,asid=on",
+                "l1i=4x2,l1d=4x2,l2=16x4,l2incl=incl",
+                "l1i=4x2,l1d=4x2,l2=16x4,l2incl=excl,asid=on",
+                "l1i=4x2,l1d=2x1,l2=8x2,l2incl=non,huge=shared",
+                "l1=4x1,l2=8x2,l2incl=incl,huge=shared,repl=plru",
+            ]),
+            huge in any::<bool>(),
+        ) {
+            let sizes: &[PageSize] = if huge {
+                &[PageSize::K4, PageSize::M2, PageSize::G1]
+            } else {
+                &[PageSize::K4]
+            };
+            let spec = TlbSpec::parse(spec).unwrap();
+            let mut fast = TlbHierarchy::new(&spec, sizes, None).unwrap();
+            let mut full = TlbHierarchy::new(&spec, sizes, None).unwrap();
+            for op in &ops {
+                full.forget_repeats();
+                match *op {
+                    Op::Access(p, asid, k) => {
+                        let kind = [AccessKind::Read, AccessKind::Write, AccessKind::Fetch][k as usize];
+                        let (vpn, pte) = pte_of(p, sizes);
+                        let repeat = fast.repeat_hit(vpn, asid, kind);
+                        let a = fast.lookup(vpn, asid, kind);
+                        let b = full.lookup(vpn, asid, kind);
+                        prop_assert_eq!(a, b);
+                        if let Some((r, probes)) = repeat {
+                            prop_assert_eq!(a, TlbLookup::L1(r));
+                            prop_assert_eq!(probes, 1);
+                        }
+                        if a == TlbLookup::Miss {
+                            fast.fill(vpn, asid, kind, pte);
+                            full.fill(vpn, asid, kind, pte);
+                        }
+                    }
+                    Op::Invalidate(p, asid) => {
+                        let (vpn, _) = pte_of(p, sizes);
+                        fast.invalidate(vpn, asid);
+                        full.invalidate(vpn, asid);
+                    }
+                    Op::Switch => {
+                        fast.context_switch();
+                        full.context_switch();
+                    }
+                    Op::FlushAsid(asid) => {
+                        fast.flush_asid(asid);
+                        full.flush_asid(asid);
+                    }
+                }
+                prop_assert_eq!(fast.stats(), full.stats());
+            }
+        }
     }
 }
