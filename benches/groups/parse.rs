@@ -1,4 +1,5 @@
-//! `parse`: decoding lackey text (1 Mi lines, from a file in the page cache), plain and gzip.
+//! `parse`: decoding lackey text (1 Mi lines, from a file in the page cache), plain and gzip;
+//! and the native binary format (4 Mi records), through the reader and the decoder alone.
 
 use super::SplitMix;
 use criterion::{Criterion, Throughput};
@@ -69,5 +70,29 @@ pub fn bench(c: &mut Criterion) {
             n
         })
     });
+    // The decoder alone, on the same records held in memory, in batches as the reader hands
+    // them out: the record-by-record reference beside the fast path, in one run.
+    let bytes = std::fs::read(&native).unwrap();
+    let body = &bytes[ptbench_trace::native::HEADER_BYTES..];
+    type Decoder = fn(&[u8], &mut Vec<ptbench_core::Access>) -> Result<(), (usize, String)>;
+    let decoders: [(&str, Decoder); 2] = [
+        ("ptbt-decode", ptbench_trace::native::decode),
+        ("ptbt-decode-each", ptbench_trace::native::decode_each),
+    ];
+    for (name, decode) in decoders {
+        group.bench_function(name, |b| {
+            let mut buf = Vec::with_capacity(ptbench_trace::BATCH);
+            b.iter(|| {
+                let mut n = 0;
+                for batch in body.chunks(ptbench_trace::BATCH * ptbench_trace::native::RECORD_BYTES)
+                {
+                    buf.clear();
+                    decode(batch, &mut buf).unwrap();
+                    n += buf.len();
+                }
+                n
+            })
+        });
+    }
     group.finish();
 }

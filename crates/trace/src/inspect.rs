@@ -23,7 +23,7 @@
 //! used is proportional to the number of distinct pages, not to the length of the trace.
 
 use crate::{open, TraceError, TraceReader, BATCH};
-use ptbench_core::{Access, AccessKind, AddrSpace};
+use ptbench_core::{Access, AccessKind};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hash, Hasher};
@@ -161,18 +161,20 @@ pub struct AddressWidths {
 }
 
 impl AddressWidths {
-    /// Counts an access whose bytes are `first..=last`.
+    /// Counts an access whose bytes are `first..=last` (`first <= last`).
     #[inline(always)]
     pub fn add(&mut self, first: u64, last: u64) {
-        let fits = |bits: u8, canonical: bool| {
-            u64::from(AddrSpace::new(bits, canonical).contains_range(first, last))
-        };
-        self.bits32 += fits(32, false);
-        self.bits39 += fits(39, false);
-        self.bits48 += fits(48, false);
-        self.bits57 += fits(57, false);
-        self.canonical48 += fits(48, true);
-        self.canonical57 += fits(57, true);
+        // What `AddrSpace::contains_range` says for each space, without a branch: below
+        // `2^bits` is `last >> bits == 0`; canonical is the low half (`last >> (bits - 1) ==
+        // 0`) or the upper one (`first` at or above `2^64 - 2^(bits - 1)`).
+        let below = |bits: u32| u64::from(last >> bits == 0);
+        let upper = |bits: u32| u64::from((first >= !((1u64 << (bits - 1)) - 1)) & (first <= last));
+        self.bits32 += below(32);
+        self.bits39 += below(39);
+        self.bits48 += below(48);
+        self.bits57 += below(57);
+        self.canonical48 += below(47) | upper(48);
+        self.canonical57 += below(56) | upper(57);
     }
 }
 
@@ -259,9 +261,10 @@ struct Inspector {
     /// Per asid: its dense id + 1, 0 if not seen yet.
     dense: Vec<u16>,
     next_dense: u16,
-    /// Without reuse distances: a direct-mapped cache of (asid, 4 KiB page) keys already
-    /// counted, so that a page seen recently needs no hash lookup (`u128::MAX` = empty).
-    recent: Vec<u128>,
+    /// Without reuse distances, while keys are narrow: a direct-mapped cache of narrow page
+    /// keys already counted, so that a page seen recently needs no hash lookup (`u64::MAX`,
+    /// never a narrow key, is empty).
+    recent: Box<[u64; RECENT]>,
 }
 
 /// Slots of [`Inspector::recent`] (a power of two).
@@ -288,11 +291,7 @@ impl Inspector {
             events_by: vec![0; 256],
             dense: vec![0; 1 << 16],
             next_dense: 0,
-            recent: if opts.reuse {
-                Vec::new()
-            } else {
-                vec![u128::MAX; RECENT]
-            },
+            recent: Box::new([u64::MAX; RECENT]),
         }
     }
 
@@ -329,58 +328,142 @@ impl Inspector {
     }
 
     fn batch(&mut self, batch: &[Access]) {
+        // Mostly a batch is memory accesses of one address space: one run.
+        let Some(asid) = batch.first().map(|a| a.asid) else {
+            return;
+        };
+        let mut mixed = false;
         for a in batch {
-            if a.kind.is_event() {
+            mixed |= a.kind.is_event() | (a.asid != asid);
+        }
+        if !mixed {
+            self.run(asid, batch);
+            return;
+        }
+        let mut rest = batch;
+        while let Some(first) = rest.first() {
+            if first.kind.is_event() {
                 self.s.events += 1;
-                self.events_by[usize::from(a.kind as u8)] += 1;
-                self.per_asid[usize::from(a.asid)][1] += 1;
+                self.events_by[usize::from(first.kind as u8)] += 1;
+                self.per_asid[usize::from(first.asid)][1] += 1;
+                rest = &rest[1..];
                 continue;
             }
-            match a.kind {
-                AccessKind::Read => self.s.reads += 1,
-                AccessKind::Write => self.s.writes += 1,
-                _ => self.s.fetches += 1,
-            }
-            self.per_asid[usize::from(a.asid)][0] += 1;
-            let size = u64::from(a.size.max(1));
-            self.s.bytes += u64::from(a.size);
+            let asid = first.asid;
+            let n = rest
+                .iter()
+                .position(|a| a.kind.is_event() | (a.asid != asid))
+                .unwrap_or(rest.len());
+            let (run, tail) = rest.split_at(n);
+            self.run(asid, run);
+            rest = tail;
+        }
+    }
+
+    /// Counts `run`, memory accesses (no events) of address space `asid`.
+    #[inline]
+    fn run(&mut self, asid: u16, run: &[Access]) {
+        self.counts(run);
+        self.per_asid[usize::from(asid)][0] += run.len() as u64;
+        self.pages(asid, run);
+    }
+
+    /// Counts memory accesses (no events) by kind, bytes, range, widths and crossings: folds
+    /// with no branch per access.
+    #[inline]
+    fn counts(&mut self, run: &[Access]) {
+        let (mut reads, mut writes, mut bytes, mut crossing) = (0u64, 0u64, 0u64, 0u64);
+        let (mut lo, mut hi, mut below32) = (u64::MAX, 0u64, 0u64);
+        for a in run {
+            reads += u64::from(a.kind == AccessKind::Read);
+            writes += u64::from(a.kind == AccessKind::Write);
+            bytes += u64::from(a.size);
             // Readers refuse accesses that wrap; saturate rather than trust it.
-            let last = a.addr.saturating_add(size - 1);
-            self.lo = self.lo.min(a.addr);
-            self.hi = self.hi.max(last);
-            self.s.widths.add(a.addr, last);
-            let page = a.addr >> 12;
-            self.s.crossing_4k += u64::from(last >> 12 != page);
-            if self.reuse.is_none() {
-                let key = (u128::from(a.asid) << 64) | u128::from(page);
-                let slot = (page ^ (u64::from(a.asid) << 7)) as usize & (RECENT - 1);
-                if self.recent[slot] == key {
-                    continue;
-                }
-                self.recent[slot] = key;
+            let last = a.addr.saturating_add(u64::from(a.size.max(1)) - 1);
+            lo = lo.min(a.addr);
+            hi = hi.max(last);
+            below32 += u64::from(last >> 32 == 0);
+            crossing += u64::from(last >> 12 != a.addr >> 12);
+        }
+        let n = run.len() as u64;
+        let s = &mut self.s;
+        s.reads += reads;
+        s.writes += writes;
+        s.fetches += n - reads - writes;
+        s.bytes += bytes;
+        s.crossing_4k += crossing;
+        if hi >> 39 == 0 {
+            // Every access fits 39 bits, so every wider space and the low canonical halves.
+            let w = &mut s.widths;
+            w.bits32 += below32;
+            w.bits39 += n;
+            w.bits48 += n;
+            w.bits57 += n;
+            w.canonical48 += n;
+            w.canonical57 += n;
+        } else {
+            let mut widths = AddressWidths::default();
+            for a in run {
+                widths.add(a.addr, a.addr.saturating_add(u64::from(a.size.max(1)) - 1));
             }
-            let first = match self.narrow_id(a.asid) {
-                Some(id) => {
-                    let Pages::Narrow(p) = &mut self.pages else {
-                        unreachable!("narrow ids only while keys are narrow")
-                    };
-                    touch(p, id | page, &mut self.reuse)
+            let w = &mut s.widths;
+            w.bits32 += widths.bits32;
+            w.bits39 += widths.bits39;
+            w.bits48 += widths.bits48;
+            w.bits57 += widths.bits57;
+            w.canonical48 += widths.canonical48;
+            w.canonical57 += widths.canonical57;
+        }
+        self.lo = self.lo.min(lo);
+        self.hi = self.hi.max(hi);
+    }
+
+    /// Touches the 4 KiB pages of `run`, memory accesses of one address space, in order.
+    #[inline]
+    fn pages(&mut self, asid: u16, run: &[Access]) {
+        match self.narrow_id(asid) {
+            Some(id) => {
+                let Pages::Narrow(p) = &mut self.pages else {
+                    unreachable!("narrow ids only while keys are narrow")
+                };
+                if self.reuse.is_none() {
+                    // Only the set of pages counts: skip keys a small direct-mapped cache has
+                    // seen (most), and look the others up.
+                    for a in run {
+                        let key = id | (a.addr >> 12);
+                        let slot = (key ^ (key >> 12) ^ (key >> 52)) as usize & (RECENT - 1);
+                        if self.recent[slot] == key {
+                            continue;
+                        }
+                        self.recent[slot] = key;
+                        if p.first_touch(key) {
+                            self.s.pages_4k += 1;
+                            self.pages_2m.insert((asid, a.addr >> 21));
+                            self.pages_1g.insert((asid, a.addr >> 30));
+                        }
+                    }
+                } else {
+                    for a in run {
+                        if touch(p, id | (a.addr >> 12), &mut self.reuse) {
+                            self.s.pages_4k += 1;
+                            self.pages_2m.insert((asid, a.addr >> 21));
+                            self.pages_1g.insert((asid, a.addr >> 30));
+                        }
+                    }
                 }
-                None => {
-                    let Pages::Wide(p) = &mut self.pages else {
-                        unreachable!("keys are wide once ids run out")
-                    };
-                    touch(
-                        p,
-                        (u128::from(a.asid) << 64) | u128::from(page),
-                        &mut self.reuse,
-                    )
+            }
+            None => {
+                let Pages::Wide(p) = &mut self.pages else {
+                    unreachable!("keys are wide once ids run out")
+                };
+                for a in run {
+                    let key = (u128::from(asid) << 64) | u128::from(a.addr >> 12);
+                    if touch(p, key, &mut self.reuse) {
+                        self.s.pages_4k += 1;
+                        self.pages_2m.insert((asid, a.addr >> 21));
+                        self.pages_1g.insert((asid, a.addr >> 30));
+                    }
                 }
-            };
-            if first {
-                self.s.pages_4k += 1;
-                self.pages_2m.insert((a.asid, a.addr >> 21));
-                self.pages_1g.insert((a.asid, a.addr >> 30));
             }
         }
     }
@@ -899,6 +982,38 @@ mod tests {
             if let Some(hi) = hi {
                 assert_eq!(ReuseHistogram::bucket_of(hi), i);
                 assert_eq!(ReuseHistogram::bucket_of(hi + 1), i + 1);
+            }
+        }
+    }
+
+    #[test]
+    fn address_widths_are_what_the_address_spaces_contain() {
+        use ptbench_core::AddrSpace;
+        let mut edges = vec![0u64, 1, u64::MAX, u64::MAX - 1];
+        for b in [32u32, 39, 47, 48, 56, 57, 63] {
+            for v in [1u64 << b, (1u64 << b).wrapping_neg()] {
+                edges.extend([v - 1, v, v + 1]);
+            }
+        }
+        for &first in &edges {
+            for &last in &edges {
+                if first > last {
+                    continue;
+                }
+                let mut w = AddressWidths::default();
+                w.add(first, last);
+                let fits = |bits, canonical| {
+                    u64::from(AddrSpace::new(bits, canonical).contains_range(first, last))
+                };
+                let want = AddressWidths {
+                    bits32: fits(32, false),
+                    bits39: fits(39, false),
+                    bits48: fits(48, false),
+                    bits57: fits(57, false),
+                    canonical48: fits(48, true),
+                    canonical57: fits(57, true),
+                };
+                assert_eq!(w, want, "{first:#x}..={last:#x}");
             }
         }
     }
