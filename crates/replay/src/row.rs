@@ -116,9 +116,10 @@ fn tlb_columns(sim: &Sim, translations: u64) -> RunRow {
 }
 
 /// The key of the cell `sim` replays on trace `trace_id` under `opts`: every setting that makes a
-/// row, `key=value` joined by `|` (stable: results are resumed, sharded and merged by it).
+/// row, `key=value` joined by `|` (stable: results are resumed, sharded and merged by it). OS
+/// settings other than the defaults follow as their own `|key=value` pairs.
 pub fn cell_key(trace_id: &str, sim: &Sim, opts: &SimOptions) -> String {
-    format!(
+    let mut key = format!(
         "trace={trace_id}|design={}|tlb={}|huge={}|crossing={}",
         sim.label(),
         sim.tlb_label(),
@@ -127,7 +128,43 @@ pub fn cell_key(trace_id: &str, sim: &Sim, opts: &SimOptions) -> String {
             PageCrossing::Split => "split",
             PageCrossing::First => "first",
         }
-    )
+    );
+    if opts.os != ptbench_os::OsConfig::default() {
+        for pair in opts.os.to_string().split(',') {
+            key.push('|');
+            key.push_str(pair);
+        }
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cells_under_other_os_settings_have_other_keys() {
+        let spec = DesignSpec::parse("x86-64").unwrap();
+        let plain = SimOptions::default();
+        let sim = Sim::build(&spec, &plain).unwrap();
+        assert_eq!(
+            cell_key("t", &sim, &plain),
+            "trace=t|design=x86-64|tlb=none|huge=off|crossing=split"
+        );
+        let limited = SimOptions {
+            os: ptbench_os::OsConfig {
+                frames: Some(64),
+                policy: ptbench_os::Policy::Opt,
+                ..ptbench_os::OsConfig::default()
+            },
+            ..SimOptions::default()
+        };
+        let sim = Sim::build(&spec, &limited).unwrap();
+        assert_eq!(
+            cell_key("t", &sim, &limited),
+            "trace=t|design=x86-64|tlb=none|huge=off|crossing=split|frames=64|policy=opt|first_touch=zero"
+        );
+    }
 }
 
 fn ratio(a: u64, b: u64) -> f64 {
