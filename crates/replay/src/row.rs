@@ -138,6 +138,14 @@ pub fn cell_key(trace_id: &str, sim: &Sim, opts: &SimOptions) -> String {
     key
 }
 
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,13 +172,5 @@ mod tests {
             cell_key("t", &sim, &limited),
             "trace=t|design=x86-64|tlb=none|huge=off|crossing=split|frames=64|policy=opt|first_touch=zero"
         );
-    }
-}
-
-fn ratio(a: u64, b: u64) -> f64 {
-    if b == 0 {
-        0.0
-    } else {
-        a as f64 / b as f64
     }
 }
