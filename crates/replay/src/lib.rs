@@ -313,11 +313,11 @@ fn slot_of(kind: AccessKind) -> usize {
 /// One design replaying one trace under the OS model.
 ///
 /// The fast path: most accesses of a real trace touch the page the previous access of the same
-/// kind class (fetch, or load and store) touched. When that translation hit the last-hit entry of
-/// its L1 TLB array (which for every replacement policy changes no state on a repeated hit), or,
-/// without TLBs, walked a table that has not changed since, the next single-page access of the
-/// same class, address space and page repeats it exactly: the replay loop only counts it, and adds
-/// the counts in bulk before anything else happens. Every counter and the digest are the same as
+/// kind class (fetch, or load and store) touched. When that translation was an L1 TLB hit on the
+/// entry its set last touched (which for every replacement policy changes no state when hit
+/// again), or, without TLBs, a walk of tables that have not changed since, the next single-page
+/// access of the same class, address space and page repeats it exactly: the replay loop only
+/// counts it, and adds the counts in bulk before anything else happens. Every counter and the digest are the same as
 /// with [`SimOptions::no_fast_path`].
 pub struct Simulator<P: PageTable> {
     label: String,
@@ -353,9 +353,6 @@ pub struct Simulator<P: PageTable> {
     fast: [Fast; 2],
     /// Bumped by every change to tables, memory or the current address space.
     epoch: u64,
-    /// The current access's last translation, when it was a clean walk (no TLB): page, entry and
-    /// cost.
-    last_walk: Option<(Vpn, Pte, WalkCost)>,
     /// Without TLBs: the last walk of each page slot, valid while `epoch` is unchanged.
     memo: Box<[Memo]>,
     fast_off: bool,
@@ -404,16 +401,11 @@ impl<P: PageTable> Simulator<P> {
             runs: [Run::default(); 2],
             fast: [Fast::NONE; 2],
             epoch: 0,
-            last_walk: None,
             memo: vec![
                 Memo {
                     vpn: u64::MAX,
                     epoch: 0,
-                    pte: Pte {
-                        pfn: ptbench_core::Pfn(0),
-                        perms: Perms::NONE,
-                        size: PageSize::K4,
-                    },
+                    pte: Pte::EMPTY,
                     cost: WalkCost::default(),
                     asid: 0,
                 };
@@ -527,39 +519,64 @@ impl<P: PageTable> Simulator<P> {
         }
     }
 
-    /// Replays `a` if it repeats a translation that changes no state: an L1 TLB hit on the entry
-    /// its set last touched, or (no TLB) a walk remembered since no table changed. Then `a`'s
-    /// page becomes its slot's fast page. Returns false (having done nothing) otherwise.
-    #[inline]
-    fn repeat(&mut self, a: &Access, span: u64) -> bool {
-        let shift = self.shift;
-        if self.fast_off
-            || a.kind.is_event()
-            || a.asid != self.cur
-            || (a.addr & ((1u64 << shift) - 1)) + u64::from(a.size) > span
-            || !(a.addr <= self.low_last || (self.canonical && a.addr >= self.high_start))
-        {
-            return false;
-        }
-        let vpn = Vpn((a.addr & self.va_mask) >> shift);
-        let (pte, cost) = match &self.tlb {
-            Some(tlb) => match tlb.repeat_hit(vpn, a.asid, a.kind) {
-                Some((pte, probes)) => (
-                    pte,
-                    WalkCost {
-                        refs: u32::from(probes),
-                        probes: 0,
-                    },
-                ),
-                None => return false,
-            },
+    /// Whether `a` may take the fast path at all: a single-page access (under the page-crossing
+    /// rule) of the current address space, inside the design's space.
+    #[inline(always)]
+    fn fast_eligible(&self, a: &Access, span: u64) -> bool {
+        !self.fast_off
+            && !a.kind.is_event()
+            && a.asid == self.cur
+            && (a.addr & ((1u64 << self.shift) - 1)) + u64::from(a.size) <= span
+            && (a.addr <= self.low_last || (self.canonical && a.addr >= self.high_start))
+    }
+
+    /// What translating `vpn` for an access of `kind` in `asid` would find and cost, if it
+    /// changes no state: an L1 TLB hit on the entry its set last touched (the cost's `refs` are
+    /// the L1 probes it counts), or, without TLBs, a walk remembered since no table changed.
+    #[inline(always)]
+    fn state_free(&self, vpn: Vpn, asid: u16, kind: AccessKind) -> Option<(Pte, WalkCost)> {
+        match &self.tlb {
+            Some(tlb) => tlb.repeat_hit(vpn, asid, kind).map(|(pte, probes)| {
+                let cost = WalkCost {
+                    refs: u32::from(probes),
+                    probes: 0,
+                };
+                (pte, cost)
+            }),
             None => {
                 let m = &self.memo[vpn.0 as usize % MEMO];
-                if m.vpn != vpn.0 || m.asid != a.asid || m.epoch != self.epoch {
-                    return false;
-                }
-                (m.pte, m.cost)
+                (m.vpn == vpn.0 && m.asid == asid && m.epoch == self.epoch)
+                    .then_some((m.pte, m.cost))
             }
+        }
+    }
+
+    /// Makes `page` (of `vpn`) slot `slot`'s fast page, repeating `pte` at `cost`.
+    #[inline(always)]
+    fn arm(&mut self, slot: usize, page: u64, asid: u16, vpn: Vpn, pte: Pte, cost: WalkCost) {
+        self.fast[slot] = Fast {
+            page,
+            asid,
+            kinds: fast_kinds(slot, pte.perms),
+            frame: pte.frame_of(vpn, self.shift).0,
+            refs: cost.refs,
+            probes: cost.probes,
+            epoch: self.epoch,
+        };
+    }
+
+    /// Replays `a` if it repeats a translation that changes no state ([`state_free`]); then
+    /// `a`'s page becomes its slot's fast page. Returns false (having done nothing) otherwise.
+    ///
+    /// [`state_free`]: Self::state_free
+    #[inline]
+    fn repeat(&mut self, a: &Access, span: u64) -> bool {
+        if !self.fast_eligible(a, span) {
+            return false;
+        }
+        let vpn = Vpn((a.addr & self.va_mask) >> self.shift);
+        let Some((pte, cost)) = self.state_free(vpn, a.asid, a.kind) else {
+            return false;
         };
         if !allows(pte.perms, a.kind) {
             return false;
@@ -580,22 +597,15 @@ impl<P: PageTable> Simulator<P> {
             }
         }
         self.used(vpn, pte, a, false);
-        self.fast[slot] = Fast {
-            page: a.addr >> shift,
-            asid: a.asid,
-            kinds: fast_kinds(slot, pte.perms),
-            frame: pte.frame_of(vpn, shift).0,
-            refs: cost.refs,
-            probes: cost.probes,
-            epoch: self.epoch,
-        };
+        self.arm(slot, a.addr >> self.shift, a.asid, vpn, pte, cost);
         true
     }
 
     /// After the general path replayed `a`: which pages the next accesses may repeat. The
-    /// slot of `a` repeats `a`'s page if `a` was one clean translation (an L1 hit through the
-    /// TLB's last-hit entry, or a walk without TLBs); the other slot keeps its page while that
-    /// still holds (the TLB's last-hit entry unchanged, or no table changed).
+    /// slot of `a` repeats `a`'s page if `a` was one clean translation that the next one would
+    /// repeat without a change of state ([`state_free`](Self::state_free)); the other slot keeps
+    /// its page while that still holds (its TLB entry still its set's last touched, or no table
+    /// changed).
     #[inline(never)]
     fn rearm(&mut self, a: &Access, span: u64) {
         if self.fast_off {
@@ -613,26 +623,20 @@ impl<P: PageTable> Simulator<P> {
             let f = self.fast[s];
             let keep = if s == slot || f.page == u64::MAX || f.asid != self.cur {
                 false
+            } else if self.tlb.is_some() {
+                let vpn = Vpn(((f.page << self.shift) & self.va_mask) >> self.shift);
+                matches!(self.state_free(vpn, f.asid, kind_of(s)),
+                    Some((pte, cost)) if pte.frame_of(vpn, self.shift).0 == f.frame
+                        && cost.refs == f.refs
+                        && fast_kinds(s, pte.perms) == f.kinds)
             } else {
-                match &self.tlb {
-                    Some(tlb) => {
-                        let vpn = Vpn(((f.page << self.shift) & self.va_mask) >> self.shift);
-                        matches!(tlb.repeat_hit(vpn, f.asid, kind_of(s)),
-                            Some((pte, probes)) if pte.frame_of(vpn, self.shift).0 == f.frame
-                                && u32::from(probes) == f.refs
-                                && fast_kinds(s, pte.perms) == f.kinds)
-                    }
-                    None => f.epoch == self.epoch,
-                }
+                f.epoch == self.epoch
             };
             if !keep {
                 self.fast[s] = Fast::NONE;
             }
         }
-        if a.kind.is_event()
-            || a.asid != self.cur
-            || (a.addr & ((1u64 << self.shift) - 1)) + u64::from(a.size) > span
-        {
+        if !self.fast_eligible(a, span) {
             return;
         }
         let page = a.addr >> self.shift;
@@ -641,35 +645,17 @@ impl<P: PageTable> Simulator<P> {
         if run.n == 0 || run.page != page || run.faulted {
             return;
         }
-        let (pte, refs, probes) = match &self.tlb {
-            Some(tlb) => match tlb.repeat_hit(vpn, a.asid, a.kind) {
-                Some((pte, p)) => (pte, u32::from(p), 0),
-                None => return,
-            },
-            None => match self.last_walk {
-                Some((v, pte, cost)) if v == vpn => (pte, cost.refs, cost.probes),
-                _ => return,
-            },
-        };
-        let frame = pte.frame_of(vpn, self.shift).0;
-        if frame != run.frame {
-            return;
+        match self.state_free(vpn, a.asid, a.kind) {
+            Some((pte, cost)) if pte.frame_of(vpn, self.shift).0 == run.frame => {
+                self.arm(slot, page, a.asid, vpn, pte, cost)
+            }
+            _ => {}
         }
-        self.fast[slot] = Fast {
-            page,
-            asid: a.asid,
-            kinds: fast_kinds(slot, pte.perms),
-            frame,
-            refs,
-            probes,
-            epoch: self.epoch,
-        };
     }
 
     /// One access (or event) through the general path.
     #[inline(never)]
     fn general(&mut self, a: &Access, index: u64) -> Result<(), ReplayError> {
-        self.last_walk = None;
         if a.kind.is_event() {
             return self.event(a, index);
         }
@@ -720,7 +706,6 @@ impl<P: PageTable> Simulator<P> {
                 match &mut self.tlb {
                     Some(tlb) => tlb.fill(vpn, a.asid, a.kind, pte),
                     None => {
-                        self.last_walk = Some((vpn, pte, cost));
                         self.memo[vpn.0 as usize % MEMO] = Memo {
                             vpn: vpn.0,
                             epoch: self.epoch,
