@@ -85,6 +85,14 @@ pub struct Pte {
 }
 
 impl Pte {
+    /// A placeholder entry (frame 0, no permissions, 4 KiB) for slots that hold none: the fill
+    /// value of TLB arrays and of caches that mark emptiness by their own key.
+    pub const EMPTY: Pte = Pte {
+        pfn: Pfn(0),
+        perms: Perms::NONE,
+        size: PageSize::K4,
+    };
+
     /// The base frame that backs base page `vpn` within this (possibly huge) page, for base pages of
     /// `1 << base_shift` bytes.
     #[inline(always)]

@@ -395,11 +395,7 @@ impl Recent {
     const NONE: Recent = Recent {
         vpn: u64::MAX,
         asid: 0,
-        pte: Pte {
-            pfn: ptbench_core::Pfn(0),
-            perms: ptbench_core::Perms::NONE,
-            size: PageSize::K4,
-        },
+        pte: Pte::EMPTY,
     };
 }
 
@@ -527,19 +523,12 @@ impl TlbHierarchy {
     /// An L2 hit brings the entry into the L1 (moving it, when exclusive).
     #[inline]
     pub fn lookup(&mut self, vpn: Vpn, asid: u16, kind: AccessKind) -> TlbLookup {
-        let asid = self.tag(asid);
         let fetch = kind == AccessKind::Fetch;
-        if let Some(pte) = self.l1_for(fetch).and_then(|l1| l1.repeat(vpn.0, asid)) {
-            let st = &mut self.stats;
-            st.l1_probes += 1;
-            if fetch {
-                st.l1i_hits += 1;
-            } else {
-                st.l1d_hits += 1;
-            }
+        if let Some((pte, probes)) = self.repeat_hit(vpn, asid, kind) {
+            self.count_repeat_hits(u64::from(fetch), probes, u64::from(!fetch), probes);
             return TlbLookup::L1(pte);
         }
-        self.lookup_full(vpn, asid, fetch)
+        self.lookup_full(vpn, self.tag(asid), fetch)
     }
 
     /// The L1 arrays that serve fetches (`fetch`) or loads and stores.

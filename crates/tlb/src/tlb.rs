@@ -13,7 +13,7 @@
 use crate::array::{ctx, SetArray};
 use crate::policy::{AnyRepl, PolicyError, ReplPolicy, Replacement};
 use crate::{Geometry, Tlb, TlbKey};
-use ptbench_core::{PageSize, Perms, Pfn, Pte};
+use ptbench_core::{PageSize, Pte};
 
 /// A set-associative (or, with one set, fully associative) TLB.
 ///
@@ -30,12 +30,6 @@ pub struct SetAssocTlb<R = AnyRepl> {
     geometry: Geometry,
     size: PageSize,
 }
-
-const EMPTY: Pte = Pte {
-    pfn: Pfn(0),
-    perms: Perms::NONE,
-    size: PageSize::K4,
-};
 
 impl SetAssocTlb<AnyRepl> {
     /// An empty TLB of `geometry` whose entries are `size` pages, replacing by `policy`.
@@ -57,7 +51,7 @@ impl<R: Replacement> SetAssocTlb<R> {
             arr: SetArray::new(
                 geometry.sets() as usize,
                 geometry.ways() as usize,
-                EMPTY,
+                Pte::EMPTY,
                 repl,
             ),
             geometry,
@@ -166,6 +160,7 @@ impl<R: Replacement> Tlb for SetAssocTlb<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ptbench_core::{Perms, Pfn};
 
     fn pte(pfn: u64, size: PageSize) -> Pte {
         Pte {
