@@ -161,6 +161,16 @@ pub struct AddressWidths {
 }
 
 impl AddressWidths {
+    /// Adds `other`'s counts.
+    pub fn merge(&mut self, other: &AddressWidths) {
+        self.bits32 += other.bits32;
+        self.bits39 += other.bits39;
+        self.bits48 += other.bits48;
+        self.bits57 += other.bits57;
+        self.canonical48 += other.canonical48;
+        self.canonical57 += other.canonical57;
+    }
+
     /// Counts an access whose bytes are `first..=last` (`first <= last`).
     #[inline(always)]
     pub fn add(&mut self, first: u64, last: u64) {
@@ -252,8 +262,7 @@ struct Inspector {
     hi: u64,
     reuse: Option<ReuseHistogram>,
     pages: Pages,
-    pages_2m: HashSet<(u16, u64), Fold>,
-    pages_1g: HashSet<(u16, u64), Fold>,
+    huge: HugePages,
     /// Per asid: memory accesses, events (indexed by asid).
     per_asid: Vec<[u64; 2]>,
     /// Events by kind (indexed by discriminant).
@@ -265,6 +274,23 @@ struct Inspector {
     /// keys already counted, so that a page seen recently needs no hash lookup (`u64::MAX`,
     /// never a narrow key, is empty).
     recent: Box<[u64; RECENT]>,
+}
+
+/// The 2 MiB and 1 GiB pages (per asid) that the distinct 4 KiB pages fall in.
+#[derive(Default)]
+struct HugePages {
+    m2: HashSet<(u16, u64), Fold>,
+    g1: HashSet<(u16, u64), Fold>,
+}
+
+impl HugePages {
+    /// Counts the first touch of the 4 KiB page of `addr` in `asid`.
+    #[inline]
+    fn new_page(&mut self, s: &mut TraceStats, asid: u16, addr: u64) {
+        s.pages_4k += 1;
+        self.m2.insert((asid, addr >> 21));
+        self.g1.insert((asid, addr >> 30));
+    }
 }
 
 /// Slots of [`Inspector::recent`] (a power of two).
@@ -285,8 +311,7 @@ impl Inspector {
             hi: 0,
             reuse: opts.reuse.then(ReuseHistogram::default),
             pages: Pages::Narrow(pages),
-            pages_2m: HashSet::default(),
-            pages_1g: HashSet::default(),
+            huge: HugePages::default(),
             per_asid: vec![[0; 2]; 1 << 16],
             events_by: vec![0; 256],
             dense: vec![0; 1 << 16],
@@ -392,28 +417,24 @@ impl Inspector {
         s.fetches += n - reads - writes;
         s.bytes += bytes;
         s.crossing_4k += crossing;
-        if hi >> 39 == 0 {
+        let widths = if hi >> 39 == 0 {
             // Every access fits 39 bits, so every wider space and the low canonical halves.
-            let w = &mut s.widths;
-            w.bits32 += below32;
-            w.bits39 += n;
-            w.bits48 += n;
-            w.bits57 += n;
-            w.canonical48 += n;
-            w.canonical57 += n;
+            AddressWidths {
+                bits32: below32,
+                bits39: n,
+                bits48: n,
+                bits57: n,
+                canonical48: n,
+                canonical57: n,
+            }
         } else {
             let mut widths = AddressWidths::default();
             for a in run {
                 widths.add(a.addr, a.addr.saturating_add(u64::from(a.size.max(1)) - 1));
             }
-            let w = &mut s.widths;
-            w.bits32 += widths.bits32;
-            w.bits39 += widths.bits39;
-            w.bits48 += widths.bits48;
-            w.bits57 += widths.bits57;
-            w.canonical48 += widths.canonical48;
-            w.canonical57 += widths.canonical57;
-        }
+            widths
+        };
+        s.widths.merge(&widths);
         self.lo = self.lo.min(lo);
         self.hi = self.hi.max(hi);
     }
@@ -437,17 +458,13 @@ impl Inspector {
                         }
                         self.recent[slot] = key;
                         if p.first_touch(key) {
-                            self.s.pages_4k += 1;
-                            self.pages_2m.insert((asid, a.addr >> 21));
-                            self.pages_1g.insert((asid, a.addr >> 30));
+                            self.huge.new_page(&mut self.s, asid, a.addr);
                         }
                     }
                 } else {
                     for a in run {
                         if touch(p, id | (a.addr >> 12), &mut self.reuse) {
-                            self.s.pages_4k += 1;
-                            self.pages_2m.insert((asid, a.addr >> 21));
-                            self.pages_1g.insert((asid, a.addr >> 30));
+                            self.huge.new_page(&mut self.s, asid, a.addr);
                         }
                     }
                 }
@@ -459,9 +476,7 @@ impl Inspector {
                 for a in run {
                     let key = (u128::from(asid) << 64) | u128::from(a.addr >> 12);
                     if touch(p, key, &mut self.reuse) {
-                        self.s.pages_4k += 1;
-                        self.pages_2m.insert((asid, a.addr >> 21));
-                        self.pages_1g.insert((asid, a.addr >> 30));
+                        self.huge.new_page(&mut self.s, asid, a.addr);
                     }
                 }
             }
@@ -471,8 +486,8 @@ impl Inspector {
     fn finish(mut self) -> TraceStats {
         let s = &mut self.s;
         s.accesses = s.reads + s.writes + s.fetches;
-        s.pages_2m = self.pages_2m.len() as u64;
-        s.pages_1g = self.pages_1g.len() as u64;
+        s.pages_2m = self.huge.m2.len() as u64;
+        s.pages_1g = self.huge.g1.len() as u64;
         s.footprint_bytes = s.pages_4k * 4096;
         s.address_range = (s.accesses > 0).then_some((self.lo, self.hi));
         s.per_asid = self
