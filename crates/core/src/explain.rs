@@ -51,6 +51,12 @@ impl VaField {
         }
     }
 
+    /// The whole page number of a `va_bits`-bit address with `pobits` offset bits: the one field
+    /// of a design that looks pages up without splitting them (hashed, inverted, a map).
+    pub fn page_number(va_bits: u8, pobits: u8) -> VaField {
+        VaField::new("page number", va_bits.saturating_sub(1), pobits)
+    }
+
     /// The field's value in `addr`.
     pub fn value(&self, addr: u64) -> u64 {
         let width = u32::from(self.hi.saturating_sub(self.lo)) + 1;

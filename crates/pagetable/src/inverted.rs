@@ -779,11 +779,7 @@ impl PageTable for Inverted {
     }
 
     fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {
-        let fields = vec![VaField::new(
-            "page number",
-            self.cfg.va_bits - 1,
-            self.cfg.pobits,
-        )];
+        let fields = vec![VaField::page_number(self.cfg.va_bits, self.cfg.pobits)];
         Some(WalkTrace::record(fields, |cost, t| {
             self.walk_rec(mem, vpn, cost, t)
         }))

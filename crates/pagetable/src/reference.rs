@@ -103,11 +103,7 @@ impl PageTable for Reference {
         let mut cost = WalkCost::default();
         let pte = self.walk(mem, vpn, &mut cost);
         Some(WalkTrace {
-            fields: vec![VaField::new(
-                "page number",
-                self.va_bits.saturating_sub(1),
-                self.page_shift,
-            )],
+            fields: vec![VaField::page_number(self.va_bits, self.page_shift)],
             steps: Vec::new(),
             notes: vec![
                 "the reference design is a BTreeMap on the host: it keeps no entries in simulated \
