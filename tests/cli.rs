@@ -4,14 +4,9 @@
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-fn ptbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ptbench"))
-        .args(args)
-        .output()
-        .expect("ptbench runs")
-}
+mod common;
+use common::ptbench;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -107,18 +102,7 @@ fn model(trace: &[(u64, u64)], levels: u32, pobits: u32, split: bool) -> Expecte
 }
 
 fn csv_rows(path: &Path) -> Vec<HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+    common::csv_maps(std::fs::File::open(path).unwrap())
 }
 
 fn num(row: &HashMap<String, String>, key: &str) -> u64 {

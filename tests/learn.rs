@@ -1,14 +1,10 @@
 //! The learners' commands: `explain` checked against walks worked out by hand, `size` against the
 //! classic textbook answers, and the canonical-address and width reports of `run` and `inspect`.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn ptbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ptbench"))
-        .args(args)
-        .output()
-        .expect("run ptbench")
-}
+mod common;
+use common::ptbench;
 
 fn stdout(out: &Output) -> String {
     assert!(

@@ -3,14 +3,9 @@
 //! and the CSV columns of a memory limit.
 
 use std::collections::HashMap;
-use std::process::{Command, Output};
 
-fn ptbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ptbench"))
-        .args(args)
-        .output()
-        .expect("ptbench runs")
-}
+mod common;
+use common::ptbench;
 
 /// The CSV rows of `ptbench run --csv - ARGS`, as column -> value maps.
 fn rows(args: &[&str]) -> Vec<HashMap<String, String>> {
@@ -22,18 +17,7 @@ fn rows(args: &[&str]) -> Vec<HashMap<String, String>> {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let mut r = csv::Reader::from_reader(&out.stdout[..]);
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+    common::csv_maps(&out.stdout[..])
 }
 
 fn n(row: &HashMap<String, String>, col: &str) -> u64 {

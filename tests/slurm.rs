@@ -3,14 +3,10 @@
 //! scripts run on a real Slurm in scripts/test-slurm-sweep.sh).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn ptbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ptbench"))
-        .args(args)
-        .output()
-        .expect("ptbench runs")
-}
+mod common;
+use common::ptbench;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

@@ -6,12 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn ptbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ptbench"))
-        .args(args)
-        .output()
-        .expect("ptbench runs")
-}
+mod common;
+use common::ptbench;
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()

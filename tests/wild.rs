@@ -4,14 +4,10 @@
 //! the lines it skipped once, on stderr.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn ptbench(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ptbench"))
-        .args(args)
-        .output()
-        .expect("ptbench runs")
-}
+mod common;
+use common::ptbench;
 
 /// (accesses, translations, page_faults) of the one row `run -d x86-64` writes for `trace`,
 /// and its stderr.
