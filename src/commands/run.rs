@@ -104,7 +104,8 @@ pub struct RunArgs {
     /// Replace a --csv file even if it does not look like ptbench results.
     #[arg(long)]
     force: bool,
-    /// Worker threads (default: one per core; at most 4 per core).
+    /// Replaying threads (default: one per core; at most 4 per core). With 2 or more the trace is
+    /// decoded on a thread of its own beside them; with 1, one thread decodes and replays.
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
     /// Read every trace as this format instead of detecting it (lackey, hexrw, pinatrace,

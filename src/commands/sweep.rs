@@ -37,7 +37,8 @@ pub struct SweepArgs {
     /// The directory of results (default: reports/NAME, NAME the experiment's name).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Worker threads (default: one per core; at most 4 per core).
+    /// Replaying threads (default: one per core; at most 4 per core). With 2 or more the trace is
+    /// decoded on a thread of its own beside them; with 1, one thread decodes and replays.
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
     /// Run only the cells missing from OUT/results.csv.

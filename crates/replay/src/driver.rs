@@ -1,9 +1,14 @@
-//! Replaying one trace through many designs: the trace is decoded once, on its own thread, and each
-//! batch is handed to every design's simulator in parallel (rayon). One simulator never sees its
-//! accesses out of order, so results are the same for any number of threads.
+//! Replaying one trace through many designs: the trace is decoded once and each batch is handed to
+//! every design's simulator in parallel (rayon). With more than one worker thread the trace is
+//! decoded on its own thread, ahead of the simulators; with one (`--jobs 1`) the same thread decodes
+//! and replays, so a run asked to use one core uses one. One simulator never sees its accesses out
+//! of order, so results are the same for any number of threads.
 
 use crate::{ReplayError, Sim};
-use ptbench_trace::{Format, Location, Prefetched, ReaderOptions, TraceError, TraceReader, BATCH};
+use ptbench_core::Access;
+use ptbench_trace::{
+    Format, Location, Prefetched, ReaderOptions, TraceError, TraceFile, TraceReader, BATCH,
+};
 use rayon::prelude::*;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -64,6 +69,35 @@ pub enum RunError {
 /// The default of [`replay_trace`]'s `max_access_bytes`: 1 GiB.
 pub const DEFAULT_MAX_ACCESS_BYTES: u64 = 1 << 30;
 
+/// Where batches come from: the reader itself (one worker thread), or a thread decoding ahead.
+enum Source {
+    Inline(Box<TraceFile>),
+    Ahead(Prefetched<TraceFile>),
+}
+
+impl Source {
+    fn read_batch(&mut self, buf: &mut Vec<Access>) -> Result<usize, TraceError> {
+        match self {
+            Source::Inline(r) => r.read_batch(buf),
+            Source::Ahead(p) => p.read_batch(buf),
+        }
+    }
+
+    fn bytes_read(&self) -> u64 {
+        match self {
+            Source::Inline(r) => r.bytes_read(),
+            Source::Ahead(p) => p.bytes_read(),
+        }
+    }
+
+    fn into_inner(self) -> Option<TraceFile> {
+        match self {
+            Source::Inline(r) => Some(*r),
+            Source::Ahead(p) => p.into_inner(),
+        }
+    }
+}
+
 struct LineSuffix(Option<Location>);
 
 impl fmt::Display for LineSuffix {
@@ -88,8 +122,12 @@ pub fn replay_trace(
 ) -> Result<TraceRun, RunError> {
     let start = Instant::now();
     let reader = ptbench_trace::open_with(path, opts)?;
-    // Decode on another thread, two batches ahead of the simulators.
-    let mut ahead = Prefetched::new(reader, 2);
+    // With more than one worker, decode on another thread, two batches ahead of the simulators.
+    let mut ahead = if rayon::current_num_threads() > 1 {
+        Source::Ahead(Prefetched::new(reader, 2))
+    } else {
+        Source::Inline(Box::new(reader))
+    };
     let mut batch = Vec::with_capacity(BATCH);
     let mut index = 0u64;
     let mut failed: Vec<Option<ReplayError>> = (0..sims.len()).map(|_| None).collect();
