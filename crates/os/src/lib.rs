@@ -46,6 +46,7 @@
 
 mod config;
 mod model;
+mod repl;
 
 pub use config::{ConfigError, FirstTouch, OnViolation, OsConfig, Policy, Watch};
 pub use model::{Action, ModelError, OsCounters, OsModel, Outcome};

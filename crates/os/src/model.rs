@@ -2,6 +2,7 @@
 //! copy-on-write and watched pages. It answers a fault or an event with [`Action`]s on the
 //! designs' tables; it never sees a design or a TLB.
 
+use crate::repl::Repl;
 use crate::{FirstTouch, HugePolicy, OnViolation, OsConfig, Policy};
 use ptbench_core::{Access, AccessKind, PageSize, Perms, Pfn, Pte, Vpn, FILE_BACKED};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -226,123 +227,6 @@ impl Space {
     }
 }
 
-/// Replacement state over the frames `0..n` of a memory limit; the hot path's one update per
-/// translation is [`Repl::touch`].
-#[derive(Clone, Debug)]
-struct Repl {
-    policy: Policy,
-    /// LRU: last use; OPT: next use; FIFO: load order.
-    stamp: Vec<u64>,
-    refbit: Vec<bool>,
-    dirty: Vec<bool>,
-    age: Vec<u8>,
-    in_use: Vec<bool>,
-    tick: u64,
-    loads: u64,
-    hand: usize,
-    rng: u64,
-    period: u64,
-    next_period: u64,
-    next_uses: Option<Arc<[u64]>>,
-}
-
-impl Repl {
-    #[inline(always)]
-    fn touch(&mut self, f: usize, write: bool) {
-        let t = self.tick;
-        self.tick += 1;
-        if f < self.stamp.len() {
-            match self.policy {
-                Policy::Lru => self.stamp[f] = t,
-                Policy::Opt => {
-                    self.stamp[f] = self
-                        .next_uses
-                        .as_ref()
-                        .and_then(|n| n.get(t as usize).copied())
-                        .unwrap_or(u64::MAX)
-                }
-                _ => {}
-            }
-            self.refbit[f] = true;
-            if write {
-                self.dirty[f] = true;
-            }
-        }
-        if self.tick >= self.next_period {
-            self.period_tick();
-        }
-    }
-
-    #[cold]
-    fn period_tick(&mut self) {
-        self.next_period = self.tick + self.period;
-        match self.policy {
-            Policy::Nru => self.refbit.iter_mut().for_each(|r| *r = false),
-            Policy::Aging => {
-                for (a, r) in self.age.iter_mut().zip(self.refbit.iter_mut()) {
-                    *a = (*a >> 1) | (u8::from(*r) << 7);
-                    *r = false;
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn load(&mut self, f: usize) {
-        self.stamp[f] = match self.policy {
-            Policy::Fifo => self.loads,
-            Policy::Opt => u64::MAX,
-            _ => self.tick,
-        };
-        self.loads += 1;
-        self.refbit[f] = true;
-        self.dirty[f] = false;
-        self.age[f] = 0;
-        self.in_use[f] = true;
-    }
-
-    fn victim(&mut self, pinned: Option<usize>) -> Option<usize> {
-        let n = self.stamp.len();
-        let ok = |i: usize, s: &Repl| s.in_use[i] && Some(i) != pinned;
-        if !(0..n).any(|i| ok(i, self)) {
-            return None;
-        }
-        let min_by = |key: &dyn Fn(usize) -> u64, s: &Repl| {
-            (0..n).filter(|&i| ok(i, s)).min_by_key(|&i| (key(i), i))
-        };
-        match self.policy {
-            Policy::Lru | Policy::Fifo => min_by(&|i| self.stamp[i], self),
-            Policy::Opt => min_by(&|i| u64::MAX - self.stamp[i], self),
-            Policy::Nru => min_by(
-                &|i| u64::from(self.refbit[i]) * 2 + u64::from(self.dirty[i]),
-                self,
-            ),
-            Policy::Aging => min_by(&|i| u64::from(self.age[i]), self),
-            Policy::Random => {
-                // xorshift64*
-                self.rng ^= self.rng >> 12;
-                self.rng ^= self.rng << 25;
-                self.rng ^= self.rng >> 27;
-                let r = self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d);
-                let start = (r % n as u64) as usize;
-                (0..n).map(|k| (start + k) % n).find(|&i| ok(i, self))
-            }
-            Policy::Clock => loop {
-                let i = self.hand % n;
-                self.hand = (i + 1) % n;
-                if !ok(i, self) {
-                    continue;
-                }
-                if self.refbit[i] {
-                    self.refbit[i] = false;
-                } else {
-                    return Some(i);
-                }
-            },
-        }
-    }
-}
-
 /// The OS model: address spaces with their pages and regions, the frames and their sharers,
 /// replacement, swap, copy-on-write and watched pages.
 #[derive(Clone, Debug)]
@@ -382,24 +266,7 @@ impl OsModel {
             return Err(ModelError::HugeUnderLimit);
         }
         let frames = cfg.frames.unwrap_or(u64::MAX).min(machine_frames);
-        let repl = limited.then(|| {
-            let n = frames as usize;
-            Repl {
-                policy: cfg.policy,
-                stamp: vec![0; n],
-                refbit: vec![false; n],
-                dirty: vec![false; n],
-                age: vec![0; n],
-                in_use: vec![false; n],
-                tick: 0,
-                loads: 0,
-                hand: 0,
-                rng: cfg.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1,
-                period: cfg.period.max(1),
-                next_period: cfg.period.max(1),
-                next_uses: None,
-            }
-        });
+        let repl = limited.then(|| Repl::new(cfg.policy, frames as usize, cfg.seed, cfg.period));
         Ok(OsModel {
             base,
             huge,
@@ -440,7 +307,7 @@ impl OsModel {
     /// the same (asid, page) as translation `i`, or `u64::MAX` if there is none.
     pub fn set_next_uses(&mut self, next: Arc<[u64]>) {
         if let Some(r) = &mut self.repl {
-            r.next_uses = Some(next);
+            r.set_next_uses(next);
         }
     }
 
@@ -462,7 +329,7 @@ impl OsModel {
     /// One translation that used no frame (a skipped access): keeps OPT's clock in step.
     pub fn skip(&mut self) {
         if let Some(r) = &mut self.repl {
-            r.tick += 1;
+            r.skip();
         }
     }
 
@@ -624,7 +491,7 @@ impl OsModel {
                 }
                 self.owners.insert(new, vec![(asid, key)]);
                 if let Some(r) = &mut self.repl {
-                    r.dirty[new as usize] = true;
+                    r.mark_dirty(new as usize);
                 }
                 let slot = {
                     let p = self.page_mut(asid, key);
@@ -840,9 +707,7 @@ impl OsModel {
             self.free.insert(pfn);
         }
         if let Some(r) = &mut self.repl {
-            if let Some(u) = r.in_use.get_mut(pfn as usize) {
-                *u = false;
-            }
+            r.free(pfn as usize);
         }
     }
 
@@ -853,13 +718,13 @@ impl OsModel {
         let Some(r) = &mut self.repl else {
             return Err(oom);
         };
-        if r.policy == Policy::Opt && r.next_uses.is_none() {
+        if r.policy() == Policy::Opt && !r.has_next_uses() {
             return Err(ModelError::NoFuture);
         }
         let Some(f) = r.victim(pinned.map(|p| p as usize)) else {
             return Err(oom);
         };
-        let dirty = r.dirty[f];
+        let dirty = r.is_dirty(f);
         let pfn = f as u64;
         let owners = self.owners.remove(&pfn).unwrap_or_default();
         self.c.evictions += 1;
