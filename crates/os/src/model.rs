@@ -5,7 +5,8 @@
 use crate::repl::Repl;
 use crate::{FirstTouch, HugePolicy, OnViolation, OsConfig, Policy};
 use ptbench_core::{Access, AccessKind, PageSize, Perms, Pfn, Pte, Vpn, FILE_BACKED};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use thiserror::Error;
 
@@ -276,9 +277,9 @@ impl OsModel {
             limited,
             next_frame: 0,
             free: BTreeSet::new(),
-            spaces: HashMap::new(),
-            owners: HashMap::new(),
-            slots: HashMap::new(),
+            spaces: HashMap::default(),
+            owners: HashMap::default(),
+            slots: HashMap::default(),
             next_slot: 0,
             free_slots: Vec::new(),
             frames_in_use: 0,
@@ -926,7 +927,7 @@ impl OsModel {
         let mut keys: Vec<u64> = p.pages.keys().copied().collect();
         keys.sort_unstable();
         let mut c = Space {
-            pages: HashMap::new(),
+            pages: HashMap::default(),
             regions: p.regions.clone(),
         };
         for &k in &keys {
