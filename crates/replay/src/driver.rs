@@ -135,9 +135,19 @@ pub fn replay_trace(
         match ahead.read_batch(&mut batch) {
             Ok(0) => break Ok(()),
             Ok(n) => {
-                if let Some(i) = batch
+                // One branch-free pass finds the widest access; only a batch with one too wide
+                // is searched for it.
+                let widest = batch
                     .iter()
-                    .position(|a| !a.kind.is_event() && u64::from(a.size) > max_access_bytes)
+                    .map(|a| if a.kind.is_event() { 0 } else { a.size })
+                    .fold(0, u32::max);
+                if let Some(i) = (u64::from(widest) > max_access_bytes)
+                    .then(|| {
+                        batch.iter().position(|a| {
+                            !a.kind.is_event() && u64::from(a.size) > max_access_bytes
+                        })
+                    })
+                    .flatten()
                 {
                     let a = batch[i];
                     let line = ptbench_trace::open_with(path, opts)
