@@ -16,7 +16,8 @@
 //!   dirty victim is written to a swap slot (a disk write); a later fault reads it back (a major
 //!   fault, a disk read); a clean page with no swap copy becomes a zero page again. Recency is
 //!   one update per translation ([`OsModel::touch`]): the reference bit is set on every access
-//!   (the course model). OPT reads each translation's next use from a pre-pass. Page-table pages
+//!   (the course model). OPT reads each translation's next use from a pre-pass. The victim is
+//!   found without a scan of every frame (a lazy heap or a tournament tree, see `repl.rs`). Page-table pages
 //!   come from kernel memory outside the limit and are never evicted; with
 //!   [`OsConfig::count_tables`] they shrink the frames left for data, and a run whose tables
 //!   alone fill the limit stops. A memory limit works on base pages (no huge pages).
