@@ -288,3 +288,105 @@ fn run_counts_or_refuses_non_canonical_addresses_and_inspect_reports_widths() {
         "{text}"
     );
 }
+
+/// `x86-64 --huge 2m`: 0x40212345 = L0 index 0, L1 index 1, L2 index (0x40212345 >> 21) & 0x1ff
+/// = 1, and 21 bits of offset, 0x12345: the walk stops at level 2, whose entry is the leaf of the
+/// 2 MiB page (bit 3, H, set). Tables as in the two-level case: root 0x8000000000000, then
+/// 0x...1000 and 0x...2000 in the order the mapping allocates them; the level 2 entry 1 is at
+/// 0x...2000 + 8. Demand paging gives the page the first 2 MiB-aligned data frame, 0: the entry
+/// is 0 | R (bit 5) | U (4) | H (3) | X (2) | W (1) | V = 0x3f, the address 0x12345, after three
+/// references instead of four.
+#[test]
+fn explain_a_huge_page_walk_worked_out_by_hand() {
+    let out = ptbench(&[
+        "explain",
+        "--design",
+        "x86-64",
+        "--huge",
+        "2m",
+        "--map",
+        "0x40200000",
+        "0x40212345",
+    ]);
+    let text = stdout(&out);
+    let want = "\
+design x86-64: 48-bit virtual addresses (canonical: bits 63 and up copy the top bit), 4KiB pages
+mapped by demand paging (a read of each): 0x40200000
+
+virtual address 0x40212345
+  field           bits     binary                 hex
+  sign extension  63..48   0000000000000000       0x0
+  L0 index        47..39   000000000              0x0
+  L1 index        38..30   000000001              0x1
+  L2 index        29..21   000000001              0x1
+  offset          20..0    000010010001101000101  0x12345
+  = 0000000000000000 | 000000000 | 000000001 | 000000001 | 000010010001101000101
+  step 1  level 0 table at 0x8000000000000, index 0x0
+          read 0x8000000000000 = 0x0008000000001001
+          V=1: next table at 0x8000000001000
+  step 2  level 1 table at 0x8000000001000, index 0x1
+          read 0x8000000001008 = 0x0008000000002001
+          V=1: next table at 0x8000000002000
+  step 3  level 2 table at 0x8000000002000, index 0x1
+          read 0x8000000002008 = 0x000000000000003f
+          V=1 R=1 W=1 X=1 U=1 H=1: leaf of a 2MiB page, frame 0x0, perms rwxu
+  result: physical address 0x12345 = the page's first frame 0x0 (2MiB page, perms rwxu) + offset 0x12345; 3 memory references
+";
+    assert_eq!(text, want);
+
+    // 1 GiB pages: two references, a 30-bit offset.
+    let text = stdout(&ptbench(&[
+        "explain",
+        "-d",
+        "x86-64",
+        "--huge",
+        "1g",
+        "--map",
+        "0x40000000",
+        "0x7654321f",
+    ]));
+    assert!(text.contains("  offset          29..0 "), "{text}");
+    assert!(!text.contains("L2 index"), "{text}");
+    assert!(
+        text.contains("step 2 ") && !text.contains("step 3 "),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "result: physical address 0x3654321f = the page's first frame 0x0 (1GiB page"
+        ),
+        "{text}"
+    );
+
+    // THP: only a 2 MiB region wholly inside the range of the --map addresses gets a huge page.
+    let text = stdout(&ptbench(&[
+        "explain",
+        "-d",
+        "x86-64",
+        "--huge",
+        "thp",
+        "--map",
+        "0x40000000,0x40400000",
+        "0x40000010",
+        "0x40400010",
+    ]));
+    let results: Vec<&str> = text.lines().filter(|l| l.contains("result:")).collect();
+    assert_eq!(results.len(), 2, "{text}");
+    assert!(results[0].contains("(2MiB page"), "{text}");
+    assert!(results[1].contains("(4KiB page"), "{text}");
+
+    // A design whose pages cannot be 2 MiB says so.
+    let out = ptbench(&[
+        "explain",
+        "-d",
+        "radix:levels=3,pobits=14",
+        "--huge",
+        "2m",
+        "--map",
+        "0x1000",
+        "0x1000",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot store 2MiB pages"), "{err}");
+}

@@ -2,6 +2,7 @@
 //! ([`PageTable::explain`]) on a table built by the same demand paging `run` uses.
 
 use super::reader_options;
+use super::run::Huge;
 use anyhow::{bail, Context, Result};
 use ptbench_core::{
     Access, AccessKind, Outside, PageTable, PhysMem, VaField, Vpn, WalkStep, WalkTrace,
@@ -16,7 +17,8 @@ pub const AFTER_HELP: &str = "Examples:\n  \
     ptbench explain --design radix:levels=2,pobits=12 --map 0x12345000 0x12345678\n  \
     ptbench explain --design x86-64 --map 0x7ffc0000,0xffff800000001000 0xffff800000001234\n  \
     ptbench explain --design hashed --trace traces/sort.lackey.gz 0x1ffefff000\n  \
-    ptbench explain --design ecpt --map 0x1000 --json 0x1000\n\n\
+    ptbench explain --design ecpt --map 0x1000 --json 0x1000\n  \
+    ptbench explain --design x86-64 --huge 2m --map 0x40000000 0x40012345\n\n\
     The table is built first: --map touches each address once (a read), --trace replays a trace;\n\
     each page is mapped on its first touch by the OS model `ptbench run` uses, so frames and\n\
     physical addresses are the ones a run gets. Then each VA is walked once, and every memory\n\
@@ -42,6 +44,11 @@ pub struct ExplainArgs {
     /// Read --trace as this format instead of detecting it.
     #[arg(long)]
     format: Option<String>,
+    /// Page size of the faults that build the table, as in `ptbench run`: `off` (base pages),
+    /// `2m` or `1g` (every fault maps its aligned region with one huge page), `thp` (2 MiB where
+    /// the aligned region lies inside the range of the --map addresses or of the trace).
+    #[arg(long, value_enum, default_value_t = Huge::Off)]
+    huge: Huge,
     /// Print one JSON document instead of text.
     #[arg(long)]
     json: bool,
@@ -73,9 +80,18 @@ pub fn exec(args: ExplainArgs) -> Result<()> {
         .iter()
         .map(|a| parse_va(a).context("--map"))
         .collect::<Result<_>>()?;
-    let mut sim = Sim::build(&spec, &SimOptions::default())?;
+    let sim_opts = SimOptions {
+        huge: args.huge.policy(),
+        ..SimOptions::default()
+    };
+    let mut sim = Sim::build(&spec, &sim_opts)?;
     let built = if let Some(trace) = &args.trace {
         let opts = reader_options(args.format.as_deref(), false)?;
+        if args.huge == Huge::Thp {
+            if let Some((lo, hi)) = ptbench_trace::address_range_with(trace, &opts)? {
+                sim.set_address_range(lo, hi);
+            }
+        }
         let run = replay_trace(
             trace,
             &opts,
@@ -92,6 +108,9 @@ pub fn exec(args: ExplainArgs) -> Result<()> {
             trace.display()
         )
     } else {
+        if let (Some(&lo), Some(&hi)) = (map.iter().min(), map.iter().max()) {
+            sim.set_address_range(lo, hi);
+        }
         let batch: Vec<Access> = map
             .iter()
             .map(|&a| Access::new(AccessKind::Read, a, 1))
@@ -166,6 +185,8 @@ struct Explained {
     /// The address the walk indexes with (its low va_bits bits).
     walk_va: u64,
     shift: u8,
+    /// The shift of the page the walk found (a huge page's, or `shift`).
+    page_shift: u8,
     /// Every field of the address, most significant first, the offset last.
     fields: Vec<VaField>,
     trace: WalkTrace,
@@ -199,12 +220,23 @@ fn explain_one(pt: &dyn PageTable, mem: &PhysMem, va: u64) -> Result<Explained> 
     if space.va_bits < 64 && (space.canonical || va >> space.va_bits != 0) {
         fields.push(VaField::new("sign extension", 63, space.va_bits));
     }
-    fields.extend(trace.fields.iter().cloned());
-    fields.push(VaField::new("offset", shift - 1, 0));
+    // A huge leaf ends the walk early: the fields below its size are part of the offset.
+    let page_shift = trace.pte.map_or(shift, |p| p.size.shift().max(shift));
+    fields.extend(trace.fields.iter().filter_map(|f| {
+        if f.hi < page_shift {
+            None
+        } else if f.lo < page_shift {
+            Some(VaField::new(f.name.clone(), f.hi, page_shift))
+        } else {
+            Some(f.clone())
+        }
+    }));
+    fields.push(VaField::new("offset", page_shift - 1, 0));
     Ok(Explained {
         va,
         walk_va,
         shift,
+        page_shift,
         fields,
         trace,
     })
@@ -297,11 +329,16 @@ impl Explained {
         match (self.trace.pte, self.pa()) {
             (Some(pte), Some(pa)) => {
                 o += &format!(
-                    "  result: physical address {pa:#x} = frame {:#x} ({} page, perms {:?}) + offset {:#x}; {cost}\n",
-                    pa >> self.shift,
+                    "  result: physical address {pa:#x} = {} {:#x} ({} page, perms {:?}) + offset {:#x}; {cost}\n",
+                    if self.page_shift == self.shift {
+                        "frame"
+                    } else {
+                        "the page's first frame"
+                    },
+                    pa >> self.page_shift << self.page_shift >> self.shift,
                     pte.size,
                     pte.perms,
-                    self.va & ((1 << self.shift) - 1)
+                    self.va & ((1 << self.page_shift) - 1)
                 );
             }
             _ => o += &format!("  result: no translation: {}; {cost}\n", self.trace.outcome),

@@ -137,7 +137,7 @@ pub struct RunArgs {
 }
 
 #[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
-enum Huge {
+pub(crate) enum Huge {
     /// Base pages only.
     Off,
     /// 2 MiB pages everywhere.
@@ -151,6 +151,16 @@ enum Huge {
 }
 
 impl Huge {
+    /// The OS model's page-size policy.
+    pub(crate) fn policy(self) -> HugePolicy {
+        match self {
+            Huge::Off => HugePolicy::Off,
+            Huge::M2 => HugePolicy::Fixed(PageSize::M2),
+            Huge::G1 => HugePolicy::Fixed(PageSize::G1),
+            Huge::Thp => HugePolicy::Thp,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Huge::Off => "off",
@@ -209,12 +219,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
             Crossing::Split => PageCrossing::Split,
             Crossing::First => PageCrossing::First,
         },
-        huge: match args.huge {
-            Huge::Off => HugePolicy::Off,
-            Huge::M2 => HugePolicy::Fixed(PageSize::M2),
-            Huge::G1 => HugePolicy::Fixed(PageSize::G1),
-            Huge::Thp => HugePolicy::Thp,
-        },
+        huge: args.huge.policy(),
         wide: match args.wide_addresses {
             Wide::Error => WideAddresses::Error,
             Wide::Count => WideAddresses::Count,
