@@ -5,10 +5,7 @@
 //! of order, so results are the same for any number of threads.
 
 use crate::{ReplayError, Sim};
-use ptbench_core::Access;
-use ptbench_trace::{
-    Format, Location, Prefetched, ReaderOptions, TraceError, TraceFile, TraceReader, BATCH,
-};
+use ptbench_trace::{Format, Location, Prefetched, ReaderOptions, TraceError, TraceReader, BATCH};
 use rayon::prelude::*;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -69,35 +66,6 @@ pub enum RunError {
 /// The default of [`replay_trace`]'s `max_access_bytes`: 1 GiB.
 pub const DEFAULT_MAX_ACCESS_BYTES: u64 = 1 << 30;
 
-/// Where batches come from: the reader itself (one worker thread), or a thread decoding ahead.
-enum Source {
-    Inline(Box<TraceFile>),
-    Ahead(Prefetched<TraceFile>),
-}
-
-impl Source {
-    fn read_batch(&mut self, buf: &mut Vec<Access>) -> Result<usize, TraceError> {
-        match self {
-            Source::Inline(r) => r.read_batch(buf),
-            Source::Ahead(p) => p.read_batch(buf),
-        }
-    }
-
-    fn bytes_read(&self) -> u64 {
-        match self {
-            Source::Inline(r) => r.bytes_read(),
-            Source::Ahead(p) => p.bytes_read(),
-        }
-    }
-
-    fn into_inner(self) -> Option<TraceFile> {
-        match self {
-            Source::Inline(r) => Some(*r),
-            Source::Ahead(p) => p.into_inner(),
-        }
-    }
-}
-
 struct LineSuffix(Option<Location>);
 
 impl fmt::Display for LineSuffix {
@@ -122,12 +90,14 @@ pub fn replay_trace(
 ) -> Result<TraceRun, RunError> {
     let start = Instant::now();
     let reader = ptbench_trace::open_with(path, opts)?;
-    // With more than one worker, decode on another thread, two batches ahead of the simulators.
-    let mut ahead = if rayon::current_num_threads() > 1 {
-        Source::Ahead(Prefetched::new(reader, 2))
+    // With more than one worker, decode on another thread, two batches ahead of the simulators;
+    // with one, on this thread.
+    let depth = if rayon::current_num_threads() > 1 {
+        2
     } else {
-        Source::Inline(Box::new(reader))
+        0
     };
+    let mut ahead = Prefetched::new(reader, depth);
     let mut batch = Vec::with_capacity(BATCH);
     let mut index = 0u64;
     let mut failed: Vec<Option<ReplayError>> = (0..sims.len()).map(|_| None).collect();

@@ -357,19 +357,29 @@ pub fn locate_access_with(
 }
 
 /// A reader that decodes another on a background thread, a few batches ahead, so that decoding
-/// overlaps whatever the caller does with each batch. Errors arrive in order, after the batches
-/// that precede them; [`Prefetched::into_inner`] gives the reader back.
-pub struct Prefetched<R> {
-    rx: std::sync::mpsc::Receiver<Result<(Vec<Access>, u64), TraceError>>,
-    give_back: std::sync::mpsc::Sender<Vec<Access>>,
-    bytes: u64,
-    worker: std::thread::JoinHandle<R>,
+/// overlaps whatever the caller does with each batch; with a depth of 0, on the caller's thread
+/// (no thread, no read-ahead). Errors arrive in order, after the batches that precede them;
+/// [`Prefetched::into_inner`] gives the reader back.
+pub struct Prefetched<R>(Ahead<R>);
+
+enum Ahead<R> {
+    Inline(Box<R>),
+    Thread {
+        rx: std::sync::mpsc::Receiver<Result<(Vec<Access>, u64), TraceError>>,
+        give_back: std::sync::mpsc::Sender<Vec<Access>>,
+        bytes: u64,
+        worker: std::thread::JoinHandle<R>,
+    },
 }
 
 impl<R: TraceReader + Send + 'static> Prefetched<R> {
-    /// Starts reading `reader` on its own thread, `depth` batches ahead (at least 1).
+    /// Starts reading `reader` on its own thread, `depth` batches ahead; with `depth` 0, reads
+    /// it on the caller's thread as each batch is asked for.
     pub fn new(mut reader: R, depth: usize) -> Prefetched<R> {
-        let (tx, rx) = std::sync::mpsc::sync_channel(depth.max(1));
+        if depth == 0 {
+            return Prefetched(Ahead::Inline(Box::new(reader)));
+        }
+        let (tx, rx) = std::sync::mpsc::sync_channel(depth);
         let (give_back, take_back) = std::sync::mpsc::channel::<Vec<Access>>();
         let worker = std::thread::spawn(move || {
             loop {
@@ -391,42 +401,57 @@ impl<R: TraceReader + Send + 'static> Prefetched<R> {
             }
             reader
         });
-        Prefetched {
+        Prefetched(Ahead::Thread {
             rx,
             give_back,
             bytes: 0,
             worker,
-        }
+        })
     }
 
     /// Stops reading ahead and returns the reader (`None` if its thread panicked).
     pub fn into_inner(self) -> Option<R> {
-        let Prefetched { rx, worker, .. } = self;
-        // The worker stops at its next send once nobody receives.
-        drop(rx);
-        worker.join().ok()
+        match self.0 {
+            Ahead::Inline(r) => Some(*r),
+            Ahead::Thread { rx, worker, .. } => {
+                // The worker stops at its next send once nobody receives.
+                drop(rx);
+                worker.join().ok()
+            }
+        }
     }
 }
 
-impl<R> TraceReader for Prefetched<R> {
+impl<R: TraceReader> TraceReader for Prefetched<R> {
     fn read_batch(&mut self, buf: &mut Vec<Access>) -> Result<usize, TraceError> {
-        match self.rx.recv() {
-            Ok(Ok((mut batch, bytes))) => {
-                self.bytes = bytes;
-                std::mem::swap(buf, &mut batch);
-                batch.clear();
-                let _ = self.give_back.send(batch);
-                Ok(buf.len())
-            }
-            Ok(Err(e)) => Err(e),
-            Err(_) => {
-                buf.clear();
-                Ok(0)
-            }
+        match &mut self.0 {
+            Ahead::Inline(r) => r.read_batch(buf),
+            Ahead::Thread {
+                rx,
+                give_back,
+                bytes,
+                ..
+            } => match rx.recv() {
+                Ok(Ok((mut batch, read))) => {
+                    *bytes = read;
+                    std::mem::swap(buf, &mut batch);
+                    batch.clear();
+                    let _ = give_back.send(batch);
+                    Ok(buf.len())
+                }
+                Ok(Err(e)) => Err(e),
+                Err(_) => {
+                    buf.clear();
+                    Ok(0)
+                }
+            },
         }
     }
 
     fn bytes_read(&self) -> u64 {
-        self.bytes
+        match &self.0 {
+            Ahead::Inline(r) => r.bytes_read(),
+            Ahead::Thread { bytes, .. } => *bytes,
+        }
     }
 }
