@@ -198,11 +198,9 @@ impl Repl {
     /// Tells the tree (if any) that frame `f`'s key or use changed.
     #[inline(always)]
     fn reorder(&mut self, f: usize) {
-        if let Order::Tree(_) = self.order {
-            let (key, live) = (self.key(f), self.in_use[f]);
-            if let Order::Tree(t) = &mut self.order {
-                t.set(f, key, live);
-            }
+        let (key, live) = (self.key(f), self.in_use[f]);
+        if let Order::Tree(t) = &mut self.order {
+            t.set(f, key, live);
         }
     }
 
@@ -212,26 +210,30 @@ impl Repl {
         let t = self.tick;
         self.tick += 1;
         if f < self.stamp.len() {
-            match self.policy {
-                Policy::Lru => self.stamp[f] = t,
+            // The tree's key changes with OPT's next use on every use, with NRU's class when
+            // a bit is set.
+            let rekey = match self.policy {
+                Policy::Lru => {
+                    self.stamp[f] = t;
+                    false
+                }
                 Policy::Opt => {
                     self.stamp[f] = self
                         .next_uses
                         .as_ref()
                         .and_then(|n| n.get(t as usize).copied())
                         .unwrap_or(u64::MAX);
-                    self.reorder(f);
+                    true
                 }
-                Policy::Nru if !self.refbit[f] || (write && !self.dirty[f]) => {
-                    self.refbit[f] = true;
-                    self.dirty[f] |= write;
-                    self.reorder(f);
-                }
-                _ => {}
-            }
+                Policy::Nru => !self.refbit[f] || (write && !self.dirty[f]),
+                _ => false,
+            };
             self.refbit[f] = true;
             if write {
                 self.dirty[f] = true;
+            }
+            if rekey {
+                self.reorder(f);
             }
         }
         if self.tick >= self.next_period {
