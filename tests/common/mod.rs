@@ -28,3 +28,55 @@ pub fn csv_maps(text: impl std::io::Read) -> Vec<HashMap<String, String>> {
         })
         .collect()
 }
+
+/// Runs `ptbench` with `args` in `dir` (the test's own directory when `None`), killing it
+/// after `secs` seconds: a hang fails the test with the command and what it printed so far,
+/// instead of hanging the test run.
+pub fn ptbench_within(secs: u64, dir: Option<&std::path::Path>, args: &[&str]) -> Output {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ptbench"));
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(d) = dir {
+        cmd.current_dir(d);
+    }
+    let mut child = cmd.spawn().expect("ptbench runs");
+    // Drain both pipes on threads so a chatty child never blocks on a full pipe.
+    let mut out = child.stdout.take().expect("piped");
+    let mut err = child.stderr.take().expect("piped");
+    let out_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b);
+        b
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err.read_to_end(&mut b);
+        b
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let stderr = err_t.join().unwrap_or_default();
+            panic!(
+                "`ptbench {}` did not finish within {secs} s (killed); stderr:\n{}",
+                args.join(" "),
+                String::from_utf8_lossy(&stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    }
+}

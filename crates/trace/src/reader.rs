@@ -689,7 +689,7 @@ struct Window {
 }
 
 impl Window {
-    /// Parses every chunk, in parallel on the rayon pool.
+    /// Parses every chunk, in parallel (see [`parse_pool`] for on which threads).
     fn parse(&mut self, data: &Data) {
         let (kind, skip_bad) = (self.kind, self.skip_bad);
         let work = |(c, r): (&mut Chunk, &Range<usize>)| {
@@ -703,18 +703,46 @@ impl Window {
                 Kind::Binary(f) => engine::parse_records(&data[r.clone()], f, c),
             }
         };
-        if self.chunks.len() > 1 {
-            self.chunks
-                .par_iter_mut()
-                .zip(self.ranges.par_iter())
-                .for_each(work);
-        } else {
-            self.chunks
-                .iter_mut()
-                .zip(self.ranges.iter())
-                .for_each(work);
+        let work = &work;
+        let (chunks, ranges) = (&mut self.chunks, &self.ranges);
+        let mut parallel = || chunks.par_iter_mut().zip(ranges.par_iter()).for_each(work);
+        match (ranges.len() > 1).then(parse_pool) {
+            Some(ParsePool::Current) => parallel(),
+            Some(ParsePool::Decode(pool)) => pool.install(parallel),
+            Some(ParsePool::Serial) | None => chunks.iter_mut().zip(ranges.iter()).for_each(work),
         }
     }
+}
+
+/// Where a parallel parse may run without waiting on a pool that waits on it.
+enum ParsePool {
+    /// On a worker of a rayon pool: in that pool. The calling worker takes part in its own
+    /// parallel loop, so the loop finishes even when every other worker is blocked.
+    Current,
+    /// On any other thread (a read-ahead thread of [`crate::Prefetched`], a program's main
+    /// thread): the decode pool, a pool of its own that only ever parses. The replay's workers
+    /// may all be blocked waiting for the batches this thread decodes; a loop queued on their
+    /// pool would then never start (issue 19's deadlock, with `--jobs` or more plain traces).
+    Decode(&'static rayon::ThreadPool),
+    /// The decode pool could not be started: on this thread, one chunk after the other.
+    Serial,
+}
+
+/// The pool a parallel parse on this thread runs on. The decode pool is made when first needed,
+/// with as many threads as the global pool has (`--jobs`).
+fn parse_pool() -> ParsePool {
+    static DECODE_POOL: std::sync::OnceLock<Option<rayon::ThreadPool>> = std::sync::OnceLock::new();
+    if rayon::current_thread_index().is_some() {
+        return ParsePool::Current;
+    }
+    let pool = DECODE_POOL.get_or_init(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(rayon::current_num_threads())
+            .thread_name(|i| format!("ptbench-decode-{i}"))
+            .build()
+            .ok()
+    });
+    pool.as_ref().map_or(ParsePool::Serial, ParsePool::Decode)
 }
 
 /// The state of [`Trace::locate_location`]'s walk.
