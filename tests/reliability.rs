@@ -114,3 +114,150 @@ fn a_sweep_over_more_plain_traces_than_jobs_finishes() {
         "{rows:?}"
     );
 }
+
+/// An experiment of 2 generated traces x 4 designs x 2 TLBs (16 cells) that takes a few
+/// seconds: long enough for a second command to start while it runs.
+fn slow_experiment(dir: &Path) -> PathBuf {
+    let mut text = String::from("name = \"slow\"\n");
+    for i in 0..2 {
+        text.push_str(&format!(
+            "[[trace]]\nname = \"z{i}\"\ngen = {{ pattern = \"zipf\", accesses = \"3m\", footprint = \"256m\", seed = {i} }}\n"
+        ));
+    }
+    for d in ["x86-64", "hashed", "ecpt", "inverted"] {
+        text.push_str(&format!("[[design]]\nspec = \"{d}\"\n"));
+    }
+    text.push_str("[[tlb]]\nspec = \"none\"\n[[tlb]]\nspec = \"skylake\"\n");
+    let p = dir.join("slow.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+fn spawn_ptbench(args: &[&str]) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ptbench"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits for `child` at most `secs` seconds (killing it then and failing); its stderr and status.
+fn finish(mut child: std::process::Child, secs: u64) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (status, err);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("ptbench did not finish within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn cells_of(results: &Path) -> Vec<String> {
+    let mut cells: Vec<String> = csv_maps(std::fs::File::open(results).unwrap())
+        .into_iter()
+        .map(|r| r["cell"].clone())
+        .collect();
+    cells.sort();
+    cells
+}
+
+#[test]
+fn two_sweeps_into_one_out_never_lose_a_row() {
+    let d = tempfile::tempdir().unwrap();
+    let exp = slow_experiment(d.path());
+    let out = d.path().join("out");
+    let args = ["sweep", s(&exp), "--out", s(&out), "--no-report", "--force"];
+    // The second starts while the first holds the directory: it stops, naming the first.
+    let first = spawn_ptbench(&args);
+    let lock = out.join(".ptbench.lock");
+    let t = std::time::Instant::now();
+    while !lock.exists() {
+        assert!(
+            t.elapsed().as_secs() < 60,
+            "the first sweep never took its lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let first_pid = first.id();
+    let (status, err) = finish(spawn_ptbench(&args), 120);
+    assert_eq!(status.code(), Some(1), "{err}");
+    let want = format!(
+        "--out {}: another ptbench is writing there (pid {first_pid}, `",
+        out.display()
+    );
+    assert!(err.contains(&want), "{err}");
+    let (status, err) = finish(first, 300);
+    assert!(status.success(), "{err}");
+    let cells = cells_of(&out.join("results.csv"));
+    assert_eq!(cells.len(), 16);
+    assert!(cells.windows(2).all(|w| w[0] != w[1]), "duplicated rows");
+    assert!(!lock.exists(), "the lock file outlived its sweep");
+    // Started together, again and again: one waits its turn or is refused; no row is lost.
+    for _ in 0..4 {
+        let a = spawn_ptbench(&args);
+        let b = spawn_ptbench(&args);
+        let (sa, ea) = finish(a, 300);
+        let (sb, eb) = finish(b, 300);
+        assert!(sa.success() || sb.success(), "{ea}\n{eb}");
+        for (st, e) in [(sa, &ea), (sb, &eb)] {
+            assert!(
+                st.success() || e.contains("another ptbench is writing there"),
+                "{e}"
+            );
+        }
+        assert_eq!(cells_of(&out.join("results.csv")), cells);
+    }
+}
+
+#[test]
+fn resume_and_force_remove_temporaries_of_killed_runs() {
+    let d = tempfile::tempdir().unwrap();
+    plain_lackey(&d.path().join("a.lackey"), 1000, 1);
+    let exp = experiment(d.path(), "tmp", &["a.lackey"], &["x86-64"]);
+    let out = d.path().join("out");
+    std::fs::create_dir_all(out.join("cache")).unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    for flag in ["--resume", "--force"] {
+        let left = [
+            out.join(format!(".ptbench-{dead}-a1b2c3.tmp")),
+            out.join("cache")
+                .join(format!(".ptbench-{dead}-d4e5f6.tmp")),
+        ];
+        for p in &left {
+            std::fs::write(p, "half a trace").unwrap();
+        }
+        // A stale lock of the killed run is taken over, too.
+        std::fs::write(out.join(".ptbench.lock"), format!("pid = {dead}\n")).unwrap();
+        let o = ptbench_within(
+            60,
+            None,
+            &["sweep", s(&exp), "--out", s(&out), "--no-report", flag],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(
+            err.contains(&format!(
+                "ptbench: note: removed 2 temporary files left in {} by a killed run",
+                out.display()
+            )),
+            "{err}"
+        );
+        assert!(left.iter().all(|p| !p.exists()));
+    }
+}

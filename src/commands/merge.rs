@@ -1,6 +1,6 @@
 //! `ptbench merge`: join the results of a sharded sweep.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -21,6 +21,9 @@ pub struct MergeArgs {
 
 /// Runs `ptbench merge`.
 pub fn exec(args: MergeArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let _lock = ptbench_output::DirLock::acquire(&args.out, "--out")?;
     let m = ptbench_sweep::merge(&args.shards, &args.out, args.force)?;
     eprintln!(
         "ptbench: merged {} shards into {} ({} rows)",

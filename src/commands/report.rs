@@ -23,6 +23,8 @@ pub fn exec(args: ReportArgs) -> Result<()> {
             .filter(|p| !p.as_os_str().is_empty())
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
     });
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let _lock = ptbench_output::DirLock::acquire(&out, "--out")?;
     make(&args.results, &out)
 }
 

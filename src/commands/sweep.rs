@@ -107,6 +107,27 @@ pub fn exec(args: SweepArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("reports").join(&exp.name));
     let shard = args.shard.unwrap_or(Shard { index: 0, count: 1 });
+    // One command at a time writes into OUT: held until the report is written.
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
+    let _lock = ptbench_output::DirLock::acquire(&out, "--out")?;
+    let mut stale = 0;
+    for dir in [out.clone(), out.join("cache")] {
+        stale += ptbench_output::remove_stale_temporaries(&dir)
+            .with_context(|| {
+                format!(
+                    "cleaning temporary files of killed runs in {}",
+                    dir.display()
+                )
+            })?
+            .len();
+    }
+    if stale > 0 {
+        eprintln!(
+            "ptbench: note: removed {} left in {} by a killed run",
+            plural(stale as u64, "temporary file", "temporary files"),
+            out.display()
+        );
+    }
     let opts = SweepOptions {
         out: out.clone(),
         resume: args.resume,

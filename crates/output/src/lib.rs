@@ -88,6 +88,16 @@ pub enum OutputError {
         /// Bytes free.
         free: u64,
     },
+    /// Another process holds the directory's lock ([`DirLock`]).
+    #[error("{flag} {}: another ptbench is writing there ({holder}); wait for it to finish, or choose another {flag}", dir.display())]
+    Busy {
+        /// How the command line named the directory.
+        flag: String,
+        /// The directory.
+        dir: PathBuf,
+        /// Who holds it: pid, command and since when, as its lock file says.
+        holder: String,
+    },
     /// An I/O error.
     #[error("cannot write {}: {error}", path.display())]
     Io {
@@ -223,6 +233,190 @@ pub fn clean_up_on_signals() -> io::Result<()> {
             }
         })?;
     Ok(())
+}
+
+/// The name of a temporary file starts with this, then the writer's pid and `-`
+/// (`.ptbench-1234-XXXXXX.tmp`), so that [`remove_stale_temporaries`] can tell a dead writer's.
+pub const TEMPORARY_PREFIX: &str = ".ptbench-";
+
+fn temporary_prefix() -> String {
+    format!("{TEMPORARY_PREFIX}{}-", std::process::id())
+}
+
+/// Whether process `pid` exists (it may belong to another user).
+fn alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists; nothing is sent.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Deletes the temporary files in `dir` (not below it) that a process no longer running left
+/// behind (killed before it could rename or delete them): `.ptbench-PID-*.tmp` whose PID is
+/// not a running process, and `.ptbench-*.tmp` without a pid (written by ptbench before 0.1's
+/// pid-named temporaries). Returns the files deleted. Call it only on a directory this
+/// process owns ([`DirLock`]); a missing directory deletes nothing.
+pub fn remove_stale_temporaries(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let own = std::process::id();
+    let mut removed = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(rest) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TEMPORARY_PREFIX))
+            .and_then(|n| n.strip_suffix(".tmp"))
+        else {
+            continue;
+        };
+        let pid = rest
+            .split_once('-')
+            .and_then(|(p, _)| p.parse::<u32>().ok());
+        let stale = match pid {
+            Some(p) => p != own && !alive(p),
+            None => true,
+        };
+        if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let path = entry.path();
+            fs::remove_file(&path)?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
+}
+
+/// The name of a directory's lock file.
+pub const LOCK_NAME: &str = ".ptbench.lock";
+
+/// An exclusive claim on an output directory, held while a command writes there: an advisory
+/// lock (`flock`) on `DIR/.ptbench.lock`, which holds the owner's pid, command line and start
+/// time for the message a second claimant gets ([`OutputError::Busy`]). The kernel drops the
+/// lock when its process dies, so a lock file left by a killed process is simply taken over;
+/// on a file system without `flock` the pid in the file decides (taken over when that process
+/// no longer runs). Dropping the claim deletes the lock file.
+#[derive(Debug)]
+pub struct DirLock {
+    path: PathBuf,
+    _file: File,
+}
+
+impl DirLock {
+    /// Claims `dir` (which must exist) for this process; `flag` names it in messages
+    /// (`--out`). Fails at once with [`OutputError::Busy`] when another process holds it.
+    pub fn acquire(dir: &Path, flag: &str) -> Result<DirLock, OutputError> {
+        use std::io::{Read, Seek};
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let path = dir.join(LOCK_NAME);
+        let io_err = |error| OutputError::Io {
+            path: path.clone(),
+            error,
+        };
+        // A holder that finishes deletes the file it locked: retry when the file locked is no
+        // longer the one the name gives.
+        for _ in 0..100 {
+            let mut file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(&path)
+                .map_err(io_err)?;
+            // SAFETY: flock on a descriptor this function owns.
+            let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            let mut text = String::new();
+            if r != 0 {
+                let e = io::Error::last_os_error();
+                let unsupported = matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOLCK) | Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS)
+                );
+                if !unsupported && e.kind() != io::ErrorKind::WouldBlock {
+                    return Err(io_err(e));
+                }
+                let _ = file.read_to_string(&mut text);
+                let holder_alive =
+                    holder_pid(&text).is_some_and(|p| p != std::process::id() && alive(p));
+                if !unsupported || holder_alive {
+                    return Err(OutputError::Busy {
+                        flag: flag.to_string(),
+                        dir: dir.to_path_buf(),
+                        holder: describe_holder(&text),
+                    });
+                }
+            }
+            let same = fs::metadata(&path)
+                .ok()
+                .zip(file.metadata().ok())
+                .is_some_and(|(a, b)| a.ino() == b.ino() && a.dev() == b.dev());
+            if !same {
+                continue;
+            }
+            let since = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let command: Vec<String> = std::env::args().collect();
+            let text = format!(
+                "pid = {}\ncommand = {:?}\nsince = {since}\n",
+                std::process::id(),
+                command.join(" ")
+            );
+            file.set_len(0).map_err(io_err)?;
+            file.seek(io::SeekFrom::Start(0)).map_err(io_err)?;
+            file.write_all(text.as_bytes()).map_err(io_err)?;
+            return Ok(DirLock { path, _file: file });
+        }
+        Err(io_err(io::Error::other(
+            "the lock file kept changing while this process tried to take it",
+        )))
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        // Deleted while still locked, so a waiting claimant sees a new file and retries.
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+fn holder_pid(text: &str) -> Option<u32> {
+    text.lines()
+        .find_map(|l| l.strip_prefix("pid = "))
+        .and_then(|p| p.trim().parse().ok())
+}
+
+/// `pid 1234, ptbench sweep x.toml, for 12 s`, from a lock file's text.
+fn describe_holder(text: &str) -> String {
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k)?.trim_start().strip_prefix('='))
+            .map(str::trim)
+    };
+    let mut parts = Vec::new();
+    match holder_pid(text) {
+        Some(p) => parts.push(format!("pid {p}")),
+        None => parts.push("its lock file names no pid".to_string()),
+    }
+    if let Some(c) = field("command") {
+        parts.push(format!("`{}`", c.trim_matches('"').replace("\\\"", "\"")));
+    }
+    if let Some(since) = field("since").and_then(|s| s.parse::<u64>().ok()) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        parts.push(format!("for {} s", now.saturating_sub(since)));
+    }
+    parts.join(", ")
 }
 
 /// Follows symbolic links from `path` to the path they finally name (which need not exist).
@@ -427,7 +621,7 @@ impl Output {
                 owner,
             } => {
                 let tmp = tempfile::Builder::new()
-                    .prefix(".ptbench-")
+                    .prefix(&temporary_prefix())
                     .suffix(".tmp")
                     .tempfile_in(&dir)
                     .map_err(io)?;
@@ -539,6 +733,95 @@ impl Drop for Output {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_has_one_holder_and_a_dead_holders_lock_is_taken_over() {
+        let d = tempfile::tempdir().unwrap();
+        let first = DirLock::acquire(d.path(), "--out").unwrap();
+        let text = fs::read_to_string(d.path().join(LOCK_NAME)).unwrap();
+        assert!(
+            text.starts_with(&format!("pid = {}\n", std::process::id())),
+            "{text}"
+        );
+        // A second claim (another open file, as another process would have) is refused.
+        let err = DirLock::acquire(d.path(), "--out").unwrap_err().to_string();
+        let want = format!(
+            "--out {}: another ptbench is writing there (pid {}, `",
+            d.path().display(),
+            std::process::id()
+        );
+        assert!(err.starts_with(&want), "{err}");
+        assert!(
+            err.ends_with("s); wait for it to finish, or choose another --out"),
+            "{err}"
+        );
+        drop(first);
+        assert!(!d.path().join(LOCK_NAME).exists());
+        // A lock file left by a killed process (no flock held) is taken over.
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        fs::write(
+            d.path().join(LOCK_NAME),
+            format!("pid = {dead}\ncommand = \"ptbench sweep\"\nsince = 0\n"),
+        )
+        .unwrap();
+        let again = DirLock::acquire(d.path(), "--out").unwrap();
+        let text = fs::read_to_string(d.path().join(LOCK_NAME)).unwrap();
+        assert!(text.starts_with(&format!("pid = {}\n", std::process::id())));
+        drop(again);
+    }
+
+    #[test]
+    fn stale_temporaries_of_dead_processes_are_removed_and_live_ones_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let dead = child.id();
+        child.wait().unwrap();
+        let names = [
+            format!(".ptbench-{dead}-abc123.tmp"),
+            ".ptbench-Xy12ab.tmp".to_string(),
+            format!(".ptbench-{}-def456.tmp", std::process::id()),
+            ".ptbench-1-init.tmp".to_string(),
+            "results.csv".to_string(),
+            "ptbench-9-x.tmp".to_string(),
+        ];
+        for n in &names {
+            fs::write(d.path().join(n), "x").unwrap();
+        }
+        let mut removed: Vec<String> = remove_stale_temporaries(d.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        removed.sort();
+        let mut want = vec![names[0].clone(), names[1].clone()];
+        want.sort();
+        assert_eq!(removed, want);
+        for n in &names[2..] {
+            assert!(d.path().join(n).exists(), "{n}");
+        }
+        // A new output's temporary carries this process's pid.
+        let mut o = Output::create(
+            &d.path().join("a.csv"),
+            &Rules::new("--csv", "a CSV file", &any),
+        )
+        .unwrap();
+        o.write_all(b"a\n").unwrap();
+        let tmp = temporaries()
+            .into_iter()
+            .find(|p| p.starts_with(d.path()))
+            .unwrap();
+        let name = tmp.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            name.starts_with(&format!(".ptbench-{}-", std::process::id())),
+            "{name}"
+        );
+        o.commit().unwrap();
+        assert!(remove_stale_temporaries(Path::new("/nonexistent/dir"))
+            .unwrap()
+            .is_empty());
+    }
 
     fn any(_: &Path) -> bool {
         true
