@@ -261,3 +261,72 @@ fn resume_and_force_remove_temporaries_of_killed_runs() {
         assert!(left.iter().all(|p| !p.exists()));
     }
 }
+
+#[test]
+fn names_stay_names_and_foreign_files_in_out_are_kept() {
+    let d = tempfile::tempdir().unwrap();
+    plain_lackey(&d.path().join("a.lackey"), 1000, 1);
+    // `name` leading out of reports/ is refused before anything is written.
+    let evil = d.path().join("evil.toml");
+    std::fs::write(
+        &evil,
+        "name = \"../../../x\"\n[[trace]]\npath = \"a.lackey\"\n[[design]]\nspec = \"x86-64\"\n",
+    )
+    .unwrap();
+    let o = ptbench_within(60, Some(d.path()), &["sweep", "evil.toml"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "evil.toml: name: \"../../../x\" is not a name: it must be one path component"
+        ),
+        "{err}"
+    );
+    assert!(!d.path().join("reports").exists());
+    // A user's own files in --out are refused, each, unless --force.
+    let exp = experiment(d.path(), "mine", &["a.lackey"], &["x86-64"]);
+    let out = d.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    for (name, text) in [
+        ("experiment.toml", "# my notes, not an experiment copy\n"),
+        ("sweep.toml", "my = \"settings\"\n"),
+    ] {
+        let mine = out.join(name);
+        std::fs::write(&mine, text).unwrap();
+        let o = ptbench_within(
+            60,
+            None,
+            &["sweep", s(&exp), "--out", s(&out), "--no-report"],
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(&format!(
+                "--out {}: the file exists and does not look like",
+                mine.display()
+            )),
+            "{err}"
+        );
+        assert_eq!(std::fs::read_to_string(&mine).unwrap(), text);
+        assert!(!out.join("results.csv").exists());
+        std::fs::remove_file(&mine).unwrap();
+    }
+    std::fs::write(out.join("experiment.toml"), "# mine\n").unwrap();
+    let o = ptbench_within(
+        60,
+        None,
+        &["sweep", s(&exp), "--out", s(&out), "--no-report", "--force"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        std::fs::read_to_string(out.join("experiment.toml")).unwrap(),
+        std::fs::read_to_string(&exp).unwrap()
+    );
+    // Its own files (manifest, experiment copy) are its own: a second run replaces them.
+    let o = ptbench_within(
+        60,
+        None,
+        &["sweep", s(&exp), "--out", s(&out), "--no-report", "--force"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

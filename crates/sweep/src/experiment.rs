@@ -259,6 +259,9 @@ impl Experiment {
             what: what.to_string(),
             message,
         };
+        if let Some(name) = &file.name {
+            check_name(name).map_err(|m| invalid("name", m))?;
+        }
         let dir = path.parent().unwrap_or(Path::new(""));
         let mut traces = Vec::new();
         for (i, t) in file.traces.iter().enumerate() {
@@ -327,6 +330,17 @@ impl Experiment {
             }
         }
 
+        // Count the cells before expanding anything: a few lists can describe more cells
+        // than memory holds.
+        let described = described_cells(&file, &traces);
+        if described > MAX_CELLS as u128 {
+            return Err(invalid(
+                "the experiment",
+                format!(
+                    "it describes {described} cells (its axes multiplied out, per trace); one sweep runs at most {MAX_CELLS}: split it into several experiments or shorten its lists"
+                ),
+            ));
+        }
         let axes = |designs_t: &[toml::Table],
                     tlbs_t: &[toml::Table],
                     huge_t: &[String],
@@ -636,6 +650,84 @@ fn gen_spec(g: &GenToml) -> Result<GenSpec, String> {
     Ok(spec)
 }
 
+/// The most cells one experiment may describe. A cell is a results row and a few hundred bytes
+/// while the sweep runs; a million cells is more than any sweep finishes in a day.
+pub const MAX_CELLS: usize = 1_000_000;
+
+/// How many cells `file` describes over `traces`: the sum over its groups of traces x designs x
+/// TLBs x huge-page policies x OS settings, each axis the product of its lists' lengths,
+/// counted without expanding them (duplicates counted too: an upper bound).
+fn described_cells(file: &FileToml, traces: &[TraceRef]) -> u128 {
+    let combos = |t: &toml::Table| -> u128 {
+        t.values()
+            .map(|v| match v {
+                toml::Value::Array(a) => a.len().max(1) as u128,
+                _ => 1,
+            })
+            .fold(1u128, u128::saturating_mul)
+    };
+    let tables =
+        |ts: &[toml::Table]| -> u128 { ts.iter().map(combos).fold(0u128, u128::saturating_add) };
+    let one =
+        |traces_n: u128, d: &[toml::Table], l: &[toml::Table], h: &[String], o: &toml::Table| {
+            [
+                traces_n,
+                tables(d),
+                tables(l).max(1),
+                (h.len() as u128).max(1),
+                combos(o),
+            ]
+            .into_iter()
+            .fold(1u128, u128::saturating_mul)
+        };
+    if file.groups.is_empty() {
+        return one(
+            traces.len() as u128,
+            &file.designs,
+            &file.tlbs,
+            &file.huge,
+            &file.os,
+        );
+    }
+    file.groups
+        .iter()
+        .map(|g| {
+            let n = match &g.traces {
+                Some(names) => traces
+                    .iter()
+                    .filter(|t| names.iter().any(|n| trace_named(t, n)))
+                    .count(),
+                None => traces.len(),
+            };
+            one(
+                n as u128,
+                g.designs.as_deref().unwrap_or(&file.designs),
+                g.tlbs.as_deref().unwrap_or(&file.tlbs),
+                g.huge.as_deref().unwrap_or(&file.huge),
+                g.os.as_ref().unwrap_or(&file.os),
+            )
+        })
+        .fold(0u128, u128::saturating_add)
+}
+
+/// An experiment's `name` names the directory `reports/NAME`: one path component, never a
+/// path that leads elsewhere.
+fn check_name(name: &str) -> Result<(), String> {
+    let bad = name.is_empty()
+        || name == "."
+        || name == ".."
+        || name.starts_with('-')
+        || name
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c.is_control());
+    if bad {
+        return Err(format!(
+            "{name:?} is not a name: it must be one path component (no `/`, `\\`, control characters, not `.` or `..`, not starting with `-`), since it names the directory reports/NAME; give a directory with --out instead"
+        ));
+    }
+    Ok(())
+}
+
 /// `a/b/../c` -> `a/c`, lexically (so trace ids read well).
 fn normalize(p: &Path) -> PathBuf {
     let mut out = PathBuf::new();
@@ -783,5 +875,68 @@ mod tests {
             let e = exp(text).unwrap_err().to_string();
             assert!(e.contains(want), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn a_name_is_one_path_component() {
+        for name in [
+            "../../../x",
+            "/tmp/x",
+            "a/b",
+            "..",
+            ".",
+            "",
+            "a\\b",
+            "-rf",
+            "a\nb",
+        ] {
+            let text = format!(
+                "name = {name:?}\n[[trace]]\nname = \"g\"\ngen = {{ pattern = \"zipf\", accesses = 1, footprint = 4096 }}\n[[design]]\nspec=\"x86-64\""
+            );
+            let e = exp(&text).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!(
+                    "name: {name:?} is not a name: it must be one path component"
+                )),
+                "{name}: {e}"
+            );
+        }
+        let ok = "name = \"my sweep (v2)\"\n[[trace]]\nname = \"g\"\ngen = { pattern = \"zipf\", accesses = 1, footprint = 4096 }\n[[design]]\nspec=\"x86-64\"";
+        assert_eq!(exp(ok).unwrap().name, "my sweep (v2)");
+    }
+
+    #[test]
+    fn too_many_cells_are_refused_before_they_are_expanded() {
+        // 10 x 10 x 10 x 10 design parameters x 100 x 100 STLB sizes x 10 traces = 10^9 cells:
+        // refused at once, with the count, without building them.
+        let mut text = String::new();
+        for i in 0..10 {
+            text.push_str(&format!(
+                "[[trace]]\nname = \"g{i}\"\ngen = {{ pattern = \"zipf\", accesses = 1, footprint = 4096 }}\n"
+            ));
+        }
+        let list = |n: usize| {
+            format!(
+                "[{}]",
+                (1..=n).map(|i| i.to_string()).collect::<Vec<_>>().join(",")
+            )
+        };
+        text.push_str(&format!(
+            "[[design]]\nspec = \"hashed\"\na = {0}\nb = {0}\nc = {0}\nd = {0}\n[[tlb]]\nspec = \"skylake\"\nx = {1}\ny = {1}\n",
+            list(10),
+            list(100)
+        ));
+        let start = std::time::Instant::now();
+        let e = exp(&text).unwrap_err().to_string();
+        assert!(
+            e.contains("the experiment: it describes 1000000000 cells (its axes multiplied out, per trace); one sweep runs at most 1000000"),
+            "{e}"
+        );
+        assert!(start.elapsed().as_secs() < 5);
+        // At the limit's other side a group-less experiment is counted exactly.
+        let mut small = String::from("huge = [\"off\", \"thp\"]\n");
+        small.push_str("[[trace]]\nname = \"g\"\ngen = { pattern = \"zipf\", accesses = 1, footprint = 4096 }\n");
+        small.push_str("[[design]]\nspec = \"x86-64\"\n[[design]]\nspec = \"hashed\"\n");
+        assert_eq!(exp(&small).unwrap().cells.len(), 4);
     }
 }

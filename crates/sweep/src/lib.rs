@@ -286,11 +286,43 @@ pub fn row_lines(rows: &[RunRow]) -> io::Result<Vec<u8>> {
 }
 
 fn write_small(path: &Path, text: &str) -> Result<(), SweepError> {
-    let recognise = |_: &Path| true;
-    let rules = Rules::new("--out", "a sweep file", &recognise);
+    write_sweep_file(path, text, false)
+}
+
+/// Writes one of a sweep directory's own files (`sweep.toml`, `experiment.toml`,
+/// `results.csv`), replacing an existing one only when ptbench wrote it (or `force`): a
+/// manifest that parses as one; an experiment copy equal to `text` or beside such a manifest;
+/// a results file.
+fn write_sweep_file(path: &Path, text: &str, force: bool) -> Result<(), SweepError> {
+    let recognise = |p: &Path| is_sweep_file(p, text);
+    let kind = match path.file_name().and_then(|n| n.to_str()) {
+        Some("sweep.toml") => "a sweep manifest",
+        Some("experiment.toml") => "the copy of an experiment",
+        _ => "a results file",
+    };
+    let rules = Rules {
+        force,
+        ..Rules::new("--out", kind, &recognise)
+    };
     Ok(ptbench_report::write_with(path, &rules, |w| {
         w.write_all(text.as_bytes())
     })?)
+}
+
+/// Whether the existing file `path` is one a sweep wrote (see [`write_sweep_file`]).
+fn is_sweep_file(path: &Path, new_text: &str) -> bool {
+    let manifest =
+        |p: &Path| std::fs::read_to_string(p).is_ok_and(|t| toml::from_str::<Manifest>(&t).is_ok());
+    match path.file_name().and_then(|n| n.to_str()) {
+        Some("sweep.toml") => manifest(path),
+        Some("experiment.toml") => {
+            std::fs::read_to_string(path).is_ok_and(|t| t == new_text)
+                || path
+                    .parent()
+                    .is_some_and(|d| manifest(&d.join("sweep.toml")))
+        }
+        _ => looks_like_results(path),
+    }
 }
 
 impl From<ptbench_report::WriteError> for SweepError {
@@ -432,12 +464,17 @@ pub fn run(
             ),
         });
     }
-    write_small(&out.join("experiment.toml"), &exp.text)?;
+    // The manifest first: it is what recognises the experiment copy beside it as ptbench's.
     let manifest_text = toml::to_string(&manifest).map_err(|e| SweepError::Malformed {
         path: manifest_path.clone(),
         message: e.to_string(),
     })?;
-    write_small(&manifest_path, &manifest_text)?;
+    let experiment_copy = out.join("experiment.toml");
+    if !opts.force && experiment_copy.exists() && !is_sweep_file(&experiment_copy, &exp.text) {
+        write_sweep_file(&experiment_copy, &exp.text, false)?;
+    }
+    write_sweep_file(&manifest_path, &manifest_text, opts.force)?;
+    write_sweep_file(&experiment_copy, &exp.text, opts.force)?;
     let mut file = if opts.resume && !existing.is_empty() {
         // Drop a last line cut short, then append.
         let bytes = std::fs::read(&results).map_err(io_err(&results))?;
