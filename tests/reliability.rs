@@ -330,3 +330,73 @@ fn names_stay_names_and_foreign_files_in_out_are_kept() {
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[test]
+fn resume_works_from_another_directory() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("traces")).unwrap();
+    std::fs::create_dir_all(d.path().join("exp")).unwrap();
+    plain_lackey(&d.path().join("traces/a.lackey"), 2000, 1);
+    plain_lackey(&d.path().join("traces/b.lackey"), 3000, 2);
+    std::fs::write(
+        d.path().join("exp/e.toml"),
+        "name = \"e\"\n[[trace]]\npath = \"../traces/*.lackey\"\n[[design]]\nspec = \"x86-64\"\n[[design]]\nspec = \"hashed\"\n",
+    )
+    .unwrap();
+    // Started from the top directory...
+    let o = ptbench_within(
+        60,
+        Some(d.path()),
+        &["sweep", "exp/e.toml", "--out", "out", "--no-report"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let results = d.path().join("out/results.csv");
+    let full = std::fs::read_to_string(&results).unwrap();
+    // ... interrupted after its first trace (two rows kept) ...
+    let kept: String = full.lines().take(3).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&results, kept).unwrap();
+    // ... and resumed from the experiment's directory.
+    let o = ptbench_within(
+        60,
+        Some(&d.path().join("exp")),
+        &[
+            "sweep",
+            "e.toml",
+            "--out",
+            "../out",
+            "--resume",
+            "--no-report",
+        ],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("2 cells of 4 run in"), "{err}");
+    assert!(err.contains("(2 done before)"), "{err}");
+    let columns = |text: &str| -> Vec<(String, String, String)> {
+        csv_maps(text.as_bytes())
+            .into_iter()
+            .map(|r| {
+                (
+                    r["cell"].clone(),
+                    r["digest"].clone(),
+                    r["walk_refs"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        columns(&std::fs::read_to_string(&results).unwrap()),
+        columns(&full)
+    );
+    let rows = csv_maps(std::fs::File::open(&results).unwrap());
+    let traces: Vec<&str> = rows.iter().map(|r| r["trace"].as_str()).collect();
+    assert_eq!(
+        traces,
+        [
+            "traces/a.lackey",
+            "traces/a.lackey",
+            "traces/b.lackey",
+            "traces/b.lackey"
+        ]
+    );
+}

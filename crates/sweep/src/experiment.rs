@@ -490,14 +490,78 @@ impl Experiment {
         })
     }
 
-    /// A hash of every cell key: two runs with equal hashes ran the same cells.
+    /// A hash of every cell key, with each trace file named by its path relative to the
+    /// experiment file's directory (symbolic links resolved): two runs with equal hashes ran
+    /// the same cells, from whichever directory each was started.
     pub fn hash(&self) -> u64 {
+        let stable: Vec<String> = self.traces.iter().map(|t| self.stable_id(t)).collect();
+        let mut all = String::new();
+        for c in &self.cells {
+            let id = &self.traces[c.trace].id;
+            all.push_str("trace=");
+            all.push_str(&stable[c.trace]);
+            all.push_str(&c.key[("trace=".len() + id.len()).min(c.key.len())..]);
+            all.push('\n');
+        }
+        fnv(all.as_bytes())
+    }
+
+    /// The hash of earlier versions: of every cell key as it is (trace paths relative to the
+    /// directory the sweep was started in).
+    pub fn hash_by_keys(&self) -> u64 {
         let mut all = String::new();
         for c in &self.cells {
             all.push_str(&c.key);
             all.push('\n');
         }
         fnv(all.as_bytes())
+    }
+
+    /// A trace's name independent of the working directory: a file's path relative to the
+    /// experiment file's directory (both canonical); a generated trace's id.
+    fn stable_id(&self, t: &TraceRef) -> String {
+        let TraceSource::File(f) = &t.source else {
+            return t.id.clone();
+        };
+        let dir = self
+            .path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        match (f.canonicalize(), dir.canonicalize()) {
+            (Ok(f), Ok(d)) => relative(&f, &d).display().to_string(),
+            _ => t.id.clone(),
+        }
+    }
+
+    /// This experiment with its trace ids and cell keys as `keys` (the keys of a sweep of the
+    /// same cells, [`Experiment::hash`] equal, started from another directory) name them, so
+    /// that a resumed sweep's rows name traces as the rows it resumes do. `None` when the keys
+    /// differ in more than the trace ids.
+    pub fn with_keys(&self, keys: &[String]) -> Option<Experiment> {
+        if keys.len() != self.cells.len() {
+            return None;
+        }
+        let mut exp = self.clone();
+        for (ti, t) in exp.traces.iter_mut().enumerate() {
+            let mut old_id: Option<String> = None;
+            for c in self.cells.iter().filter(|c| c.trace == ti) {
+                let rest = c.key.get("trace=".len() + self.traces[ti].id.len()..)?;
+                let id = keys[c.index].strip_prefix("trace=")?.strip_suffix(rest)?;
+                match &old_id {
+                    Some(o) if o != id => return None,
+                    Some(_) => {}
+                    None => old_id = Some(id.to_string()),
+                }
+            }
+            if let Some(id) = old_id {
+                t.id = id;
+            }
+        }
+        for c in &mut exp.cells {
+            c.key.clone_from(&keys[c.index]);
+        }
+        Some(exp)
     }
 }
 
@@ -726,6 +790,21 @@ fn check_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// `path` relative to `base`, both absolute and canonical (`/a/b/c` from `/a/d`: `../b/c`).
+fn relative(path: &Path, base: &Path) -> PathBuf {
+    let p: Vec<Component> = path.components().collect();
+    let b: Vec<Component> = base.components().collect();
+    let common = p.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &p[common..] {
+        out.push(c.as_os_str());
+    }
+    out
 }
 
 /// `a/b/../c` -> `a/c`, lexically (so trace ids read well).

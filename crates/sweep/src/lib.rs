@@ -393,6 +393,16 @@ pub fn run(
     std::fs::create_dir_all(out).map_err(io_err(out))?;
     let results = results_path(out);
     let manifest_path = out.join("sweep.toml");
+    // Resuming a sweep started from another directory: its rows name traces by paths relative
+    // to that directory; the rows added now name them alike.
+    let adopted;
+    let exp = match resumed_names(exp, opts, &manifest_path, &results)? {
+        Some(e) => {
+            adopted = e;
+            &adopted
+        }
+        None => exp,
+    };
     let mine = shards(exp, opts.shard.count)
         .into_iter()
         .nth(opts.shard.index as usize)
@@ -423,11 +433,14 @@ pub fn run(
     if opts.resume && !existing.is_empty() {
         if manifest_path.exists() {
             let old = read_manifest(&manifest_path)?;
-            if old.experiment_hash != manifest.experiment_hash || old.shard != manifest.shard {
+            let legacy = format!("{:016x}", exp.hash_by_keys());
+            if (old.experiment_hash != manifest.experiment_hash && old.experiment_hash != legacy)
+                || old.shard != manifest.shard
+            {
                 return Err(SweepError::Conflict {
                     path: manifest_path,
                     message: format!(
-                        "the results there are of another sweep (experiment {} hash {}, shard {}); this one is {} hash {}, shard {}: use another --out, or --force to start over",
+                        "the results there are of another sweep (experiment {} hash {}, shard {}); this one is {} hash {}, shard {} (the hash covers every cell, trace files named relative to the experiment file, so it does not depend on the directory a sweep starts in): use another --out, or --force to start over",
                         old.experiment, old.experiment_hash, old.shard, manifest.experiment, manifest.experiment_hash, manifest.shard
                     ),
                 });
@@ -549,6 +562,27 @@ pub fn run(
         failures,
         results,
     })
+}
+
+/// When `opts` resumes a sweep of the same cells whose manifest names its traces otherwise (it
+/// was started from another directory), `exp` renamed as that manifest names them.
+fn resumed_names(
+    exp: &Experiment,
+    opts: &SweepOptions,
+    manifest_path: &Path,
+    results: &Path,
+) -> Result<Option<Experiment>, SweepError> {
+    if !opts.resume || !manifest_path.exists() || !results.exists() {
+        return Ok(None);
+    }
+    let old = read_manifest(manifest_path)?;
+    let keys: Vec<&String> = exp.cells.iter().map(|c| &c.key).collect();
+    let same_keys =
+        old.keys.len() == keys.len() && old.keys.iter().zip(&keys).all(|(a, b)| a == *b);
+    if same_keys || old.experiment_hash != format!("{:016x}", exp.hash()) {
+        return Ok(None);
+    }
+    Ok(exp.with_keys(&old.keys))
 }
 
 /// Replays one trace through its cells; returns the rows of the cells that finished.
