@@ -400,3 +400,84 @@ fn resume_works_from_another_directory() {
         ]
     );
 }
+
+#[test]
+fn an_interrupted_sweep_says_what_it_kept_and_leaves_no_stale_report() {
+    let d = tempfile::tempdir().unwrap();
+    let exp = slow_experiment(d.path());
+    let out = d.path().join("out");
+    // A finished sweep with its report...
+    let o = ptbench_within(300, None, &["sweep", s(&exp), "--out", s(&out)]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.join("report.md").exists());
+    let charts = std::fs::read_dir(&out)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "svg")
+        })
+        .count();
+    assert!(charts > 0);
+    for signal in ["INT", "TERM"] {
+        // ... started over with --force and interrupted once its first trace is written.
+        let child = spawn_ptbench(&["sweep", s(&exp), "--out", s(&out), "--force"]);
+        let results = out.join("results.csv");
+        let before = std::fs::read_to_string(&results).unwrap();
+        let t = std::time::Instant::now();
+        loop {
+            // Rows of the new start, not the old file's.
+            let now = std::fs::read_to_string(&results).unwrap_or_default();
+            if now != before && now.lines().count() > 1 {
+                break;
+            }
+            assert!(t.elapsed().as_secs() < 120, "no row was written");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let kill = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let (status, err) = finish(child, 60);
+        assert!(!status.success(), "{err}");
+        // The old page and charts went when the sweep started over.
+        assert!(
+            err.contains("ptbench: note: removed the report of the earlier results ("),
+            "{err}"
+        );
+        assert!(!out.join("report.md").exists() && !out.join("report.html").exists());
+        let svgs = std::fs::read_dir(&out)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "svg")
+            })
+            .count();
+        assert_eq!(svgs, 0);
+        // What is kept is what the note says, and --resume finishes it.
+        let kept = std::fs::read_to_string(&results)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .filter(|l| l.ends_with('"'))
+            .count();
+        let want = format!(
+            "ptbench: interrupted: {kept} of 16 cells kept in {}; rerun with --resume to run the other {}",
+            results.display(),
+            16 - kept
+        );
+        assert!(err.contains(&want), "{want}\n{err}");
+        let o = ptbench_within(300, None, &["sweep", s(&exp), "--out", s(&out), "--resume"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{err}");
+        assert!(err.contains(&format!("({kept} done before)")), "{err}");
+        assert_eq!(cells_of(&results).len(), 16);
+        assert!(out.join("report.md").exists());
+    }
+}

@@ -8,7 +8,7 @@ use ptbench_sweep::{Experiment, Progress, Shard, SweepOptions};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The end of `ptbench sweep --help`.
@@ -128,6 +128,23 @@ pub fn exec(args: SweepArgs) -> Result<()> {
             out.display()
         );
     }
+    if args.force || args.resume {
+        // The results change: the old page and charts would describe results that are gone.
+        let removed = ptbench_report::stale::remove_report(&out)
+            .with_context(|| format!("removing the old report in {}", out.display()))?;
+        if !removed.is_empty() {
+            eprintln!(
+                "ptbench: note: removed the report of the earlier results ({}) from {}{}",
+                plural(removed.len() as u64, "file", "files"),
+                out.display(),
+                if args.no_report {
+                    "; `ptbench report` makes a new one"
+                } else {
+                    "; a new one is written when the sweep finishes"
+                }
+            );
+        }
+    }
     let opts = SweepOptions {
         out: out.clone(),
         resume: args.resume,
@@ -137,6 +154,7 @@ pub fn exec(args: SweepArgs) -> Result<()> {
         max_access_bytes: parse_count(&args.max_access, true).context("--max-access")?,
     };
     let progress = Bars::new(exp.traces.len());
+    ptbench_output::on_interrupt(progress.interrupt_note());
     let start = Instant::now();
     let summary = ptbench_sweep::run(&exp, &opts, &progress)?;
     progress.finish();
@@ -285,12 +303,15 @@ struct Bars {
     bars: Mutex<Vec<Option<ProgressBar>>>,
     bytes: Vec<AtomicU64>,
     totals: Vec<AtomicU64>,
+    /// Cells per trace: a trace's bytes count once per cell that replays them.
+    weights: Vec<AtomicU64>,
     accesses: Vec<AtomicU64>,
     terminal: bool,
     last_line: Mutex<Instant>,
     start: Instant,
     traces_done: AtomicU64,
-    cells_done: AtomicU64,
+    cells_done: Arc<AtomicU64>,
+    plan: Arc<Mutex<Option<ptbench_sweep::Plan>>>,
 }
 
 impl Bars {
@@ -304,7 +325,7 @@ impl Bars {
         let overall = multi.add(ProgressBar::new(0));
         overall.set_style(
             ProgressStyle::with_template(
-                "{prefix:>24} [{bar:30}] {bytes}/{total_bytes} {msg} ({eta} left)",
+                "{prefix:>24} [{bar:30}] {percent:>3}% of the work, {msg} ({eta} left)",
             )
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
@@ -316,13 +337,45 @@ impl Bars {
             bars: Mutex::new(vec![None; traces]),
             bytes: (0..traces).map(|_| AtomicU64::new(0)).collect(),
             totals: (0..traces).map(|_| AtomicU64::new(0)).collect(),
+            weights: (0..traces).map(|_| AtomicU64::new(1)).collect(),
             accesses: (0..traces).map(|_| AtomicU64::new(0)).collect(),
             terminal,
             last_line: Mutex::new(Instant::now()),
             start: Instant::now(),
             traces_done: AtomicU64::new(0),
-            cells_done: AtomicU64::new(0),
+            cells_done: Arc::new(AtomicU64::new(0)),
+            plan: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// What an interrupted sweep keeps, for the signal handler: `12 of 18 cells kept in
+    /// OUT/results.csv; rerun with --resume to run the other 6`.
+    fn interrupt_note(&self) -> impl Fn() -> String + Send + 'static {
+        let (done, plan) = (Arc::clone(&self.cells_done), Arc::clone(&self.plan));
+        move || {
+            let plan = plan.lock().ok().and_then(|p| p.clone());
+            let Some(p) = plan else {
+                return "interrupted before any cell ran; nothing was lost".to_string();
+            };
+            let kept = p.done_before + done.load(Ordering::Relaxed) as usize;
+            format!(
+                "interrupted: {kept} of {} cells kept in {}; rerun with --resume to run the other {}",
+                p.cells,
+                p.results.display(),
+                p.cells.saturating_sub(kept)
+            )
+        }
+    }
+
+    /// Bytes read and to read, each trace's counted once per cell it replays through.
+    fn work(&self) -> (u64, u64) {
+        let (mut done, mut total) = (0u64, 0u64);
+        for ((b, t), w) in self.bytes.iter().zip(&self.totals).zip(&self.weights) {
+            let w = w.load(Ordering::Relaxed);
+            done = done.saturating_add(b.load(Ordering::Relaxed).saturating_mul(w));
+            total = total.saturating_add(t.load(Ordering::Relaxed).saturating_mul(w));
+        }
+        (done, total.max(done))
     }
 
     fn sum(v: &[AtomicU64]) -> u64 {
@@ -330,8 +383,7 @@ impl Bars {
     }
 
     fn update_overall(&self) {
-        let done = Self::sum(&self.bytes);
-        let total = Self::sum(&self.totals).max(done);
+        let (done, total) = self.work();
         let acc = Self::sum(&self.accesses);
         let secs = self.start.elapsed().as_secs_f64().max(1e-9);
         self.overall.set_length(total);
@@ -345,14 +397,19 @@ impl Bars {
             if last.elapsed() >= Duration::from_secs(5) {
                 *last = Instant::now();
                 let started = self
-                    .totals
+                    .bytes
                     .iter()
                     .filter(|t| t.load(Ordering::Relaxed) > 0)
                     .count();
+                let pending = self
+                    .plan
+                    .lock()
+                    .ok()
+                    .and_then(|p| p.as_ref().map(|p| p.traces.len()));
                 eprintln!(
-                    "ptbench: sweep: {} of {} traces done, {} replaying ({:.0}% of their bytes read), {} cells done; {} trace accesses read, {:.1} M/s; {:.0} s",
+                    "ptbench: sweep: {} of {} traces done, {} replaying, {:.0}% of the work done, {} cells done; {} trace accesses read, {:.1} M/s; {:.0} s",
                     self.traces_done.load(Ordering::Relaxed),
-                    self.bytes.len(),
+                    pending.unwrap_or(self.bytes.len()),
                     started.saturating_sub(self.traces_done.load(Ordering::Relaxed) as usize),
                     100.0 * done as f64 / total.max(1) as f64,
                     self.cells_done.load(Ordering::Relaxed),
@@ -370,6 +427,19 @@ impl Bars {
 }
 
 impl Progress for Bars {
+    fn planned(&self, plan: &ptbench_sweep::Plan) {
+        for &(t, bytes, cells) in &plan.traces {
+            if let (Some(total), Some(w)) = (self.totals.get(t), self.weights.get(t)) {
+                total.store(bytes, Ordering::Relaxed);
+                w.store(cells as u64, Ordering::Relaxed);
+            }
+        }
+        if let Ok(mut p) = self.plan.lock() {
+            *p = Some(plan.clone());
+        }
+        self.update_overall();
+    }
+
     fn trace_started(&self, trace: usize, id: &str, bytes: u64, cells: usize) {
         self.totals[trace].store(bytes, Ordering::Relaxed);
         let bar = self.multi.add(super::progress_bar(bytes, id, true));

@@ -218,8 +218,21 @@ pub fn temporaries() -> Vec<PathBuf> {
     TEMPORARIES.lock().map(|t| t.clone()).unwrap_or_default()
 }
 
-/// Starts a thread that, on SIGINT, SIGTERM or SIGHUP, deletes unfinished temporary files and
-/// then lets the signal end the process as it would have (so shells see the signal).
+type Note = Box<dyn Fn() -> String + Send>;
+
+static INTERRUPT_NOTE: Mutex<Option<Note>> = Mutex::new(None);
+
+/// Sets what [`clean_up_on_signals`] prints (after `ptbench: `) when a signal ends the process:
+/// what is kept and how to go on. Replaces any earlier note.
+pub fn on_interrupt(note: impl Fn() -> String + Send + 'static) {
+    if let Ok(mut n) = INTERRUPT_NOTE.lock() {
+        *n = Some(Box::new(note));
+    }
+}
+
+/// Starts a thread that, on SIGINT, SIGTERM or SIGHUP, deletes unfinished temporary files,
+/// prints the [`on_interrupt`] note if one is set, and then lets the signal end the process as
+/// it would have (so shells see the signal).
 pub fn clean_up_on_signals() -> io::Result<()> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
@@ -228,6 +241,13 @@ pub fn clean_up_on_signals() -> io::Result<()> {
         .spawn(move || {
             if let Some(sig) = signals.forever().next() {
                 remove_temporaries();
+                if let Some(note) = INTERRUPT_NOTE
+                    .lock()
+                    .ok()
+                    .and_then(|n| n.as_ref().map(|f| f()))
+                {
+                    eprintln!("ptbench: {note}");
+                }
                 let _ = signal_hook::low_level::emulate_default_handler(sig);
                 std::process::exit(128 + sig);
             }

@@ -3,6 +3,7 @@
 
 pub mod charts;
 pub mod page;
+pub mod stale;
 
 use ptbench_output::{Output, OutputError, Rules};
 use serde::{Deserialize, Serialize};

@@ -197,8 +197,23 @@ pub struct SweepOptions {
     pub max_access_bytes: u64,
 }
 
+/// What a sweep is about to run, for progress reports.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    /// Cells of this slice.
+    pub cells: usize,
+    /// Cells found done in the results already.
+    pub done_before: usize,
+    /// The results file.
+    pub results: PathBuf,
+    /// Each trace to replay: its index, its size in bytes (the file read) and its cells.
+    pub traces: Vec<(usize, u64, usize)>,
+}
+
 /// Progress reports of a running sweep (called from worker threads).
 pub trait Progress: Sync {
+    /// The work ahead, before any trace starts.
+    fn planned(&self, _plan: &Plan) {}
     /// A trace starts: its id, its file size and the cells replaying it.
     fn trace_started(&self, trace: usize, id: &str, bytes: u64, cells: usize);
     /// A trace has been read up to `bytes`, `accesses` replayed through its cells.
@@ -524,6 +539,19 @@ pub fn run(
     let cache = out.join("cache");
     let traces: Vec<usize> = by_trace.keys().copied().collect();
     make_generated(exp, &traces, &cache, progress)?;
+    progress.planned(&Plan {
+        cells: mine.len(),
+        done_before: mine.len() - pending.len(),
+        results: results.clone(),
+        traces: by_trace
+            .iter()
+            .map(|(&t, cells)| {
+                let file = exp.traces[t].file(&cache);
+                let bytes = std::fs::metadata(&file).map_or(1, |m| m.len().max(1));
+                (t, bytes, cells.len())
+            })
+            .collect(),
+    });
 
     let failures = Mutex::new(Vec::new());
     let groups: Vec<(usize, Vec<&Cell>)> = by_trace.into_iter().collect();
