@@ -37,7 +37,8 @@
 //! pipe (`<(...)`) is read once, as a stream; a directory is an error saying so.
 //!
 //! Speed: a plain file is memory-mapped, cut into chunks at line ends and parsed in parallel
-//! (rayon), the chunks' batches handed out in order; a compressed file is decoded on the calling
+//! (rayon: on the caller's pool from a worker, else on a decode pool of its own, so a parse never
+//! waits on workers that wait for it), the chunks' batches handed out in order; a compressed file is decoded on the calling
 //! thread and parsed from the decoder's buffer. Neither allocates per line; line numbers in
 //! errors are exact either way (see the `engine` module).
 //!
