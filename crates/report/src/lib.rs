@@ -2,6 +2,7 @@
 //! written atomically (a temporary file renamed into place), and a plain-text table for terminals.
 
 pub mod charts;
+pub mod findings;
 pub mod page;
 pub mod stale;
 

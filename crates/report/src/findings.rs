@@ -1,0 +1,491 @@
+//! The verdict at the top of a report: per trace, the cheapest and the costliest design by
+//! memory references per translation under each condition the experiment ran (no TLB, behind
+//! each TLB, with and without huge pages, under each OS setting), the smallest and the largest
+//! page table, by how much; and a few sentences generated from those numbers.
+//!
+//! Only conditions under which at least two designs ran are compared; a design that failed has
+//! no row and is not in the comparison. Ties go to the design listed first in the results.
+
+use crate::RunRow;
+
+/// What a finding compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Metric {
+    /// `refs_per_translation`.
+    RefsPerTranslation,
+    /// `table_bytes`.
+    TableBytes,
+}
+
+impl Metric {
+    /// The words for it in a table.
+    pub fn label(self) -> &'static str {
+        match self {
+            Metric::RefsPerTranslation => "references per translation",
+            Metric::TableBytes => "page-table size",
+        }
+    }
+
+    fn value(self, r: &RunRow) -> f64 {
+        match self {
+            Metric::RefsPerTranslation => r.refs_per_translation,
+            Metric::TableBytes => r.table_bytes as f64,
+        }
+    }
+
+    /// A value of this metric, for people: 3 significant digits, or bytes in KiB/MiB/GiB.
+    pub fn show(self, v: f64) -> String {
+        match self {
+            Metric::RefsPerTranslation => significant(v, 3),
+            Metric::TableBytes => bytes(v),
+        }
+    }
+}
+
+/// The cheapest and the costliest design of one trace under one condition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finding {
+    /// The trace.
+    pub trace: String,
+    /// What is compared.
+    pub metric: Metric,
+    /// The TLB spec (`none` without TLBs); empty for [`Metric::TableBytes`], which no TLB changes.
+    pub tlb: String,
+    /// The huge-page policy.
+    pub huge: String,
+    /// The OS settings (the `os` column).
+    pub os: String,
+    /// Designs compared.
+    pub designs: usize,
+    /// The design with the smallest value, and the value.
+    pub cheapest: (String, f64),
+    /// The design with the largest value, and the value.
+    pub costliest: (String, f64),
+}
+
+impl Finding {
+    /// Costliest over cheapest; `None` when the cheapest is 0.
+    pub fn factor(&self) -> Option<f64> {
+        (self.cheapest.1 > 0.0).then(|| self.costliest.1 / self.cheapest.1)
+    }
+}
+
+/// Every finding of `rows`, traces in their first-seen order, then conditions in first-seen
+/// order, references before table sizes.
+pub fn findings(rows: &[RunRow]) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for trace in first_seen(rows.iter().map(|r| r.trace.as_str())) {
+        let of_trace: Vec<&RunRow> = rows.iter().filter(|r| r.trace == trace).collect();
+        for metric in [Metric::RefsPerTranslation, Metric::TableBytes] {
+            let condition = |r: &RunRow| -> (String, String, String) {
+                let tlb = match metric {
+                    Metric::RefsPerTranslation => r.tlb.clone(),
+                    Metric::TableBytes => String::new(),
+                };
+                (tlb, r.huge.clone(), r.os.clone())
+            };
+            let mut conditions: Vec<(String, String, String)> = Vec::new();
+            for r in &of_trace {
+                let c = condition(r);
+                if !conditions.contains(&c) {
+                    conditions.push(c);
+                }
+            }
+            for c in conditions {
+                // One value per design: the first row of that design under the condition (a
+                // table's size is the same behind every TLB).
+                let mut per_design: Vec<(&str, f64)> = Vec::new();
+                for r in of_trace.iter().filter(|r| condition(r) == c) {
+                    let v = metric.value(r);
+                    if v.is_finite() && !per_design.iter().any(|(d, _)| *d == r.design) {
+                        per_design.push((r.design.as_str(), v));
+                    }
+                }
+                if per_design.len() < 2 {
+                    continue;
+                }
+                let mut lo = per_design[0];
+                let mut hi = per_design[0];
+                for &p in &per_design[1..] {
+                    if p.1 < lo.1 {
+                        lo = p;
+                    }
+                    if p.1 > hi.1 {
+                        hi = p;
+                    }
+                }
+                out.push(Finding {
+                    trace: trace.to_string(),
+                    metric,
+                    tlb: c.0,
+                    huge: c.1,
+                    os: c.2,
+                    designs: per_design.len(),
+                    cheapest: (lo.0.to_string(), lo.1),
+                    costliest: (hi.0.to_string(), hi.1),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Two to four sentences from the numbers: who is cheapest without a TLB, how wide the gap is
+/// behind TLBs, what huge pages change most, and who keeps the smallest and the largest table.
+pub fn sentences(rows: &[RunRow], found: &[Finding]) -> Vec<String> {
+    let mut out = Vec::new();
+    let default_os = most_common(rows.iter().map(|r| r.os.as_str()));
+    let refs = |f: &&Finding| f.metric == Metric::RefsPerTranslation && f.os == default_os;
+    // Without a TLB, huge pages off.
+    let base: Vec<&Finding> = found
+        .iter()
+        .filter(refs)
+        .filter(|f| f.tlb == "none" && f.huge == "off")
+        .collect();
+    if let Some(s) = winners("Without a TLB, ", &base, Metric::RefsPerTranslation) {
+        out.push(s);
+    }
+    // Behind TLBs: the gap.
+    let behind: Vec<&Finding> = found
+        .iter()
+        .filter(refs)
+        .filter(|f| f.tlb != "none" && f.huge == "off")
+        .collect();
+    let gaps: Vec<(&Finding, f64)> = behind
+        .iter()
+        .filter_map(|f| f.factor().map(|x| (*f, x)))
+        .collect();
+    if let (Some(lo), Some(hi)) = (
+        gaps.iter().min_by(|a, b| a.1.total_cmp(&b.1)),
+        gaps.iter().max_by(|a, b| a.1.total_cmp(&b.1)),
+    ) {
+        let cheapest = first_seen(behind.iter().map(|f| f.cheapest.0.as_str()));
+        let most = cheapest
+            .iter()
+            .map(|d| (*d, behind.iter().filter(|f| f.cheapest.0 == *d).count()))
+            .max_by_key(|(_, n)| *n)
+            .unwrap_or(("", 0));
+        out.push(format!(
+            "Behind a TLB the costliest design needs {} the references of the cheapest on {} (`{}`, {} against {}), and {} on {}; `{}` is the cheapest in {} of {} comparisons.",
+            times(hi.1),
+            short(&hi.0.trace),
+            hi.0.costliest.0,
+            significant(hi.0.costliest.1, 3),
+            significant(hi.0.cheapest.1, 3),
+            times(lo.1),
+            short(&lo.0.trace),
+            most.0,
+            most.1,
+            behind.len()
+        ));
+    }
+    // Huge pages: the largest cut of one design's references per translation.
+    let mut best: Option<(f64, &RunRow, &RunRow)> = None;
+    for on in rows
+        .iter()
+        .filter(|r| r.huge != "off" && r.os == default_os)
+    {
+        let Some(off) = rows.iter().find(|r| {
+            r.huge == "off"
+                && r.trace == on.trace
+                && r.design == on.design
+                && r.tlb == on.tlb
+                && r.os == on.os
+        }) else {
+            continue;
+        };
+        let cut = off.refs_per_translation - on.refs_per_translation;
+        if cut.is_finite() && best.is_none_or(|b| cut > b.0) {
+            best = Some((cut, off, on));
+        }
+    }
+    if let Some((cut, off, on)) = best.filter(|b| b.0 > 0.0) {
+        let _ = cut;
+        out.push(format!(
+            "Huge pages (`{}`) cut references per translation most for `{}` on {} {}: from {} to {}.",
+            on.huge,
+            on.design,
+            short(&on.trace),
+            if on.tlb == "none" {
+                "without a TLB".to_string()
+            } else {
+                "behind a TLB".to_string()
+            },
+            significant(off.refs_per_translation, 3),
+            significant(on.refs_per_translation, 3)
+        ));
+    }
+    // Table size.
+    let tables: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.metric == Metric::TableBytes && f.huge == "off" && f.os == default_os)
+        .collect();
+    if let Some(s) = winners("", &tables, Metric::TableBytes) {
+        out.push(s);
+    }
+    out
+}
+
+/// One sentence on who wins under `found` (one condition across traces): `Without a TLB,
+/// `hashed` needs the fewest references per translation on every trace (1) and `x86-64` the
+/// most (4 to 4.43), 4x to 4.43x apart.`
+fn winners(lead: &str, found: &[&Finding], metric: Metric) -> Option<String> {
+    if found.is_empty() {
+        return None;
+    }
+    let range = |vals: &mut dyn Iterator<Item = f64>| {
+        let v: Vec<f64> = vals.collect();
+        let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if metric.show(lo) == metric.show(hi) {
+            metric.show(lo)
+        } else {
+            format!("{} to {}", metric.show(lo), metric.show(hi))
+        }
+    };
+    let every = if found.len() > 1 {
+        " on every trace"
+    } else {
+        ""
+    };
+    // (the one design with its range) or (each design with the traces it wins).
+    let side = |pick: fn(&Finding) -> &(String, f64)| -> Result<(String, String), String> {
+        let designs = first_seen(found.iter().map(|f| pick(f).0.as_str()));
+        if designs.len() == 1 {
+            Ok((
+                designs[0].to_string(),
+                range(&mut found.iter().map(|f| pick(f).1)),
+            ))
+        } else {
+            Err(designs
+                .iter()
+                .map(|d| {
+                    let on: Vec<String> = found
+                        .iter()
+                        .filter(|f| pick(f).0 == *d)
+                        .map(|f| short(&f.trace))
+                        .collect();
+                    format!("`{d}` on {}", on.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join("; "))
+        }
+    };
+    let factors: Vec<f64> = found.iter().filter_map(|f| f.factor()).collect();
+    let by = if factors.is_empty() {
+        String::new()
+    } else {
+        let lo = factors.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = factors.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        if times(lo) == times(hi) {
+            format!(", {} apart", times(lo))
+        } else {
+            format!(", {} to {} apart", times(lo), times(hi))
+        }
+    };
+    let (few, many) = match metric {
+        Metric::RefsPerTranslation => (
+            "needs the fewest references per translation",
+            "the fewest references per translation",
+        ),
+        Metric::TableBytes => ("keeps the smallest page table", "the smallest page table"),
+    };
+    let text = match (side(|f| &f.cheapest), side(|f| &f.costliest)) {
+        (Ok((a, ra)), Ok((b, rb))) => {
+            format!(
+                "{lead}`{a}` {few}{every} ({ra}) and `{b}` the {} ({rb}){by}.",
+                most_word(metric)
+            )
+        }
+        (a, b) => {
+            let part = |s: Result<(String, String), String>| match s {
+                Ok((d, r)) => format!("`{d}`{every} ({r})"),
+                Err(list) => list,
+            };
+            format!(
+                "{lead}{} {}: {}. The {}: {}{by}.",
+                if lead.is_empty() { "The" } else { "the" },
+                &many[4..],
+                part(a),
+                most_word(metric),
+                part(b)
+            )
+        }
+    };
+    Some(text)
+}
+
+fn most_word(metric: Metric) -> &'static str {
+    match metric {
+        Metric::RefsPerTranslation => "most",
+        Metric::TableBytes => "largest",
+    }
+}
+
+/// A factor for people: `4x`, `3.94x`, `65,345x`.
+pub fn times(f: f64) -> String {
+    if f >= 1000.0 {
+        format!("{}x", crate::thousands(f.round() as u64))
+    } else {
+        format!("{}x", significant(f, 3))
+    }
+}
+
+/// A trace's file name (its last path component).
+pub fn short(trace: &str) -> String {
+    trace.rsplit('/').next().unwrap_or(trace).to_string()
+}
+
+fn first_seen<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut v: Vec<&str> = Vec::new();
+    for s in it {
+        if !v.contains(&s) {
+            v.push(s);
+        }
+    }
+    v
+}
+
+fn most_common<'a>(it: impl Iterator<Item = &'a str>) -> &'a str {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for s in it {
+        match counts.iter_mut().find(|(k, _)| *k == s) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((s, 1)),
+        }
+    }
+    let mut best = ("", 0);
+    for c in counts {
+        if c.1 > best.1 {
+            best = c;
+        }
+    }
+    best.0
+}
+
+/// `v` with `digits` significant digits: `4`, `0.68`, `2.74`, `1.23e-4`, `3.45e6`; integers
+/// below a million as they are.
+pub fn significant(v: f64, digits: usize) -> String {
+    if !v.is_finite() {
+        return v.to_string();
+    }
+    if v == 0.0 {
+        return "0".into();
+    }
+    let mag = v.abs().log10().floor() as i32;
+    if !(-3..6).contains(&mag) {
+        let s = format!("{:.*e}", digits.saturating_sub(1), v);
+        // `1.23e-4`: trim zeros of the mantissa.
+        return match s.split_once('e') {
+            Some((m, e)) if m.contains('.') => {
+                format!("{}e{e}", m.trim_end_matches('0').trim_end_matches('.'))
+            }
+            _ => s,
+        };
+    }
+    let decimals = (digits as i32 - 1 - mag).max(0) as usize;
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
+/// `64 KiB`, `8 MiB`, `512 GiB`, `12 B` (3 significant digits).
+pub fn bytes(v: f64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut v = v;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{} {}", significant(v, 3), UNITS[u])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(trace: &str, design: &str, tlb: &str, huge: &str, refs: f64, table: u64) -> RunRow {
+        RunRow {
+            trace: trace.into(),
+            design: design.into(),
+            tlb: tlb.into(),
+            huge: huge.into(),
+            refs_per_translation: refs,
+            table_bytes: table,
+            os: "frames=unlimited".into(),
+            ..RunRow::default()
+        }
+    }
+
+    #[test]
+    fn significant_digits_never_print_zero_for_a_small_value() {
+        assert_eq!(significant(0.000322, 3), "3.22e-4");
+        assert_eq!(significant(4.0, 3), "4");
+        assert_eq!(significant(2.7449, 3), "2.74");
+        assert_eq!(significant(0.68, 3), "0.68");
+        assert_eq!(significant(1234.6, 3), "1235");
+        assert_eq!(significant(25_412_705.0, 3), "2.54e7");
+        assert_eq!(significant(0.0, 3), "0");
+        assert_eq!(bytes(65536.0), "64 KiB");
+        assert_eq!(bytes(512.0 * (1u64 << 30) as f64), "512 GiB");
+        assert_eq!(bytes(25_165_824.0), "24 MiB");
+    }
+
+    #[test]
+    fn the_cheapest_named_has_the_smallest_value() {
+        let rows = vec![
+            row("t/a", "x86-64", "none", "off", 4.0, 65536),
+            row("t/a", "hashed", "none", "off", 1.0, 16384),
+            row("t/a", "ecpt", "none", "off", 3.0, 1 << 20),
+            row("t/a", "x86-64", "skylake", "off", 0.5, 65536),
+            row("t/a", "hashed", "skylake", "off", 0.125, 16384),
+            row("t/a", "ecpt", "skylake", "off", 0.25, 1 << 20),
+            row("t/a", "x86-64", "none", "thp", 3.0, 8192),
+            // Alone under its condition: not compared.
+            row("t/b", "x86-64", "none", "off", 4.0, 4096),
+        ];
+        let f = findings(&rows);
+        let refs: Vec<&Finding> = f
+            .iter()
+            .filter(|f| f.metric == Metric::RefsPerTranslation)
+            .collect();
+        assert_eq!(refs.len(), 2);
+        assert_eq!(refs[0].tlb, "none");
+        assert_eq!(refs[0].cheapest, ("hashed".to_string(), 1.0));
+        assert_eq!(refs[0].costliest, ("x86-64".to_string(), 4.0));
+        assert_eq!(refs[0].factor(), Some(4.0));
+        assert_eq!(refs[1].tlb, "skylake");
+        assert_eq!(refs[1].cheapest, ("hashed".to_string(), 0.125));
+        let tables: Vec<&Finding> = f
+            .iter()
+            .filter(|f| f.metric == Metric::TableBytes)
+            .collect();
+        assert_eq!(tables.len(), 1);
+        assert_eq!(tables[0].cheapest, ("hashed".to_string(), 16384.0));
+        assert_eq!(
+            tables[0].costliest,
+            ("ecpt".to_string(), (1u64 << 20) as f64)
+        );
+        let s = sentences(&rows, &f);
+        assert_eq!(
+            s[0],
+            "Without a TLB, `hashed` needs the fewest references per translation (1) and `x86-64` the most (4), 4x apart."
+        );
+        assert_eq!(
+            s[1],
+            "Behind a TLB the costliest design needs 4x the references of the cheapest on a (`x86-64`, 0.5 against 0.125), and 4x on a; `hashed` is the cheapest in 1 of 1 comparisons."
+        );
+        assert_eq!(
+            s[2],
+            "Huge pages (`thp`) cut references per translation most for `x86-64` on a without a TLB: from 4 to 3."
+        );
+        assert_eq!(
+            s[3],
+            "`hashed` keeps the smallest page table (16 KiB) and `ecpt` the largest (1 MiB), 64x apart."
+        );
+    }
+}
