@@ -1,0 +1,244 @@
+//! Every figure of the README's "What the main job shows" is read from the committed report
+//! (`docs/default-report/results.csv`, made by the main job): when the results change, this test
+//! names the sentence to update.
+
+use std::collections::HashMap;
+
+mod common;
+use common::csv_maps;
+
+fn rows() -> Vec<HashMap<String, String>> {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/default-report/results.csv"
+    );
+    csv_maps(std::fs::File::open(path).expect("the committed default report"))
+}
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+}
+
+/// The one row of `trace` (a suffix), `design`, `tlb` (`none`, or a prefix of the spec) and
+/// `huge`, without memory pressure.
+fn one<'a>(
+    rows: &'a [HashMap<String, String>],
+    trace: &str,
+    design: &str,
+    tlb: &str,
+    huge: &str,
+) -> &'a HashMap<String, String> {
+    let found: Vec<&HashMap<String, String>> = rows
+        .iter()
+        .filter(|r| {
+            r["trace"].ends_with(trace)
+                && r["design"] == design
+                && (if tlb == "none" {
+                    r["tlb"] == "none"
+                } else {
+                    r["tlb"].starts_with(tlb)
+                })
+                && r["huge"] == huge
+                && r["frames"] == "0"
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{trace} {design} {tlb} {huge}");
+    found[0]
+}
+
+fn num(r: &HashMap<String, String>, col: &str) -> f64 {
+    r[col].parse().unwrap()
+}
+
+const SKYLAKE: &str = "l1i=128x8,l1d=64x4,l2=1536x12";
+const TRACES: [&str; 5] = [
+    "hashprobe.ptbt.zst",
+    "transpose.ptbt.zst",
+    "sort.lackey.gz",
+    "zipf-4g",
+    "chase-1g",
+];
+
+fn says(text: &str, claim: &str) {
+    assert!(
+        text.contains(claim),
+        "README's \"What it shows\" should say: {claim}"
+    );
+}
+
+#[test]
+fn what_the_main_job_shows_is_what_the_committed_report_holds() {
+    let rows = rows();
+    let text = readme();
+    let shows = &text[text.find("What it shows:").expect("the paragraph")..];
+    let shows = &shows[..shows.find("\n\n").unwrap_or(shows.len())];
+    let shows = shows.replace('\n', " ");
+    says(
+        &text,
+        &format!("replays five traces through {} cells", rows.len()),
+    );
+    // Without a TLB: each design's walk length (zipf's faults walk twice for x86-64).
+    for (design, words) in [
+        ("x86-64", "for x86-64"),
+        ("flat:va_bits=48", "for the flat array"),
+        ("hashed", "a hashed table"),
+        ("inverted", "for the inverted table"),
+        ("ecpt", "for ECPT"),
+    ] {
+        for t in &TRACES[..3] {
+            let v = num(one(&rows, t, design, "none", "off"), "refs_per_translation");
+            let n = format!("{v:.0}");
+            assert!(
+                (v - v.round()).abs() < 0.01
+                    && (shows.contains(&format!("{n} {words}"))
+                        || shows.contains(&format!("{n} for the flat array and {words}"))),
+                "{t} {design}: {v} references per translation; README: {shows}"
+            );
+        }
+    }
+    let zipf = |d: &str| {
+        format!(
+            "{:.2}",
+            num(
+                one(&rows, "zipf-4g", d, "none", "off"),
+                "refs_per_translation"
+            )
+        )
+    };
+    says(
+        &shows,
+        &format!(
+            "on the 4 GiB zipf {} for x86-64 and {} for the inverted table",
+            zipf("x86-64"),
+            zipf("inverted")
+        ),
+    );
+    // Behind Skylake's TLB: the recorded programs below 0.2, the patterns' STLB miss rates.
+    for t in ["hashprobe.ptbt.zst", "transpose.ptbt.zst"] {
+        for d in ["x86-64", "flat:va_bits=48", "hashed", "inverted", "ecpt"] {
+            let v = num(one(&rows, t, d, SKYLAKE, "off"), "refs_per_translation");
+            assert!(v < 0.2, "{t} {d}: {v}");
+        }
+    }
+    says(
+        &shows,
+        "recorded programs stay below 0.2 references per translation",
+    );
+    let rate = |t: &str| {
+        let r = one(&rows, t, "x86-64", SKYLAKE, "off");
+        format!(
+            "{:.0}%",
+            100.0 * num(r, "tlb_misses") / num(r, "translations")
+        )
+    };
+    says(
+        &shows,
+        &format!(
+            "miss the STLB on {} and {} of translations",
+            rate("zipf-4g"),
+            rate("chase-1g")
+        ),
+    );
+    let refs = |d: &str| {
+        format!(
+            "{:.2}",
+            num(
+                one(&rows, "zipf-4g", d, SKYLAKE, "off"),
+                "refs_per_translation"
+            )
+        )
+    };
+    says(
+        &shows,
+        &format!(
+            "{} references per translation for x86-64 against {} for a hashed table on zipf",
+            refs("x86-64"),
+            refs("hashed")
+        ),
+    );
+    // Huge pages.
+    let misses = |t: &str, h: &str| {
+        let r = one(&rows, t, "x86-64", SKYLAKE, h);
+        let n: u64 = r["tlb_misses"].parse().unwrap();
+        let s = n.to_string();
+        let mut out = String::new();
+        for (i, c) in s.chars().enumerate() {
+            if i > 0 && (s.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    says(
+        &shows,
+        &format!(
+            "cut zipf's STLB misses from {} to {} and the pointer chase's to {}",
+            misses("zipf-4g", "off"),
+            misses("zipf-4g", "thp"),
+            misses("chase-1g", "thp")
+        ),
+    );
+    // Table sizes.
+    let table = |t: &str, d: &str| num(one(&rows, t, d, "none", "off"), "table_bytes");
+    says(
+        &shows,
+        &format!(
+            "flat array reserves {:.0} GiB of table",
+            table("zipf-4g", "flat:va_bits=48") / (1u64 << 30) as f64
+        ),
+    );
+    for t in TRACES {
+        assert_eq!(
+            table(t, "inverted"),
+            table("zipf-4g", "inverted"),
+            "inverted is the same size for every trace"
+        );
+    }
+    says(
+        &shows,
+        &format!(
+            "inverted table {:.0} MiB whatever is mapped",
+            table("zipf-4g", "inverted") / (1u64 << 20) as f64
+        ),
+    );
+    says(
+        &shows,
+        &format!(
+            "({:.0} KiB for hashprobe",
+            table("hashprobe.ptbt.zst", "x86-64") / 1024.0
+        ),
+    );
+    let zipf = one(&rows, "zipf-4g", "x86-64", "none", "off");
+    says(
+        &shows,
+        &format!(
+            "{:.0} MiB for zipf's {:.1} GiB of touched pages",
+            num(zipf, "table_bytes") / (1u64 << 20) as f64,
+            num(zipf, "distinct_pages") * 4096.0 / (1u64 << 30) as f64
+        ),
+    );
+    // Memory pressure: OPT least at every frame count, then LRU and clock, then FIFO.
+    let faults = |policy: &str, frames: &str| -> u64 {
+        rows.iter()
+            .find(|r| r["policy"] == policy && r["frames"] == frames)
+            .map(|r| r["page_faults"].parse().unwrap())
+            .unwrap()
+    };
+    for frames in ["16", "32", "64", "128"] {
+        let (opt, lru, clock, fifo) = (
+            faults("opt", frames),
+            faults("lru", frames),
+            faults("clock", frames),
+            faults("fifo", frames),
+        );
+        assert!(
+            opt < lru.min(clock) && lru.max(clock) < fifo,
+            "{frames} frames: {opt} {lru} {clock} {fifo}"
+        );
+    }
+    says(
+        &shows,
+        "OPT faults least at every frame count, then LRU and clock, then FIFO",
+    );
+}
