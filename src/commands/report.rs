@@ -1,7 +1,7 @@
 //! `ptbench report`: charts and a report page from any results file.
 
 use anyhow::{Context, Result};
-use ptbench_report::charts::render_all;
+use ptbench_report::charts::{render_all, Charts};
 use ptbench_report::page::{html, machine, markdown, PageInfo};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ pub fn exec(args: ReportArgs) -> Result<()> {
 pub fn make(results: &Path, out: &Path) -> Result<()> {
     let rows = ptbench_sweep::read_rows(results)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let charts = render_all(&rows, out);
+    let Charts { charts, notes } = render_all(&rows, out)?;
     let experiment = ["experiment.toml"]
         .iter()
         .map(|n| results.parent().unwrap_or(Path::new(".")).join(n))
@@ -55,6 +55,7 @@ pub fn make(results: &Path, out: &Path) -> Result<()> {
         machine: machine(),
         version: format!("ptbench {}", env!("CARGO_PKG_VERSION")),
         date: utc_now(),
+        notes,
     };
     let recognise = |p: &Path| {
         std::fs::read(p).is_ok_and(|b| {
@@ -80,6 +81,9 @@ pub fn make(results: &Path, out: &Path) -> Result<()> {
             c.title,
             c.skipped.as_deref().unwrap_or("no data")
         );
+    }
+    for n in &info.notes {
+        eprintln!("ptbench: note: {n}");
     }
     eprintln!(
         "ptbench: {drawn} charts (SVG and PNG), report.md and report.html in {}",
