@@ -274,6 +274,36 @@ fn big_results_are_reported_in_linear_time_with_a_capped_table() {
 }
 
 #[test]
+fn results_beyond_the_row_limit_are_refused_naming_it() {
+    let d = tempfile::tempdir().unwrap();
+    let rs: Vec<RunRow> = (0..1001)
+        .map(|i| row(&format!("t{i}.ptbt"), "x86-64", "none", 100, 1000))
+        .collect();
+    let results = write_results(d.path(), &rs);
+    let out = d.path().join("r");
+    let limit = |n: &str| {
+        run_within(
+            &["report", s(&results), "--out", s(&out), "--max-rows", n],
+            Duration::from_secs(60),
+        )
+    };
+    let done = limit("1000");
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    assert!(
+        done.stderr.contains(&format!(
+            "{}: more than 1,000 rows; report reads at most 1,000 (--max-rows; each row takes about 1.6 KiB of memory)",
+            results.display()
+        )),
+        "{}",
+        done.stderr
+    );
+    assert!(!out.join("report.md").exists());
+    let done = limit("1001");
+    assert_eq!(done.status.code(), Some(0), "{}", done.stderr);
+    assert!(out.join("report.md").exists());
+}
+
+#[test]
 fn killed_report_leaves_old_or_new_charts_never_broken_ones() {
     let d = tempfile::tempdir().unwrap();
     let results = write_results(
@@ -295,7 +325,14 @@ fn killed_report_leaves_old_or_new_charts_never_broken_ones() {
             .spawn()
             .unwrap();
         std::thread::sleep(took * i / 20);
-        let _ = child.kill();
+        if i % 2 == 0 {
+            let _ = child.kill();
+        } else {
+            // SIGINT: the signal handler removes the temporaries, then the process dies of it.
+            let _ = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status();
+        }
         let _ = child.wait();
         assert_eq!(
             broken_charts(d.path()),
