@@ -1,7 +1,7 @@
 //! `ptbench report`: charts and a report page from any results file.
 
 use anyhow::{Context, Result};
-use ptbench_report::charts::render_all;
+use ptbench_report::charts::{render_all, Charts};
 use ptbench_report::page::{html, machine, markdown, PageInfo};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,14 @@ pub struct ReportArgs {
     /// The directory of the charts and the page (default: the results file's directory).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
+    /// Refuse results files with more rows than this (the rows are held in memory: about 1.6
+    /// KiB each).
+    #[arg(long, value_name = "N", default_value_t = MAX_ROWS)]
+    max_rows: u64,
 }
+
+/// The most rows `report` reads by default: a million rows took 6 s and 1.6 GB of memory.
+pub const MAX_ROWS: u64 = 1_000_000;
 
 /// Runs `ptbench report`.
 pub fn exec(args: ReportArgs) -> Result<()> {
@@ -25,14 +32,30 @@ pub fn exec(args: ReportArgs) -> Result<()> {
     });
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let _lock = ptbench_output::DirLock::acquire(&out, "--out")?;
-    make(&args.results, &out)
+    make_at_most(&args.results, &out, args.max_rows)
 }
 
-/// Draws the charts of `results` and writes `report.md` and `report.html` into `out`.
+/// Draws the charts of `results` and writes `report.md` and `report.html` into `out`, refusing
+/// results of more than [`MAX_ROWS`] rows.
 pub fn make(results: &Path, out: &Path) -> Result<()> {
+    make_at_most(results, out, MAX_ROWS)
+}
+
+/// [`make`], refusing results of more than `max_rows` rows (counted before they are read).
+pub fn make_at_most(results: &Path, out: &Path, max_rows: u64) -> Result<()> {
+    let n = ptbench_report::count_rows(results, max_rows)
+        .with_context(|| format!("cannot read {}", results.display()))?;
+    if n > max_rows {
+        anyhow::bail!(
+            "{}: more than {} rows; report reads at most {} (--max-rows; each row takes about 1.6 KiB of memory): raise it, or report a part of the results",
+            results.display(),
+            ptbench_report::thousands(max_rows),
+            ptbench_report::thousands(max_rows)
+        );
+    }
     let rows = ptbench_sweep::read_rows(results)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let charts = render_all(&rows, out);
+    let Charts { charts, notes } = render_all(&rows, out)?;
     let experiment = ["experiment.toml"]
         .iter()
         .map(|n| results.parent().unwrap_or(Path::new(".")).join(n))
@@ -57,6 +80,7 @@ pub fn make(results: &Path, out: &Path) -> Result<()> {
         machine: machine(),
         version: format!("ptbench {}", env!("CARGO_PKG_VERSION")),
         date: utc_now(),
+        notes,
     };
     let recognise = |p: &Path| {
         std::fs::read(p).is_ok_and(|b| {
@@ -82,6 +106,9 @@ pub fn make(results: &Path, out: &Path) -> Result<()> {
             c.title,
             c.skipped.as_deref().unwrap_or("no data")
         );
+    }
+    for n in &info.notes {
+        eprintln!("ptbench: note: {n}");
     }
     eprintln!(
         "ptbench: {drawn} charts (SVG and PNG), report.md and report.html in {}",

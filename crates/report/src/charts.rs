@@ -3,12 +3,16 @@
 //! machine with no fonts renders it). A chart whose data the rows lack is skipped with the reason,
 //! never drawn empty. Charts are a view of the CSV: they never rerun anything.
 
-use crate::RunRow;
+use crate::{RunRow, WriteError};
+use image::codecs::png::PngEncoder;
+use image::{ColorType, ImageEncoder};
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use std::collections::BTreeMap;
+use ptbench_output::Rules;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Once;
+use thiserror::Error;
 
 /// Width and height of every chart, in pixels.
 pub const SIZE: (u32, u32) = (960, 540);
@@ -92,38 +96,114 @@ pub fn histogram(text: &str) -> Vec<(u64, u64)> {
         .collect()
 }
 
-/// Distinct values in first-seen order.
+/// Distinct values in first-seen order (linear time).
 fn distinct<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut v: Vec<&str> = Vec::new();
-    for s in it {
-        if !v.contains(&s) {
-            v.push(s);
-        }
-    }
-    v
+    let mut seen: HashSet<&str> = HashSet::new();
+    it.filter(|s| seen.insert(s)).collect()
 }
 
+/// Why charts could not be written.
+#[derive(Debug, Error)]
+pub enum ChartError {
+    /// A chart file could not be written (see [`ptbench_output`]).
+    #[error("chart {file}: {source}")]
+    Write {
+        /// The chart's file name (`table_bytes.png`).
+        file: String,
+        /// What failed.
+        source: WriteError,
+    },
+    /// A PNG could not be encoded.
+    #[error("chart {file}: cannot encode the PNG: {message}")]
+    Encode {
+        /// The chart's file name.
+        file: String,
+        /// What failed.
+        message: String,
+    },
+}
+
+/// The charts of a results file and the notes on what they leave out.
+#[derive(Clone, Debug, Default)]
+pub struct Charts {
+    /// Every chart, drawn or skipped.
+    pub charts: Vec<Chart>,
+    /// What the charts leave out and why (rows with values that cannot be drawn, traces, designs
+    /// and points beyond the caps), a sentence each.
+    pub notes: Vec<String>,
+}
+
+/// Per-trace charts are drawn for at most this many traces (the first in the results' order),
+/// and the bars and table-size charts show at most these traces.
+pub const MAX_TRACES: usize = 24;
+/// A chart draws at most this many series (designs, replacement policies).
+pub const MAX_SERIES: usize = 12;
+/// A series draws at most this many points (evenly thinned beyond).
+pub const MAX_POINTS: usize = 400;
+/// Rows named one by one in the notes on values left out; the rest are counted.
+const MAX_NAMED_ROWS: usize = 10;
+
+/// An existing chart file may be replaced: a PNG or an SVG (a file the user put there under a
+/// chart's name is kept, with an error).
+fn recognise_chart(path: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    let mut head = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut std::io::Read::take(f, 256), &mut head);
+    head.starts_with(b"\x89PNG") || head.starts_with(b"<svg") || head.starts_with(b"<?xml")
+}
+
+/// Writes one chart file atomically (a temporary file renamed into place).
+fn write_file(dir: &Path, file: &str, bytes: &[u8]) -> Result<(), ChartError> {
+    let rules = Rules::new("--out", "a chart", &recognise_chart);
+    crate::write_with(&dir.join(file), &rules, |w| w.write_all(bytes)).map_err(|source| {
+        ChartError::Write {
+            file: file.to_string(),
+            source,
+        }
+    })
+}
+
+/// Draws a chart into memory: the PNG's bytes and the SVG's text.
 fn render(
     name: &str,
-    png: &Path,
     draw: &Draw<'_>,
     draw_svg: &DrawSvg<'_>,
-) -> Result<String, String> {
+) -> Result<Result<(Vec<u8>, String), String>, ChartError> {
     register_font();
+    let mut rgb = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
     {
-        let root = BitMapBackend::new(png, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        draw(&root)?;
-        root.present().map_err(|e| format!("{name}.png: {e}"))?;
+        let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+        if let Err(e) = root.fill(&WHITE).map_err(err).and_then(|()| draw(&root)) {
+            return Ok(Err(e));
+        }
+        if let Err(e) = root.present() {
+            return Ok(Err(e.to_string()));
+        }
     }
+    let mut png = Vec::new();
+    PngEncoder::new(&mut png)
+        .write_image(&rgb, SIZE.0, SIZE.1, ColorType::Rgb8)
+        .map_err(|e| ChartError::Encode {
+            file: format!("{name}.png"),
+            message: e.to_string(),
+        })?;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| e.to_string())?;
-        draw_svg(&root)?;
-        root.present().map_err(|e| e.to_string())?;
+        if let Err(e) = root
+            .fill(&WHITE)
+            .map_err(err)
+            .and_then(|()| draw_svg(&root))
+        {
+            return Ok(Err(e));
+        }
+        if let Err(e) = root.present() {
+            return Ok(Err(e.to_string()));
+        }
     }
-    Ok(svg)
+    Ok(Ok((png, svg)))
 }
 
 /// The same drawing function for both backends.
@@ -136,6 +216,7 @@ macro_rules! both {
     };
 }
 
+/// Draws a chart (or records why not) and writes `NAME.png` and `NAME.svg` into `dir`.
 fn emit(
     out: &mut Vec<Chart>,
     dir: &Path,
@@ -143,13 +224,14 @@ fn emit(
     title: String,
     caption: String,
     result: Result<(&Draw<'_>, &DrawSvg<'_>), String>,
-) {
+) -> Result<(), ChartError> {
     let (svg, skipped) = match result {
-        Ok((d, s)) => match render(&name, &dir.join(format!("{name}.png")), d, s) {
-            Ok(svg) => match std::fs::write(dir.join(format!("{name}.svg")), &svg) {
-                Ok(()) => (Some(svg), None),
-                Err(e) => (None, Some(format!("cannot write {name}.svg: {e}"))),
-            },
+        Ok((d, s)) => match render(&name, d, s)? {
+            Ok((png, svg)) => {
+                write_file(dir, &format!("{name}.png"), &png)?;
+                write_file(dir, &format!("{name}.svg"), svg.as_bytes())?;
+                (Some(svg), None)
+            }
             Err(e) => (None, Some(format!("drawing failed: {e}"))),
         },
         Err(why) => (None, Some(why)),
@@ -161,36 +243,156 @@ fn emit(
         svg,
         skipped,
     });
+    Ok(())
 }
 
-/// Draws every chart the rows support into `dir` (`NAME.svg` and `NAME.png`); returns them all,
-/// the skipped ones with their reasons.
-pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
+/// FNV-1a (64-bit) of `s`, folded to 32 bits: a fixed hash, the same on every run and machine.
+fn fnv1a32(s: &str) -> u32 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h ^ (h >> 32)) as u32
+}
+
+/// The file-name part of each trace's charts: its file name with every character but ASCII
+/// letters and digits made `_`, and where two traces would share that, `_` and 8 hex digits of a
+/// fixed hash of the whole trace key; any name still shared gets `_2`, `_3`, ... in order.
+pub fn trace_keys<'a>(traces: &[&'a str]) -> HashMap<&'a str, String> {
+    let mut per_slug: HashMap<String, usize> = HashMap::new();
+    for t in traces {
+        *per_slug.entry(slug(t)).or_default() += 1;
+    }
+    let mut used: HashSet<String> = HashSet::new();
+    let mut keys = HashMap::new();
+    for t in traces {
+        let s = slug(t);
+        let mut key = if per_slug.get(&s).copied().unwrap_or(0) > 1 {
+            format!("{s}_{:08x}", fnv1a32(t))
+        } else {
+            s
+        };
+        let base = key.clone();
+        let mut n = 1;
+        while used.contains(&key) {
+            n += 1;
+            key = format!("{base}_{n}");
+        }
+        used.insert(key.clone());
+        keys.insert(*t, key);
+    }
+    keys
+}
+
+/// The bytes of distinct pages a row touched, if they fit in 64 bits.
+fn footprint(r: &RunRow) -> Option<u64> {
+    r.distinct_pages.checked_mul(r.page_bytes)
+}
+
+/// Notes naming the rows (1-based, as in the results file after its header) for which `bad`
+/// says why a value cannot be drawn.
+fn row_notes(
+    rows: &[RunRow],
+    notes: &mut Vec<String>,
+    what: &str,
+    bad: impl Fn(&RunRow) -> Option<String>,
+) {
+    let mut count = 0usize;
+    for (i, r) in rows.iter().enumerate() {
+        if let Some(why) = bad(r) {
+            count += 1;
+            if count <= MAX_NAMED_ROWS {
+                notes.push(format!(
+                    "row {} (trace {}, design {}): {why}; left out of {what}",
+                    i + 1,
+                    r.trace,
+                    r.design
+                ));
+            }
+        }
+    }
+    if count > MAX_NAMED_ROWS {
+        notes.push(format!(
+            "{} more rows with such values left out of {what}",
+            count - MAX_NAMED_ROWS
+        ));
+    }
+}
+
+/// Draws every chart the rows support into `dir` (`NAME.svg` and `NAME.png`, each written
+/// atomically); returns them all, the skipped ones with their reasons, and notes on what was
+/// left out. Values that cannot be drawn (`inf`, `NaN`, a footprint beyond 64 bits) leave their
+/// row out of the charts that use them, with a note naming the row; the charts draw at most
+/// [`MAX_TRACES`] traces, [`MAX_SERIES`] series and [`MAX_POINTS`] points a series, so the time
+/// is linear in the rows and the files are bounded. Fails only when a file cannot be written.
+pub fn render_all(rows: &[RunRow], dir: &Path) -> Result<Charts, ChartError> {
     let mut out = Vec::new();
+    let mut notes = Vec::new();
+    row_notes(
+        rows,
+        &mut notes,
+        "the references-per-translation charts",
+        |r| {
+            (!r.refs_per_translation.is_finite())
+                .then(|| format!("refs_per_translation is {}", r.refs_per_translation))
+        },
+    );
+    row_notes(rows, &mut notes, "the page-table size chart", |r| {
+        (base_row(r) && footprint(r).is_none()).then(|| {
+            format!(
+                "distinct_pages {} x page_bytes {} is beyond 64 bits",
+                r.distinct_pages, r.page_bytes
+            )
+        })
+    });
+    let all_traces = distinct(rows.iter().map(|r| r.trace.as_str()));
+    if all_traces.len() > MAX_TRACES {
+        notes.push(format!(
+            "the charts show the first {MAX_TRACES} of {} traces",
+            crate::thousands(all_traces.len() as u64)
+        ));
+    }
+    let traces: Vec<&str> = all_traces.iter().take(MAX_TRACES).copied().collect();
+    let charted: HashSet<&str> = traces.iter().copied().collect();
+    let rows: Vec<&RunRow> = rows
+        .iter()
+        .filter(|r| charted.contains(r.trace.as_str()))
+        .collect();
+    let keys = trace_keys(&all_traces);
+    let mut by_trace: HashMap<&str, Vec<&RunRow>> = HashMap::new();
+    for r in &rows {
+        by_trace.entry(r.trace.as_str()).or_default().push(r);
+    }
+    let trace_rows = |t: &str| by_trace.get(t).map_or(&[][..], Vec::as_slice);
+
     // 1. References per translation by design, a group of bars per trace: without TLBs, and
     //    behind each TLB hierarchy of the results (huge pages off).
+    let mut behind: HashMap<&str, HashSet<&str>> = HashMap::new();
+    for r in rows.iter().filter(|r| r.huge == "off") {
+        behind
+            .entry(r.tlb.as_str())
+            .or_default()
+            .insert(r.design.as_str());
+    }
     let mut tlbs = distinct(
         rows.iter()
             .filter(|r| r.huge == "off")
             .map(|r| r.tlb.as_str()),
     );
     // The TLBs most designs ran behind (a sweep of STLB sizes over a few designs has its own chart).
-    let designs_behind = |t: &str| {
-        distinct(
-            rows.iter()
-                .filter(|r| r.tlb == t && r.huge == "off")
-                .map(|r| r.design.as_str()),
-        )
-        .len()
-    };
+    let designs_behind = |t: &str| behind.get(t).map_or(0, HashSet::len);
     tlbs.sort_by_key(|t| (*t != "none", std::cmp::Reverse(designs_behind(t))));
     let most = tlbs.iter().map(|t| designs_behind(t)).max().unwrap_or(0);
     tlbs.retain(|t| designs_behind(t) == most);
     for (i, tlb) in tlbs.iter().take(3).enumerate() {
         let sel: Vec<&RunRow> = rows
             .iter()
+            .copied()
             .filter(|r| r.huge == "off" && r.tlb == *tlb && !pressured(r))
+            .filter(|r| r.refs_per_translation.is_finite())
             .collect();
+        let sel = cap_series(&sel, |r| r.design.as_str(), &mut notes, "the bar charts");
         let name = if i == 0 && *tlb == "none" {
             "refs_per_translation".to_string()
         } else {
@@ -216,7 +418,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
             title.clone(),
             caption,
             Ok(both!(bars(&title, &sel))),
-        );
+        )?;
     }
     if tlbs.is_empty() {
         emit(
@@ -226,16 +428,16 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
             "Memory references per translation".into(),
             String::new(),
             Err("no rows with huge pages off".into()),
-        );
+        )?;
     }
 
     // 2. TLB miss rate against TLB entries, a line per design, per trace.
-    let traces = distinct(rows.iter().map(|r| r.trace.as_str()));
     let mut drew_tlb = false;
     for trace in &traces {
-        let sel: Vec<&RunRow> = rows
+        let sel: Vec<&RunRow> = trace_rows(trace)
             .iter()
-            .filter(|r| r.trace == *trace && r.huge == "off" && !pressured(r))
+            .copied()
+            .filter(|r| r.huge == "off" && !pressured(r))
             .filter(|r| tlb_entries(&r.tlb).is_some())
             .collect();
         let xs = distinct(sel.iter().map(|r| r.tlb.as_str()));
@@ -245,7 +447,8 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
             continue;
         }
         drew_tlb = true;
-        let name = format!("tlb_miss_rate_{}", slug(trace));
+        let sel = cap_series(&sel, |r| r.design.as_str(), &mut notes, "the TLB charts");
+        let name = format!("tlb_miss_rate_{}", keys[trace]);
         let title = format!("TLB miss rate against TLB entries: {}", file_name(trace));
 
         emit(
@@ -255,7 +458,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
             title.clone(),
             "Translations that missed every TLB level (tlb_misses / translations) against the entries of the TLB level that bounds its reach (the L2 where there is one), a line per design. Every design translates alike, so the lines coincide unless huge pages or a page size set them apart; what a miss costs is in the references-per-translation charts.".into(),
             Ok(both!(miss_rate(&title, &sel))),
-        );
+        )?;
     }
     if !drew_tlb {
         emit(
@@ -265,15 +468,23 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
             "TLB miss rate against TLB entries".into(),
             String::new(),
             Err("the results have no trace replayed under two or more TLB sizes".into()),
-        );
+        )?;
     }
 
     // 3. Page-table bytes against footprint, log-log, a line per design.
-    let sel: Vec<&RunRow> = rows.iter().filter(|r| base_row(r)).collect();
-    let footprints: std::collections::BTreeSet<u64> = sel
+    let sel: Vec<&RunRow> = rows
         .iter()
-        .map(|r| r.distinct_pages * r.page_bytes)
+        .copied()
+        .filter(|r| base_row(r) && footprint(r).is_some())
         .collect();
+    let sel = cap_series(
+        &sel,
+        |r| r.design.as_str(),
+        &mut notes,
+        "the page-table size chart",
+    );
+    let footprints: std::collections::BTreeSet<u64> =
+        sel.iter().filter_map(|r| footprint(r)).collect();
     let title = "Page-table size against footprint".to_string();
 
     let caption = "Bytes of page table at the end of each trace against the bytes of distinct pages it touched (log-log), a line per design, without huge pages.".to_string();
@@ -286,7 +497,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
             title,
             caption,
             Err(why.into()),
-        );
+        )?;
     } else {
         let result = Ok(both!(table_bytes(&title, &sel)));
         emit(
@@ -296,21 +507,28 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
             title.clone(),
             caption,
             result,
-        );
+        )?;
     }
 
     // 4. The distribution of references per walk, per trace.
     let mut drew_cdf = false;
     for trace in &traces {
-        let sel: Vec<&RunRow> = rows
+        let sel: Vec<&RunRow> = trace_rows(trace)
             .iter()
-            .filter(|r| r.trace == *trace && base_row(r) && !r.walk_refs_histogram.is_empty())
+            .copied()
+            .filter(|r| base_row(r) && !r.walk_refs_histogram.is_empty())
             .collect();
         if sel.is_empty() {
             continue;
         }
         drew_cdf = true;
-        let name = format!("walk_refs_cdf_{}", slug(trace));
+        let sel = cap_series(
+            &sel,
+            |r| r.cell.as_str(),
+            &mut notes,
+            "the references-per-walk charts",
+        );
+        let name = format!("walk_refs_cdf_{}", keys[trace]);
         let title = format!("References per walk: {}", file_name(trace));
 
         emit(
@@ -320,7 +538,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
             title.clone(),
             "The fraction of walks that read at most N page-table entries (a CDF from each design's histogram), without TLB and huge pages.".into(),
             Ok(both!(cdf(&title, &sel))),
-        );
+        )?;
     }
     if !drew_cdf {
         emit(
@@ -330,15 +548,16 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
             "References per walk".into(),
             String::new(),
             Err("no rows without TLB and huge pages carry a walk_refs_histogram".into()),
-        );
+        )?;
     }
 
     // 5. Page faults against frames, a line per replacement policy.
     let mut drew_faults = false;
     for trace in &traces {
-        let sel: Vec<&RunRow> = rows
+        let sel: Vec<&RunRow> = trace_rows(trace)
             .iter()
-            .filter(|r| r.trace == *trace && r.tlb == "none" && r.huge == "off")
+            .copied()
+            .filter(|r| r.tlb == "none" && r.huge == "off")
             .filter(|r| pressured(r))
             .collect();
         // One design is enough: every design has the same faults.
@@ -352,7 +571,13 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
             continue;
         }
         drew_faults = true;
-        let name = format!("faults_vs_frames_{}", slug(trace));
+        let sel = cap_series(
+            &sel,
+            |r| r.policy.as_str(),
+            &mut notes,
+            "the page-fault charts",
+        );
+        let name = format!("faults_vs_frames_{}", keys[trace]);
         let title = format!("Page faults against frames: {}", file_name(trace));
 
         emit(
@@ -362,7 +587,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
             title.clone(),
             "Page faults against the frames of physical memory for data pages, a line per replacement policy (every design faults alike).".into(),
             Ok(both!(faults(&title, &sel))),
-        );
+        )?;
     }
     if !drew_faults {
         emit(
@@ -372,9 +597,60 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Vec<Chart> {
             "Page faults against frames".into(),
             String::new(),
             Err("the results have no trace replayed at two or more frame counts".into()),
-        );
+        )?;
     }
-    out
+    notes.dedup();
+    Ok(Charts { charts: out, notes })
+}
+
+/// The rows of the first [`MAX_SERIES`] values of `series` (designs, policies), noting once per
+/// kind of chart (`what`) when some were left out.
+fn cap_series<'a>(
+    rows: &[&'a RunRow],
+    series: impl Fn(&RunRow) -> &str,
+    notes: &mut Vec<String>,
+    what: &str,
+) -> Vec<&'a RunRow> {
+    let all = distinct(rows.iter().map(|r| series(r)));
+    if all.len() <= MAX_SERIES {
+        return rows.to_vec();
+    }
+    let note = format!("{what} show at most {MAX_SERIES} lines or bars each");
+    if !notes.contains(&note) {
+        notes.push(note);
+    }
+    let kept: HashSet<&str> = all.into_iter().take(MAX_SERIES).collect();
+    rows.iter()
+        .copied()
+        .filter(|r| kept.contains(series(r)))
+        .collect()
+}
+
+/// At most [`MAX_POINTS`] points of `p`, evenly spaced, the first and last kept.
+fn thin(p: Vec<(f64, f64)>) -> Vec<(f64, f64)> {
+    if p.len() <= MAX_POINTS {
+        return p;
+    }
+    let n = p.len();
+    (0..MAX_POINTS)
+        .map(|i| p[i * (n - 1) / (MAX_POINTS - 1)])
+        .collect()
+}
+
+/// The axis range `lo..hi` if plotters can draw it: finite, not empty, and positive on a log
+/// axis (its key-point search never ends on an infinite range, and `inf` or `NaN` panics it).
+fn axis(lo: f64, hi: f64, log: bool) -> Result<(f64, f64), String> {
+    if !(lo.is_finite() && hi.is_finite() && (hi - lo).is_finite() && lo < hi) {
+        return Err(format!(
+            "its values span {lo}..{hi}, which no axis can show"
+        ));
+    }
+    if log && lo <= 0.0 {
+        return Err(format!(
+            "its values span {lo}..{hi}, which a log axis cannot show"
+        ));
+    }
+    Ok((lo, hi))
 }
 
 /// The row's data-frame limit (the `frames` column), if it ran under one.
@@ -432,10 +708,12 @@ fn bars<DB: DrawingBackend>(
     let ymax = rows
         .iter()
         .map(|r| r.refs_per_translation)
+        .filter(|v| v.is_finite())
         .fold(0.0f64, f64::max)
         .max(1e-3)
         * 1.45;
-    let n = traces.len() as f64;
+    let (_, ymax) = axis(0.0, ymax, false)?;
+    let n = traces.len().max(1) as f64;
     let mut chart = ChartBuilder::on(area)
         .caption(title, ("sans-serif", 22))
         .margin(14)
@@ -469,6 +747,7 @@ fn bars<DB: DrawingBackend>(
         let rects: Vec<Rectangle<(f64, f64)>> = rows
             .iter()
             .filter(|r| r.design == *d)
+            .filter(|r| r.refs_per_translation.is_finite())
             .filter_map(|r| {
                 let i = traces.iter().position(|t| *t == r.trace)? as f64;
                 let x0 = i + 0.1 + j as f64 * w;
@@ -553,6 +832,20 @@ fn lines<DB: DrawingBackend>(
     units: (Unit, Unit),
     legend: SeriesLabelPosition,
 ) -> Result<(), String> {
+    // Points an axis cannot show (not finite, or not positive on a log axis) are left out.
+    let shows = |v: f64, log: bool| v.is_finite() && (!log || v > 0.0);
+    let series: Vec<(String, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(label, p)| {
+            let p = p
+                .iter()
+                .copied()
+                .filter(|(x, y)| shows(*x, log.0) && shows(*y, log.1))
+                .collect();
+            (label.clone(), thin(p))
+        })
+        .collect();
+    let series = &series[..];
     let pts = series.iter().flat_map(|(_, p)| p.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
     for (x, y) in pts {
@@ -568,14 +861,18 @@ fn lines<DB: DrawingBackend>(
         if log {
             let lo = lo.max(1e-12);
             (lo / 1.5, hi.max(lo) * 1.5)
-        } else if hi - lo < 1e-12 {
-            (lo - 1.0, hi + 1.0)
+        } else if hi - lo <= 1e-9 * lo.abs().max(hi.abs()).max(1.0) {
+            // All equal (to within rounding): a range around them.
+            let d = (lo.abs() * 0.1).max(1.0);
+            (lo - d, hi + d)
         } else {
             (lo - (hi - lo) * 0.04, hi + (hi - lo) * 0.06)
         }
     };
     let (x0, x1) = pad(x0, x1, log.0);
     let (y0, y1) = pad(if log.1 { y0 } else { y0.min(0.0) }, y1, log.1);
+    let (x0, x1) = axis(x0, x1, log.0)?;
+    let (y0, y1) = axis(y0, y1, log.1)?;
     let mut builder = ChartBuilder::on(area);
     builder
         .caption(title, ("sans-serif", 22))
@@ -697,12 +994,7 @@ fn table_bytes<DB: DrawingBackend>(
             let rs = groups.get(*d)?;
             let mut p: Vec<(f64, f64)> = rs
                 .iter()
-                .map(|r| {
-                    (
-                        (r.distinct_pages * r.page_bytes) as f64,
-                        r.table_bytes.max(1) as f64,
-                    )
-                })
+                .filter_map(|r| Some((footprint(r)? as f64, r.table_bytes.max(1) as f64)))
                 .collect();
             p.sort_by(|a, b| a.0.total_cmp(&b.0));
             Some((d.to_string(), p))
@@ -844,7 +1136,7 @@ mod tests {
                 }
             }
         }
-        let charts = render_all(&rows, d.path());
+        let charts = render_all(&rows, d.path()).unwrap().charts;
         let drawn: Vec<&str> = charts
             .iter()
             .filter(|c| c.svg.is_some())
@@ -868,5 +1160,35 @@ mod tests {
             let svg = std::fs::read_to_string(d.path().join(format!("{name}.svg"))).unwrap();
             assert!(svg.contains("<svg") && svg.contains("x86-64"), "{name}");
         }
+    }
+
+    #[test]
+    fn trace_keys_are_unique_and_plain_where_they_can_be() {
+        let k = trace_keys(&["a/t.lackey", "b/t.lackey", "x y", "x_y", "solo.ptbt"]);
+        assert_eq!(k["solo.ptbt"], "solo_ptbt");
+        assert_eq!(
+            k["a/t.lackey"],
+            format!("t_lackey_{:08x}", fnv1a32("a/t.lackey"))
+        );
+        assert_ne!(k["a/t.lackey"], k["b/t.lackey"]);
+        assert_ne!(k["x y"], k["x_y"]);
+        assert!(k["x y"].starts_with("x_y_") && k["x y"].len() == 12);
+        // FNV-1a is fixed: the same names on every run.
+        assert_eq!(fnv1a32(""), (0xcbf2_9ce4_8422_2325u64 ^ 0xcbf2_9ce4) as u32);
+    }
+
+    #[test]
+    fn axes_refuse_what_plotters_cannot_draw() {
+        assert_eq!(axis(0.0, 1.0, false), Ok((0.0, 1.0)));
+        assert!(axis(0.0, f64::INFINITY, false).is_err());
+        assert!(axis(f64::NAN, 1.0, false).is_err());
+        assert!(axis(1.0, 1.0, false).is_err());
+        assert!(axis(-f64::MAX, f64::MAX, false).is_err());
+        assert!(axis(0.0, 8.0, true).is_err());
+        assert_eq!(axis(0.5, 8.0, true), Ok((0.5, 8.0)));
+        let p: Vec<(f64, f64)> = (0..1000).map(|i| (i as f64, 0.0)).collect();
+        let t = thin(p);
+        assert_eq!(t.len(), MAX_POINTS);
+        assert_eq!((t[0].0, t[MAX_POINTS - 1].0), (0.0, 999.0));
     }
 }

@@ -234,6 +234,21 @@ pub fn write_with(
     Ok(())
 }
 
+/// The records of the CSV file at `path` (its header line not counted), counted without holding
+/// them: at most `stop + 1` are read, so past `stop` the answer is `stop + 1`.
+pub fn count_rows(path: &Path, stop: u64) -> io::Result<u64> {
+    let file = std::fs::File::open(path)?;
+    let mut r = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(io::BufReader::with_capacity(1 << 16, file));
+    let mut record = csv::ByteRecord::new();
+    let mut n = 0u64;
+    while n <= stop && r.read_byte_record(&mut record).map_err(io::Error::other)? {
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Renders rows as an aligned text table: text columns left-aligned, numbers right-aligned.
 pub fn render_table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
@@ -348,5 +363,15 @@ mod tests {
         );
         assert_eq!(thousands(1234567), "1,234,567");
         assert_eq!(thousands(12), "12");
+    }
+
+    #[test]
+    fn rows_are_counted_up_to_the_stop() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.csv");
+        std::fs::write(&path, "trace,design\na,\"x\ny\"\nb,c\nd,e\n").unwrap();
+        assert_eq!(count_rows(&path, 10).unwrap(), 3);
+        assert_eq!(count_rows(&path, 1).unwrap(), 2);
+        assert!(count_rows(&dir.path().join("none.csv"), 1).is_err());
     }
 }

@@ -21,7 +21,12 @@ pub struct PageInfo {
     pub version: String,
     /// When it was made (UTC).
     pub date: String,
+    /// What the charts leave out and why, a sentence each (see [`crate::charts::Charts`]).
+    pub notes: Vec<String>,
 }
+
+/// The results table on the page shows at most this many rows (the results file holds all).
+pub const MAX_TABLE_ROWS: usize = 1000;
 
 /// The machine as `/proc` describes it (Linux), or what `std` knows elsewhere.
 pub fn machine() -> String {
@@ -54,6 +59,51 @@ pub fn machine() -> String {
         .map(|s| format!("Linux {}", s.trim()))
         .unwrap_or_else(|_| std::env::consts::OS.to_string());
     format!("{cpu}, {cores} cores, {mem}, {kernel}")
+}
+
+/// `s` as Markdown text that shows as written: line breaks and other control characters become
+/// spaces (a newline would end a heading or a table row), `&`, `<` and `>` become entities (no
+/// raw HTML), and Markdown's punctuation is escaped with a backslash.
+pub fn md(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            c if c.is_control() => out.push(' '),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '!' | '|'
+            | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A code fence for `text`: backticks, one more than the longest run of them in it (at least 3),
+/// so no line of the text can close it.
+pub fn fence(text: &str) -> String {
+    let (mut run, mut longest) = (0usize, 0usize);
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    "`".repeat((longest + 1).max(3))
+}
+
+/// The line under the results table when it shows only some of the rows.
+fn table_cut(info: &PageInfo, n: usize) -> Option<String> {
+    (n > MAX_TABLE_ROWS).then(|| {
+        format!(
+            "The table shows the first {} of {} rows; {} holds all.",
+            thousands(MAX_TABLE_ROWS as u64),
+            thousands(n as u64),
+            info.results
+        )
+    })
 }
 
 fn esc(s: &str) -> String {
@@ -96,18 +146,19 @@ fn cells(r: &RunRow) -> [String; 10] {
     ]
 }
 
-/// The Markdown page (charts linked as `NAME.png` beside it).
+/// The Markdown page (charts linked as `NAME.png` beside it). Every name is escaped (see
+/// [`md`]) and the experiment sits in a fence no line of it can close.
 pub fn markdown(info: &PageInfo, charts: &[Chart], rows: &[RunRow]) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "# {}\n", info.title);
+    let _ = writeln!(s, "# {}\n", md(&info.title));
     let _ = writeln!(
         s,
-        "Made by {} on {} from `{}` ({} rows).\n\nMachine: {}.\n",
-        info.version,
-        info.date,
-        info.results,
+        "Made by {} on {} from {} ({} rows).\n\nMachine: {}.\n",
+        md(&info.version),
+        md(&info.date),
+        md(&info.results),
         rows.len(),
-        info.machine
+        md(&info.machine)
     );
     let _ = writeln!(s, "## Charts\n");
     for c in charts {
@@ -116,31 +167,42 @@ pub fn markdown(info: &PageInfo, charts: &[Chart], rows: &[RunRow]) -> String {
                 let _ = writeln!(
                     s,
                     "### {}\n\n{}\n\n![{}]({}.png)\n\n([SVG]({}.svg))\n",
-                    c.title, c.caption, c.title, c.name, c.name
+                    md(&c.title),
+                    md(&c.caption),
+                    md(&c.title),
+                    c.name,
+                    c.name
                 );
             }
             (None, why) => {
                 let _ = writeln!(
                     s,
                     "- *{}*: not drawn: {}.\n",
-                    c.title,
-                    why.as_deref().unwrap_or("no data")
+                    md(&c.title),
+                    md(why.as_deref().unwrap_or("no data"))
                 );
             }
         }
     }
+    if !info.notes.is_empty() {
+        let _ = writeln!(s, "Left out of the charts:\n");
+        for n in &info.notes {
+            let _ = writeln!(s, "- {}.", md(n));
+        }
+        let _ = writeln!(s);
+    }
     let _ = writeln!(s, "## Results\n");
     let _ = writeln!(s, "| {} |", COLUMNS.join(" | "));
     let _ = writeln!(s, "|{}|", COLUMNS.map(|_| "---").join("|"));
-    for r in rows {
-        let _ = writeln!(
-            s,
-            "| {} |",
-            cells(r).map(|c| c.replace('|', "\\|")).join(" | ")
-        );
+    for r in rows.iter().take(MAX_TABLE_ROWS) {
+        let _ = writeln!(s, "| {} |", cells(r).map(|c| md(&c)).join(" | "));
+    }
+    if let Some(cut) = table_cut(info, rows.len()) {
+        let _ = writeln!(s, "\n{}", md(&cut));
     }
     if let Some(e) = &info.experiment {
-        let _ = writeln!(s, "\n## Experiment\n\n```toml\n{}\n```", e.trim_end());
+        let f = fence(e);
+        let _ = writeln!(s, "\n## Experiment\n\n{f}toml\n{}\n{f}", e.trim_end());
     }
     s
 }
@@ -199,12 +261,19 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
             }
         }
     }
+    if !info.notes.is_empty() {
+        let _ = writeln!(s, "<p>Left out of the charts:</p>\n<ul>");
+        for n in &info.notes {
+            let _ = writeln!(s, "<li>{}.</li>", esc(n));
+        }
+        let _ = writeln!(s, "</ul>");
+    }
     let _ = write!(s, "<h2>Results</h2>\n<table>\n<tr>");
     for c in COLUMNS {
         let _ = write!(s, "<th>{}</th>", esc(c));
     }
     let _ = writeln!(s, "</tr>");
-    for r in rows {
+    for r in rows.iter().take(MAX_TABLE_ROWS) {
         let _ = write!(s, "<tr>");
         for c in cells(r) {
             let _ = write!(s, "<td>{}</td>", esc(&c));
@@ -212,6 +281,9 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
         let _ = writeln!(s, "</tr>");
     }
     let _ = writeln!(s, "</table>");
+    if let Some(cut) = table_cut(info, rows.len()) {
+        let _ = writeln!(s, "<p>{}</p>", esc(&cut));
+    }
     if let Some(e) = &info.experiment {
         let _ = writeln!(s, "<h2>Experiment</h2>\n<pre>{}</pre>", esc(e.trim_end()));
     }
@@ -263,7 +335,19 @@ mod tests {
         assert!(h.contains("<td>x.ptbt</td><td>x86-64</td>"));
         assert!(h.contains("name = &quot;T&quot;"));
         let m = markdown(&info, &charts, &rows);
-        assert!(m.contains("![A <chart>](a.png)"));
+        assert!(m.contains("![A &lt;chart&gt;](a.png)"));
         assert!(m.contains("| x.ptbt | x86-64 |"));
+    }
+
+    #[test]
+    fn names_are_escaped_and_fences_outlast_backticks() {
+        assert_eq!(
+            md("a<b>&c\n# *x_y* [l](u) `c` | ~!+\\"),
+            "a&lt;b&gt;&amp;c \\# \\*x\\_y\\* \\[l\\]\\(u\\) \\`c\\` \\| \\~\\!\\+\\\\"
+        );
+        assert_eq!(md("x86-64 l1=64x4.ptbt"), "x86-64 l1=64x4.ptbt");
+        assert_eq!(fence("no ticks"), "```");
+        assert_eq!(fence("a\n```\nb"), "````");
+        assert_eq!(fence("`````"), "``````");
     }
 }
