@@ -48,6 +48,8 @@ enum Command {
     Designs,
     /// List the TLB presets and the keys of a TLB SPEC.
     Tlbs,
+    /// List the cache presets and the keys of a cache SPEC.
+    Caches,
     /// Convert a trace to ptbench's binary format (or another format).
     #[command(after_help = commands::convert::AFTER_HELP)]
     Convert(commands::convert::ConvertArgs),
@@ -100,6 +102,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::exec(args),
         Command::Designs => commands::catalog::designs(),
         Command::Tlbs => commands::catalog::tlbs(),
+        Command::Caches => commands::catalog::caches(),
         Command::Convert(args) => commands::convert::exec(args),
         Command::Gen(args) => commands::gen::exec(args),
         Command::Inspect(args) => commands::inspect::exec(args),

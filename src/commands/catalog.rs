@@ -1,4 +1,5 @@
-//! `ptbench designs` and `ptbench tlbs`: what can be replayed, with parameters and defaults.
+//! `ptbench designs`, `ptbench tlbs` and `ptbench caches`: what can be replayed, with parameters
+//! and defaults.
 
 use anyhow::Result;
 use ptbench_pagetable::{DesignSpec, CATALOG};
@@ -38,6 +39,26 @@ pub fn tlbs() -> Result<()> {
          l2incl=incl|excl|non       L1/L2 inclusion\n  \
          huge=separate|shared       arrays per page size, or one array for all sizes\n  \
          asid=on|off                ASID-tagged entries, or flush on every context switch"
+    );
+    Ok(())
+}
+
+/// Runs `ptbench caches`.
+pub fn caches() -> Result<()> {
+    for p in ptbench_tlb::cache_presets() {
+        outln!("{}\n    {}\n    = {}", p.name, p.description, p.spec);
+    }
+    outln!(
+        "\nA cache SPEC is a preset, optionally followed by overrides (skylake,mem_lat=300), or keys:\n  \
+         l1i=LxW l1d=LxW l2=LxW llc=LxW  levels: L lines of W ways (sets = L/W, a power of two); none removes one\n  \
+         line=BYTES                 line size, a power of two (default 64)\n  \
+         repl=lru|fifo|random|plru|bitplru  replacement of every level\n  \
+         l1_lat l2_lat llc_lat mem_lat=CYCLES  load-to-use latency of a hit at each level, and of memory\n  \
+         walker=l1d|l2              where page-table reads enter the hierarchy\n  \
+         ptes=cached|bypass         page-table reads through the caches, or straight to memory\n\n\
+         Counting follows cachegrind: an access spanning two lines is one access that misses if either\n\
+         line misses; a level is looked up when the level above missed; write-allocate; no level\n\
+         back-invalidates. `tests/cachegrind.rs` holds the model to cachegrind's I1, D1 and LL misses."
     );
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! TLBs and page-walk caches for ptbench: what a translation costs *before* the page table is
-//! walked.
+//! walked; and the data caches ([`cache`]) its walks and the trace's accesses go through.
 //!
 //! The model: a TLB caches whole [`Pte`]s (frame, permissions, page size) keyed by [`TlbKey`] - the
 //! page number in units of the entry's own page size and the address space's ASID. Every TLB is a
@@ -18,6 +18,7 @@
 //! dynamically; the per-set policy is a `match` on a small enum, or a type parameter.
 
 mod array;
+pub mod cache;
 mod geometry;
 mod hierarchy;
 pub mod policy;
@@ -25,6 +26,9 @@ mod pwc;
 mod spec;
 mod tlb;
 
+pub use cache::{
+    cache_presets, CacheHierarchy, CachePreset, CacheSpec, CacheSpecError, CacheStats, Served,
+};
 pub use geometry::{Geometry, GeometryError, MAX_ENTRIES};
 pub use hierarchy::{
     HitLevel, HugeMode, Inclusion, TlbError, TlbHierarchy, TlbLookup, TlbStats, MAX_SIZES,

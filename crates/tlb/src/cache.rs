@@ -1,0 +1,701 @@
+//! Data caches: the hierarchy that page-table reads and the trace's own accesses go through, so
+//! that a walk costs cycles and not only references.
+//!
+//! Layout: up to four levels, `l1i` (instruction fetches), `l1d` (loads and stores), `l2` and
+//! `llc` (both unified), each a set-associative array of cache lines (the TLB's [`SetArray`] keyed
+//! by line number, set = `line & (sets - 1)`, with the TLB's replacement policies). A level left
+//! out is skipped.
+//!
+//! Counting follows cachegrind, so that the two agree exactly on the same accesses: an access that
+//! spans several lines is one access, which misses a level if any of its lines misses there (every
+//! line is looked up, and filled on a miss: write-allocate, for loads and stores alike); the next
+//! level is looked up only when the level above missed, for all of the access's lines. A level
+//! never back-invalidates (non-inclusive, like cachegrind's I1/D1/LL).
+//!
+//! Cost model: latencies are load-to-use totals (an L2 hit costs `l2_lat`, not `l1_lat + l2_lat`),
+//! as measured on hardware and as the EMT artifact's walk model takes them; a read that misses
+//! every level costs `mem_lat`. Page-table reads enter at the level `walker=` names (`l1d` or
+//! `l2`), or go straight to memory with `ptes=bypass` (then they neither hit nor disturb a cache).
+//!
+//! Specs read like TLB specs: `none`, a preset (`skylake`, `emt`), or `key=value` items after an
+//! optional preset: `l1i=LINESxWAYS`, `l1d=`, `l2=`, `llc=` (`none` removes a level), `line=BYTES`
+//! (a power of two, default 64), `repl=lru|fifo|random|plru|bitplru`, `l1_lat=`, `l2_lat=`,
+//! `llc_lat=`, `mem_lat=` (cycles), `walker=l1d|l2`, `ptes=cached|bypass`. The
+//! [`Display`](fmt::Display) form is canonical: `parse(spec.to_string()) == spec`.
+
+use crate::array::SetArray;
+use crate::policy::{AnyRepl, ReplPolicy};
+use crate::Geometry;
+use std::fmt;
+use thiserror::Error;
+
+/// Why a cache spec was rejected; every variant names the item.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum CacheSpecError {
+    /// The spec is empty.
+    #[error("empty cache spec (use `none` for no caches)")]
+    Empty,
+    /// The first item is neither a preset nor `key=value`.
+    #[error("unknown cache preset `{name}`; presets: none, skylake, emt (see `ptbench caches`)")]
+    UnknownPreset {
+        /// The name given.
+        name: String,
+    },
+    /// An item that is not `key=value` after the first.
+    #[error("`{item}` is not key=value (a preset name may only come first)")]
+    NotKeyValue {
+        /// The item.
+        item: String,
+    },
+    /// A key the spec language does not have.
+    #[error("unknown cache spec key `{key}`; keys: l1i, l1d, l2, llc, line, repl, l1_lat, l2_lat, llc_lat, mem_lat, walker, ptes")]
+    UnknownKey {
+        /// The key given.
+        key: String,
+    },
+    /// A key given twice.
+    #[error("cache spec key `{key}` given twice")]
+    Duplicate {
+        /// The key.
+        key: String,
+    },
+    /// A value that does not parse or is out of range.
+    #[error("bad cache spec value `{key}={value}`: {reason}")]
+    BadValue {
+        /// The key.
+        key: String,
+        /// The value.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// Where page-table reads enter the hierarchy.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Walker {
+    /// At the L1 data cache (as on x86 cores).
+    #[default]
+    L1d,
+    /// At the L2 (walkers that bypass the L1).
+    L2,
+}
+
+/// Whether page-table reads go through the caches.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum PteRoute {
+    /// Through the caches, from the level [`Walker`] names.
+    #[default]
+    Cached,
+    /// Straight to memory: `mem_lat` each, no cache touched.
+    Bypass,
+}
+
+/// A cache hierarchy's settings; [`CacheSpec::NONE`] (no level, no latency) is today's model,
+/// which counts no cycles.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CacheSpec {
+    /// The instruction L1.
+    pub l1i: Option<Geometry>,
+    /// The data L1.
+    pub l1d: Option<Geometry>,
+    /// The unified L2.
+    pub l2: Option<Geometry>,
+    /// The last-level cache.
+    pub llc: Option<Geometry>,
+    /// Line size in bytes (a power of two).
+    pub line: u32,
+    /// Replacement policy of every level.
+    pub repl: ReplPolicy,
+    /// Load-to-use latency of an L1 hit, in cycles.
+    pub l1_lat: u32,
+    /// Of an L2 hit.
+    pub l2_lat: u32,
+    /// Of an LLC hit.
+    pub llc_lat: u32,
+    /// Of a read that misses every level.
+    pub mem_lat: u32,
+    /// Where page-table reads enter.
+    pub walker: Walker,
+    /// Whether page-table reads are cached.
+    pub ptes: PteRoute,
+}
+
+/// A named [`CacheSpec`].
+#[derive(Clone, Debug)]
+pub struct CachePreset {
+    /// The name, usable as a spec or its first item.
+    pub name: &'static str,
+    /// What it models and where its numbers come from.
+    pub description: &'static str,
+    /// The settings.
+    pub spec: CacheSpec,
+}
+
+impl CacheSpec {
+    /// No caches and no latencies: no cycles are counted (the default).
+    pub const NONE: CacheSpec = CacheSpec {
+        l1i: None,
+        l1d: None,
+        l2: None,
+        llc: None,
+        line: 64,
+        repl: ReplPolicy::Lru,
+        l1_lat: 0,
+        l2_lat: 0,
+        llc_lat: 0,
+        mem_lat: 0,
+        walker: Walker::L1d,
+        ptes: PteRoute::Cached,
+    };
+
+    /// An Intel Skylake client core (i7-6700): 32 KiB 8-way L1I and L1D, 256 KiB 4-way L2, 8 MiB
+    /// 16-way LLC, 64-byte lines, LRU; 4, 12 and 42 cycles to use and 250 to memory (7-cpu.com's
+    /// measurements: 42 cycles + 51 ns at 4 GHz).
+    pub const SKYLAKE: CacheSpec = CacheSpec {
+        l1i: Some(Geometry::known(512, 8)),
+        l1d: Some(Geometry::known(512, 8)),
+        l2: Some(Geometry::known(4096, 4)),
+        llc: Some(Geometry::known(131_072, 16)),
+        line: 64,
+        repl: ReplPolicy::Lru,
+        l1_lat: 4,
+        l2_lat: 12,
+        llc_lat: 42,
+        mem_lat: 250,
+        walker: Walker::L1d,
+        ptes: PteRoute::Cached,
+    };
+
+    /// Skylake's geometry with the EMT artifact's walk-latency model: L1 2, L2 16, LLC 56 and
+    /// memory 200 cycles.
+    pub const EMT: CacheSpec = CacheSpec {
+        l1_lat: 2,
+        l2_lat: 16,
+        llc_lat: 56,
+        mem_lat: 200,
+        ..CacheSpec::SKYLAKE
+    };
+
+    /// Whether this spec counts cycles at all (any level or any latency).
+    pub fn enabled(&self) -> bool {
+        *self != CacheSpec::NONE
+    }
+
+    /// Parses a spec (see the module docs).
+    pub fn parse(text: &str) -> Result<CacheSpec, CacheSpecError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(CacheSpecError::Empty);
+        }
+        let mut items = text.split(',').map(str::trim).peekable();
+        let mut spec = CacheSpec::NONE;
+        if let Some(first) = items.peek().copied() {
+            if !first.contains('=') {
+                spec = cache_presets()
+                    .into_iter()
+                    .find(|p| p.name == first)
+                    .map(|p| p.spec)
+                    .ok_or_else(|| CacheSpecError::UnknownPreset { name: first.into() })?;
+                items.next();
+            }
+        }
+        let mut given: Vec<&str> = Vec::new();
+        for item in items {
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| CacheSpecError::NotKeyValue { item: item.into() })?;
+            let (key, value) = (key.trim(), value.trim());
+            if given.contains(&key) {
+                return Err(CacheSpecError::Duplicate { key: key.into() });
+            }
+            spec.set(key, value)?;
+            given.push(key);
+        }
+        Ok(spec)
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<(), CacheSpecError> {
+        let bad = |reason: &str| CacheSpecError::BadValue {
+            key: key.into(),
+            value: value.into(),
+            reason: reason.into(),
+        };
+        let level = || -> Result<Option<Geometry>, CacheSpecError> {
+            if value == "none" {
+                return Ok(None);
+            }
+            value.parse::<Geometry>().map(Some).map_err(|r| bad(&r))
+        };
+        let cycles = || -> Result<u32, CacheSpecError> {
+            value
+                .parse::<u32>()
+                .ok()
+                .filter(|&c| c <= 1_000_000)
+                .ok_or_else(|| bad("expected a number of cycles, 0 to 1000000"))
+        };
+        match key {
+            "l1i" => self.l1i = level()?,
+            "l1d" => self.l1d = level()?,
+            "l2" => self.l2 = level()?,
+            "llc" => self.llc = level()?,
+            "line" => {
+                self.line = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|l| l.is_power_of_two() && (4..=1 << 20).contains(l))
+                    .ok_or_else(|| bad("expected a power of two from 4 to 1048576"))?
+            }
+            "repl" => {
+                self.repl = match value {
+                    "lru" => ReplPolicy::Lru,
+                    "fifo" => ReplPolicy::Fifo,
+                    "random" => ReplPolicy::Random {
+                        seed: crate::DEFAULT_SEED,
+                    },
+                    "plru" => ReplPolicy::TreePlru,
+                    "bitplru" => ReplPolicy::BitPlru,
+                    _ => return Err(bad("expected lru, fifo, random, plru or bitplru")),
+                }
+            }
+            "l1_lat" => self.l1_lat = cycles()?,
+            "l2_lat" => self.l2_lat = cycles()?,
+            "llc_lat" => self.llc_lat = cycles()?,
+            "mem_lat" => self.mem_lat = cycles()?,
+            "walker" => {
+                self.walker = match value {
+                    "l1d" => Walker::L1d,
+                    "l2" => Walker::L2,
+                    _ => return Err(bad("expected l1d or l2")),
+                }
+            }
+            "ptes" => {
+                self.ptes = match value {
+                    "cached" => PteRoute::Cached,
+                    "bypass" => PteRoute::Bypass,
+                    _ => return Err(bad("expected cached or bypass")),
+                }
+            }
+            _ => return Err(CacheSpecError::UnknownKey { key: key.into() }),
+        }
+        for g in [self.l1i, self.l1d, self.l2, self.llc]
+            .into_iter()
+            .flatten()
+        {
+            self.repl
+                .check_ways(g.ways())
+                .map_err(|e| bad(&e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for CacheSpec {
+    /// `none`, or every setting in a fixed order (`l1i=512x8,l1d=512x8,l2=4096x4,...`).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if *self == CacheSpec::NONE {
+            return f.write_str("none");
+        }
+        let level = |g: Option<Geometry>| g.map_or_else(|| "none".to_string(), |g| g.to_string());
+        write!(
+            f,
+            "l1i={},l1d={},l2={},llc={},line={},repl={},l1_lat={},l2_lat={},llc_lat={},mem_lat={},walker={},ptes={}",
+            level(self.l1i),
+            level(self.l1d),
+            level(self.l2),
+            level(self.llc),
+            self.line,
+            self.repl.name(),
+            self.l1_lat,
+            self.l2_lat,
+            self.llc_lat,
+            self.mem_lat,
+            match self.walker {
+                Walker::L1d => "l1d",
+                Walker::L2 => "l2",
+            },
+            match self.ptes {
+                PteRoute::Cached => "cached",
+                PteRoute::Bypass => "bypass",
+            }
+        )
+    }
+}
+
+impl std::str::FromStr for CacheSpec {
+    type Err = CacheSpecError;
+    fn from_str(s: &str) -> Result<CacheSpec, CacheSpecError> {
+        CacheSpec::parse(s)
+    }
+}
+
+/// The cache presets, for `ptbench caches` and as spec names.
+pub fn cache_presets() -> Vec<CachePreset> {
+    vec![
+        CachePreset {
+            name: "none",
+            description: "no caches and no latencies: no cycles are counted (the default)",
+            spec: CacheSpec::NONE,
+        },
+        CachePreset {
+            name: "skylake",
+            description: "Intel Skylake client: L1I/L1D 32 KiB 8-way, L2 256 KiB 4-way, LLC 8 MiB 16-way, 64 B lines, LRU; 4/12/42/250 cycles (7-cpu.com)",
+            spec: CacheSpec::SKYLAKE,
+        },
+        CachePreset {
+            name: "emt",
+            description: "Skylake's caches with the EMT artifact's walk latencies: L1 2, L2 16, LLC 56, memory 200 cycles",
+            spec: CacheSpec::EMT,
+        },
+    ]
+}
+
+/// Which level served an access.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Served {
+    /// The L1 (instruction or data).
+    L1,
+    /// The L2.
+    L2,
+    /// The last-level cache.
+    Llc,
+    /// Memory: every level present missed.
+    Mem,
+}
+
+/// Accesses and misses of one level, as cachegrind counts them (an access that spans lines is
+/// one access).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct LevelStats {
+    /// Accesses that looked this level up.
+    pub accesses: u64,
+    /// Of those, accesses that missed it.
+    pub misses: u64,
+}
+
+/// What a [`CacheHierarchy`] counted, by source.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Instruction fetches at the L1I.
+    pub l1i: LevelStats,
+    /// Loads and stores at the L1D.
+    pub l1d: LevelStats,
+    /// The trace's accesses at the L2.
+    pub l2: LevelStats,
+    /// The trace's accesses at the LLC.
+    pub llc: LevelStats,
+    /// Page-table reads served by each level: L1D, L2, LLC, memory.
+    pub pte_served: [u64; 4],
+}
+
+struct Level {
+    lines: SetArray<(), AnyRepl>,
+}
+
+impl Level {
+    fn new(g: Geometry, repl: ReplPolicy) -> Level {
+        let sets = g.sets() as usize;
+        let ways = g.ways() as usize;
+        // `check_ways` ran when the spec was parsed; a policy that cannot drive these ways
+        // falls back to LRU rather than fail here.
+        let r = repl.build(sets, ways).unwrap_or_else(|_| {
+            ReplPolicy::Lru
+                .build(sets, ways)
+                .unwrap_or_else(|_| unreachable!())
+        });
+        Level {
+            lines: SetArray::new(sets, ways, (), r),
+        }
+    }
+
+    /// Looks up lines `first..=last` (filling those that miss); true if any missed.
+    #[inline]
+    fn misses(&mut self, first: u64, last: u64) -> bool {
+        let mut missed = false;
+        let mut line = first;
+        loop {
+            if self.lines.lookup(line, 0).is_none() {
+                self.lines.fill(line, 0, ());
+                missed = true;
+            }
+            if line == last {
+                return missed;
+            }
+            line += 1;
+        }
+    }
+}
+
+/// A running cache hierarchy (see the module docs for what it counts and how).
+pub struct CacheHierarchy {
+    spec: CacheSpec,
+    line_shift: u32,
+    l1i: Option<Level>,
+    l1d: Option<Level>,
+    l2: Option<Level>,
+    llc: Option<Level>,
+    stats: CacheStats,
+}
+
+impl fmt::Debug for CacheHierarchy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CacheHierarchy")
+            .field("spec", &self.spec.to_string())
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl CacheHierarchy {
+    /// Empty caches of `spec`.
+    pub fn new(spec: &CacheSpec) -> CacheHierarchy {
+        let level = |g: Option<Geometry>| g.map(|g| Level::new(g, spec.repl));
+        CacheHierarchy {
+            spec: *spec,
+            line_shift: spec.line.trailing_zeros(),
+            l1i: level(spec.l1i),
+            l1d: level(spec.l1d),
+            l2: level(spec.l2),
+            llc: level(spec.llc),
+            stats: CacheStats::default(),
+        }
+    }
+
+    /// The spec it was built from.
+    pub fn spec(&self) -> &CacheSpec {
+        &self.spec
+    }
+
+    /// What it counted so far.
+    pub fn stats(&self) -> &CacheStats {
+        &self.stats
+    }
+
+    /// The cycles of an access served by `s`.
+    pub fn latency(&self, s: Served) -> u32 {
+        match s {
+            Served::L1 => self.spec.l1_lat,
+            Served::L2 => self.spec.l2_lat,
+            Served::Llc => self.spec.llc_lat,
+            Served::Mem => self.spec.mem_lat,
+        }
+    }
+
+    fn lines(&self, addr: u64, size: u32) -> (u64, u64) {
+        let last = addr.saturating_add(u64::from(size.max(1)) - 1);
+        (addr >> self.line_shift, last >> self.line_shift)
+    }
+
+    /// Looks `first..=last` up from the L2 down, counting into the trace's statistics when
+    /// `count` is set; which level served.
+    fn below_l1(&mut self, first: u64, last: u64, count: bool) -> Served {
+        if let Some(l2) = &mut self.l2 {
+            let miss = l2.misses(first, last);
+            if count {
+                self.stats.l2.accesses += 1;
+                self.stats.l2.misses += u64::from(miss);
+            }
+            if !miss {
+                return Served::L2;
+            }
+        }
+        if let Some(llc) = &mut self.llc {
+            let miss = llc.misses(first, last);
+            if count {
+                self.stats.llc.accesses += 1;
+                self.stats.llc.misses += u64::from(miss);
+            }
+            if !miss {
+                return Served::Llc;
+            }
+        }
+        Served::Mem
+    }
+
+    /// An instruction fetch of `size` bytes at `addr` (a physical address).
+    pub fn fetch(&mut self, addr: u64, size: u32) -> Served {
+        let (first, last) = self.lines(addr, size);
+        if let Some(l1) = &mut self.l1i {
+            let miss = l1.misses(first, last);
+            self.stats.l1i.accesses += 1;
+            self.stats.l1i.misses += u64::from(miss);
+            if !miss {
+                return Served::L1;
+            }
+        }
+        self.below_l1(first, last, true)
+    }
+
+    /// A load or store of `size` bytes at `addr` (write-allocate: both fill on a miss).
+    pub fn data(&mut self, addr: u64, size: u32) -> Served {
+        let (first, last) = self.lines(addr, size);
+        if let Some(l1) = &mut self.l1d {
+            let miss = l1.misses(first, last);
+            self.stats.l1d.accesses += 1;
+            self.stats.l1d.misses += u64::from(miss);
+            if !miss {
+                return Served::L1;
+            }
+        }
+        self.below_l1(first, last, true)
+    }
+
+    /// A page-table read of `bytes` bytes at physical address `addr`: where it was served and
+    /// its cycles. With `ptes=bypass` it goes to memory and touches no cache.
+    pub fn pte(&mut self, addr: u64, bytes: u32) -> (Served, u32) {
+        let served = if self.spec.ptes == PteRoute::Bypass {
+            Served::Mem
+        } else {
+            let (first, last) = self.lines(addr, bytes);
+            let l1 = match (self.spec.walker, &mut self.l1d) {
+                (Walker::L1d, Some(l1)) => !l1.misses(first, last),
+                _ => false,
+            };
+            if l1 {
+                Served::L1
+            } else {
+                self.below_l1(first, last, false)
+            }
+        };
+        self.stats.pte_served[served as usize] += 1;
+        (served, self.latency(served))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> CacheSpec {
+        CacheSpec::parse(text).unwrap()
+    }
+
+    #[test]
+    fn specs_round_trip_and_mistakes_are_named() {
+        for p in cache_presets() {
+            assert_eq!(spec(&p.spec.to_string()), p.spec, "{}", p.name);
+            assert_eq!(spec(p.name), p.spec);
+        }
+        let s = spec("skylake,l2=none,mem_lat=300,ptes=bypass");
+        assert_eq!(s.l2, None);
+        assert_eq!(s.mem_lat, 300);
+        assert_eq!(
+            s.to_string(),
+            "l1i=512x8,l1d=512x8,l2=none,llc=131072x16,line=64,repl=lru,l1_lat=4,l2_lat=12,llc_lat=42,mem_lat=300,walker=l1d,ptes=bypass"
+        );
+        assert!(spec("mem_lat=100").enabled());
+        assert!(!spec("none").enabled());
+        for (text, want) in [
+            ("", "empty cache spec"),
+            ("haswell", "unknown cache preset `haswell`"),
+            ("skylake,emt", "`emt` is not key=value"),
+            ("l3=512x8", "unknown cache spec key `l3`"),
+            ("l1d=512x8,l1d=64x4", "`l1d` given twice"),
+            ("l1d=500x8", "bad cache spec value `l1d=500x8`"),
+            (
+                "line=48",
+                "bad cache spec value `line=48`: expected a power of two",
+            ),
+            ("l1d=24x3,repl=plru", "bad cache spec value `repl=plru`"),
+            ("walker=l3", "expected l1d or l2"),
+        ] {
+            let e = CacheSpec::parse(text).unwrap_err().to_string();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_line_crossing_access_is_one_access_that_misses_if_either_line_misses() {
+        // Direct-mapped 4 lines of 64 bytes, then memory.
+        let mut c = CacheHierarchy::new(&spec("l1d=4x1,l1_lat=1,mem_lat=100"));
+        assert_eq!(c.data(0, 8), Served::Mem); // line 0 missed
+        assert_eq!(c.data(60, 8), Served::Mem); // lines 0 (hit) and 1 (miss): a miss
+        assert_eq!(c.data(60, 8), Served::L1); // both hit
+        assert_eq!(c.data(256, 4), Served::Mem); // line 4 evicts line 0 (set 0)
+        assert_eq!(c.data(0, 1), Served::Mem);
+        let s = c.stats();
+        assert_eq!(
+            s.l1d,
+            LevelStats {
+                accesses: 5,
+                misses: 4
+            }
+        );
+        assert_eq!(c.latency(Served::Mem), 100);
+    }
+
+    #[test]
+    fn lower_levels_see_only_the_misses_of_the_level_above() {
+        let mut c = CacheHierarchy::new(&spec("l1i=2x1,l1d=2x1,l2=none,llc=8x2"));
+        // Fetch and data share the LLC: a line fetched is an LLC hit for a later load.
+        assert_eq!(c.fetch(0x1000, 4), Served::Mem);
+        assert_eq!(c.data(0x1000, 4), Served::Llc);
+        assert_eq!(c.data(0x1000, 4), Served::L1);
+        let s = c.stats();
+        assert_eq!(
+            s.l1i,
+            LevelStats {
+                accesses: 1,
+                misses: 1
+            }
+        );
+        assert_eq!(
+            s.l1d,
+            LevelStats {
+                accesses: 2,
+                misses: 1
+            }
+        );
+        assert_eq!(s.l2, LevelStats::default());
+        assert_eq!(
+            s.llc,
+            LevelStats {
+                accesses: 2,
+                misses: 1
+            }
+        );
+    }
+
+    #[test]
+    fn table_reads_enter_where_the_walker_does_or_bypass() {
+        let mut c = CacheHierarchy::new(&spec("skylake"));
+        assert_eq!(c.pte(0x5000, 8), (Served::Mem, 250));
+        assert_eq!(c.pte(0x5008, 8), (Served::L1, 4)); // same line
+        let mut c = CacheHierarchy::new(&spec("skylake,walker=l2"));
+        c.pte(0x5000, 8);
+        assert_eq!(c.pte(0x5000, 8), (Served::L2, 12));
+        assert_eq!(
+            c.data(0x5000, 8),
+            Served::L2,
+            "the walker never filled the L1D"
+        );
+        let mut c = CacheHierarchy::new(&spec("skylake,ptes=bypass"));
+        c.pte(0x5000, 8);
+        assert_eq!(c.pte(0x5000, 8), (Served::Mem, 250));
+        assert_eq!(
+            c.data(0x5000, 8),
+            Served::Mem,
+            "bypassed reads fill nothing"
+        );
+        assert_eq!(c.stats().pte_served, [0, 0, 0, 2]);
+        // No level at all: every read costs mem_lat.
+        let mut c = CacheHierarchy::new(&spec("mem_lat=100"));
+        for i in 0..4 {
+            assert_eq!(c.pte(i * 8, 8), (Served::Mem, 100));
+        }
+    }
+
+    #[test]
+    fn true_lru_keeps_the_most_recent_ways() {
+        // One set of 4 ways: lines 0..4 fill it, a use of line 0 makes line 1 the victim of
+        // line 4, so line 0 hits and line 1 misses afterwards.
+        let mut c = CacheHierarchy::new(&spec("l1d=4x4"));
+        for l in 0..4 {
+            c.data(l * 64, 1);
+        }
+        c.data(0, 1);
+        c.data(4 * 64, 1);
+        assert_eq!(c.data(0, 1), Served::L1);
+        assert_eq!(c.data(64, 1), Served::Mem);
+    }
+}
