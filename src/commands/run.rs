@@ -226,6 +226,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
         },
         os: os_config(&args, &specs)?,
         no_fast_path: args.no_fast_path,
+        ..SimOptions::default()
     };
     // Designs that cannot replay these options: an error when asked for, skipped from the defaults.
     let mut configs = Vec::new();

@@ -18,7 +18,7 @@ pub use access::{Access, AccessKind, FILE_BACKED};
 pub use addr::{PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
 pub use count::{parse_count, CountError};
 pub use explain::{AddrSpace, NoRecord, Outside, VaField, WalkRecorder, WalkStep, WalkTrace};
-pub use mem::{EntryWidth, MemError, PhysMem};
+pub use mem::{EntryWidth, MemError, PhysMem, TableRead};
 pub use pte::{Perms, Pte};
 pub use table::{
     check_in_space, check_mapping, Footprint, MapError, NoWalkCache, PageTable, WalkCache, WalkCost,

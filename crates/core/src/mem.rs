@@ -13,11 +13,19 @@
 //! hash map beyond, so host memory grows with the frames written, not with the highest one (a flat
 //! table for 57-bit addresses reserves 2^36 frames and costs only what a trace touches).
 //!
+//! Recorded reads: when asked to ([`PhysMem::record_reads`]), memory logs the physical address,
+//! width and dependency step of every counted read, so that a cache model can say what a walk
+//! cost in cycles. Reads are sequential steps (each waits for the one before: a radix chain, a
+//! hash chain) unless a design marks a group as parallel ([`PhysMem::begin_parallel`]: the ways
+//! of an elastic cuckoo table), whose reads share one step. Off, the log costs one predictable
+//! branch per read.
+//!
 //! Freed frames: when asked to ([`PhysMem::track_freed`]), memory logs every range of table frames
 //! a design frees, and [`PhysMem::drain_freed`] hands the log to whoever caches table addresses
 //! (the replay loop invalidates the page-walk-cache entries that point into freed tables).
 
 use crate::{PhysAddr, WalkCost};
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use thiserror::Error;
 
@@ -99,6 +107,24 @@ pub struct PhysMem {
     track_freed: bool,
     /// Freed table frames not yet drained: (first physical address, one past the last byte).
     freed: Vec<(PhysAddr, PhysAddr)>,
+    /// Whether counted reads are logged in `reads`.
+    recording: Cell<bool>,
+    /// The step the next read belongs to, and whether a parallel group is open.
+    step: Cell<(u16, bool)>,
+    /// Reads logged since recording started (or was last taken).
+    reads: RefCell<Vec<TableRead>>,
+}
+
+/// One counted read of table memory, as [`PhysMem::take_reads`] gives it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct TableRead {
+    /// Its physical address.
+    pub pa: PhysAddr,
+    /// Bytes read (an entry, or a bucket or slot read as one reference).
+    pub bytes: u32,
+    /// Its dependency step: reads of one step are issued together and the step costs its
+    /// slowest read; a step starts when the one before ended.
+    pub step: u16,
 }
 
 impl PhysMem {
@@ -132,7 +158,57 @@ impl PhysMem {
             writes: 0,
             track_freed: false,
             freed: Vec::new(),
+            recording: Cell::new(false),
+            step: Cell::new((0, false)),
+            reads: RefCell::new(Vec::new()),
         })
+    }
+
+    /// Starts (clearing the log) or stops logging counted reads.
+    pub fn record_reads(&self, on: bool) {
+        self.recording.set(on);
+        self.step.set((0, false));
+        self.reads.borrow_mut().clear();
+    }
+
+    /// Whether counted reads are being logged.
+    #[inline(always)]
+    pub fn recording(&self) -> bool {
+        self.recording.get()
+    }
+
+    /// Moves the reads logged so far into `out` (cleared first); the next read starts step 0.
+    pub fn take_reads(&self, out: &mut Vec<TableRead>) {
+        out.clear();
+        std::mem::swap(out, &mut self.reads.borrow_mut());
+        self.step.set((0, false));
+    }
+
+    /// Opens a group of reads issued in parallel: they share one step until
+    /// [`PhysMem::end_parallel`].
+    #[inline(always)]
+    pub fn begin_parallel(&self) {
+        let (step, _) = self.step.get();
+        self.step.set((step, true));
+    }
+
+    /// Closes a parallel group: the next read starts a new step (if the group read anything).
+    #[inline(always)]
+    pub fn end_parallel(&self) {
+        let (step, _) = self.step.get();
+        let used = self.reads.borrow().last().is_some_and(|r| r.step == step);
+        self.step
+            .set((if used { step.wrapping_add(1) } else { step }, false));
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn log_read(&self, pa: PhysAddr, bytes: u32) {
+        let (step, parallel) = self.step.get();
+        self.reads.borrow_mut().push(TableRead { pa, bytes, step });
+        if !parallel {
+            self.step.set((step.wrapping_add(1), false));
+        }
     }
 
     /// log2 of the bytes per frame.
@@ -320,6 +396,9 @@ impl PhysMem {
     #[inline(always)]
     pub fn read(&self, pa: PhysAddr, width: EntryWidth, cost: &mut WalkCost) -> u64 {
         cost.refs += 1;
+        if self.recording.get() {
+            self.log_read(pa, width.bytes() as u32);
+        }
         self.peek(pa, width)
     }
 
@@ -328,6 +407,9 @@ impl PhysMem {
     #[inline]
     pub fn read_block(&self, pa: PhysAddr, out: &mut [u64], cost: &mut WalkCost) {
         cost.refs += 1;
+        if self.recording.get() {
+            self.log_read(pa, (out.len() * 8) as u32);
+        }
         match self.word_index(pa) {
             Some(i) => out.copy_from_slice(&self.words[i..i + out.len()]),
             None => out.fill(0),
@@ -374,6 +456,46 @@ impl PhysMem {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_are_logged_with_their_steps_only_while_recording() {
+        let mut mem = PhysMem::new(12, 40).unwrap();
+        let t = mem.alloc_table_frames(1).unwrap();
+        let mut cost = WalkCost::default();
+        mem.read(t, EntryWidth::U64, &mut cost);
+        let mut out = Vec::new();
+        mem.take_reads(&mut out);
+        assert!(out.is_empty(), "not recording");
+        mem.record_reads(true);
+        mem.read(t, EntryWidth::U64, &mut cost);
+        mem.read(PhysAddr(t.0 + 8), EntryWidth::U32, &mut cost);
+        mem.begin_parallel();
+        let mut words = [0u64; 4];
+        mem.read_block(PhysAddr(t.0 + 64), &mut words, &mut cost);
+        mem.read_block(PhysAddr(t.0 + 128), &mut words, &mut cost);
+        mem.end_parallel();
+        mem.begin_parallel();
+        mem.end_parallel(); // an empty group takes no step
+        mem.read(PhysAddr(t.0 + 16), EntryWidth::U64, &mut cost);
+        mem.take_reads(&mut out);
+        let got: Vec<(u64, u32, u16)> = out
+            .iter()
+            .map(|r| (r.pa.0 - t.0, r.bytes, r.step))
+            .collect();
+        assert_eq!(
+            got,
+            [(0, 8, 0), (8, 4, 1), (64, 32, 2), (128, 32, 2), (16, 8, 3)]
+        );
+        assert_eq!(cost.refs, 6);
+        mem.read(t, EntryWidth::U64, &mut cost);
+        mem.take_reads(&mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].step, 0, "taking the log starts the steps over");
+        mem.record_reads(false);
+        mem.read(t, EntryWidth::U64, &mut cost);
+        mem.take_reads(&mut out);
+        assert!(out.is_empty());
+    }
 
     #[test]
     fn table_frames_live_in_the_upper_half_and_read_back() {

@@ -1130,7 +1130,11 @@ impl PageTable for Ecpt {
     /// The plain walk, kept apart from [`walk_cached`](PageTable::walk_cached): routing it
     /// through the cached walk with `NoWalkCache` measured 13% slower (`cargo bench -- walk/ecpt`).
     fn walk(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<Pte> {
-        self.walk_rec(mem, vpn, cost, &mut NoRecord)
+        // Every way of every size is probed at once: one step, as costly as its slowest read.
+        mem.begin_parallel();
+        let found = self.walk_rec(mem, vpn, cost, &mut NoRecord);
+        mem.end_parallel();
+        found
     }
 
     fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {
@@ -1169,6 +1173,26 @@ impl PageTable for Ecpt {
         if !self.covers(vpn) {
             return None;
         }
+        mem.begin_parallel();
+        let found = self.walk_cwc(mem, vpn, cost, cache);
+        mem.end_parallel();
+        found
+    }
+
+    fn footprint(&self) -> Footprint {
+        self.footprint_now()
+    }
+}
+
+impl Ecpt {
+    /// [`walk_cached`](PageTable::walk_cached)'s probes, in one parallel step.
+    fn walk_cwc<C: WalkCache>(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        cache: &mut C,
+    ) -> Option<Pte> {
         let g = &self.g;
         let mut buf = [0u64; MAX_WORDS];
         let words = &mut buf[..g.slot_words];
@@ -1222,7 +1246,7 @@ impl PageTable for Ecpt {
         found
     }
 
-    fn footprint(&self) -> Footprint {
+    fn footprint_now(&self) -> Footprint {
         let tables = self.tables.iter().flatten();
         let table_pages: u64 = tables.clone().map(|t| t.frames(&self.g)).sum();
         let slots: u64 = tables.map(|t| t.slots(&self.g)).sum();

@@ -27,6 +27,13 @@
 //!   access outside stops the replay ([`WideAddresses::Error`], the default) or is counted in
 //!   `noncanonical` and skipped ([`WideAddresses::Count`]).
 //!
+//! - Cycles (with a cache hierarchy, [`SimOptions::cache`]): every table read of every walk goes
+//!   through the caches at its simulated physical address, and every access of the trace at the
+//!   physical address its translation gave (or its own address, with [`Placement::Identity`]),
+//!   in trace order, so data evicts table lines as on hardware. A walk costs the sum over its
+//!   dependency steps of each step's slowest read (designs say which reads are parallel; see
+//!   `ptbench_core::PhysMem::begin_parallel`). With caches every access takes the general path.
+//!
 //! Dispatch happens once per batch: [`Sim`] is an enum over the designs and its `replay` matches
 //! into the generic, monomorphized [`Simulator::replay`], so the per-access loop has no dynamic
 //! dispatch, allocation or hashing.
@@ -41,15 +48,18 @@ pub use hist::RefHistogram;
 pub use next_use::{next_uses, NextUses};
 pub use ptbench_os::{FirstTouch, HugePolicy, OnViolation, OsConfig, OsCounters, Policy, Watch};
 pub use ptbench_tlb;
+pub use ptbench_tlb::CacheSpec;
 pub use row::{cell_key, run_row};
 
 use ptbench_core::{
     Access, AccessKind, Footprint, MapError, PageSize, PageTable, Perms, PhysAddr, PhysMem, Pte,
-    Vpn, WalkCache, WalkCost,
+    TableRead, Vpn, WalkCache, WalkCost,
 };
 use ptbench_os::{Action, OsError, OsModel, Outcome};
 use ptbench_pagetable::{DesignConfig, DesignSpec, Ecpt, Flat, Hashed, Inverted, Radix, Reference};
-use ptbench_tlb::{PwcLayout, TlbError, TlbHierarchy, TlbSpec, TlbStats};
+use ptbench_tlb::{
+    CacheHierarchy, CacheStats, PwcLayout, TlbError, TlbHierarchy, TlbSpec, TlbStats,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
@@ -96,6 +106,50 @@ pub struct Stats {
     pub noncanonical: u64,
     /// The OS model's counters.
     pub os: OsCounters,
+    /// Cycles and cache counters, with a cache hierarchy (all zero without).
+    pub cycles: CycleStats,
+}
+
+/// What the cache hierarchy counted (see the crate docs' rule on cycles).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CycleStats {
+    /// Cycles of every walk (retries after faults included).
+    pub walk_cycles: u64,
+    /// Median, 90th and 99th percentile and largest cycles of one walk.
+    pub walk_cycles_p50: u64,
+    /// See [`CycleStats::walk_cycles_p50`].
+    pub walk_cycles_p90: u64,
+    /// See [`CycleStats::walk_cycles_p50`].
+    pub walk_cycles_p99: u64,
+    /// See [`CycleStats::walk_cycles_p50`].
+    pub walk_cycles_max: u64,
+    /// The caches' counters: the trace's accesses per level, and where table reads were served.
+    pub cache: CacheStats,
+}
+
+/// Where the trace's own accesses go in the caches.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Placement {
+    /// At the physical address the OS model's frame gives.
+    #[default]
+    Os,
+    /// At their own (virtual) address: a data page sits at the frame equal to its page number,
+    /// as virtually indexed simulators (cachegrind) see it.
+    Identity,
+}
+
+/// The cache hierarchy of a simulator and what it needs per access.
+struct Caches {
+    h: CacheHierarchy,
+    identity: bool,
+    /// Reads of the walk just made.
+    reads: Vec<TableRead>,
+    /// The (page, frame) of each page the current access was translated to.
+    pages: Vec<(u64, u64)>,
+    /// Line ranges of the current access, one per page.
+    parts: Vec<(u64, u32)>,
+    walk_cycles: u64,
+    hist: hdrhistogram::Histogram<u64>,
 }
 
 /// The digest of no translations.
@@ -203,6 +257,10 @@ pub struct SimOptions {
     /// Every access takes the general path: no repeated-translation shortcut (see
     /// [`Simulator`]). Every count is the same either way; tests and benchmarks compare them.
     pub no_fast_path: bool,
+    /// The cache hierarchy walks and accesses go through ([`CacheSpec::NONE`]: none, no cycles).
+    pub cache: CacheSpec,
+    /// Where the trace's accesses go in the caches.
+    pub placement: Placement,
 }
 
 /// Why a simulation could not be built.
@@ -216,6 +274,85 @@ pub struct BuildError {
     /// The design cannot store the huge page size the options ask for (a default design set may
     /// skip it).
     pub page_size_unsupported: bool,
+}
+
+impl Caches {
+    /// Sends the reads of the walk just made through the caches: the walk costs the sum over
+    /// its steps of each step's slowest read.
+    fn walked(&mut self, mem: &PhysMem) {
+        mem.take_reads(&mut self.reads);
+        let mut cycles = 0u64;
+        let mut step: Option<(u16, u32)> = None;
+        for r in &self.reads {
+            let (_, lat) = self.h.pte(r.pa.0, r.bytes);
+            step = match step {
+                Some((s, slowest)) if s == r.step => Some((s, slowest.max(lat))),
+                Some((_, slowest)) => {
+                    cycles += u64::from(slowest);
+                    Some((r.step, lat))
+                }
+                None => Some((r.step, lat)),
+            };
+        }
+        if let Some((_, slowest)) = step {
+            cycles += u64::from(slowest);
+        }
+        self.walk_cycles += cycles;
+        let _ = self.hist.record(cycles);
+    }
+
+    /// Sends access `a` through the caches, at the frames its pages were translated to (or at
+    /// its own address), as one access however many lines and pages it spans. An access whose
+    /// translation failed sent nothing.
+    fn access(&mut self, a: &Access, shift: u8) {
+        self.parts.clear();
+        let size = u64::from(a.size.max(1));
+        if self.identity {
+            self.parts.push((a.addr, size as u32));
+        } else {
+            let page_bytes = 1u64 << shift;
+            let mut off = a.addr & (page_bytes - 1);
+            let mut left = size;
+            let mut next = 0;
+            for &(_, frame) in &self.pages {
+                let n = (page_bytes - off).min(left);
+                self.parts.push(((frame << shift) | off, n as u32));
+                next = (frame << shift) + off + n;
+                left -= n;
+                off = 0;
+                if left == 0 {
+                    break;
+                }
+            }
+            if left > 0 && !self.parts.is_empty() {
+                // `--page-crossing first` translated the first page only: the rest follows it.
+                self.parts.push((next, left as u32));
+            }
+        }
+        self.pages.clear();
+        match a.kind {
+            AccessKind::Fetch => self.h.fetch_parts(&self.parts),
+            _ => self.h.data_parts(&self.parts),
+        };
+    }
+
+    fn stats(&self) -> CycleStats {
+        let q = |p: f64| {
+            if self.hist.is_empty() {
+                0
+            } else {
+                self.hist.value_at_quantile(p)
+            }
+        };
+        CycleStats {
+            walk_cycles: self.walk_cycles,
+            walk_cycles_p50: q(0.5),
+            walk_cycles_p90: q(0.9),
+            walk_cycles_p99: q(0.99),
+            walk_cycles_max: self.hist.max(),
+            cache: *self.h.stats(),
+        }
+    }
 }
 
 /// Builds another empty table of a design (for a new address space).
@@ -356,6 +493,8 @@ pub struct Simulator<P: PageTable> {
     /// Without TLBs: the last walk of each page slot, valid while `epoch` is unchanged.
     memo: Box<[Memo]>,
     fast_off: bool,
+    /// The cache hierarchy, with cycles.
+    caches: Option<Box<Caches>>,
 }
 
 impl<P: PageTable> Simulator<P> {
@@ -412,8 +551,27 @@ impl<P: PageTable> Simulator<P> {
                 MEMO
             ]
             .into_boxed_slice(),
-            fast_off: opts.no_fast_path,
+            fast_off: opts.no_fast_path || opts.cache.enabled(),
+            caches: opts.cache.enabled().then(|| {
+                Box::new(Caches {
+                    h: CacheHierarchy::new(&opts.cache),
+                    identity: opts.placement == Placement::Identity,
+                    reads: Vec::new(),
+                    pages: Vec::new(),
+                    parts: Vec::new(),
+                    walk_cycles: 0,
+                    hist: hdrhistogram::Histogram::new(3)
+                        .unwrap_or_else(|_| unreachable!("3 significant figures is valid")),
+                })
+            }),
         }
+        .recording()
+    }
+
+    /// Turns on the log of table reads when there are caches to send them to.
+    fn recording(self) -> Simulator<P> {
+        self.mem.record_reads(self.caches.is_some());
+        self
     }
 
     /// Gives the simulator a way to build the tables of further address spaces (without one, a
@@ -672,11 +830,17 @@ impl<P: PageTable> Simulator<P> {
             _ => return Err(self.too_wide(a, index)),
         };
         self.stats.accesses += 1;
+        if let Some(c) = &mut self.caches {
+            c.pages.clear();
+        }
         // Walks index with the low va_bits bits; the digest folds the whole page number.
         let first = (a.addr & self.va_mask) >> self.shift;
         let last = (last_byte & self.va_mask) >> self.shift;
         for vpn in first..=last {
             self.translate(Vpn(vpn), a, index)?;
+        }
+        if let Some(c) = &mut self.caches {
+            c.access(a, self.shift);
         }
         Ok(())
     }
@@ -729,6 +893,9 @@ impl<P: PageTable> Simulator<P> {
     #[inline(always)]
     fn used(&mut self, vpn: Vpn, pte: Pte, a: &Access, faulted: bool) {
         let frame = pte.frame_of(vpn, self.shift).0;
+        if let Some(c) = &mut self.caches {
+            c.pages.push((vpn.0, frame));
+        }
         // Walks index with the low va_bits bits; the digest folds the whole page number, so
         // designs of different widths agree on the same trace.
         let page = vpn.0 | ((a.addr & !self.va_mask) >> self.shift);
@@ -881,13 +1048,17 @@ impl<P: PageTable> Simulator<P> {
     /// One walk of the design, through the page-walk caches when there are any.
     #[inline(always)]
     fn walk(&mut self, vpn: Vpn, asid: u16, cost: &mut WalkCost) -> Option<Pte> {
-        match &mut self.tlb {
+        let found = match &mut self.tlb {
             Some(tlb) if tlb.pwc().is_some() => {
                 let mut pwc = PwcAdapter { tlb, asid };
                 self.pt.walk_cached(&self.mem, vpn, cost, &mut pwc)
             }
             _ => self.pt.walk(&self.mem, vpn, cost),
+        };
+        if let Some(c) = &mut self.caches {
+            c.walked(&self.mem);
         }
+        found
     }
 
     /// Resolves a fault (no mapping, or one that forbids the access: `found`) with the OS
@@ -1022,6 +1193,7 @@ impl<P: PageTable> Simulator<P> {
             page_faults: os.faults(),
             digest,
             os,
+            cycles: self.caches.as_ref().map(|c| c.stats()).unwrap_or_default(),
             ..self.stats.clone()
         }
     }

@@ -2,6 +2,9 @@
 //! design, TLB configuration and OS setting gives the same counters, TLB counters and digest with
 //! and without it (`SimOptions::no_fast_path`), on random traces with locality, processes, region
 //! events, permission faults and wide addresses, and on the shipped real traces.
+//!
+//! The cache model only observes: with a cache hierarchy (which sends every access down the
+//! general path) every counter but the cycle counters is the same as without.
 
 use proptest::prelude::*;
 use ptbench_core::{Access, AccessKind};
@@ -138,6 +141,69 @@ proptest! {
             for design in DESIGNS {
                 for tlb in TLBS {
                     let _ = same(design, tlb, &opts, &trace, batch);
+                }
+            }
+        }
+    }
+}
+
+/// Replays with and without caches and asserts the same counters, cycles aside; returns the
+/// cycle counters.
+fn observed(
+    design: &str,
+    tlb: &str,
+    opts: &SimOptions,
+    trace: &[Access],
+    batch: usize,
+) -> Option<ptbench_replay::CycleStats> {
+    let plain = replay(design, tlb, opts, trace, batch);
+    for cache in ["skylake", "l1d=8x2,l2=none,llc=32x4,ptes=bypass,mem_lat=7"] {
+        let with = replay(
+            design,
+            tlb,
+            &SimOptions {
+                cache: cache.parse().unwrap(),
+                ..opts.clone()
+            },
+            trace,
+            batch,
+        );
+        let cycles = with.as_ref().ok().map(|(s, _)| s.cycles.clone());
+        let without_cycles = with.map(|(mut s, t)| {
+            s.cycles = Default::default();
+            (s, t)
+        });
+        assert_eq!(
+            plain, without_cycles,
+            "{design} behind {tlb} with caches {cache}"
+        );
+        if cache != "skylake" {
+            return cycles;
+        }
+    }
+    None
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+
+    #[test]
+    fn the_cache_model_only_observes(
+        ops in prop::collection::vec(op(), 1..60),
+        first in any::<bool>(),
+        batch in 1usize..200,
+    ) {
+        let trace: Vec<Access> = ops.into_iter().flatten().collect();
+        for os in os_configs() {
+            let opts = SimOptions {
+                page_crossing: if first { PageCrossing::First } else { PageCrossing::Split },
+                wide: WideAddresses::Count,
+                os,
+                ..SimOptions::default()
+            };
+            for design in DESIGNS {
+                for tlb in ["none", "tiny", "l1=4x4,pwc=8x2", "skylake"] {
+                    let _ = observed(design, tlb, &opts, &trace, batch);
                 }
             }
         }

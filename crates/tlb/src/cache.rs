@@ -322,6 +322,13 @@ impl fmt::Display for CacheSpec {
     }
 }
 
+impl Default for CacheSpec {
+    /// [`CacheSpec::NONE`].
+    fn default() -> CacheSpec {
+        CacheSpec::NONE
+    }
+}
+
 impl std::str::FromStr for CacheSpec {
     type Err = CacheSpecError;
     fn from_str(s: &str) -> Result<CacheSpec, CacheSpecError> {
@@ -408,6 +415,16 @@ impl Level {
         }
     }
 
+    /// Looks up the lines of every part (filling those that miss); true if any missed.
+    #[inline]
+    fn parts_miss(&mut self, parts: &[(u64, u64)]) -> bool {
+        let mut missed = false;
+        for &(first, last) in parts {
+            missed |= self.misses(first, last);
+        }
+        missed
+    }
+
     /// Looks up lines `first..=last` (filling those that miss); true if any missed.
     #[inline]
     fn misses(&mut self, first: u64, last: u64) -> bool {
@@ -489,8 +506,13 @@ impl CacheHierarchy {
     /// Looks `first..=last` up from the L2 down, counting into the trace's statistics when
     /// `count` is set; which level served.
     fn below_l1(&mut self, first: u64, last: u64, count: bool) -> Served {
+        self.below_l1_parts(&[(first, last)], count)
+    }
+
+    /// [`below_l1`](Self::below_l1) for an access made of several line ranges.
+    fn below_l1_parts(&mut self, parts: &[(u64, u64)], count: bool) -> Served {
         if let Some(l2) = &mut self.l2 {
-            let miss = l2.misses(first, last);
+            let miss = l2.parts_miss(parts);
             if count {
                 self.stats.l2.accesses += 1;
                 self.stats.l2.misses += u64::from(miss);
@@ -500,7 +522,7 @@ impl CacheHierarchy {
             }
         }
         if let Some(llc) = &mut self.llc {
-            let miss = llc.misses(first, last);
+            let miss = llc.parts_miss(parts);
             if count {
                 self.stats.llc.accesses += 1;
                 self.stats.llc.misses += u64::from(miss);
@@ -538,6 +560,52 @@ impl CacheHierarchy {
             }
         }
         self.below_l1(first, last, true)
+    }
+
+    /// An instruction fetch made of `(address, bytes)` parts (an access split across pages whose
+    /// frames are apart): one access, which misses a level if any line of any part does.
+    pub fn fetch_parts(&mut self, parts: &[(u64, u32)]) -> Served {
+        self.parts_access(true, parts)
+    }
+
+    /// A load or store made of parts, as [`fetch_parts`](Self::fetch_parts).
+    pub fn data_parts(&mut self, parts: &[(u64, u32)]) -> Served {
+        self.parts_access(false, parts)
+    }
+
+    fn parts_access(&mut self, fetch: bool, parts: &[(u64, u32)]) -> Served {
+        if let [(addr, size)] = parts {
+            return if fetch {
+                self.fetch(*addr, *size)
+            } else {
+                self.data(*addr, *size)
+            };
+        }
+        let mut lines = [(0u64, 0u64); 4];
+        let mut owned = Vec::new();
+        let ranges: &[(u64, u64)] = if parts.len() <= lines.len() {
+            for (l, &(a, n)) in lines.iter_mut().zip(parts) {
+                *l = self.lines(a, n);
+            }
+            &lines[..parts.len()]
+        } else {
+            owned.extend(parts.iter().map(|&(a, n)| self.lines(a, n)));
+            &owned
+        };
+        let (l1, stats) = if fetch {
+            (&mut self.l1i, &mut self.stats.l1i)
+        } else {
+            (&mut self.l1d, &mut self.stats.l1d)
+        };
+        if let Some(l1) = l1 {
+            let miss = l1.parts_miss(ranges);
+            stats.accesses += 1;
+            stats.misses += u64::from(miss);
+            if !miss {
+                return Served::L1;
+            }
+        }
+        self.below_l1_parts(ranges, true)
     }
 
     /// A page-table read of `bytes` bytes at physical address `addr`: where it was served and
@@ -683,6 +751,30 @@ mod tests {
         for i in 0..4 {
             assert_eq!(c.pte(i * 8, 8), (Served::Mem, 100));
         }
+    }
+
+    #[test]
+    fn an_access_split_across_frames_is_one_access() {
+        let mut c = CacheHierarchy::new(&spec("l1d=8x2,llc=64x4"));
+        // Two parts far apart: both lines missed, one access, one miss at each level.
+        assert_eq!(c.data_parts(&[(0x1ffc, 4), (0x9000, 4)]), Served::Mem);
+        assert_eq!(c.data_parts(&[(0x1ffc, 4), (0x9000, 4)]), Served::L1);
+        assert_eq!(c.data(0x9000, 1), Served::L1);
+        let s = c.stats();
+        assert_eq!(
+            s.l1d,
+            LevelStats {
+                accesses: 3,
+                misses: 1
+            }
+        );
+        assert_eq!(
+            s.llc,
+            LevelStats {
+                accesses: 1,
+                misses: 1
+            }
+        );
     }
 
     #[test]
