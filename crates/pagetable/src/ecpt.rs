@@ -71,6 +71,11 @@
 //!
 //! Map and unmap read entries with uncounted `peek`s and keep, on the host, the number of smaller
 //! mappings inside each 2 MiB and 1 GiB region (for overlap checks only); walks never use it.
+//!
+//! Cycles (with a cache model): every read of a walk (each way of each page size, old slots
+//! during a resize) is issued at once, one parallel step that costs its slowest read; with the
+//! cuckoo walk cache the probes it leaves form that step (a mispredicted way's fallback probes are
+//! counted in the same step: a lower bound).
 
 use crate::spec::{DesignConfig, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{

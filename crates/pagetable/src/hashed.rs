@@ -66,6 +66,9 @@
 //!
 //! Map and unmap read entries with uncounted `peek`s and keep, on the host, the number of smaller
 //! mappings inside each 2 MiB and 1 GiB region (for overlap checks only); walks never use it.
+//!
+//! Cycles (with a cache model): a chain. A bucket is one read (its probes share its line); the
+//! next bucket of a chain is known only once the one before is read, so each waits for the last.
 
 use crate::spec::{DesignConfig, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{

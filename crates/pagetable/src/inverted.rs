@@ -62,6 +62,9 @@
 //! permissions in place. Host-side bookkeeping (counts of mappings per size, and per 2 MiB / 1 GiB
 //! region of virtual and of physical pages, for the overlap and aliasing checks) is used by map
 //! and unmap only; walks read nothing of it but the sizes-in-use register.
+//!
+//! Cycles (with a cache model): a chain: the anchor, then each entry of the collision chain, each
+//! read waiting for the one before.
 
 use crate::spec::{DesignConfig, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{

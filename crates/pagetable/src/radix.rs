@@ -13,6 +13,10 @@
 //! on unmap (as in the assignment), so the table count over a set of mapped base pages is
 //! `1 + sum over k in 1..LEVELS of |{vpn >> k*index_bits}|`. Only a huge mapping placed over a
 //! table that no longer maps anything frees that table (and the empty tables beneath it).
+//!
+//! Cycles (with a cache model): a chain. Each level's entry names the next table, so each read
+//! waits for the one before; a walk costs the sum of its reads' latencies. A page-walk-cache hit
+//! skips the levels above the cached table (their reads are not made).
 
 use ptbench_core::{
     check_in_space, check_mapping, EntryWidth, Footprint, MapError, NoRecord, NoWalkCache,

@@ -2,6 +2,7 @@
 //!
 //! It is the oracle the tests compare every other design with, not a design to study: it keeps no
 //! entries in simulated memory, so its walks cost nothing and its tables take no bytes.
+//! With a cache model its walks read nothing and cost no cycles.
 
 use ptbench_core::{
     check_in_space, check_mapping, Footprint, MapError, PageSize, PageTable, PhysMem, Pte, VaField,
