@@ -444,7 +444,7 @@ impl DesignSpec {
 
 impl fmt::Display for DesignSpec {
     /// The canonical spec: a preset's name, else the name with every parameter that differs from
-    /// its default (radix always shows `levels` and `pobits`); parsing it gives the same design.
+    /// its default (radix always shows `levels` and `pobits`, flat `va_bits`); parsing it gives the same design.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fn write<C: DesignConfig>(
             c: &C,
@@ -474,7 +474,8 @@ impl fmt::Display for DesignSpec {
                 preset: Some(p), ..
             } => f.write_str(p),
             DesignSpec::Radix { cfg, preset: None } => write(cfg, &["levels", "pobits"], f),
-            DesignSpec::Flat(c) => write(c, &[], f),
+            // `va_bits` always: its default changed from 32 to 48, and labels stay unambiguous.
+            DesignSpec::Flat(c) => write(c, &["va_bits"], f),
             DesignSpec::Hashed(c) => write(c, &[], f),
             DesignSpec::Inverted(c) => write(c, &[], f),
             DesignSpec::Ecpt(c) => write(c, &[], f),
