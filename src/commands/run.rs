@@ -613,6 +613,74 @@ fn significant(x: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use ptbench_report::RunRow;
+
+    fn row(design: &str, tlb: &str, huge: &str, refs: u64, translations: u64) -> RunRow {
+        RunRow {
+            trace: "traces/t.lackey".into(),
+            design: design.into(),
+            tlb: tlb.into(),
+            huge: huge.into(),
+            page_crossing: "split".into(),
+            os: "frames=unlimited,policy=lru,first_touch=zero".into(),
+            translations,
+            walks: refs / 4,
+            tlb_misses: refs / 4,
+            walk_refs: refs,
+            refs_per_translation: refs as f64 / translations as f64,
+            walk_refs_p50: 4,
+            walk_refs_p99: 4,
+            walk_refs_max: 4,
+            page_faults: 3,
+            table_pages: 4,
+            table_bytes: 16384,
+            accesses_per_second: 12.34e6,
+            digest: "0123456789abcdef".into(),
+            ..RunRow::default()
+        }
+    }
+
+    #[test]
+    fn the_table_shows_walk_refs_small_ratios_and_only_the_settings_that_differ() {
+        use super::table;
+        let none = "none";
+        // One TLB, one huge setting: no setting columns, no TLB counters.
+        let same = [
+            row("x86-64", none, "off", 4_000, 1_000),
+            row("hashed", none, "off", 1_000, 1_000),
+        ];
+        assert_eq!(
+            table(&same),
+            "\
+trace     design  translations  walk_refs  refs/xlat  p50  p99  max  faults  table_pages  table_KiB  load  M acc/s    digest
+--------  ------  ------------  ---------  ---------  ---  ---  ---  ------  -----------  ---------  ----  -------  --------
+t.lackey  x86-64         1,000      4,000      4.000    4    4    4       3            4         16     -     12.3  01234567
+t.lackey  hashed         1,000      1,000      1.000    4    4    4       3            4         16     -     12.3  01234567
+"
+        );
+        // Two TLBs and two huge settings: a column for each, and the TLB counters; a ratio of
+        // 4 references in 12,410 translations keeps its digits.
+        let tiny = ptbench_tlb::presets()
+            .into_iter()
+            .find(|p| p.name == "tiny")
+            .unwrap()
+            .spec
+            .to_string();
+        let differ = [
+            row("x86-64", none, "off", 4_000, 12_410),
+            row("x86-64", &tiny, "2m", 4, 12_410),
+        ];
+        assert_eq!(
+            table(&differ),
+            "\
+trace     design  tlb   huge  tlb_misses  walks  translations  walk_refs  refs/xlat  p50  p99  max  faults  table_pages  table_KiB  load  M acc/s    digest
+--------  ------  ----  ----  ----------  -----  ------------  ---------  ---------  ---  ---  ---  ------  -----------  ---------  ----  -------  --------
+t.lackey  x86-64  none  off        1,000  1,000        12,410      4,000      0.322    4    4    4       3            4         16     -     12.3  01234567
+t.lackey  x86-64  tiny  2m             1      1        12,410          4    3.22e-4    4    4    4       3            4         16     -     12.3  01234567
+"
+        );
+    }
+
     #[test]
     fn ratios_keep_three_significant_digits() {
         use super::significant;
