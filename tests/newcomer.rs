@@ -280,6 +280,9 @@ fn record_follows_a_shell_into_the_program_it_runs() {
         line.contains("from 1 process (children not followed)"),
         "{line}"
     );
+    // Standard error is not a terminal here: the spinner draws nothing, the summary is all.
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(line.starts_with("ptbench: recorded "), "{line}");
     let (alone, _) = recorded(&[
         "record",
         "-o",
