@@ -62,8 +62,11 @@ enum Command {
     /// Record a program's memory accesses with valgrind lackey, straight into ptbench's format.
     #[command(after_help = "Examples:\n  \
         ptbench record -o ls.ptbt -- ls /usr\n  \
-        ptbench record -o sort.ptbt.zst -- sort -n numbers.txt\n\n\
-        valgrind's lackey output is parsed from a pipe as the program runs: no temporary text file.\n\
+        ptbench record -o sort.ptbt.zst -- sort -n numbers.txt\n  \
+        ptbench record -o job.ptbt -- sh -c 'python3 prepare.py | gzip > out.gz'\n\n\
+        valgrind's lackey output is parsed as the program runs: no temporary text file. Programs it\n\
+        execs and processes it starts are traced too, each an address space of its own (one log\n\
+        connection per process image); --no-follow traces the first program only, through a pipe.\n\
         The program's own stdin, stdout and stderr pass through untouched.")]
     Record(commands::record::RecordArgs),
     /// Run an experiment: the cross product of its traces and configurations, with charts and a

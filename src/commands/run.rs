@@ -33,6 +33,7 @@ pub const AFTER_HELP: &str = "Examples:\n  \
     ptbench run traces/sort.lackey.gz\n  \
     ptbench run --page-crossing first --design x86-64 --design radix:levels=3,pobits=14 --csv out.csv trace.lackey.gz\n  \
     ptbench run --design x86-64 --tlb skylake --huge thp big.ptbt.zst\n  \
+    ptbench run --design x86-64 --huge off,2m,thp trace.lackey.gz\n  \
     ptbench run --csv - trace.din | column -s, -t\n\n\
     Traces: Valgrind lackey, `hexaddr R|W` course traces, Pin pinatrace, Dinero din and extended din,\n\
     ChampSim and CloudSuite, and ptbench's own ptbt and ptbt-text; the format is detected from the\n\
@@ -40,6 +41,7 @@ pub const AFTER_HELP: &str = "Examples:\n  \
     bytes. Every design replays the same decoded batches; traces run side by side.\n\n\
     --csv never writes over a trace the command reads, nor replaces a file that is not a ptbench\n\
     CSV (unless --force); `-` is standard output, and devices and FIFOs are written straight to.\n\
+    With `--csv -` standard output holds the CSV alone: the table and notes go to standard error.\n\
     A design that fails (say, out of physical memory) does not stop the others: their rows are\n\
     written, the failures listed, and the exit status is 1.";
 
@@ -61,10 +63,11 @@ pub struct RunArgs {
     tlbs: Vec<String>,
     /// Page size of faults: `off` (base pages), `2m` or `1g` (every fault maps the aligned region
     /// with one huge page), `thp` (2 MiB where the aligned region lies inside the trace's address
-    /// range, from its lowest to its highest byte; base pages elsewhere). Default designs that
-    /// cannot store the size are skipped with a note.
-    #[arg(long, value_enum, default_value_t = Huge::Off)]
-    huge: Huge,
+    /// range, from its lowest to its highest byte; base pages elsewhere). Several values
+    /// (`--huge off,thp`, or repeated) replay every design under each, as --tlb does. Default
+    /// designs that cannot store the size are skipped with a note.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "off")]
+    huge: Vec<Huge>,
     /// Limit the data frames to N: when none is free, a fault evicts a page chosen by --policy
     /// (page-table pages come from kernel memory outside the limit unless --count-tables).
     #[arg(long, value_name = "N", conflicts_with = "memory")]
@@ -136,7 +139,7 @@ pub struct RunArgs {
     traces: Vec<PathBuf>,
 }
 
-#[derive(Copy, Clone, PartialEq, Eq, ValueEnum)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Huge {
     /// Base pages only.
     Off,
@@ -214,17 +217,24 @@ pub fn exec(args: RunArgs) -> Result<()> {
     if max_access == 0 {
         bail!("--max-access must be at least 1 byte");
     }
-    let opts = SimOptions {
+    // One set of options per --huge value, in the order given (a value given twice runs once).
+    let mut huges: Vec<Huge> = Vec::new();
+    for h in &args.huge {
+        if !huges.contains(h) {
+            huges.push(*h);
+        }
+    }
+    let base = SimOptions {
         page_crossing: match args.page_crossing {
             Crossing::Split => PageCrossing::Split,
             Crossing::First => PageCrossing::First,
         },
-        huge: args.huge.policy(),
+        huge: HugePolicy::Off,
         wide: match args.wide_addresses {
             Wide::Error => WideAddresses::Error,
             Wide::Count => WideAddresses::Count,
         },
-        os: os_config(&args, &specs)?,
+        os: os_config(&args, &specs, &huges)?,
         no_fast_path: args.no_fast_path,
         ..SimOptions::default()
     };
@@ -232,25 +242,37 @@ pub fn exec(args: RunArgs) -> Result<()> {
     let mut configs = Vec::new();
     for spec in &specs {
         for tlb in &tlbs {
-            match Sim::build_with_tlb(spec, tlb, &opts) {
-                Ok(_) => configs.push((spec.clone(), *tlb)),
-                Err(e) if !explicit && e.page_size_unsupported => {
-                    if tlb == &tlbs[0] {
-                        eprintln!(
-                            "ptbench: note: skipping default design {spec} with --huge {}: {}",
-                            args.huge.name(),
-                            e.reason
-                        );
+            for &huge in &huges {
+                let opts = SimOptions {
+                    huge: huge.policy(),
+                    ..base.clone()
+                };
+                match Sim::build_with_tlb(spec, tlb, &opts) {
+                    Ok(_) => configs.push(Config {
+                        spec: spec.clone(),
+                        tlb: *tlb,
+                        opts,
+                    }),
+                    Err(e) if !explicit && e.page_size_unsupported => {
+                        if tlb == &tlbs[0] {
+                            eprintln!(
+                                "ptbench: note: skipping default design {spec} with --huge {}: {}",
+                                huge.name(),
+                                e.reason
+                            );
+                        }
                     }
+                    Err(e) => return Err(e.into()),
                 }
-                Err(e) => return Err(e.into()),
             }
         }
     }
     start_workers(args.jobs)?;
     for t in &args.traces {
         check_trace_path(t)?;
-        check_thp_path(t, args.huge)?;
+        if huges.contains(&Huge::Thp) {
+            check_thp_path(t)?;
+        }
     }
     let reader = reader_options(args.format.as_deref(), args.skip_bad_lines)?;
     // Refuse a bad --csv before any work.
@@ -273,7 +295,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
     let results: Vec<Result<(TraceRun, Vec<Sim>)>> = args
         .traces
         .par_iter()
-        .map(|trace| replay_one(trace, &reader, &configs, &opts, max_access, &bars))
+        .map(|trace| replay_one(trace, &reader, &configs, max_access, &bars))
         .collect();
     let mut rows = Vec::new();
     let mut failures = Vec::new();
@@ -288,10 +310,10 @@ pub fn exec(args: RunArgs) -> Result<()> {
         if let Some(skipped) = &run.skipped {
             eprintln!("ptbench: {skipped}");
         }
-        for (i, sim) in sims.iter().enumerate() {
+        for (i, (sim, config)) in sims.iter().zip(&configs).enumerate() {
             match run.failures.iter().find(|(f, _)| *f == i) {
                 Some((_, e)) => failures.push(format!("design {}: {e}", sim.label())),
-                None => rows.push(run_row(trace, &run, sim, &opts)),
+                None => rows.push(run_row(trace, &run, sim, &config.opts)),
             }
         }
     }
@@ -301,22 +323,30 @@ pub fn exec(args: RunArgs) -> Result<()> {
     }
     let disagreements = disagreements(&rows);
     if !args.quiet {
+        // With the CSV on standard output, everything else goes to standard error.
+        let csv_on_stdout = args.csv.as_ref().is_some_and(|p| p.as_os_str() == "-");
+        let mut text = String::new();
         if !rows.is_empty() {
-            out!("{}", table(&rows));
+            text.push_str(&table(&rows));
         }
         if disagreements.is_empty() && !rows.is_empty() {
-            outln!(
-                "\ntranslations agree: designs with the same page size have the same digest on every trace"
+            text.push_str(
+                "\ntranslations agree: designs with the same page size have the same digest on every trace\n",
             );
         }
         if let Some(path) = args.csv.as_ref().filter(|_| !rows.is_empty()) {
-            if path.as_os_str() != "-" {
-                outln!(
-                    "wrote {} to {}",
+            if !csv_on_stdout {
+                text.push_str(&format!(
+                    "wrote {} to {}\n",
                     plural(rows.len() as u64, "row", "rows"),
                     path.display()
-                );
+                ));
             }
+        }
+        if csv_on_stdout {
+            eprint!("{text}");
+        } else {
+            out!("{text}");
         }
     }
     if !disagreements.is_empty() {
@@ -333,7 +363,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
 }
 
 /// The OS settings from the flags.
-fn os_config(args: &RunArgs, specs: &[DesignSpec]) -> Result<OsConfig> {
+fn os_config(args: &RunArgs, specs: &[DesignSpec], huges: &[Huge]) -> Result<OsConfig> {
     let frames = match (&args.frames, &args.memory) {
         (Some(n), _) => Some(parse_count(n, false).context("--frames")?),
         (None, Some(m)) => {
@@ -363,7 +393,7 @@ fn os_config(args: &RunArgs, specs: &[DesignSpec]) -> Result<OsConfig> {
             .collect::<Result<_>>()?,
     };
     cfg.validate().context("--frames/--memory/--period")?;
-    if cfg.frames.is_some() && args.huge != Huge::Off {
+    if cfg.frames.is_some() && huges.iter().any(|h| *h != Huge::Off) {
         bail!("--frames/--memory replace base pages: they cannot be combined with --huge");
     }
     if cfg.count_tables && cfg.frames.is_none() {
@@ -393,8 +423,8 @@ fn check_trace_path(t: &Path) -> Result<()> {
 }
 
 /// `--huge thp` reads a trace twice: a FIFO or pipe (`<(...)`) cannot be.
-fn check_thp_path(t: &Path, huge: Huge) -> Result<()> {
-    if huge == Huge::Thp && !ptbench_trace::is_seekable(t)? {
+fn check_thp_path(t: &Path) -> Result<()> {
+    if !ptbench_trace::is_seekable(t)? {
         bail!(
             "{}: --huge thp reads the trace twice (a first pass finds its address range), which needs a seekable file; this is a pipe or FIFO: save it to a file first",
             t.display()
@@ -403,24 +433,38 @@ fn check_thp_path(t: &Path, huge: Huge) -> Result<()> {
     Ok(())
 }
 
+/// One replayed configuration: a design under a TLB with its options (its --huge value).
+struct Config {
+    spec: DesignSpec,
+    tlb: TlbSpec,
+    opts: SimOptions,
+}
+
 fn replay_one(
     trace: &Path,
     reader: &ReaderOptions,
-    configs: &[(DesignSpec, TlbSpec)],
-    opts: &SimOptions,
+    configs: &[Config],
     max_access: u64,
     bars: &MultiProgress,
 ) -> Result<(TraceRun, Vec<Sim>)> {
     let mut sims = configs
         .iter()
-        .map(|(s, t)| Sim::build_with_tlb(s, t, opts))
+        .map(|c| Sim::build_with_tlb(&c.spec, &c.tlb, &c.opts))
         .collect::<Result<Vec<_>, _>>()?;
-    if opts.huge == HugePolicy::Thp {
+    if configs.iter().any(|c| c.opts.huge == HugePolicy::Thp) {
         if let Some((lo, hi)) = ptbench_trace::address_range_with(trace, reader)? {
-            sims.iter_mut().for_each(|s| s.set_address_range(lo, hi));
+            for (s, c) in sims.iter_mut().zip(configs) {
+                if c.opts.huge == HugePolicy::Thp {
+                    s.set_address_range(lo, hi);
+                }
+            }
         }
     }
-    prepare_next_uses(&mut sims, trace, reader, opts.page_crossing)?;
+    // Every configuration shares the page-crossing rule.
+    let crossing = configs
+        .first()
+        .map_or(PageCrossing::Split, |c| c.opts.page_crossing);
+    prepare_next_uses(&mut sims, trace, reader, crossing)?;
     let len = std::fs::metadata(trace).map(|m| m.len()).unwrap_or(0);
     let name = trace
         .file_name()
@@ -463,69 +507,192 @@ fn disagreements(rows: &[RunRow]) -> Vec<String> {
     out
 }
 
+/// The terminal table: one line per row. A setting (`tlb`, `huge`, `page_crossing`, `os`) gets
+/// a column only when it differs between the rows; the TLB counters appear when any row has a
+/// TLB.
 fn table(rows: &[RunRow]) -> String {
+    let differs = |f: fn(&RunRow) -> &str| rows.iter().any(|r| f(r) != f(&rows[0]));
+    let tlb_name = |r: &RunRow| -> String {
+        presets()
+            .into_iter()
+            .find(|p| p.canonical() == r.tlb)
+            .map_or_else(|| r.tlb.clone(), |p| p.name.to_string())
+    };
     let with_tlb = rows.iter().any(|r| r.tlb != "none");
-    let mut headers = vec![
-        "trace",
-        "design",
-        "translations",
-        "refs/xlat",
-        "p50",
-        "p99",
-        "max",
-        "faults",
-        "table_pages",
-        "table_KiB",
-        "load",
-        "M acc/s",
-        "digest",
-    ];
-    if with_tlb {
-        headers.splice(2..2, ["tlb", "tlb_misses", "walks"]);
-    }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
+    type Column = (&'static str, Box<dyn Fn(&RunRow) -> String>);
+    let mut columns: Vec<Column> = vec![
+        (
+            "trace",
+            Box::new(|r: &RunRow| {
                 Path::new(&r.trace)
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| r.trace.clone()),
-                r.design.clone(),
-                thousands(r.translations),
-                format!("{:.3}", r.refs_per_translation),
-                r.walk_refs_p50.to_string(),
-                r.walk_refs_p99.to_string(),
-                r.walk_refs_max.to_string(),
-                thousands(r.page_faults),
-                thousands(r.table_pages),
-                thousands(r.table_bytes / 1024),
+                    .unwrap_or_else(|| r.trace.clone())
+            }),
+        ),
+        ("design", Box::new(|r: &RunRow| r.design.clone())),
+    ];
+    if differs(|r| &r.tlb) {
+        columns.push(("tlb", Box::new(tlb_name)));
+    }
+    if differs(|r| &r.huge) {
+        columns.push(("huge", Box::new(|r: &RunRow| r.huge.clone())));
+    }
+    if differs(|r| &r.page_crossing) {
+        columns.push((
+            "page_crossing",
+            Box::new(|r: &RunRow| r.page_crossing.clone()),
+        ));
+    }
+    if differs(|r| &r.os) {
+        columns.push(("os", Box::new(|r: &RunRow| r.os.clone())));
+    }
+    if with_tlb {
+        columns.push(("tlb_misses", Box::new(|r: &RunRow| thousands(r.tlb_misses))));
+        columns.push(("walks", Box::new(|r: &RunRow| thousands(r.walks))));
+    }
+    columns.extend::<[Column; 12]>([
+        (
+            "translations",
+            Box::new(|r: &RunRow| thousands(r.translations)),
+        ),
+        ("walk_refs", Box::new(|r: &RunRow| thousands(r.walk_refs))),
+        (
+            "refs/xlat",
+            Box::new(|r: &RunRow| significant(r.refs_per_translation)),
+        ),
+        ("p50", Box::new(|r: &RunRow| r.walk_refs_p50.to_string())),
+        ("p99", Box::new(|r: &RunRow| r.walk_refs_p99.to_string())),
+        ("max", Box::new(|r: &RunRow| r.walk_refs_max.to_string())),
+        ("faults", Box::new(|r: &RunRow| thousands(r.page_faults))),
+        (
+            "table_pages",
+            Box::new(|r: &RunRow| thousands(r.table_pages)),
+        ),
+        (
+            "table_KiB",
+            Box::new(|r: &RunRow| thousands(r.table_bytes / 1024)),
+        ),
+        (
+            "load",
+            Box::new(|r: &RunRow| {
                 if r.load_factor > 0.0 {
                     format!("{:.2}", r.load_factor)
                 } else {
                     "-".to_string()
-                },
-                format!("{:.1}", r.accesses_per_second / 1e6),
-                r.digest[..8].to_string(),
-            ]
-        })
-        .zip(rows)
-        .map(|(mut cells, r)| {
-            if with_tlb {
-                let tlb = presets()
-                    .into_iter()
-                    .find(|p| p.canonical() == r.tlb)
-                    .map_or_else(|| r.tlb.clone(), |p| p.name.to_string());
-                cells.splice(2..2, [tlb, thousands(r.tlb_misses), thousands(r.walks)]);
-            }
-            cells
-        })
+                }
+            }),
+        ),
+        (
+            "M acc/s",
+            Box::new(|r: &RunRow| format!("{:.1}", r.accesses_per_second / 1e6)),
+        ),
+        (
+            "digest",
+            Box::new(|r: &RunRow| r.digest.chars().take(8).collect()),
+        ),
+    ]);
+    let headers: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| columns.iter().map(|(_, cell)| cell(r)).collect())
         .collect();
     render_table(&headers, &cells)
 }
 
+/// A ratio with at least three significant digits: `0` for zero, three decimals from 0.1 up
+/// (`4.000`, `0.123`), scientific notation below (`3.22e-4`), never `0.000` for a nonzero value.
+fn significant(x: f64) -> String {
+    if x == 0.0 {
+        "0".to_string()
+    } else if x.abs() >= 0.1 || !x.is_finite() {
+        format!("{x:.3}")
+    } else {
+        format!("{x:.2e}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use ptbench_report::RunRow;
+
+    fn row(design: &str, tlb: &str, huge: &str, refs: u64, translations: u64) -> RunRow {
+        RunRow {
+            trace: "traces/t.lackey".into(),
+            design: design.into(),
+            tlb: tlb.into(),
+            huge: huge.into(),
+            page_crossing: "split".into(),
+            os: "frames=unlimited,policy=lru,first_touch=zero".into(),
+            translations,
+            walks: refs / 4,
+            tlb_misses: refs / 4,
+            walk_refs: refs,
+            refs_per_translation: refs as f64 / translations as f64,
+            walk_refs_p50: 4,
+            walk_refs_p99: 4,
+            walk_refs_max: 4,
+            page_faults: 3,
+            table_pages: 4,
+            table_bytes: 16384,
+            accesses_per_second: 12.34e6,
+            digest: "0123456789abcdef".into(),
+            ..RunRow::default()
+        }
+    }
+
+    #[test]
+    fn the_table_shows_walk_refs_small_ratios_and_only_the_settings_that_differ() {
+        use super::table;
+        let none = "none";
+        // One TLB, one huge setting: no setting columns, no TLB counters.
+        let same = [
+            row("x86-64", none, "off", 4_000, 1_000),
+            row("hashed", none, "off", 1_000, 1_000),
+        ];
+        assert_eq!(
+            table(&same),
+            "\
+trace     design  translations  walk_refs  refs/xlat  p50  p99  max  faults  table_pages  table_KiB  load  M acc/s    digest
+--------  ------  ------------  ---------  ---------  ---  ---  ---  ------  -----------  ---------  ----  -------  --------
+t.lackey  x86-64         1,000      4,000      4.000    4    4    4       3            4         16     -     12.3  01234567
+t.lackey  hashed         1,000      1,000      1.000    4    4    4       3            4         16     -     12.3  01234567
+"
+        );
+        // Two TLBs and two huge settings: a column for each, and the TLB counters; a ratio of
+        // 4 references in 12,410 translations keeps its digits.
+        let tiny = ptbench_tlb::presets()
+            .into_iter()
+            .find(|p| p.name == "tiny")
+            .unwrap()
+            .spec
+            .to_string();
+        let differ = [
+            row("x86-64", none, "off", 4_000, 12_410),
+            row("x86-64", &tiny, "2m", 4, 12_410),
+        ];
+        assert_eq!(
+            table(&differ),
+            "\
+trace     design  tlb   huge  tlb_misses  walks  translations  walk_refs  refs/xlat  p50  p99  max  faults  table_pages  table_KiB  load  M acc/s    digest
+--------  ------  ----  ----  ----------  -----  ------------  ---------  ---------  ---  ---  ---  ------  -----------  ---------  ----  -------  --------
+t.lackey  x86-64  none  off        1,000  1,000        12,410      4,000      0.322    4    4    4       3            4         16     -     12.3  01234567
+t.lackey  x86-64  tiny  2m             1      1        12,410          4    3.22e-4    4    4    4       3            4         16     -     12.3  01234567
+"
+        );
+    }
+
+    #[test]
+    fn ratios_keep_three_significant_digits() {
+        use super::significant;
+        assert_eq!(significant(0.0), "0");
+        assert_eq!(significant(0.000_322_4), "3.22e-4");
+        assert_eq!(significant(0.0123), "1.23e-2");
+        assert_eq!(significant(0.1234), "0.123");
+        assert_eq!(significant(4.0), "4.000");
+        assert_eq!(significant(1234.5678), "1234.568");
+    }
+
     #[test]
     fn default_max_access_is_one_gib() {
         assert_eq!(

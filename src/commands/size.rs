@@ -72,11 +72,29 @@ fn compute(a: &SizeArgs) -> Result<Answers> {
     let levels = match a.levels {
         None => needed,
         Some(l) if u32::from(l) >= needed && l <= 64 => u32::from(l),
-        Some(l) => bail!(
-            "--levels {l}: {l} levels of {bits} index bits translate {} page-number bits, but \
-             {va}-bit addresses with {pob}-bit offsets have {page_bits}; they need {needed} levels",
-            u32::from(l) * bits
-        ),
+        Some(l) => {
+            // Smaller entries (down to 4 bytes) put more in a table: maybe enough for `l` levels.
+            let l32 = u32::from(l);
+            let smaller = (2..a.pte_bytes.trailing_zeros())
+                .rev()
+                .map(|s| (1u64 << s, pob - s))
+                .find(|(_, b)| l32 * b >= page_bits);
+            let fix = match smaller {
+                Some((b, bits)) => format!(
+                    ", or {b}-byte entries (`--pte-bytes {b}`: {} entries per table, {bits} \
+                     index bits per level, {} in {l} levels)",
+                    1u64 << bits,
+                    l32 * bits
+                ),
+                None => String::new(),
+            };
+            bail!(
+                "--levels {l}: {l} levels of {bits} index bits translate {} page-number bits, \
+                 but {va}-bit addresses with {pob}-bit offsets have {page_bits}; they need \
+                 {needed} levels{fix}",
+                l32 * bits
+            )
+        }
     };
     // Index bits from the leaf up: full levels, the root gets what is left (maybe 0).
     let mut level_bits = vec![0; levels as usize];
@@ -309,6 +327,34 @@ mod tests {
         let mut a = args(48, 12, 8, 1);
         a.levels = Some(3);
         let e = compute(&a).unwrap_err().to_string();
-        assert!(e.contains("they need 4 levels"), "{e}");
+        assert_eq!(
+            e,
+            "--levels 3: 3 levels of 9 index bits translate 27 page-number bits, but 48-bit \
+             addresses with 12-bit offsets have 36; they need 4 levels"
+        );
+    }
+
+    #[test]
+    fn too_few_levels_name_the_entry_size_that_fits() {
+        let mut a = args(32, 12, 8, 1);
+        a.levels = Some(2);
+        assert_eq!(
+            compute(&a).unwrap_err().to_string(),
+            "--levels 2: 2 levels of 9 index bits translate 18 page-number bits, but 32-bit \
+             addresses with 12-bit offsets have 20; they need 3 levels, or 4-byte entries \
+             (`--pte-bytes 4`: 1024 entries per table, 10 index bits per level, 20 in 2 levels)"
+        );
+        // With 4-byte entries it works, as said.
+        a.pte_bytes = 4;
+        let r = compute(&a).unwrap();
+        assert_eq!((r.levels, r.level_bits.clone()), (2, vec![10, 10]));
+        // 16-byte entries, 2 levels of 38 bits: 8-byte entries are not enough, 4-byte ones are.
+        let mut b = args(38, 12, 16, 1);
+        b.levels = Some(2);
+        let e = compute(&b).unwrap_err().to_string();
+        assert!(e.ends_with("they need 4 levels"), "{e}");
+        b.va_bits = 32;
+        let e = compute(&b).unwrap_err().to_string();
+        assert!(e.ends_with("or 4-byte entries (`--pte-bytes 4`: 1024 entries per table, 10 index bits per level, 20 in 2 levels)"), "{e}");
     }
 }

@@ -13,6 +13,11 @@
 //! them sparse, so host memory follows the pages touched, not `va_bits`). Mapping a huge page
 //! writes every slot it covers.
 //!
+//! Default: `va_bits=48`, the user-space addresses of Linux programs (47 bits) and x86-64's
+//! four-level width, so `flat` alone replays a native program's trace; storage is sparse, so the
+//! width costs the simulator nothing. The canonical spec always names `va_bits`
+//! (`flat:va_bits=48`), as it did before this was the default (it was 32).
+//!
 //! Limits: `va_bits` from 12 to 57 (five-level paging's width, enough for native programs' 47-bit
 //! stacks), and the array must fit the page-table half of the 52-bit physical address space
 //! (`va_bits - pobits <= 48`).
@@ -298,7 +303,7 @@ impl DesignConfig for FlatConfig {
     const PARAMS: &'static [ParamInfo] = &[
         ParamInfo {
             key: "va_bits",
-            default: "32",
+            default: "48",
             help: "width of the virtual address space the array covers, 12 to 57 (the array is 8 << (va_bits - pobits) bytes, reserved, stored only where touched)",
         },
         ParamInfo {
@@ -432,7 +437,14 @@ mod tests {
     #[test]
     fn config_limits() {
         let parse = |s: &str| crate::DesignSpec::parse(s).map(|d| d.to_string());
-        assert_eq!(parse("flat").unwrap(), "flat");
+        // 48 bits by default (Linux user space), always named.
+        assert_eq!(parse("flat").unwrap(), "flat:va_bits=48");
+        assert_eq!(parse("flat:va_bits=48").unwrap(), "flat:va_bits=48");
+        assert_eq!(parse("flat:va_bits=32").unwrap(), "flat:va_bits=32");
+        assert_eq!(
+            parse("flat:pobits=14").unwrap(),
+            "flat:va_bits=48,pobits=14"
+        );
         assert_eq!(parse("flat:va_bits=40").unwrap(), "flat:va_bits=40");
         assert_eq!(parse("flat:va_bits=57").unwrap(), "flat:va_bits=57");
         assert!(parse("flat:va_bits=58")

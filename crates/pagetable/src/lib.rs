@@ -17,6 +17,6 @@ pub use inverted::{Inverted, InvertedConfig};
 pub use radix::{Radix, RadixConfig};
 pub use reference::Reference;
 pub use spec::{
-    DesignConfig, DesignInfo, DesignSpec, ParamInfo, ParamValues, ReferenceConfig, SpecError,
-    CATALOG,
+    closest, DesignConfig, DesignInfo, DesignSpec, ParamInfo, ParamValues, ReferenceConfig,
+    SpecError, CATALOG,
 };

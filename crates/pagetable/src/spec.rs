@@ -13,16 +13,20 @@ use thiserror::Error;
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SpecError {
     /// No design of that name.
-    #[error("unknown design `{name}`; known designs: {known} (see `ptbench designs`)")]
+    #[error("unknown design `{name}`; {}known designs: {known} (see `ptbench designs`)", did_you_mean(suggestion.as_deref()))]
     UnknownDesign {
         /// The name given.
         name: String,
         /// The names that exist.
         known: String,
+        /// The known name closest to it, when one is close (see [`closest`]).
+        suggestion: Option<&'static str>,
     },
     /// A parameter the design does not take.
-    #[error("design `{design}` has no parameter `{key}`; it takes: {known}")]
+    #[error("design `{design}` has no parameter `{key}`; {}it takes: {known}", did_you_mean(suggestion.as_deref()))]
     UnknownParam {
+        /// The parameter closest to it, when one is close (see [`closest`]).
+        suggestion: Option<&'static str>,
         /// The design.
         design: String,
         /// The key given.
@@ -62,6 +66,27 @@ pub enum SpecError {
         /// What is wrong.
         reason: String,
     },
+}
+
+/// `did you mean `x`? ` for a suggestion, nothing without one.
+fn did_you_mean(suggestion: Option<&str>) -> String {
+    suggestion.map_or_else(String::new, |s| format!("did you mean `{s}`? "))
+}
+
+/// The candidate closest to `given` when it is close enough to be a misspelling of it: an edit
+/// distance (Levenshtein with adjacent swaps counting one, ignoring case) of at most 2 and under half the candidate's length, or
+/// `given` (3 characters or more) beginning the candidate. The first of equally close ones.
+pub fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let given = given.to_lowercase();
+    let mut best: Option<(usize, &'a str)> = None;
+    for c in candidates {
+        let d = strsim::osa_distance(&given, &c.to_lowercase());
+        let close = (d <= 2 && 2 * d < c.len()) || (given.len() >= 3 && c.starts_with(&given));
+        if close && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
 }
 
 /// A parameter of a design, for `ptbench designs`.
@@ -298,6 +323,7 @@ fn parse_as<C: DesignConfig>(
         let key = key.trim();
         if !C::PARAMS.iter().any(|p| p.key == key) {
             return Err(SpecError::UnknownParam {
+                suggestion: closest(key, C::PARAMS.iter().map(|p| p.key)),
                 design: name.to_string(),
                 key: key.to_string(),
                 known: C::PARAMS
@@ -338,6 +364,7 @@ impl DesignSpec {
         if let Some(&(preset, _, cfg)) = PRESETS.iter().find(|p| p.0 == name) {
             if let Some(kv) = rest.split(',').map(str::trim).find(|s| !s.is_empty()) {
                 return Err(SpecError::UnknownParam {
+                    suggestion: None,
                     design: name.to_string(),
                     key: kv.split('=').next().unwrap_or(kv).to_string(),
                     known: "nothing (it is a preset; use `radix:...` to change its geometry)"
@@ -361,6 +388,7 @@ impl DesignSpec {
             ReferenceConfig::NAME => parse_as(ReferenceConfig::NAME, rest, DesignSpec::Reference),
             _ => Err(SpecError::UnknownDesign {
                 name: name.to_string(),
+                suggestion: closest(name, CATALOG.iter().map(|d| d.name)),
                 known: CATALOG
                     .iter()
                     .map(|d| d.name)
@@ -416,7 +444,7 @@ impl DesignSpec {
 
 impl fmt::Display for DesignSpec {
     /// The canonical spec: a preset's name, else the name with every parameter that differs from
-    /// its default (radix always shows `levels` and `pobits`); parsing it gives the same design.
+    /// its default (radix always shows `levels` and `pobits`, flat `va_bits`); parsing it gives the same design.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fn write<C: DesignConfig>(
             c: &C,
@@ -446,7 +474,8 @@ impl fmt::Display for DesignSpec {
                 preset: Some(p), ..
             } => f.write_str(p),
             DesignSpec::Radix { cfg, preset: None } => write(cfg, &["levels", "pobits"], f),
-            DesignSpec::Flat(c) => write(c, &[], f),
+            // `va_bits` always: its default changed from 32 to 48, and labels stay unambiguous.
+            DesignSpec::Flat(c) => write(c, &["va_bits"], f),
             DesignSpec::Hashed(c) => write(c, &[], f),
             DesignSpec::Inverted(c) => write(c, &[], f),
             DesignSpec::Ecpt(c) => write(c, &[], f),
@@ -704,6 +733,46 @@ mod tests {
         assert_eq!(compact_f64(0.6), "0.6");
         assert_eq!(compact_f64(1e-300), "1e-300");
         assert_eq!(compact_f64(1.0), "1");
+    }
+
+    #[test]
+    fn misspelt_names_get_the_closest_known_one() {
+        let err = |s: &str| DesignSpec::parse(s).unwrap_err().to_string();
+        let known = "radix, two-level, x86-64, x86-64-5l, flat, hashed, inverted, ecpt, reference";
+        assert_eq!(
+            err("x86_64"),
+            format!(
+                "unknown design `x86_64`; did you mean `x86-64`? known designs: {known} (see `ptbench designs`)"
+            )
+        );
+        assert_eq!(
+            err("hashd"),
+            format!(
+                "unknown design `hashd`; did you mean `hashed`? known designs: {known} (see `ptbench designs`)"
+            )
+        );
+        assert_eq!(
+            err("btree"),
+            format!("unknown design `btree`; known designs: {known} (see `ptbench designs`)")
+        );
+        assert_eq!(
+            err("radix:level=3"),
+            "design `radix` has no parameter `level`; did you mean `levels`? it takes: levels, \
+             pobits, pte_bytes"
+        );
+        assert_eq!(closest("X86-64", ["radix", "x86-64"]), Some("x86-64"));
+        assert_eq!(closest("x86", ["x86-64", "x86-64-5l"]), Some("x86-64"));
+        assert_eq!(closest("ecpt", ["flat", "hashed"]), None);
+        assert_eq!(
+            closest("lfat", ["flat"]),
+            Some("flat"),
+            "a swap is one edit"
+        );
+        assert_eq!(
+            closest("ab", ["ba", "xy"]),
+            None,
+            "two edits of two letters is not close"
+        );
     }
 
     #[test]

@@ -184,7 +184,7 @@ pub fn fold_run(digest: u64, slot: usize, page: u64, frame: u64, faulted: bool, 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ReplayError {
     /// An access lies outside the design's virtual address space.
-    #[error("access #{index} at {addr:#x} ({size} bytes) lies outside the {va_bits}-bit virtual address space of design `{design}`")]
+    #[error("access #{index} at {addr:#x} ({size} bytes) lies outside the {va_bits}-bit virtual address space of design `{design}` (a wider design replays it, e.g. `flat:va_bits=57`, `radix` with more levels or `x86-64-5l`; --wide-addresses count skips and counts such accesses)")]
     AddressTooWide {
         /// 0-based index of the access in the trace.
         index: u64,

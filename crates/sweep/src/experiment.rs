@@ -250,6 +250,16 @@ impl Experiment {
     /// Expands `text` as the experiment file `path` (relative trace paths are relative to the
     /// file's directory).
     pub fn parse(path: &Path, text: &str) -> Result<Experiment, ExperimentError> {
+        if let Some(message) = text
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|t| misplaced_key(&t))
+        {
+            return Err(ExperimentError::Syntax {
+                path: path.to_path_buf(),
+                message,
+            });
+        }
         let file: FileToml = toml::from_str(text).map_err(|e| ExperimentError::Syntax {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -630,6 +640,56 @@ fn values(key: &str, v: &toml::Value) -> Result<Vec<String>, String> {
     }
 }
 
+/// The keys that belong above the first table.
+const TOP_LEVEL: &[&str] = &["name", "description", "huge", "page_crossing"];
+
+/// A top-level key written below a `[[...]]` table (where TOML makes it that table's key), when
+/// that table cannot have it: `name` in a `[[trace]]` that has a `path`, `huge` in a `[[tlb]]`
+/// with a page-size value, or any top-level key in another table that does not take it.
+fn misplaced_key(t: &toml::Table) -> Option<String> {
+    let huge_policy = |v: &toml::Value| {
+        let policy = |v: &toml::Value| v.as_str().is_some_and(|s| parse_huge(s).is_ok());
+        match v {
+            toml::Value::Array(a) => a.iter().any(policy),
+            v => policy(v),
+        }
+    };
+    for (table, elements) in t {
+        let elements: Vec<&toml::Table> = match elements {
+            toml::Value::Array(a) => a.iter().filter_map(toml::Value::as_table).collect(),
+            toml::Value::Table(t) => vec![t],
+            _ => continue,
+        };
+        for e in elements {
+            for &key in TOP_LEVEL {
+                let Some(v) = e.get(key) else { continue };
+                let misplaced = match (table.as_str(), key) {
+                    ("trace", "name") => e.contains_key("path") && !e.contains_key("gen"),
+                    ("tlb", "huge") => huge_policy(v),
+                    ("group", "huge") => false,
+                    // A design parameter of that name would be the design's (none exists).
+                    ("design", k) => !ptbench_pagetable::CATALOG
+                        .iter()
+                        .any(|d| d.params.iter().any(|p| p.key == k)),
+                    _ => true,
+                };
+                if misplaced {
+                    let brackets = if t.get(table).is_some_and(toml::Value::is_array) {
+                        format!("[[{table}]]")
+                    } else {
+                        format!("[{table}]")
+                    };
+                    return Some(format!(
+                        "`{key}` is a top-level key: move it above the first `[[...]]` table \
+                         (written below `{brackets}`, TOML reads it as a key of that table)"
+                    ));
+                }
+            }
+        }
+    }
+    None
+}
+
 /// Every spec string of a table: `base` (key `head`, may be absent) followed by `key=value` for
 /// the other keys, one string per combination of their values, joined to the base by `sep`
 /// (then by `,`).
@@ -932,6 +992,49 @@ mod tests {
     }
 
     #[test]
+    fn a_top_level_key_below_a_table_says_to_move_it() {
+        let msg = |text: &str| match exp(text).unwrap_err() {
+            ExperimentError::Syntax { message, .. } => message,
+            e => panic!("{e}"),
+        };
+        let tail = "is a top-level key: move it above the first `[[...]]` table (written below";
+        assert_eq!(
+            msg("[[trace]]\npath = \"../traces/a.lackey\"\nname = \"tlb-reach\"\n[[design]]\nspec = \"x86-64\""),
+            format!("`name` {tail} `[[trace]]`, TOML reads it as a key of that table)")
+        );
+        assert_eq!(
+            msg("[[trace]]\npath = \"../traces/a.lackey\"\n[[design]]\nspec = \"x86-64\"\n[[tlb]]\nspec = \"none\"\nhuge = [\"off\", \"thp\"]"),
+            format!("`huge` {tail} `[[tlb]]`, TOML reads it as a key of that table)")
+        );
+        assert_eq!(
+            msg("[[trace]]\npath = \"../traces/a.lackey\"\n[[design]]\nspec = \"x86-64\"\ndescription = \"d\""),
+            format!("`description` {tail} `[[design]]`, TOML reads it as a key of that table)")
+        );
+        assert_eq!(
+            msg("[[trace]]\npath = \"../traces/a.lackey\"\npage_crossing = \"first\"\n[[design]]\nspec = \"x86-64\""),
+            format!("`page_crossing` {tail} `[[trace]]`, TOML reads it as a key of that table)")
+        );
+        // Where the key is the table's own, it stays there.
+        let e = exp(r#"
+            name = "ok"
+            [[trace]]
+            name = "z"
+            gen = { pattern = "zipf", accesses = "1k", footprint = "1m" }
+            [[design]]
+            spec = "x86-64"
+            [[tlb]]
+            spec = "tiny"
+            huge = "shared"
+            [[group]]
+            huge = ["2m"]
+        "#)
+        .unwrap();
+        assert_eq!(e.cells.len(), 1);
+        assert!(e.cells[0].key.contains("huge=shared"), "{}", e.cells[0].key);
+        assert!(e.cells[0].key.contains("|huge=2m|"), "{}", e.cells[0].key);
+    }
+
+    #[test]
     fn mistakes_are_named() {
         let cases = [
             ("[[trace]]\npath = \"nope/*\"\n[[design]]\nspec=\"x86-64\"", "matches no file"),
@@ -945,6 +1048,10 @@ mod tests {
                 "[[design]] #1",
             ),
             ("[[trace]]\npath = \"../traces/a.lackey\"\ncolour = 1", "unknown field"),
+            (
+                "[[trace]]\npath = \"../traces/a.lackey\"\nname = \"x\"\n[[design]]\nspec=\"x86-64\"",
+                "`name` is a top-level key",
+            ),
             (
                 "[[trace]]\ngen = { pattern = \"zipf\", accesses = 1, footprint = 4096 }\n[[design]]\nspec=\"x86-64\"",
                 "needs a `name`",

@@ -29,12 +29,14 @@ pub enum TlbSpecError {
     #[error("empty TLB spec (use `none` for no TLB)")]
     Empty,
     /// The first item is neither a preset nor `key=value`.
-    #[error("unknown TLB preset `{name}`; presets: {known} (see `ptbench tlbs`)")]
+    #[error("unknown TLB preset `{name}`; {}presets: {known} (see `ptbench tlbs`)", did_you_mean(suggestion.as_deref()))]
     UnknownPreset {
         /// The name given.
         name: String,
         /// The presets that exist.
         known: String,
+        /// The preset closest to it, when one is close (see [`closest`]).
+        suggestion: Option<&'static str>,
     },
     /// An item after the first that is not `key=value`.
     #[error("`{item}` is not key=value (a preset name may only come first)")]
@@ -43,8 +45,10 @@ pub enum TlbSpecError {
         item: String,
     },
     /// A key the spec language does not have.
-    #[error("unknown TLB spec key `{key}`; keys: {known}")]
+    #[error("unknown TLB spec key `{key}`; {}keys: {known}", did_you_mean(suggestion.as_deref()))]
     UnknownKey {
+        /// The key closest to it, when one is close (see [`closest`]).
+        suggestion: Option<&'static str>,
         /// The key given.
         key: String,
         /// The keys that exist.
@@ -98,6 +102,34 @@ pub enum TlbSpecError {
         source: PolicyError,
     },
 }
+
+/// `did you mean `x`? ` for a suggestion, nothing without one.
+fn did_you_mean(suggestion: Option<&str>) -> String {
+    suggestion.map_or_else(String::new, |s| format!("did you mean `{s}`? "))
+}
+
+/// The candidate closest to `given` when it is close enough to be a misspelling of it: an edit
+/// distance (Levenshtein with adjacent swaps counting one, ignoring case) of at most 2 and under half the candidate's length, or
+/// `given` (3 characters or more) beginning the candidate. The first of equally close ones.
+pub fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let given = given.to_lowercase();
+    let mut best: Option<(usize, &'a str)> = None;
+    for c in candidates {
+        let d = strsim::osa_distance(&given, &c.to_lowercase());
+        let close = (d <= 2 && 2 * d < c.len()) || (given.len() >= 3 && c.starts_with(&given));
+        if close && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, c));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// Every key, for suggestions (`pscl2` standing for `pscl2..pscl8`).
+const KEYS: &[&str] = &[
+    "l1", "l1i", "l1d", "l2", "pwc", "pscl2", "upwc", "repl", "seed", "l2incl", "huge", "asid",
+];
+/// The replacement policies `repl=` takes.
+const POLICIES: &[&str] = &["lru", "fifo", "random", "plru", "bitplru"];
 
 /// The L1 of a spec.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
@@ -241,6 +273,7 @@ impl TlbSpec {
             let known = presets();
             let preset = known.iter().find(|p| p.name == first).ok_or_else(|| {
                 TlbSpecError::UnknownPreset {
+                    suggestion: closest(first, known.iter().map(|p| p.name)),
                     name: first.to_string(),
                     known: known.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
                 }
@@ -472,6 +505,7 @@ impl Builder {
                     .ok()
                     .filter(|h| (2..=MAX_LEVELS).contains(h))
                     .ok_or_else(|| TlbSpecError::UnknownKey {
+                        suggestion: closest(key, KEYS.iter().copied()),
                         key: key.into(),
                         known: KNOWN_KEYS,
                     })?;
@@ -491,11 +525,13 @@ impl Builder {
                     "plru" => ReplPolicy::TreePlru,
                     "bitplru" => ReplPolicy::BitPlru,
                     _ => {
+                        let hint = closest(value, POLICIES.iter().copied())
+                            .map_or_else(String::new, |p| format!(" (did you mean `{p}`?)"));
                         return Err(bad(
                             key,
                             value,
-                            "expected lru, fifo, random, plru or bitplru",
-                        ))
+                            format!("expected lru, fifo, random, plru or bitplru{hint}"),
+                        ));
                     }
                 };
             }
@@ -532,6 +568,7 @@ impl Builder {
             }
             _ => {
                 return Err(TlbSpecError::UnknownKey {
+                    suggestion: closest(key, KEYS.iter().copied()),
                     key: key.into(),
                     known: KNOWN_KEYS,
                 })

@@ -380,3 +380,36 @@ proptest! {
         let _ = TlbSpec::parse(&text);
     }
 }
+
+#[test]
+fn misspelt_presets_keys_and_policies_get_the_closest_known_one() {
+    let msg = |s: &str| err(s).to_string();
+    assert_eq!(
+        msg("skylak"),
+        "unknown TLB preset `skylak`; did you mean `skylake`? presets: none, tiny, skylake, \
+         champsim (see `ptbench tlbs`)"
+    );
+    assert_eq!(
+        msg("haswell"),
+        "unknown TLB preset `haswell`; presets: none, tiny, skylake, champsim (see `ptbench tlbs`)"
+    );
+    assert_eq!(
+        msg("l1=64x4,pcw=32x4"),
+        "unknown TLB spec key `pcw`; did you mean `pwc`? keys: l1, l1i, l1d, l2, pwc, \
+         pscl2..pscl8, upwc, repl, seed, l2incl, huge, asid"
+    );
+    assert_eq!(
+        msg("skylake,repl=lur"),
+        "bad TLB spec value `repl=lur`: expected lru, fifo, random, plru or bitplru (did you \
+         mean `lru`?)"
+    );
+    assert_eq!(
+        msg("skylake,repl=mru"),
+        "bad TLB spec value `repl=mru`: expected lru, fifo, random, plru or bitplru (did you \
+         mean `lru`?)"
+    );
+    assert_eq!(
+        msg("skylake,repl=belady"),
+        "bad TLB spec value `repl=belady`: expected lru, fifo, random, plru or bitplru"
+    );
+}

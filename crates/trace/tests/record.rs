@@ -447,3 +447,125 @@ fn read_lackey_takes_lines_off_the_fast_path_and_over_long_lines() {
     assert_eq!(c.skipped_lines, 1);
     assert_eq!(c.first_skipped[0].len(), 123);
 }
+
+/// Everything a followed recording hands its sink, in order.
+fn record_all(args: &[&str], opts: &RecordOptions) -> (Vec<Access>, RecordSummary) {
+    let mut all = Vec::new();
+    let s = record(
+        &cmd(args),
+        &mut |b| {
+            all.extend_from_slice(b);
+            Ok(())
+        },
+        opts,
+    )
+    .unwrap_or_else(|e| panic!("recording {args:?}: {e}"));
+    (all, s)
+}
+
+fn following() -> RecordOptions {
+    RecordOptions {
+        follow: true,
+        ..RecordOptions::default()
+    }
+}
+
+#[test]
+fn a_program_that_is_one_process_is_recorded_the_same_followed_or_not() {
+    if !have_valgrind() {
+        return;
+    }
+    let t = bin("true");
+    let (followed, s) = record_all(&[&t], &following());
+    let (alone, s1) = record_all(&[&t], &RecordOptions::default());
+    assert_eq!((s.processes, s1.processes), (1, 1));
+    assert_eq!(followed, alone, "asid 0 and no events either way");
+    assert_eq!(s.trace.accesses(), s1.trace.accesses());
+    assert!(followed.iter().all(|a| a.asid == 0 && !a.kind.is_event()));
+}
+
+#[test]
+fn a_shell_and_the_program_it_runs_are_two_address_spaces() {
+    if !have_valgrind() {
+        return;
+    }
+    let t = bin("true");
+    let script = format!("{t}; exit 0");
+    let (all, s) = record_all(&[&bin("sh"), "-c", &script], &following());
+    assert!(s.exit_status.success());
+    assert_eq!(s.processes, 2, "{:?}", s.trace.valgrind_messages);
+    let accesses: Vec<&Access> = all.iter().filter(|a| !a.kind.is_event()).collect();
+    assert_eq!(accesses.len() as u64, s.trace.accesses());
+    let in_asid = |n: u16| accesses.iter().filter(|a| a.asid == n).count() as u64;
+    // `true` alone, recorded without the shell: about the same count (its environment and
+    // stack differ a little) in its own address space.
+    let (_, alone) = record_all(&[&t], &RecordOptions::default());
+    let ratio = in_asid(1) as f64 / alone.trace.accesses() as f64;
+    assert!(
+        (0.98..1.02).contains(&ratio),
+        "{} vs {}",
+        in_asid(1),
+        alone.trace.accesses()
+    );
+    assert_eq!(in_asid(0) + in_asid(1), s.trace.accesses());
+    assert!(in_asid(0) > 20_000, "the shell's own work: {}", in_asid(0));
+    // Every change of address space is announced by a context switch to it; the first
+    // process's accesses come first, without one; an ended process exits before the next runs.
+    assert!(all[0].asid == 0 && !all[0].kind.is_event());
+    let mut current = 0;
+    let mut exited = Vec::new();
+    for a in &all {
+        match a.kind {
+            AccessKind::ContextSwitch => current = a.asid,
+            AccessKind::Exit => exited.push(a.asid),
+            k => {
+                assert!(!k.is_event(), "{a:?}");
+                assert_eq!(a.asid, current, "an access outside the current process");
+                assert!(
+                    !exited.contains(&a.asid),
+                    "an access after its process exited"
+                );
+            }
+        }
+    }
+    // Without following, only the shell.
+    let (only, s0) = record_all(&[&bin("sh"), "-c", &script], &RecordOptions::default());
+    assert_eq!(s0.processes, 1);
+    assert!(only.iter().all(|a| a.asid == 0 && !a.kind.is_event()));
+    assert!(s0.trace.accesses() < s.trace.accesses());
+}
+
+#[test]
+fn a_failing_sink_stops_a_followed_recording() {
+    if !have_valgrind() {
+        return;
+    }
+    let mut calls = 0;
+    let e = record(
+        &cmd(&[&bin("sh"), "-c", &format!("{}; exit 0", bin("true"))]),
+        &mut |_| {
+            calls += 1;
+            Err(io::Error::other("disk full"))
+        },
+        &following(),
+    )
+    .unwrap_err();
+    assert_eq!(e.to_string(), "the trace sink failed: disk full");
+    assert_eq!(calls, 1);
+}
+
+#[test]
+fn valgrind_refusing_to_start_a_followed_program_is_an_error() {
+    if !have_valgrind() {
+        return;
+    }
+    let opts = RecordOptions {
+        valgrind_args: vec!["--ptbench-no-such-option".into()],
+        ..following()
+    };
+    let e = record(&cmd(&[&bin("true")]), &mut |_| Ok(()), &opts).unwrap_err();
+    match &e {
+        RecordError::Valgrind { status, .. } => assert_eq!(status.code(), Some(1)),
+        other => panic!("{other:?}"),
+    }
+}
