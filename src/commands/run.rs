@@ -7,8 +7,8 @@ use indicatif::MultiProgress;
 use ptbench_core::PageSize;
 use ptbench_pagetable::DesignSpec;
 use ptbench_replay::{
-    prepare_next_uses, replay_trace, run_row, HugePolicy, OsConfig, PageCrossing, Sim, SimOptions,
-    TraceRun, WideAddresses,
+    prepare_next_uses, replay_trace, run_row, CacheSpec, HugePolicy, OsConfig, PageCrossing,
+    Placement, Sim, SimOptions, TraceRun, WideAddresses,
 };
 use ptbench_report::{csv_rules, render_table, thousands, write_csv_with, RunRow};
 use ptbench_tlb::{presets, TlbSpec};
@@ -61,6 +61,17 @@ pub struct RunArgs {
     /// replay every design under each.
     #[arg(long = "tlb", value_name = "SPEC")]
     tlbs: Vec<String>,
+    /// A cache SPEC: `none` (default: no cycles counted), a preset (`skylake`, `emt`; see
+    /// `ptbench caches`) or keys such as `l1d=512x8,llc=131072x16,mem_lat=200`. Every table read
+    /// and every access of the trace goes through the caches, and walks are counted in cycles.
+    /// Repeat to replay every design under each.
+    #[arg(long = "cache", value_name = "SPEC")]
+    caches: Vec<String>,
+    /// Where the trace's accesses go in the caches: at the frames the OS model gives (`os`), or
+    /// at their own addresses (`identity`: each data page at the frame equal to its page number,
+    /// so a physically indexed cache can be checked against cachegrind).
+    #[arg(long, value_enum, default_value_t = PlacementArg::Os)]
+    placement: PlacementArg,
     /// Page size of faults: `off` (base pages), `2m` or `1g` (every fault maps the aligned region
     /// with one huge page), `thp` (2 MiB where the aligned region lies inside the trace's address
     /// range, from its lowest to its highest byte; base pages elsewhere). Several values
@@ -213,6 +224,18 @@ pub fn exec(args: RunArgs) -> Result<()> {
             .map(|s| TlbSpec::parse(s).with_context(|| format!("--tlb {s}")))
             .collect::<Result<_>>()?
     };
+    let caches: Vec<CacheSpec> = if args.caches.is_empty() {
+        vec![CacheSpec::NONE]
+    } else {
+        let mut v: Vec<CacheSpec> = Vec::new();
+        for s in &args.caches {
+            let c = CacheSpec::parse(s).with_context(|| format!("--cache {s}"))?;
+            if !v.contains(&c) {
+                v.push(c);
+            }
+        }
+        v
+    };
     let max_access = parse_count(&args.max_access, true).context("--max-access")?;
     if max_access == 0 {
         bail!("--max-access must be at least 1 byte");
@@ -236,15 +259,23 @@ pub fn exec(args: RunArgs) -> Result<()> {
         },
         os: os_config(&args, &specs, &huges)?,
         no_fast_path: args.no_fast_path,
+        placement: match args.placement {
+            PlacementArg::Os => Placement::Os,
+            PlacementArg::Identity => Placement::Identity,
+        },
         ..SimOptions::default()
     };
     // Designs that cannot replay these options: an error when asked for, skipped from the defaults.
     let mut configs = Vec::new();
     for spec in &specs {
         for tlb in &tlbs {
-            for &huge in &huges {
+            for (&huge, cache) in huges
+                .iter()
+                .flat_map(|h| caches.iter().map(move |c| (h, c)))
+            {
                 let opts = SimOptions {
                     huge: huge.policy(),
+                    cache: *cache,
                     ..base.clone()
                 };
                 match Sim::build_with_tlb(spec, tlb, &opts) {
@@ -254,7 +285,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
                         opts,
                     }),
                     Err(e) if !explicit && e.page_size_unsupported => {
-                        if tlb == &tlbs[0] {
+                        if tlb == &tlbs[0] && cache == &caches[0] {
                             eprintln!(
                                 "ptbench: note: skipping default design {spec} with --huge {}: {}",
                                 huge.name(),
@@ -431,6 +462,15 @@ fn check_thp_path(t: &Path) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `--placement`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum PlacementArg {
+    /// At the frames the OS model gives.
+    Os,
+    /// At the accesses' own addresses.
+    Identity,
 }
 
 /// One replayed configuration: a design under a TLB with its options (its --huge value).

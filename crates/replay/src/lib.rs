@@ -32,7 +32,8 @@
 //!   physical address its translation gave (or its own address, with [`Placement::Identity`]),
 //!   in trace order, so data evicts table lines as on hardware. A walk costs the sum over its
 //!   dependency steps of each step's slowest read (designs say which reads are parallel; see
-//!   `ptbench_core::PhysMem::begin_parallel`). With caches every access takes the general path.
+//!   `ptbench_core::PhysMem::begin_parallel`). The fast path still counts repeated TLB hits
+//!   (each access still goes through the caches); without TLBs every translation walks.
 //!
 //! Dispatch happens once per batch: [`Sim`] is an enum over the designs and its `replay` matches
 //! into the generic, monomorphized [`Simulator::replay`], so the per-access loop has no dynamic
@@ -336,6 +337,23 @@ impl Caches {
         };
     }
 
+    /// Sends access `a`, which repeats the translation of its page to `frame`, through the
+    /// caches (a single-page access: the fast path takes no other).
+    #[inline(always)]
+    fn repeated(&mut self, a: &Access, frame: u64, shift: u8) {
+        let pa = if self.identity {
+            a.addr
+        } else {
+            (frame << shift) | (a.addr & ((1u64 << shift) - 1))
+        };
+        let size = a.size.max(1);
+        if a.kind == AccessKind::Fetch {
+            self.h.fetch(pa, size);
+        } else {
+            self.h.data(pa, size);
+        }
+    }
+
     fn stats(&self) -> CycleStats {
         let q = |p: f64| {
             if self.hist.is_empty() {
@@ -551,7 +569,7 @@ impl<P: PageTable> Simulator<P> {
                 MEMO
             ]
             .into_boxed_slice(),
-            fast_off: opts.no_fast_path || opts.cache.enabled(),
+            fast_off: opts.no_fast_path,
             caches: opts.cache.enabled().then(|| {
                 Box::new(Caches {
                     h: CacheHierarchy::new(&opts.cache),
@@ -637,6 +655,9 @@ impl<P: PageTable> Simulator<P> {
                 if touch {
                     self.os.touch(f.frame, a.kind == AccessKind::Write);
                 }
+                if let Some(c) = &mut self.caches {
+                    c.repeated(a, f.frame, shift);
+                }
                 n += 1;
                 fetches += slot as u64;
                 i += 1;
@@ -701,6 +722,9 @@ impl<P: PageTable> Simulator<P> {
                 };
                 (pte, cost)
             }),
+            // Without TLBs every translation walks, and with caches every walk's reads go
+            // through them: no walk is only counted.
+            None if self.caches.is_some() => None,
             None => {
                 let m = &self.memo[vpn.0 as usize % MEMO];
                 (m.vpn == vpn.0 && m.asid == asid && m.epoch == self.epoch)
@@ -755,6 +779,9 @@ impl<P: PageTable> Simulator<P> {
             }
         }
         self.used(vpn, pte, a, false);
+        if let Some(c) = &mut self.caches {
+            c.access(a, self.shift);
+        }
         self.arm(slot, a.addr >> self.shift, a.asid, vpn, pte, cost);
         true
     }

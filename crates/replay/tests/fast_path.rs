@@ -3,8 +3,8 @@
 //! and without it (`SimOptions::no_fast_path`), on random traces with locality, processes, region
 //! events, permission faults and wide addresses, and on the shipped real traces.
 //!
-//! The cache model only observes: with a cache hierarchy (which sends every access down the
-//! general path) every counter but the cycle counters is the same as without.
+//! The cache model only observes: with a cache hierarchy every counter but the cycle counters is
+//! the same as without, and the fast path gives the same cycle counters as the general path.
 
 use proptest::prelude::*;
 use ptbench_core::{Access, AccessKind};
@@ -167,6 +167,21 @@ fn observed(
             },
             trace,
             batch,
+        );
+        let slow = replay(
+            design,
+            tlb,
+            &SimOptions {
+                cache: cache.parse().unwrap(),
+                no_fast_path: true,
+                ..opts.clone()
+            },
+            trace,
+            batch,
+        );
+        assert_eq!(
+            with, slow,
+            "{design} behind {tlb} with caches {cache}: fast and general paths"
         );
         let cycles = with.as_ref().ok().map(|(s, _)| s.cycles.clone());
         let without_cycles = with.map(|(mut s, t)| {

@@ -397,6 +397,10 @@ pub struct CacheStats {
 
 struct Level {
     lines: SetArray<(), AnyRepl>,
+    /// The line the last lookup hit or filled, while no fill has happened since: looking it up
+    /// again hits and changes no replacement state (it is the most recently used way under
+    /// every policy), so the lookup is skipped.
+    last: u64,
 }
 
 impl Level {
@@ -412,6 +416,7 @@ impl Level {
         });
         Level {
             lines: SetArray::new(sets, ways, (), r),
+            last: u64::MAX,
         }
     }
 
@@ -428,6 +433,9 @@ impl Level {
     /// Looks up lines `first..=last` (filling those that miss); true if any missed.
     #[inline]
     fn misses(&mut self, first: u64, last: u64) -> bool {
+        if first == self.last && last == first {
+            return false;
+        }
         let mut missed = false;
         let mut line = first;
         loop {
@@ -436,6 +444,7 @@ impl Level {
                 missed = true;
             }
             if line == last {
+                self.last = line;
                 return missed;
             }
             line += 1;
@@ -775,6 +784,72 @@ mod tests {
                 misses: 1
             }
         );
+    }
+
+    /// A plain reference: per set, a list of lines, most recent first (cachegrind's own layout).
+    struct Reference {
+        sets: Vec<Vec<u64>>,
+        ways: usize,
+    }
+
+    impl Reference {
+        fn miss(&mut self, line: u64) -> bool {
+            let n = self.sets.len() as u64;
+            let set = &mut self.sets[(line % n) as usize];
+            let hit = set.iter().position(|&l| l == line);
+            if let Some(i) = hit {
+                set.remove(i);
+            } else if set.len() == self.ways {
+                set.pop();
+            }
+            set.insert(0, line);
+            hit.is_none()
+        }
+    }
+
+    #[test]
+    fn lru_levels_match_a_plain_reference_model_on_random_accesses() {
+        let mut c = CacheHierarchy::new(&spec("l1d=16x2,l2=64x4,llc=none"));
+        let mut l1 = Reference {
+            sets: vec![Vec::new(); 8],
+            ways: 2,
+        };
+        let mut l2 = Reference {
+            sets: vec![Vec::new(); 16],
+            ways: 4,
+        };
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Runs of the same line (the shortcut) among scattered lines.
+            let addr = if x % 3 == 0 {
+                (x >> 8) % 4096
+            } else {
+                (x >> 8) % 256
+            };
+            let size = 1 + (x >> 40) as u32 % 16;
+            let (first, last) = (addr >> 6, (addr + u64::from(size) - 1) >> 6);
+            let mut m1 = false;
+            for l in first..=last {
+                m1 |= l1.miss(l);
+            }
+            let want = if !m1 {
+                Served::L1
+            } else {
+                let mut m2 = false;
+                for l in first..=last {
+                    m2 |= l2.miss(l);
+                }
+                if m2 {
+                    Served::Mem
+                } else {
+                    Served::L2
+                }
+            };
+            assert_eq!(c.data(addr, size), want, "{addr:#x}+{size}");
+        }
     }
 
     #[test]
