@@ -824,7 +824,7 @@ mod tests {
             x ^= x >> 7;
             x ^= x << 17;
             // Runs of the same line (the shortcut) among scattered lines.
-            let addr = if x % 3 == 0 {
+            let addr = if x.is_multiple_of(3) {
                 (x >> 8) % 4096
             } else {
                 (x >> 8) % 256
