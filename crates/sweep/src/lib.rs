@@ -15,7 +15,7 @@ pub mod experiment;
 pub mod results;
 
 pub use experiment::{Cell, Experiment, ExperimentError, TraceRef, TraceSource};
-pub use results::{append_whole, read_results, read_rows_from, CutLine};
+pub use results::{append_whole, read_results, read_results_from, read_rows_from, CutLine};
 
 use ptbench_output::Rules;
 use ptbench_replay::{replay_trace, run_row, Sim, SimOptions};
