@@ -358,7 +358,7 @@ pub fn run(
         // A last line cut off by an interrupted write is dropped here and cut off the file
         // below before appending (with --resume); the cell of that row runs again.
         let read = read_results(&results, CutLine::Drop)?;
-        if let Some(d) = read.dropped {
+        if let (true, Some(d)) = (opts.resume, read.dropped) {
             progress.note(&format!(
                 "{}: line {} was cut off (a write was interrupted): its {} bytes are dropped",
                 results.display(),
