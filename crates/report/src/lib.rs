@@ -1,5 +1,9 @@
 //! Results of ptbench runs: one [`RunRow`] per (trace, design) with stable CSV column names,
 //! written atomically (a temporary file renamed into place), and a plain-text table for terminals.
+//!
+//! Text columns are guarded against CSV formula injection (OWASP): a text field that a
+//! spreadsheet would run as a formula is written with a leading `'`, which reading removes again
+//! (see [`escape_text`] and [`unescape_text`]); numeric columns are never changed.
 
 pub mod charts;
 pub mod findings;
@@ -13,13 +17,16 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 /// One (trace, design) result. Field order is the CSV column order; columns are only ever added,
-/// at the end, never renamed.
+/// at the end, never renamed. Deserializing needs every column (none defaults to 0 or empty);
+/// text columns go through [`escape_text`] when serialized and [`unescape_text`] when
+/// deserialized, so that a round trip gives the original text.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
 pub struct RunRow {
     /// The trace file as given on the command line.
+    #[serde(with = "formula")]
     pub trace: String,
     /// The design's canonical spec.
+    #[serde(with = "formula")]
     pub design: String,
     /// Accesses replayed.
     pub accesses: u64,
@@ -44,18 +51,22 @@ pub struct RunRow {
     /// `accesses / wall_seconds`.
     pub accesses_per_second: f64,
     /// `split` or `first`.
+    #[serde(with = "formula")]
     pub page_crossing: String,
     /// Base page size in bytes.
     pub page_bytes: u64,
     /// Virtual address width of the design.
     pub va_bits: u8,
     /// Table pages per level, root first, separated by `;` (radix designs).
+    #[serde(with = "formula")]
     pub tables_per_level: String,
     /// Hash probes (hashed designs).
     pub probes: u64,
     /// The detected trace format.
+    #[serde(with = "formula")]
     pub trace_format: String,
     /// The huge-page policy (`off`, `2m`, `1g`, `thp`).
+    #[serde(with = "formula")]
     pub huge: String,
     /// Median memory references per walk.
     pub walk_refs_p50: u64,
@@ -74,8 +85,10 @@ pub struct RunRow {
     /// Resizes (hashed designs).
     pub resizes: u64,
     /// Digest of the (page, frame, faulted) translation stream: equal digests, equal translations.
+    #[serde(with = "formula")]
     pub digest: String,
     /// The TLB hierarchy's canonical spec (`none` without TLBs).
+    #[serde(with = "formula")]
     pub tlb: String,
     /// Instruction fetches that hit the L1 (ITLB, or unified L1).
     pub l1i_hits: u64,
@@ -94,6 +107,7 @@ pub struct RunRow {
     /// Page-walk-cache lookups that hit some level.
     pub pwc_hits: u64,
     /// Page-walk-cache hits by the deepest level hit, root first, separated by `;`.
+    #[serde(with = "formula")]
     pub pwc_hits_per_level: String,
     /// Page-walk-cache lookups that hit no level.
     pub pwc_misses: u64,
@@ -106,9 +120,11 @@ pub struct RunRow {
     /// OS events in the trace (context switches, forks, mmap, munmap, mprotect, exits).
     pub events: u64,
     /// References per walk, as `refs:walks` pairs separated by `;` (every walk, retries included).
+    #[serde(with = "formula")]
     pub walk_refs_histogram: String,
     /// The cell's key: trace, design, TLB, huge-page policy and the other settings of the row, so
     /// that results files can be resumed, sharded and merged by key.
+    #[serde(with = "formula")]
     pub cell: String,
     /// Accesses skipped because they lie outside the design's address space (non-canonical, or
     /// wider than its `va_bits`), with `--wide-addresses count`; 0 otherwise.
@@ -146,11 +162,62 @@ pub struct RunRow {
     /// The data-frame limit (`--frames`); 0 = unlimited.
     pub frames: u64,
     /// The replacement policy (`fifo`, `lru`, `clock`, `random`, `opt`, `nru`, `aging`).
+    #[serde(with = "formula")]
     pub policy: String,
     /// `zero` or `disk`.
+    #[serde(with = "formula")]
     pub first_touch: String,
     /// The OS settings' canonical form (`frames=64,policy=lru,first_touch=disk,...`).
+    #[serde(with = "formula")]
     pub os: String,
+}
+
+/// The first characters that make a spreadsheet read a cell as a formula (OWASP's list).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Whether `text`, after any leading `'`s, starts like a formula.
+fn formula_like(text: &str) -> bool {
+    text.trim_start_matches('\'')
+        .starts_with(FORMULA_STARTS.as_slice())
+}
+
+/// A text field as written to CSV: with one more leading `'` if, after any leading `'`s, it
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return (so that a spreadsheet shows
+/// `'+SUM(1+1).lackey` as text instead of running it); otherwise unchanged. The extra `'` on
+/// names that already start with `'`s before such a character keeps the rule reversible:
+/// [`unescape_text`] of the result is always `text`.
+pub fn escape_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if formula_like(text) {
+        format!("'{text}").into()
+    } else {
+        text.into()
+    }
+}
+
+/// A text field as read from CSV: [`escape_text`] undone (one leading `'` removed from a field
+/// that, after its leading `'`s, starts like a formula); any other field unchanged.
+pub fn unescape_text(field: &str) -> &str {
+    match field.strip_prefix('\'') {
+        Some(rest) if formula_like(rest) => rest,
+        _ => field,
+    }
+}
+
+/// Serde glue for the text columns of [`RunRow`]: [`escape_text`] out, [`unescape_text`] in.
+mod formula {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(text: &str, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::escape_text(text))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+        let field = String::deserialize(d)?;
+        Ok(match super::unescape_text(&field) {
+            same if same.len() == field.len() => field,
+            unescaped => unescaped.to_string(),
+        })
+    }
 }
 
 /// Why results could not be written.
@@ -346,6 +413,67 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "name,age\n");
         write_csv_with(&path, &[RunRow::default()], &csv_rules("--csv", &[], true)).unwrap();
         assert!(looks_like_results(&path));
+    }
+
+    #[test]
+    fn formula_like_text_is_quoted_and_round_trips() {
+        for (text, written) in [
+            ("+SUM(1+1).lackey", "'+SUM(1+1).lackey"),
+            ("-2+3", "'-2+3"),
+            ("@x", "'@x"),
+            ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("'+x", "''+x"),
+            ("''=x", "'''=x"),
+            ("'plain", "'plain"),
+            ("''", "''"),
+            ("x86-64", "x86-64"),
+            ("", ""),
+        ] {
+            assert_eq!(escape_text(text), written, "{text:?}");
+            assert_eq!(unescape_text(written), text, "{written:?}");
+        }
+    }
+
+    #[test]
+    fn rows_quote_text_columns_only_and_read_back_exactly() {
+        let row = RunRow {
+            trace: "+SUM(1+1).lackey".into(),
+            design: "'-x".into(),
+            cell: "=1|design=x".into(),
+            accesses: 3,
+            ..RunRow::default()
+        };
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(&row).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let line = text.lines().nth(1).unwrap();
+        assert!(line.starts_with("'+SUM(1+1).lackey,''-x,3,"), "{line}");
+        assert!(line.contains(",'=1|design=x,"), "{line}");
+        let back: RunRow = csv::Reader::from_reader(text.as_bytes())
+            .deserialize()
+            .next()
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, row);
+    }
+
+    #[test]
+    fn a_missing_column_is_not_defaulted() {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.serialize(RunRow::default()).unwrap();
+        let text = String::from_utf8(w.into_inner().unwrap()).unwrap();
+        let mut lines = text.lines();
+        let (header, row) = (lines.next().unwrap(), lines.next().unwrap());
+        let cut = |s: &str| s.rsplit_once(',').unwrap().0.to_string();
+        let short = format!("{}\n{}\n", cut(header), cut(row));
+        let e = csv::Reader::from_reader(short.as_bytes())
+            .deserialize::<RunRow>()
+            .next()
+            .unwrap()
+            .unwrap_err();
+        assert!(e.to_string().contains("missing field `os`"), "{e}");
     }
 
     #[test]

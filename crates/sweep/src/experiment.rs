@@ -47,6 +47,14 @@ use serde::Deserialize;
 use std::path::{Component, Path, PathBuf};
 use thiserror::Error;
 
+/// The most cells an experiment may have (about 60 MB of cells; the README's main job has 162),
+/// well below the most rows a results file holds ([`crate::results::MAX_ROWS`]).
+pub const MAX_CELLS: usize = 100_000;
+
+/// The most specs one `[[design]]` or `[[tlb]]` table, or settings one `[os]` table, may expand
+/// to.
+pub const MAX_VARIANTS: usize = 10_000;
+
 /// Why an experiment file cannot be used.
 #[derive(Debug, Error)]
 pub enum ExperimentError {
@@ -452,6 +460,28 @@ impl Experiment {
                 ))
             }
         };
+        // Refused before the cross product is built: a short file of long lists would otherwise
+        // expand until memory runs out.
+        let planned = groups.iter().fold(0usize, |sum, g| {
+            let n = traces
+                .iter()
+                .filter(|t| {
+                    g.traces
+                        .as_ref()
+                        .is_none_or(|names| names.iter().any(|n| trace_named(t, n)))
+                })
+                .count();
+            let per = [n, g.designs.len(), g.tlbs.len(), g.huge.len(), g.os.len()]
+                .iter()
+                .fold(1usize, |p, &x| p.saturating_mul(x));
+            sum.saturating_add(per)
+        });
+        if planned > MAX_CELLS {
+            return Err(invalid(
+                "the cells",
+                format!("{planned} cells, more than {MAX_CELLS}, the most an experiment may have: split it"),
+            ));
+        }
         let mut cells: Vec<Cell> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (ti, t) in traces.iter().enumerate() {
@@ -702,6 +732,11 @@ fn expand(t: &toml::Table, head: &str, sep: char) -> Result<Vec<String>, String>
     let mut out: Vec<String> = base;
     for (k, v) in t.iter().filter(|(k, _)| k.as_str() != head) {
         let vals = values(k, v)?;
+        if out.len().saturating_mul(vals.len()) > MAX_VARIANTS {
+            return Err(format!(
+                "its lists make more than {MAX_VARIANTS} specs, the most one table may make"
+            ));
+        }
         let mut next = Vec::new();
         for prefix in &out {
             for v in &vals {
@@ -728,6 +763,11 @@ fn os_axes(t: &toml::Table) -> Result<Vec<Vec<(String, String)>>, String> {
     let mut out: Vec<Vec<(String, String)>> = vec![Vec::new()];
     for (k, v) in t {
         let vals = values(k, v)?;
+        if out.len().saturating_mul(vals.len()) > MAX_VARIANTS {
+            return Err(format!(
+                "its lists make more than {MAX_VARIANTS} settings, the most one table may make"
+            ));
+        }
         let mut next = Vec::new();
         for prefix in &out {
             for v in &vals {

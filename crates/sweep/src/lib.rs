@@ -12,8 +12,10 @@
 //! missing. Results are identical for any number of threads.
 
 pub mod experiment;
+pub mod results;
 
 pub use experiment::{Cell, Experiment, ExperimentError, TraceRef, TraceSource};
+pub use results::{append_whole, read_results, read_results_from, read_rows_from, CutLine};
 
 use ptbench_output::Rules;
 use ptbench_replay::{replay_trace, run_row, Sim, SimOptions};
@@ -21,7 +23,7 @@ use ptbench_report::{looks_like_results, RunRow};
 use ptbench_trace::{ReaderOptions, TraceReader};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -244,40 +246,10 @@ pub fn results_path(dir: &Path) -> PathBuf {
     dir.join("results.csv")
 }
 
-/// Reads a results file's rows; a last line cut short (a sweep killed mid-write) is ignored.
+/// Reads a results file's rows (see [`results`]: bounded, every column required, a cut-off last
+/// line refused); errors name the file, the line and the column.
 pub fn read_rows(path: &Path) -> Result<Vec<RunRow>, SweepError> {
-    let mut bytes = std::fs::read(path).map_err(io_err(path))?;
-    match bytes.iter().rposition(|&b| b == b'\n') {
-        Some(i) => bytes.truncate(i + 1),
-        None => bytes.clear(),
-    }
-    if bytes.is_empty() {
-        return Ok(Vec::new());
-    }
-    let mut r = csv::Reader::from_reader(&bytes[..]);
-    let headers = r
-        .headers()
-        .map_err(|e| SweepError::Malformed {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?
-        .clone();
-    if headers.get(0) != Some("trace") || headers.get(1) != Some("design") {
-        return Err(SweepError::Malformed {
-            path: path.to_path_buf(),
-            message: "not a ptbench results file (its header does not start with trace,design)"
-                .into(),
-        });
-    }
-    r.deserialize()
-        .enumerate()
-        .map(|(i, row)| {
-            row.map_err(|e| SweepError::Malformed {
-                path: path.to_path_buf(),
-                message: format!("row {}: {e}", i + 1),
-            })
-        })
-        .collect()
+    Ok(read_results(path, CutLine::Refuse)?.rows)
 }
 
 /// The CSV header line of results files.
@@ -350,7 +322,7 @@ impl From<ptbench_report::WriteError> for SweepError {
 }
 
 fn read_manifest(path: &Path) -> Result<Manifest, SweepError> {
-    let text = std::fs::read_to_string(path).map_err(io_err(path))?;
+    let text = results::read_text_bounded(path, results::MAX_MANIFEST_BYTES)?;
     toml::from_str(&text).map_err(|e| SweepError::Malformed {
         path: path.to_path_buf(),
         message: e.to_string(),
@@ -440,7 +412,18 @@ pub fn run(
                 message: "exists and is not a ptbench results file; choose another --out".into(),
             });
         }
-        read_rows(&results)?
+        // A last line cut off by an interrupted write is dropped here and cut off the file
+        // below before appending (with --resume); the cell of that row runs again.
+        let read = read_results(&results, CutLine::Drop)?;
+        if let (true, Some(d)) = (opts.resume, read.dropped) {
+            progress.note(&format!(
+                "{}: line {} was cut off (a write was interrupted): its {} bytes are dropped",
+                results.display(),
+                d.line,
+                d.bytes
+            ));
+        }
+        read.rows
     } else {
         Vec::new()
     };
@@ -562,8 +545,7 @@ pub fn run(
             path: results.clone(),
             error: io::Error::other("a worker panicked"),
         })?;
-        f.write_all(&lines).map_err(io_err(&results))?;
-        f.sync_data().map_err(io_err(&results))?;
+        append_whole(&mut f, &lines).map_err(io_err(&results))?;
         progress.trace_done(*t, rows.len());
         Ok(())
     });
@@ -809,6 +791,9 @@ pub fn merge(inputs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSummary
     }
     problems.extend(absent_note);
     let mut rows: Vec<(usize, RunRow)> = Vec::new();
+    // Where each cell's row was first seen: a second row of a cell is refused, naming both.
+    let mut seen: HashMap<String, (PathBuf, u64)> = HashMap::new();
+    let mut bad_rows = Vec::new();
     for (dir, m) in by_index.values() {
         let path = results_path(dir);
         if !path.exists() {
@@ -819,7 +804,8 @@ pub fn merge(inputs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSummary
             ));
             continue;
         }
-        let got = read_rows(&path)?;
+        let read = read_results(&path, CutLine::Refuse)?;
+        let got = read.rows;
         let have: HashSet<&str> = got.iter().map(|r| r.cell.as_str()).collect();
         let absent: Vec<&str> = m
             .cells
@@ -843,15 +829,40 @@ pub fn merge(inputs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSummary
                 if absent.len() > 3 { ", ..." } else { "" }
             ));
         }
-        for r in got {
-            let idx = m
-                .keys
-                .iter()
-                .position(|k| *k == r.cell)
-                .unwrap_or(usize::MAX);
+        let index: HashMap<&str, usize> = m
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        let owned: HashSet<usize> = m.cells.iter().copied().collect();
+        for (r, line) in got.into_iter().zip(read.lines) {
+            let at = format!("{}: line {line}, column `cell`", path.display());
+            let Some(&idx) = index.get(r.cell.as_str()).filter(|i| owned.contains(i)) else {
+                bad_rows.push(format!(
+                    "{at}: `{}` is not one of the cells of shard {} of experiment {}",
+                    r.cell, m.shard, m.experiment
+                ));
+                continue;
+            };
+            if let Some((p0, l0)) = seen.get(&r.cell) {
+                bad_rows.push(format!(
+                    "{at}: cell `{}` again (its row is at {} line {l0} already): a row given twice",
+                    r.cell,
+                    p0.display()
+                ));
+                continue;
+            }
+            seen.insert(r.cell.clone(), (path.clone(), line));
             rows.push((idx, r));
         }
     }
+    if bad_rows.len() > 5 {
+        let more = bad_rows.len() - 5;
+        bad_rows.truncate(5);
+        bad_rows.push(format!("and {more} more such rows"));
+    }
+    problems.extend(bad_rows);
     if !problems.is_empty() {
         return Err(SweepError::Incomplete(problems.join("\n  ")));
     }
