@@ -463,9 +463,9 @@ fn an_interrupted_sweep_says_what_it_kept_and_leaves_no_stale_report() {
         // What is kept is what the note says, and --resume finishes it.
         let kept = std::fs::read_to_string(&results)
             .unwrap()
-            .lines()
+            .split_inclusive('\n')
             .skip(1)
-            .filter(|l| l.ends_with('"'))
+            .filter(|l| l.ends_with('\n'))
             .count();
         let want = format!(
             "ptbench: interrupted: {kept} of 16 cells kept in {}; rerun with --resume to run the other {}",

@@ -1,7 +1,7 @@
 //! The CSV row of a finished simulation: the stable columns of [`RunRow`], named at report time
 //! from the simulator's plain counters.
 
-use crate::{PageCrossing, Sim, SimOptions, TraceRun};
+use crate::{CycleStats, PageCrossing, Placement, Sim, SimOptions, TraceRun};
 use ptbench_pagetable::DesignSpec;
 use ptbench_report::RunRow;
 use std::path::Path;
@@ -80,7 +80,41 @@ pub fn run_row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> Ru
         policy: opts.os.policy.name().to_string(),
         first_touch: opts.os.first_touch.name().to_string(),
         os: opts.os.to_string(),
-        ..tlb_columns(sim, s.translations)
+        ..cycle_columns(&s.cycles, s.translations, opts, tlb_columns(sim, s.translations))
+    }
+}
+
+/// The cache and cycle columns of a row (`none` and zeros without a cache model).
+fn cycle_columns(c: &CycleStats, translations: u64, opts: &SimOptions, rest: RunRow) -> RunRow {
+    let translation_cycles = c.walk_cycles;
+    let [l1d, l2, llc, mem] = c.cache.pte_served;
+    RunRow {
+        cache: opts.cache.to_string(),
+        placement: match opts.placement {
+            Placement::Os => "os",
+            Placement::Identity => "identity",
+        }
+        .to_string(),
+        cycles_per_translation: ratio(translation_cycles, translations),
+        walk_cycles: c.walk_cycles,
+        walk_cycles_p50: c.walk_cycles_p50,
+        walk_cycles_p90: c.walk_cycles_p90,
+        walk_cycles_p99: c.walk_cycles_p99,
+        walk_cycles_max: c.walk_cycles_max,
+        translation_cycles,
+        pte_l1d_hits: l1d,
+        pte_l2_hits: l2,
+        pte_llc_hits: llc,
+        pte_mem_reads: mem,
+        cache_l1i_accesses: c.cache.l1i.accesses,
+        cache_l1i_misses: c.cache.l1i.misses,
+        cache_l1d_accesses: c.cache.l1d.accesses,
+        cache_l1d_misses: c.cache.l1d.misses,
+        cache_l2_accesses: c.cache.l2.accesses,
+        cache_l2_misses: c.cache.l2.misses,
+        cache_llc_accesses: c.cache.llc.accesses,
+        cache_llc_misses: c.cache.llc.misses,
+        ..rest
     }
 }
 
@@ -133,6 +167,13 @@ pub fn cell_key(trace_id: &str, sim: &Sim, opts: &SimOptions) -> String {
         for pair in opts.os.to_string().split(',') {
             key.push('|');
             key.push_str(pair);
+        }
+    }
+    // Named only when there is a cache model, so keys without one stay as they were.
+    if opts.cache.enabled() {
+        key.push_str(&format!("|cache={}", opts.cache));
+        if opts.placement == Placement::Identity {
+            key.push_str("|placement=identity");
         }
     }
     key

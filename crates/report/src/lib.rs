@@ -170,7 +170,106 @@ pub struct RunRow {
     /// The OS settings' canonical form (`frames=64,policy=lru,first_touch=disk,...`).
     #[serde(with = "formula")]
     pub os: String,
+    // Columns from here on were added after results files were read strictly: a file written
+    // before them lacks them, and reads them as 0 or empty ([`LATER_COLUMNS`]).
+    /// The cache hierarchy's canonical spec (`none`: no cache model, every cycle column 0).
+    #[serde(default = "none", with = "formula")]
+    pub cache: String,
+    /// Where the trace's accesses went in the caches: `os` (their frames) or `identity`.
+    #[serde(default = "os_placement", with = "formula")]
+    pub placement: String,
+    /// `translation_cycles / translations`.
+    #[serde(default)]
+    pub cycles_per_translation: f64,
+    /// Cycles of every walk: each dependency step costs its slowest table read.
+    #[serde(default)]
+    pub walk_cycles: u64,
+    /// Median cycles of one walk.
+    #[serde(default)]
+    pub walk_cycles_p50: u64,
+    /// 90th percentile.
+    #[serde(default)]
+    pub walk_cycles_p90: u64,
+    /// 99th percentile.
+    #[serde(default)]
+    pub walk_cycles_p99: u64,
+    /// Most cycles of one walk.
+    #[serde(default)]
+    pub walk_cycles_max: u64,
+    /// Cycles of translations: walks (TLB lookups cost no cycles yet).
+    #[serde(default)]
+    pub translation_cycles: u64,
+    /// Table reads served by the L1D.
+    #[serde(default)]
+    pub pte_l1d_hits: u64,
+    /// Table reads served by the L2.
+    #[serde(default)]
+    pub pte_l2_hits: u64,
+    /// Table reads served by the LLC.
+    #[serde(default)]
+    pub pte_llc_hits: u64,
+    /// Table reads served by memory.
+    #[serde(default)]
+    pub pte_mem_reads: u64,
+    /// The trace's fetches at the L1I.
+    #[serde(default)]
+    pub cache_l1i_accesses: u64,
+    /// Of those, misses.
+    #[serde(default)]
+    pub cache_l1i_misses: u64,
+    /// The trace's loads and stores at the L1D.
+    #[serde(default)]
+    pub cache_l1d_accesses: u64,
+    /// Of those, misses.
+    #[serde(default)]
+    pub cache_l1d_misses: u64,
+    /// The trace's accesses at the L2 (the L1 misses).
+    #[serde(default)]
+    pub cache_l2_accesses: u64,
+    /// Of those, misses.
+    #[serde(default)]
+    pub cache_l2_misses: u64,
+    /// The trace's accesses at the LLC.
+    #[serde(default)]
+    pub cache_llc_accesses: u64,
+    /// Of those, misses.
+    #[serde(default)]
+    pub cache_llc_misses: u64,
 }
+
+fn none() -> String {
+    "none".into()
+}
+
+fn os_placement() -> String {
+    "os".into()
+}
+
+/// Columns a results file written before them lacks; reading gives them their defaults (`none`,
+/// `os`, 0).
+pub const LATER_COLUMNS: &[&str] = &[
+    "cache",
+    "placement",
+    "cycles_per_translation",
+    "walk_cycles",
+    "walk_cycles_p50",
+    "walk_cycles_p90",
+    "walk_cycles_p99",
+    "walk_cycles_max",
+    "translation_cycles",
+    "pte_l1d_hits",
+    "pte_l2_hits",
+    "pte_llc_hits",
+    "pte_mem_reads",
+    "cache_l1i_accesses",
+    "cache_l1i_misses",
+    "cache_l1d_accesses",
+    "cache_l1d_misses",
+    "cache_l2_accesses",
+    "cache_l2_misses",
+    "cache_llc_accesses",
+    "cache_llc_misses",
+];
 
 /// The first characters that make a spreadsheet read a cell as a formula (OWASP's list).
 const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];

@@ -271,10 +271,14 @@ fn check_header(h: &csv::StringRecord) -> Result<(), String> {
             return Err(format!("column `{c}` appears twice"));
         }
     }
+    // Columns added later may be missing all together (a file of an earlier ptbench).
+    let later = |c: &str| ptbench_report::LATER_COLUMNS.contains(&c);
+    let missing_later = all.iter().filter(|c| later(c) && !seen.contains(c.as_str())).count();
     let missing: Vec<&str> = all
         .iter()
         .map(String::as_str)
         .filter(|c| !seen.contains(c))
+        .filter(|c| !later(c) || missing_later < ptbench_report::LATER_COLUMNS.len())
         .collect();
     match missing.as_slice() {
         [] => Ok(()),
