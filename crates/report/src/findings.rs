@@ -42,6 +42,22 @@ impl Metric {
     }
 }
 
+/// `a` and `b` for people with as many significant digits (3 at least) as it takes to print
+/// different values differently.
+pub fn show_pair(metric: Metric, a: f64, b: f64) -> (String, String) {
+    for digits in 3..=17 {
+        let show = |v: f64| match metric {
+            Metric::RefsPerTranslation => significant(v, digits),
+            Metric::TableBytes => bytes_digits(v, digits),
+        };
+        let (x, y) = (show(a), show(b));
+        if x != y || a == b || digits == 17 {
+            return (x, y);
+        }
+    }
+    (metric.show(a), metric.show(b))
+}
+
 /// The cheapest and the costliest design of one trace under one condition.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Finding {
@@ -61,6 +77,10 @@ pub struct Finding {
     pub cheapest: (String, f64),
     /// The design with the largest value, and the value.
     pub costliest: (String, f64),
+    /// Every design with the smallest value (the cheapest first).
+    pub cheapest_all: Vec<String>,
+    /// Every design with the largest value (the costliest first).
+    pub costliest_all: Vec<String>,
 }
 
 impl Finding {
@@ -114,7 +134,16 @@ pub fn findings(rows: &[RunRow]) -> Vec<Finding> {
                         hi = p;
                     }
                 }
+                let all = |v: f64| -> Vec<String> {
+                    per_design
+                        .iter()
+                        .filter(|(_, x)| *x == v)
+                        .map(|(d, _)| d.to_string())
+                        .collect()
+                };
                 out.push(Finding {
+                    cheapest_all: all(lo.1),
+                    costliest_all: all(hi.1),
                     trace: trace.to_string(),
                     metric,
                     tlb: c.0,
@@ -346,7 +375,8 @@ fn first_seen<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     v
 }
 
-fn most_common<'a>(it: impl Iterator<Item = &'a str>) -> &'a str {
+/// The value seen most often (the first of those on a tie); empty for none.
+pub fn most_common<'a>(it: impl Iterator<Item = &'a str>) -> &'a str {
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for s in it {
         match counts.iter_mut().find(|(k, _)| *k == s) {
@@ -394,6 +424,11 @@ pub fn significant(v: f64, digits: usize) -> String {
 
 /// `64 KiB`, `8 MiB`, `512 GiB`, `12 B` (3 significant digits).
 pub fn bytes(v: f64) -> String {
+    bytes_digits(v, 3)
+}
+
+/// [`bytes`] with `digits` significant digits.
+pub fn bytes_digits(v: f64, digits: usize) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = v;
     let mut u = 0;
@@ -401,7 +436,7 @@ pub fn bytes(v: f64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    format!("{} {}", significant(v, 3), UNITS[u])
+    format!("{} {}", significant(v, digits), UNITS[u])
 }
 
 #[cfg(test)]
