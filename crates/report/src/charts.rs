@@ -648,7 +648,7 @@ fn panel_traces<'a>(
         .collect();
     if with.len() > MAX_PANELS {
         let note = format!(
-            "{what} show the first {MAX_PANELS} of {} traces",
+            "{what}: a panel for each of the first {MAX_PANELS} of {} traces",
             with.len()
         );
         if !notes.contains(&note) {
@@ -1814,7 +1814,8 @@ mod tests {
         let miss = charts.iter().find(|c| c.name == "tlb_miss_rate").unwrap();
         assert_eq!(miss.title, "TLB miss rate against L1 TLB entries");
         assert!(
-            miss.caption.contains("every design missed alike on every trace"),
+            miss.caption
+                .contains("every design missed alike on every trace"),
             "{}",
             miss.caption
         );
@@ -1851,7 +1852,9 @@ mod tests {
         // A variant is its family's colour or a darker shade of it, the same every time.
         let v = design_colour("flat:va_bits=48");
         assert!(
-            [1.0, 0.75, 0.55].iter().any(|f| v == shade(RGBColor(213, 94, 0), *f)),
+            [1.0, 0.75, 0.55]
+                .iter()
+                .any(|f| v == shade(RGBColor(213, 94, 0), *f)),
             "{v:?}"
         );
         assert_eq!(design_colour("mystery:x=1"), design_colour("mystery:x=1"));

@@ -139,6 +139,15 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Whether `s` can sit in a Markdown code span as it is: letters, digits and `:=,._-` and spaces
+/// (anything else is escaped as text instead).
+fn plain(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars().all(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, ':' | '=' | ',' | '.' | '_' | '-' | ' ')
+        })
+}
+
 /// A sentence whose `code` spans (between backticks) stay code: Markdown.
 fn md_sentence(s: &str) -> String {
     if s.matches('`').count() % 2 == 1 {
@@ -147,8 +156,8 @@ fn md_sentence(s: &str) -> String {
     s.split('`')
         .enumerate()
         .map(|(i, part)| {
-            if i % 2 == 1 {
-                format!("`{}`", part.replace(|c: char| c.is_control(), " "))
+            if i % 2 == 1 && plain(part) {
+                format!("`{part}`")
             } else {
                 md(part)
             }
@@ -209,21 +218,33 @@ pub struct Verdict {
     pub rows: Vec<Vec<Cell>>,
     /// Sentences from the numbers (design names between backticks).
     pub sentences: Vec<String>,
+    /// The line under the table when it covers only some of the traces.
+    pub cut: Option<String>,
 }
+
+/// The verdict table covers at most this many traces (the first in the results).
+pub const MAX_VERDICT_TRACES: usize = 24;
 
 /// The verdict of `rows` (see [`Verdict`]); empty when no two designs ran under one condition.
 pub fn verdict(rows: &[RunRow], tlbs: &TlbNames) -> Verdict {
     let found = findings::findings(rows);
     let sentences = findings::sentences(rows, &found);
-    let traces: Vec<&str> = {
-        let mut v: Vec<&str> = Vec::new();
-        for r in rows {
-            if !v.contains(&r.trace.as_str()) {
-                v.push(&r.trace);
-            }
-        }
-        v
+    let all_traces: Vec<&str> = {
+        let mut seen = std::collections::HashSet::new();
+        rows.iter()
+            .map(|r| r.trace.as_str())
+            .filter(|t| seen.insert(*t))
+            .collect()
     };
+    let traces: Vec<&str> = all_traces
+        .iter()
+        .take(MAX_VERDICT_TRACES)
+        .copied()
+        .collect();
+    let mut by_trace: HashMap<&str, Vec<&Finding>> = HashMap::new();
+    for f in &found {
+        by_trace.entry(f.trace.as_str()).or_default().push(f);
+    }
     let trace_label = trace_labels(&traces);
     let specs: Vec<&str> = found
         .iter()
@@ -297,7 +318,7 @@ pub fn verdict(rows: &[RunRow], tlbs: &TlbNames) -> Verdict {
     let blank = || [Cell::text(""), Cell::text(""), Cell::text("")];
     let mut out = Vec::new();
     for t in &traces {
-        let of: Vec<&Finding> = found.iter().filter(|f| f.trace == *t).collect();
+        let of: Vec<&Finding> = by_trace.get(t).cloned().unwrap_or_default();
         let refs: Vec<&Finding> = of
             .iter()
             .copied()
@@ -350,7 +371,14 @@ pub fn verdict(rows: &[RunRow], tlbs: &TlbNames) -> Verdict {
             }
         }
     }
+    let cut = (all_traces.len() > MAX_VERDICT_TRACES).then(|| {
+        format!(
+            "The table covers the first {MAX_VERDICT_TRACES} of {} traces.",
+            thousands(all_traces.len() as u64)
+        )
+    });
     Verdict {
+        cut,
         headers: [
             "Trace",
             "Condition",
@@ -620,8 +648,8 @@ pub fn results_table(rows: &[RunRow], tlbs: &TlbNames) -> ResultsTable {
 
 /// A cell as Markdown: escaped, code spans for design names (escaped as text otherwise).
 fn md_cell(c: &Cell) -> String {
-    let text = if c.code && !c.text.is_empty() && !c.text.contains(['`', '|']) {
-        format!("`{}`", c.text.replace(|ch: char| ch.is_control(), " "))
+    let text = if c.code && plain(&c.text) {
+        format!("`{}`", c.text)
     } else {
         md(&c.text)
     };
@@ -696,6 +724,9 @@ pub fn markdown(info: &PageInfo, charts: &[Chart], rows: &[RunRow]) -> String {
                 "| {} |",
                 r.iter().map(md_cell).collect::<Vec<_>>().join(" | ")
             );
+        }
+        if let Some(cut) = &v.cut {
+            let _ = writeln!(s, "\n{}", md(cut));
         }
         let _ = writeln!(s);
     }
@@ -846,6 +877,9 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
             let _ = writeln!(s, "</tr>");
         }
         let _ = writeln!(s, "</tbody></table></div>");
+        if let Some(cut) = &v.cut {
+            let _ = writeln!(s, "<p>{}</p>", esc(cut));
+        }
     }
     let _ = writeln!(s, "<h2>Charts</h2>");
     for c in charts {
@@ -979,7 +1013,9 @@ mod tests {
         let refs: Vec<&str> = t.rows.iter().map(|r| r[1].text.as_str()).collect();
         assert_eq!(refs, ["4", "1.00012", "1.00013"]);
         assert_eq!(t.rows[1][1].sort, Some(1.00012));
-        assert!(t.same.contains(&("trace".to_string(), "x.ptbt".to_string())));
+        assert!(t
+            .same
+            .contains(&("trace".to_string(), "x.ptbt".to_string())));
         assert!(t.same.contains(&("tlb".to_string(), "no TLB".to_string())));
         assert!(t.same.contains(&("page".to_string(), "4 KiB".to_string())));
     }
