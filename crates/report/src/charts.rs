@@ -790,10 +790,12 @@ pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts,
             } else {
                 String::new()
             },
-            if log {
-                "; the axis is logarithmic (the values span orders of magnitude), and a 0 is written on its bar"
-            } else {
-                ""
+            match (log, sel.iter().any(|r| r.refs_per_translation <= 0.0)) {
+                (true, true) => {
+                    "; the axis is logarithmic (the values span orders of magnitude), and a 0 is written on its bar"
+                }
+                (true, false) => "; the axis is logarithmic (the values span orders of magnitude)",
+                _ => "",
             }
         );
         let bars_data = Bars {
