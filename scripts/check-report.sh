@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Opens a ptbench report page in headless Chromium and checks that every chart rendered:
-# the expected number of <figure class="chart"> SVGs, each laid out at a real size with drawn
-# shapes and text, and a full-page screenshot that is not blank.
+# Opens a ptbench report page in headless Chromium at 1200 px and checks that every chart
+# rendered: the expected number of <figure class="chart"> SVGs, each laid out at a real size with
+# drawn shapes and text; that every table fits its box (no column cut off or scrolled out of
+# sight); and a full-page screenshot that is not blank.
 #
 # Usage: bash scripts/check-report.sh REPORT.html [EXPECTED_CHARTS] [SCREENSHOT.png]
 # Installs Debian's chromium when it is missing. Prints "N passed, M failed"; exits 1 on a failure.
@@ -46,15 +47,26 @@ window.addEventListener('load', () => {
   pre.id = 'probe-result';
   pre.textContent = 'PROBE\n' + out.join('\n') + '\nEND';
   document.body.appendChild(pre);
+  const wide = [];
+  document.querySelectorAll('table').forEach((t, i) => {
+    const box = t.parentElement.classList.contains('scroll') ? t.parentElement : document.body;
+    const over = Math.max(t.scrollWidth - box.clientWidth, t.getBoundingClientRect().right - document.documentElement.clientWidth);
+    wide.push('table' + i + ' ' + (t.className.split(' ')[0] || 'plain') + ' overflow=' + Math.round(over));
+  });
+  const pre2 = document.createElement('pre');
+  pre2.id = 'probe-tables';
+  pre2.textContent = 'TABLES\n' + wide.join('\n') + '\nEND';
+  document.body.appendChild(pre2);
 });
 </script></body></html>
 JS
-chromium "${flags[@]}" --virtual-time-budget=10000 --dump-dom "file://$probe" > "$work/dom.html" 2>"$work/chromium.log" || {
+chromium "${flags[@]}" --window-size=1200,3000 --virtual-time-budget=10000 --dump-dom "file://$probe" > "$work/dom.html" 2>"$work/chromium.log" || {
   cat "$work/chromium.log" >&2; echo "0 passed, 1 failed"; exit 1; }
 
 passed=0; failed=0
 check() { if "$@"; then passed=$((passed + 1)); else failed=$((failed + 1)); fi; }
 lines="$(sed -n '/probe-result">PROBE$/,/^END/p' "$work/dom.html" | sed '1d;$d')"
+tables="$(sed -n '/probe-tables">TABLES$/,/^END/p' "$work/dom.html" | sed '1d;$d')"
 count="$(printf '%s\n' "$lines" | grep -c . || true)"
 echo "charts rendered in Chromium: $count"
 printf '%s\n' "$lines"
@@ -73,9 +85,20 @@ while read -r id size shapes texts; do
   fi
 done <<< "$lines"
 
+# Every table fits the page at 1200 px: no column cut off.
+printf '%s\n' "$tables"
+while read -r name cls over; do
+  [ -z "$name" ] && continue
+  if [ "${over#overflow=}" -le 0 ]; then
+    passed=$((passed + 1))
+  else
+    failed=$((failed + 1)); echo "FAILED: $name ($cls) is wider than the page by ${over#overflow=} px" >&2
+  fi
+done <<< "$tables"
+
 # A screenshot of the whole page, checked for content (many colours, few white rows).
 png="${shot:-$work/shot.png}"
-chromium "${flags[@]}" --window-size=1100,3000 --screenshot="$png" "file://$page" 2>>"$work/chromium.log" >/dev/null
+chromium "${flags[@]}" --window-size=1200,3000 --screenshot="$png" "file://$page" 2>>"$work/chromium.log" >/dev/null
 python3 - "$png" <<'PY' && passed=$((passed + 1)) || { failed=$((failed + 1)); echo "FAILED: the screenshot is blank" >&2; }
 import struct, sys, zlib
 data = open(sys.argv[1], 'rb').read()

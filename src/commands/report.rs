@@ -1,8 +1,8 @@
 //! `ptbench report`: charts and a report page from any results file.
 
 use anyhow::{Context, Result};
-use ptbench_report::charts::{render_all, Charts};
-use ptbench_report::page::{html, machine, markdown, PageInfo};
+use ptbench_report::charts::{render_all, Charts, Options, TlbNames};
+use ptbench_report::page::{html, is_report_html, is_report_md, machine, markdown, PageInfo};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +17,10 @@ pub struct ReportArgs {
     /// KiB each).
     #[arg(long, value_name = "N", default_value_t = MAX_ROWS)]
     max_rows: u64,
+    /// Replace files under the charts' and pages' names in the output directory that ptbench did
+    /// not write.
+    #[arg(long)]
+    force: bool,
 }
 
 /// The most rows `report` reads by default: a million rows took 6 s and 1.6 GB of memory.
@@ -32,17 +36,39 @@ pub fn exec(args: ReportArgs) -> Result<()> {
     });
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let _lock = ptbench_output::DirLock::acquire(&out, "--out")?;
-    make_at_most(&args.results, &out, args.max_rows)
+    make_with(&args.results, &out, args.max_rows, args.force)
 }
 
 /// Draws the charts of `results` and writes `report.md` and `report.html` into `out`, refusing
 /// results of more than [`MAX_ROWS`] rows.
 pub fn make(results: &Path, out: &Path) -> Result<()> {
-    make_at_most(results, out, MAX_ROWS)
+    make_with(results, out, MAX_ROWS, false)
 }
 
-/// [`make`], refusing results of more than `max_rows` rows (counted before they are read).
-pub fn make_at_most(results: &Path, out: &Path, max_rows: u64) -> Result<()> {
+/// The TLB presets' canonical specs and names, for labels.
+pub fn tlb_names() -> TlbNames {
+    TlbNames(
+        ptbench_tlb::presets()
+            .into_iter()
+            .filter(|p| p.name != "none")
+            .map(|p| (p.canonical(), p.name.to_string()))
+            .collect(),
+    )
+}
+
+/// The `name` and `description` of an experiment file's text (`None` where it has none, or is
+/// not TOML).
+pub fn title_of(experiment: &str) -> (Option<String>, Option<String>) {
+    let Ok(t) = experiment.parse::<toml::Table>() else {
+        return (None, None);
+    };
+    let get = |k: &str| t.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    (get("name"), get("description"))
+}
+
+/// [`make`], refusing results of more than `max_rows` rows (counted before they are read), and
+/// replacing files ptbench did not write when `force`.
+pub fn make_with(results: &Path, out: &Path, max_rows: u64, force: bool) -> Result<()> {
     let n = ptbench_report::count_rows(results, max_rows)
         .with_context(|| format!("cannot read {}", results.display()))?;
     if n > max_rows {
@@ -55,26 +81,24 @@ pub fn make_at_most(results: &Path, out: &Path, max_rows: u64) -> Result<()> {
     }
     let rows = ptbench_sweep::read_rows(results)?;
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let Charts { charts, notes } = render_all(&rows, out)?;
+    let tlbs = tlb_names();
+    let Charts { charts, notes } = render_all(
+        &rows,
+        out,
+        &Options {
+            force,
+            tlbs: tlbs.clone(),
+        },
+    )?;
     let experiment = ["experiment.toml"]
         .iter()
         .map(|n| results.parent().unwrap_or(Path::new(".")).join(n))
         .find_map(|p| std::fs::read_to_string(p).ok());
-    let title = experiment
-        .as_deref()
-        .and_then(|e| {
-            e.lines().find_map(|l| {
-                let v = l
-                    .trim()
-                    .strip_prefix("name")?
-                    .trim_start()
-                    .strip_prefix('=')?;
-                Some(v.trim().trim_matches('"').to_string())
-            })
-        })
-        .unwrap_or_else(|| "ptbench results".to_string());
+    let (name, description) = experiment.as_deref().map_or((None, None), title_of);
     let info = PageInfo {
-        title,
+        title: name.unwrap_or_else(|| "ptbench results".to_string()),
+        description,
+        tlbs,
         experiment,
         results: results.display().to_string(),
         machine: machine(),
@@ -84,8 +108,8 @@ pub fn make_at_most(results: &Path, out: &Path, max_rows: u64) -> Result<()> {
     };
     let recognise = |p: &Path| {
         std::fs::read(p).is_ok_and(|b| {
-            let head = String::from_utf8_lossy(&b[..b.len().min(256)]).to_string();
-            head.starts_with("<!DOCTYPE html>") || head.starts_with("# ")
+            let head = String::from_utf8_lossy(&b[..b.len().min(4096)]).to_string();
+            is_report_html(&head) || is_report_md(&head)
         })
     };
     for (name, text) in [
@@ -93,7 +117,10 @@ pub fn make_at_most(results: &Path, out: &Path, max_rows: u64) -> Result<()> {
         ("report.html", html(&info, &charts, &rows)),
     ] {
         let path = out.join(name);
-        let rules = ptbench_output::Rules::new("--out", "a report page", &recognise);
+        let rules = ptbench_output::Rules {
+            force,
+            ..ptbench_output::Rules::new("--out", "a report page", &recognise)
+        };
         let mut o = ptbench_output::Output::create(&path, &rules)?;
         o.write_all(text.as_bytes())
             .with_context(|| format!("cannot write {}", path.display()))?;

@@ -2,26 +2,43 @@
 //! viewer's fonts) and PNG (text drawn with the DejaVu Sans font built into the binary, so a fresh
 //! machine with no fonts renders it). A chart whose data the rows lack is skipped with the reason,
 //! never drawn empty. Charts are a view of the CSV: they never rerun anything.
+//!
+//! Every axis of an experiment is drawn once: references per translation as bars per trace and
+//! design, huge pages off and on side by side (solid and pale), one chart per TLB that is not part
+//! of a sweep; a sweep of TLB sizes (TLBs that differ only in the entries of the level that bounds
+//! their reach) as lines against those entries, a panel per trace; the TLB miss rate of the sweep
+//! once (one line per trace when every design misses alike); page-table size against footprint;
+//! the distribution of references per walk and page faults against frames, a panel per trace.
+//! Each design has one colour in every chart and report ([`design_colour`]), legends sit beside
+//! the plot (they cover no point), and values spanning orders of magnitude get a log axis.
+//!
+//! Every chart file carries a mark (`<!-- ptbench chart -->` after the opening `<svg>` tag; a PNG
+//! `tEXt` chunk `Software` = `ptbench`): a file under a chart's name is replaced only when it
+//! carries the mark or the ptbench `report.md` beside it links it (reports of older versions),
+//! unless forced.
 
 use crate::{RunRow, WriteError};
-use image::codecs::png::PngEncoder;
-use image::{ColorType, ImageEncoder};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use ptbench_output::Rules;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::sync::Once;
 use thiserror::Error;
 
-/// Width and height of every chart, in pixels.
+/// Width and (least) height of every chart, in pixels; charts with panels grow taller.
 pub const SIZE: (u32, u32) = (960, 540);
 
 const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
-/// Colours that stay distinct on white and for common colour-vision deficiencies (Okabe-Ito,
-/// then a few more).
-const COLOURS: [RGBColor; 10] = [
+/// The mark after the opening `<svg ...>` tag of every SVG chart ptbench writes.
+pub const SVG_MARK: &str = "<!-- ptbench chart -->";
+/// The `tEXt` chunk of every PNG chart ptbench writes: keyword, then text.
+pub const PNG_MARK: (&str, &str) = ("Software", "ptbench");
+
+/// Colours for things that are not designs (traces, replacement policies), distinct on white and
+/// for common colour-vision deficiencies (Okabe-Ito, then a few more).
+const COLOURS: [RGBColor; 9] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
@@ -29,7 +46,6 @@ const COLOURS: [RGBColor; 10] = [
     RGBColor(230, 159, 0),
     RGBColor(86, 180, 233),
     RGBColor(0, 0, 0),
-    RGBColor(240, 228, 66),
     RGBColor(120, 120, 120),
     RGBColor(150, 80, 40),
 ];
@@ -37,6 +53,74 @@ const COLOURS: [RGBColor; 10] = [
 fn colour(i: usize) -> RGBColor {
     COLOURS[i % COLOURS.len()]
 }
+
+/// The known design families and their colours (see [`design_colour`]).
+pub const DESIGN_COLOURS: [(&str, RGBColor); 9] = [
+    ("x86-64", RGBColor(0, 114, 178)),
+    ("x86-64-5l", RGBColor(86, 180, 233)),
+    ("two-level", RGBColor(60, 60, 60)),
+    ("radix", RGBColor(150, 80, 40)),
+    ("flat", RGBColor(213, 94, 0)),
+    ("hashed", RGBColor(0, 158, 115)),
+    ("inverted", RGBColor(204, 121, 167)),
+    ("ecpt", RGBColor(230, 159, 0)),
+    ("mlpt", RGBColor(117, 112, 179)),
+];
+
+/// Colours for design families not in [`DESIGN_COLOURS`], picked by a fixed hash of the family.
+const OTHER_DESIGN_COLOURS: [RGBColor; 6] = [
+    RGBColor(117, 112, 179),
+    RGBColor(102, 166, 30),
+    RGBColor(166, 118, 29),
+    RGBColor(231, 41, 138),
+    RGBColor(27, 120, 160),
+    RGBColor(140, 140, 140),
+];
+
+/// A design's colour, the same in every chart and every report: its family (the name before
+/// `:`; `x86-64-5` is `x86-64-5l`) picks the colour from [`DESIGN_COLOURS`], or an unknown
+/// family from [`OTHER_DESIGN_COLOURS`] by a fixed hash of the family name; a design with
+/// parameters (`hashed:bucket=4`) gets its family's colour or one of two darker shades of it, by
+/// a fixed hash of the whole name (pale shades mean huge pages). Two variants of one family can
+/// share a shade.
+pub fn design_colour(design: &str) -> RGBColor {
+    let family = design.split(':').next().unwrap_or(design);
+    let family = if family == "x86-64-5" {
+        "x86-64-5l"
+    } else {
+        family
+    };
+    let base = DESIGN_COLOURS
+        .iter()
+        .find(|(f, _)| *f == family)
+        .map(|(_, c)| *c)
+        .unwrap_or_else(|| {
+            OTHER_DESIGN_COLOURS[fnv1a32(family) as usize % OTHER_DESIGN_COLOURS.len()]
+        });
+    if !design.contains(':') {
+        return base;
+    }
+    match fnv1a32(design) % 3 {
+        0 => base,
+        1 => shade(base, 0.75),
+        _ => shade(base, 0.55),
+    }
+}
+
+/// `c` darker (`f` < 1).
+fn shade(c: RGBColor, f: f64) -> RGBColor {
+    let s = |v: u8| (f64::from(v) * f).round() as u8;
+    RGBColor(s(c.0), s(c.1), s(c.2))
+}
+
+/// `c` mixed with white (`f` of the way to white): huge-page variants are drawn pale.
+fn pale(c: RGBColor, f: f64) -> RGBColor {
+    let s = |v: u8| (f64::from(v) + (255.0 - f64::from(v)) * f).round() as u8;
+    RGBColor(s(c.0), s(c.1), s(c.2))
+}
+
+/// How far to white a huge-page variant's colour is.
+const PALE: f64 = 0.55;
 
 /// One chart: drawn, or skipped with the reason.
 #[derive(Clone, Debug)]
@@ -70,20 +154,124 @@ fn file_name(trace: &str) -> String {
         .unwrap_or_else(|| trace.to_string())
 }
 
-/// The settings part of a row's cell key beyond trace, design and TLB (OS settings, huge pages).
+/// Each trace's label in charts: its file name, or the whole trace where two share a file name.
+pub fn trace_labels<'a>(traces: &[&'a str]) -> HashMap<&'a str, String> {
+    let mut per_name: HashMap<String, usize> = HashMap::new();
+    for t in traces {
+        *per_name.entry(file_name(t)).or_default() += 1;
+    }
+    traces
+        .iter()
+        .map(|t| {
+            let n = file_name(t);
+            let label = if per_name.get(&n).copied().unwrap_or(0) > 1 {
+                t.to_string()
+            } else {
+                n
+            };
+            (*t, label)
+        })
+        .collect()
+}
+
+/// Rows without TLB, huge pages and memory limit.
 fn base_row(r: &RunRow) -> bool {
     r.tlb == "none" && r.huge == "off" && !pressured(r)
 }
 
-/// Entries of the TLB level that bounds its reach: the L2 if there is one, else the (data) L1.
-pub fn tlb_entries(spec: &str) -> Option<u64> {
+/// The item of a TLB spec that bounds its reach (`l2=`, else `l1d=`, else `l1=`) and its entries.
+fn reach(spec: &str) -> Option<(&str, u64)> {
     let find = |key: &str| {
         spec.split(',').find_map(|kv| {
             let (k, v) = kv.split_once('=')?;
-            (k == key).then(|| v.split('x').next()?.parse::<u64>().ok())?
+            (k == key).then(|| Some((kv, v.split('x').next()?.parse::<u64>().ok()?)))?
         })
     };
     find("l2").or_else(|| find("l1d")).or_else(|| find("l1"))
+}
+
+/// Entries of the TLB level that bounds its reach: the L2 if there is one, else the (data) L1.
+pub fn tlb_entries(spec: &str) -> Option<u64> {
+    reach(spec).map(|(_, n)| n)
+}
+
+/// The TLB spec without its reach item: TLBs that differ only in that level's size are a sweep.
+fn tlb_family(spec: &str) -> Option<String> {
+    let (item, _) = reach(spec)?;
+    Some(
+        spec.split(',')
+            .filter(|kv| *kv != item)
+            .collect::<Vec<_>>()
+            .join(","),
+    )
+}
+
+/// Names for TLB specs: the canonical specs of the known presets and their names, given by the
+/// caller (the report crate does not know the presets).
+#[derive(Clone, Debug, Default)]
+pub struct TlbNames(pub Vec<(String, String)>);
+
+impl TlbNames {
+    /// A TLB spec for people: `no TLB` for `none`, a preset's name for its canonical spec, else
+    /// its levels (`L1I 64x4, L1D 64x4, L2 256x4`).
+    pub fn label(&self, spec: &str) -> String {
+        if spec == "none" {
+            return "no TLB".into();
+        }
+        self.0
+            .iter()
+            .find(|(s, _)| s == spec)
+            .map(|(_, n)| n.clone())
+            .unwrap_or_else(|| short_tlb(spec))
+    }
+
+    /// Short labels for `specs`, different for different specs: `no TLB`, a preset's name, else
+    /// the level that bounds the TLB's reach (`STLB 256x4`, `L1 16x4`), or all its levels
+    /// (see [`TlbNames::label`]) where two specs would share that.
+    pub fn labels<'a>(&self, specs: &[&'a str]) -> HashMap<&'a str, String> {
+        let brief = |spec: &str| -> String {
+            if spec == "none" || self.0.iter().any(|(s, _)| s == spec) {
+                return self.label(spec);
+            }
+            match reach(spec) {
+                Some((item, _)) => {
+                    let (k, v) = item.split_once('=').unwrap_or((item, ""));
+                    let level = match k {
+                        "l2" => "STLB",
+                        "l1d" => "L1D",
+                        _ => "L1",
+                    };
+                    format!("{level} {v}")
+                }
+                None => self.label(spec),
+            }
+        };
+        let mut count: HashMap<String, usize> = HashMap::new();
+        for s in distinct(specs.iter().copied()) {
+            *count.entry(brief(s)).or_default() += 1;
+        }
+        specs
+            .iter()
+            .map(|s| {
+                let b = brief(s);
+                let label = if count.get(&b).copied().unwrap_or(0) > 1 {
+                    self.label(s)
+                } else {
+                    b
+                };
+                (*s, label)
+            })
+            .collect()
+    }
+}
+
+/// What [`render_all`] needs besides the rows.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    /// Replace files under a chart's name that ptbench did not write.
+    pub force: bool,
+    /// Names of TLB specs.
+    pub tlbs: TlbNames,
 }
 
 /// Parses `refs:walks;...` into (refs, walks) pairs.
@@ -133,31 +321,53 @@ pub struct Charts {
     pub notes: Vec<String>,
 }
 
-/// Per-trace charts are drawn for at most this many traces (the first in the results' order),
-/// and the bars and table-size charts show at most these traces.
+/// The bar and table-size charts show at most this many traces (the first in the results'
+/// order).
 pub const MAX_TRACES: usize = 24;
+/// A chart with a panel per trace draws at most this many panels.
+pub const MAX_PANELS: usize = 12;
 /// A chart draws at most this many series (designs, replacement policies).
 pub const MAX_SERIES: usize = 12;
 /// A series draws at most this many points (evenly thinned beyond).
 pub const MAX_POINTS: usize = 400;
+/// Bar charts are drawn for at most this many TLBs.
+pub const MAX_BAR_TLBS: usize = 4;
 /// Rows named one by one in the notes on values left out; the rest are counted.
 const MAX_NAMED_ROWS: usize = 10;
 
-/// An existing chart file may be replaced: a PNG or an SVG (a file the user put there under a
-/// chart's name is kept, with an error).
-fn recognise_chart(path: &Path) -> bool {
+/// Whether the file at `path` carries ptbench's chart mark (see the module doc).
+pub fn has_mark(path: &Path) -> bool {
     let Ok(f) = std::fs::File::open(path) else {
         return false;
     };
     let mut head = Vec::new();
-    let _ = std::io::Read::read_to_end(&mut std::io::Read::take(f, 256), &mut head);
-    head.starts_with(b"\x89PNG") || head.starts_with(b"<svg") || head.starts_with(b"<?xml")
+    // The mark sits in the PNG's header chunks or right after the SVG's opening tag.
+    let _ = std::io::Read::read_to_end(&mut std::io::Read::take(f, 4096), &mut head);
+    let png = format!("tEXt{}\0{}", PNG_MARK.0, PNG_MARK.1);
+    let contains = |needle: &[u8]| head.windows(needle.len()).any(|w| w == needle);
+    (head.starts_with(b"\x89PNG") && contains(png.as_bytes()))
+        || (!head.starts_with(b"\x89PNG") && contains(SVG_MARK.as_bytes()))
+}
+
+/// The chart files a ptbench `report.md` in `dir` links (none when there is no such page).
+pub fn linked_charts(dir: &Path) -> HashSet<String> {
+    let Ok(text) = std::fs::read_to_string(dir.join("report.md")) else {
+        return HashSet::new();
+    };
+    if !crate::page::is_report_md(&text) {
+        return HashSet::new();
+    }
+    text.split("](")
+        .skip(1)
+        .filter_map(|t| t.split(')').next())
+        .filter(|l| !l.contains('/') && (l.ends_with(".png") || l.ends_with(".svg")))
+        .map(str::to_string)
+        .collect()
 }
 
 /// Writes one chart file atomically (a temporary file renamed into place).
-fn write_file(dir: &Path, file: &str, bytes: &[u8]) -> Result<(), ChartError> {
-    let rules = Rules::new("--out", "a chart", &recognise_chart);
-    crate::write_with(&dir.join(file), &rules, |w| w.write_all(bytes)).map_err(|source| {
+fn write_file(dir: &Path, file: &str, bytes: &[u8], rules: &Rules) -> Result<(), ChartError> {
+    crate::write_with(&dir.join(file), rules, |w| w.write_all(bytes)).map_err(|source| {
         ChartError::Write {
             file: file.to_string(),
             source,
@@ -165,16 +375,43 @@ fn write_file(dir: &Path, file: &str, bytes: &[u8]) -> Result<(), ChartError> {
     })
 }
 
-/// Draws a chart into memory: the PNG's bytes and the SVG's text.
+/// `svg` with [`SVG_MARK`] right after its opening `<svg ...>` tag.
+fn mark_svg(svg: &str) -> String {
+    let at = svg
+        .find("<svg")
+        .and_then(|i| svg[i..].find('>').map(|j| i + j + 1));
+    match at {
+        Some(i) => format!("{}\n{SVG_MARK}{}", &svg[..i], &svg[i..]),
+        None => svg.to_string(),
+    }
+}
+
+/// Encodes RGB pixels as a PNG carrying [`PNG_MARK`].
+fn encode_png(rgb: &[u8], size: (u32, u32)) -> Result<Vec<u8>, png::EncodingError> {
+    let mut out = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut out, size.0, size.1);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        enc.add_text_chunk(PNG_MARK.0.into(), PNG_MARK.1.into())?;
+        let mut w = enc.write_header()?;
+        w.write_image_data(rgb)?;
+        w.finish()?;
+    }
+    Ok(out)
+}
+
+/// Draws a chart into memory: the PNG's bytes and the SVG's text (both marked).
 fn render(
     name: &str,
+    size: (u32, u32),
     draw: &Draw<'_>,
     draw_svg: &DrawSvg<'_>,
 ) -> Result<Result<(Vec<u8>, String), String>, ChartError> {
     register_font();
-    let mut rgb = vec![0u8; SIZE.0 as usize * SIZE.1 as usize * 3];
+    let mut rgb = vec![0u8; size.0 as usize * size.1 as usize * 3];
     {
-        let root = BitMapBackend::with_buffer(&mut rgb, SIZE).into_drawing_area();
+        let root = BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area();
         if let Err(e) = root.fill(&WHITE).map_err(err).and_then(|()| draw(&root)) {
             return Ok(Err(e));
         }
@@ -182,16 +419,13 @@ fn render(
             return Ok(Err(e.to_string()));
         }
     }
-    let mut png = Vec::new();
-    PngEncoder::new(&mut png)
-        .write_image(&rgb, SIZE.0, SIZE.1, ColorType::Rgb8)
-        .map_err(|e| ChartError::Encode {
-            file: format!("{name}.png"),
-            message: e.to_string(),
-        })?;
+    let png = encode_png(&rgb, size).map_err(|e| ChartError::Encode {
+        file: format!("{name}.png"),
+        message: e.to_string(),
+    })?;
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
         if let Err(e) = root
             .fill(&WHITE)
             .map_err(err)
@@ -203,7 +437,7 @@ fn render(
             return Ok(Err(e.to_string()));
         }
     }
-    Ok(Ok((png, svg)))
+    Ok(Ok((png, mark_svg(&svg))))
 }
 
 /// The same drawing function for both backends.
@@ -216,34 +450,48 @@ macro_rules! both {
     };
 }
 
-/// Draws a chart (or records why not) and writes `NAME.png` and `NAME.svg` into `dir`.
-fn emit(
-    out: &mut Vec<Chart>,
-    dir: &Path,
-    name: String,
-    title: String,
-    caption: String,
-    result: Result<(&Draw<'_>, &DrawSvg<'_>), String>,
-) -> Result<(), ChartError> {
-    let (svg, skipped) = match result {
-        Ok((d, s)) => match render(&name, d, s)? {
-            Ok((png, svg)) => {
-                write_file(dir, &format!("{name}.png"), &png)?;
-                write_file(dir, &format!("{name}.svg"), svg.as_bytes())?;
-                (Some(svg), None)
-            }
-            Err(e) => (None, Some(format!("drawing failed: {e}"))),
-        },
-        Err(why) => (None, Some(why)),
-    };
-    out.push(Chart {
-        name,
-        title,
-        caption,
-        svg,
-        skipped,
-    });
-    Ok(())
+/// Where charts go and how files there are treated.
+struct Sink<'a> {
+    dir: &'a Path,
+    rules: Rules<'a>,
+    out: Vec<Chart>,
+}
+
+impl Sink<'_> {
+    /// Draws a chart (or records why not) and writes `NAME.png` and `NAME.svg`.
+    fn emit(
+        &mut self,
+        name: String,
+        title: String,
+        caption: String,
+        size: (u32, u32),
+        result: Result<(&Draw<'_>, &DrawSvg<'_>), String>,
+    ) -> Result<(), ChartError> {
+        let (svg, skipped) = match result {
+            Ok((d, s)) => match render(&name, size, d, s)? {
+                Ok((png, svg)) => {
+                    write_file(self.dir, &format!("{name}.png"), &png, &self.rules)?;
+                    write_file(
+                        self.dir,
+                        &format!("{name}.svg"),
+                        svg.as_bytes(),
+                        &self.rules,
+                    )?;
+                    (Some(svg), None)
+                }
+                Err(e) => (None, Some(format!("drawing failed: {e}"))),
+            },
+            Err(why) => (None, Some(why)),
+        };
+        self.out.push(Chart {
+            name,
+            title,
+            caption,
+            svg,
+            skipped,
+        });
+        Ok(())
+    }
 }
 
 /// FNV-1a (64-bit) of `s`, folded to 32 bits: a fixed hash, the same on every run and machine.
@@ -256,7 +504,7 @@ fn fnv1a32(s: &str) -> u32 {
     (h ^ (h >> 32)) as u32
 }
 
-/// The file-name part of each trace's charts: its file name with every character but ASCII
+/// The file-name part of each trace's files: its file name with every character but ASCII
 /// letters and digits made `_`, and where two traces would share that, `_` and 8 hex digits of a
 /// fixed hash of the whole trace key; any name still shared gets `_2`, `_3`, ... in order.
 pub fn trace_keys<'a>(traces: &[&'a str]) -> HashMap<&'a str, String> {
@@ -320,14 +568,119 @@ fn row_notes(
     }
 }
 
+/// One line of a line chart.
+#[derive(Clone, Debug)]
+struct Series {
+    label: String,
+    colour: RGBColor,
+    points: Vec<(f64, f64)>,
+}
+
+/// One panel of a line chart (a trace), with its title.
+#[derive(Clone, Debug)]
+struct Panel {
+    title: String,
+    series: Vec<Series>,
+}
+
+/// An entry of a legend.
+#[derive(Clone, Debug)]
+enum Key {
+    Line(String, RGBColor),
+    Box(String, RGBColor),
+    /// A dark box: bars with huge pages off.
+    SolidBox(String),
+    /// A pale box with a dark outline: bars of a huge-page policy other than `off`.
+    PaleBox(String),
+}
+
+/// The axes of a line chart.
+#[derive(Clone, Copy)]
+struct Axes<'a> {
+    desc: (&'a str, &'a str),
+    log: (bool, bool),
+    units: (Unit, Unit),
+}
+
+/// Whether values (all drawn) span enough orders of magnitude for a log axis: all positive and
+/// the largest more than 30 times the smallest.
+fn wants_log(values: impl Iterator<Item = f64>) -> bool {
+    let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+    for v in values.filter(|v| v.is_finite()) {
+        if v <= 0.0 {
+            return false;
+        }
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    lo.is_finite() && hi > 30.0 * lo
+}
+
+/// A chart's size for `panels` panels: a grid of at most 3 columns, 260 pixels a row.
+fn panel_size(panels: usize) -> (u32, u32) {
+    let (_, rows) = grid(panels);
+    (SIZE.0, SIZE.1.max(60 + 260 * rows as u32))
+}
+
+/// Columns and rows of a grid of `n` panels.
+fn grid(n: usize) -> (usize, usize) {
+    let cols = match n {
+        0 | 1 => 1,
+        2 | 4 => 2,
+        _ => 3,
+    };
+    (cols, n.max(1).div_ceil(cols))
+}
+
+/// Groups the rows of `sel` into panels, one per trace in `traces`' order, capping the panels at
+/// [`MAX_PANELS`] with a note.
+fn panel_traces<'a>(
+    traces: &[&'a str],
+    sel: &[&RunRow],
+    notes: &mut Vec<String>,
+    what: &str,
+) -> Vec<&'a str> {
+    let present: HashSet<&str> = sel.iter().map(|r| r.trace.as_str()).collect();
+    let with: Vec<&str> = traces
+        .iter()
+        .copied()
+        .filter(|t| present.contains(t))
+        .collect();
+    if with.len() > MAX_PANELS {
+        let note = format!(
+            "{what}: a panel for each of the first {MAX_PANELS} of {} traces",
+            with.len()
+        );
+        if !notes.contains(&note) {
+            notes.push(note);
+        }
+    }
+    with.into_iter().take(MAX_PANELS).collect()
+}
+
 /// Draws every chart the rows support into `dir` (`NAME.svg` and `NAME.png`, each written
-/// atomically); returns them all, the skipped ones with their reasons, and notes on what was
-/// left out. Values that cannot be drawn (`inf`, `NaN`, a footprint beyond 64 bits) leave their
-/// row out of the charts that use them, with a note naming the row; the charts draw at most
-/// [`MAX_TRACES`] traces, [`MAX_SERIES`] series and [`MAX_POINTS`] points a series, so the time
+/// atomically and marked, replacing only ptbench's own files unless `opts.force`); returns them
+/// all, the skipped ones with their reasons, and notes on what was left out. Values that cannot
+/// be drawn (`inf`, `NaN`, a footprint beyond 64 bits) leave their row out of the charts that use
+/// them, with a note naming the row; the charts draw at most [`MAX_TRACES`] traces,
+/// [`MAX_PANELS`] panels, [`MAX_SERIES`] series and [`MAX_POINTS`] points a series, so the time
 /// is linear in the rows and the files are bounded. Fails only when a file cannot be written.
-pub fn render_all(rows: &[RunRow], dir: &Path) -> Result<Charts, ChartError> {
-    let mut out = Vec::new();
+pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts, ChartError> {
+    let linked = linked_charts(dir);
+    let recognise = |p: &Path| {
+        has_mark(p)
+            || p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| linked.contains(n))
+    };
+    let mut sink = Sink {
+        dir,
+        rules: Rules {
+            force: opts.force,
+            ..Rules::new("--out", "a chart", &recognise)
+        },
+        out: Vec::new(),
+    };
     let mut notes = Vec::new();
     row_notes(
         rows,
@@ -339,7 +692,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Result<Charts, ChartError> {
         },
     );
     row_notes(rows, &mut notes, "the page-table size chart", |r| {
-        (base_row(r) && footprint(r).is_none()).then(|| {
+        (!pressured(r) && footprint(r).is_none()).then(|| {
             format!(
                 "distinct_pages {} x page_bytes {} is beyond 64 bits",
                 r.distinct_pages, r.page_bytes
@@ -359,38 +712,45 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Result<Charts, ChartError> {
         .iter()
         .filter(|r| charted.contains(r.trace.as_str()))
         .collect();
-    let keys = trace_keys(&all_traces);
-    let mut by_trace: HashMap<&str, Vec<&RunRow>> = HashMap::new();
-    for r in &rows {
-        by_trace.entry(r.trace.as_str()).or_default().push(r);
-    }
-    let trace_rows = |t: &str| by_trace.get(t).map_or(&[][..], Vec::as_slice);
+    let labels = trace_labels(&traces);
+    let tlb_labels = opts
+        .tlbs
+        .labels(&distinct(rows.iter().map(|r| r.tlb.as_str())));
+    let hugevals = distinct(rows.iter().map(|r| r.huge.as_str()));
 
-    // 1. References per translation by design, a group of bars per trace: without TLBs, and
-    //    behind each TLB hierarchy of the results (huge pages off).
-    let mut behind: HashMap<&str, HashSet<&str>> = HashMap::new();
-    for r in rows.iter().filter(|r| r.huge == "off") {
-        behind
-            .entry(r.tlb.as_str())
-            .or_default()
-            .insert(r.design.as_str());
+    // TLBs that differ only in the size of the level that bounds their reach are a sweep, drawn
+    // as lines against that size; every other TLB (and no TLB) gets bars.
+    let unpressured: Vec<&RunRow> = rows.iter().copied().filter(|r| !pressured(r)).collect();
+    let tlbs = distinct(unpressured.iter().map(|r| r.tlb.as_str()));
+    let mut families: Vec<(String, BTreeSet<u64>)> = Vec::new();
+    for t in &tlbs {
+        let (Some(f), Some(n)) = (tlb_family(t), tlb_entries(t)) else {
+            continue;
+        };
+        match families.iter_mut().find(|(g, _)| *g == f) {
+            Some((_, sizes)) => {
+                sizes.insert(n);
+            }
+            None => families.push((f, BTreeSet::from([n]))),
+        }
     }
-    let mut tlbs = distinct(
-        rows.iter()
-            .filter(|r| r.huge == "off")
-            .map(|r| r.tlb.as_str()),
-    );
-    // The TLBs most designs ran behind (a sweep of STLB sizes over a few designs has its own chart).
-    let designs_behind = |t: &str| behind.get(t).map_or(0, HashSet::len);
-    tlbs.sort_by_key(|t| (*t != "none", std::cmp::Reverse(designs_behind(t))));
-    let most = tlbs.iter().map(|t| designs_behind(t)).max().unwrap_or(0);
-    tlbs.retain(|t| designs_behind(t) == most);
-    for (i, tlb) in tlbs.iter().take(3).enumerate() {
-        let sel: Vec<&RunRow> = rows
+    families.retain(|(_, sizes)| sizes.len() >= 2);
+    let in_sweep = |t: &str| tlb_family(t).is_some_and(|f| families.iter().any(|(g, _)| *g == f));
+
+    // 1. References per translation: bars per trace and design, huge pages side by side.
+    let mut bar_tlbs: Vec<&str> = tlbs.iter().copied().filter(|t| !in_sweep(t)).collect();
+    bar_tlbs.sort_by_key(|t| *t != "none");
+    if bar_tlbs.len() > MAX_BAR_TLBS {
+        notes.push(format!(
+            "the bar charts show the first {MAX_BAR_TLBS} of {} TLBs",
+            bar_tlbs.len()
+        ));
+    }
+    for (i, tlb) in bar_tlbs.iter().take(MAX_BAR_TLBS).enumerate() {
+        let sel: Vec<&RunRow> = unpressured
             .iter()
             .copied()
-            .filter(|r| r.huge == "off" && r.tlb == *tlb && !pressured(r))
-            .filter(|r| r.refs_per_translation.is_finite())
+            .filter(|r| r.tlb == *tlb && r.refs_per_translation.is_finite())
             .collect();
         let sel = cap_series(&sel, |r| r.design.as_str(), &mut notes, "the bar charts");
         let name = if i == 0 && *tlb == "none" {
@@ -398,84 +758,291 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Result<Charts, ChartError> {
         } else {
             format!("refs_per_translation_tlb{i}")
         };
+        let label = &tlb_labels[tlb];
         let title = if *tlb == "none" {
             "Memory references per translation, no TLB".to_string()
         } else {
-            format!(
-                "Memory references per translation behind the TLB {}",
-                short_tlb(tlb)
-            )
+            format!("Memory references per translation behind {label}")
         };
-        let caption = format!(
-            "Page-table entries read per translated page (walk_refs / translations), by design, for each trace{}.",
-            if *tlb == "none" { ": every translation walks" } else { "" }
+        let huge_here = distinct(sel.iter().map(|r| r.huge.as_str()));
+        let log = wants_log(
+            sel.iter()
+                .map(|r| r.refs_per_translation)
+                .filter(|v| *v > 0.0),
         );
-
-        emit(
-            &mut out,
-            dir,
+        let caption = format!(
+            "Page-table entries read per translated page (walk_refs / translations), by design, for each trace{}{}{}.",
+            if *tlb == "none" {
+                ": every translation walks".to_string()
+            } else {
+                format!(" (TLB: {tlb})")
+            },
+            if huge_here.len() > 1 {
+                format!(
+                    "; solid bars with huge pages off, pale bars with huge pages {}",
+                    huge_here
+                        .iter()
+                        .filter(|h| **h != "off")
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            } else {
+                String::new()
+            },
+            match (log, sel.iter().any(|r| r.refs_per_translation <= 0.0)) {
+                (true, true) => {
+                    "; the axis is logarithmic (the values span orders of magnitude), and a 0 is written on its bar"
+                }
+                (true, false) => "; the axis is logarithmic (the values span orders of magnitude)",
+                _ => "",
+            }
+        );
+        let bars_data = Bars {
+            traces: traces
+                .iter()
+                .filter(|t| sel.iter().any(|r| r.trace == **t))
+                .map(|t| (*t, labels[t].as_str()))
+                .collect(),
+            designs: distinct(sel.iter().map(|r| r.design.as_str())),
+            huge: huge_here,
+            rows: sel,
+            log,
+        };
+        sink.emit(
             name,
             title.clone(),
             caption,
-            Ok(both!(bars(&title, &sel))),
+            SIZE,
+            Ok(both!(bars(&title, &bars_data))),
         )?;
     }
-    if tlbs.is_empty() {
-        emit(
-            &mut out,
-            dir,
+    if bar_tlbs.is_empty() {
+        sink.emit(
             "refs_per_translation".into(),
             "Memory references per translation".into(),
             String::new(),
-            Err("no rows with huge pages off".into()),
+            SIZE,
+            Err("no rows without a memory limit".into()),
         )?;
     }
 
-    // 2. TLB miss rate against TLB entries, a line per design, per trace.
-    let mut drew_tlb = false;
-    for trace in &traces {
-        let sel: Vec<&RunRow> = trace_rows(trace)
+    // 2. Each TLB sweep: references per translation against its size, a panel per trace and a
+    //    line per design; its miss rate, once.
+    for (k, (family, sizes)) in families.iter().take(3).enumerate() {
+        let suffix = if k == 0 {
+            String::new()
+        } else {
+            format!("_{}", k + 1)
+        };
+        let sel: Vec<&RunRow> = unpressured
             .iter()
             .copied()
-            .filter(|r| r.huge == "off" && !pressured(r))
-            .filter(|r| tlb_entries(&r.tlb).is_some())
+            .filter(|r| tlb_family(&r.tlb).as_deref() == Some(family.as_str()))
             .collect();
-        let xs = distinct(sel.iter().map(|r| r.tlb.as_str()));
-        let sizes: std::collections::BTreeSet<u64> =
-            sel.iter().filter_map(|r| tlb_entries(&r.tlb)).collect();
-        if xs.len() < 2 || sizes.len() < 2 {
-            continue;
-        }
-        drew_tlb = true;
+        let level = sel
+            .first()
+            .and_then(|r| reach(&r.tlb))
+            .map_or("TLB", |(item, _)| {
+                if item.starts_with("l2=") {
+                    "STLB"
+                } else {
+                    "L1 TLB"
+                }
+            });
         let sel = cap_series(&sel, |r| r.design.as_str(), &mut notes, "the TLB charts");
-        let name = format!("tlb_miss_rate_{}", keys[trace]);
-        let title = format!("TLB miss rate against TLB entries: {}", file_name(trace));
-
-        emit(
-            &mut out,
-            dir,
-            name,
+        let panel_of = panel_traces(&traces, &sel, &mut notes, "the TLB charts");
+        let series_of = |rs: &[&RunRow], y: &dyn Fn(&RunRow) -> f64| -> Vec<Series> {
+            let mut out: Vec<Series> = Vec::new();
+            for d in distinct(rs.iter().map(|r| r.design.as_str())) {
+                for h in distinct(rs.iter().map(|r| r.huge.as_str())) {
+                    let mut p: Vec<(f64, f64)> = rs
+                        .iter()
+                        .filter(|r| r.design == d && r.huge == h)
+                        .filter_map(|r| Some((tlb_entries(&r.tlb)? as f64, y(r))))
+                        .filter(|(_, v)| v.is_finite())
+                        .collect();
+                    p.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    let c = design_colour(d);
+                    out.push(Series {
+                        label: if h == "off" {
+                            d.to_string()
+                        } else {
+                            format!("{d}, {h}")
+                        },
+                        colour: if h == "off" { c } else { pale(c, PALE) },
+                        points: p,
+                    });
+                }
+            }
+            out
+        };
+        let refs = |r: &RunRow| r.refs_per_translation;
+        let panels: Vec<Panel> = panel_of
+            .iter()
+            .map(|t| {
+                let rs: Vec<&RunRow> = sel.iter().copied().filter(|r| r.trace == *t).collect();
+                Panel {
+                    title: labels[t].clone(),
+                    series: series_of(&rs, &refs),
+                }
+            })
+            .collect();
+        let log_y = wants_log(
+            panels
+                .iter()
+                .flat_map(|p| p.series.iter().flat_map(|s| s.points.iter().map(|q| q.1))),
+        );
+        let keys = design_keys(&sel);
+        let title = format!("Memory references per translation against {level} entries");
+        let size_list = sizes
+            .iter()
+            .map(|n| crate::thousands(*n))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let xdesc = format!("{level} entries (log scale)");
+        let axes = Axes {
+            desc: (
+                &xdesc,
+                if log_y {
+                    "references per translation (log scale)"
+                } else {
+                    "references per translation"
+                },
+            ),
+            log: (true, log_y),
+            units: (Unit::Entries, Unit::Fraction),
+        };
+        sink.emit(
+            format!("refs_vs_stlb{suffix}"),
             title.clone(),
-            "Translations that missed every TLB level (tlb_misses / translations) against the entries of the TLB level that bounds its reach (the L2 where there is one), a line per design. Every design translates alike, so the lines coincide unless huge pages or a page size set them apart; what a miss costs is in the references-per-translation charts.".into(),
-            Ok(both!(miss_rate(&title, &sel))),
+            format!(
+                "Page-table entries read per translated page behind a TLB of {size_list} {level} entries ({}), a panel per trace and a line per design{}.",
+                family_label(family, level),
+                if hugevals.len() > 1 { "; pale lines with huge pages on" } else { "" }
+            ),
+            panel_size(panels.len()),
+            Ok(both!(line_chart(&title, &panels, axes, &keys))),
+        )?;
+
+        // The miss rate: the same for every design on a trace unless huge pages set them apart.
+        let rate = |r: &RunRow| r.tlb_misses as f64 / r.translations.max(1) as f64;
+        let per_trace: Vec<(&str, Vec<Series>)> = panel_of
+            .iter()
+            .map(|t| {
+                let rs: Vec<&RunRow> = sel.iter().copied().filter(|r| r.trace == *t).collect();
+                (*t, series_of(&rs, &rate))
+            })
+            .collect();
+        let alike = per_trace.iter().all(|(_, ss)| {
+            distinct(
+                ss.iter()
+                    .map(|s| s.label.split(", ").nth(1).unwrap_or("off")),
+            )
+            .iter()
+            .all(|h| {
+                let of: Vec<&Series> = ss
+                    .iter()
+                    .filter(|s| s.label.split(", ").nth(1).unwrap_or("off") == *h)
+                    .collect();
+                of.windows(2).all(|w| w[0].points == w[1].points)
+            })
+        });
+        let title = format!("TLB miss rate against {level} entries");
+        let (panels, keys, caption) = if alike {
+            let mut lines = Vec::new();
+            for (i, (t, ss)) in per_trace.iter().enumerate() {
+                let mut seen: Vec<&str> = Vec::new();
+                for s in ss {
+                    let h = s.label.split(", ").nth(1).unwrap_or("off");
+                    if seen.contains(&h) {
+                        continue;
+                    }
+                    seen.push(h);
+                    let c = colour(i);
+                    lines.push(Series {
+                        label: if h == "off" {
+                            labels[t].clone()
+                        } else {
+                            format!("{}, {h}", labels[t])
+                        },
+                        colour: if h == "off" { c } else { pale(c, PALE) },
+                        points: s.points.clone(),
+                    });
+                }
+            }
+            let keys: Vec<Key> = lines
+                .iter()
+                .map(|s| Key::Line(s.label.clone(), s.colour))
+                .collect();
+            (
+                vec![Panel {
+                    title: String::new(),
+                    series: lines,
+                }],
+                keys,
+                format!(
+                    "Translations that missed every TLB level (tlb_misses / translations) against the {level}'s entries, a line per trace: every design missed alike on every trace (a miss depends on the pages touched, not on the table), so each trace is drawn once. What a miss costs is in the chart above."
+                ),
+            )
+        } else {
+            (
+                per_trace
+                    .into_iter()
+                    .map(|(t, series)| Panel {
+                        title: labels[t].clone(),
+                        series,
+                    })
+                    .collect::<Vec<_>>(),
+                design_keys(&sel),
+                format!(
+                    "Translations that missed every TLB level (tlb_misses / translations) against the {level}'s entries, a panel per trace and a line per design (the designs' misses differ, e.g. with huge pages)."
+                ),
+            )
+        };
+        let log_y = wants_log(
+            panels
+                .iter()
+                .flat_map(|p| p.series.iter().flat_map(|s| s.points.iter().map(|q| q.1))),
+        );
+        let axes = Axes {
+            desc: (
+                &xdesc,
+                if log_y {
+                    "misses per translation (log scale)"
+                } else {
+                    "misses per translation"
+                },
+            ),
+            log: (true, log_y),
+            units: (Unit::Entries, Unit::Fraction),
+        };
+        sink.emit(
+            format!("tlb_miss_rate{suffix}"),
+            title.clone(),
+            caption,
+            panel_size(panels.len()),
+            Ok(both!(line_chart(&title, &panels, axes, &keys))),
         )?;
     }
-    if !drew_tlb {
-        emit(
-            &mut out,
-            dir,
+    if families.is_empty() {
+        sink.emit(
             "tlb_miss_rate".into(),
             "TLB miss rate against TLB entries".into(),
             String::new(),
+            SIZE,
             Err("the results have no trace replayed under two or more TLB sizes".into()),
         )?;
     }
 
-    // 3. Page-table bytes against footprint, log-log, a line per design.
-    let sel: Vec<&RunRow> = rows
+    // 3. Page-table bytes against footprint, log-log, a line per design (and huge-page policy).
+    //    A table's size is the same behind every TLB: the first row of each cell counts.
+    let mut seen: HashSet<(&str, &str, &str)> = HashSet::new();
+    let sel: Vec<&RunRow> = unpressured
         .iter()
         .copied()
-        .filter(|r| base_row(r) && footprint(r).is_some())
+        .filter(|r| footprint(r).is_some())
+        .filter(|r| seen.insert((r.trace.as_str(), r.design.as_str(), r.huge.as_str())))
         .collect();
     let sel = cap_series(
         &sel,
@@ -483,124 +1050,257 @@ pub fn render_all(rows: &[RunRow], dir: &Path) -> Result<Charts, ChartError> {
         &mut notes,
         "the page-table size chart",
     );
-    let footprints: std::collections::BTreeSet<u64> =
-        sel.iter().filter_map(|r| footprint(r)).collect();
+    let footprints: BTreeSet<u64> = sel.iter().filter_map(|r| footprint(r)).collect();
     let title = "Page-table size against footprint".to_string();
-
-    let caption = "Bytes of page table at the end of each trace against the bytes of distinct pages it touched (log-log), a line per design, without huge pages.".to_string();
+    let caption = format!(
+        "Bytes of page table at the end of each trace against the bytes of distinct pages it touched (log-log), a line per design{}.",
+        if hugevals.len() > 1 {
+            ", solid with huge pages off, pale with huge pages on"
+        } else {
+            ""
+        }
+    );
     if footprints.len() < 2 {
-        let why = "fewer than two footprints (traces) without TLB and huge pages";
-        emit(
-            &mut out,
-            dir,
+        sink.emit(
             "table_bytes".into(),
             title,
             caption,
-            Err(why.into()),
+            SIZE,
+            Err("fewer than two footprints (traces)".into()),
         )?;
     } else {
-        let result = Ok(both!(table_bytes(&title, &sel)));
-        emit(
-            &mut out,
-            dir,
+        let mut series = Vec::new();
+        for d in distinct(sel.iter().map(|r| r.design.as_str())) {
+            for h in &hugevals {
+                let mut p: Vec<(f64, f64)> = sel
+                    .iter()
+                    .filter(|r| r.design == d && r.huge == *h)
+                    .filter_map(|r| Some((footprint(r)? as f64, r.table_bytes.max(1) as f64)))
+                    .collect();
+                if p.is_empty() {
+                    continue;
+                }
+                p.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let c = design_colour(d);
+                series.push(Series {
+                    label: if *h == "off" {
+                        d.to_string()
+                    } else {
+                        format!("{d}, {h}")
+                    },
+                    colour: if *h == "off" { c } else { pale(c, PALE) },
+                    points: p,
+                });
+            }
+        }
+        let panels = vec![Panel {
+            title: String::new(),
+            series,
+        }];
+        let keys = design_keys(&sel);
+        let axes = Axes {
+            desc: (
+                "footprint: distinct pages touched, in bytes (log scale)",
+                "page-table size (log scale)",
+            ),
+            log: (true, true),
+            units: (Unit::Bytes, Unit::Bytes),
+        };
+        sink.emit(
             "table_bytes".into(),
             title.clone(),
             caption,
-            result,
+            SIZE,
+            Ok(both!(line_chart(&title, &panels, axes, &keys))),
         )?;
     }
 
-    // 4. The distribution of references per walk, per trace.
-    let mut drew_cdf = false;
-    for trace in &traces {
-        let sel: Vec<&RunRow> = trace_rows(trace)
-            .iter()
-            .copied()
-            .filter(|r| base_row(r) && !r.walk_refs_histogram.is_empty())
-            .collect();
-        if sel.is_empty() {
-            continue;
-        }
-        drew_cdf = true;
-        let sel = cap_series(
-            &sel,
-            |r| r.cell.as_str(),
-            &mut notes,
-            "the references-per-walk charts",
-        );
-        let name = format!("walk_refs_cdf_{}", keys[trace]);
-        let title = format!("References per walk: {}", file_name(trace));
-
-        emit(
-            &mut out,
-            dir,
-            name,
-            title.clone(),
-            "The fraction of walks that read at most N page-table entries (a CDF from each design's histogram), without TLB and huge pages.".into(),
-            Ok(both!(cdf(&title, &sel))),
-        )?;
-    }
-    if !drew_cdf {
-        emit(
-            &mut out,
-            dir,
+    // 4. The distribution of references per walk, a panel per trace.
+    let sel: Vec<&RunRow> = rows
+        .iter()
+        .copied()
+        .filter(|r| base_row(r) && !r.walk_refs_histogram.is_empty())
+        .collect();
+    let sel = cap_series(
+        &sel,
+        |r| r.design.as_str(),
+        &mut notes,
+        "the references-per-walk chart",
+    );
+    let panel_of = panel_traces(&traces, &sel, &mut notes, "the references-per-walk chart");
+    let title = "References per walk".to_string();
+    if panel_of.is_empty() {
+        sink.emit(
             "walk_refs_cdf".into(),
-            "References per walk".into(),
+            title,
             String::new(),
+            SIZE,
             Err("no rows without TLB and huge pages carry a walk_refs_histogram".into()),
         )?;
-    }
-
-    // 5. Page faults against frames, a line per replacement policy.
-    let mut drew_faults = false;
-    for trace in &traces {
-        let sel: Vec<&RunRow> = trace_rows(trace)
+    } else {
+        let panels: Vec<Panel> = panel_of
             .iter()
-            .copied()
-            .filter(|r| r.tlb == "none" && r.huge == "off")
-            .filter(|r| pressured(r))
+            .map(|t| Panel {
+                title: labels[t].clone(),
+                series: sel
+                    .iter()
+                    .filter(|r| r.trace == *t)
+                    .map(|r| Series {
+                        label: r.design.clone(),
+                        colour: design_colour(&r.design),
+                        points: cdf_points(&histogram(&r.walk_refs_histogram)),
+                    })
+                    .collect(),
+            })
             .collect();
-        // One design is enough: every design has the same faults.
-        let Some(first) = sel.first().map(|r| r.design.clone()) else {
-            continue;
+        let keys = design_keys(&sel);
+        let axes = Axes {
+            desc: (
+                "memory references in one walk",
+                "fraction of walks at or below",
+            ),
+            log: (false, false),
+            units: (Unit::Count, Unit::Fraction),
         };
-        let sel: Vec<&RunRow> = sel.into_iter().filter(|r| r.design == first).collect();
-        let frames: std::collections::BTreeSet<u64> =
-            sel.iter().filter_map(|r| frames(r)).collect();
-        if frames.len() < 2 {
-            continue;
-        }
-        drew_faults = true;
-        let sel = cap_series(
-            &sel,
-            |r| r.policy.as_str(),
-            &mut notes,
-            "the page-fault charts",
-        );
-        let name = format!("faults_vs_frames_{}", keys[trace]);
-        let title = format!("Page faults against frames: {}", file_name(trace));
-
-        emit(
-            &mut out,
-            dir,
-            name,
+        sink.emit(
+            "walk_refs_cdf".into(),
             title.clone(),
-            "Page faults against the frames of physical memory for data pages, a line per replacement policy (every design faults alike).".into(),
-            Ok(both!(faults(&title, &sel))),
+            "The fraction of walks that read at most N page-table entries (a CDF from each design's histogram), without TLB and huge pages, a panel per trace.".into(),
+            panel_size(panels.len()),
+            Ok(both!(line_chart(&title, &panels, axes, &keys))),
         )?;
     }
-    if !drew_faults {
-        emit(
-            &mut out,
-            dir,
+
+    // 5. Page faults against frames, a panel per trace, a line per replacement policy (every
+    //    design faults alike: the first design's rows are drawn).
+    let mut fault_rows: Vec<&RunRow> = Vec::new();
+    for t in &traces {
+        let of: Vec<&RunRow> = rows
+            .iter()
+            .copied()
+            .filter(|r| r.trace == *t && r.tlb == "none" && r.huge == "off" && pressured(r))
+            .collect();
+        let Some(first) = of.first().map(|r| r.design.clone()) else {
+            continue;
+        };
+        let of: Vec<&RunRow> = of.into_iter().filter(|r| r.design == first).collect();
+        let frame_counts: BTreeSet<u64> = of.iter().filter_map(|r| frames(r)).collect();
+        if frame_counts.len() >= 2 {
+            fault_rows.extend(of);
+        }
+    }
+    let fault_rows = cap_series(
+        &fault_rows,
+        |r| r.policy.as_str(),
+        &mut notes,
+        "the page-fault chart",
+    );
+    let panel_of = panel_traces(&traces, &fault_rows, &mut notes, "the page-fault chart");
+    let title = "Page faults against frames".to_string();
+    if panel_of.is_empty() {
+        sink.emit(
             "faults_vs_frames".into(),
-            "Page faults against frames".into(),
+            title,
             String::new(),
+            SIZE,
             Err("the results have no trace replayed at two or more frame counts".into()),
+        )?;
+    } else {
+        let policies = distinct(fault_rows.iter().map(|r| r.policy.as_str()));
+        let pcolour = |p: &str| colour(policies.iter().position(|q| *q == p).unwrap_or_default());
+        let panels: Vec<Panel> = panel_of
+            .iter()
+            .map(|t| Panel {
+                title: labels[t].clone(),
+                series: policies
+                    .iter()
+                    .map(|pol| {
+                        let mut p: Vec<(f64, f64)> = fault_rows
+                            .iter()
+                            .filter(|r| r.trace == *t && r.policy == *pol)
+                            .filter_map(|r| Some((frames(r)? as f64, r.page_faults as f64)))
+                            .collect();
+                        p.sort_by(|a, b| a.0.total_cmp(&b.0));
+                        Series {
+                            label: pol.to_string(),
+                            colour: pcolour(pol),
+                            points: p,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        let keys: Vec<Key> = policies
+            .iter()
+            .map(|p| Key::Line(p.to_string(), pcolour(p)))
+            .collect();
+        let axes = Axes {
+            desc: (
+                "frames of physical memory for data pages",
+                "page faults (log scale)",
+            ),
+            log: (false, true),
+            units: (Unit::Count, Unit::Count),
+        };
+        let designs = distinct(fault_rows.iter().map(|r| r.design.as_str()));
+        sink.emit(
+            "faults_vs_frames".into(),
+            title.clone(),
+            format!(
+                "Page faults against the frames of physical memory for data pages, a line per replacement policy{} (every design faults alike: drawn for {}).",
+                if panels.len() > 1 { ", a panel per trace" } else { "" },
+                designs.join(", ")
+            ),
+            panel_size(panels.len()),
+            Ok(both!(line_chart(&title, &panels, axes, &keys))),
         )?;
     }
     notes.dedup();
-    Ok(Charts { charts: out, notes })
+    Ok(Charts {
+        charts: sink.out,
+        notes,
+    })
+}
+
+/// A legend of the designs of `rows` (their colours), and of the huge-page policies when some
+/// rows ran with huge pages (pale).
+fn design_keys(rows: &[&RunRow]) -> Vec<Key> {
+    let mut keys: Vec<Key> = distinct(rows.iter().map(|r| r.design.as_str()))
+        .into_iter()
+        .map(|d| Key::Line(d.to_string(), design_colour(d)))
+        .collect();
+    for h in distinct(rows.iter().map(|r| r.huge.as_str())) {
+        if h != "off" {
+            keys.push(Key::PaleBox(format!("pale: huge {h}")));
+        }
+    }
+    keys
+}
+
+/// A TLB family (a spec without its reach item) for a caption: its levels.
+fn family_label(family: &str, level: &str) -> String {
+    let s = short_tlb(family);
+    if s == family || s.is_empty() {
+        format!("the rest as {family}")
+    } else {
+        format!("{s} besides the {level}")
+    }
+}
+
+/// A step CDF of a (value, count) histogram.
+fn cdf_points(h: &[(u64, u64)]) -> Vec<(f64, f64)> {
+    let total: u64 = h.iter().map(|(_, c)| c).sum();
+    let mut acc = 0u64;
+    let mut p = Vec::new();
+    let mut prev = 0.0;
+    for &(v, c) in h {
+        // A step: flat up to v, then up.
+        p.push((v as f64, prev));
+        acc += c;
+        prev = acc as f64 / total.max(1) as f64;
+        p.push((v as f64, prev));
+    }
+    p
 }
 
 /// The rows of the first [`MAX_SERIES`] values of `series` (designs, policies), noting once per
@@ -671,7 +1371,7 @@ fn slug(s: &str) -> String {
 }
 
 /// `L1I 128x8, L1D 64x4, L2 1536x12` from a TLB spec's level keys.
-fn short_tlb(spec: &str) -> String {
+pub fn short_tlb(spec: &str) -> String {
     let parts: Vec<String> = spec
         .split(',')
         .filter_map(|kv| {
@@ -682,6 +1382,7 @@ fn short_tlb(spec: &str) -> String {
                 "l1d" => "L1D",
                 "l2" => "L2",
                 "pwc" => "PWC",
+                "upwc" => "UPWC",
                 _ => return None,
             };
             Some(format!("{name} {v}"))
@@ -698,98 +1399,216 @@ fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
+/// The data of a bar chart.
+struct Bars<'a> {
+    /// Each trace and its label, in order.
+    traces: Vec<(&'a str, &'a str)>,
+    designs: Vec<&'a str>,
+    /// Huge-page policies, side by side (the first solid, the others pale).
+    huge: Vec<&'a str>,
+    rows: Vec<&'a RunRow>,
+    /// A log axis (bars from the axis floor; a 0 is written).
+    log: bool,
+}
+
+/// The legend's width for `keys`: room for the longest label.
+fn legend_width(keys: &[Key]) -> u32 {
+    let longest = keys
+        .iter()
+        .map(|k| match k {
+            Key::Line(l, _) | Key::Box(l, _) | Key::SolidBox(l) | Key::PaleBox(l) => {
+                l.chars().count()
+            }
+        })
+        .max()
+        .unwrap_or(0);
+    (40 + 8 * longest as u32).clamp(110, 320)
+}
+
+/// The drawing of a legend entry.
+type Swatch<'a, DB> = Vec<DynElement<'a, DB, (i32, i32)>>;
+
+/// A panel's title and its lines (colour, points in axis coordinates).
+type PanelLines = (String, Vec<(RGBColor, Vec<(f64, f64)>)>);
+
+/// Draws `keys` down `area` (beside the plot, so it covers no point).
+fn draw_legend<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    keys: &[Key],
+) -> Result<(), String> {
+    let font = ("sans-serif", 13).into_font();
+    for (i, k) in keys.iter().enumerate() {
+        let y = 40 + 20 * i as i32;
+        let (label, el): (&str, Swatch<DB>) = match k {
+            Key::Line(l, c) => (
+                l,
+                vec![
+                    PathElement::new(vec![(6, y), (26, y)], c.stroke_width(2)).into_dyn(),
+                    Circle::new((16, y), 3, c.filled()).into_dyn(),
+                ],
+            ),
+            Key::Box(l, c) => (
+                l,
+                vec![Rectangle::new([(8, y - 6), (24, y + 6)], c.filled()).into_dyn()],
+            ),
+            Key::SolidBox(l) => (
+                l,
+                vec![
+                    Rectangle::new([(8, y - 6), (24, y + 6)], RGBColor(90, 90, 90).filled())
+                        .into_dyn(),
+                ],
+            ),
+            Key::PaleBox(l) => (
+                l,
+                vec![
+                    Rectangle::new([(8, y - 6), (24, y + 6)], pale(BLACK, PALE).filled())
+                        .into_dyn(),
+                    Rectangle::new([(8, y - 6), (24, y + 6)], BLACK.stroke_width(1)).into_dyn(),
+                ],
+            ),
+        };
+        for e in el {
+            area.draw(&e).map_err(err)?;
+        }
+        area.draw(&Text::new(label.to_string(), (32, y - 7), font.clone()))
+            .map_err(err)?;
+    }
+    Ok(())
+}
+
+/// Labels of a (possibly log) axis: on a log axis that spans 1.5 powers or more, only whole
+/// powers are labelled.
+fn tick(v: f64, log: bool, span: f64, unit: Unit) -> String {
+    if !log {
+        return unit.show(v);
+    }
+    if span >= 1.5 && (v - v.round()).abs() > 1e-6 {
+        return String::new();
+    }
+    let e = if span >= 1.5 { v.round() } else { v };
+    unit.show(unit.log_base().powf(e))
+}
+
 fn bars<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
-    rows: &[&RunRow],
+    b: &Bars<'_>,
 ) -> Result<(), String> {
-    let traces = distinct(rows.iter().map(|r| r.trace.as_str()));
-    let designs = distinct(rows.iter().map(|r| r.design.as_str()));
-    let ymax = rows
+    let mut keys: Vec<Key> = b
+        .designs
         .iter()
-        .map(|r| r.refs_per_translation)
-        .filter(|v| v.is_finite())
-        .fold(0.0f64, f64::max)
-        .max(1e-3)
-        * 1.45;
-    let (_, ymax) = axis(0.0, ymax, false)?;
-    let n = traces.len().max(1) as f64;
-    let mut chart = ChartBuilder::on(area)
-        .caption(title, ("sans-serif", 22))
-        .margin(14)
+        .map(|d| Key::Box(d.to_string(), design_colour(d)))
+        .collect();
+    if b.huge.len() > 1 {
+        keys.push(Key::SolidBox(format!("solid: huge {}", b.huge[0])));
+        for h in &b.huge[1..] {
+            keys.push(Key::PaleBox(format!("pale: huge {h}")));
+        }
+    }
+    let root = area.titled(title, ("sans-serif", 22)).map_err(err)?;
+    let (w, _) = root.dim_in_pixel();
+    let (plot, legend) = root.split_horizontally(w.saturating_sub(legend_width(&keys)));
+    draw_legend(&legend, &keys)?;
+    let values: Vec<f64> = b.rows.iter().map(|r| r.refs_per_translation).collect();
+    let ymax = values.iter().copied().fold(0.0f64, f64::max);
+    let (y0, y1) = if b.log {
+        let lo = values
+            .iter()
+            .copied()
+            .filter(|v| *v > 0.0)
+            .fold(f64::INFINITY, f64::min);
+        let (lo, hi) = axis(lo, ymax, true)?;
+        (lo.log10().floor() - 0.3, hi.log10() + 0.15)
+    } else {
+        axis(0.0, ymax.max(1e-3) * 1.1, false)?
+    };
+    let ty = |v: f64| if b.log { v.log10() } else { v };
+    let n = b.traces.len().max(1) as f64;
+    let mut chart = ChartBuilder::on(&plot)
+        .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(64)
-        .build_cartesian_2d(0f64..n, 0f64..ymax)
+        .build_cartesian_2d(0f64..n, y0..y1)
         .map_err(err)?;
-    let labels = traces.clone();
+    let labels: Vec<&str> = b.traces.iter().map(|(_, l)| *l).collect();
+    let span = y1 - y0;
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .x_labels(traces.len() * 2 + 1)
+        .x_labels(labels.len() * 2 + 1)
         .x_label_formatter(&|x| {
             let i = x.floor() as usize;
             if (x - x.floor() - 0.5).abs() < 0.01 && i < labels.len() {
-                file_name(labels[i])
+                labels[i].to_string()
             } else {
                 String::new()
             }
         })
-        .y_desc("memory references per translation")
-        .y_label_formatter(&|v| Unit::Fraction.show(*v))
+        .y_desc(if b.log {
+            "memory references per translation (log scale)"
+        } else {
+            "memory references per translation"
+        })
+        .y_label_formatter(&|v| tick(*v, b.log, span, Unit::Fraction))
         .x_desc("trace")
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 15))
         .draw()
         .map_err(err)?;
-    let w = 0.8 / designs.len().max(1) as f64;
-    for (j, d) in designs.iter().enumerate() {
-        let c = colour(j);
-        let rects: Vec<Rectangle<(f64, f64)>> = rows
-            .iter()
-            .filter(|r| r.design == *d)
-            .filter(|r| r.refs_per_translation.is_finite())
-            .filter_map(|r| {
-                let i = traces.iter().position(|t| *t == r.trace)? as f64;
-                let x0 = i + 0.1 + j as f64 * w;
-                Some(Rectangle::new(
-                    [(x0, 0.0), (x0 + w * 0.92, r.refs_per_translation)],
-                    c.filled(),
-                ))
-            })
-            .collect();
-        chart
-            .draw_series(rects)
-            .map_err(err)?
-            .label(d.to_string())
-            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], c.filled()));
+    let slots = (b.designs.len() * b.huge.len()).max(1) as f64;
+    let w = 0.84 / slots;
+    for (j, d) in b.designs.iter().enumerate() {
+        let c = design_colour(d);
+        for (k, h) in b.huge.iter().enumerate() {
+            let fill = if k == 0 { c } else { pale(c, PALE) };
+            let mut rects: Vec<Rectangle<(f64, f64)>> = Vec::new();
+            let mut zeros: Vec<Text<(f64, f64), String>> = Vec::new();
+            for r in b.rows.iter().filter(|r| r.design == *d && r.huge == *h) {
+                let Some(i) = b.traces.iter().position(|(t, _)| *t == r.trace) else {
+                    continue;
+                };
+                let x0 = i as f64 + 0.08 + (j * b.huge.len() + k) as f64 * w;
+                let v = r.refs_per_translation;
+                if b.log && v <= 0.0 {
+                    zeros.push(Text::new(
+                        "0".to_string(),
+                        (x0, y0 + span * 0.04),
+                        ("sans-serif", 11).into_font(),
+                    ));
+                    continue;
+                }
+                rects.push(Rectangle::new(
+                    [(x0, y0), (x0 + w * 0.9, ty(v))],
+                    fill.filled(),
+                ));
+                if k > 0 {
+                    rects.push(Rectangle::new(
+                        [(x0, y0), (x0 + w * 0.9, ty(v))],
+                        c.stroke_width(1),
+                    ));
+                }
+            }
+            chart.draw_series(rects).map_err(err)?;
+            chart.draw_series(zeros).map_err(err)?;
+        }
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 13))
-        .draw()
-        .map_err(err)?;
     Ok(())
 }
 
 /// How an axis prints its values.
 #[derive(Copy, Clone)]
 enum Unit {
-    /// `4 KiB`, `1 GiB`.
+    /// `4 KiB`, `1 GiB`, a log axis by powers of 2.
     Bytes,
     /// `1,536`, a log axis by powers of 10.
     Count,
     /// `1,536`, a log axis by powers of 2 (TLB sizes are).
     Entries,
-    /// `0.25`.
+    /// `0.25`, a log axis by powers of 10.
     Fraction,
 }
 
 impl Unit {
-    /// Bytes step by powers of 2 on a log axis (1 KiB, 4 KiB, ...), counts by powers of 2 too
-    /// (TLB sizes are), fractions by 10.
     fn log_base(self) -> f64 {
         match self {
             Unit::Bytes | Unit::Entries => 2.0,
@@ -799,56 +1618,54 @@ impl Unit {
 
     fn show(self, v: f64) -> String {
         match self {
-            Unit::Bytes => {
-                let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
-                let mut v = v;
-                let mut u = 0;
-                while v >= 1024.0 && u + 1 < units.len() {
-                    v /= 1024.0;
-                    u += 1;
-                }
-                if (v - v.round()).abs() < 0.05 {
-                    format!("{:.0} {}", v, units[u])
-                } else {
-                    format!("{:.1} {}", v, units[u])
-                }
-            }
+            Unit::Bytes => crate::findings::bytes(v),
             Unit::Count | Unit::Entries => crate::thousands(v.round().max(0.0) as u64),
-            Unit::Fraction if v != 0.0 && v.abs() < 0.01 => format!("{v:.1e}"),
-            Unit::Fraction => {
-                let t = format!("{v:.3}");
-                t.trim_end_matches('0').trim_end_matches('.').to_string()
-            }
+            Unit::Fraction => crate::findings::significant(v, 3),
         }
     }
 }
 
-fn lines<DB: DrawingBackend>(
+/// A line chart: `panels` in a grid sharing their axes' ranges, the legend beside them. Points
+/// an axis cannot show (not finite, or not positive on a log axis) are left out.
+fn line_chart<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     title: &str,
-    series: &[(String, Vec<(f64, f64)>)],
-    axes: (&str, &str),
-    log: (bool, bool),
-    units: (Unit, Unit),
-    legend: SeriesLabelPosition,
+    panels: &[Panel],
+    axes: Axes<'_>,
+    keys: &[Key],
 ) -> Result<(), String> {
-    // Points an axis cannot show (not finite, or not positive on a log axis) are left out.
     let shows = |v: f64, log: bool| v.is_finite() && (!log || v > 0.0);
-    let series: Vec<(String, Vec<(f64, f64)>)> = series
+    let to = |v: f64, log: bool, unit: Unit| if log { v.log(unit.log_base()) } else { v };
+    let panels: Vec<PanelLines> = panels
         .iter()
-        .map(|(label, p)| {
-            let p = p
+        .map(|p| {
+            let series = p
+                .series
                 .iter()
-                .copied()
-                .filter(|(x, y)| shows(*x, log.0) && shows(*y, log.1))
+                .map(|s| {
+                    let pts: Vec<(f64, f64)> = s
+                        .points
+                        .iter()
+                        .copied()
+                        .filter(|(x, y)| shows(*x, axes.log.0) && shows(*y, axes.log.1))
+                        .map(|(x, y)| {
+                            (
+                                to(x, axes.log.0, axes.units.0),
+                                to(y, axes.log.1, axes.units.1),
+                            )
+                        })
+                        .collect();
+                    (s.colour, thin(pts))
+                })
                 .collect();
-            (label.clone(), thin(p))
+            (p.title.clone(), series)
         })
         .collect();
-    let series = &series[..];
-    let pts = series.iter().flat_map(|(_, p)| p.iter());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for (x, y) in pts {
+    for (x, y) in panels
+        .iter()
+        .flat_map(|(_, s)| s.iter().flat_map(|(_, p)| p.iter()))
+    {
         x0 = x0.min(*x);
         x1 = x1.max(*x);
         y0 = y0.min(*y);
@@ -858,229 +1675,70 @@ fn lines<DB: DrawingBackend>(
         return Err("no points".into());
     }
     let pad = |lo: f64, hi: f64, log: bool| {
-        if log {
-            let lo = lo.max(1e-12);
-            (lo / 1.5, hi.max(lo) * 1.5)
-        } else if hi - lo <= 1e-9 * lo.abs().max(hi.abs()).max(1.0) {
+        if hi - lo <= 1e-9 * lo.abs().max(hi.abs()).max(1.0) {
             // All equal (to within rounding): a range around them.
-            let d = (lo.abs() * 0.1).max(1.0);
+            let d = if log { 0.5 } else { (lo.abs() * 0.1).max(1.0) };
             (lo - d, hi + d)
         } else {
-            (lo - (hi - lo) * 0.04, hi + (hi - lo) * 0.06)
+            (lo - (hi - lo) * 0.05, hi + (hi - lo) * 0.08)
         }
     };
-    let (x0, x1) = pad(x0, x1, log.0);
-    let (y0, y1) = pad(if log.1 { y0 } else { y0.min(0.0) }, y1, log.1);
-    let (x0, x1) = axis(x0, x1, log.0)?;
-    let (y0, y1) = axis(y0, y1, log.1)?;
-    let mut builder = ChartBuilder::on(area);
-    builder
-        .caption(title, ("sans-serif", 22))
-        .margin(14)
-        .x_label_area_size(44)
-        .y_label_area_size(80);
-    macro_rules! finish {
-        ($chart:expr) => {{
-            let mut chart = $chart;
-            chart
-                .configure_mesh()
-                .x_desc(axes.0)
-                .y_desc(axes.1)
-                .x_label_formatter(&|v| units.0.show(*v))
-                .y_label_formatter(&|v| units.1.show(*v))
-                .label_style(("sans-serif", 14))
-                .axis_desc_style(("sans-serif", 15))
-                .draw()
-                .map_err(err)?;
-            for (i, (label, p)) in series.iter().enumerate() {
-                let c = colour(i);
+    let (x0, x1) = pad(x0, x1, axes.log.0);
+    let (y0, y1) = pad(if axes.log.1 { y0 } else { y0.min(0.0) }, y1, axes.log.1);
+    let (x0, x1) = axis(x0, x1, false)?;
+    let (y0, y1) = axis(y0, y1, false)?;
+    let root = area.titled(title, ("sans-serif", 22)).map_err(err)?;
+    let (w, _) = root.dim_in_pixel();
+    let (plots, legend) = root.split_horizontally(w.saturating_sub(legend_width(keys)));
+    draw_legend(&legend, keys)?;
+    let (cols, rows) = grid(panels.len());
+    let cells = plots.split_evenly((rows, cols));
+    let small = panels.len() > 1;
+    for ((ptitle, series), cell) in panels.iter().zip(cells.iter()) {
+        let mut builder = ChartBuilder::on(cell);
+        builder
+            .margin(if small { 6 } else { 10 })
+            .x_label_area_size(if small { 34 } else { 44 })
+            .y_label_area_size(if small { 56 } else { 80 });
+        if !ptitle.is_empty() {
+            builder.caption(ptitle, ("sans-serif", 15));
+        }
+        let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?;
+        let (sx, sy) = (x1 - x0, y1 - y0);
+        chart
+            .configure_mesh()
+            .x_desc(axes.desc.0)
+            .y_desc(axes.desc.1)
+            .x_labels(if small { 6 } else { 10 })
+            .y_labels(if small { 6 } else { 10 })
+            .x_label_formatter(&|v| tick(*v, axes.log.0, sx, axes.units.0))
+            .y_label_formatter(&|v| tick(*v, axes.log.1, sy, axes.units.1))
+            .label_style(("sans-serif", if small { 11 } else { 14 }))
+            .axis_desc_style(("sans-serif", if small { 11 } else { 15 }))
+            .draw()
+            .map_err(err)?;
+        for (i, (c, p)) in series.iter().enumerate() {
+            // A line on top of an earlier one of the panel is dashed, so both show.
+            if series[..i].iter().any(|(_, q)| q == p) {
+                chart
+                    .draw_series(DashedLineSeries::new(
+                        p.iter().copied(),
+                        7,
+                        7,
+                        c.stroke_width(2),
+                    ))
+                    .map_err(err)?;
+            } else {
                 chart
                     .draw_series(LineSeries::new(p.iter().copied(), c.stroke_width(2)))
-                    .map_err(err)?
-                    .label(label.clone())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(2))
-                    });
-                chart
-                    .draw_series(p.iter().map(|pt| Circle::new(*pt, 3, c.filled())))
                     .map_err(err)?;
             }
             chart
-                .configure_series_labels()
-                .position(legend.clone())
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK)
-                .label_font(("sans-serif", 13))
-                .draw()
+                .draw_series(p.iter().map(|pt| Circle::new(*pt, 3, c.filled())))
                 .map_err(err)?;
-        }};
-    }
-    match log {
-        (true, true) => finish!(builder
-            .build_cartesian_2d(
-                (x0..x1).log_scale().base(units.0.log_base()),
-                (y0..y1).log_scale().base(units.1.log_base())
-            )
-            .map_err(err)?),
-        (true, false) => finish!(builder
-            .build_cartesian_2d((x0..x1).log_scale().base(units.0.log_base()), y0..y1)
-            .map_err(err)?),
-        (false, true) => finish!(builder
-            .build_cartesian_2d(x0..x1, (y0..y1).log_scale().base(units.1.log_base()))
-            .map_err(err)?),
-        (false, false) => finish!(builder.build_cartesian_2d(x0..x1, y0..y1).map_err(err)?),
+        }
     }
     Ok(())
-}
-
-fn by<'a, K: Ord + Clone>(
-    rows: &[&'a RunRow],
-    key: impl Fn(&RunRow) -> K,
-) -> BTreeMap<K, Vec<&'a RunRow>> {
-    let mut m: BTreeMap<K, Vec<&RunRow>> = BTreeMap::new();
-    for r in rows {
-        m.entry(key(r)).or_default().push(r);
-    }
-    m
-}
-
-fn miss_rate<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    title: &str,
-    rows: &[&RunRow],
-) -> Result<(), String> {
-    let designs = distinct(rows.iter().map(|r| r.design.as_str()));
-    let series: Vec<(String, Vec<(f64, f64)>)> = designs
-        .iter()
-        .map(|d| {
-            let mut p: Vec<(f64, f64)> = rows
-                .iter()
-                .filter(|r| r.design == *d)
-                .filter_map(|r| {
-                    Some((
-                        tlb_entries(&r.tlb)? as f64,
-                        r.tlb_misses as f64 / r.translations.max(1) as f64,
-                    ))
-                })
-                .collect();
-            p.sort_by(|a, b| a.0.total_cmp(&b.0));
-            (d.to_string(), p)
-        })
-        .collect();
-    lines(
-        area,
-        title,
-        &series,
-        (
-            "TLB entries (L2, or L1 without an L2), log scale",
-            "TLB miss rate (misses per translation)",
-        ),
-        (true, false),
-        (Unit::Entries, Unit::Fraction),
-        SeriesLabelPosition::UpperRight,
-    )
-}
-
-fn table_bytes<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    title: &str,
-    rows: &[&RunRow],
-) -> Result<(), String> {
-    let groups = by(rows, |r| r.design.clone());
-    let order = distinct(rows.iter().map(|r| r.design.as_str()));
-    let series: Vec<(String, Vec<(f64, f64)>)> = order
-        .iter()
-        .filter_map(|d| {
-            let rs = groups.get(*d)?;
-            let mut p: Vec<(f64, f64)> = rs
-                .iter()
-                .filter_map(|r| Some((footprint(r)? as f64, r.table_bytes.max(1) as f64)))
-                .collect();
-            p.sort_by(|a, b| a.0.total_cmp(&b.0));
-            Some((d.to_string(), p))
-        })
-        .collect();
-    lines(
-        area,
-        title,
-        &series,
-        (
-            "footprint: distinct pages touched, in bytes (log scale)",
-            "page-table size (log scale)",
-        ),
-        (true, true),
-        (Unit::Bytes, Unit::Bytes),
-        SeriesLabelPosition::UpperLeft,
-    )
-}
-
-fn cdf<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    title: &str,
-    rows: &[&RunRow],
-) -> Result<(), String> {
-    let series: Vec<(String, Vec<(f64, f64)>)> = rows
-        .iter()
-        .map(|r| {
-            let h = histogram(&r.walk_refs_histogram);
-            let total: u64 = h.iter().map(|(_, c)| c).sum();
-            let mut acc = 0u64;
-            let mut p = Vec::new();
-            let mut prev = 0.0;
-            for (v, c) in h {
-                // A step: flat up to v, then up.
-                p.push((v as f64, prev));
-                acc += c;
-                prev = acc as f64 / total.max(1) as f64;
-                p.push((v as f64, prev));
-            }
-            (r.design.clone(), p)
-        })
-        .collect();
-    lines(
-        area,
-        title,
-        &series,
-        (
-            "memory references in one walk",
-            "fraction of walks at or below",
-        ),
-        (false, false),
-        (Unit::Count, Unit::Fraction),
-        SeriesLabelPosition::LowerRight,
-    )
-}
-
-fn faults<DB: DrawingBackend>(
-    area: &DrawingArea<DB, Shift>,
-    title: &str,
-    rows: &[&RunRow],
-) -> Result<(), String> {
-    let policies = distinct(rows.iter().map(|r| r.policy.as_str()));
-    let series: Vec<(String, Vec<(f64, f64)>)> = policies
-        .iter()
-        .map(|pol| {
-            let mut p: Vec<(f64, f64)> = rows
-                .iter()
-                .filter(|r| r.policy == *pol)
-                .filter_map(|r| Some((frames(r)? as f64, r.page_faults as f64)))
-                .collect();
-            p.sort_by(|a, b| a.0.total_cmp(&b.0));
-            (pol.to_string(), p)
-        })
-        .collect();
-    lines(
-        area,
-        title,
-        &series,
-        (
-            "frames of physical memory for data pages",
-            "page faults (log scale)",
-        ),
-        (false, true),
-        (Unit::Count, Unit::Count),
-        SeriesLabelPosition::UpperRight,
-    )
 }
 
 #[cfg(test)]
@@ -1136,30 +1794,113 @@ mod tests {
                 }
             }
         }
-        let charts = render_all(&rows, d.path()).unwrap().charts;
+        let charts = render_all(&rows, d.path(), &Options::default())
+            .unwrap()
+            .charts;
         let drawn: Vec<&str> = charts
             .iter()
             .filter(|c| c.svg.is_some())
             .map(|c| c.name.as_str())
             .collect();
-        assert!(drawn.contains(&"refs_per_translation"), "{drawn:?}");
-        assert!(drawn.contains(&"tlb_miss_rate_a_ptbt"), "{drawn:?}");
-        assert!(drawn.contains(&"table_bytes"), "{drawn:?}");
-        assert!(drawn.contains(&"walk_refs_cdf_b_ptbt"), "{drawn:?}");
+        // The two TLB sizes are one sweep: lines, not a bar chart per size.
+        assert_eq!(
+            drawn,
+            [
+                "refs_per_translation",
+                "refs_vs_stlb",
+                "tlb_miss_rate",
+                "table_bytes",
+                "walk_refs_cdf"
+            ]
+        );
+        let miss = charts.iter().find(|c| c.name == "tlb_miss_rate").unwrap();
+        assert_eq!(miss.title, "TLB miss rate against L1 TLB entries");
+        assert!(
+            miss.caption
+                .contains("every design missed alike on every trace"),
+            "{}",
+            miss.caption
+        );
         let skipped: Vec<&Chart> = charts.iter().filter(|c| c.svg.is_none()).collect();
         assert_eq!(skipped.len(), 1, "{skipped:?}");
         assert_eq!(skipped[0].name, "faults_vs_frames");
-        assert!(skipped[0]
-            .skipped
-            .as_ref()
-            .unwrap()
-            .contains("frame counts"));
+        assert_eq!(
+            skipped[0].skipped.as_deref(),
+            Some("the results have no trace replayed at two or more frame counts")
+        );
         for name in &drawn {
             let png = std::fs::read(d.path().join(format!("{name}.png"))).unwrap();
             assert!(png.starts_with(b"\x89PNG"), "{name}");
+            assert!(has_mark(&d.path().join(format!("{name}.png"))), "{name}");
             let svg = std::fs::read_to_string(d.path().join(format!("{name}.svg"))).unwrap();
-            assert!(svg.contains("<svg") && svg.contains("x86-64"), "{name}");
+            assert!(svg.contains("<svg"), "{name}");
+            assert!(has_mark(&d.path().join(format!("{name}.svg"))), "{name}");
         }
+        // Each design's colour, in the legend of every chart that draws it.
+        let x86 = design_colour("x86-64");
+        let hex = format!("#{:02X}{:02X}{:02X}", x86.0, x86.1, x86.2);
+        for name in ["refs_per_translation", "refs_vs_stlb", "table_bytes"] {
+            let svg = std::fs::read_to_string(d.path().join(format!("{name}.svg"))).unwrap();
+            assert!(svg.contains(&hex), "{name} lacks {hex}");
+        }
+    }
+
+    #[test]
+    fn designs_keep_their_colours() {
+        assert_eq!(design_colour("x86-64"), RGBColor(0, 114, 178));
+        assert_eq!(design_colour("hashed"), RGBColor(0, 158, 115));
+        assert_eq!(design_colour("ecpt"), RGBColor(230, 159, 0));
+        assert_eq!(design_colour("x86-64-5"), design_colour("x86-64-5l"));
+        // A variant is its family's colour or a darker shade of it, the same every time.
+        let v = design_colour("flat:va_bits=48");
+        assert!(
+            [1.0, 0.75, 0.55]
+                .iter()
+                .any(|f| v == shade(RGBColor(213, 94, 0), *f)),
+            "{v:?}"
+        );
+        assert_eq!(design_colour("mystery:x=1"), design_colour("mystery:x=1"));
+    }
+
+    #[test]
+    fn tlb_labels_are_short_and_distinct() {
+        let names = TlbNames(vec![("l1=4x4,repl=lru".into(), "tiny".into())]);
+        let l = names.labels(&[
+            "none",
+            "l1=4x4,repl=lru",
+            "l1i=64x4,l1d=64x4,l2=256x4,repl=lru",
+            "l1i=64x4,l1d=64x4,l2=1024x8,repl=lru",
+            "l1i=32x4,l1d=32x4,l2=1024x8,repl=lru",
+        ]);
+        assert_eq!(l["none"], "no TLB");
+        assert_eq!(l["l1=4x4,repl=lru"], "tiny");
+        assert_eq!(l["l1i=64x4,l1d=64x4,l2=256x4,repl=lru"], "STLB 256x4");
+        // Two specs with the same STLB: all their levels.
+        assert_eq!(
+            l["l1i=32x4,l1d=32x4,l2=1024x8,repl=lru"],
+            "L1I 32x4, L1D 32x4, L2 1024x8"
+        );
+    }
+
+    #[test]
+    fn marks_are_recognised_and_only_marks() {
+        let d = tempfile::tempdir().unwrap();
+        let svg = mark_svg("<?xml version=\"1.0\"?>\n<svg width=\"1\">\n</svg>");
+        assert_eq!(
+            svg,
+            "<?xml version=\"1.0\"?>\n<svg width=\"1\">\n<!-- ptbench chart -->\n</svg>"
+        );
+        let p = d.path().join("a.svg");
+        std::fs::write(&p, &svg).unwrap();
+        assert!(has_mark(&p));
+        std::fs::write(&p, "<svg width=\"1\"></svg>").unwrap();
+        assert!(!has_mark(&p));
+        let png = encode_png(&[255; 12], (2, 2)).unwrap();
+        let p = d.path().join("a.png");
+        std::fs::write(&p, &png).unwrap();
+        assert!(has_mark(&p));
+        std::fs::write(&p, b"\x89PNG\r\n\x1a\nplain").unwrap();
+        assert!(!has_mark(&p));
     }
 
     #[test]

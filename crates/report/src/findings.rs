@@ -6,7 +6,8 @@
 //! Only conditions under which at least two designs ran are compared; a design that failed has
 //! no row and is not in the comparison. Ties go to the design listed first in the results.
 
-use crate::RunRow;
+use crate::{thousands, RunRow};
+use std::collections::{HashMap, HashSet};
 
 /// What a finding compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +43,22 @@ impl Metric {
     }
 }
 
+/// `a` and `b` for people with as many significant digits (3 at least) as it takes to print
+/// different values differently.
+pub fn show_pair(metric: Metric, a: f64, b: f64) -> (String, String) {
+    for digits in 3..=17 {
+        let show = |v: f64| match metric {
+            Metric::RefsPerTranslation => significant(v, digits),
+            Metric::TableBytes => bytes_digits(v, digits),
+        };
+        let (x, y) = (show(a), show(b));
+        if x != y || a == b || digits == 17 {
+            return (x, y);
+        }
+    }
+    (metric.show(a), metric.show(b))
+}
+
 /// The cheapest and the costliest design of one trace under one condition.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Finding {
@@ -61,6 +78,10 @@ pub struct Finding {
     pub cheapest: (String, f64),
     /// The design with the largest value, and the value.
     pub costliest: (String, f64),
+    /// Every design with the smallest value (the cheapest first).
+    pub cheapest_all: Vec<String>,
+    /// Every design with the largest value (the costliest first).
+    pub costliest_all: Vec<String>,
 }
 
 impl Finding {
@@ -73,11 +94,23 @@ impl Finding {
 /// Every finding of `rows`, traces in their first-seen order, then conditions in first-seen
 /// order, references before table sizes.
 pub fn findings(rows: &[RunRow]) -> Vec<Finding> {
+    // Rows grouped by trace, then by condition, in first-seen order: linear in the rows.
+    let mut traces: Vec<&str> = Vec::new();
+    let mut of_trace: HashMap<&str, Vec<&RunRow>> = HashMap::new();
+    for r in rows {
+        of_trace
+            .entry(r.trace.as_str())
+            .or_insert_with(|| {
+                traces.push(r.trace.as_str());
+                Vec::new()
+            })
+            .push(r);
+    }
     let mut out = Vec::new();
-    for trace in first_seen(rows.iter().map(|r| r.trace.as_str())) {
-        let of_trace: Vec<&RunRow> = rows.iter().filter(|r| r.trace == trace).collect();
+    for trace in traces {
+        let of_trace = &of_trace[trace];
         for metric in [Metric::RefsPerTranslation, Metric::TableBytes] {
-            let condition = |r: &RunRow| -> (String, String, String) {
+            let condition = |r: &'_ RunRow| -> (String, String, String) {
                 let tlb = match metric {
                     Metric::RefsPerTranslation => r.tlb.clone(),
                     Metric::TableBytes => String::new(),
@@ -85,19 +118,25 @@ pub fn findings(rows: &[RunRow]) -> Vec<Finding> {
                 (tlb, r.huge.clone(), r.os.clone())
             };
             let mut conditions: Vec<(String, String, String)> = Vec::new();
-            for r in &of_trace {
+            let mut by_condition: HashMap<(String, String, String), Vec<&RunRow>> = HashMap::new();
+            for r in of_trace {
                 let c = condition(r);
-                if !conditions.contains(&c) {
-                    conditions.push(c);
-                }
+                by_condition
+                    .entry(c.clone())
+                    .or_insert_with(|| {
+                        conditions.push(c);
+                        Vec::new()
+                    })
+                    .push(r);
             }
             for c in conditions {
                 // One value per design: the first row of that design under the condition (a
                 // table's size is the same behind every TLB).
                 let mut per_design: Vec<(&str, f64)> = Vec::new();
-                for r in of_trace.iter().filter(|r| condition(r) == c) {
+                let mut seen: HashSet<&str> = HashSet::new();
+                for r in &by_condition[&c] {
                     let v = metric.value(r);
-                    if v.is_finite() && !per_design.iter().any(|(d, _)| *d == r.design) {
+                    if v.is_finite() && seen.insert(r.design.as_str()) {
                         per_design.push((r.design.as_str(), v));
                     }
                 }
@@ -114,7 +153,16 @@ pub fn findings(rows: &[RunRow]) -> Vec<Finding> {
                         hi = p;
                     }
                 }
+                let all = |v: f64| -> Vec<String> {
+                    per_design
+                        .iter()
+                        .filter(|(_, x)| *x == v)
+                        .map(|(d, _)| d.to_string())
+                        .collect()
+                };
                 out.push(Finding {
+                    cheapest_all: all(lo.1),
+                    costliest_all: all(hi.1),
                     trace: trace.to_string(),
                     metric,
                     tlb: c.0,
@@ -150,6 +198,7 @@ pub fn sentences(rows: &[RunRow], found: &[Finding]) -> Vec<String> {
         .iter()
         .filter(refs)
         .filter(|f| f.tlb != "none" && f.huge == "off")
+        .filter(|f| f.cheapest.1 != f.costliest.1)
         .collect();
     let gaps: Vec<(&Finding, f64)> = behind
         .iter()
@@ -181,17 +230,23 @@ pub fn sentences(rows: &[RunRow], found: &[Finding]) -> Vec<String> {
     }
     // Huge pages: the largest cut of one design's references per translation.
     let mut best: Option<(f64, &RunRow, &RunRow)> = None;
+    let key = |r: &RunRow| {
+        (
+            r.trace.clone(),
+            r.design.clone(),
+            r.tlb.clone(),
+            r.os.clone(),
+        )
+    };
+    let mut off_rows: HashMap<(String, String, String, String), &RunRow> = HashMap::new();
+    for r in rows.iter().filter(|r| r.huge == "off") {
+        off_rows.entry(key(r)).or_insert(r);
+    }
     for on in rows
         .iter()
         .filter(|r| r.huge != "off" && r.os == default_os)
     {
-        let Some(off) = rows.iter().find(|r| {
-            r.huge == "off"
-                && r.trace == on.trace
-                && r.design == on.design
-                && r.tlb == on.tlb
-                && r.os == on.os
-        }) else {
+        let Some(off) = off_rows.get(&key(on)).copied() else {
             continue;
         };
         let cut = off.refs_per_translation - on.refs_per_translation;
@@ -230,6 +285,14 @@ pub fn sentences(rows: &[RunRow], found: &[Finding]) -> Vec<String> {
 /// `hashed` needs the fewest references per translation on every trace (1) and `x86-64` the
 /// most (4 to 4.43), 4x to 4.43x apart.`
 fn winners(lead: &str, found: &[&Finding], metric: Metric) -> Option<String> {
+    // Where every design has the same value there is no winner to name.
+    let all = found.len();
+    let found: Vec<&Finding> = found
+        .iter()
+        .copied()
+        .filter(|f| f.cheapest.1 != f.costliest.1)
+        .collect();
+    let found = &found[..];
     if found.is_empty() {
         return None;
     }
@@ -243,10 +306,15 @@ fn winners(lead: &str, found: &[&Finding], metric: Metric) -> Option<String> {
             format!("{} to {}", metric.show(lo), metric.show(hi))
         }
     };
-    let every = if found.len() > 1 {
-        " on every trace"
+    let every = if found.len() == all && all > 1 {
+        " on every trace".to_string()
+    } else if found.len() == all {
+        String::new()
+    } else if found.len() <= 4 {
+        let on: Vec<String> = found.iter().map(|f| short(&f.trace)).collect();
+        format!(" on {}", on.join(", "))
     } else {
-        ""
+        format!(" on {} traces", thousands(found.len() as u64))
     };
     // (the one design with its range) or (each design with the traces it wins).
     let side = |pick: fn(&Finding) -> &(String, f64)| -> Result<(String, String), String> {
@@ -265,7 +333,11 @@ fn winners(lead: &str, found: &[&Finding], metric: Metric) -> Option<String> {
                         .filter(|f| pick(f).0 == *d)
                         .map(|f| short(&f.trace))
                         .collect();
-                    format!("`{d}` on {}", on.join(", "))
+                    if on.len() > 4 {
+                        format!("`{d}` on {} traces", thousands(on.len() as u64))
+                    } else {
+                        format!("`{d}` on {}", on.join(", "))
+                    }
                 })
                 .collect::<Vec<_>>()
                 .join("; "))
@@ -337,16 +409,12 @@ pub fn short(trace: &str) -> String {
 }
 
 fn first_seen<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut v: Vec<&str> = Vec::new();
-    for s in it {
-        if !v.contains(&s) {
-            v.push(s);
-        }
-    }
-    v
+    let mut seen: HashSet<&str> = HashSet::new();
+    it.filter(|s| seen.insert(s)).collect()
 }
 
-fn most_common<'a>(it: impl Iterator<Item = &'a str>) -> &'a str {
+/// The value seen most often (the first of those on a tie); empty for none.
+pub fn most_common<'a>(it: impl Iterator<Item = &'a str>) -> &'a str {
     let mut counts: Vec<(&str, usize)> = Vec::new();
     for s in it {
         match counts.iter_mut().find(|(k, _)| *k == s) {
@@ -394,6 +462,11 @@ pub fn significant(v: f64, digits: usize) -> String {
 
 /// `64 KiB`, `8 MiB`, `512 GiB`, `12 B` (3 significant digits).
 pub fn bytes(v: f64) -> String {
+    bytes_digits(v, 3)
+}
+
+/// [`bytes`] with `digits` significant digits.
+pub fn bytes_digits(v: f64, digits: usize) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
     let mut v = v;
     let mut u = 0;
@@ -401,7 +474,7 @@ pub fn bytes(v: f64) -> String {
         v /= 1024.0;
         u += 1;
     }
-    format!("{} {}", significant(v, 3), UNITS[u])
+    format!("{} {}", significant(v, digits), UNITS[u])
 }
 
 #[cfg(test)]
