@@ -295,7 +295,7 @@ fn results_beyond_the_row_limit_are_refused_naming_it() {
     assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
     assert!(
         done.stderr.contains(&format!(
-            "{}: more than 1,000 rows; report reads at most 1,000 (--max-rows; each row takes about 1.6 KiB of memory)",
+            "{}: more than 1,000 rows; report reads at most 1,000 (--max-rows, at most 1,000,000; each row takes about 1.6 KiB of memory)",
             results.display()
         )),
         "{}",

@@ -69,17 +69,17 @@ pub fn title_of(experiment: &str) -> (Option<String>, Option<String>) {
 /// [`make`], refusing results of more than `max_rows` rows (counted before they are read), and
 /// replacing files ptbench did not write when `force`.
 pub fn make_with(results: &Path, out: &Path, max_rows: u64, force: bool) -> Result<()> {
-    let n = ptbench_report::count_rows(results, max_rows)
-        .with_context(|| format!("cannot read {}", results.display()))?;
-    if n > max_rows {
-        anyhow::bail!(
-            "{}: more than {} rows; report reads at most {} (--max-rows; each row takes about 1.6 KiB of memory): raise it, or report a part of the results",
+    let limit = usize::try_from(max_rows).unwrap_or(usize::MAX);
+    let rows = match ptbench_sweep::read_rows_at_most(results, limit) {
+        Err(ptbench_sweep::SweepError::TooManyRows { limit, .. }) => anyhow::bail!(
+            "{}: more than {} rows; report reads at most {} (--max-rows, at most {}; each row takes about 1.6 KiB of memory): raise it, or report a part of the results",
             results.display(),
-            ptbench_report::thousands(max_rows),
-            ptbench_report::thousands(max_rows)
-        );
-    }
-    let rows = ptbench_sweep::read_rows(results)?;
+            ptbench_report::thousands(limit as u64),
+            ptbench_report::thousands(limit as u64),
+            ptbench_report::thousands(ptbench_sweep::results::MAX_ROWS as u64)
+        ),
+        r => r?,
+    };
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let tlbs = tlb_names();
     let Charts { charts, notes } = render_all(

@@ -80,7 +80,12 @@ pub fn run_row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> Ru
         policy: opts.os.policy.name().to_string(),
         first_touch: opts.os.first_touch.name().to_string(),
         os: opts.os.to_string(),
-        ..cycle_columns(&s.cycles, s.translations, opts, tlb_columns(sim, s.translations))
+        ..cycle_columns(
+            &s.cycles,
+            s.translations,
+            opts,
+            tlb_columns(sim, s.translations),
+        )
     }
 }
 

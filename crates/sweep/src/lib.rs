@@ -15,7 +15,9 @@ pub mod experiment;
 pub mod results;
 
 pub use experiment::{Cell, Experiment, ExperimentError, TraceRef, TraceSource};
-pub use results::{append_whole, read_results, read_results_from, read_rows_from, CutLine};
+pub use results::{
+    append_whole, read_results, read_results_from, read_rows_at_most, read_rows_from, CutLine,
+};
 
 use ptbench_output::Rules;
 use ptbench_replay::{replay_trace, run_row, Sim, SimOptions};
@@ -54,6 +56,16 @@ pub enum SweepError {
         path: PathBuf,
         /// What is wrong.
         message: String,
+    },
+    /// A results file holds more rows than the reader was allowed.
+    #[error("{}: line {line}: more than {limit} rows, the most a results file may hold", path.display())]
+    TooManyRows {
+        /// The file.
+        path: PathBuf,
+        /// The line of the first row beyond the limit.
+        line: u64,
+        /// The limit.
+        limit: usize,
     },
     /// Results from an earlier sweep are in the way.
     #[error("{}: {message}", path.display())]

@@ -125,6 +125,21 @@ pub fn read_results_from(
     read_limited(reader, name, cut, Limits::DEFAULT)
 }
 
+/// Reads the results file at `path` as `report` does (a cut-off last line refused), holding at
+/// most `max_rows` rows (and never more than [`MAX_ROWS`]): more is
+/// [`SweepError::TooManyRows`], found while reading, so memory stays bounded by the limit.
+pub fn read_rows_at_most(path: &Path, max_rows: usize) -> Result<Vec<RunRow>, SweepError> {
+    let file = std::fs::File::open(path).map_err(|error| SweepError::Io {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let limits = Limits {
+        rows: max_rows.min(MAX_ROWS),
+        ..Limits::DEFAULT
+    };
+    Ok(read_limited(file, path, CutLine::Refuse, limits)?.rows)
+}
+
 /// The reader's bounds (smaller ones in tests).
 #[derive(Copy, Clone, Debug)]
 struct Limits {
@@ -225,10 +240,11 @@ fn read_limited(
             )));
         }
         if out.rows.len() >= limits.rows {
-            return Err(bad(format!(
-                "line {line}: more than {} rows, the most a results file may hold",
-                limits.rows
-            )));
+            return Err(SweepError::TooManyRows {
+                path: name.to_path_buf(),
+                line,
+                limit: limits.rows,
+            });
         }
         let row: RunRow = fields.deserialize(Some(h)).map_err(|e| {
             bad(match e.kind() {
@@ -273,7 +289,10 @@ fn check_header(h: &csv::StringRecord) -> Result<(), String> {
     }
     // Columns added later may be missing all together (a file of an earlier ptbench).
     let later = |c: &str| ptbench_report::LATER_COLUMNS.contains(&c);
-    let missing_later = all.iter().filter(|c| later(c) && !seen.contains(c.as_str())).count();
+    let missing_later = all
+        .iter()
+        .filter(|c| later(c) && !seen.contains(c.as_str()))
+        .count();
     let missing: Vec<&str> = all
         .iter()
         .map(String::as_str)
@@ -490,9 +509,44 @@ mod tests {
         assert_eq!(rows, vec![row("a"), row("b")]);
         assert_eq!(read("").unwrap(), vec![]);
         assert_eq!(read(&crate::header_line()).unwrap(), vec![]);
-        assert_eq!(columns().len(), 66);
+        assert_eq!(columns().len(), 87);
         assert_eq!(columns()[0], "trace");
         assert_eq!(columns()[65], "os");
+        assert_eq!(columns()[66], "cache");
+        assert_eq!(columns()[86], "cache_llc_misses");
+    }
+
+    #[test]
+    fn files_of_earlier_versions_read_the_later_columns_as_defaults() {
+        // The first 66 columns only, as ptbench wrote them before the cache model.
+        let text = file(&["a"]);
+        let cut = |line: &str| -> String {
+            let mut r = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(line.as_bytes());
+            let rec = r.records().next().unwrap().unwrap();
+            let mut w = csv::Writer::from_writer(Vec::new());
+            w.write_record(rec.iter().take(66)).unwrap();
+            String::from_utf8(w.into_inner().unwrap()).unwrap()
+        };
+        let old: String = text.lines().map(cut).collect();
+        let rows = read(&old).unwrap();
+        let mut want = row("a");
+        want.cache = "none".into();
+        want.placement = "os".into();
+        assert_eq!(rows, vec![want]);
+        // Some later columns but not all: refused, naming them.
+        let (header, rest) = text.split_once('\n').unwrap();
+        let partial = header.replacen(",walk_cycles,", ",", 1);
+        let rest = rest.replacen(
+            ",0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0\n",
+            ",0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0\n",
+            1,
+        );
+        assert_eq!(
+            read(&format!("{partial}\n{rest}")).unwrap_err(),
+            "r.csv: line 1: column `walk_cycles` is missing"
+        );
     }
 
     #[test]
@@ -524,13 +578,13 @@ mod tests {
             "r.csv: line 1 is longer than 1 MiB: not a ptbench results file"
         );
         let small = Limits {
-            line: 1000,
+            line: 2000,
             ..Limits::DEFAULT
         };
-        let second = file(&["a"]) + &"x".repeat(1001) + "\n";
+        let second = file(&["a"]) + &"x".repeat(2001) + "\n";
         assert_eq!(
             read_with(second.as_bytes(), small),
-            "r.csv: line 3 is longer than 1000 bytes: not a ptbench results file"
+            "r.csv: line 3 is longer than 2000 bytes: not a ptbench results file"
         );
     }
 
@@ -617,7 +671,7 @@ mod tests {
     fn every_column_is_required_and_no_other() {
         let text = file(&["a"]);
         let (header, rest) = text.split_once('\n').unwrap();
-        let no_os = header.strip_suffix(",os").unwrap();
+        let no_os = header.replacen(",os,cache,", ",cache,", 1);
         assert_eq!(
             read(&format!("{no_os}\n{rest}")).unwrap_err(),
             "r.csv: line 1: column `os` is missing"
@@ -634,7 +688,7 @@ mod tests {
         let short = rest.trim_end().rsplit_once(',').unwrap().0;
         assert_eq!(
             read(&format!("{header}\n{short}\n")).unwrap_err(),
-            "r.csv: line 2 has 65 fields for the header's 66 columns (column `os` and those after it are missing)"
+            "r.csv: line 2 has 86 fields for the header's 87 columns (column `cache_llc_misses` and those after it are missing)"
         );
     }
 
