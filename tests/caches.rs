@@ -27,3 +27,96 @@ fn caches_lists_each_preset_with_a_spec_that_parses_back() {
     }
     assert!(text.contains("walker=l1d|l2"));
 }
+
+#[test]
+fn a_sweep_has_a_cache_axis_whose_keys_resume() {
+    let d = tempfile::tempdir().unwrap();
+    let trace = d.path().join("t.ptbt");
+    let p = |x: &std::path::Path| x.to_str().unwrap().to_string();
+    let out = ptbench(&[
+        "gen",
+        "--pattern",
+        "zipf",
+        "--accesses",
+        "20000",
+        "--footprint",
+        "64m",
+        "--seed",
+        "3",
+        "-o",
+        &p(&trace),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exp = d.path().join("e.toml");
+    std::fs::write(
+        &exp,
+        "name = \"c\"\n[[trace]]\npath = \"t.ptbt\"\n[[design]]\nspec = \"x86-64\"\n[[design]]\nspec = \"ecpt\"\n\
+         [[tlb]]\nspec = \"skylake\"\n[[cache]]\nspec = \"none\"\n[[cache]]\nspec = \"skylake\"\nmem_lat = [200, 400]\n",
+    )
+    .unwrap();
+    let dir = d.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "sweep".to_string(),
+            p(&exp),
+            "--out".into(),
+            p(&dir),
+            "--no-report".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = ptbench(&a);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    run(&[]);
+    let results = dir.join("results.csv");
+    let rows = common::csv_maps(std::fs::File::open(&results).unwrap());
+    // 2 designs x 3 caches.
+    assert_eq!(rows.len(), 6);
+    let listed = ptbench(&["sweep", &p(&exp), "--list"]);
+    let keys: Vec<String> = String::from_utf8(listed.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let cells: Vec<String> = rows.iter().map(|r| r["cell"].clone()).collect();
+    assert_eq!(keys, cells, "the rows' keys are the experiment's");
+    assert!(
+        !keys[0].contains("cache="),
+        "no cache model, no cache in the key: {}",
+        keys[0]
+    );
+    for r in &rows {
+        let cycles: u64 = r["walk_cycles"].parse().unwrap();
+        if r["cache"] == "none" {
+            assert_eq!(cycles, 0);
+        } else {
+            assert!(r["cache"].contains("mem_lat=200") || r["cache"].contains("mem_lat=400"));
+            assert!(cycles > 0, "{r:?}");
+            assert!(r["cell"].ends_with(&format!("|cache={}", r["cache"])));
+        }
+    }
+    // The same walks with memory twice as far cost more cycles.
+    let cyc = |design: &str, lat: &str| -> u64 {
+        rows.iter()
+            .find(|r| r["design"] == design && r["cache"].contains(lat))
+            .unwrap()["walk_cycles"]
+            .parse()
+            .unwrap()
+    };
+    assert!(cyc("x86-64", "mem_lat=400") > cyc("x86-64", "mem_lat=200"));
+    // Drop the last row: --resume runs exactly that cell again.
+    let text = std::fs::read_to_string(&results).unwrap();
+    let kept: String = text.lines().take(6).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&results, kept).unwrap();
+    let err = run(&["--resume"]);
+    assert!(
+        err.contains("1 cell of 6 run in") && err.contains("(5 done before)"),
+        "{err}"
+    );
+}

@@ -41,7 +41,7 @@
 
 use ptbench_pagetable::DesignSpec;
 use ptbench_replay::{HugePolicy, PageCrossing};
-use ptbench_tlb::TlbSpec;
+use ptbench_tlb::{CacheSpec, TlbSpec};
 use ptbench_trace::gen::{GenSpec, Pattern};
 use serde::Deserialize;
 use std::path::{Component, Path, PathBuf};
@@ -97,6 +97,8 @@ struct FileToml {
     designs: Vec<toml::Table>,
     #[serde(default, rename = "tlb")]
     tlbs: Vec<toml::Table>,
+    #[serde(default, rename = "cache")]
+    caches: Vec<toml::Table>,
     #[serde(default)]
     huge: Vec<String>,
     page_crossing: Option<String>,
@@ -116,6 +118,8 @@ struct GroupToml {
     designs: Option<Vec<toml::Table>>,
     #[serde(rename = "tlb")]
     tlbs: Option<Vec<toml::Table>>,
+    #[serde(rename = "cache")]
+    caches: Option<Vec<toml::Table>>,
     huge: Option<Vec<String>>,
     os: Option<toml::Table>,
 }
@@ -125,6 +129,7 @@ struct Axes {
     traces: Option<Vec<String>>,
     designs: Vec<DesignSpec>,
     tlbs: Vec<TlbSpec>,
+    caches: Vec<CacheSpec>,
     huge: Vec<HugePolicy>,
     os: Vec<(Vec<(String, String)>, ptbench_os::OsConfig)>,
 }
@@ -216,6 +221,8 @@ pub struct Cell {
     pub design: DesignSpec,
     /// The TLB hierarchy.
     pub tlb: TlbSpec,
+    /// The cache hierarchy ([`CacheSpec::NONE`]: no cycles).
+    pub cache: CacheSpec,
     /// The huge-page policy.
     pub huge: HugePolicy,
     /// OS settings (`key`, `value`), in the experiment's order.
@@ -361,6 +368,7 @@ impl Experiment {
         }
         let axes = |designs_t: &[toml::Table],
                     tlbs_t: &[toml::Table],
+                    caches_t: &[toml::Table],
                     huge_t: &[String],
                     os_t: &toml::Table,
                     at: &str|
@@ -394,6 +402,19 @@ impl Experiment {
             if tlbs.is_empty() {
                 tlbs.push(TlbSpec::NONE);
             }
+            let mut caches = Vec::new();
+            for (i, t) in caches_t.iter().enumerate() {
+                let what = format!("{at}[[cache]] #{}", i + 1);
+                for spec in expand(t, "spec", ',').map_err(|m| invalid(&what, m))? {
+                    let c = CacheSpec::parse(&spec).map_err(|e| invalid(&what, format!("{e}")))?;
+                    if !caches.contains(&c) {
+                        caches.push(c);
+                    }
+                }
+            }
+            if caches.is_empty() {
+                caches.push(CacheSpec::NONE);
+            }
             let mut huge = Vec::new();
             for h in if huge_t.is_empty() {
                 vec!["off".to_string()]
@@ -420,19 +441,28 @@ impl Experiment {
                 traces: None,
                 designs,
                 tlbs,
+                caches,
                 huge,
                 os,
             })
         };
         let mut groups = Vec::new();
         if file.groups.is_empty() {
-            groups.push(axes(&file.designs, &file.tlbs, &file.huge, &file.os, "")?);
+            groups.push(axes(
+                &file.designs,
+                &file.tlbs,
+                &file.caches,
+                &file.huge,
+                &file.os,
+                "",
+            )?);
         }
         for (i, g) in file.groups.iter().enumerate() {
             let at = format!("[[group]] #{}: ", i + 1);
             let mut a = axes(
                 g.designs.as_deref().unwrap_or(&file.designs),
                 g.tlbs.as_deref().unwrap_or(&file.tlbs),
+                g.caches.as_deref().unwrap_or(&file.caches),
                 g.huge.as_deref().unwrap_or(&file.huge),
                 g.os.as_ref().unwrap_or(&file.os),
                 &at,
@@ -471,9 +501,16 @@ impl Experiment {
                         .is_none_or(|names| names.iter().any(|n| trace_named(t, n)))
                 })
                 .count();
-            let per = [n, g.designs.len(), g.tlbs.len(), g.huge.len(), g.os.len()]
-                .iter()
-                .fold(1usize, |p, &x| p.saturating_mul(x));
+            let per = [
+                n,
+                g.designs.len(),
+                g.tlbs.len(),
+                g.caches.len(),
+                g.huge.len(),
+                g.os.len(),
+            ]
+            .iter()
+            .fold(1usize, |p, &x| p.saturating_mul(x));
             sum.saturating_add(per)
         });
         if planned > MAX_CELLS {
@@ -493,22 +530,25 @@ impl Experiment {
                 }
                 for d in &g.designs {
                     for tlb in &g.tlbs {
-                        for h in &g.huge {
-                            for (o, os_config) in &g.os {
-                                let key = key(&t.id, d, tlb, *h, page_crossing, o);
-                                if !seen.insert(key.clone()) {
-                                    continue;
+                        for cache in &g.caches {
+                            for h in &g.huge {
+                                for (o, os_config) in &g.os {
+                                    let key = key(&t.id, d, tlb, *h, page_crossing, o, cache);
+                                    if !seen.insert(key.clone()) {
+                                        continue;
+                                    }
+                                    cells.push(Cell {
+                                        index: cells.len(),
+                                        trace: ti,
+                                        design: d.clone(),
+                                        tlb: *tlb,
+                                        cache: *cache,
+                                        huge: *h,
+                                        os: o.clone(),
+                                        os_config: os_config.clone(),
+                                        key,
+                                    });
                                 }
-                                cells.push(Cell {
-                                    index: cells.len(),
-                                    trace: ti,
-                                    design: d.clone(),
-                                    tlb: *tlb,
-                                    huge: *h,
-                                    os: o.clone(),
-                                    os_config: os_config.clone(),
-                                    key,
-                                });
                             }
                         }
                     }
@@ -614,7 +654,8 @@ fn trace_named(t: &TraceRef, name: &str) -> bool {
         }
 }
 
-/// The stable key of a cell.
+/// The stable key of a cell; its cache is named only when it has one, so keys of cells
+/// without a cache model are what they were before the cache axis.
 pub fn key(
     trace: &str,
     design: &DesignSpec,
@@ -622,6 +663,7 @@ pub fn key(
     huge: HugePolicy,
     crossing: PageCrossing,
     os: &[(String, String)],
+    cache: &CacheSpec,
 ) -> String {
     let mut k = format!(
         "trace={trace}|design={design}|tlb={tlb}|huge={}|crossing={}",
@@ -633,6 +675,9 @@ pub fn key(
     );
     for (name, v) in os {
         k.push_str(&format!("|{name}={v}"));
+    }
+    if cache.enabled() {
+        k.push_str(&format!("|cache={cache}"));
     }
     k
 }
@@ -828,23 +873,29 @@ fn described_cells(file: &FileToml, traces: &[TraceRef]) -> u128 {
     };
     let tables =
         |ts: &[toml::Table]| -> u128 { ts.iter().map(combos).fold(0u128, u128::saturating_add) };
-    let one =
-        |traces_n: u128, d: &[toml::Table], l: &[toml::Table], h: &[String], o: &toml::Table| {
-            [
-                traces_n,
-                tables(d),
-                tables(l).max(1),
-                (h.len() as u128).max(1),
-                combos(o),
-            ]
-            .into_iter()
-            .fold(1u128, u128::saturating_mul)
-        };
+    let one = |traces_n: u128,
+               d: &[toml::Table],
+               l: &[toml::Table],
+               c: &[toml::Table],
+               h: &[String],
+               o: &toml::Table| {
+        [
+            traces_n,
+            tables(d),
+            tables(l).max(1),
+            tables(c).max(1),
+            (h.len() as u128).max(1),
+            combos(o),
+        ]
+        .into_iter()
+        .fold(1u128, u128::saturating_mul)
+    };
     if file.groups.is_empty() {
         return one(
             traces.len() as u128,
             &file.designs,
             &file.tlbs,
+            &file.caches,
             &file.huge,
             &file.os,
         );
@@ -863,6 +914,7 @@ fn described_cells(file: &FileToml, traces: &[TraceRef]) -> u128 {
                 n as u128,
                 g.designs.as_deref().unwrap_or(&file.designs),
                 g.tlbs.as_deref().unwrap_or(&file.tlbs),
+                g.caches.as_deref().unwrap_or(&file.caches),
                 g.huge.as_deref().unwrap_or(&file.huge),
                 g.os.as_ref().unwrap_or(&file.os),
             )

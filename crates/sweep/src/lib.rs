@@ -631,6 +631,7 @@ fn run_trace(
             page_crossing: exp.page_crossing,
             huge: c.huge,
             os: c.os_config.clone(),
+            cache: c.cache,
             ..SimOptions::default()
         };
         match Sim::build_with_tlb(&c.design, &c.tlb, &so) {
