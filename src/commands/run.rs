@@ -587,6 +587,31 @@ fn table(rows: &[RunRow]) -> String {
     if differs(|r| &r.os) {
         columns.push(("os", Box::new(|r: &RunRow| r.os.clone())));
     }
+    if differs(|r| &r.cache) {
+        columns.push((
+            "cache",
+            Box::new(|r: &RunRow| {
+                ptbench_tlb::cache_presets()
+                    .into_iter()
+                    .find(|p| p.spec.to_string() == r.cache)
+                    .map_or_else(|| r.cache.clone(), |p| p.name.to_string())
+            }),
+        ));
+    }
+    if rows.iter().any(|r| r.cache != "none" && !r.cache.is_empty()) {
+        columns.push((
+            "cyc/xlat",
+            Box::new(|r: &RunRow| significant(r.cycles_per_translation)),
+        ));
+        columns.push((
+            "walk_cyc_p50",
+            Box::new(|r: &RunRow| r.walk_cycles_p50.to_string()),
+        ));
+        columns.push((
+            "walk_cyc_p99",
+            Box::new(|r: &RunRow| r.walk_cycles_p99.to_string()),
+        ));
+    }
     if with_tlb {
         columns.push(("tlb_misses", Box::new(|r: &RunRow| thousands(r.tlb_misses))));
         columns.push(("walks", Box::new(|r: &RunRow| thousands(r.walks))));
