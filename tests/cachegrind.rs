@@ -171,6 +171,59 @@ fn cache_misses_equal_cachegrind_misses_with_64_byte_lines() {
         s.l1i.misses + s.l1d.misses,
         "the LLC sees every L1 miss"
     );
+
+    // The same through `ptbench run`: table reads bypass the caches, accesses at their own
+    // addresses, behind a TLB (the fast path) and without (every translation walks).
+    for tlb in ["skylake", "none"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_ptbench"))
+            .current_dir(dir.path())
+            .args([
+                "run",
+                "-d",
+                "x86-64",
+                "--tlb",
+                tlb,
+                "--cache",
+                "l1i=512x8,l1d=512x8,l2=none,llc=131072x16,repl=lru,ptes=bypass,mem_lat=100",
+                "--placement",
+                "identity",
+                "--csv",
+                "-",
+                "trace.lackey",
+            ])
+            .output()
+            .expect("ptbench runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut r = csv::Reader::from_reader(&out.stdout[..]);
+        let head = r.headers().unwrap().clone();
+        let row = r.records().next().expect("one row").unwrap();
+        let col = |k: &str| -> u64 {
+            let i = head
+                .iter()
+                .position(|h| h == k)
+                .unwrap_or_else(|| panic!("no column {k}"));
+            row[i].parse().unwrap()
+        };
+        assert_eq!(col("cache_l1i_accesses"), cg["Ir"], "{tlb}: fetches vs Ir");
+        assert_eq!(col("cache_l1i_misses"), cg["I1mr"], "{tlb}: I1mr");
+        assert_eq!(
+            col("cache_l1d_misses"),
+            cg["D1mr"] + cg["D1mw"],
+            "{tlb}: D1mr + D1mw"
+        );
+        assert_eq!(
+            col("cache_llc_misses"),
+            cg["ILmr"] + cg["DLmr"] + cg["DLmw"],
+            "{tlb}: ILmr + DLmr + DLmw"
+        );
+        // Bypassed table reads all go to memory: a walk costs its references x mem_lat.
+        assert_eq!(col("walk_cycles"), col("walk_refs") * 100, "{tlb}");
+        assert_eq!(col("pte_mem_reads"), col("walk_refs"), "{tlb}");
+    }
 }
 
 #[test]

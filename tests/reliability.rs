@@ -425,12 +425,19 @@ fn an_interrupted_sweep_says_what_it_kept_and_leaves_no_stale_report() {
         // ... started over with --force and interrupted once its first trace is written.
         let child = spawn_ptbench(&["sweep", s(&exp), "--out", s(&out), "--force"]);
         let results = out.join("results.csv");
-        let before = std::fs::read_to_string(&results).unwrap();
         let t = std::time::Instant::now();
         loop {
-            // Rows of the new start, not the old file's.
+            // Rows of the new start: it rewrites the file to its header first.
             let now = std::fs::read_to_string(&results).unwrap_or_default();
-            if now != before && now.lines().count() > 1 {
+            if now.lines().count() == 1 {
+                break;
+            }
+            assert!(t.elapsed().as_secs() < 120, "the sweep never started over");
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        loop {
+            let now = std::fs::read_to_string(&results).unwrap_or_default();
+            if now.lines().count() > 1 {
                 break;
             }
             assert!(t.elapsed().as_secs() < 120, "no row was written");

@@ -598,7 +598,10 @@ fn table(rows: &[RunRow]) -> String {
             }),
         ));
     }
-    if rows.iter().any(|r| r.cache != "none" && !r.cache.is_empty()) {
+    if rows
+        .iter()
+        .any(|r| r.cache != "none" && !r.cache.is_empty())
+    {
         columns.push((
             "cyc/xlat",
             Box::new(|r: &RunRow| significant(r.cycles_per_translation)),
