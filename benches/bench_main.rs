@@ -10,6 +10,7 @@ criterion_group!(
     groups::replay::bench,
     groups::baseline::bench,
     groups::parse::bench,
-    groups::tlb::bench
+    groups::tlb::bench,
+    groups::cycles::bench
 );
 criterion_main!(benches);

@@ -1,4 +1,5 @@
 pub mod baseline;
+pub mod cycles;
 pub mod parse;
 pub mod replay;
 pub mod tlb;
