@@ -40,6 +40,7 @@ fn one<'a>(
                 })
                 && r["huge"] == huge
                 && r["frames"] == "0"
+                && r.get("cache").is_none_or(|c| c == "none")
         })
         .collect();
     assert_eq!(found.len(), 1, "{trace} {design} {tlb} {huge}");
