@@ -639,4 +639,43 @@ mod tests {
             "`hashed` keeps the smallest page table (16 KiB) and `ecpt` the largest (1 MiB), 64x apart."
         );
     }
+
+    #[test]
+    fn cycles_rank_first_under_each_cache_and_are_named_by_preset() {
+        let cyc = |design: &str, cache: &str, cycles: f64| RunRow {
+            cache: cache.into(),
+            placement: "os".into(),
+            cycles_per_translation: cycles,
+            ..row("t/a", design, "none", "off", 2.0, 4096)
+        };
+        let rows = vec![
+            cyc("x86-64", "SPEC-S", 45.0),
+            cyc("hashed", "SPEC-S", 30.0),
+            cyc("x86-64", "l1d=64x8", 20.0),
+            cyc("hashed", "l1d=64x8", 40.0),
+            // No cache model: no cycles finding.
+            cyc("ecpt", "none", 0.0),
+        ];
+        let f = findings(&rows);
+        let cycles: Vec<&Finding> = f
+            .iter()
+            .filter(|f| f.metric == Metric::CyclesPerTranslation)
+            .collect();
+        assert_eq!(f[0].metric, Metric::CyclesPerTranslation);
+        assert_eq!(cycles.len(), 2);
+        assert_eq!(cycles[0].cache, "SPEC-S");
+        assert_eq!(cycles[0].cheapest, ("hashed".to_string(), 30.0));
+        assert_eq!(cycles[0].costliest, ("x86-64".to_string(), 45.0));
+        assert_eq!(cycles[1].cheapest, ("x86-64".to_string(), 20.0));
+        let names = CacheNames(vec![("SPEC-S".into(), "skylake".into())]);
+        let s = sentences(&rows, &f, &names);
+        assert_eq!(
+            s[0],
+            "Behind skylake's caches, `hashed` needs the fewest cycles per translation (30) and `x86-64` the most (45), 1.5x apart."
+        );
+        assert_eq!(
+            s[1],
+            "Behind the caches `l1d=64x8`, `x86-64` needs the fewest cycles per translation (20) and `hashed` the most (40), 2x apart."
+        );
+    }
 }
