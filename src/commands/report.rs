@@ -1,7 +1,7 @@
 //! `ptbench report`: charts and a report page from any results file.
 
 use anyhow::{Context, Result};
-use ptbench_report::charts::{render_all, Charts, Options, TlbNames};
+use ptbench_report::charts::{render_all, CacheNames, Charts, Options, TlbNames};
 use ptbench_report::page::{html, is_report_html, is_report_md, machine, markdown, PageInfo};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -56,6 +56,17 @@ pub fn tlb_names() -> TlbNames {
     )
 }
 
+/// The cache presets' canonical specs and names, for labels.
+pub fn cache_names() -> CacheNames {
+    CacheNames(
+        ptbench_tlb::cache_presets()
+            .into_iter()
+            .filter(|p| p.name != "none")
+            .map(|p| (p.spec.to_string(), p.name.to_string()))
+            .collect(),
+    )
+}
+
 /// The `name` and `description` of an experiment file's text (`None` where it has none, or is
 /// not TOML).
 pub fn title_of(experiment: &str) -> (Option<String>, Option<String>) {
@@ -82,12 +93,14 @@ pub fn make_with(results: &Path, out: &Path, max_rows: u64, force: bool) -> Resu
     };
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
     let tlbs = tlb_names();
+    let caches = cache_names();
     let Charts { charts, notes } = render_all(
         &rows,
         out,
         &Options {
             force,
             tlbs: tlbs.clone(),
+            caches: caches.clone(),
         },
     )?;
     let experiment = ["experiment.toml"]
@@ -99,6 +112,7 @@ pub fn make_with(results: &Path, out: &Path, max_rows: u64, force: bool) -> Resu
         title: name.unwrap_or_else(|| "ptbench results".to_string()),
         description,
         tlbs,
+        caches,
         experiment,
         results: results.display().to_string(),
         machine: machine(),

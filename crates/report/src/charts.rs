@@ -265,6 +265,43 @@ impl TlbNames {
     }
 }
 
+/// Names for cache specs (the `cache` column): the canonical specs of the known presets and their
+/// names, given by the caller (the report crate does not know the presets).
+#[derive(Clone, Debug, Default)]
+pub struct CacheNames(pub Vec<(String, String)>);
+
+impl CacheNames {
+    /// A cache spec for people: `no cache model` for `none`, a preset's name for its canonical
+    /// spec, else the spec itself.
+    pub fn label(&self, spec: &str) -> String {
+        if spec == "none" {
+            return "no cache model".into();
+        }
+        self.name(spec).unwrap_or(spec).to_string()
+    }
+
+    /// The preset's name of a canonical spec, if it is one.
+    pub fn name(&self, spec: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(s, _)| s == spec)
+            .map(|(_, n)| n.as_str())
+    }
+
+    /// Whose caches these are, in a sentence: `skylake's caches`, or `` the caches `SPEC` ``.
+    pub fn whose(&self, spec: &str) -> String {
+        match self.name(spec) {
+            Some(n) => format!("{n}'s caches"),
+            None => format!("the caches `{spec}`"),
+        }
+    }
+}
+
+/// Whether a row ran with a cache model (its cycle columns are counted).
+pub fn has_cache(r: &RunRow) -> bool {
+    r.cache != "none" && !r.cache.is_empty()
+}
+
 /// What [`render_all`] needs besides the rows.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
@@ -272,6 +309,8 @@ pub struct Options {
     pub force: bool,
     /// Names of TLB specs.
     pub tlbs: TlbNames,
+    /// Names of cache specs.
+    pub caches: CacheNames,
 }
 
 /// Parses `refs:walks;...` into (refs, walks) pairs.
@@ -592,6 +631,8 @@ enum Key {
     SolidBox(String),
     /// A pale box with a dark outline: bars of a huge-page policy other than `off`.
     PaleBox(String),
+    /// A percentile's marker (see [`marker`]), in dark grey.
+    Marker(String, usize),
 }
 
 /// The axes of a line chart.
@@ -691,6 +732,10 @@ pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts,
                 .then(|| format!("refs_per_translation is {}", r.refs_per_translation))
         },
     );
+    row_notes(rows, &mut notes, "the cycles-per-translation charts", |r| {
+        (has_cache(r) && !r.cycles_per_translation.is_finite())
+            .then(|| format!("cycles_per_translation is {}", r.cycles_per_translation))
+    });
     row_notes(rows, &mut notes, "the page-table size chart", |r| {
         (!pressured(r) && footprint(r).is_none()).then(|| {
             format!(
@@ -736,6 +781,10 @@ pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts,
     }
     families.retain(|(_, sizes)| sizes.len() >= 2);
     let in_sweep = |t: &str| tlb_family(t).is_some_and(|f| families.iter().any(|(g, _)| *g == f));
+
+    // 0. With a cache model: cycles per translation first, then the walks' latency and where
+    //    table reads were served (nothing at all without one).
+    cycle_charts(&mut sink, &rows, &traces, &labels, opts, &mut notes)?;
 
     // 1. References per translation: bars per trace and design, huge pages side by side.
     let mut bar_tlbs: Vec<&str> = tlbs.iter().copied().filter(|t| !in_sweep(t)).collect();
@@ -808,6 +857,11 @@ pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts,
             huge: huge_here,
             rows: sel,
             log,
+            value: |r| r.refs_per_translation,
+            y_desc: [
+                "memory references per translation",
+                "memory references per translation (log scale)",
+            ],
         };
         sink.emit(
             name,
@@ -1262,6 +1316,581 @@ pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts,
     })
 }
 
+/// The cache configurations the cycle charts draw at most (the first in the results).
+pub const MAX_CACHES: usize = 4;
+
+/// The shades of where table reads were served, L1D first (bottom of the stack): greys, darker
+/// the further away (no design has a grey of these).
+const SERVED: [(&str, RGBColor); 4] = [
+    ("L1D", RGBColor(225, 225, 225)),
+    ("L2", RGBColor(170, 170, 170)),
+    ("LLC", RGBColor(110, 110, 110)),
+    ("memory", RGBColor(35, 35, 35)),
+];
+
+/// The charts of rows with a cache model, drawn before every other chart (none at all when no
+/// row has one): per cache configuration (spec and placement), cycles per translation as bars
+/// per trace and design (a chart per TLB, huge pages side by side, like references); then each
+/// configuration's walk latency (p50, p90, p99 and max per design, a panel per trace); then where
+/// its table reads were served (shares per design, a panel per trace). The last two use the rows
+/// without a TLB where there are some (else the first TLB's).
+fn cycle_charts(
+    sink: &mut Sink<'_>,
+    rows: &[&RunRow],
+    traces: &[&str],
+    labels: &HashMap<&str, String>,
+    opts: &Options,
+    notes: &mut Vec<String>,
+) -> Result<(), ChartError> {
+    if !rows.iter().any(|r| has_cache(r)) {
+        return Ok(());
+    }
+    let cached: Vec<&RunRow> = rows
+        .iter()
+        .copied()
+        .filter(|r| has_cache(r) && !pressured(r) && r.cycles_per_translation.is_finite())
+        .collect();
+    if cached.is_empty() {
+        return sink.emit(
+            "cycles_per_translation".into(),
+            "Cycles per translation".into(),
+            String::new(),
+            SIZE,
+            Err("no rows with a cache model ran without a memory limit".into()),
+        );
+    }
+    // Configurations: (cache spec, placement), in first-seen order.
+    let mut configs: Vec<(&str, &str)> = Vec::new();
+    for r in &cached {
+        let c = (r.cache.as_str(), r.placement.as_str());
+        if !configs.contains(&c) {
+            configs.push(c);
+        }
+    }
+    if configs.len() > MAX_CACHES {
+        notes.push(format!(
+            "the cycle charts show the first {MAX_CACHES} of {} cache configurations",
+            configs.len()
+        ));
+        configs.truncate(MAX_CACHES);
+    }
+    let placements = distinct(configs.iter().map(|c| c.1));
+    // Each configuration's name in titles, and its spec in captions.
+    let named: Vec<(String, String)> = configs
+        .iter()
+        .enumerate()
+        .map(|(i, (spec, placement))| {
+            let mut title = match opts.caches.name(spec) {
+                Some(n) => format!("{n}'s caches"),
+                None if configs.len() == 1 => "the caches".to_string(),
+                None => format!("caches {}", i + 1),
+            };
+            let mut caption = match opts.caches.name(spec) {
+                Some(n) => format!("{n}'s caches ({spec})"),
+                None => format!("the caches {spec}"),
+            };
+            if placements.len() > 1 || *placement != "os" {
+                title.push_str(&format!(", {placement} placement"));
+                caption.push_str(&format!(", the trace's accesses placed by `{placement}`"));
+            }
+            (title, caption)
+        })
+        .collect();
+    let tlb_labels = opts
+        .tlbs
+        .labels(&distinct(cached.iter().map(|r| r.tlb.as_str())));
+    let of_config = |c: &(&str, &str)| -> Vec<&RunRow> {
+        cached
+            .iter()
+            .copied()
+            .filter(|r| r.cache == c.0 && r.placement == c.1)
+            .collect()
+    };
+
+    // Cycles per translation, a chart per configuration and TLB.
+    let mut k = 0usize;
+    for (c, (title_name, caption_name)) in configs.iter().zip(&named) {
+        let sel = of_config(c);
+        let mut tlbs = distinct(sel.iter().map(|r| r.tlb.as_str()));
+        tlbs.sort_by_key(|t| *t != "none");
+        if tlbs.len() > MAX_BAR_TLBS {
+            notes.push(format!(
+                "the cycles-per-translation charts show the first {MAX_BAR_TLBS} of {} TLBs behind {title_name}",
+                tlbs.len()
+            ));
+        }
+        for tlb in tlbs.iter().take(MAX_BAR_TLBS) {
+            let sel: Vec<&RunRow> = sel.iter().copied().filter(|r| r.tlb == *tlb).collect();
+            let sel = cap_series(&sel, |r| r.design.as_str(), notes, "the cycle charts");
+            let name = if k == 0 {
+                "cycles_per_translation".to_string()
+            } else {
+                format!("cycles_per_translation_{}", k + 1)
+            };
+            k += 1;
+            let title = if *tlb == "none" {
+                format!("Cycles per translation behind {title_name}, no TLB")
+            } else {
+                format!(
+                    "Cycles per translation behind {title_name} and TLB {}",
+                    tlb_labels[tlb]
+                )
+            };
+            let huge_here = distinct(sel.iter().map(|r| r.huge.as_str()));
+            let log = wants_log(
+                sel.iter()
+                    .map(|r| r.cycles_per_translation)
+                    .filter(|v| *v > 0.0),
+            );
+            let caption = format!(
+                "Cycles of page walks per translated page (translation_cycles / translations; a TLB lookup costs none), by design, for each trace, behind {caption_name}{}{}{}.",
+                if *tlb == "none" {
+                    ": every translation walks".to_string()
+                } else {
+                    format!(" and the TLB {tlb}")
+                },
+                if huge_here.len() > 1 {
+                    format!(
+                        "; solid bars with huge pages off, pale bars with huge pages {}",
+                        huge_here
+                            .iter()
+                            .filter(|h| **h != "off")
+                            .copied()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                } else {
+                    String::new()
+                },
+                match (log, sel.iter().any(|r| r.cycles_per_translation <= 0.0)) {
+                    (true, true) => {
+                        "; the axis is logarithmic (the values span orders of magnitude), and a 0 is written on its bar"
+                    }
+                    (true, false) => {
+                        "; the axis is logarithmic (the values span orders of magnitude)"
+                    }
+                    _ => "",
+                }
+            );
+            let data = Bars {
+                traces: traces
+                    .iter()
+                    .filter(|t| sel.iter().any(|r| r.trace == **t))
+                    .map(|t| (*t, labels[t].as_str()))
+                    .collect(),
+                designs: distinct(sel.iter().map(|r| r.design.as_str())),
+                huge: huge_here,
+                rows: sel,
+                log,
+                value: |r| r.cycles_per_translation,
+                y_desc: [
+                    "cycles per translation",
+                    "cycles per translation (log scale)",
+                ],
+            };
+            sink.emit(
+                name,
+                title.clone(),
+                caption,
+                SIZE,
+                Ok(both!(bars(&title, &data))),
+            )?;
+        }
+    }
+
+    // The rows of the walk-latency and served charts: per configuration, its TLB-less rows
+    // (else the first TLB's), and the TLB said when there is one.
+    let base = |c: &(&str, &str), notes: &mut Vec<String>| -> (Vec<&RunRow>, String) {
+        let sel = of_config(c);
+        let tlbs = distinct(sel.iter().map(|r| r.tlb.as_str()));
+        let tlb = if tlbs.contains(&"none") {
+            "none"
+        } else {
+            tlbs.first().copied().unwrap_or("none")
+        };
+        let sel: Vec<&RunRow> = sel.into_iter().filter(|r| r.tlb == tlb).collect();
+        let sel = cap_series(&sel, |r| r.design.as_str(), notes, "the cycle charts");
+        let said = if tlb == "none" {
+            if tlbs.len() > 1 {
+                " (the rows without a TLB)".to_string()
+            } else {
+                String::new()
+            }
+        } else {
+            format!(" behind the TLB {}", tlb_labels[tlb])
+        };
+        (sel, said)
+    };
+    // A column per design, its huge-page policies side by side (the first solid, the others
+    // pale), each with its values.
+    let columns_of = |rs: &[&RunRow], values: &dyn Fn(&RunRow) -> Option<Vec<f64>>| -> Vec<Cat> {
+        let huge = distinct(rs.iter().map(|r| r.huge.as_str()));
+        distinct(rs.iter().map(|r| r.design.as_str()))
+            .into_iter()
+            .map(|d| {
+                let c = design_colour(d);
+                Cat {
+                    label: d.to_string(),
+                    slots: huge
+                        .iter()
+                        .enumerate()
+                        .map(|(k, h)| {
+                            let v = rs
+                                .iter()
+                                .find(|r| r.design == d && r.huge == *h)
+                                .and_then(|r| values(r))
+                                .unwrap_or_default();
+                            (if k == 0 { c } else { pale(c, PALE) }, v)
+                        })
+                        .collect(),
+                }
+            })
+            .collect()
+    };
+
+    // Walk latency: p50, p90, p99 and max per design, a panel per trace.
+    for (i, (c, (title_name, caption_name))) in configs.iter().zip(&named).enumerate() {
+        let suffix = if i == 0 {
+            String::new()
+        } else {
+            format!("_{}", i + 1)
+        };
+        let (sel, said) = base(c, notes);
+        let walked: Vec<&RunRow> = sel.into_iter().filter(|r| r.walk_cycles_max > 0).collect();
+        let panel_of = panel_traces(traces, &walked, notes, "the walk-latency charts");
+        let title = format!("Cycles per walk behind {title_name}");
+        if panel_of.is_empty() {
+            sink.emit(
+                format!("walk_cycles{suffix}"),
+                title,
+                String::new(),
+                SIZE,
+                Err(format!(
+                    "no walks were counted in cycles behind {title_name}"
+                )),
+            )?;
+            continue;
+        }
+        let values = |r: &RunRow| {
+            Some(
+                [
+                    r.walk_cycles_p50,
+                    r.walk_cycles_p90,
+                    r.walk_cycles_p99,
+                    r.walk_cycles_max,
+                ]
+                .iter()
+                .map(|v| *v as f64)
+                .collect(),
+            )
+        };
+        let panels: Vec<CatPanel> = panel_of
+            .iter()
+            .map(|t| {
+                let rs: Vec<&RunRow> = walked.iter().copied().filter(|r| r.trace == *t).collect();
+                CatPanel {
+                    title: labels[t].clone(),
+                    cats: columns_of(&rs, &values),
+                }
+            })
+            .collect();
+        let log = wants_log(
+            panels
+                .iter()
+                .flat_map(|p| p.cats.iter().flat_map(|c| c.slots.iter()))
+                .flat_map(|(_, v)| v.iter().copied()),
+        );
+        let mut keys = design_keys(&walked);
+        keys.extend(
+            PERCENTILES
+                .iter()
+                .enumerate()
+                .map(|(i, p)| Key::Marker(p.to_string(), i)),
+        );
+        let caption = format!(
+            "The cycles of one walk behind {caption_name}{said}: its median, 90th and 99th percentile and its maximum (walk_cycles_p50, _p90, _p99, _max; the results hold no per-walk cycle histogram, so these four points stand for the distribution), left to right for each design, a panel per trace{}.",
+            if log {
+                "; the axis is logarithmic (the values span orders of magnitude)"
+            } else {
+                ""
+            }
+        );
+        sink.emit(
+            format!("walk_cycles{suffix}"),
+            title.clone(),
+            caption,
+            panel_size(panels.len()),
+            Ok(both!(cat_chart(
+                &title,
+                &panels,
+                CatStyle::Percentiles { log },
+                &keys
+            ))),
+        )?;
+    }
+
+    // Where table reads were served: shares per design, a panel per trace.
+    for (i, (c, (title_name, caption_name))) in configs.iter().zip(&named).enumerate() {
+        let suffix = if i == 0 {
+            String::new()
+        } else {
+            format!("_{}", i + 1)
+        };
+        let (sel, said) = base(c, notes);
+        let reads = |r: &RunRow| {
+            [
+                r.pte_l1d_hits,
+                r.pte_l2_hits,
+                r.pte_llc_hits,
+                r.pte_mem_reads,
+            ]
+            .iter()
+            .try_fold(0u64, |a, v| a.checked_add(*v))
+            .filter(|n| *n > 0)
+        };
+        let read: Vec<&RunRow> = sel.into_iter().filter(|r| reads(r).is_some()).collect();
+        let panel_of = panel_traces(traces, &read, notes, "the table-read charts");
+        let title = format!("Where table reads were served behind {title_name}");
+        if panel_of.is_empty() {
+            sink.emit(
+                format!("pte_served{suffix}"),
+                title,
+                String::new(),
+                SIZE,
+                Err(format!("no table reads were counted behind {title_name}")),
+            )?;
+            continue;
+        }
+        let values = |r: &RunRow| {
+            let n = reads(r)? as f64;
+            Some(
+                [
+                    r.pte_l1d_hits,
+                    r.pte_l2_hits,
+                    r.pte_llc_hits,
+                    r.pte_mem_reads,
+                ]
+                .iter()
+                .map(|v| *v as f64 / n)
+                .collect(),
+            )
+        };
+        let panels: Vec<CatPanel> = panel_of
+            .iter()
+            .map(|t| {
+                let rs: Vec<&RunRow> = read.iter().copied().filter(|r| r.trace == *t).collect();
+                CatPanel {
+                    title: labels[t].clone(),
+                    cats: columns_of(&rs, &values),
+                }
+            })
+            .collect();
+        let mut keys: Vec<Key> = SERVED
+            .iter()
+            .rev()
+            .map(|(l, c)| Key::Box(l.to_string(), *c))
+            .collect();
+        keys.extend(
+            design_keys(&read)
+                .into_iter()
+                .filter(|k| matches!(k, Key::PaleBox(_))),
+        );
+        let caption = format!(
+            "The share of each design's page-table reads served by the L1D, the L2, the LLC and memory (pte_l1d_hits, pte_l2_hits, pte_llc_hits, pte_mem_reads over their sum) behind {caption_name}{said}, a bar per design and a panel per trace."
+        );
+        sink.emit(
+            format!("pte_served{suffix}"),
+            title.clone(),
+            caption,
+            panel_size(panels.len()),
+            Ok(both!(cat_chart(&title, &panels, CatStyle::Stacked, &keys))),
+        )?;
+    }
+    Ok(())
+}
+
+/// The percentiles of the walk-latency chart, in order.
+const PERCENTILES: [&str; 4] = ["p50", "p90", "p99", "max"];
+
+/// One column of a category chart: a design, and per huge-page policy a colour and its values
+/// (none where it did not run).
+#[derive(Clone, Debug)]
+struct Cat {
+    label: String,
+    slots: Vec<(RGBColor, Vec<f64>)>,
+}
+
+/// One panel of a category chart (a trace).
+#[derive(Clone, Debug)]
+struct CatPanel {
+    title: String,
+    cats: Vec<Cat>,
+}
+
+/// How a category chart draws a column's values.
+#[derive(Clone, Copy, Debug)]
+enum CatStyle {
+    /// [`PERCENTILES`] as markers left to right, joined by a line in the design's colour.
+    Percentiles { log: bool },
+    /// Shares stacked from 0 to 1 in the colours of [`SERVED`].
+    Stacked,
+}
+
+/// A category chart: `panels` in a grid sharing their value axis, a column per design, the
+/// legend beside them.
+fn cat_chart<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    title: &str,
+    panels: &[CatPanel],
+    style: CatStyle,
+    keys: &[Key],
+) -> Result<(), String> {
+    let root = area.titled(title, ("sans-serif", 22)).map_err(err)?;
+    let (w, _) = root.dim_in_pixel();
+    let (plots, legend) = root.split_horizontally(w.saturating_sub(legend_width(keys)));
+    draw_legend(&legend, keys)?;
+    let values = || {
+        panels
+            .iter()
+            .flat_map(|p| p.cats.iter().flat_map(|c| c.slots.iter()))
+            .flat_map(|(_, v)| v.iter().copied())
+            .filter(|v| v.is_finite())
+    };
+    let (log, (y0, y1), desc) = match style {
+        CatStyle::Percentiles { log } => {
+            let hi = values().fold(0.0f64, f64::max);
+            if log {
+                let lo = values().filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min);
+                let (lo, hi) = axis(lo, hi, true)?;
+                (
+                    true,
+                    (lo.log10() - 0.15, hi.log10() + 0.15),
+                    "cycles of one walk (log scale)",
+                )
+            } else {
+                (
+                    false,
+                    axis(0.0, hi.max(1.0) * 1.1, false)?,
+                    "cycles of one walk",
+                )
+            }
+        }
+        CatStyle::Stacked => (false, (0.0, 1.0), "share of table reads"),
+    };
+    let span = y1 - y0;
+    let (cols, rows) = grid(panels.len());
+    let cells = plots.split_evenly((rows, cols));
+    let small = panels.len() > 1;
+    for (p, cell) in panels.iter().zip(cells.iter()) {
+        let n = p.cats.len().max(1);
+        let mut builder = ChartBuilder::on(cell);
+        builder
+            .margin(if small { 6 } else { 10 })
+            .x_label_area_size(if small { 30 } else { 40 })
+            .y_label_area_size(if small { 56 } else { 72 });
+        if !p.title.is_empty() {
+            builder.caption(&p.title, ("sans-serif", 15));
+        }
+        let mut chart = builder
+            .build_cartesian_2d(0f64..n as f64, y0..y1)
+            .map_err(err)?;
+        let names: Vec<&str> = p.cats.iter().map(|c| c.label.as_str()).collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(n * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - x.floor() - 0.5).abs() < 0.01 && i < names.len() {
+                    names[i].to_string()
+                } else {
+                    String::new()
+                }
+            })
+            .y_labels(if small { 6 } else { 10 })
+            .y_desc(desc)
+            .y_label_formatter(&|v| match style {
+                CatStyle::Stacked => format!("{}%", (v * 100.0).round()),
+                CatStyle::Percentiles { .. } => tick(*v, log, span, Unit::Count),
+            })
+            .label_style(("sans-serif", if small { 11 } else { 14 }))
+            .axis_desc_style(("sans-serif", if small { 11 } else { 15 }))
+            .draw()
+            .map_err(err)?;
+        for (i, c) in p.cats.iter().enumerate() {
+            let w = 0.84 / c.slots.len().max(1) as f64;
+            for (k, (colour, values)) in c.slots.iter().enumerate() {
+                let x = i as f64 + 0.08 + w * k as f64;
+                match style {
+                    CatStyle::Percentiles { log } => {
+                        let step = w * 0.8 / PERCENTILES.len().saturating_sub(1).max(1) as f64;
+                        let pts: Vec<(f64, f64)> = values
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, v)| v.is_finite() && (!log || **v > 0.0))
+                            .map(|(j, v)| {
+                                let y = if log { v.log10() } else { *v };
+                                (x + w * 0.1 + step * j as f64, y)
+                            })
+                            .collect();
+                        chart
+                            .draw_series(LineSeries::new(
+                                pts.iter().copied(),
+                                colour.stroke_width(2),
+                            ))
+                            .map_err(err)?;
+                        for (j, pt) in pts.iter().enumerate() {
+                            for e in marker::<DB, _>(*pt, j, *colour) {
+                                chart.plotting_area().draw(&e).map_err(err)?;
+                            }
+                        }
+                    }
+                    CatStyle::Stacked => {
+                        if values.is_empty() {
+                            continue;
+                        }
+                        let (x0, x1) = (x + w * 0.05, x + w * 0.95);
+                        let mut at = 0.0;
+                        let mut rects = Vec::new();
+                        for (v, (_, shade)) in values.iter().zip(SERVED.iter()) {
+                            if *v > 0.0 {
+                                rects.push(Rectangle::new(
+                                    [(x0, at), (x1, (at + v).min(1.0))],
+                                    shade.filled(),
+                                ));
+                            }
+                            at += v;
+                        }
+                        // The design's colour around its bar.
+                        rects.push(Rectangle::new(
+                            [(x0, 0.0), (x1, 1.0)],
+                            colour.stroke_width(3),
+                        ));
+                        chart.draw_series(rects).map_err(err)?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The marker of percentile `j` ([`PERCENTILES`]) at `pt`: circle, triangle, square, cross.
+fn marker<'a, DB: DrawingBackend + 'a, C: Clone + 'static>(
+    pt: C,
+    j: usize,
+    c: RGBColor,
+) -> Vec<DynElement<'a, DB, C>> {
+    match j {
+        0 => vec![Circle::new(pt, 4, c.filled()).into_dyn()],
+        1 => vec![TriangleMarker::new(pt, 5, c.filled()).into_dyn()],
+        2 => {
+            vec![(EmptyElement::at(pt) + Rectangle::new([(-4, -4), (4, 4)], c.filled())).into_dyn()]
+        }
+        _ => vec![Cross::new(pt, 5, c.stroke_width(2)).into_dyn()],
+    }
+}
+
 /// A legend of the designs of `rows` (their colours), and of the huge-page policies when some
 /// rows ran with huge pages (pale).
 fn design_keys(rows: &[&RunRow]) -> Vec<Key> {
@@ -1409,6 +2038,10 @@ struct Bars<'a> {
     rows: Vec<&'a RunRow>,
     /// A log axis (bars from the axis floor; a 0 is written).
     log: bool,
+    /// The value of a bar.
+    value: fn(&RunRow) -> f64,
+    /// The value axis's description: on a linear axis, on a log axis.
+    y_desc: [&'a str; 2],
 }
 
 /// The legend's width for `keys`: room for the longest label.
@@ -1416,9 +2049,11 @@ fn legend_width(keys: &[Key]) -> u32 {
     let longest = keys
         .iter()
         .map(|k| match k {
-            Key::Line(l, _) | Key::Box(l, _) | Key::SolidBox(l) | Key::PaleBox(l) => {
-                l.chars().count()
-            }
+            Key::Line(l, _)
+            | Key::Box(l, _)
+            | Key::SolidBox(l)
+            | Key::PaleBox(l)
+            | Key::Marker(l, _) => l.chars().count(),
         })
         .max()
         .unwrap_or(0);
@@ -1466,6 +2101,7 @@ fn draw_legend<DB: DrawingBackend>(
                     Rectangle::new([(8, y - 6), (24, y + 6)], BLACK.stroke_width(1)).into_dyn(),
                 ],
             ),
+            Key::Marker(l, j) => (l, marker::<DB, _>((16, y), *j, RGBColor(70, 70, 70))),
         };
         for e in el {
             area.draw(&e).map_err(err)?;
@@ -1509,7 +2145,7 @@ fn bars<DB: DrawingBackend>(
     let (w, _) = root.dim_in_pixel();
     let (plot, legend) = root.split_horizontally(w.saturating_sub(legend_width(&keys)));
     draw_legend(&legend, &keys)?;
-    let values: Vec<f64> = b.rows.iter().map(|r| r.refs_per_translation).collect();
+    let values: Vec<f64> = b.rows.iter().map(|r| (b.value)(r)).collect();
     let ymax = values.iter().copied().fold(0.0f64, f64::max);
     let (y0, y1) = if b.log {
         let lo = values
@@ -1544,11 +2180,7 @@ fn bars<DB: DrawingBackend>(
                 String::new()
             }
         })
-        .y_desc(if b.log {
-            "memory references per translation (log scale)"
-        } else {
-            "memory references per translation"
-        })
+        .y_desc(if b.log { b.y_desc[1] } else { b.y_desc[0] })
         .y_label_formatter(&|v| tick(*v, b.log, span, Unit::Fraction))
         .x_desc("trace")
         .label_style(("sans-serif", 14))
@@ -1568,7 +2200,7 @@ fn bars<DB: DrawingBackend>(
                     continue;
                 };
                 let x0 = i as f64 + 0.08 + (j * b.huge.len() + k) as f64 * w;
-                let v = r.refs_per_translation;
+                let v = (b.value)(r);
                 if b.log && v <= 0.0 {
                     zeros.push(Text::new(
                         "0".to_string(),

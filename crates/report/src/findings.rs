@@ -1,17 +1,22 @@
 //! The verdict at the top of a report: per trace, the cheapest and the costliest design by
-//! memory references per translation under each condition the experiment ran (no TLB, behind
-//! each TLB, with and without huge pages, under each OS setting), the smallest and the largest
-//! page table, by how much; and a few sentences generated from those numbers.
+//! cycles per translation under each condition with a cache model (the cache spec is part of the
+//! condition; none without one), by memory references per translation under each condition the
+//! experiment ran (no TLB, behind each TLB, with and without huge pages, under each OS setting),
+//! the smallest and the largest page table, by how much; and a few sentences generated from
+//! those numbers, cycles first.
 //!
 //! Only conditions under which at least two designs ran are compared; a design that failed has
 //! no row and is not in the comparison. Ties go to the design listed first in the results.
 
+use crate::charts::{has_cache, CacheNames};
 use crate::{thousands, RunRow};
 use std::collections::{HashMap, HashSet};
 
 /// What a finding compares.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
+    /// `cycles_per_translation` (rows with a cache model only).
+    CyclesPerTranslation,
     /// `refs_per_translation`.
     RefsPerTranslation,
     /// `table_bytes`.
@@ -22,6 +27,7 @@ impl Metric {
     /// The words for it in a table.
     pub fn label(self) -> &'static str {
         match self {
+            Metric::CyclesPerTranslation => "cycles per translation",
             Metric::RefsPerTranslation => "references per translation",
             Metric::TableBytes => "page-table size",
         }
@@ -29,6 +35,7 @@ impl Metric {
 
     fn value(self, r: &RunRow) -> f64 {
         match self {
+            Metric::CyclesPerTranslation => r.cycles_per_translation,
             Metric::RefsPerTranslation => r.refs_per_translation,
             Metric::TableBytes => r.table_bytes as f64,
         }
@@ -37,7 +44,7 @@ impl Metric {
     /// A value of this metric, for people: 3 significant digits, or bytes in KiB/MiB/GiB.
     pub fn show(self, v: f64) -> String {
         match self {
-            Metric::RefsPerTranslation => significant(v, 3),
+            Metric::CyclesPerTranslation | Metric::RefsPerTranslation => significant(v, 3),
             Metric::TableBytes => bytes(v),
         }
     }
@@ -48,7 +55,7 @@ impl Metric {
 pub fn show_pair(metric: Metric, a: f64, b: f64) -> (String, String) {
     for digits in 3..=17 {
         let show = |v: f64| match metric {
-            Metric::RefsPerTranslation => significant(v, digits),
+            Metric::CyclesPerTranslation | Metric::RefsPerTranslation => significant(v, digits),
             Metric::TableBytes => bytes_digits(v, digits),
         };
         let (x, y) = (show(a), show(b));
@@ -58,6 +65,9 @@ pub fn show_pair(metric: Metric, a: f64, b: f64) -> (String, String) {
     }
     (metric.show(a), metric.show(b))
 }
+
+/// What findings are compared under: TLB, huge pages, OS settings, cache spec and placement.
+type Condition = (String, String, String, String, String);
 
 /// The cheapest and the costliest design of one trace under one condition.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,6 +82,11 @@ pub struct Finding {
     pub huge: String,
     /// The OS settings (the `os` column).
     pub os: String,
+    /// The cache spec for [`Metric::CyclesPerTranslation`]; empty for the others.
+    pub cache: String,
+    /// Where the trace's accesses went in the caches (`os`, `identity`) for
+    /// [`Metric::CyclesPerTranslation`]; empty for the others.
+    pub placement: String,
     /// Designs compared.
     pub designs: usize,
     /// The design with the smallest value, and the value.
@@ -92,7 +107,7 @@ impl Finding {
 }
 
 /// Every finding of `rows`, traces in their first-seen order, then conditions in first-seen
-/// order, references before table sizes.
+/// order, cycles (rows with a cache model) before references before table sizes.
 pub fn findings(rows: &[RunRow]) -> Vec<Finding> {
     // Rows grouped by trace, then by condition, in first-seen order: linear in the rows.
     let mut traces: Vec<&str> = Vec::new();
@@ -109,17 +124,27 @@ pub fn findings(rows: &[RunRow]) -> Vec<Finding> {
     let mut out = Vec::new();
     for trace in traces {
         let of_trace = &of_trace[trace];
-        for metric in [Metric::RefsPerTranslation, Metric::TableBytes] {
-            let condition = |r: &'_ RunRow| -> (String, String, String) {
-                let tlb = match metric {
-                    Metric::RefsPerTranslation => r.tlb.clone(),
-                    Metric::TableBytes => String::new(),
+        for metric in [
+            Metric::CyclesPerTranslation,
+            Metric::RefsPerTranslation,
+            Metric::TableBytes,
+        ] {
+            let condition = |r: &'_ RunRow| -> Condition {
+                let (tlb, cache, placement) = match metric {
+                    Metric::CyclesPerTranslation => {
+                        (r.tlb.clone(), r.cache.clone(), r.placement.clone())
+                    }
+                    Metric::RefsPerTranslation => (r.tlb.clone(), String::new(), String::new()),
+                    Metric::TableBytes => (String::new(), String::new(), String::new()),
                 };
-                (tlb, r.huge.clone(), r.os.clone())
+                (tlb, r.huge.clone(), r.os.clone(), cache, placement)
             };
-            let mut conditions: Vec<(String, String, String)> = Vec::new();
-            let mut by_condition: HashMap<(String, String, String), Vec<&RunRow>> = HashMap::new();
+            let mut conditions: Vec<Condition> = Vec::new();
+            let mut by_condition: HashMap<Condition, Vec<&RunRow>> = HashMap::new();
             for r in of_trace {
+                if metric == Metric::CyclesPerTranslation && !has_cache(r) {
+                    continue;
+                }
                 let c = condition(r);
                 by_condition
                     .entry(c.clone())
@@ -168,6 +193,8 @@ pub fn findings(rows: &[RunRow]) -> Vec<Finding> {
                     tlb: c.0,
                     huge: c.1,
                     os: c.2,
+                    cache: c.3,
+                    placement: c.4,
                     designs: per_design.len(),
                     cheapest: (lo.0.to_string(), lo.1),
                     costliest: (hi.0.to_string(), hi.1),
@@ -178,11 +205,57 @@ pub fn findings(rows: &[RunRow]) -> Vec<Finding> {
     out
 }
 
-/// Two to four sentences from the numbers: who is cheapest without a TLB, how wide the gap is
-/// behind TLBs, what huge pages change most, and who keeps the smallest and the largest table.
-pub fn sentences(rows: &[RunRow], found: &[Finding]) -> Vec<String> {
+/// Two to four sentences from the numbers, and one more before them per cache configuration
+/// when rows have a cache model (who needs the fewest and the most cycles per translation behind
+/// its caches, named by `caches`): who is cheapest without a TLB, how wide the gap is behind
+/// TLBs, what huge pages change most, and who keeps the smallest and the largest table.
+pub fn sentences(rows: &[RunRow], found: &[Finding], caches: &CacheNames) -> Vec<String> {
     let mut out = Vec::new();
     let default_os = most_common(rows.iter().map(|r| r.os.as_str()));
+    // Cycles, per cache configuration: without a TLB where there are such rows (else behind the
+    // first TLB), huge pages off, the usual OS settings.
+    let cycles: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.metric == Metric::CyclesPerTranslation && f.os == default_os)
+        .filter(|f| f.huge == "off")
+        .collect();
+    let mut configs: Vec<(&str, &str)> = Vec::new();
+    for f in &cycles {
+        if !configs.contains(&(f.cache.as_str(), f.placement.as_str())) {
+            configs.push((f.cache.as_str(), f.placement.as_str()));
+        }
+    }
+    for (cache, placement) in configs.into_iter().take(crate::charts::MAX_CACHES) {
+        let of: Vec<&Finding> = cycles
+            .iter()
+            .copied()
+            .filter(|f| f.cache == cache && f.placement == placement)
+            .collect();
+        let tlbs = first_seen(of.iter().map(|f| f.tlb.as_str()));
+        let tlb = if tlbs.contains(&"none") {
+            "none"
+        } else {
+            tlbs.first().copied().unwrap_or("none")
+        };
+        let of: Vec<&Finding> = of.into_iter().filter(|f| f.tlb == tlb).collect();
+        let lead = format!(
+            "Behind {}{}{}, ",
+            caches.whose(cache),
+            if placement == "os" {
+                String::new()
+            } else {
+                format!(" (placement `{placement}`)")
+            },
+            match (tlb, tlbs.len()) {
+                ("none", 1) => "",
+                ("none", _) => " without a TLB",
+                _ => " and a TLB",
+            }
+        );
+        if let Some(s) = winners(&lead, &of, Metric::CyclesPerTranslation) {
+            out.push(s);
+        }
+    }
     let refs = |f: &&Finding| f.metric == Metric::RefsPerTranslation && f.os == default_os;
     // Without a TLB, huge pages off.
     let base: Vec<&Finding> = found
@@ -356,6 +429,10 @@ fn winners(lead: &str, found: &[&Finding], metric: Metric) -> Option<String> {
         }
     };
     let (few, many) = match metric {
+        Metric::CyclesPerTranslation => (
+            "needs the fewest cycles per translation",
+            "the fewest cycles per translation",
+        ),
         Metric::RefsPerTranslation => (
             "needs the fewest references per translation",
             "the fewest references per translation",
@@ -389,7 +466,7 @@ fn winners(lead: &str, found: &[&Finding], metric: Metric) -> Option<String> {
 
 fn most_word(metric: Metric) -> &'static str {
     match metric {
-        Metric::RefsPerTranslation => "most",
+        Metric::CyclesPerTranslation | Metric::RefsPerTranslation => "most",
         Metric::TableBytes => "largest",
     }
 }
@@ -408,7 +485,8 @@ pub fn short(trace: &str) -> String {
     trace.rsplit('/').next().unwrap_or(trace).to_string()
 }
 
-fn first_seen<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+/// Distinct values in first-seen order.
+pub fn first_seen<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
     let mut seen: HashSet<&str> = HashSet::new();
     it.filter(|s| seen.insert(s)).collect()
 }
@@ -543,7 +621,7 @@ mod tests {
             tables[0].costliest,
             ("ecpt".to_string(), (1u64 << 20) as f64)
         );
-        let s = sentences(&rows, &f);
+        let s = sentences(&rows, &f, &CacheNames::default());
         assert_eq!(
             s[0],
             "Without a TLB, `hashed` needs the fewest references per translation (1) and `x86-64` the most (4), 4x apart."
@@ -559,6 +637,45 @@ mod tests {
         assert_eq!(
             s[3],
             "`hashed` keeps the smallest page table (16 KiB) and `ecpt` the largest (1 MiB), 64x apart."
+        );
+    }
+
+    #[test]
+    fn cycles_rank_first_under_each_cache_and_are_named_by_preset() {
+        let cyc = |design: &str, cache: &str, cycles: f64| RunRow {
+            cache: cache.into(),
+            placement: "os".into(),
+            cycles_per_translation: cycles,
+            ..row("t/a", design, "none", "off", 2.0, 4096)
+        };
+        let rows = vec![
+            cyc("x86-64", "SPEC-S", 45.0),
+            cyc("hashed", "SPEC-S", 30.0),
+            cyc("x86-64", "l1d=64x8", 20.0),
+            cyc("hashed", "l1d=64x8", 40.0),
+            // No cache model: no cycles finding.
+            cyc("ecpt", "none", 0.0),
+        ];
+        let f = findings(&rows);
+        let cycles: Vec<&Finding> = f
+            .iter()
+            .filter(|f| f.metric == Metric::CyclesPerTranslation)
+            .collect();
+        assert_eq!(f[0].metric, Metric::CyclesPerTranslation);
+        assert_eq!(cycles.len(), 2);
+        assert_eq!(cycles[0].cache, "SPEC-S");
+        assert_eq!(cycles[0].cheapest, ("hashed".to_string(), 30.0));
+        assert_eq!(cycles[0].costliest, ("x86-64".to_string(), 45.0));
+        assert_eq!(cycles[1].cheapest, ("x86-64".to_string(), 20.0));
+        let names = CacheNames(vec![("SPEC-S".into(), "skylake".into())]);
+        let s = sentences(&rows, &f, &names);
+        assert_eq!(
+            s[0],
+            "Behind skylake's caches, `hashed` needs the fewest cycles per translation (30) and `x86-64` the most (45), 1.5x apart."
+        );
+        assert_eq!(
+            s[1],
+            "Behind the caches `l1d=64x8`, `x86-64` needs the fewest cycles per translation (20) and `hashed` the most (40), 2x apart."
         );
     }
 }

@@ -6,7 +6,7 @@
 //! the charts, the results table (only the columns that vary; the others said once above it),
 //! the experiment file, the machine and the ptbench version.
 
-use crate::charts::{trace_labels, Chart, TlbNames};
+use crate::charts::{has_cache, trace_labels, CacheNames, Chart, TlbNames};
 use crate::findings::{self, Finding, Metric};
 use crate::{thousands, RunRow};
 use std::collections::HashMap;
@@ -21,6 +21,8 @@ pub struct PageInfo {
     pub description: Option<String>,
     /// Names of TLB specs (the presets), for labels.
     pub tlbs: TlbNames,
+    /// Names of cache specs (the presets), for labels.
+    pub caches: CacheNames,
     /// The experiment file's text, when known.
     pub experiment: Option<String>,
     /// The results file the page was made from.
@@ -226,9 +228,22 @@ pub struct Verdict {
 pub const MAX_VERDICT_TRACES: usize = 24;
 
 /// The verdict of `rows` (see [`Verdict`]); empty when no two designs ran under one condition.
-pub fn verdict(rows: &[RunRow], tlbs: &TlbNames) -> Verdict {
+pub fn verdict(rows: &[RunRow], tlbs: &TlbNames, caches: &CacheNames) -> Verdict {
     let found = findings::findings(rows);
-    let sentences = findings::sentences(rows, &found);
+    let sentences = findings::sentences(rows, &found, caches);
+    let cycles: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.metric == Metric::CyclesPerTranslation)
+        .collect();
+    let has_cycles = !cycles.is_empty();
+    let placements = findings::first_seen(cycles.iter().map(|f| f.placement.as_str()));
+    let cache_part = |f: &Finding| {
+        let mut s = format!("cache {}", caches.label(&f.cache));
+        if placements.len() > 1 || f.placement != "os" {
+            s.push_str(&format!(" ({} placement)", f.placement));
+        }
+        s
+    };
     let all_traces: Vec<&str> = {
         let mut seen = std::collections::HashSet::new();
         rows.iter()
@@ -248,7 +263,9 @@ pub fn verdict(rows: &[RunRow], tlbs: &TlbNames) -> Verdict {
     let trace_label = trace_labels(&traces);
     let specs: Vec<&str> = found
         .iter()
-        .filter(|f| f.metric == Metric::RefsPerTranslation)
+        .filter(|f| {
+            f.metric == Metric::RefsPerTranslation || f.metric == Metric::CyclesPerTranslation
+        })
         .map(|f| f.tlb.as_str())
         .collect();
     let tlb_label = tlbs.labels(&specs);
@@ -344,7 +361,7 @@ pub fn verdict(rows: &[RunRow], tlbs: &TlbNames) -> Verdict {
                 .iter()
                 .filter(|f| f.huge == huge && f.os == os)
                 .collect();
-            let mut emit = |cond: String, refs: [Cell; 3], table: [Cell; 3]| {
+            let mut emit = |cond: String, cells: Vec<Cell>, table: [Cell; 3]| {
                 let mut row = vec![
                     Cell {
                         text: if first {
@@ -357,17 +374,56 @@ pub fn verdict(rows: &[RunRow], tlbs: &TlbNames) -> Verdict {
                     },
                     Cell::text(cond),
                 ];
-                row.extend(refs);
+                row.extend(cells);
                 row.extend(table);
                 out.push(row);
                 first = false;
             };
+            if has_cycles {
+                // Per TLB: a row per cache configuration (cycles), the TLB's references on the
+                // first of them; a TLB without cycles gets a row of references alone.
+                let cycles_in: Vec<&&Finding> = of
+                    .iter()
+                    .filter(|f| f.metric == Metric::CyclesPerTranslation)
+                    .filter(|f| f.huge == huge && f.os == os)
+                    .collect();
+                let mut tlbs: Vec<&str> = Vec::new();
+                for f in cycles_in.iter().chain(&in_group) {
+                    if !tlbs.contains(&f.tlb.as_str()) {
+                        tlbs.push(f.tlb.as_str());
+                    }
+                }
+                for tlb in tlbs {
+                    let mut refs_cells = in_group.iter().find(|f| f.tlb == tlb).map(|f| pair(f));
+                    let of_tlb: Vec<&&&Finding> =
+                        cycles_in.iter().filter(|f| f.tlb == tlb).collect();
+                    for f in &of_tlb {
+                        let mut cells = pair(f).to_vec();
+                        cells.extend(refs_cells.take().unwrap_or_else(blank));
+                        let cond = format!("{}, {}", condition(Some(&f.tlb), f), cache_part(f));
+                        emit(cond, cells, table_cells.take().unwrap_or_else(blank));
+                    }
+                    if let Some(r) = refs_cells.take() {
+                        let f = in_group.iter().find(|f| f.tlb == tlb);
+                        let cond = f.map(|f| condition(Some(&f.tlb), f)).unwrap_or_default();
+                        let mut cells = blank().to_vec();
+                        cells.extend(r);
+                        emit(cond, cells, table_cells.take().unwrap_or_else(blank));
+                    }
+                }
+                if let (Some(cells), Some(f)) = (table_cells.take(), table) {
+                    let mut c = blank().to_vec();
+                    c.extend(blank());
+                    emit(condition(None, f), c, cells);
+                }
+                continue;
+            }
             for f in &in_group {
                 let cells = table_cells.take().unwrap_or_else(blank);
-                emit(condition(Some(&f.tlb), f), pair(f), cells);
+                emit(condition(Some(&f.tlb), f), pair(f).to_vec(), cells);
             }
             if let (Some(cells), Some(f)) = (table_cells.take(), table) {
-                emit(condition(None, f), blank(), cells);
+                emit(condition(None, f), blank().to_vec(), cells);
             }
         }
     }
@@ -377,11 +433,12 @@ pub fn verdict(rows: &[RunRow], tlbs: &TlbNames) -> Verdict {
             thousands(all_traces.len() as u64)
         )
     });
-    Verdict {
-        cut,
-        headers: [
-            "Trace",
-            "Condition",
+    let mut headers: Vec<String> = ["Trace", "Condition"].map(String::from).to_vec();
+    if has_cycles {
+        headers.extend(["Fewest cycles/translation", "Most", "Apart"].map(String::from));
+    }
+    headers.extend(
+        [
             "Fewest refs/translation",
             "Most",
             "Apart",
@@ -389,8 +446,11 @@ pub fn verdict(rows: &[RunRow], tlbs: &TlbNames) -> Verdict {
             "Largest",
             "Apart",
         ]
-        .map(String::from)
-        .to_vec(),
+        .map(String::from),
+    );
+    Verdict {
+        cut,
+        headers,
         rows: out,
         sentences,
     }
@@ -435,9 +495,20 @@ fn digits_for(vals: &[f64], show: impl Fn(f64, usize) -> String) -> usize {
         .unwrap_or(17)
 }
 
-/// The results table of `rows` (see [`ResultsTable`]).
-pub fn results_table(rows: &[RunRow], tlbs: &TlbNames) -> ResultsTable {
+/// The results table of `rows` (see [`ResultsTable`]); with a cache model on some row, also the
+/// cache (its preset's name, the full spec on hover), the placement where it varies, and cycles
+/// per translation.
+pub fn results_table(rows: &[RunRow], tlbs: &TlbNames, caches: &CacheNames) -> ResultsTable {
     let shown = &rows[..rows.len().min(MAX_TABLE_ROWS)];
+    let cached = shown.iter().any(has_cache);
+    let cache_names = caches.clone();
+    let cycles_digits = digits_for(
+        &shown
+            .iter()
+            .map(|r| r.cycles_per_translation)
+            .collect::<Vec<_>>(),
+        findings::significant,
+    );
     let traces: Vec<&str> = {
         let mut seen = std::collections::HashSet::new();
         shown
@@ -509,6 +580,26 @@ pub fn results_table(rows: &[RunRow], tlbs: &TlbNames) -> ResultsTable {
                 ..Cell::default()
             }),
         },
+    ];
+    if cached {
+        columns.push(Column {
+            header: "cache",
+            numeric: false,
+            cell: Box::new(move |r| Cell {
+                text: cache_names.label(&r.cache),
+                title: has_cache(r).then(|| r.cache.clone()),
+                ..Cell::default()
+            }),
+        });
+        if shown.iter().any(|r| r.placement != shown[0].placement) {
+            columns.push(Column {
+                header: "placement",
+                numeric: false,
+                cell: text(|r| r.placement.clone()),
+            });
+        }
+    }
+    columns.extend([
         Column {
             header: "huge",
             numeric: false,
@@ -560,7 +651,7 @@ pub fn results_table(rows: &[RunRow], tlbs: &TlbNames) -> ResultsTable {
             numeric: false,
             cell: text(|r| r.first_touch.clone()),
         },
-    ];
+    ]);
     if os_extra {
         columns.push(Column {
             header: "os",
@@ -568,12 +659,23 @@ pub fn results_table(rows: &[RunRow], tlbs: &TlbNames) -> ResultsTable {
             cell: text(|r| r.os.clone()),
         });
     }
-    columns.extend([
-        Column {
-            header: "translations",
+    columns.push(Column {
+        header: "translations",
+        numeric: true,
+        cell: count(|r| r.translations),
+    });
+    if cached {
+        columns.push(Column {
+            header: "cycles/xlat",
             numeric: true,
-            cell: count(|r| r.translations),
-        },
+            cell: Box::new(move |r| Cell {
+                text: findings::significant(r.cycles_per_translation, cycles_digits),
+                sort: Some(r.cycles_per_translation),
+                ..Cell::default()
+            }),
+        });
+    }
+    columns.extend([
         Column {
             header: "refs/xlat",
             numeric: true,
@@ -701,7 +803,7 @@ pub fn markdown(info: &PageInfo, charts: &[Chart], rows: &[RunRow]) -> String {
         rows.len(),
         md(&info.machine)
     );
-    let v = verdict(rows, &info.tlbs);
+    let v = verdict(rows, &info.tlbs, &info.caches);
     if !v.rows.is_empty() {
         let _ = writeln!(s, "## Verdict\n");
         for sentence in &v.sentences {
@@ -761,7 +863,7 @@ pub fn markdown(info: &PageInfo, charts: &[Chart], rows: &[RunRow]) -> String {
         }
         let _ = writeln!(s);
     }
-    let t = results_table(rows, &info.tlbs);
+    let t = results_table(rows, &info.tlbs, &info.caches);
     let _ = writeln!(s, "## Results\n");
     if !t.same.is_empty() {
         let _ = writeln!(s, "Same on every row: {}.\n", md(&same_line(&t.same)));
@@ -855,7 +957,7 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
         n = rows.len(),
         machine = esc(&info.machine)
     );
-    let v = verdict(rows, &info.tlbs);
+    let v = verdict(rows, &info.tlbs, &info.caches);
     if !v.rows.is_empty() {
         let _ = writeln!(s, "<h2>Verdict</h2>");
         for sentence in &v.sentences {
@@ -912,7 +1014,7 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
         }
         let _ = writeln!(s, "</ul>");
     }
-    let t = results_table(rows, &info.tlbs);
+    let t = results_table(rows, &info.tlbs, &info.caches);
     let _ = writeln!(s, "<h2>Results</h2>");
     if !t.same.is_empty() {
         let _ = writeln!(s, "<p>Same on every row: {}.</p>", esc(&same_line(&t.same)));
@@ -1007,7 +1109,7 @@ mod tests {
             row("hashed", 1.00012),
             row("ecpt", 1.00013),
         ];
-        let t = results_table(&rows, &TlbNames::default());
+        let t = results_table(&rows, &TlbNames::default(), &CacheNames::default());
         assert_eq!(t.headers, ["design", "refs/xlat"]);
         assert_eq!(t.numeric, [false, true]);
         let refs: Vec<&str> = t.rows.iter().map(|r| r[1].text.as_str()).collect();
