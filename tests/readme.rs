@@ -60,6 +60,15 @@ const TRACES: [&str; 5] = [
     "chase-1g",
 ];
 
+/// The paragraphs after "What it shows:" up to the main job's time, on one line.
+fn shows_all(text: &str) -> String {
+    let from = text.find("What it shows:").expect("the paragraph");
+    let to = text[from..]
+        .find("On this machine's two cores")
+        .map_or(text.len(), |i| from + i);
+    text[from..to].replace('\n', " ")
+}
+
 fn says(text: &str, claim: &str) {
     assert!(
         text.contains(claim),
@@ -217,6 +226,69 @@ fn what_the_main_job_shows_is_what_the_committed_report_holds() {
             "{:.0} MiB for zipf's {:.1} GiB of touched pages",
             num(zipf, "table_bytes") / (1u64 << 20) as f64,
             num(zipf, "distinct_pages") * 4096.0 / (1u64 << 30) as f64
+        ),
+    );
+    // Cycles, behind Skylake's TLB and caches.
+    let cyc = |t: &str, d: &str| -> f64 {
+        let found: Vec<&HashMap<String, String>> = rows
+            .iter()
+            .filter(|r| {
+                r["trace"].ends_with(t)
+                    && r["design"] == d
+                    && r["cache"] != "none"
+                    && r["huge"] == "off"
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{t} {d} with caches");
+        num(found[0], "cycles_per_translation")
+    };
+    let hp = |d: &str| format!("{:.3}", cyc("hashprobe.ptbt.zst", d));
+    says(
+        &shows_all(&text),
+        &format!(
+            "costs {} cycles per translation against flat's {}, ECPT's {} and x86-64's {}",
+            hp("hashed"),
+            hp("flat:va_bits=48"),
+            hp("ecpt"),
+            hp("x86-64")
+        ),
+    );
+    says(
+        &shows_all(&text),
+        &format!("the inverted table is the costliest ({})", hp("inverted")),
+    );
+    let z = |d: &str| {
+        let v = cyc("zipf-4g", d);
+        if v >= 100.0 {
+            format!("{v:.0}")
+        } else {
+            format!("{v:.1}")
+        }
+    };
+    says(&shows_all(&text), &format!(
+        "a translation costs {} cycles with the flat array, {} with x86-64, {} with ECPT, {} with a hashed table and {} with the inverted table",
+        z("flat:va_bits=48"),
+        z("x86-64"),
+        z("ecpt"),
+        z("hashed"),
+        z("inverted")
+    ));
+    let refs = |d: &str| {
+        rows.iter()
+            .find(|r| {
+                r["trace"].ends_with("hashprobe.ptbt.zst")
+                    && r["design"] == d
+                    && r["cache"] != "none"
+            })
+            .map(|r| format!("{:.4}", num(r, "refs_per_translation")))
+            .unwrap()
+    };
+    assert_eq!(refs("hashed"), refs("flat:va_bits=48"));
+    says(
+        &shows_all(&text),
+        &format!(
+            "as the flat array ({} references per translation)",
+            refs("hashed")
         ),
     );
     // Memory pressure: OPT least at every frame count, then LRU and clock, then FIFO.

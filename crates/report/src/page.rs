@@ -934,6 +934,8 @@ figcaption {{ color: #444; margin-top: 0.4em; }}
 table {{ border-collapse: collapse; font-size: 0.82em; width: 100%; }}
 th, td {{ border-bottom: 1px solid #ddd; padding: 0.2em 0.45em; text-align: left; white-space: nowrap; }}
 th {{ background: #f3f3f3; position: sticky; top: 0; }}
+table.verdict td, table.verdict th {{ white-space: normal; }}
+table.results th, table.results td:not(.n) {{ white-space: normal; overflow-wrap: anywhere; min-width: 3em; }}
 td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 table.sortable th {{ cursor: pointer; }}
 td[title] {{ text-decoration: underline dotted #999; }}
