@@ -1794,7 +1794,18 @@ fn cat_chart<DB: DrawingBackend>(
         let mut chart = builder
             .build_cartesian_2d(0f64..n as f64, y0..y1)
             .map_err(err)?;
-        let names: Vec<&str> = p.cats.iter().map(|c| c.label.as_str()).collect();
+        // A design's parameters make labels that overlap in a small panel: its name alone
+        // (`flat` for `flat:va_bits=48`) when that still tells the bars apart.
+        let full: Vec<&str> = p.cats.iter().map(|c| c.label.as_str()).collect();
+        let short: Vec<&str> = full
+            .iter()
+            .map(|l| l.split(':').next().unwrap_or(l))
+            .collect();
+        let distinct = short
+            .iter()
+            .enumerate()
+            .all(|(i, a)| short[..i].iter().all(|b| b != a));
+        let names = if small && distinct { short } else { full };
         chart
             .configure_mesh()
             .disable_x_mesh()
