@@ -813,56 +813,25 @@ pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts,
         } else {
             format!("Memory references per translation behind {label}")
         };
-        let huge_here = distinct(sel.iter().map(|r| r.huge.as_str()));
-        let log = wants_log(
-            sel.iter()
-                .map(|r| r.refs_per_translation)
-                .filter(|v| *v > 0.0),
+        let bars_data = Bars::new(
+            sel,
+            &traces,
+            &labels,
+            |r| r.refs_per_translation,
+            [
+                "memory references per translation",
+                "memory references per translation (log scale)",
+            ],
         );
         let caption = format!(
-            "Page-table entries read per translated page (walk_refs / translations), by design, for each trace{}{}{}.",
+            "Page-table entries read per translated page (walk_refs / translations), by design, for each trace{}{}.",
             if *tlb == "none" {
                 ": every translation walks".to_string()
             } else {
                 format!(" (TLB: {tlb})")
             },
-            if huge_here.len() > 1 {
-                format!(
-                    "; solid bars with huge pages off, pale bars with huge pages {}",
-                    huge_here
-                        .iter()
-                        .filter(|h| **h != "off")
-                        .copied()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            } else {
-                String::new()
-            },
-            match (log, sel.iter().any(|r| r.refs_per_translation <= 0.0)) {
-                (true, true) => {
-                    "; the axis is logarithmic (the values span orders of magnitude), and a 0 is written on its bar"
-                }
-                (true, false) => "; the axis is logarithmic (the values span orders of magnitude)",
-                _ => "",
-            }
+            bars_data.caption_tail()
         );
-        let bars_data = Bars {
-            traces: traces
-                .iter()
-                .filter(|t| sel.iter().any(|r| r.trace == **t))
-                .map(|t| (*t, labels[t].as_str()))
-                .collect(),
-            designs: distinct(sel.iter().map(|r| r.design.as_str())),
-            huge: huge_here,
-            rows: sel,
-            log,
-            value: |r| r.refs_per_translation,
-            y_desc: [
-                "memory references per translation",
-                "memory references per translation (log scale)",
-            ],
-        };
         sink.emit(
             name,
             title.clone(),
@@ -1436,58 +1405,25 @@ fn cycle_charts(
                     tlb_labels[tlb]
                 )
             };
-            let huge_here = distinct(sel.iter().map(|r| r.huge.as_str()));
-            let log = wants_log(
-                sel.iter()
-                    .map(|r| r.cycles_per_translation)
-                    .filter(|v| *v > 0.0),
+            let data = Bars::new(
+                sel,
+                traces,
+                labels,
+                |r| r.cycles_per_translation,
+                [
+                    "cycles per translation",
+                    "cycles per translation (log scale)",
+                ],
             );
             let caption = format!(
-                "Cycles of page walks per translated page (translation_cycles / translations; a TLB lookup costs none), by design, for each trace, behind {caption_name}{}{}{}.",
+                "Cycles of page walks per translated page (translation_cycles / translations; a TLB lookup costs none), by design, for each trace, behind {caption_name}{}{}.",
                 if *tlb == "none" {
                     ": every translation walks".to_string()
                 } else {
                     format!(" and the TLB {tlb}")
                 },
-                if huge_here.len() > 1 {
-                    format!(
-                        "; solid bars with huge pages off, pale bars with huge pages {}",
-                        huge_here
-                            .iter()
-                            .filter(|h| **h != "off")
-                            .copied()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                } else {
-                    String::new()
-                },
-                match (log, sel.iter().any(|r| r.cycles_per_translation <= 0.0)) {
-                    (true, true) => {
-                        "; the axis is logarithmic (the values span orders of magnitude), and a 0 is written on its bar"
-                    }
-                    (true, false) => {
-                        "; the axis is logarithmic (the values span orders of magnitude)"
-                    }
-                    _ => "",
-                }
+                data.caption_tail()
             );
-            let data = Bars {
-                traces: traces
-                    .iter()
-                    .filter(|t| sel.iter().any(|r| r.trace == **t))
-                    .map(|t| (*t, labels[t].as_str()))
-                    .collect(),
-                designs: distinct(sel.iter().map(|r| r.design.as_str())),
-                huge: huge_here,
-                rows: sel,
-                log,
-                value: |r| r.cycles_per_translation,
-                y_desc: [
-                    "cycles per translation",
-                    "cycles per translation (log scale)",
-                ],
-            };
             sink.emit(
                 name,
                 title.clone(),
@@ -2053,6 +1989,52 @@ struct Bars<'a> {
     value: fn(&RunRow) -> f64,
     /// The value axis's description: on a linear axis, on a log axis.
     y_desc: [&'a str; 2],
+}
+
+impl<'a> Bars<'a> {
+    /// Bars of `value` for `rows`: the traces among `traces` that have rows (with their
+    /// `labels`), the designs and huge-page policies in first-seen order, and a log axis when
+    /// the values span orders of magnitude.
+    fn new(
+        rows: Vec<&'a RunRow>,
+        traces: &[&'a str],
+        labels: &'a HashMap<&str, String>,
+        value: fn(&RunRow) -> f64,
+        y_desc: [&'a str; 2],
+    ) -> Bars<'a> {
+        Bars {
+            traces: traces
+                .iter()
+                .filter(|t| rows.iter().any(|r| r.trace == **t))
+                .map(|t| (*t, labels[t].as_str()))
+                .collect(),
+            designs: distinct(rows.iter().map(|r| r.design.as_str())),
+            huge: distinct(rows.iter().map(|r| r.huge.as_str())),
+            log: wants_log(rows.iter().map(|r| value(r)).filter(|v| *v > 0.0)),
+            rows,
+            value,
+            y_desc,
+        }
+    }
+
+    /// The end of the chart's caption: what pale bars are, and why the axis is logarithmic.
+    fn caption_tail(&self) -> String {
+        let mut tail = String::new();
+        if self.huge.len() > 1 {
+            let others: Vec<&str> = self.huge.iter().copied().filter(|h| *h != "off").collect();
+            tail.push_str(&format!(
+                "; solid bars with huge pages off, pale bars with huge pages {}",
+                others.join(", ")
+            ));
+        }
+        if self.log {
+            tail.push_str("; the axis is logarithmic (the values span orders of magnitude)");
+            if self.rows.iter().any(|r| (self.value)(r) <= 0.0) {
+                tail.push_str(", and a 0 is written on its bar");
+            }
+        }
+        tail
+    }
 }
 
 /// The legend's width for `keys`: room for the longest label.
