@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod common;
+
 fn ptbench_in(dir: &Path, args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_ptbench"))
         .current_dir(dir)
@@ -44,18 +46,7 @@ fn trace(dir: &Path) {
 
 /// The results file's rows as column -> value maps.
 fn results(path: &Path) -> Vec<HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records()
-        .map(|rec| {
-            let rec = rec.unwrap();
-            headers
-                .iter()
-                .zip(rec.iter())
-                .map(|(h, v)| (h.to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
+    common::csv_maps(std::fs::File::open(path).unwrap())
 }
 
 fn skylake_spec() -> String {

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -19,29 +21,10 @@ struct Done {
 
 /// Runs `ptbench args` and waits at most `limit`: past it the child is killed and the test fails.
 fn run_within(args: &[&str], limit: Duration) -> Done {
-    let dir = tempfile::tempdir().unwrap();
-    let err_path = dir.path().join("stderr");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ptbench"))
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().unwrap() {
-            break st;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("ptbench {args:?} still ran after {limit:?}: killed");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let out = common::ptbench_within(limit.as_secs(), None, args);
     Done {
-        status,
-        stderr: std::fs::read_to_string(&err_path).unwrap(),
+        status: out.status,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
 

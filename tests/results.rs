@@ -5,11 +5,10 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 mod common;
-use common::{csv_maps, ptbench};
+use common::{csv_maps, ptbench, ptbench_within};
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
@@ -28,26 +27,6 @@ fn fails(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert_eq!(out.status.code(), Some(1), "{err}");
     err
-}
-
-/// Runs ptbench with `args`, killed (and the test failed) if it takes more than 20 s.
-fn ptbench_within(args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ptbench"))
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > Duration::from_secs(20) {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("ptbench {args:?} still ran after 20 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
 }
 
 /// An experiment of two small generated traces and 4 cells each (2 designs, 2 TLBs),
@@ -94,12 +73,16 @@ fn merge(parts: &[PathBuf], out: &Path) -> Output {
     let mut args = vec!["merge"];
     args.extend(parts.iter().map(|p| s(p)));
     args.extend(["--out", s(out), "--no-report"]);
-    ptbench_within(&args)
+    ptbench_within(20, None, &args)
 }
 
 #[test]
 fn endless_input_is_refused_fast() {
-    let err = fails(&ptbench_within(&["report", "/dev/zero", "--out", "/tmp"]));
+    let err = fails(&ptbench_within(
+        20,
+        None,
+        &["report", "/dev/zero", "--out", "/tmp"],
+    ));
     assert_eq!(
         err,
         "ptbench: error: /dev/zero: not a ptbench results file (it does not start with `trace,design,`)\n"
@@ -122,7 +105,11 @@ fn endless_input_is_refused_fast() {
             while f.write_all(&junk).is_ok() {}
         })
     };
-    let err = fails(&ptbench_within(&["report", s(&fifo), "--out", s(d.path())]));
+    let err = fails(&ptbench_within(
+        20,
+        None,
+        &["report", s(&fifo), "--out", s(d.path())],
+    ));
     writer.join().unwrap();
     assert_eq!(
         err,
@@ -160,12 +147,11 @@ fn a_cut_off_last_line_is_refused_and_resume_repairs_it() {
          interrupted; `ptbench sweep --resume` repairs a sweep's results\n",
         results.display()
     );
-    let err = fails(&ptbench_within(&[
-        "report",
-        s(&results),
-        "--out",
-        s(d.path()),
-    ]));
+    let err = fails(&ptbench_within(
+        20,
+        None,
+        &["report", s(&results), "--out", s(d.path())],
+    ));
     assert_eq!(err, want);
     let err = fails(&merge(&parts, &d.path().join("m")));
     assert_eq!(err, want);
