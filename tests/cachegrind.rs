@@ -117,6 +117,28 @@ fn run_program(
     Some((dir, cg))
 }
 
+/// Runs `ptbench ARGS` in `dir` (a run writing its CSV to standard output) and gives its one
+/// row's numeric columns by name.
+fn ptbench_row(dir: &Path, args: &[&str]) -> std::collections::HashMap<String, u64> {
+    let out = Command::new(env!("CARGO_BIN_EXE_ptbench"))
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("ptbench runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut r = csv::Reader::from_reader(&out.stdout[..]);
+    let head = r.headers().unwrap().clone();
+    let row = r.records().next().expect("one row").unwrap();
+    head.iter()
+        .zip(row.iter())
+        .filter_map(|(h, v)| Some((h.to_string(), v.parse().ok()?)))
+        .collect()
+}
+
 #[test]
 fn cache_misses_equal_cachegrind_misses_with_64_byte_lines() {
     use ptbench_core::AccessKind;
@@ -175,9 +197,9 @@ fn cache_misses_equal_cachegrind_misses_with_64_byte_lines() {
     // The same through `ptbench run`: table reads bypass the caches, accesses at their own
     // addresses, behind a TLB (the fast path) and without (every translation walks).
     for tlb in ["skylake", "none"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_ptbench"))
-            .current_dir(dir.path())
-            .args([
+        let row = ptbench_row(
+            dir.path(),
+            &[
                 "run",
                 "-d",
                 "x86-64",
@@ -190,24 +212,9 @@ fn cache_misses_equal_cachegrind_misses_with_64_byte_lines() {
                 "--csv",
                 "-",
                 "trace.lackey",
-            ])
-            .output()
-            .expect("ptbench runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            ],
         );
-        let mut r = csv::Reader::from_reader(&out.stdout[..]);
-        let head = r.headers().unwrap().clone();
-        let row = r.records().next().expect("one row").unwrap();
-        let col = |k: &str| -> u64 {
-            let i = head
-                .iter()
-                .position(|h| h == k)
-                .unwrap_or_else(|| panic!("no column {k}"));
-            row[i].parse().unwrap()
-        };
+        let col = |k: &str| row[k];
         assert_eq!(col("cache_l1i_accesses"), cg["Ir"], "{tlb}: fetches vs Ir");
         assert_eq!(col("cache_l1i_misses"), cg["I1mr"], "{tlb}: I1mr");
         assert_eq!(
@@ -237,9 +244,9 @@ fn tlb_misses_equal_cachegrind_misses_with_page_sized_lines() {
     };
     let get = |k: &str| cg[k];
 
-    let out = Command::new(env!("CARGO_BIN_EXE_ptbench"))
-        .current_dir(dir.path())
-        .args([
+    let row = ptbench_row(
+        dir.path(),
+        &[
             "run",
             "-q",
             "-d",
@@ -249,24 +256,9 @@ fn tlb_misses_equal_cachegrind_misses_with_page_sized_lines() {
             "--csv",
             "-",
             "trace.lackey",
-        ])
-        .output()
-        .expect("ptbench runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let mut r = csv::Reader::from_reader(&out.stdout[..]);
-    let head = r.headers().unwrap().clone();
-    let row = r.records().next().expect("one row").unwrap();
-    let col = |k: &str| -> u64 {
-        let i = head
-            .iter()
-            .position(|h| h == k)
-            .unwrap_or_else(|| panic!("no column {k}"));
-        row[i].parse().unwrap()
-    };
+    let col = |k: &str| row[k];
 
     // The program exercises every level: misses in each, and far more accesses than misses.
     assert!(get("I1mr") > 0 && get("D1mr") > 1000 && get("ILmr") + get("DLmr") + get("DLmw") > 0);
