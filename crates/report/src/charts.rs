@@ -17,6 +17,7 @@
 //! carries the mark or the ptbench `report.md` beside it links it (reports of older versions),
 //! unless forced.
 
+use crate::findings::first_seen as distinct;
 use crate::{RunRow, WriteError};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -321,12 +322,6 @@ pub fn histogram(text: &str) -> Vec<(u64, u64)> {
             Some((a.parse().ok()?, b.parse().ok()?))
         })
         .collect()
-}
-
-/// Distinct values in first-seen order (linear time).
-fn distinct<'a>(it: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
-    let mut seen: HashSet<&str> = HashSet::new();
-    it.filter(|s| seen.insert(s)).collect()
 }
 
 /// Why charts could not be written.
