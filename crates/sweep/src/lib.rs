@@ -394,8 +394,16 @@ pub fn run(
     let manifest_path = out.join("sweep.toml");
     // Resuming a sweep started from another directory: its rows name traces by paths relative
     // to that directory; the rows added now name them alike.
+    let old_manifest = if opts.resume && manifest_path.exists() && results.exists() {
+        Some(read_manifest(&manifest_path)?)
+    } else {
+        None
+    };
     let adopted;
-    let exp = match resumed_names(exp, opts, &manifest_path, &results)? {
+    let exp = match old_manifest
+        .as_ref()
+        .and_then(|old| resumed_names(exp, old))
+    {
         Some(e) => {
             adopted = e;
             &adopted
@@ -441,8 +449,7 @@ pub fn run(
     };
     let mut done: HashSet<String> = HashSet::new();
     if opts.resume && !existing.is_empty() {
-        if manifest_path.exists() {
-            let old = read_manifest(&manifest_path)?;
+        if let Some(old) = &old_manifest {
             let legacy = format!("{:016x}", exp.hash_by_keys());
             if (old.experiment_hash != manifest.experiment_hash && old.experiment_hash != legacy)
                 || old.shard != manifest.shard
@@ -586,25 +593,16 @@ pub fn run(
     })
 }
 
-/// When `opts` resumes a sweep of the same cells whose manifest names its traces otherwise (it
-/// was started from another directory), `exp` renamed as that manifest names them.
-fn resumed_names(
-    exp: &Experiment,
-    opts: &SweepOptions,
-    manifest_path: &Path,
-    results: &Path,
-) -> Result<Option<Experiment>, SweepError> {
-    if !opts.resume || !manifest_path.exists() || !results.exists() {
-        return Ok(None);
-    }
-    let old = read_manifest(manifest_path)?;
+/// When the sweep being resumed, whose manifest is `old`, ran the same cells but names its traces
+/// otherwise (it was started from another directory): `exp` renamed as `old` names them.
+fn resumed_names(exp: &Experiment, old: &Manifest) -> Option<Experiment> {
     let keys: Vec<&String> = exp.cells.iter().map(|c| &c.key).collect();
     let same_keys =
         old.keys.len() == keys.len() && old.keys.iter().zip(&keys).all(|(a, b)| a == *b);
     if same_keys || old.experiment_hash != format!("{:016x}", exp.hash()) {
-        return Ok(None);
+        return None;
     }
-    Ok(exp.with_keys(&old.keys))
+    exp.with_keys(&old.keys)
 }
 
 /// Replays one trace through its cells; returns the rows of the cells that finished.
