@@ -37,7 +37,7 @@ pub use policy::{
     AnyRepl, BitPlru, Fifo, Lru, PolicyError, RandomRepl, ReplPolicy, Replacement, TreePlru,
 };
 pub use pwc::{PageWalkCache, PwcError, PwcHit, PwcLayout, PwcSpec, MAX_LEVELS};
-pub use spec::{presets, L1Spec, Preset, TlbSpec, TlbSpecError, DEFAULT_SEED};
+pub use spec::{presets, L1Spec, Preset, TlbLatency, TlbSpec, TlbSpecError, DEFAULT_SEED};
 pub use tlb::SetAssocTlb;
 
 use ptbench_core::Pte;

@@ -10,6 +10,13 @@
 //! - `repl=lru|fifo|random|plru|bitplru` (default lru), `seed=N` (random only; default 1, nonzero);
 //!   `l2incl=incl|excl|non` (default non; needs `l2`); `huge=separate|shared` (default separate);
 //!   `asid=on|off` (default on).
+//! - Latencies, in cycles, for the cycle model (`ptbench-replay` with a cache hierarchy):
+//!   `l1_lat=N` an L1 TLB hit (default 1), `l2_lat=N` an L2 hit, as the total from the start of
+//!   the lookup (default 9), `pwc_lat=N` a page-walk-cache lookup, hit or miss (default 1). A TLB
+//!   miss costs the latency of the last level looked up plus the walk. The defaults are
+//!   ChampSim's (`champsim_config.json`: ITLB and DTLB `latency` 1, STLB 8 after them) and the
+//!   EMT artifact's page-walk cache (1 cycle); they print only when changed, so the canonical
+//!   form of a spec that leaves them alone is what it was before they existed.
 //!
 //! Layout and cost: a [`TlbSpec`] is a small `Copy` value; parsing happens once per run, and the
 //! [`Display`](std::fmt::Display) form is canonical (every setting that matters, fixed order), so
@@ -127,6 +134,7 @@ pub fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -
 /// Every key, for suggestions (`pscl2` standing for `pscl2..pscl8`).
 const KEYS: &[&str] = &[
     "l1", "l1i", "l1d", "l2", "pwc", "pscl2", "upwc", "repl", "seed", "l2incl", "huge", "asid",
+    "l1_lat", "l2_lat", "pwc_lat",
 ];
 /// The replacement policies `repl=` takes.
 const POLICIES: &[&str] = &["lru", "fifo", "random", "plru", "bitplru"];
@@ -165,6 +173,34 @@ pub struct TlbSpec {
     pub huge: HugeMode,
     /// Whether entries are tagged with ASIDs.
     pub asid: bool,
+    /// Lookup latencies, for the cycle model.
+    pub lat: TlbLatency,
+}
+
+/// Lookup latencies in cycles (see the module docs): totals from the start of a lookup.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TlbLatency {
+    /// An L1 TLB hit (and the L1 lookup of a miss when there is no L2).
+    pub l1: u32,
+    /// An L2 hit, or an L2 miss before its walk.
+    pub l2: u32,
+    /// A page-walk-cache lookup at the start of a walk, hit or miss.
+    pub pwc: u32,
+}
+
+impl TlbLatency {
+    /// ChampSim's TLB latencies (1, then 8 more for the STLB) and a 1-cycle page-walk cache.
+    pub const DEFAULT: TlbLatency = TlbLatency {
+        l1: 1,
+        l2: 9,
+        pwc: 1,
+    };
+}
+
+impl Default for TlbLatency {
+    fn default() -> TlbLatency {
+        TlbLatency::DEFAULT
+    }
 }
 
 /// The seed `repl=random` uses when none is given.
@@ -195,7 +231,7 @@ impl Preset {
 }
 
 const KNOWN_KEYS: &str =
-    "l1, l1i, l1d, l2, pwc, pscl2..pscl8, upwc, repl, seed, l2incl, huge, asid";
+    "l1, l1i, l1d, l2, pwc, pscl2..pscl8, upwc, repl, seed, l2incl, huge, asid, l1_lat, l2_lat, pwc_lat";
 
 /// ChampSim's paging-structure caches as `per_height`: PSCL5 1 set x 2 ways, PSCL4 1 x 4, PSCL3
 /// 2 x 4, PSCL2 4 x 8 (sets x ways, as ChampSim writes them).
@@ -218,6 +254,7 @@ impl TlbSpec {
         l2incl: Inclusion::NonInclusive,
         huge: HugeMode::Separate,
         asid: true,
+        lat: TlbLatency::DEFAULT,
     };
 
     /// `tiny`: one 4-entry fully associative L1, LRU, no L2 - small enough to follow by hand.
@@ -559,6 +596,18 @@ impl Builder {
                     _ => return Err(bad(key, value, "expected separate or shared")),
                 }
             }
+            "l1_lat" | "l2_lat" | "pwc_lat" => {
+                let cycles = value
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|&c| c <= 1_000_000)
+                    .ok_or_else(|| bad(key, value, "expected a number of cycles, 0 to 1000000"))?;
+                match key {
+                    "l1_lat" => self.spec.lat.l1 = cycles,
+                    "l2_lat" => self.spec.lat.l2 = cycles,
+                    _ => self.spec.lat.pwc = cycles,
+                }
+            }
             "asid" => {
                 self.spec.asid = match value {
                     "on" => true,
@@ -627,6 +676,31 @@ impl Builder {
                     needs: "a TLB (`l1=` or `l1i=`/`l1d=`)",
                 });
             }
+        }
+        for (key, needs, has) in [
+            ("l1_lat", "a TLB (`l1=` or `l1i=`/`l1d=`)", has_tlb),
+            ("l2_lat", "an L2 (`l2=`)", self.spec.l2.is_some()),
+            (
+                "pwc_lat",
+                "a page-walk cache (`pwc=`, `psclN=` or `upwc=`)",
+                !self.spec.pwc.is_none(),
+            ),
+        ] {
+            if self.gave(key) && !has {
+                return Err(TlbSpecError::Missing {
+                    key: key.into(),
+                    needs,
+                });
+            }
+        }
+        if !has_tlb {
+            self.spec.lat.l1 = TlbLatency::DEFAULT.l1;
+        }
+        if self.spec.l2.is_none() {
+            self.spec.lat.l2 = TlbLatency::DEFAULT.l2;
+        }
+        if self.spec.pwc.is_none() {
+            self.spec.lat.pwc = TlbLatency::DEFAULT.pwc;
         }
         if self.gave("asid") && !has_tlb && self.spec.pwc.is_none() {
             return Err(TlbSpecError::Missing {
@@ -699,6 +773,17 @@ impl fmt::Display for TlbSpec {
         }
         if self.has_tlb() || !self.pwc.is_none() {
             items.push(format!("asid={}", if self.asid { "on" } else { "off" }));
+        }
+        // Latencies only when changed: specs that leave them alone print as they always did.
+        let d = TlbLatency::DEFAULT;
+        for (key, v, dv) in [
+            ("l1_lat", self.lat.l1, d.l1),
+            ("l2_lat", self.lat.l2, d.l2),
+            ("pwc_lat", self.lat.pwc, d.pwc),
+        ] {
+            if v != dv {
+                items.push(format!("{key}={v}"));
+            }
         }
         if items.is_empty() {
             f.write_str("none")

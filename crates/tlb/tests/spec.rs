@@ -3,8 +3,8 @@
 use proptest::prelude::*;
 use ptbench_core::PageSize;
 use ptbench_tlb::{
-    presets, Geometry, HugeMode, Inclusion, L1Spec, PwcSpec, ReplPolicy, TlbHierarchy, TlbSpec,
-    TlbSpecError, MAX_LEVELS,
+    presets, Geometry, HugeMode, Inclusion, L1Spec, PwcSpec, ReplPolicy, TlbHierarchy, TlbLatency,
+    TlbSpec, TlbSpecError, MAX_LEVELS,
 };
 
 fn g(entries: u32, ways: u32) -> Geometry {
@@ -343,8 +343,9 @@ fn spec() -> impl Strategy<Value = TlbSpec> {
         incl,
         huge,
         any::<bool>(),
+        (0u32..20, 0u32..40, 0u32..4),
     )
-        .prop_map(|(l1, l2, pwc, repl, l2incl, huge, asid)| {
+        .prop_map(|(l1, l2, pwc, repl, l2incl, huge, asid, lat)| {
             let tlb = l1 != L1Spec::None;
             let l2 = l2.filter(|_| tlb);
             TlbSpec {
@@ -362,6 +363,11 @@ fn spec() -> impl Strategy<Value = TlbSpec> {
                     asid
                 } else {
                     true
+                },
+                lat: TlbLatency {
+                    l1: if tlb { lat.0 } else { 1 },
+                    l2: if l2.is_some() { lat.1 } else { 9 },
+                    pwc: if pwc != PwcSpec::None { lat.2 } else { 1 },
                 },
             }
         })
@@ -396,7 +402,7 @@ fn misspelt_presets_keys_and_policies_get_the_closest_known_one() {
     assert_eq!(
         msg("l1=64x4,pcw=32x4"),
         "unknown TLB spec key `pcw`; did you mean `pwc`? keys: l1, l1i, l1d, l2, pwc, \
-         pscl2..pscl8, upwc, repl, seed, l2incl, huge, asid"
+         pscl2..pscl8, upwc, repl, seed, l2incl, huge, asid, l1_lat, l2_lat, pwc_lat"
     );
     assert_eq!(
         msg("skylake,repl=lur"),
@@ -412,4 +418,46 @@ fn misspelt_presets_keys_and_policies_get_the_closest_known_one() {
         msg("skylake,repl=belady"),
         "bad TLB spec value `repl=belady`: expected lru, fifo, random, plru or bitplru"
     );
+}
+
+#[test]
+fn latencies_default_to_champsims_print_only_when_changed_and_need_their_level() {
+    assert_eq!(
+        TlbSpec::SKYLAKE.lat,
+        TlbLatency {
+            l1: 1,
+            l2: 9,
+            pwc: 1
+        }
+    );
+    // Untouched latencies leave the canonical form as it was.
+    assert_eq!(
+        parse("skylake").to_string(),
+        "l1i=128x8,l1d=64x4,l2=1536x12,repl=lru,l2incl=non,huge=separate,asid=on"
+    );
+    let s = parse("skylake,l2_lat=12,l1_lat=0");
+    assert_eq!(
+        s.lat,
+        TlbLatency {
+            l1: 0,
+            l2: 12,
+            pwc: 1
+        }
+    );
+    assert_eq!(
+        s.to_string(),
+        "l1i=128x8,l1d=64x4,l2=1536x12,repl=lru,l2incl=non,huge=separate,asid=on,l1_lat=0,l2_lat=12"
+    );
+    assert_eq!(parse(&s.to_string()), s);
+    assert_eq!(parse("champsim,pwc_lat=3").lat.pwc, 3);
+    for (text, want) in [
+        ("tiny,l2_lat=3", "`l2_lat` needs an L2"),
+        ("tiny,pwc_lat=3", "`pwc_lat` needs a page-walk cache"),
+        ("l1_lat=2", "`l1_lat` needs a TLB"),
+        ("skylake,l1_lat=fast", "bad TLB spec value `l1_lat=fast`"),
+        ("skylake,l2_lat=2000000", "0 to 1000000"),
+    ] {
+        let e = TlbSpec::parse(text).unwrap_err().to_string();
+        assert!(e.contains(want), "{text}: {e}");
+    }
 }
