@@ -14,7 +14,7 @@ fn caches_lists_each_preset_with_a_spec_that_parses_back() {
     assert_eq!(lines[3], "skylake");
     assert_eq!(
         lines[5],
-        "    = l1i=512x8,l1d=512x8,l2=4096x4,llc=131072x16,line=64,repl=lru,l1_lat=4,l2_lat=12,llc_lat=42,mem_lat=250,walker=l1d,ptes=cached"
+        "    = l1i=512x8,l1d=512x8,l2=4096x4,llc=131072x16,line=64,repl=lru,l1_lat=4,l2_lat=12,llc_lat=42,mem_lat=250,walker=l1d,ptes=cached,fault_lat=5000,disk_lat=350000"
     );
     assert_eq!(lines[6], "emt");
     for p in ptbench_tlb::cache_presets() {

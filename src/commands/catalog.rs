@@ -38,7 +38,9 @@ pub fn tlbs() -> Result<()> {
          repl=lru|fifo|random|plru|bitplru  replacement (seed=N for random)\n  \
          l2incl=incl|excl|non       L1/L2 inclusion\n  \
          huge=separate|shared       arrays per page size, or one array for all sizes\n  \
-         asid=on|off                ASID-tagged entries, or flush on every context switch"
+         asid=on|off                ASID-tagged entries, or flush on every context switch\n  \
+         l1_lat l2_lat pwc_lat=CYCLES  with --cache: an L1 hit, an L2 hit (total), a page-walk-cache\n  \
+                                    lookup (defaults 1, 9, 1: ChampSim's TLBs, EMT's walk cache)"
     );
     Ok(())
 }
@@ -55,7 +57,9 @@ pub fn caches() -> Result<()> {
          repl=lru|fifo|random|plru|bitplru  replacement of every level\n  \
          l1_lat l2_lat llc_lat mem_lat=CYCLES  load-to-use latency of a hit at each level, and of memory\n  \
          walker=l1d|l2              where page-table reads enter the hierarchy\n  \
-         ptes=cached|bypass         page-table reads through the caches, or straight to memory\n\n\
+         ptes=cached|bypass         page-table reads through the caches, or straight to memory\n  \
+         fault_lat=CYCLES           a page fault's handling apart from its walks (default 5000)\n  \
+         disk_lat=CYCLES            added per page a fault reads from or writes to disk (default 350000)\n\n\
          Counting follows cachegrind: an access spanning two lines is one access that misses if either\n\
          line misses; a level is looked up when the level above missed; write-allocate; no level\n\
          back-invalidates. `tests/cachegrind.rs` holds the model to cachegrind's I1, D1 and LL misses."

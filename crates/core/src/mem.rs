@@ -111,6 +111,8 @@ pub struct PhysMem {
     recording: Cell<bool>,
     /// The step the next read belongs to, and whether a parallel group is open.
     step: Cell<(u16, bool)>,
+    /// In an open parallel group: the lane reads go to (step + lane), and how many lanes read.
+    lanes: Cell<(u16, u16)>,
     /// Reads logged since recording started (or was last taken).
     reads: RefCell<Vec<TableRead>>,
 }
@@ -123,7 +125,8 @@ pub struct TableRead {
     /// Bytes read (an entry, or a bucket or slot read as one reference).
     pub bytes: u32,
     /// Its dependency step: reads of one step are issued together and the step costs its
-    /// slowest read; a step starts when the one before ended.
+    /// slowest read; a step starts when the one before ended. Steps are not always in read
+    /// order (see [`PhysMem::parallel_lane`]).
     pub step: u16,
 }
 
@@ -160,6 +163,7 @@ impl PhysMem {
             freed: Vec::new(),
             recording: Cell::new(false),
             step: Cell::new((0, false)),
+            lanes: Cell::new((0, 0)),
             reads: RefCell::new(Vec::new()),
         })
     }
@@ -190,23 +194,41 @@ impl PhysMem {
     pub fn begin_parallel(&self) {
         let (step, _) = self.step.get();
         self.step.set((step, true));
+        self.lanes.set((0, 0));
     }
 
-    /// Closes a parallel group: the next read starts a new step (if the group read anything).
+    /// In an open parallel group, sends the next reads to lane `lane`: step `group + lane`, so
+    /// that reads which must wait for a lane-0 read (an elastic cuckoo walk's fallback probes
+    /// after its cuckoo walk cache's way missed) form a later step while the group's other
+    /// reads stay in its first, whatever order they are made in. Outside a group it does
+    /// nothing.
+    #[inline(always)]
+    pub fn parallel_lane(&self, lane: u16) {
+        let (_, used) = self.lanes.get();
+        self.lanes.set((lane, used));
+    }
+
+    /// Closes a parallel group: the next read starts the step after the group's last lane (the
+    /// group's own step, if it read nothing).
     #[inline(always)]
     pub fn end_parallel(&self) {
         let (step, _) = self.step.get();
-        let used = self.reads.borrow().last().is_some_and(|r| r.step == step);
-        self.step
-            .set((if used { step.wrapping_add(1) } else { step }, false));
+        let (_, used) = self.lanes.get();
+        self.step.set((step.wrapping_add(used), false));
+        self.lanes.set((0, 0));
     }
 
     #[cold]
     #[inline(never)]
     fn log_read(&self, pa: PhysAddr, bytes: u32) {
         let (step, parallel) = self.step.get();
-        self.reads.borrow_mut().push(TableRead { pa, bytes, step });
-        if !parallel {
+        if parallel {
+            let (lane, used) = self.lanes.get();
+            self.lanes.set((lane, used.max(lane + 1)));
+            let step = step.wrapping_add(lane);
+            self.reads.borrow_mut().push(TableRead { pa, bytes, step });
+        } else {
+            self.reads.borrow_mut().push(TableRead { pa, bytes, step });
             self.step.set((step.wrapping_add(1), false));
         }
     }
@@ -477,6 +499,15 @@ mod tests {
         mem.begin_parallel();
         mem.end_parallel(); // an empty group takes no step
         mem.read(PhysAddr(t.0 + 16), EntryWidth::U64, &mut cost);
+        // A group with a second lane: its reads wait for the first lane's, whatever their order.
+        mem.begin_parallel();
+        mem.read(PhysAddr(t.0 + 24), EntryWidth::U64, &mut cost);
+        mem.parallel_lane(1);
+        mem.read(PhysAddr(t.0 + 32), EntryWidth::U64, &mut cost);
+        mem.parallel_lane(0);
+        mem.read(PhysAddr(t.0 + 40), EntryWidth::U64, &mut cost);
+        mem.end_parallel();
+        mem.read(PhysAddr(t.0 + 48), EntryWidth::U64, &mut cost);
         mem.take_reads(&mut out);
         let got: Vec<(u64, u32, u16)> = out
             .iter()
@@ -484,9 +515,19 @@ mod tests {
             .collect();
         assert_eq!(
             got,
-            [(0, 8, 0), (8, 4, 1), (64, 32, 2), (128, 32, 2), (16, 8, 3)]
+            [
+                (0, 8, 0),
+                (8, 4, 1),
+                (64, 32, 2),
+                (128, 32, 2),
+                (16, 8, 3),
+                (24, 8, 4),
+                (32, 8, 5),
+                (40, 8, 4),
+                (48, 8, 6)
+            ]
         );
-        assert_eq!(cost.refs, 6);
+        assert_eq!(cost.refs, 10);
         mem.read(t, EntryWidth::U64, &mut cost);
         mem.take_reads(&mut out);
         assert_eq!(out.len(), 1);

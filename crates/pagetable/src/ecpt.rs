@@ -73,9 +73,12 @@
 //! mappings inside each 2 MiB and 1 GiB region (for overlap checks only); walks never use it.
 //!
 //! Cycles (with a cache model): every read of a walk (each way of each page size, old slots
-//! during a resize) is issued at once, one parallel step that costs its slowest read; with the
-//! cuckoo walk cache the probes it leaves form that step (a mispredicted way's fallback probes are
-//! counted in the same step: a lower bound).
+//! during a resize) is issued at once, one parallel step that costs its slowest read. With the
+//! cuckoo walk cache (a page-walk cache in the TLB spec: `pwc=`), its lookup costs `pwc_lat`, a
+//! size it predicts a way for reads only that way's slot (and its old slot during a resize) in
+//! the first step, alongside the sizes it has no prediction for (every way); a predicted way
+//! that misses sends that size's fallback probes of every way to a second step, which waits
+//! for the first.
 
 use crate::spec::{DesignConfig, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{
@@ -1239,6 +1242,8 @@ impl Ecpt {
                         found = Some(p);
                         continue;
                     }
+                    // The predicted way missed: the fallback probes wait for that answer.
+                    mem.parallel_lane(1);
                 }
             }
             for w in 0..g.ways {
@@ -1247,6 +1252,7 @@ impl Ecpt {
                     cache.fill(1, ckey, PhysAddr(w as u64));
                 }
             }
+            mem.parallel_lane(0);
         }
         found
     }
@@ -1350,7 +1356,18 @@ mod tests {
             Some(pte(8))
         );
         assert_eq!((cost.refs, cost.probes), (1, 1));
-        // A stale way (as after a kick) costs the wrong way plus every way, and is corrected.
+        // Steps, for the cycle model: a right prediction is one read in one step.
+        let steps = |mem: &PhysMem| {
+            let mut reads = Vec::new();
+            mem.take_reads(&mut reads);
+            reads.iter().map(|r| r.step).collect::<Vec<_>>()
+        };
+        mem.record_reads(true);
+        let mut cost = WalkCost::default();
+        pt.walk_cached(&mem, Vpn(0x101), &mut cost, &mut cwc);
+        assert_eq!(steps(&mem), [0]);
+        // A stale way (as after a kick) costs the wrong way plus every way, and is corrected;
+        // the fallback probes wait for the wrong way's answer: a second step.
         let key = *cwc.0.keys().next().unwrap();
         let right = cwc.0[&key];
         cwc.0.insert(key, PhysAddr((right.0 + 1) % 3));
@@ -1360,7 +1377,13 @@ mod tests {
             Some(pte(8))
         );
         assert_eq!(cost.refs, 4);
+        assert_eq!(steps(&mem), [0, 1, 1, 1]);
         assert_eq!(cwc.0[&key], right);
+        // With no prediction every way is probed at once: one step.
+        cwc.0.clear();
+        pt.walk_cached(&mem, Vpn(0x101), &mut cost, &mut cwc);
+        assert_eq!(steps(&mem), [0, 0, 0]);
+        mem.record_reads(false);
         // An unmapped page of a cached cluster is still not found.
         let mut cost = WalkCost::default();
         assert_eq!(pt.walk_cached(&mem, Vpn(0x102), &mut cost, &mut cwc), None);

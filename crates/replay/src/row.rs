@@ -91,7 +91,7 @@ pub fn run_row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> Ru
 
 /// The cache and cycle columns of a row (`none` and zeros without a cache model).
 fn cycle_columns(c: &CycleStats, translations: u64, opts: &SimOptions, rest: RunRow) -> RunRow {
-    let translation_cycles = c.walk_cycles;
+    let translation_cycles = c.translation_cycles;
     let [l1d, l2, llc, mem] = c.cache.pte_served;
     RunRow {
         cache: opts.cache.to_string(),
@@ -119,6 +119,8 @@ fn cycle_columns(c: &CycleStats, translations: u64, opts: &SimOptions, rest: Run
         cache_l2_misses: c.cache.l2.misses,
         cache_llc_accesses: c.cache.llc.accesses,
         cache_llc_misses: c.cache.llc.misses,
+        fault_cycles: c.fault_cycles,
+        walk_cycles_histogram: c.walk_cycles_histogram.clone(),
         ..rest
     }
 }

@@ -138,3 +138,127 @@ fn a_tlb_hit_walks_nothing_and_data_still_goes_through_the_caches() {
     assert_eq!(s.cycles.cache.l1i.misses, 10);
     assert!(s.cycles.walk_cycles > 0);
 }
+
+fn run_with(design: &str, tlb: &str, opts: SimOptions, t: &[Access]) -> Stats {
+    let mut s = Sim::build_with_tlb(
+        &DesignSpec::parse(design).unwrap(),
+        &TlbSpec::parse(tlb).unwrap(),
+        &opts,
+    )
+    .unwrap();
+    s.replay(t, 0).unwrap();
+    s.stats()
+}
+
+#[test]
+fn a_page_walk_cache_hit_costs_its_latency_plus_the_levels_below() {
+    // 40 pages of one 2 MiB region: after the first pass the PSCL2 entry (pointing at the leaf
+    // table) hits, and each walk reads the leaf entry alone.
+    for pwc_lat in [1, 3] {
+        let tlb = format!("pwc=16x4,pwc_lat={pwc_lat}");
+        let mut sim = sim("x86-64", &tlb, "mem_lat=100");
+        let t = fetches(40, 3);
+        let (first, rest) = t.split_at(40);
+        sim.replay(first, 0).unwrap();
+        let a = sim.stats();
+        // Every walk pays the lookup, hit or miss, then mem_lat per read.
+        assert_eq!(a.cycles.walk_cycles, a.walks * pwc_lat + a.walk_refs * 100);
+        sim.replay(rest, 40).unwrap();
+        let b = sim.stats();
+        assert_eq!((b.walks - a.walks, b.walk_refs - a.walk_refs), (80, 80));
+        assert_eq!(
+            b.cycles.walk_cycles - a.cycles.walk_cycles,
+            80 * (pwc_lat + 100),
+            "pwc_lat={pwc_lat}"
+        );
+        assert_eq!(b.cycles.walk_cycles_p50, pwc_lat + 100);
+    }
+    // Without page-walk caches no lookup is paid.
+    let s = run("x86-64", "none", "mem_lat=100", &fetches(40, 3));
+    assert_eq!(s.cycles.walk_cycles, s.walk_refs * 100);
+}
+
+#[test]
+fn a_translation_costs_its_tlb_lookup_plus_its_walks() {
+    // 20 pages (10 data, 10 code), 5 passes: 20 cold misses (each a walk, a fault and a retry),
+    // then 80 L1 hits. Fetches and loads alike.
+    let t = trace(10, 5);
+    let s = run("x86-64", "skylake,l1_lat=2,l2_lat=10", "mem_lat=100", &t);
+    let tlb = (s.translations, s.walks);
+    assert_eq!(tlb, (100, 40));
+    assert_eq!(s.cycles.walk_cycles, s.walk_refs * 100);
+    assert_eq!(
+        s.cycles.translation_cycles,
+        80 * 2 + 20 * 10 + s.cycles.walk_cycles,
+        "L1 hits at l1_lat, L1 misses at l2_lat (the total of an L2 lookup), then the walks"
+    );
+    // Without an L2 a miss costs the L1 lookup.
+    let s = run("x86-64", "l1=64x4,l1_lat=2", "mem_lat=100", &t);
+    assert_eq!(s.cycles.translation_cycles, 100 * 2 + s.cycles.walk_cycles);
+    // The defaults: 1 and 9 cycles.
+    let s = run("x86-64", "skylake", "mem_lat=100", &t);
+    assert_eq!(
+        s.cycles.translation_cycles,
+        80 + 20 * 9 + s.cycles.walk_cycles
+    );
+    // Without TLBs a translation costs its walks.
+    let s = run("x86-64", "none", "mem_lat=100", &t);
+    assert_eq!(s.cycles.translation_cycles, s.cycles.walk_cycles);
+}
+
+#[test]
+fn faults_cost_fault_lat_each_plus_disk_lat_per_page_moved() {
+    // No memory limit: every distinct page is one minor fault, nothing touches the disk.
+    let t = trace(10, 2);
+    let s = run(
+        "x86-64",
+        "none",
+        "mem_lat=100,fault_lat=1000,disk_lat=50000",
+        &t,
+    );
+    assert_eq!((s.page_faults, s.os.disk_reads + s.os.disk_writes), (20, 0));
+    assert_eq!(s.cycles.fault_cycles, 20 * 1000);
+    // Four frames for 20 pages, stores: pages are evicted dirty and read back from swap.
+    let stores: Vec<Access> = (0..3)
+        .flat_map(|_| (0..20u64).map(|p| Access::new(AccessKind::Write, 0x4000_0000 + p * 4096, 8)))
+        .collect();
+    let mut opts = SimOptions {
+        cache: "mem_lat=100,fault_lat=1000,disk_lat=50000".parse().unwrap(),
+        ..SimOptions::default()
+    };
+    opts.os.frames = Some(4);
+    let s = run_with("x86-64", "none", opts, &stores);
+    // LRU over a loop larger than memory: every access faults; the first 20 are minor, the
+    // other 40 read their page back; every eviction wrote a dirty page.
+    assert_eq!(s.page_faults, 60);
+    assert_eq!((s.os.disk_reads, s.os.disk_writes), (40, 56));
+    assert_eq!(s.cycles.fault_cycles, 60 * 1000 + (40 + 56) * 50000);
+    // Fault costs are apart: translation cycles are the walks (no TLB).
+    assert_eq!(s.cycles.translation_cycles, s.cycles.walk_cycles);
+}
+
+#[test]
+fn an_elastic_cuckoo_walk_with_its_walk_cache_is_one_step_or_two_after_a_wrong_way() {
+    // Many pages into a small ECPT: kicks and resizes move clusters between ways, so cached
+    // ways go stale. Every walk costs the lookup plus one mem_lat, or two after a wrong way.
+    let t = fetches(3000, 2);
+    let s = run("ecpt:entries=64", "pwc=64x4", "mem_lat=100", &t);
+    let plain = run("ecpt:entries=64", "none", "mem_lat=100", &t);
+    assert_eq!(s.digest, plain.digest);
+    let values: Vec<u64> = s
+        .cycles
+        .walk_cycles_histogram
+        .split(';')
+        .map(|p| p.split_once(':').unwrap().0.parse().unwrap())
+        .collect();
+    // The first walk read nothing (an empty table): the lookup alone.
+    assert_eq!(values, [1, 101, 201], "{}", s.cycles.walk_cycles_histogram);
+    let plain_values: Vec<&str> = plain.cycles.walk_cycles_histogram.split(';').collect();
+    assert_eq!(
+        plain_values.len(),
+        2,
+        "{}",
+        plain.cycles.walk_cycles_histogram
+    );
+    assert!(plain_values[0].starts_with("0:") && plain_values[1].starts_with("100:"));
+}

@@ -196,7 +196,8 @@ pub struct RunRow {
     /// Most cycles of one walk.
     #[serde(default)]
     pub walk_cycles_max: u64,
-    /// Cycles of translations: walks (TLB lookups cost no cycles yet).
+    /// Cycles of translations: TLB lookups (at the TLB spec's `l1_lat`, `l2_lat`) plus walks,
+    /// the retries after faults included.
     #[serde(default)]
     pub translation_cycles: u64,
     /// Table reads served by the L1D.
@@ -235,6 +236,14 @@ pub struct RunRow {
     /// Of those, misses.
     #[serde(default)]
     pub cache_llc_misses: u64,
+    /// Cycles of faults' handling apart from their walks: the cache spec's `fault_lat` per fault
+    /// plus `disk_lat` per page read from or written to disk.
+    #[serde(default)]
+    pub fault_cycles: u64,
+    /// Cycles of every walk as `value:count` pairs (`;`-separated, increasing; exact below 2048
+    /// cycles, within 0.1% above); empty without a cache model.
+    #[serde(default)]
+    pub walk_cycles_histogram: String,
 }
 
 fn none() -> String {
@@ -269,6 +278,8 @@ pub const LATER_COLUMNS: &[&str] = &[
     "cache_l2_misses",
     "cache_llc_accesses",
     "cache_llc_misses",
+    "fault_cycles",
+    "walk_cycles_histogram",
 ];
 
 /// The first characters that make a spreadsheet read a cell as a formula (OWASP's list).

@@ -325,17 +325,26 @@ fn check_lists(r: &RunRow) -> Result<(), (&'static str, String)> {
             ));
         }
     }
-    let h = &r.walk_refs_histogram;
-    if !h.is_empty() {
+    for (column, h, unit) in [
+        ("walk_refs_histogram", &r.walk_refs_histogram, "refs:walks"),
+        (
+            "walk_cycles_histogram",
+            &r.walk_cycles_histogram,
+            "cycles:walks",
+        ),
+    ] {
+        if h.is_empty() {
+            continue;
+        }
         for pair in h.split(';') {
             let ok = pair
                 .split_once(':')
                 .is_some_and(|(a, b)| a.parse::<u64>().is_ok() && b.parse::<u64>().is_ok());
             if !ok {
                 return Err((
-                    "walk_refs_histogram",
+                    column,
                     format!(
-                        "`{h}` is not `refs:walks` count pairs separated by `;` (like `1:5;4:380`): `{pair}`"
+                        "`{h}` is not `{unit}` count pairs separated by `;` (like `1:5;4:380`): `{pair}`"
                     ),
                 ));
             }

@@ -28,6 +28,7 @@ mod tlb;
 
 pub use cache::{
     cache_presets, CacheHierarchy, CachePreset, CacheSpec, CacheSpecError, CacheStats, Served,
+    DEFAULT_DISK_LAT, DEFAULT_FAULT_LAT,
 };
 pub use geometry::{Geometry, GeometryError, MAX_ENTRIES};
 pub use hierarchy::{
