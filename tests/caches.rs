@@ -120,3 +120,27 @@ fn a_sweep_has_a_cache_axis_whose_keys_resume() {
         "{err}"
     );
 }
+
+#[test]
+fn designs_say_the_shape_of_their_walks() {
+    let out = ptbench(&["designs"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let walk_of = |design: &str| -> String {
+        let block = text
+            .split("\n")
+            .skip_while(|l| *l != design)
+            .skip(1)
+            .take_while(|l| l.starts_with("    "))
+            .find(|l| l.starts_with("    walk (cycles, with --cache): "))
+            .unwrap_or_else(|| panic!("{design}: no walk line in\n{text}"));
+        block.to_string()
+    };
+    assert!(walk_of("x86-64").contains("a chain"));
+    assert!(walk_of("x86-64").contains("pwc_lat"));
+    assert!(walk_of("flat").contains("one read"));
+    assert!(walk_of("hashed").contains("a chain of buckets"));
+    assert!(walk_of("inverted").contains("the hash anchor, then"));
+    assert!(walk_of("ecpt").contains("one parallel step"));
+    assert!(walk_of("ecpt").contains("second step"));
+}

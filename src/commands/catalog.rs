@@ -19,6 +19,7 @@ pub fn designs() -> Result<()> {
         for p in d.params {
             outln!("    {:<10} default {:<8} {}", p.key, p.default, p.help);
         }
+        outln!("    walk (cycles, with --cache): {}", d.walk);
     }
     outln!("\nA SPEC is NAME[:key=value,...], e.g. radix:levels=3,pobits=14");
     Ok(())

@@ -244,6 +244,7 @@ impl Default for EcptConfig {
 
 impl DesignConfig for EcptConfig {
     const NAME: &'static str = "ecpt";
+    const WALK: &'static str = "one parallel step: every way of every page size in use (and old slots during a resize) read at once, costing the slowest; with the cuckoo walk cache (pwc=) a lookup (pwc_lat), the predicted way only, and a second step of every way after a wrong prediction";
     const SUMMARY: &'static str =
         "elastic cuckoo page tables (ASPLOS 2020): d-ary cuckoo hashing per page size, clustered slots, gradual resizing";
     const PARAMS: &'static [ParamInfo] = &[

@@ -13,6 +13,8 @@
 //! them sparse, so host memory follows the pages touched, not `va_bits`). Mapping a huge page
 //! writes every slot it covers.
 //!
+//! Cycles (with a cache model): one read, so a walk costs that read's latency.
+//!
 //! Default: `va_bits=48`, the user-space addresses of Linux programs (47 bits) and x86-64's
 //! four-level width, so `flat` alone replays a native program's trace; storage is sparse, so the
 //! width costs the simulator nothing. The canonical spec always names `va_bits`
@@ -298,6 +300,7 @@ impl PageTable for Flat {
 
 impl DesignConfig for FlatConfig {
     const NAME: &'static str = "flat";
+    const WALK: &'static str = "one read: the entry at base + 8 * vpn";
     const SUMMARY: &'static str =
         "one linear array of 8-byte PTEs indexed by VPN, sized for the whole virtual address space";
     const PARAMS: &'static [ParamInfo] = &[

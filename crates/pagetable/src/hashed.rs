@@ -231,6 +231,7 @@ impl Default for HashedConfig {
 
 impl DesignConfig for HashedConfig {
     const NAME: &'static str = "hashed";
+    const WALK: &'static str = "a chain of buckets, each one read (its slots share a line), each waiting for the one before; one table per page size in use, probed in turn";
     const SUMMARY: &'static str =
         "global hashed table (Itanium VHPT long format): (tag, PTE) buckets of one cache line, one table per page size, resized by load";
     const PARAMS: &'static [ParamInfo] = &[

@@ -820,6 +820,7 @@ impl PageTable for Inverted {
 
 impl DesignConfig for InvertedConfig {
     const NAME: &'static str = "inverted";
+    const WALK: &'static str = "a chain: the hash anchor, then each entry of the collision chain, each read waiting for the one before";
     const SUMMARY: &'static str =
         "inverted page table: one 16-byte entry per physical frame, found through a hash anchor table";
     const PARAMS: &'static [ParamInfo] = &[

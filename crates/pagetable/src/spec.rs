@@ -186,6 +186,8 @@ pub trait DesignConfig: Sized + Clone + fmt::Debug + PartialEq {
     const NAME: &'static str;
     /// One line on what it is, for `ptbench designs`.
     const SUMMARY: &'static str;
+    /// The shape of a walk for the cycle model: which reads wait for which, for `ptbench designs`.
+    const WALK: &'static str;
     /// Its parameters, with defaults.
     const PARAMS: &'static [ParamInfo];
     /// The table type.
@@ -216,6 +218,8 @@ pub struct DesignInfo {
     pub summary: &'static str,
     /// Its parameters (none for presets).
     pub params: &'static [ParamInfo],
+    /// The shape of its walks, for the cycle model ([`DesignConfig::WALK`]).
+    pub walk: &'static str,
 }
 
 const fn info<C: DesignConfig>() -> DesignInfo {
@@ -223,6 +227,7 @@ const fn info<C: DesignConfig>() -> DesignInfo {
         name: C::NAME,
         summary: C::SUMMARY,
         params: C::PARAMS,
+        walk: C::WALK,
     }
 }
 
@@ -251,16 +256,19 @@ pub const CATALOG: &[DesignInfo] = &[
         name: PRESETS[0].0,
         summary: PRESETS[0].1,
         params: &[],
+        walk: RadixConfig::WALK,
     },
     DesignInfo {
         name: PRESETS[1].0,
         summary: PRESETS[1].1,
         params: &[],
+        walk: RadixConfig::WALK,
     },
     DesignInfo {
         name: PRESETS[2].0,
         summary: PRESETS[2].1,
         params: &[],
+        walk: RadixConfig::WALK,
     },
     info::<FlatConfig>(),
     info::<HashedConfig>(),
@@ -539,6 +547,7 @@ fn parse_int_checked(s: &str) -> Result<u64, IntError> {
 
 impl DesignConfig for RadixConfig {
     const NAME: &'static str = "radix";
+    const WALK: &'static str = "a chain: each level's entry names the next table, so each read waits for the one before; a page-walk-cache hit costs pwc_lat and skips the levels above the table it names";
     const SUMMARY: &'static str =
         "n-level radix table, one page per table (the multi-level page-table assignment)";
     const PARAMS: &'static [ParamInfo] = &[
@@ -612,6 +621,7 @@ pub struct ReferenceConfig {
 impl DesignConfig for ReferenceConfig {
     const NAME: &'static str = "reference";
     const SUMMARY: &'static str = "BTreeMap oracle for tests: no simulated memory, zero cost";
+    const WALK: &'static str = "reads nothing: no cycles";
     const PARAMS: &'static [ParamInfo] = &[
         ParamInfo {
             key: "pobits",
