@@ -81,7 +81,12 @@ fn cycles_come_first_and_the_verdict_ranks_by_them() {
     let out = d.path().join("rep");
 
     // The three cycle charts, drawn and linked before every other chart.
-    for name in ["cycles_per_translation", "walk_cycles", "pte_served"] {
+    for name in [
+        "cycles_per_translation",
+        "walk_cycles",
+        "walk_cycles_cdf",
+        "pte_served",
+    ] {
         for ext in ["png", "svg"] {
             let f = out.join(format!("{name}.{ext}"));
             assert!(f.is_file(), "{} missing", f.display());
@@ -96,17 +101,43 @@ fn cycles_come_first_and_the_verdict_ranks_by_them() {
         .filter(|l| l.ends_with(".png"))
         .collect();
     assert_eq!(
-        &links[..7],
+        &links[..9],
         [
             "cycles_per_translation.png",
             "cycles_per_translation_2.png",
             "walk_cycles.png",
+            "walk_cycles_cdf.png",
             "walk_cycles_2.png",
+            "walk_cycles_cdf_2.png",
             "pte_served.png",
             "pte_served_2.png",
             "refs_per_translation.png"
         ]
     );
+    assert!(md.contains("### Walk latency behind skylake's caches\n"));
+    // The CDF's data: each row's histogram counts every walk, and (exact below 2048 cycles)
+    // its values sum to walk_cycles.
+    for r in &all {
+        let pairs: Vec<(u64, u64)> = r["walk_cycles_histogram"]
+            .split(';')
+            .map(|p| {
+                let (v, c) = p.split_once(':').unwrap();
+                (v.parse().unwrap(), c.parse().unwrap())
+            })
+            .collect();
+        let walks: u64 = r["walks"].parse().unwrap();
+        assert_eq!(
+            pairs.iter().map(|p| p.1).sum::<u64>(),
+            walks,
+            "{}",
+            r["design"]
+        );
+        assert!(pairs.windows(2).all(|w| w[0].0 < w[1].0));
+        if pairs.iter().all(|p| p.0 < 2048) {
+            let total: u64 = pairs.iter().map(|(v, c)| v * c).sum();
+            assert_eq!(total.to_string(), r["walk_cycles"], "{}", r["design"]);
+        }
+    }
     assert!(md.contains("### Cycles per translation behind skylake's caches, no TLB\n"));
     assert!(md.contains("### Cycles per translation behind emt's caches, no TLB\n"));
     assert!(out.join("cycles_per_translation_2.png").is_file());

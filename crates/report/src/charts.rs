@@ -1411,7 +1411,7 @@ fn cycle_charts(
                 ],
             );
             let caption = format!(
-                "Cycles of page walks per translated page (translation_cycles / translations; a TLB lookup costs none), by design, for each trace, behind {caption_name}{}{}.",
+                "Cycles per translated page (translation_cycles / translations: the TLB lookup, at the TLB spec's l1_lat and l2_lat, plus the page walks; fault handling apart), by design, for each trace, behind {caption_name}{}{}.",
                 if *tlb == "none" {
                     ": every translation walks".to_string()
                 } else {
@@ -1539,7 +1539,7 @@ fn cycle_charts(
                 .map(|(i, p)| Key::Marker(p.to_string(), i)),
         );
         let caption = format!(
-            "The cycles of one walk behind {caption_name}{said}: its median, 90th and 99th percentile and its maximum (walk_cycles_p50, _p90, _p99, _max; the results hold no per-walk cycle histogram, so these four points stand for the distribution), left to right for each design, a panel per trace{}.",
+            "The cycles of one walk behind {caption_name}{said}: its median, 90th and 99th percentile and its maximum (walk_cycles_p50, _p90, _p99, _max), left to right for each design, a panel per trace{}.",
             if log {
                 "; the axis is logarithmic (the values span orders of magnitude)"
             } else {
@@ -1557,6 +1557,86 @@ fn cycle_charts(
                 CatStyle::Percentiles { log },
                 &keys
             ))),
+        )?;
+
+        // The whole distribution, from each row's walk_cycles_histogram: one huge-page policy
+        // (`off` when there), a line per design.
+        let with_hist: Vec<&RunRow> = walked
+            .iter()
+            .copied()
+            .filter(|r| !r.walk_cycles_histogram.is_empty())
+            .collect();
+        let huge = distinct(with_hist.iter().map(|r| r.huge.as_str()));
+        let one_huge = if huge.contains(&"off") {
+            "off"
+        } else {
+            huge.first().copied().unwrap_or("off")
+        };
+        let with_hist: Vec<&RunRow> = with_hist
+            .into_iter()
+            .filter(|r| r.huge == one_huge)
+            .collect();
+        let title = format!("Walk latency behind {title_name}");
+        let cdf_panels: Vec<Panel> = panel_of
+            .iter()
+            .map(|t| Panel {
+                title: labels[t].clone(),
+                series: with_hist
+                    .iter()
+                    .filter(|r| r.trace == *t)
+                    .map(|r| Series {
+                        label: r.design.clone(),
+                        colour: design_colour(&r.design),
+                        points: cdf_points(&histogram(&r.walk_cycles_histogram)),
+                    })
+                    .collect(),
+            })
+            .filter(|p| !p.series.is_empty())
+            .collect();
+        if cdf_panels.is_empty() {
+            sink.emit(
+                format!("walk_cycles_cdf{suffix}"),
+                title,
+                String::new(),
+                SIZE,
+                Err(format!(
+                    "no rows behind {title_name} carry a walk_cycles_histogram"
+                )),
+            )?;
+            continue;
+        }
+        let log = wants_log(
+            cdf_panels
+                .iter()
+                .flat_map(|p| p.series.iter().flat_map(|s| s.points.iter()))
+                .map(|(x, _)| *x)
+                .filter(|x| *x > 0.0),
+        );
+        let axes = Axes {
+            desc: ("cycles of one walk", "fraction of walks at or below"),
+            log: (log, false),
+            units: (Unit::Count, Unit::Fraction),
+        };
+        let caption = format!(
+            "The fraction of walks that took at most N cycles (a CDF from each design's walk_cycles_histogram) behind {caption_name}{said}{}, a line per design and a panel per trace{}.",
+            if one_huge == "off" {
+                String::new()
+            } else {
+                format!(", huge pages {one_huge}")
+            },
+            if log {
+                "; the cycle axis is logarithmic (walks that read nothing, at 0 cycles, are off it)"
+            } else {
+                ""
+            }
+        );
+        let keys = design_keys(&with_hist);
+        sink.emit(
+            format!("walk_cycles_cdf{suffix}"),
+            title.clone(),
+            caption,
+            panel_size(cdf_panels.len()),
+            Ok(both!(line_chart(&title, &cdf_panels, axes, &keys))),
         )?;
     }
 
