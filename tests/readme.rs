@@ -273,6 +273,22 @@ fn what_the_main_job_shows_is_what_the_committed_report_holds() {
         z("hashed"),
         z("inverted")
     ));
+    let zipf_x86 = rows
+        .iter()
+        .find(|r| {
+            r["trace"].ends_with("zipf-4g")
+                && r["design"] == "x86-64"
+                && r["cache"] != "none"
+                && r["huge"] == "off"
+        })
+        .unwrap();
+    says(
+        &shows_all(&text),
+        &format!(
+            "add another {:.0} cycles per translation whatever the design",
+            num(zipf_x86, "fault_cycles") / num(zipf_x86, "translations")
+        ),
+    );
     let refs = |d: &str| {
         rows.iter()
             .find(|r| {
