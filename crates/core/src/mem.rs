@@ -438,6 +438,34 @@ impl PhysMem {
         }
     }
 
+    /// Reads `out.len()` words at `pa` as ONE counted reference, like [`PhysMem::read_block`],
+    /// but logs nothing: the caller logs what it looked at with [`PhysMem::log_lines`] once it
+    /// knows (a hash bucket scanned slot by slot stops at its match).
+    pub fn read_block_unlogged(&self, pa: PhysAddr, out: &mut [u64], cost: &mut WalkCost) {
+        cost.refs += 1;
+        match self.word_index(pa) {
+            Some(i) => out.copy_from_slice(&self.words[i..i + out.len()]),
+            None => out.fill(0),
+        }
+    }
+
+    /// Logs `bytes` bytes at `pa` (when recording) as one read per `line`-byte line they touch,
+    /// each a step after the one before: a scan that reaches the next line only after the last.
+    #[inline]
+    pub fn log_lines(&self, pa: PhysAddr, bytes: u32, line: u64) {
+        if !self.recording.get() || bytes == 0 {
+            return;
+        }
+        let end = pa.0 + u64::from(bytes);
+        let mut at = pa.0;
+        while at < end {
+            let next = ((at / line) + 1) * line;
+            let n = next.min(end) - at;
+            self.log_read(PhysAddr(at), n as u32);
+            at += n;
+        }
+    }
+
     /// Reads the entry at `pa` without counting it: for inspection and tests, never for walks.
     #[inline(always)]
     pub fn peek(&self, pa: PhysAddr, width: EntryWidth) -> u64 {
@@ -528,6 +556,18 @@ mod tests {
             ]
         );
         assert_eq!(cost.refs, 10);
+        // A block read as one reference, logged as the lines a scan reached, one after another.
+        let mut cost = WalkCost::default();
+        let mut words = [0u64; 16];
+        mem.read_block_unlogged(PhysAddr(t.0 + 128), &mut words, &mut cost);
+        mem.log_lines(PhysAddr(t.0 + 128), 80, 64);
+        mem.take_reads(&mut out);
+        let got: Vec<(u64, u32, u16)> = out
+            .iter()
+            .map(|r| (r.pa.0 - t.0, r.bytes, r.step))
+            .collect();
+        assert_eq!(got, [(128, 64, 0), (192, 16, 1)]);
+        assert_eq!(cost.refs, 1);
         mem.read(t, EntryWidth::U64, &mut cost);
         mem.take_reads(&mut out);
         assert_eq!(out.len(), 1);

@@ -67,8 +67,11 @@
 //! Map and unmap read entries with uncounted `peek`s and keep, on the host, the number of smaller
 //! mappings inside each 2 MiB and 1 GiB region (for overlap checks only); walks never use it.
 //!
-//! Cycles (with a cache model): a chain. A bucket is one read (its probes share its line); the
+//! Cycles (with a cache model): a chain. A bucket is scanned slot by slot up to its match (or
+//! whole): the slots of one 64-byte line are one read, a bucket of two lines (`bucket=8`) is two
+//! reads, the second waiting for the first, and only the lines up to the match are read; the
 //! next bucket of a chain is known only once the one before is read, so each waits for the last.
+//! (A bucket is still one memory reference in `walk_refs`.)
 
 use crate::spec::{DesignConfig, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{
@@ -86,6 +89,8 @@ const TAG_SHIFT: u32 = 4;
 const SLOT_BYTES: u64 = 16;
 /// Largest bucket, in slots.
 const MAX_BUCKET: usize = 8;
+/// The line a bucket scan reads at a time, for the cycle model (see the module docs).
+const LINE_BYTES: u64 = 64;
 /// Width of the physical addresses a PTE word (and a chain link) holds.
 const PHYS_BITS: u8 = 52;
 /// Fibonacci hashing multiplier (2^64 / golden ratio).
@@ -231,7 +236,7 @@ impl Default for HashedConfig {
 
 impl DesignConfig for HashedConfig {
     const NAME: &'static str = "hashed";
-    const WALK: &'static str = "a chain of buckets, each one read (its slots share a line), each waiting for the one before; one table per page size in use, probed in turn";
+    const WALK: &'static str = "a chain of buckets, each waiting for the one before; a bucket is scanned up to its match, one read per 64-byte line (bucket=8: two reads in turn); one table per page size in use, probed in turn";
     const SUMMARY: &'static str =
         "global hashed table (Itanium VHPT long format): (tag, PTE) buckets of one cache line, one table per page size, resized by load";
     const PARAMS: &'static [ParamInfo] = &[
@@ -876,16 +881,18 @@ impl Hashed {
         let mut b = t.home(tag >> TAG_SHIFT);
         for probe in 0..=t.mask {
             let pa = PhysAddr(t.bucket_pa(&self.lay, b));
-            mem.read_block(pa, buf, cost);
+            mem.read_block_unlogged(pa, buf, cost);
             cost.probes += 1;
             let mut open = false;
-            for pair in buf.chunks_exact(2) {
+            for (i, pair) in buf.chunks_exact(2).enumerate() {
                 if pair[0] == tag {
+                    mem.log_lines(pa, (SLOT_BYTES * (i as u64 + 1)) as u32, LINE_BYTES);
                     rec.step(|| self.bucket_step(k, t, b, probe, pa, buf, tag, "open"));
                     return Some(pair[1]);
                 }
                 open |= pair[0] == 0;
             }
+            mem.log_lines(pa, 8 * buf.len() as u32, LINE_BYTES);
             rec.step(|| self.bucket_step(k, t, b, probe, pa, buf, tag, "open"));
             if open {
                 return None;
@@ -912,14 +919,20 @@ impl Hashed {
         let mut pa = t.bucket_pa(&self.lay, home);
         let link = buf.len() - 2;
         for probe in 0..=t.entries {
-            mem.read_block(PhysAddr(pa), buf, cost);
+            mem.read_block_unlogged(PhysAddr(pa), buf, cost);
             cost.probes += 1;
             rec.step(|| self.bucket_step(k, t, home, probe, PhysAddr(pa), buf, tag, "chain"));
-            for pair in buf[..link].chunks_exact(2) {
+            for (i, pair) in buf[..link].chunks_exact(2).enumerate() {
                 if pair[0] == tag {
+                    mem.log_lines(
+                        PhysAddr(pa),
+                        (SLOT_BYTES * (i as u64 + 1)) as u32,
+                        LINE_BYTES,
+                    );
                     return Some(pair[1]);
                 }
             }
+            mem.log_lines(PhysAddr(pa), 8 * buf.len() as u32, LINE_BYTES);
             pa = buf[link];
             if pa == 0 {
                 return None;

@@ -262,3 +262,24 @@ fn an_elastic_cuckoo_walk_with_its_walk_cache_is_one_step_or_two_after_a_wrong_w
     );
     assert!(plain_values[0].starts_with("0:") && plain_values[1].starts_with("100:"));
 }
+
+#[test]
+fn a_hashed_bucket_of_two_lines_is_read_line_after_line_up_to_its_match() {
+    // Two pages. The first walk reads nothing (no table in use yet), its retry finds the entry
+    // in the first slot; the second page's faulting walk scans its home bucket whole (no match),
+    // its retry again stops in the first line. A bucket is one reference either way.
+    let t = fetches(2, 1);
+    for (design, fault_lines) in [
+        ("hashed:bucket=4", 1),
+        ("hashed:bucket=8", 2),
+        ("hashed:bucket=8,collision=chain", 2),
+    ] {
+        let s = run(design, "none", "mem_lat=100", &t);
+        assert_eq!((s.walks, s.walk_refs), (4, 3), "{design}");
+        assert_eq!(
+            s.cycles.walk_cycles,
+            100 * (1 + fault_lines + 1),
+            "{design}: the faulting walk reads {fault_lines} line(s), each retry one"
+        );
+    }
+}
