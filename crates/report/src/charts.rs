@@ -1156,21 +1156,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts,
             Err("no rows without TLB and huge pages carry a walk_refs_histogram".into()),
         )?;
     } else {
-        let panels: Vec<Panel> = panel_of
-            .iter()
-            .map(|t| Panel {
-                title: labels[t].clone(),
-                series: sel
-                    .iter()
-                    .filter(|r| r.trace == *t)
-                    .map(|r| Series {
-                        label: r.design.clone(),
-                        colour: design_colour(&r.design),
-                        points: cdf_points(&histogram(&r.walk_refs_histogram)),
-                    })
-                    .collect(),
-            })
-            .collect();
+        let panels = cdf_panels(&panel_of, &labels, &sel, |r| &r.walk_refs_histogram);
         let keys = design_keys(&sel);
         let axes = Axes {
             desc: (
@@ -1577,22 +1563,7 @@ fn cycle_charts(
             .filter(|r| r.huge == one_huge)
             .collect();
         let title = format!("Walk latency behind {title_name}");
-        let cdf_panels: Vec<Panel> = panel_of
-            .iter()
-            .map(|t| Panel {
-                title: labels[t].clone(),
-                series: with_hist
-                    .iter()
-                    .filter(|r| r.trace == *t)
-                    .map(|r| Series {
-                        label: r.design.clone(),
-                        colour: design_colour(&r.design),
-                        points: cdf_points(&histogram(&r.walk_cycles_histogram)),
-                    })
-                    .collect(),
-            })
-            .filter(|p| !p.series.is_empty())
-            .collect();
+        let cdf_panels = cdf_panels(&panel_of, labels, &with_hist, |r| &r.walk_cycles_histogram);
         if cdf_panels.is_empty() {
             sink.emit(
                 format!("walk_cycles_cdf{suffix}"),
@@ -1936,6 +1907,32 @@ fn family_label(family: &str, level: &str) -> String {
     } else {
         format!("{s} besides the {level}")
     }
+}
+
+/// A panel per trace of `panel_of` (titled by `labels`), a CDF line per row of `rows` on it,
+/// from the histogram column `hist`; panels without a row are left out.
+fn cdf_panels(
+    panel_of: &[&str],
+    labels: &HashMap<&str, String>,
+    rows: &[&RunRow],
+    hist: impl Fn(&RunRow) -> &String,
+) -> Vec<Panel> {
+    panel_of
+        .iter()
+        .map(|t| Panel {
+            title: labels[t].clone(),
+            series: rows
+                .iter()
+                .filter(|r| r.trace == *t)
+                .map(|r| Series {
+                    label: r.design.clone(),
+                    colour: design_colour(&r.design),
+                    points: cdf_points(&histogram(hist(r))),
+                })
+                .collect(),
+        })
+        .filter(|p| !p.series.is_empty())
+        .collect()
 }
 
 /// A step CDF of a (value, count) histogram.

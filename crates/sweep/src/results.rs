@@ -531,43 +531,33 @@ mod tests {
 
     #[test]
     fn files_of_earlier_versions_read_the_later_columns_as_defaults() {
-        // The first 66 columns only, as ptbench wrote them before the cache model.
-        let text = file(&["a"]);
-        let cut = |line: &str| -> String {
+        // A results file cut to its first `n` columns, as an earlier ptbench wrote it.
+        let first = |text: &str, n: usize| -> String {
             let mut r = csv::ReaderBuilder::new()
                 .has_headers(false)
-                .from_reader(line.as_bytes());
-            let rec = r.records().next().unwrap().unwrap();
+                .from_reader(text.as_bytes());
             let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(rec.iter().take(66)).unwrap();
+            for rec in r.records() {
+                w.write_record(rec.unwrap().iter().take(n)).unwrap();
+            }
             String::from_utf8(w.into_inner().unwrap()).unwrap()
         };
-        let old: String = text.lines().map(cut).collect();
-        let rows = read(&old).unwrap();
+        // The first 66 columns only, as ptbench wrote them before the cache model.
+        let rows = read(&first(&file(&["a"]), 66)).unwrap();
         let mut want = row("a");
         want.cache = "none".into();
         want.placement = "os".into();
-        assert_eq!(rows, vec![want.clone()]);
+        assert_eq!(rows, vec![want]);
         // The 87 columns of the first cache model, before fault_cycles and the cycle histogram.
         let mut r = row("a");
         r.fault_cycles = 7;
         r.walk_cycles_histogram = "4:1".into();
         let text = crate::header_line()
             + &String::from_utf8(crate::row_lines(std::slice::from_ref(&r)).unwrap()).unwrap();
-        let cut87 = |line: &str| -> String {
-            let mut rd = csv::ReaderBuilder::new()
-                .has_headers(false)
-                .from_reader(line.as_bytes());
-            let rec = rd.records().next().unwrap().unwrap();
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(rec.iter().take(87)).unwrap();
-            String::from_utf8(w.into_inner().unwrap()).unwrap()
-        };
-        let v87: String = text.lines().map(cut87).collect();
         let mut want = r.clone();
         want.fault_cycles = 0;
         want.walk_cycles_histogram = String::new();
-        assert_eq!(read(&v87).unwrap(), vec![want]);
+        assert_eq!(read(&first(&text, 87)).unwrap(), vec![want]);
         let text = file(&["a"]);
         // Some later columns but not all: refused, naming them.
         let (header, rest) = text.split_once('\n').unwrap();
