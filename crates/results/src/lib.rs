@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// One (trace, design) result. Field order is the CSV column order; columns are only ever added,
 /// at the end, never renamed. Deserializing needs every column (none defaults to 0 or empty);
@@ -341,9 +342,48 @@ pub fn looks_like_results(path: &Path) -> bool {
     head == CSV_HEADER_START.as_bytes()
 }
 
+/// The CSV header line of results files, with its newline.
+pub fn header_line() -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.serialize(RunRow::default());
+    let bytes = w.into_inner().unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes);
+    text.lines().next().unwrap_or_default().to_string() + "\n"
+}
+
+/// Every column of a results file, in the order ptbench writes them.
+pub fn columns() -> &'static [String] {
+    static COLUMNS: OnceLock<Vec<String>> = OnceLock::new();
+    COLUMNS.get_or_init(|| {
+        header_line()
+            .trim_end()
+            .split(',')
+            .map(str::to_string)
+            .collect()
+    })
+}
+
+/// Rows as CSV lines, without the header.
+pub fn row_lines(rows: &[RunRow]) -> io::Result<Vec<u8>> {
+    let mut w = csv::WriterBuilder::new()
+        .has_headers(false)
+        .from_writer(Vec::new());
+    for r in rows {
+        w.serialize(r).map_err(io::Error::other)?;
+    }
+    w.into_inner().map_err(|e| io::Error::other(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_is_the_run_header() {
+        let h = header_line();
+        assert!(h.starts_with("trace,design,accesses,"), "{h}");
+        assert!(h.contains(",cell,"), "{h}");
+    }
 
     #[test]
     fn formula_like_text_is_quoted_and_round_trips() {
