@@ -711,7 +711,7 @@ mod tests {
         let short = rest.trim_end().rsplit_once(',').unwrap().0;
         assert_eq!(
             read(&format!("{header}\n{short}\n")).unwrap_err(),
-            "r.csv: line 2 has 86 fields for the header's 87 columns (column `cache_llc_misses` and those after it are missing)"
+            "r.csv: line 2 has 88 fields for the header's 89 columns (column `walk_cycles_histogram` and those after it are missing)"
         );
     }
 
