@@ -10,7 +10,8 @@ use ptbench_replay::{
     prepare_next_uses, replay_trace, run_row, CacheSpec, HugePolicy, OsConfig, PageCrossing,
     Placement, Sim, SimOptions, TraceRun, WideAddresses,
 };
-use ptbench_report::{csv_rules, render_table, thousands, write_csv_with, RunRow};
+use ptbench_report::{csv_rules, render_table, thousands, write_csv_with};
+use ptbench_results::RunRow;
 use ptbench_tlb::{presets, TlbSpec};
 use ptbench_trace::ReaderOptions;
 use rayon::prelude::*;
@@ -682,7 +683,7 @@ fn significant(x: f64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use ptbench_report::RunRow;
+    use ptbench_results::RunRow;
 
     fn row(design: &str, tlb: &str, huge: &str, refs: u64, translations: u64) -> RunRow {
         RunRow {

@@ -3,7 +3,7 @@
 
 use crate::{CycleStats, PageCrossing, Placement, Sim, SimOptions, TraceRun};
 use ptbench_pagetable::DesignSpec;
-use ptbench_report::RunRow;
+use ptbench_results::RunRow;
 use std::path::Path;
 
 /// The CSV row of `sim` after replaying `trace` (`run`) under `opts`: the columns `ptbench run`

@@ -15,13 +15,14 @@ pub mod experiment;
 pub mod results;
 
 pub use experiment::{Cell, Experiment, ExperimentError, TraceRef, TraceSource};
+pub use ptbench_results::{header_line, row_lines};
 pub use results::{
     append_whole, read_results, read_results_from, read_rows_at_most, read_rows_from, CutLine,
 };
 
 use ptbench_output::Rules;
 use ptbench_replay::{replay_trace, run_row, Sim, SimOptions};
-use ptbench_report::{looks_like_results, RunRow};
+use ptbench_results::{looks_like_results, RunRow};
 use ptbench_trace::{ReaderOptions, TraceReader};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -262,26 +263,6 @@ pub fn results_path(dir: &Path) -> PathBuf {
 /// line refused); errors name the file, the line and the column.
 pub fn read_rows(path: &Path) -> Result<Vec<RunRow>, SweepError> {
     Ok(read_results(path, CutLine::Refuse)?.rows)
-}
-
-/// The CSV header line of results files.
-pub fn header_line() -> String {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let _ = w.serialize(RunRow::default());
-    let bytes = w.into_inner().unwrap_or_default();
-    let text = String::from_utf8_lossy(&bytes);
-    text.lines().next().unwrap_or_default().to_string() + "\n"
-}
-
-/// Rows as CSV lines, without the header.
-pub fn row_lines(rows: &[RunRow]) -> io::Result<Vec<u8>> {
-    let mut w = csv::WriterBuilder::new()
-        .has_headers(false)
-        .from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r).map_err(io::Error::other)?;
-    }
-    w.into_inner().map_err(|e| io::Error::other(e.to_string()))
 }
 
 fn write_small(path: &Path, text: &str) -> Result<(), SweepError> {
@@ -920,12 +901,5 @@ mod tests {
             .contains("counts from 0"));
         assert!("0/0".parse::<Shard>().is_err());
         assert!("x".parse::<Shard>().is_err());
-    }
-
-    #[test]
-    fn header_is_the_run_header() {
-        let h = header_line();
-        assert!(h.starts_with("trace,design,accesses,"), "{h}");
-        assert!(h.contains(",cell,"), "{h}");
     }
 }

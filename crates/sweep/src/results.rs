@@ -15,13 +15,14 @@
 //!   `ptbench sweep --resume` uses before appending).
 //!
 //! Errors are [`SweepError::Malformed`] naming the file, the line and, where there is one, the
-//! column. Text fields are unescaped as [`ptbench_report::unescape_text`] says (the formula guard).
+//! column. Text fields are unescaped as [`ptbench_results::unescape_text`] says (the formula
+//! guard).
 
 use crate::SweepError;
-use ptbench_report::RunRow;
+pub use ptbench_results::columns;
+use ptbench_results::RunRow;
 use std::io::{self, Read, Write};
 use std::path::Path;
-use std::sync::OnceLock;
 
 /// The longest line a results file may have (a real row is under 1 KiB, histograms included).
 pub const MAX_LINE_BYTES: u64 = 1 << 20;
@@ -93,18 +94,6 @@ pub struct Results {
     pub lines: Vec<u64>,
     /// The cut-off last line dropped under [`CutLine::Drop`].
     pub dropped: Option<Dropped>,
-}
-
-/// Every column of a results file, in the order ptbench writes them.
-pub fn columns() -> &'static [String] {
-    static COLUMNS: OnceLock<Vec<String>> = OnceLock::new();
-    COLUMNS.get_or_init(|| {
-        crate::header_line()
-            .trim_end()
-            .split(',')
-            .map(str::to_string)
-            .collect()
-    })
 }
 
 /// Reads the results file at `path` (see the module's doc for what is refused).
@@ -289,7 +278,7 @@ fn check_header(h: &csv::StringRecord) -> Result<(), String> {
     }
     // A file of an earlier ptbench lacks the columns added after it: the later columns may miss
     // as a tail of LATER_COLUMNS (columns are only ever added at the end).
-    let later = ptbench_report::LATER_COLUMNS;
+    let later = ptbench_results::LATER_COLUMNS;
     let missing_later: Vec<&str> = later
         .iter()
         .copied()
@@ -406,14 +395,14 @@ impl<R: Read> Read for Guard<R> {
             self.eof = true;
             return Ok(0);
         }
-        let start = ptbench_report::CSV_HEADER_START.as_bytes();
+        let start = ptbench_results::CSV_HEADER_START.as_bytes();
         for (i, &b) in buf[..n].iter().enumerate() {
             let at = self.total + i as u64;
             if let Some(&want) = start.get(at as usize) {
                 if b != want {
                     return Err(self.fail(format!(
                         "not a ptbench results file (it does not start with `{}`)",
-                        ptbench_report::CSV_HEADER_START
+                        ptbench_results::CSV_HEADER_START
                     )));
                 }
             }
@@ -712,7 +701,7 @@ mod tests {
         let short = rest.trim_end().rsplit_once(',').unwrap().0;
         assert_eq!(
             read(&format!("{header}\n{short}\n")).unwrap_err(),
-            "r.csv: line 2 has 86 fields for the header's 87 columns (column `cache_llc_misses` and those after it are missing)"
+            "r.csv: line 2 has 88 fields for the header's 89 columns (column `walk_cycles_histogram` and those after it are missing)"
         );
     }
 
