@@ -22,7 +22,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use thiserror::Error;
 
 /// Why an output could not be opened or finished.
@@ -230,6 +230,18 @@ pub fn on_interrupt(note: impl Fn() -> String + Send + 'static) {
     }
 }
 
+/// Held (shared) by [`uninterrupted`] sections; the signal thread takes it alone before it
+/// cleans up and prints the note, so a note never sees a section half done.
+static SECTIONS: RwLock<()> = RwLock::new(());
+
+/// Runs `f` so that a signal's clean-up and note ([`clean_up_on_signals`]) wait until it ends:
+/// for a write and the count that says it happened (a sweep appends a trace's rows, then counts
+/// them as kept). Sections may run at once; keep them short.
+pub fn uninterrupted<R>(f: impl FnOnce() -> R) -> R {
+    let _shared = SECTIONS.read().unwrap_or_else(|e| e.into_inner());
+    f()
+}
+
 /// Starts a thread that, on SIGINT, SIGTERM or SIGHUP, deletes unfinished temporary files,
 /// prints the [`on_interrupt`] note if one is set, and then lets the signal end the process as
 /// it would have (so shells see the signal).
@@ -240,6 +252,8 @@ pub fn clean_up_on_signals() -> io::Result<()> {
         .name("ptbench-signals".into())
         .spawn(move || {
             if let Some(sig) = signals.forever().next() {
+                // Wait for sections under way; none starts after this (the process ends).
+                let _alone = SECTIONS.write().unwrap_or_else(|e| e.into_inner());
                 remove_temporaries();
                 if let Some(note) = INTERRUPT_NOTE
                     .lock()

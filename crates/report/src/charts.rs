@@ -80,7 +80,7 @@ const OTHER_DESIGN_COLOURS: [RGBColor; 6] = [
 
 /// A design's colour, the same in every chart and every report: its family (the name before
 /// `:`; `x86-64-5` is `x86-64-5l`) picks the colour from [`DESIGN_COLOURS`], or an unknown
-/// family from [`OTHER_DESIGN_COLOURS`] by a fixed hash of the family name; a design with
+/// family from a second palette by a fixed hash of the family name; a design with
 /// parameters (`hashed:bucket=4`) gets its family's colour or one of two darker shades of it, by
 /// a fixed hash of the whole name (pale shades mean huge pages). Two variants of one family can
 /// share a shade.

@@ -12,7 +12,8 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 /// One (trace, design) result. Field order is the CSV column order; columns are only ever added,
-/// at the end, never renamed. Deserializing needs every column (none defaults to 0 or empty);
+/// at the end, never renamed. Deserializing needs every column up to `os`; the columns after it
+/// ([`LATER_COLUMNS`]) read as their defaults when a file of an earlier ptbench lacks them;
 /// text columns go through [`escape_text`] when serialized and [`unescape_text`] when
 /// deserialized, so that a round trip gives the original text.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

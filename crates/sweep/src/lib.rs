@@ -545,9 +545,13 @@ pub fn run(
             path: results.clone(),
             error: io::Error::other("a worker panicked"),
         })?;
-        append_whole(&mut f, &lines).map_err(io_err(&results))?;
-        progress.trace_done(*t, rows.len());
-        Ok(())
+        // The rows and their count together: an interruption's note says exactly what the
+        // file keeps.
+        ptbench_output::uninterrupted(|| {
+            append_whole(&mut f, &lines).map_err(io_err(&results))?;
+            progress.trace_done(*t, rows.len());
+            Ok(())
+        })
     });
     outcome?;
     drop(file);

@@ -42,7 +42,7 @@ pub enum TlbSpecError {
         name: String,
         /// The presets that exist.
         known: String,
-        /// The preset closest to it, when one is close (see [`closest`]).
+        /// The preset closest to it, when one is close (by edit distance).
         suggestion: Option<&'static str>,
     },
     /// An item after the first that is not `key=value`.
@@ -54,7 +54,7 @@ pub enum TlbSpecError {
     /// A key the spec language does not have.
     #[error("unknown TLB spec key `{key}`; {}keys: {known}", did_you_mean(suggestion.as_deref()))]
     UnknownKey {
-        /// The key closest to it, when one is close (see [`closest`]).
+        /// The key closest to it, when one is close (by edit distance).
         suggestion: Option<&'static str>,
         /// The key given.
         key: String,
