@@ -4,15 +4,17 @@
 //! Layout: up to four levels, `l1i` (instruction fetches), `l1d` (loads and stores), `l2` and
 //! `llc` (both unified), each a set-associative array of cache lines, set = `line & (sets - 1)`. A
 //! level left out is skipped. Under LRU (every preset's policy) a level is an `LruSets`: one flat
-//! `Box<[u64]>` of `sets * ways` line numbers, each set kept most recently used first, as
-//! cachegrind keeps its own (no stamps, valid bits or payloads: an 8-way set is one 64-byte host
-//! line). Under the other policies it is the TLB's [`SetArray`] keyed by line number, with the
-//! TLB's replacement policies. Both keep the same lines under LRU.
+//! `Box<[u64]>` of `sets * ways` words, each a line number with bit 63 set (0: an empty way),
+//! each set kept most recently used first, as cachegrind keeps its own (no stamps, contexts or
+//! payloads: an 8-way set is one 64-byte host line). Under the other policies it is the TLB's
+//! [`SetArray`] keyed by line number, with the TLB's replacement policies. Both keep the same
+//! lines under LRU.
 //!
-//! Speed: each L1 remembers the line it looked up last; an access of that line alone (most
-//! fetches, and many loads and stores) is an L1 hit that changes no replacement state, decided
-//! inline in [`fetch`](CacheHierarchy::fetch) and [`data`](CacheHierarchy::data) without a lookup.
-//! Every other access looks its lines up out of line, and the levels below the L1 on a cold path.
+//! Speed: an access of one line that an L1 can tell is a hit changing no replacement state - the
+//! line that L1 looked up last (most fetches, many loads and stores), or under LRU the most recent
+//! line of its set (one load) - is decided inline in [`fetch`](CacheHierarchy::fetch) and
+//! [`data`](CacheHierarchy::data), with no search and no call. Every other access looks its lines
+//! up out of line, and the levels below the L1 on a cold path.
 //!
 //! Counting follows cachegrind, so that the two agree exactly on the same accesses: an access that
 //! spans several lines is one access, which misses a level if any of its lines misses there (every
@@ -412,7 +414,7 @@ const PRESENT: u64 = 1 << 63;
 /// `s` is the `ways` words `tags[s * ways..][..ways]`, each a stored line ([`PRESENT`]), most
 /// recently used first and empty ways (0) last. A hit moves its line to the front; a miss shifts
 /// the set down one way, dropping the last (the least recent line, or an empty way), and puts the
-/// new line in front. No stamps, valid bits or payloads: an 8-way set is one 64-byte host line.
+/// new line in front. No stamps, contexts or payloads: an 8-way set is one 64-byte host line.
 ///
 /// It holds exactly the lines the TLB's [`SetArray`] under [`Lru`](crate::policy::Lru) holds:
 /// which lines a set keeps depends only on the order of its accesses (caches never invalidate),
