@@ -318,6 +318,25 @@ impl Caches {
     /// its own address), as one access however many lines and pages it spans. An access whose
     /// translation failed sent nothing.
     fn access(&mut self, a: &Access, shift: u8) {
+        // The common case, a single range (one page, or at its own address), goes straight in.
+        let page_bytes = 1u64 << shift;
+        let off = a.addr & (page_bytes - 1);
+        let single = match self.pages[..] {
+            _ if self.identity => Some(a.addr),
+            [(_, frame)] if off + u64::from(a.size.max(1)) <= page_bytes => {
+                Some((frame << shift) | off)
+            }
+            _ => None,
+        };
+        if let Some(pa) = single {
+            self.pages.clear();
+            if a.kind == AccessKind::Fetch {
+                self.h.fetch(pa, a.size.max(1));
+            } else {
+                self.h.data(pa, a.size.max(1));
+            }
+            return;
+        }
         self.parts.clear();
         let size = u64::from(a.size.max(1));
         if self.identity {

@@ -2,9 +2,19 @@
 //! that a walk costs cycles and not only references.
 //!
 //! Layout: up to four levels, `l1i` (instruction fetches), `l1d` (loads and stores), `l2` and
-//! `llc` (both unified), each a set-associative array of cache lines (the TLB's [`SetArray`] keyed
-//! by line number, set = `line & (sets - 1)`, with the TLB's replacement policies). A level left
-//! out is skipped.
+//! `llc` (both unified), each a set-associative array of cache lines, set = `line & (sets - 1)`. A
+//! level left out is skipped. Under LRU (every preset's policy) a level is an `LruSets`: one flat
+//! `Box<[u64]>` of `sets * ways` words, each a line number with bit 63 set (0: an empty way),
+//! each set kept most recently used first, as cachegrind keeps its own (no stamps, contexts or
+//! payloads: an 8-way set is one 64-byte host line). Under the other policies it is the TLB's
+//! [`SetArray`] keyed by line number, with the TLB's replacement policies. Both keep the same
+//! lines under LRU.
+//!
+//! Speed: an access of one line that an L1 can tell is a hit changing no replacement state - the
+//! line that L1 looked up last (most fetches, many loads and stores), or under LRU the most recent
+//! line of its set (one load) - is decided inline in [`fetch`](CacheHierarchy::fetch) and
+//! [`data`](CacheHierarchy::data), with no search and no call. Every other access looks its lines
+//! up out of line, and the levels below the L1 on a cold path.
 //!
 //! Counting follows cachegrind, so that the two agree exactly on the same accesses: an access that
 //! spans several lines is one access, which misses a level if any of its lines misses there (every
@@ -425,8 +435,75 @@ pub struct CacheStats {
     pub pte_served: [u64; 4],
 }
 
+/// How [`LruSets`] stores a line: its number with bit 63 set, so that 0 (what a freshly
+/// allocated, zeroed array holds) is an empty way. A line number is an address shifted right by
+/// at least 2 (lines are 4 bytes or more), so bit 63 is never part of one.
+const PRESENT: u64 = 1 << 63;
+
+/// A true-LRU set-associative array of lines, laid out as cachegrind lays out its caches: set
+/// `s` is the `ways` words `tags[s * ways..][..ways]`, each a stored line ([`PRESENT`]), most
+/// recently used first and empty ways (0) last. A hit moves its line to the front; a miss shifts
+/// the set down one way, dropping the last (the least recent line, or an empty way), and puts the
+/// new line in front. No stamps, contexts or payloads: an 8-way set is one 64-byte host line.
+///
+/// It holds exactly the lines the TLB's [`SetArray`] under [`Lru`](crate::policy::Lru) holds:
+/// which lines a set keeps depends only on the order of its accesses (caches never invalidate),
+/// and only the ways they sit in differ, which nothing observes.
+struct LruSets {
+    ways: usize,
+    set_mask: u64,
+    tags: Box<[u64]>,
+}
+
+impl LruSets {
+    /// `sets` (a power of two) x `ways` empty ways. Zeroed memory: the pages of a large LLC are
+    /// only touched (and faulted in) when a set is first used.
+    fn new(sets: usize, ways: usize) -> LruSets {
+        debug_assert!(sets.is_power_of_two() && ways >= 1);
+        LruSets {
+            ways,
+            set_mask: sets as u64 - 1,
+            tags: vec![0; sets * ways].into_boxed_slice(),
+        }
+    }
+
+    /// Whether `line` is the most recent line of its set (a hit that would change nothing).
+    #[inline(always)]
+    fn is_most_recent(&self, line: u64) -> bool {
+        let base = (line & self.set_mask) as usize * self.ways;
+        self.tags[base] == line | PRESENT
+    }
+
+    /// Looks `line` up and makes it its set's most recent; true if it missed (and was filled).
+    #[inline]
+    fn miss(&mut self, line: u64) -> bool {
+        let key = line | PRESENT;
+        let base = (line & self.set_mask) as usize * self.ways;
+        let set = &mut self.tags[base..base + self.ways];
+        // One pass finds the line and moves every way in front of it down by one, so that a hit
+        // on the most recent way (the common case) is one load and one store.
+        let mut carry = key;
+        for way in set {
+            let old = std::mem::replace(way, carry);
+            if old == key {
+                return false;
+            }
+            carry = old;
+        }
+        true
+    }
+}
+
+/// The lines of one level, under its replacement policy.
+enum Lines {
+    /// LRU (every preset's policy): the dedicated [`LruSets`].
+    Lru(LruSets),
+    /// Every other policy: the TLB's [`SetArray`], keyed by line number, with its policies.
+    Other(SetArray<(), AnyRepl>),
+}
+
 struct Level {
-    lines: SetArray<(), AnyRepl>,
+    lines: Lines,
     /// The line the last lookup hit or filled, while no fill has happened since: looking it up
     /// again hits and changes no replacement state (it is the most recently used way under
     /// every policy), so the lookup is skipped.
@@ -437,16 +514,41 @@ impl Level {
     fn new(g: Geometry, repl: ReplPolicy) -> Level {
         let sets = g.sets() as usize;
         let ways = g.ways() as usize;
-        // `check_ways` ran when the spec was parsed; a policy that cannot drive these ways
-        // falls back to LRU rather than fail here.
-        let r = repl.build(sets, ways).unwrap_or_else(|_| {
-            ReplPolicy::Lru
-                .build(sets, ways)
-                .unwrap_or_else(|_| unreachable!())
-        });
+        let lines = if repl == ReplPolicy::Lru {
+            Lines::Lru(LruSets::new(sets, ways))
+        } else {
+            // `check_ways` ran when the spec was parsed; a policy that cannot drive these ways
+            // falls back to LRU rather than fail here.
+            let r = repl.build(sets, ways).unwrap_or_else(|_| {
+                ReplPolicy::Lru
+                    .build(sets, ways)
+                    .unwrap_or_else(|_| unreachable!())
+            });
+            Lines::Other(SetArray::new(sets, ways, (), r))
+        };
         Level {
-            lines: SetArray::new(sets, ways, (), r),
+            lines,
             last: u64::MAX,
+        }
+    }
+
+    /// Whether an access of lines `first..=last` hits and changes no replacement state, known
+    /// without a search: a single line that is the line looked up last, or (under LRU) the most
+    /// recent line of its set, which then becomes the line looked up last.
+    #[inline(always)]
+    fn quick_hit(&mut self, first: u64, last: u64) -> bool {
+        if first != last {
+            return false;
+        }
+        if first == self.last {
+            return true;
+        }
+        match &self.lines {
+            Lines::Lru(sets) if sets.is_most_recent(first) => {
+                self.last = first;
+                true
+            }
+            _ => false,
         }
     }
 
@@ -466,15 +568,31 @@ impl Level {
         if first == self.last && last == first {
             return false;
         }
+        let missed = match &mut self.lines {
+            Lines::Lru(sets) if first == last => sets.miss(first),
+            _ => self.range_misses(first, last),
+        };
+        self.last = last;
+        missed
+    }
+
+    /// [`misses`](Self::misses) for several lines, or under a policy other than LRU.
+    #[inline(never)]
+    fn range_misses(&mut self, first: u64, last: u64) -> bool {
         let mut missed = false;
         let mut line = first;
         loop {
-            if self.lines.lookup(line, 0).is_none() {
-                self.lines.fill(line, 0, ());
-                missed = true;
-            }
+            missed |= match &mut self.lines {
+                Lines::Lru(sets) => sets.miss(line),
+                Lines::Other(array) => {
+                    let miss = array.lookup(line, 0).is_none();
+                    if miss {
+                        array.fill(line, 0, ());
+                    }
+                    miss
+                }
+            };
             if line == last {
-                self.last = line;
                 return missed;
             }
             line += 1;
@@ -537,6 +655,7 @@ impl CacheHierarchy {
         }
     }
 
+    #[inline(always)]
     fn lines(&self, addr: u64, size: u32) -> (u64, u64) {
         let last = addr.saturating_add(u64::from(size.max(1)) - 1);
         (addr >> self.line_shift, last >> self.line_shift)
@@ -549,6 +668,8 @@ impl CacheHierarchy {
     }
 
     /// [`below_l1`](Self::below_l1) for an access made of several line ranges.
+    #[cold]
+    #[inline(never)]
     fn below_l1_parts(&mut self, parts: &[(u64, u64)], count: bool) -> Served {
         if let Some(l2) = &mut self.l2 {
             let miss = l2.parts_miss(parts);
@@ -573,13 +694,39 @@ impl CacheHierarchy {
         Served::Mem
     }
 
-    /// An instruction fetch of `size` bytes at `addr` (a physical address).
-    pub fn fetch(&mut self, addr: u64, size: u32) -> Served {
-        let (first, last) = self.lines(addr, size);
-        if let Some(l1) = &mut self.l1i {
+    /// The L1 that fetches (`fetch`) or loads and stores go to, and its statistics.
+    #[inline(always)]
+    fn l1(&mut self, fetch: bool) -> (&mut Option<Level>, &mut LevelStats) {
+        if fetch {
+            (&mut self.l1i, &mut self.stats.l1i)
+        } else {
+            (&mut self.l1d, &mut self.stats.l1d)
+        }
+    }
+
+    /// A fetch (`fetch`) or a load or store of lines `first..=last`. The common case, an L1 hit
+    /// that changes nothing ([`Level::quick_hit`]), is decided inline; every other access is
+    /// looked up out of line.
+    #[inline(always)]
+    fn access(&mut self, fetch: bool, first: u64, last: u64) -> Served {
+        let (l1, stats) = self.l1(fetch);
+        if let Some(l1) = l1 {
+            if l1.quick_hit(first, last) {
+                stats.accesses += 1;
+                return Served::L1;
+            }
+        }
+        self.look_up(fetch, first, last)
+    }
+
+    /// [`access`](Self::access) when it has to look lines up.
+    #[inline(never)]
+    fn look_up(&mut self, fetch: bool, first: u64, last: u64) -> Served {
+        let (l1, stats) = self.l1(fetch);
+        if let Some(l1) = l1 {
             let miss = l1.misses(first, last);
-            self.stats.l1i.accesses += 1;
-            self.stats.l1i.misses += u64::from(miss);
+            stats.accesses += 1;
+            stats.misses += u64::from(miss);
             if !miss {
                 return Served::L1;
             }
@@ -587,39 +734,42 @@ impl CacheHierarchy {
         self.below_l1(first, last, true)
     }
 
+    /// An instruction fetch of `size` bytes at `addr` (a physical address).
+    #[inline]
+    pub fn fetch(&mut self, addr: u64, size: u32) -> Served {
+        let (first, last) = self.lines(addr, size);
+        self.access(true, first, last)
+    }
+
     /// A load or store of `size` bytes at `addr` (write-allocate: both fill on a miss).
+    #[inline]
     pub fn data(&mut self, addr: u64, size: u32) -> Served {
         let (first, last) = self.lines(addr, size);
-        if let Some(l1) = &mut self.l1d {
-            let miss = l1.misses(first, last);
-            self.stats.l1d.accesses += 1;
-            self.stats.l1d.misses += u64::from(miss);
-            if !miss {
-                return Served::L1;
-            }
-        }
-        self.below_l1(first, last, true)
+        self.access(false, first, last)
     }
 
     /// An instruction fetch made of `(address, bytes)` parts (an access split across pages whose
     /// frames are apart): one access, which misses a level if any line of any part does.
+    #[inline]
     pub fn fetch_parts(&mut self, parts: &[(u64, u32)]) -> Served {
-        self.parts_access(true, parts)
+        match parts {
+            [(addr, size)] => self.fetch(*addr, *size),
+            _ => self.parts_access(true, parts),
+        }
     }
 
     /// A load or store made of parts, as [`fetch_parts`](Self::fetch_parts).
+    #[inline]
     pub fn data_parts(&mut self, parts: &[(u64, u32)]) -> Served {
-        self.parts_access(false, parts)
+        match parts {
+            [(addr, size)] => self.data(*addr, *size),
+            _ => self.parts_access(false, parts),
+        }
     }
 
+    /// An access of several parts (or none).
+    #[inline(never)]
     fn parts_access(&mut self, fetch: bool, parts: &[(u64, u32)]) -> Served {
-        if let [(addr, size)] = parts {
-            return if fetch {
-                self.fetch(*addr, *size)
-            } else {
-                self.data(*addr, *size)
-            };
-        }
         let mut lines = [(0u64, 0u64); 4];
         let mut owned = Vec::new();
         let ranges: &[(u64, u64)] = if parts.len() <= lines.len() {
@@ -631,11 +781,7 @@ impl CacheHierarchy {
             owned.extend(parts.iter().map(|&(a, n)| self.lines(a, n)));
             &owned
         };
-        let (l1, stats) = if fetch {
-            (&mut self.l1i, &mut self.stats.l1i)
-        } else {
-            (&mut self.l1d, &mut self.stats.l1d)
-        };
+        let (l1, stats) = self.l1(fetch);
         if let Some(l1) = l1 {
             let miss = l1.parts_miss(ranges);
             stats.accesses += 1;
