@@ -109,8 +109,8 @@ pub struct RunArgs {
     /// fill the limit stops with an error).
     #[arg(long)]
     count_tables: bool,
-    /// Write-protect the pages holding VA[:LEN] (hex address, decimal length, default 8) and
-    /// count the write faults: watch_hits (the watched bytes written) and watch_false_faults.
+    /// Write-protect the pages holding LEN bytes at VA (VA or VA:LEN: a hex address, a decimal
+    /// length, default 8) and count the write faults: watch_hits (the watched bytes written) and watch_false_faults.
     #[arg(long, value_name = "VA[:LEN]")]
     watch: Vec<String>,
     /// Also write one CSV row per (trace, design) to FILE (atomically; `-` is standard output).

@@ -7,7 +7,7 @@
 //! `Box<[u64]>` of `sets * ways` words, each a line number with bit 63 set (0: an empty way),
 //! each set kept most recently used first, as cachegrind keeps its own (no stamps, contexts or
 //! payloads: an 8-way set is one 64-byte host line). Under the other policies it is the TLB's
-//! [`SetArray`] keyed by line number, with the TLB's replacement policies. Both keep the same
+//! `SetArray` keyed by line number, with the TLB's replacement policies. Both keep the same
 //! lines under LRU.
 //!
 //! Speed: an access of one line that an L1 can tell is a hit changing no replacement state - the
