@@ -144,3 +144,73 @@ fn designs_say_the_shape_of_their_walks() {
     assert!(walk_of("ecpt").contains("one parallel step"));
     assert!(walk_of("ecpt").contains("second step"));
 }
+
+#[test]
+fn cycle_columns_are_the_same_for_any_number_of_jobs() {
+    let d = tempfile::tempdir().unwrap();
+    let trace = d.path().join("t.ptbt");
+    let p = |x: &std::path::Path| x.to_str().unwrap().to_string();
+    let out = ptbench(&[
+        "gen",
+        "--pattern",
+        "zipf",
+        "--accesses",
+        "30000",
+        "--footprint",
+        "256m",
+        "--seed",
+        "5",
+        "-o",
+        &p(&trace),
+    ]);
+    assert!(out.status.success());
+    // Two traces (so that -j also spreads them), five designs, two TLBs (one with page-walk
+    // caches), two cache specs.
+    let sort = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/sort.lackey.gz");
+    let csv_of = |jobs: &str| {
+        let csv = d.path().join(format!("j{jobs}.csv"));
+        let o = ptbench(&[
+            "run",
+            "-q",
+            "-j",
+            jobs,
+            "-d",
+            "x86-64",
+            "-d",
+            "flat",
+            "-d",
+            "hashed",
+            "-d",
+            "inverted",
+            "-d",
+            "ecpt",
+            "--tlb",
+            "skylake",
+            "--tlb",
+            "champsim",
+            "--cache",
+            "skylake",
+            "--cache",
+            "emt,walker=l2",
+            "--csv",
+            &p(&csv),
+            &p(&trace),
+            &p(&sort),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        common::csv_maps(std::fs::File::open(&csv).unwrap())
+            .into_iter()
+            .map(|mut r| {
+                r.remove("wall_seconds");
+                r.remove("accesses_per_second");
+                r
+            })
+            .collect::<Vec<_>>()
+    };
+    let one = csv_of("1");
+    assert_eq!(one.len(), 2 * 5 * 2 * 2);
+    assert!(one.iter().all(|r| r["walk_cycles"] != "0"));
+    for jobs in ["2", "3"] {
+        assert_eq!(csv_of(jobs), one, "-j {jobs}");
+    }
+}
