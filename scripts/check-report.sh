@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Opens a ptbench report page in headless Chromium at 1200 px and checks that every chart
 # rendered: the expected number of <figure class="chart"> SVGs, each laid out at a real size with
-# drawn shapes and text; that every table fits its box (no column cut off or scrolled out of
+# drawn shapes and text; that every table and text block fits its box (no column or word cut off or scrolled out of
 # sight); and a full-page screenshot that is not blank.
 #
 # Usage: bash scripts/check-report.sh REPORT.html [EXPECTED_CHARTS] [SCREENSHOT.png]
@@ -53,6 +53,11 @@ window.addEventListener('load', () => {
     const over = Math.max(t.scrollWidth - box.clientWidth, t.getBoundingClientRect().right - document.documentElement.clientWidth);
     wide.push('table' + i + ' ' + (t.className.split(' ')[0] || 'plain') + ' overflow=' + Math.round(over));
   });
+  // Text (a caption naming a long cache spec, a verdict sentence) wraps inside the page.
+  document.querySelectorAll('figcaption, p, li, h1, h2, h3').forEach((e, i) => {
+    const over = Math.max(e.scrollWidth - e.clientWidth, e.getBoundingClientRect().right - document.documentElement.clientWidth);
+    wide.push('text' + i + ' ' + e.tagName.toLowerCase() + ' overflow=' + Math.round(over));
+  });
   const pre2 = document.createElement('pre');
   pre2.id = 'probe-tables';
   pre2.textContent = 'TABLES\n' + wide.join('\n') + '\nEND';
@@ -85,7 +90,7 @@ while read -r id size shapes texts; do
   fi
 done <<< "$lines"
 
-# Every table fits the page at 1200 px: no column cut off.
+# Every table and every text block fits the page at 1200 px: no column or word cut off.
 printf '%s\n' "$tables"
 while read -r name cls over; do
   [ -z "$name" ] && continue

@@ -929,7 +929,8 @@ pub fn html(info: &PageInfo, charts: &[Chart], rows: &[RunRow]) -> String {
 body {{ font-family: system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; margin: 2em auto; max-width: 1120px; padding: 0 1em; color: #222; }}
 h1 {{ margin-bottom: 0.2em; }} .meta {{ color: #555; }} .description {{ font-size: 1.05em; max-width: 60em; }}
 figure {{ margin: 2em 0; }} figure svg {{ width: 100%; height: auto; border: 1px solid #ddd; }}
-figcaption {{ color: #444; margin-top: 0.4em; }}
+figcaption {{ color: #444; margin-top: 0.4em; overflow-wrap: anywhere; }}
+p, li {{ overflow-wrap: anywhere; }}
 .scroll {{ overflow: auto; max-height: 80vh; border: 1px solid #ddd; }}
 table {{ border-collapse: collapse; font-size: 0.82em; width: 100%; }}
 th, td {{ border-bottom: 1px solid #ddd; padding: 0.2em 0.45em; text-align: left; white-space: nowrap; }}
