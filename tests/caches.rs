@@ -33,24 +33,7 @@ fn a_sweep_has_a_cache_axis_whose_keys_resume() {
     let d = tempfile::tempdir().unwrap();
     let trace = d.path().join("t.ptbt");
     let p = |x: &std::path::Path| x.to_str().unwrap().to_string();
-    let out = ptbench(&[
-        "gen",
-        "--pattern",
-        "zipf",
-        "--accesses",
-        "20000",
-        "--footprint",
-        "64m",
-        "--seed",
-        "3",
-        "-o",
-        &p(&trace),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::gen_zipf(&trace, 20000, "64m", 3);
     let exp = d.path().join("e.toml");
     std::fs::write(
         &exp,
@@ -150,20 +133,7 @@ fn cycle_columns_are_the_same_for_any_number_of_jobs() {
     let d = tempfile::tempdir().unwrap();
     let trace = d.path().join("t.ptbt");
     let p = |x: &std::path::Path| x.to_str().unwrap().to_string();
-    let out = ptbench(&[
-        "gen",
-        "--pattern",
-        "zipf",
-        "--accesses",
-        "30000",
-        "--footprint",
-        "256m",
-        "--seed",
-        "5",
-        "-o",
-        &p(&trace),
-    ]);
-    assert!(out.status.success());
+    common::gen_zipf(&trace, 30000, "256m", 5);
     // Two traces (so that -j also spreads them), five designs, two TLBs (one with page-walk
     // caches), two cache specs.
     let sort = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("traces/sort.lackey.gz");

@@ -26,22 +26,7 @@ fn ptbench_in(dir: &Path, args: &[&str]) -> Output {
 
 /// A small zipf trace in `dir` (`t.ptbt`).
 fn trace(dir: &Path) {
-    ptbench_in(
-        dir,
-        &[
-            "gen",
-            "--pattern",
-            "zipf",
-            "--accesses",
-            "20000",
-            "--footprint",
-            "64m",
-            "--seed",
-            "1",
-            "-o",
-            "t.ptbt",
-        ],
-    );
+    common::gen_zipf(&dir.join("t.ptbt"), 20000, "64m", 1);
 }
 
 /// The results file's rows as column -> value maps.

@@ -80,3 +80,21 @@ pub fn ptbench_within(secs: u64, dir: Option<&std::path::Path>, args: &[&str]) -
         stderr: err_t.join().unwrap_or_default(),
     }
 }
+
+/// Writes a generated zipf trace of `accesses` accesses over `footprint` (`64m`) to `out`.
+pub fn gen_zipf(out: &std::path::Path, accesses: u64, footprint: &str, seed: u64) {
+    let o = ptbench(&[
+        "gen",
+        "--pattern",
+        "zipf",
+        "--accesses",
+        &accesses.to_string(),
+        "--footprint",
+        footprint,
+        "--seed",
+        &seed.to_string(),
+        "-o",
+        out.to_str().expect("a UTF-8 path"),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
