@@ -1194,7 +1194,8 @@ impl PageTable for Ecpt {
 }
 
 impl Ecpt {
-    /// [`walk_cached`](PageTable::walk_cached)'s probes, in one parallel step.
+    /// [`walk_cached`](PageTable::walk_cached)'s probes, in one parallel group: a first step, and a
+    /// second for the fallback probes after a wrong cached way ([`PhysMem::parallel_lane`]).
     fn walk_cwc<C: WalkCache>(
         &self,
         mem: &PhysMem,
