@@ -12,6 +12,7 @@ mod count;
 mod explain;
 mod mem;
 mod pte;
+mod suggest;
 mod table;
 
 pub use access::{Access, AccessKind, FILE_BACKED};
@@ -20,6 +21,7 @@ pub use count::{parse_count, CountError};
 pub use explain::{AddrSpace, NoRecord, Outside, VaField, WalkRecorder, WalkStep, WalkTrace};
 pub use mem::{EntryWidth, MemError, PhysMem, TableRead};
 pub use pte::{Perms, Pte};
+pub use suggest::{closest, did_you_mean};
 pub use table::{
     check_in_space, check_mapping, Footprint, MapError, NoWalkCache, PageTable, WalkCache, WalkCost,
 };

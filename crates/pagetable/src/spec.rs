@@ -5,6 +5,8 @@
 //! one such impl, one [`CATALOG`] entry and one [`DesignSpec`] variant.
 
 use crate::{EcptConfig, FlatConfig, HashedConfig, InvertedConfig, Radix, RadixConfig, Reference};
+pub use ptbench_core::closest;
+use ptbench_core::did_you_mean;
 use ptbench_core::{EntryWidth, MapError, MemError, PageSize, PageTable, PhysMem};
 use std::fmt;
 use thiserror::Error;
@@ -19,13 +21,13 @@ pub enum SpecError {
         name: String,
         /// The names that exist.
         known: String,
-        /// The known name closest to it, when one is close (see [`closest`]).
+        /// The known name closest to it, when one is close (see `ptbench_core::closest`).
         suggestion: Option<&'static str>,
     },
     /// A parameter the design does not take.
     #[error("design `{design}` has no parameter `{key}`; {}it takes: {known}", did_you_mean(suggestion.as_deref()))]
     UnknownParam {
-        /// The parameter closest to it, when one is close (see [`closest`]).
+        /// The parameter closest to it, when one is close (see `ptbench_core::closest`).
         suggestion: Option<&'static str>,
         /// The design.
         design: String,
@@ -66,27 +68,6 @@ pub enum SpecError {
         /// What is wrong.
         reason: String,
     },
-}
-
-/// `did you mean `x`? ` for a suggestion, nothing without one.
-fn did_you_mean(suggestion: Option<&str>) -> String {
-    suggestion.map_or_else(String::new, |s| format!("did you mean `{s}`? "))
-}
-
-/// The candidate closest to `given` when it is close enough to be a misspelling of it: an edit
-/// distance (Levenshtein with adjacent swaps counting one, ignoring case) of at most 2 and under half the candidate's length, or
-/// `given` (3 characters or more) beginning the candidate. The first of equally close ones.
-pub fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let given = given.to_lowercase();
-    let mut best: Option<(usize, &'a str)> = None;
-    for c in candidates {
-        let d = strsim::osa_distance(&given, &c.to_lowercase());
-        let close = (d <= 2 && 2 * d < c.len()) || (given.len() >= 3 && c.starts_with(&given));
-        if close && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, c));
-        }
-    }
-    best.map(|(_, c)| c)
 }
 
 /// A parameter of a design, for `ptbench designs`.
@@ -769,19 +750,6 @@ mod tests {
             err("radix:level=3"),
             "design `radix` has no parameter `level`; did you mean `levels`? it takes: levels, \
              pobits, pte_bytes"
-        );
-        assert_eq!(closest("X86-64", ["radix", "x86-64"]), Some("x86-64"));
-        assert_eq!(closest("x86", ["x86-64", "x86-64-5l"]), Some("x86-64"));
-        assert_eq!(closest("ecpt", ["flat", "hashed"]), None);
-        assert_eq!(
-            closest("lfat", ["flat"]),
-            Some("flat"),
-            "a swap is one edit"
-        );
-        assert_eq!(
-            closest("ab", ["ba", "xy"]),
-            None,
-            "two edits of two letters is not close"
         );
     }
 

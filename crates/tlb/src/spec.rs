@@ -26,6 +26,7 @@ use crate::hierarchy::{HugeMode, Inclusion};
 use crate::policy::{PolicyError, ReplPolicy};
 use crate::pwc::{PwcSpec, MAX_LEVELS};
 use crate::Geometry;
+use ptbench_core::{closest, did_you_mean};
 use std::fmt;
 use thiserror::Error;
 
@@ -108,27 +109,6 @@ pub enum TlbSpecError {
         #[source]
         source: PolicyError,
     },
-}
-
-/// `did you mean `x`? ` for a suggestion, nothing without one.
-fn did_you_mean(suggestion: Option<&str>) -> String {
-    suggestion.map_or_else(String::new, |s| format!("did you mean `{s}`? "))
-}
-
-/// The candidate closest to `given` when it is close enough to be a misspelling of it: an edit
-/// distance (Levenshtein with adjacent swaps counting one, ignoring case) of at most 2 and under half the candidate's length, or
-/// `given` (3 characters or more) beginning the candidate. The first of equally close ones.
-pub fn closest<'a>(given: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let given = given.to_lowercase();
-    let mut best: Option<(usize, &'a str)> = None;
-    for c in candidates {
-        let d = strsim::osa_distance(&given, &c.to_lowercase());
-        let close = (d <= 2 && 2 * d < c.len()) || (given.len() >= 3 && c.starts_with(&given));
-        if close && best.is_none_or(|(bd, _)| d < bd) {
-            best = Some((d, c));
-        }
-    }
-    best.map(|(_, c)| c)
 }
 
 /// Every key, for suggestions (`pscl2` standing for `pscl2..pscl8`).
