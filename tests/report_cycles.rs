@@ -79,12 +79,7 @@ fn cycles_come_first_and_the_verdict_ranks_by_them() {
         }
     }
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
-    let links: Vec<&str> = md
-        .split("](")
-        .skip(1)
-        .filter_map(|t| t.split(')').next())
-        .filter(|l| l.ends_with(".png"))
-        .collect();
+    let links = common::png_links(&md);
     assert_eq!(
         &links[..9],
         [

@@ -127,12 +127,7 @@ fn assert_charts_match(dir: &Path, done: &Done) {
     assert_eq!(files(dir, ".svg").len(), n, "{:?}", files(dir, ".svg"));
     assert_eq!(broken_charts(dir), Vec::<String>::new());
     let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
-    let links: Vec<&str> = md
-        .split("](")
-        .skip(1)
-        .filter_map(|t| t.split(')').next())
-        .filter(|l| l.ends_with(".png"))
-        .collect();
+    let links = common::png_links(&md);
     assert_eq!(links.len(), n, "{md}");
     for l in links {
         assert!(

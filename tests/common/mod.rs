@@ -98,3 +98,12 @@ pub fn gen_zipf(out: &std::path::Path, accesses: u64, footprint: &str, seed: u64
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+/// The PNG files a report's markdown links, in order.
+pub fn png_links(md: &str) -> Vec<&str> {
+    md.split("](")
+        .skip(1)
+        .filter_map(|t| t.split(')').next())
+        .filter(|l| l.ends_with(".png"))
+        .collect()
+}
