@@ -143,6 +143,11 @@ pub struct RunArgs {
     /// repeated translation: the same figures, slower (to check, or to measure the shortcut).
     #[arg(long)]
     no_fast_path: bool,
+    /// Give every design its own TLBs and OS model, instead of one shared front end for the
+    /// designs that see the same TLB hits and misses (each design then replays only its walks):
+    /// the same figures, slower (to check, or to measure the sharing).
+    #[arg(long)]
+    no_shared_front_end: bool,
     /// Print no table (errors only); needs --csv.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -260,6 +265,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
         },
         os: os_config(&args, &specs, &huges)?,
         no_fast_path: args.no_fast_path,
+        no_shared_front_end: args.no_shared_front_end,
         placement: match args.placement {
             PlacementArg::Os => Placement::Os,
             PlacementArg::Identity => Placement::Identity,

@@ -59,6 +59,10 @@ pub struct SweepArgs {
     /// The most bytes one access may span (see `ptbench run --help`).
     #[arg(long, value_name = "SIZE", default_value = "1g")]
     max_access: String,
+    /// Give every design its own TLBs and OS model (see `ptbench run --help`): the same results,
+    /// slower.
+    #[arg(long)]
+    no_shared_front_end: bool,
     /// Write results only: no charts and report page.
     #[arg(long)]
     no_report: bool,
@@ -152,6 +156,7 @@ pub fn exec(args: SweepArgs) -> Result<()> {
         shard,
         reader: reader_options(args.format.as_deref(), args.skip_bad_lines)?,
         max_access_bytes: parse_count(&args.max_access, true).context("--max-access")?,
+        no_shared_front_end: args.no_shared_front_end,
     };
     let progress = Bars::new(exp.traces.len());
     ptbench_output::on_interrupt(progress.interrupt_note());

@@ -16,6 +16,7 @@ pub struct Reference {
     page_shift: u8,
     va_bits: u8,
     sizes: Vec<PageSize>,
+    canonical: bool,
     map: BTreeMap<Vpn, Pte>,
 }
 
@@ -34,8 +35,16 @@ impl Reference {
             page_shift,
             va_bits: va_bits.clamp(page_shift, 64),
             sizes,
+            canonical: false,
             map: BTreeMap::new(),
         })
+    }
+
+    /// The same table with canonical (sign-extended) addresses, as x86-64's (see
+    /// [`PageTable::canonical`]).
+    pub fn with_canonical(mut self, canonical: bool) -> Reference {
+        self.canonical = canonical;
+        self
     }
 
     /// An empty table accepting base pages and 2 MiB and 1 GiB pages (when larger than the base).
@@ -119,6 +128,10 @@ impl PageTable for Reference {
                 None => "not in the BTreeMap (page fault)".to_string(),
             },
         })
+    }
+
+    fn canonical(&self) -> bool {
+        self.canonical
     }
 
     fn footprint(&self) -> Footprint {

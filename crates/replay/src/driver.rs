@@ -1,12 +1,12 @@
 //! Replaying one trace through many designs: the trace is decoded once and each batch is handed to
-//! every design's simulator in parallel (rayon). With more than one worker thread the trace is
+//! every design's simulator in parallel (rayon), designs that see the same TLB hits and misses
+//! through one shared front end ([`Fanout`]). With more than one worker thread the trace is
 //! decoded on its own thread, ahead of the simulators; with one (`--jobs 1`) the same thread decodes
 //! and replays, so a run asked to use one core uses one. One simulator never sees its accesses out
 //! of order, so results are the same for any number of threads.
 
-use crate::{ReplayError, Sim};
+use crate::{Fanout, ReplayError, Sim};
 use ptbench_trace::{Format, Location, Prefetched, ReaderOptions, TraceError, TraceReader, BATCH};
-use rayon::prelude::*;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -101,6 +101,7 @@ pub fn replay_trace(
     let mut batch = Vec::with_capacity(BATCH);
     let mut index = 0u64;
     let mut failed: Vec<Option<ReplayError>> = (0..sims.len()).map(|_| None).collect();
+    let mut fan = Fanout::new(sims);
     let replayed = loop {
         match ahead.read_batch(&mut batch) {
             Ok(0) => break Ok(()),
@@ -132,14 +133,7 @@ pub fn replay_trace(
                         limit: max_access_bytes,
                     });
                 }
-                sims.par_iter_mut()
-                    .zip(failed.par_iter_mut())
-                    .filter(|(_, f)| f.is_none())
-                    .for_each(|(s, f)| {
-                        if let Err(e) = s.replay(&batch, index) {
-                            *f = Some(e);
-                        }
-                    });
+                fan.replay(sims, &mut failed, &batch, index);
                 index += n as u64;
                 if failed.iter().all(Option::is_some) {
                     break Ok(());
@@ -149,6 +143,7 @@ pub fn replay_trace(
             Err(e) => break Err(RunError::Trace(e)),
         }
     };
+    fan.finish(sims);
     let reader = ahead.into_inner();
     replayed?;
     let accesses = index;
@@ -175,7 +170,7 @@ fn replay_error(path: &Path, opts: &ReaderOptions, source: ReplayError) -> RunEr
         ReplayError::AddressTooWide { index, .. }
         | ReplayError::NonCanonical { index, .. }
         | ReplayError::Os { index, .. } => Some(*index),
-        ReplayError::Lost { .. } => None,
+        ReplayError::Lost { .. } | ReplayError::Diverged { .. } => None,
     };
     let line = index.and_then(|i| {
         ptbench_trace::open_with(path, opts)

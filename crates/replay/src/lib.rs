@@ -57,6 +57,7 @@ pub use ptbench_os::{FirstTouch, HugePolicy, OnViolation, OsConfig, OsCounters, 
 pub use ptbench_tlb;
 pub use ptbench_tlb::CacheSpec;
 pub use row::{cell_key, run_row};
+pub use shared::{replay_all, Fanout};
 
 use ptbench_core::{
     Access, AccessKind, Footprint, MapError, PageSize, PageTable, Perms, PhysAddr, PhysMem, Pte,
@@ -247,6 +248,32 @@ pub enum ReplayError {
         /// The page.
         vpn: Vpn,
     },
+    /// A design's walk found another mapping than the shared front end's: a bug in the design.
+    #[error("design `{design}` found {found:?} for {vpn:?} where the shared front end (every design's mappings) has {expected:?} (a bug in the design; --no-shared-front-end replays each design alone)")]
+    Diverged {
+        /// The design.
+        design: String,
+        /// The page.
+        vpn: Vpn,
+        /// What the design's walk found.
+        found: Option<Pte>,
+        /// What the mappings hold.
+        expected: Option<Pte>,
+    },
+}
+
+impl ReplayError {
+    /// The same error, naming `design` (a shared front end's error, as each design reports it).
+    pub fn for_design(mut self, name: &str) -> ReplayError {
+        match &mut self {
+            ReplayError::AddressTooWide { design, .. }
+            | ReplayError::NonCanonical { design, .. }
+            | ReplayError::Os { design, .. }
+            | ReplayError::Lost { design, .. }
+            | ReplayError::Diverged { design, .. } => *design = name.to_string(),
+        }
+        self
+    }
 }
 
 /// What an access outside a design's address space does.
@@ -277,6 +304,10 @@ pub struct SimOptions {
     pub cache: CacheSpec,
     /// Where the trace's accesses go in the caches.
     pub placement: Placement,
+    /// Every simulation keeps its own TLBs and OS model, even where a [`Fanout`] could share one
+    /// front end among designs that see the same TLB hits and misses. Every count is the same
+    /// either way; tests compare them.
+    pub no_shared_front_end: bool,
 }
 
 /// Why a simulation could not be built.
@@ -566,6 +597,13 @@ pub struct Simulator<P: PageTable> {
     fast_off: bool,
     /// The cache hierarchy, with cycles.
     caches: Option<Box<Caches>>,
+    /// What a shared front end must agree on (`None`: this simulation keeps its own).
+    share: Option<String>,
+    /// A shared front end's log of what its followers must replay ([`shared`]).
+    log: Option<Vec<shared::Miss>>,
+    /// Following a shared front end: no TLB lookups or OS model of its own; after the replay,
+    /// the front end's counters.
+    following: Option<Box<shared::Adopted>>,
 }
 
 impl<P: PageTable> Simulator<P> {
@@ -636,6 +674,9 @@ impl<P: PageTable> Simulator<P> {
                         .unwrap_or_else(|_| unreachable!("3 significant figures is valid")),
                 })
             }),
+            share: (!opts.no_shared_front_end).then(|| format!("{opts:?}|{machine}")),
+            log: None,
+            following: None,
         }
         .recording()
     }
@@ -929,7 +970,7 @@ impl<P: PageTable> Simulator<P> {
     #[inline(always)]
     fn translate(&mut self, vpn: Vpn, a: &Access, index: u64) -> Result<(), ReplayError> {
         if a.asid != self.cur {
-            self.switch_table(a.asid, a, index)?;
+            self.switch_table(a.asid, index, a.addr)?;
         }
         self.stats.translations += 1;
         if let Some(tlb) = &mut self.tlb {
@@ -1006,7 +1047,10 @@ impl<P: PageTable> Simulator<P> {
     /// Makes `asid`'s table the current one, building it on its first use.
     #[cold]
     #[inline(never)]
-    fn switch_table(&mut self, asid: u16, a: &Access, index: u64) -> Result<(), ReplayError> {
+    fn switch_table(&mut self, asid: u16, index: u64, addr: u64) -> Result<(), ReplayError> {
+        if let Some(log) = &mut self.log {
+            log.push(shared::Miss::Switch { asid, index, addr });
+        }
         self.epoch += 1;
         if self.pt.shares_asids() {
             // One global table tagged by asid: switching is setting its asid register.
@@ -1018,7 +1062,7 @@ impl<P: PageTable> Simulator<P> {
             Some(t) => t,
             None => self
                 .new_table()
-                .map_err(|error| self.os_err(a, index, error))?,
+                .map_err(|error| self.os_err_at(index, addr, error))?,
         };
         let prev = std::mem::replace(&mut self.pt, next);
         self.others.insert(self.cur, prev);
@@ -1036,9 +1080,13 @@ impl<P: PageTable> Simulator<P> {
     }
 
     fn os_err(&self, a: &Access, index: u64, error: OsError) -> ReplayError {
+        self.os_err_at(index, a.addr, error)
+    }
+
+    fn os_err_at(&self, index: u64, addr: u64, error: OsError) -> ReplayError {
         ReplayError::Os {
             index,
-            addr: a.addr,
+            addr,
             design: self.label.clone(),
             error,
         }
@@ -1075,55 +1123,75 @@ impl<P: PageTable> Simulator<P> {
         Ok(())
     }
 
-    /// Applies the OS model's pending actions to the tables and TLBs.
-    fn apply(&mut self) -> Result<(), OsError> {
-        self.epoch += 1;
+    /// Applies the OS model's pending actions (for the access `index` at `addr`) to the tables
+    /// and TLBs.
+    fn apply(&mut self, index: u64, addr: u64) -> Result<(), OsError> {
+        if let Some(log) = &mut self.log {
+            log.push(shared::Miss::Apply { index, addr });
+        }
         let mut actions = std::mem::take(&mut self.actions);
         let mut result = Ok(());
         for act in actions.drain(..) {
-            let r = match act {
-                Action::Map {
-                    asid,
-                    vpn,
-                    pte,
-                    shoot,
-                } => {
-                    if shoot {
-                        if let Some(tlb) = &mut self.tlb {
-                            tlb.invalidate(vpn, asid);
-                        }
-                    }
-                    self.change(asid, vpn, Some(pte))
-                }
-                Action::Unmap { asid, vpn } => {
-                    if let Some(tlb) = &mut self.tlb {
-                        tlb.invalidate(vpn, asid);
-                    }
-                    self.change(asid, vpn, None)
-                }
-                Action::Drop { asid } => {
-                    if let Some(tlb) = &mut self.tlb {
-                        tlb.flush_asid(asid);
-                    }
-                    self.others.remove(&asid);
-                    Ok(())
-                }
-            };
-            if r.is_err() {
-                result = r;
+            if let Some(log) = &mut self.log {
+                log.push(shared::Miss::Act(act));
+            }
+            result = self.act(act);
+            if result.is_err() {
                 break;
             }
         }
         self.actions = actions;
-        // Mappings may have freed tables (a radix table emptied by an unmap or under a huge
-        // page, the old ways of a finished resize): cached pointers to them are stale and go;
-        // nothing else does (TLB entries translate pages, and every design keeps the same ones).
+        self.applied();
+        result
+    }
+
+    /// One action of the OS model on the tables and TLBs.
+    fn act(&mut self, act: Action) -> Result<(), OsError> {
+        self.epoch += 1;
+        match act {
+            Action::Map {
+                asid,
+                vpn,
+                pte,
+                shoot,
+            } => {
+                if shoot {
+                    if let Some(tlb) = &mut self.tlb {
+                        tlb.invalidate(vpn, asid);
+                    }
+                }
+                self.change(asid, vpn, Some(pte))
+            }
+            Action::Unmap { asid, vpn } => {
+                if let Some(tlb) = &mut self.tlb {
+                    tlb.invalidate(vpn, asid);
+                }
+                self.change(asid, vpn, None)
+            }
+            Action::Drop { asid } => {
+                if let Some(tlb) = &mut self.tlb {
+                    tlb.flush_asid(asid);
+                }
+                self.others.remove(&asid);
+                Ok(())
+            }
+        }
+    }
+
+    /// After a set of actions: mappings may have freed tables (a radix table emptied by an
+    /// unmap or under a huge page, the old ways of a finished resize): cached pointers to them
+    /// are stale and go; nothing else does (TLB entries translate pages, and every design keeps
+    /// the same ones).
+    fn applied(&mut self) {
+        self.epoch += 1;
+        if let Some(log) = &mut self.log {
+            log.push(shared::Miss::Applied);
+        }
         for (start, end) in self.mem.drain_freed() {
             if let Some(tlb) = &mut self.tlb {
                 tlb.pwc_invalidate_tables(start, end);
             }
         }
-        result
     }
 
     /// One walk of the design, through the page-walk caches when there are any.
@@ -1136,6 +1204,9 @@ impl<P: PageTable> Simulator<P> {
             }
             _ => self.pt.walk(&self.mem, vpn, cost),
         };
+        if let Some(log) = &mut self.log {
+            log.push(shared::Miss::Walk { vpn, asid, found });
+        }
         if let Some(c) = &mut self.caches {
             let pwc = match &self.tlb {
                 Some(tlb) if tlb.pwc().is_some() => tlb.spec().lat.pwc,
@@ -1172,7 +1243,9 @@ impl<P: PageTable> Simulator<P> {
             .os
             .fault(vpn, a, tables, &mut self.actions)
             .map_err(|e| self.os_err(a, index, e.into()));
-        let applied = self.apply().map_err(|e| self.os_err(a, index, e));
+        let applied = self
+            .apply(index, a.addr)
+            .map_err(|e| self.os_err(a, index, e));
         let outcome = outcome?;
         applied?;
         let pte = match outcome {
@@ -1235,13 +1308,17 @@ impl<P: PageTable> Simulator<P> {
     fn event(&mut self, a: &Access, index: u64) -> Result<(), ReplayError> {
         self.stats.events += 1;
         if a.kind == AccessKind::ContextSwitch {
+            if let Some(log) = &mut self.log {
+                log.push(shared::Miss::ContextSwitch);
+            }
             if let Some(tlb) = &mut self.tlb {
                 tlb.context_switch();
             }
             return Ok(());
         }
         self.os.event(a, &mut self.actions);
-        self.apply().map_err(|e| self.os_err(a, index, e))
+        self.apply(index, a.addr)
+            .map_err(|e| self.os_err(a, index, e))
     }
 
     #[cold]
@@ -1266,6 +1343,9 @@ impl<P: PageTable> Simulator<P> {
 
     /// The counters so far.
     pub fn stats(&self) -> Stats {
+        if let Some(front) = &self.following {
+            return self.followed_stats(front);
+        }
         let os = self.os.counters().clone();
         let mut digest = self.stats.digest;
         for (slot, r) in self.runs.iter().enumerate() {
@@ -1315,6 +1395,9 @@ impl<P: PageTable> Simulator<P> {
 
     /// The TLB counters, when the simulator has TLBs or page-walk caches.
     pub fn tlb_stats(&self) -> Option<TlbStats> {
+        if let Some(front) = &self.following {
+            return self.followed_tlb_stats(front);
+        }
         self.tlb.as_ref().map(|t| *t.stats())
     }
 
@@ -1381,6 +1464,9 @@ macro_rules! each {
         }
     };
 }
+
+// After `each!`, which it uses.
+mod shared;
 
 /// OPT's pre-pass: gives every simulator of `sims` that replaces pages by OPT each translation's
 /// next use in the trace at `path`, one pass over the trace per base page size.

@@ -210,6 +210,8 @@ pub struct SweepOptions {
     pub reader: ReaderOptions,
     /// The most bytes one access may span.
     pub max_access_bytes: u64,
+    /// Every design keeps its own TLBs and OS model (see `SimOptions::no_shared_front_end`).
+    pub no_shared_front_end: bool,
 }
 
 /// What a sweep is about to run, for progress reports.
@@ -615,6 +617,7 @@ fn run_trace(
             huge: c.huge,
             os: c.os_config.clone(),
             cache: c.cache,
+            no_shared_front_end: opts.no_shared_front_end,
             ..SimOptions::default()
         };
         match Sim::build_with_tlb(&c.design, &c.tlb, &so) {

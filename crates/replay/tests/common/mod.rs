@@ -1,0 +1,90 @@
+//! What the replay's property tests share: designs, TLB specs, OS settings and a generator of
+//! random traces with locality, processes, region events, permission faults and wide addresses.
+#![allow(dead_code)]
+
+use proptest::prelude::*;
+use ptbench_core::{Access, AccessKind};
+use ptbench_replay::{OsConfig, PageCrossing, Policy, SimOptions, WideAddresses};
+
+pub const DESIGNS: &[&str] = &[
+    "x86-64",
+    "radix:levels=3,pobits=12",
+    "flat:va_bits=40",
+    "hashed:collision=chain,entries=8,bucket=2",
+    "inverted",
+    "ecpt:entries=2,ways=4,cluster=4,max_kicks=0",
+    "reference",
+];
+
+pub const TLBS: &[&str] = &[
+    "none",
+    "l1=1x1",
+    "tiny",
+    "l1=16x4,repl=plru",
+    "l1=8x8,repl=bitplru",
+    "l1=4x4,repl=fifo,asid=on",
+    "l1i=8x2,l1d=8x2,l2=32x4,l2incl=incl",
+    "l1i=8x2,l1d=8x2,l2=32x4,l2incl=excl",
+    "l1=4x4,pwc=8x2",
+    "pwc=8x2",
+    "skylake",
+];
+
+/// Accesses in bursts on a few pages (so translations repeat), of every kind and size, some
+/// crossing pages or too wide for 40 bits; context switches among three address spaces, forks,
+/// mmap, mprotect (read-only: later writes fault) and munmap.
+pub fn op() -> impl Strategy<Value = Vec<Access>> {
+    prop_oneof![
+        8 => (0u64..4, 0u64..4096, prop::sample::select(vec![1u32, 4, 8, 64, 4096]), 0u8..3, 1usize..40)
+            .prop_map(|(page, off, size, kind, n)| {
+                let kind = [AccessKind::Read, AccessKind::Write, AccessKind::Fetch][kind as usize];
+                let addr = 0x7f_0000_0000 + page * 4096 + off;
+                (0..n).map(|i| Access::new(kind, addr + (i as u64 * 8) % 4096, size)).collect()
+            }),
+        1 => (0u16..3).prop_map(|asid| vec![Access::new(AccessKind::ContextSwitch, 0, 0).in_asid(asid)]),
+        1 => (0u64..4, 1u32..4, 0u8..8).prop_map(|(page, pages, flags)| {
+            let mut e = Access::new(AccessKind::Mprotect, 0x7f_0000_0000 + page * 4096, pages);
+            e.flags = flags & 7;
+            vec![e]
+        }),
+        1 => (0u64..4, 1u32..4).prop_map(|(page, pages)| {
+            let mut e = Access::new(AccessKind::Mmap, 0x7f_0000_0000 + page * 4096, pages);
+            e.flags = 3;
+            vec![e]
+        }),
+        1 => (0u64..4).prop_map(|page| {
+            vec![Access::new(AccessKind::Munmap, 0x7f_0000_0000 + page * 4096, 1)]
+        }),
+        1 => (1u16..3).prop_map(|child| vec![Access::new(AccessKind::Fork, u64::from(child), 0)]),
+        1 => Just(vec![Access::new(AccessKind::Read, 1 << 45, 8)]),
+    ]
+}
+
+pub fn os_configs() -> Vec<OsConfig> {
+    let limited = |frames, policy| OsConfig {
+        frames: Some(frames),
+        policy,
+        ..OsConfig::default()
+    };
+    vec![
+        OsConfig::default(),
+        limited(6, Policy::Lru),
+        limited(5, Policy::Clock),
+        limited(6, Policy::Opt),
+    ]
+}
+
+/// The options of a proptest case: its page-crossing rule and OS settings, wide addresses
+/// counted.
+pub fn options(first: bool, os: OsConfig) -> SimOptions {
+    SimOptions {
+        page_crossing: if first {
+            PageCrossing::First
+        } else {
+            PageCrossing::Split
+        },
+        wide: WideAddresses::Count,
+        os,
+        ..SimOptions::default()
+    }
+}

@@ -1,0 +1,157 @@
+//! A shared front end changes no count: every design gives the same counters, TLB counters,
+//! digest and errors when it replays alone (`SimOptions::no_shared_front_end`) as when it follows
+//! one front end with the designs that see the same TLB hits and misses, for every TLB spec, OS
+//! setting, page-crossing rule and wide-address rule, on random traces with processes, region
+//! events and permission faults, and on the shipped real traces.
+
+mod common;
+
+use common::{op, options, os_configs, DESIGNS, TLBS};
+use proptest::prelude::*;
+use ptbench_core::Access;
+use ptbench_pagetable::DesignSpec;
+use ptbench_replay::ptbench_tlb::{TlbSpec, TlbStats};
+use ptbench_replay::{replay_all, HugePolicy, NextUses, Sim, SimOptions, Stats, WideAddresses};
+use ptbench_trace::TraceReader;
+use std::path::Path;
+
+/// Each design's counters (wall time zeroed) and TLB counters, or the error it stopped with.
+type Outcome = Result<(Stats, Option<TlbStats>), String>;
+
+/// Replays `trace` through every design of `designs` behind `tlb`, together (shared front ends
+/// where they can be, unless `opts` says not): each design's outcome, and how many followed a
+/// shared front end.
+fn replay(
+    designs: &[&str],
+    tlb: &str,
+    opts: &SimOptions,
+    trace: &[Access],
+    batch: usize,
+) -> (Vec<Outcome>, usize) {
+    let tlb = TlbSpec::parse(tlb).unwrap();
+    let mut sims: Vec<Sim> = designs
+        .iter()
+        .map(|d| Sim::build_with_tlb(&DesignSpec::parse(d).unwrap(), &tlb, opts).unwrap())
+        .collect();
+    let addrs = trace.iter().filter(|a| !a.kind.is_event()).map(|a| a.addr);
+    if let (Some(lo), Some(hi)) = (addrs.clone().min(), addrs.max()) {
+        sims.iter_mut().for_each(|s| s.set_address_range(lo, hi));
+    }
+    for sim in &mut sims {
+        if sim.needs_next_uses() {
+            let mut pass = NextUses::new(sim.page_shift(), opts.page_crossing);
+            pass.push(trace);
+            sim.set_next_uses(pass.finish());
+        }
+    }
+    let failed = replay_all(&mut sims, trace, batch);
+    let followers = sims.iter().filter(|s| s.follows()).count();
+    let outcomes = sims
+        .iter()
+        .zip(failed)
+        .map(|(s, f)| match f {
+            Some(e) => Err(e.to_string()),
+            None => {
+                let mut stats = s.stats();
+                stats.busy_nanos = 0;
+                Ok((stats, s.tlb_stats()))
+            }
+        })
+        .collect();
+    (outcomes, followers)
+}
+
+/// Replays with and without shared front ends and asserts the same outcome for every design;
+/// returns how many designs followed a shared front end.
+fn same(designs: &[&str], tlb: &str, opts: &SimOptions, trace: &[Access], batch: usize) -> usize {
+    let (shared, followers) = replay(designs, tlb, opts, trace, batch);
+    let alone = SimOptions {
+        no_shared_front_end: true,
+        ..opts.clone()
+    };
+    let (own, none) = replay(designs, tlb, &alone, trace, batch);
+    assert_eq!(none, 0, "--no-shared-front-end shares nothing");
+    for ((d, a), b) in designs.iter().zip(&shared).zip(&own) {
+        assert_eq!(a, b, "{d} behind {tlb} under {} ({:?})", opts.os, opts.wide);
+    }
+    followers
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn a_shared_front_end_changes_no_count(
+        ops in prop::collection::vec(op(), 1..60),
+        first in any::<bool>(),
+        count_wide in any::<bool>(),
+        thp in any::<bool>(),
+        batch in 1usize..200,
+    ) {
+        let trace: Vec<Access> = ops.into_iter().flatten().collect();
+        // Transparent huge pages: the designs that store 2 MiB pages (huge mappings free and
+        // replace radix tables, whose page-walk-cache entries must go).
+        let designs: Vec<&str> = DESIGNS
+            .iter()
+            .copied()
+            .filter(|d| !thp || !d.starts_with("flat") && !d.starts_with("inverted"))
+            .collect();
+        for os in os_configs() {
+            let mut opts = options(first, os);
+            if !count_wide {
+                opts.wide = WideAddresses::Error;
+            }
+            if thp {
+                opts.huge = HugePolicy::Thp;
+            }
+            for tlb in TLBS {
+                let followers = same(&designs, tlb, &opts, &trace, batch);
+                // Every TLB spec with an L1 gives the designs of one geometry one front end.
+                if tlb.contains("l1") || *tlb == "tiny" || *tlb == "skylake" {
+                    prop_assert!(followers >= 2, "{tlb}: {followers} followers");
+                }
+            }
+        }
+    }
+}
+
+fn read(path: &Path) -> Vec<Access> {
+    let mut r = ptbench_trace::open(path).unwrap();
+    let (mut all, mut buf) = (Vec::new(), Vec::new());
+    while r.read_batch(&mut buf).unwrap() > 0 {
+        all.extend_from_slice(&buf);
+    }
+    all
+}
+
+#[test]
+fn a_shared_front_end_changes_no_count_on_the_shipped_traces() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../traces");
+    let mut traces: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.to_string_lossy();
+            n.ends_with(".lackey.gz") || n.ends_with(".ptbt.zst")
+        })
+        .collect();
+    traces.sort();
+    assert!(traces.len() >= 4);
+    let designs = [
+        "x86-64",
+        "x86-64-5l",
+        "flat:va_bits=48",
+        "hashed",
+        "hashed:collision=chain",
+        "ecpt",
+        "inverted",
+        "radix:levels=3,pobits=14",
+    ];
+    for path in &traces {
+        let trace = read(path);
+        for tlb in ["skylake", "l1=16x4,pwc=8x2"] {
+            let followers = same(&designs, tlb, &SimOptions::default(), &trace, 1 << 16);
+            assert!(followers >= 4, "{}: {followers} followers", path.display());
+        }
+    }
+}
