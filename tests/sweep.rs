@@ -1,5 +1,5 @@
-//! `ptbench sweep`, `merge` and `report` end to end: results independent of the thread count, an
-//! interrupted sweep resumed to the same results, shards merged to the unsharded sweep, and
+//! `ptbench sweep`, `merge` and `report` end to end: results independent of the thread count, of
+//! the memory limit and of shared front ends, an interrupted sweep resumed to the same results, shards merged to the unsharded sweep, and
 //! merge refusing incomplete or mixed sets.
 
 use std::path::{Path, PathBuf};
@@ -103,6 +103,38 @@ fn results_are_the_same_for_any_number_of_threads() {
     // 2 traces x 4 designs x 3 TLBs.
     assert_eq!(ra.len(), 24);
     assert_eq!(ra, rb);
+}
+
+/// Waves (a memory limit so small that every group of cells runs alone, reading the trace once
+/// per group) and shared front ends change no result.
+#[test]
+fn results_are_the_same_for_any_memory_limit_and_without_shared_front_ends() {
+    let d = tempfile::tempdir().unwrap();
+    let e = experiment(d.path(), &[20_000, 30_000]);
+    let runs = [
+        ("all", vec!["--memory-limit", "1g"]),
+        ("waves", vec!["--memory-limit", "1k"]),
+        ("alone", vec!["--no-shared-front-end"]),
+    ];
+    let mut results = Vec::new();
+    for (name, extra) in &runs {
+        let out = d.path().join(name);
+        let mut args = vec![
+            "sweep",
+            s(&e),
+            "--out",
+            s(&out),
+            "--jobs",
+            "2",
+            "--no-report",
+        ];
+        args.extend(extra.iter().copied());
+        ok(&ptbench(&args));
+        results.push(untimed(&out.join("results.csv")));
+    }
+    assert_eq!(results[0].len(), 24);
+    assert_eq!(results[0], results[1], "one wave against a wave per group");
+    assert_eq!(results[0], results[2], "shared front ends against none");
 }
 
 #[test]

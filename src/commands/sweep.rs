@@ -21,6 +21,9 @@ pub const AFTER_HELP: &str = "Examples:\n  \
     An experiment file names traces (paths, globs, or `ptbench gen` parameters) and axes (designs\n\
     with parameter lists, TLB specs, huge-page policies); every combination is a cell. Each trace\n\
     is decoded once and fanned out to its cells in parallel; results are the same for any --jobs.\n\
+    Cells run in waves of a few groups each (designs that see the same TLB hits and misses share\n\
+    one front end), so the simulator state held at once stays near --memory-limit whatever the\n\
+    number of cells; a trace is read once per wave.\n\
     OUT/results.csv gains each trace's rows as soon as they finish, so an interrupted sweep keeps\n\
     them and --resume runs only the missing cells. Charts and a report page go under OUT unless\n\
     --no-report (`ptbench report` makes them from any results file).\n\n\
@@ -63,6 +66,12 @@ pub struct SweepArgs {
     /// slower.
     #[arg(long)]
     no_shared_front_end: bool,
+    /// About the most simulator state the sweep holds at once (k, m, g: KiB, MiB, GiB; default
+    /// 384m per job): a trace's cells run in waves that fit it, estimated from the trace's
+    /// distinct pages (192 bytes per page per front end, 128 per design that shares one); a
+    /// larger limit runs more cells per reading of a trace.
+    #[arg(long, value_name = "SIZE")]
+    memory_limit: Option<String>,
     /// Write results only: no charts and report page.
     #[arg(long)]
     no_report: bool,
@@ -157,6 +166,10 @@ pub fn exec(args: SweepArgs) -> Result<()> {
         reader: reader_options(args.format.as_deref(), args.skip_bad_lines)?,
         max_access_bytes: parse_count(&args.max_access, true).context("--max-access")?,
         no_shared_front_end: args.no_shared_front_end,
+        memory_limit: match &args.memory_limit {
+            Some(s) => parse_count(s, true).context("--memory-limit")?,
+            None => (rayon::current_num_threads() as u64).saturating_mul(384 << 20),
+        },
     };
     let progress = Bars::new(exp.traces.len());
     ptbench_output::on_interrupt(progress.interrupt_note());

@@ -57,7 +57,7 @@ pub use ptbench_os::{FirstTouch, HugePolicy, OnViolation, OsConfig, OsCounters, 
 pub use ptbench_tlb;
 pub use ptbench_tlb::CacheSpec;
 pub use row::{cell_key, run_row};
-pub use shared::{replay_all, Fanout};
+pub use shared::{replay_all, share_groups, Fanout};
 
 use ptbench_core::{
     Access, AccessKind, Footprint, MapError, PageSize, PageTable, Perms, PhysAddr, PhysMem, Pte,

@@ -224,6 +224,20 @@ struct Front {
     failed: Option<ReplayError>,
 }
 
+/// The groups of `sims` (not yet replayed) that a [`Fanout`] gives one front end each, by index,
+/// in the order of their first members; a simulation that replays alone is a group of one.
+pub fn share_groups(sims: &[Sim]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(Option<String>, Vec<usize>)> = Vec::new();
+    for (i, s) in sims.iter().enumerate() {
+        let key = s.share_key();
+        match groups.iter_mut().find(|(k, _)| key.is_some() && *k == key) {
+            Some((_, members)) => members.push(i),
+            None => groups.push((key, vec![i])),
+        }
+    }
+    groups.into_iter().map(|(_, members)| members).collect()
+}
+
 /// Replays batches through many simulations, each group of designs that agree on what the TLBs
 /// and the OS model see through one shared front end (see the module docs).
 pub struct Fanout {
@@ -236,17 +250,9 @@ impl Fanout {
     /// Groups `sims` (not yet replayed) by what they share; each group of two or more follows one
     /// front end from now on, the others replay alone.
     pub fn new(sims: &mut [Sim]) -> Fanout {
-        let mut groups: Vec<(String, Vec<usize>)> = Vec::new();
-        for (i, s) in sims.iter().enumerate() {
-            let Some(key) = s.share_key() else { continue };
-            match groups.iter_mut().find(|(k, _)| *k == key) {
-                Some((_, members)) => members.push(i),
-                None => groups.push((key, vec![i])),
-            }
-        }
         let mut role = vec![None; sims.len()];
         let mut fronts = Vec::new();
-        for (_, members) in groups {
+        for members in share_groups(sims) {
             if members.len() < 2 {
                 continue;
             }
