@@ -698,6 +698,115 @@ mod tests {
         }
     }
 
+    /// What a chunk's parse gave, comparable: accesses, counts, the first noise, the bad
+    /// lines and the error, each with its line.
+    type Seen = (
+        Vec<Access>,
+        u64,
+        u64,
+        u64,
+        Option<(u64, String)>,
+        Vec<(Location, String)>,
+        Option<(Location, String)>,
+    );
+
+    fn seen(c: Chunk) -> Seen {
+        let show = |(l, k): (Location, TraceErrorKind)| (l, k.to_string());
+        (
+            c.batches.concat(),
+            c.lines,
+            c.noise,
+            c.bad,
+            c.first_noise,
+            c.first_bad.into_iter().map(show).collect(),
+            c.error.map(show),
+        )
+    }
+
+    /// The reference: every line through the strict parser ([`handle_line`]), no fast path.
+    fn strict(data: &[u8], skip_bad: bool, format: Option<Format>) -> Seen {
+        let mut c = Chunk {
+            format,
+            ..Chunk::default()
+        };
+        let mut out = Vec::new();
+        let mut line = 0;
+        for raw in data.split_inclusive(|b| *b == b'\n') {
+            line += 1;
+            let raw = raw.strip_suffix(b"\n").unwrap_or(raw);
+            let r = handle_line(raw, &mut c.format, &mut out);
+            if !c.outcome(line, raw, r, skip_bad) {
+                break;
+            }
+        }
+        c.lines = line;
+        c.batches = vec![out];
+        seen(c)
+    }
+
+    /// A line like lackey's own (kind, padding, hex digits, comma, size), often damaged, or
+    /// noise, or a line of another format.
+    fn lackey_ish() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let record = (
+            prop::sample::select(vec![
+                "I  ", " L ", " S ", " M ", "I ", " L  ", "X  ", "  I ",
+            ]),
+            "[0-9a-fA-F]{1,18}",
+            prop::sample::select(vec![",", ",0", ",", ""]),
+            "[0-9]{0,11}",
+            prop::sample::select(vec!["", "", "", "\r", " ", "\t", "x"]),
+            any::<Option<(usize, u8)>>(),
+        )
+            .prop_map(|(kind, addr, comma, size, end, damage)| {
+                let mut l = format!("{kind}{addr}{comma}{size}{end}").into_bytes();
+                if let Some((at, b)) = damage {
+                    let at = at % l.len();
+                    l[at] = b" ,:xXzg\r0\x80\xff"[usize::from(b) % 11];
+                }
+                l
+            });
+        let other = prop::sample::select(vec![
+            "",
+            "==12== valgrind",
+            "# comment",
+            "total 9624",
+            "0041f7a0 R",
+            "I have a dream",
+            " L zz,4",
+            " L ffffffffffffffff,2",
+            "\u{feff}I  10,4",
+        ])
+        .prop_map(|s| s.as_bytes().to_vec());
+        prop_oneof![8 => record, 1 => other, 1 => "[ -~]{0,40}".prop_map(String::into_bytes)]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        /// The fast paths give what the strict parser gives on every line: the same accesses,
+        /// the same noise and bad lines, the same error on the same line.
+        #[test]
+        fn fast_paths_equal_the_strict_parser(
+            lines in proptest::collection::vec(lackey_ish(), 0..60),
+            final_newline in proptest::prelude::any::<bool>(),
+            skip_bad in proptest::prelude::any::<bool>(),
+            detect in proptest::prelude::any::<bool>(),
+        ) {
+            let mut data = lines.join(&b'\n');
+            if final_newline && !data.is_empty() {
+                data.push(b'\n');
+            }
+            let format = (!detect).then_some(Format::Lackey);
+            let mut chunk = Chunk {
+                format,
+                ..Chunk::default()
+            };
+            parse_text(&data, skip_bad, &mut chunk);
+            proptest::prop_assert_eq!(seen(chunk), strict(&data, skip_bad, format));
+        }
+    }
+
     #[test]
     fn batches_never_exceed_batch() {
         let mut text = Vec::new();
