@@ -89,7 +89,67 @@ pub fn replay_trace(
     progress: &(dyn Fn(u64, u64) + Sync),
 ) -> Result<TraceRun, RunError> {
     let start = Instant::now();
-    let reader = ptbench_trace::open_with(path, opts)?;
+    let mut failed: Vec<Option<ReplayError>> = (0..sims.len()).map(|_| None).collect();
+    let mut fan = Fanout::new(sims);
+    let (index, reader) = pass(
+        path,
+        opts,
+        max_access_bytes,
+        sims,
+        &mut failed,
+        &mut fan,
+        progress,
+    );
+    let again = fan.finish(sims, &mut failed);
+    let (index, reader) = (index?, reader);
+    if !again.is_empty() {
+        // A shared front end met an access outside its space: its designs replay alone.
+        let mut fan = Fanout::only(sims.len(), &again);
+        let (second, _) = pass(
+            path,
+            opts,
+            max_access_bytes,
+            sims,
+            &mut failed,
+            &mut fan,
+            &|_, _| {},
+        );
+        second?;
+    }
+    let accesses = index;
+    let (format, lines, skipped) = reader
+        .map(|r| (r.format(), r.lines(), r.skip_summary()))
+        .unwrap_or((None, 0, None));
+    let failures = failed
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, f)| f.map(|e| (i, replay_error(path, opts, e).to_string())))
+        .collect();
+    Ok(TraceRun {
+        accesses,
+        lines,
+        format,
+        wall_seconds: start.elapsed().as_secs_f64(),
+        skipped,
+        failures,
+    })
+}
+
+/// One pass over the trace at `path` through `sims` as `fan` says: the accesses read, and the
+/// reader (for its counts of lines and skipped lines).
+fn pass(
+    path: &Path,
+    opts: &ReaderOptions,
+    max_access_bytes: u64,
+    sims: &mut [Sim],
+    failed: &mut [Option<ReplayError>],
+    fan: &mut Fanout,
+    progress: &(dyn Fn(u64, u64) + Sync),
+) -> (Result<u64, RunError>, Option<ptbench_trace::TraceFile>) {
+    let reader = match ptbench_trace::open_with(path, opts) {
+        Ok(r) => r,
+        Err(e) => return (Err(e.into()), None),
+    };
     // With more than one worker, decode on another thread, two batches ahead of the simulators;
     // with one, on this thread.
     let depth = if rayon::current_num_threads() > 1 {
@@ -100,11 +160,9 @@ pub fn replay_trace(
     let mut ahead = Prefetched::new(reader, depth);
     let mut batch = Vec::with_capacity(BATCH);
     let mut index = 0u64;
-    let mut failed: Vec<Option<ReplayError>> = (0..sims.len()).map(|_| None).collect();
-    let mut fan = Fanout::new(sims);
     let replayed = loop {
         match ahead.read_batch(&mut batch) {
-            Ok(0) => break Ok(()),
+            Ok(0) => break Ok(index),
             Ok(n) => {
                 // One branch-free pass finds the widest access; only a batch with one too wide
                 // is searched for it.
@@ -133,36 +191,17 @@ pub fn replay_trace(
                         limit: max_access_bytes,
                     });
                 }
-                fan.replay(sims, &mut failed, &batch, index);
+                fan.replay(sims, failed, &batch, index);
                 index += n as u64;
-                if failed.iter().all(Option::is_some) {
-                    break Ok(());
+                if !fan.active(failed) {
+                    break Ok(index);
                 }
                 progress(ahead.bytes_read(), index);
             }
             Err(e) => break Err(RunError::Trace(e)),
         }
     };
-    fan.finish(sims);
-    let reader = ahead.into_inner();
-    replayed?;
-    let accesses = index;
-    let (format, lines, skipped) = reader
-        .map(|r| (r.format(), r.lines(), r.skip_summary()))
-        .unwrap_or((None, 0, None));
-    let failures = failed
-        .into_iter()
-        .enumerate()
-        .filter_map(|(i, f)| f.map(|e| (i, replay_error(path, opts, e).to_string())))
-        .collect();
-    Ok(TraceRun {
-        accesses,
-        lines,
-        format,
-        wall_seconds: start.elapsed().as_secs_f64(),
-        skipped,
-        failures,
-    })
+    (replayed, ahead.into_inner())
 }
 
 fn replay_error(path: &Path, opts: &ReaderOptions, source: ReplayError) -> RunError {

@@ -599,11 +599,15 @@ pub struct Simulator<P: PageTable> {
     caches: Option<Box<Caches>>,
     /// What a shared front end must agree on (`None`: this simulation keeps its own).
     share: Option<String>,
+    /// The data frames the machine and the design can map.
+    machine: u64,
     /// A shared front end's log of what its followers must replay ([`shared`]).
     log: Option<Vec<shared::Miss>>,
     /// Following a shared front end: no TLB lookups or OS model of its own; after the replay,
     /// the front end's counters.
     following: Option<Box<shared::Adopted>>,
+    /// What it was built from, to build it again (see [`Fanout::finish`]).
+    origin: Option<Box<(DesignSpec, TlbSpec, SimOptions)>>,
 }
 
 impl<P: PageTable> Simulator<P> {
@@ -674,9 +678,16 @@ impl<P: PageTable> Simulator<P> {
                         .unwrap_or_else(|_| unreachable!("3 significant figures is valid")),
                 })
             }),
-            share: (!opts.no_shared_front_end).then(|| format!("{opts:?}|{machine}")),
+            // Without a memory limit the frames the machine has matter only when a trace uses
+            // them all (a front end then splits, see `shared`).
+            share: (!opts.no_shared_front_end).then(|| match opts.os.frames {
+                Some(_) => format!("{opts:?}|{machine}"),
+                None => format!("{opts:?}|unlimited"),
+            }),
+            machine,
             log: None,
             following: None,
+            origin: None,
         }
         .recording()
     }
@@ -1530,10 +1541,12 @@ impl Sim {
             }
             let cfg = c.clone();
             let factory: TableFactory<C::Table> = Box::new(move |mem| cfg.build(mem));
-            Simulator::new(spec.to_string(), pt, mem, opts)
+            let mut sim = Simulator::new(spec.to_string(), pt, mem, opts)
                 .with_factory(factory)
                 .with_tlb(tlb)
-                .map_err(|e| fail(format!("TLB `{tlb}`: {e}")))
+                .map_err(|e| fail(format!("TLB `{tlb}`: {e}")))?;
+            sim.origin = Some(Box::new((spec.clone(), *tlb, opts.clone())));
+            Ok(sim)
         }
         Ok(match spec {
             DesignSpec::Radix { cfg, .. } => Sim::Radix(make(spec, cfg, tlb, opts)?),

@@ -10,20 +10,32 @@
 //! action of the OS model on the tables, each context switch. Each design of the group then
 //! replays only that log: its walks through its page-walk caches, its table updates.
 //!
-//! A design keeps its own front end when it differs in what the TLB sees or shapes it: an
-//! inverted table (its frame limit and aliasing), tables counted against the frames, no TLB
-//! (every translation walks), a cache hierarchy (table reads and the trace's accesses share the
-//! caches), or [`SimOptions::no_shared_front_end`](crate::SimOptions::no_shared_front_end).
+//! Designs of different widths share one front end over the lower 47 bits (x86-64's lower half,
+//! where user programs live), where every design of 47 bits or more walks the same pages; a
+//! front end that meets an access outside it splits, and its designs replay the trace again,
+//! alone ([`Fanout::finish`]). An inverted table follows too: where it has lost a shared frame's
+//! one entry to another address space (an alias the others do not have), it stops following and
+//! replays the trace again, alone. A design keeps its own front end when it differs in what the
+//! TLB sees or shapes it: page sizes, an address space narrower than 47 bits (with
+//! `--wide-addresses count`, any other width), the memory the OS hands out, tables counted
+//! against the frames, no TLB (every translation walks), a cache hierarchy (table reads and the
+//! trace's accesses share the caches), or
+//! [`SimOptions::no_shared_front_end`](crate::SimOptions::no_shared_front_end).
 //! Every count is the same either way (the tests hold the two paths equal); a design whose walk
 //! finds another mapping than the front end's stops with [`ReplayError::Diverged`].
 
 use crate::{ReplayError, Sim, SimOptions, Simulator, Stats, WideAddresses};
 use ptbench_core::{Access, PageTable, PhysMem, Pte, Vpn, WalkCost};
-use ptbench_os::Action;
+use ptbench_os::{Action, ModelError, OsError, OsModel};
 use ptbench_pagetable::Reference;
 use ptbench_tlb::{CacheSpec, TlbStats};
 use rayon::prelude::*;
 use std::time::Instant;
+
+/// The width of the space designs of different widths share a front end in: every address
+/// below `2^47` (x86-64's lower half, where user programs live) lies in the space of every design
+/// of 47 bits or more, canonical or not, and walks the same page.
+pub const USER_BITS: u8 = 47;
 
 /// What a shared front end's followers replay, in order.
 #[derive(Copy, Clone, Debug)]
@@ -61,36 +73,50 @@ impl<P: PageTable> Simulator<P> {
     fn share_key(&self) -> Option<String> {
         let opts = self.share.as_ref()?;
         let tlb = self.tlb.as_ref()?;
+        self.origin.as_ref()?;
         if !tlb.has_tlb()
             || self.caches.is_some()
             || self.os.config().count_tables
-            || self.pt.frame_limit().is_some()
             || self.following.is_some()
             || self.log.is_some()
         {
             return None;
         }
+        let space = if self.user_space() {
+            "user".to_string()
+        } else {
+            format!("{}|{}", self.pt.va_bits(), self.canonical)
+        };
+        // The page sizes make the TLB's arrays (a miss probes one per size).
         Some(format!(
-            "{opts}|{:?}|{}|{:?}|{}|{}",
+            "{opts}|{:?}|{:?}|{space}",
             tlb.spec(),
-            self.shift,
-            self.pt.page_sizes(),
-            self.pt.va_bits(),
-            self.canonical
+            self.pt.page_sizes()
         ))
+    }
+
+    /// Whether this simulation may share a front end whose space is the low [`USER_BITS`] bits,
+    /// whatever its own width: it stops at addresses outside its space (so an access outside
+    /// the user space splits the group, see [`Fanout::finish`]), and its space holds every
+    /// address below `2^USER_BITS` unchanged by its walk's mask.
+    fn user_space(&self) -> bool {
+        !self.count_wide && self.low_last >= (1u64 << USER_BITS) - 1
     }
 
     /// A front end for this simulation's group: the same geometry, TLB spec and OS model, over
     /// the reference table; `None` if one cannot be built (then nobody shares).
     fn front(&self) -> Option<Simulator<Reference>> {
         let tlb = self.tlb.as_ref()?;
-        let (shift, va_bits, canonical) = (self.shift, self.pt.va_bits(), self.canonical);
+        let (shift, va_bits, canonical) = if self.user_space() {
+            (self.shift, USER_BITS, false)
+        } else {
+            (self.shift, self.pt.va_bits(), self.canonical)
+        };
         let huge: Vec<_> = self.pt.page_sizes().iter().skip(1).copied().collect();
         let make =
             move || Reference::new(shift, va_bits, &huge).map(|r| r.with_canonical(canonical));
         let pt = make().ok()?;
-        if pt.page_sizes() != self.pt.page_sizes() || pt.address_space() != self.pt.address_space()
-        {
+        if pt.page_sizes() != self.pt.page_sizes() {
             return None;
         }
         let mem = PhysMem::new(shift, self.mem.phys_bits()).ok()?;
@@ -115,6 +141,11 @@ impl<P: PageTable> Simulator<P> {
         front.os_error = self.os_error.clone();
         front.log = Some(Vec::new());
         Some(front)
+    }
+
+    /// Whether this is a front end over the user space ([`USER_BITS`]).
+    fn user_space_front(&self) -> bool {
+        self.log.is_some() && self.pt.va_bits() == USER_BITS && !self.canonical
     }
 
     /// Replays a front end's log (see [`Miss`]).
@@ -209,6 +240,32 @@ impl Sim {
         each!(self, s => s.following = Some(Box::new(adopted)))
     }
 
+    /// A fresh simulation of the same design, TLB and options that replays alone, with `os` (the
+    /// OS model as it was before the replay: its address range and OPT's next uses).
+    fn rebuilt(&self, os: OsModel) -> Option<Sim> {
+        let (spec, tlb, opts) = &**each!(self, s => s.origin.as_ref())?;
+        let opts = SimOptions {
+            no_shared_front_end: true,
+            ..opts.clone()
+        };
+        let mut sim = Sim::build_with_tlb(spec, tlb, &opts).ok()?;
+        each!(&mut sim, s => s.os = os);
+        Some(sim)
+    }
+
+    /// Whether its table may lose an entry other designs keep (an inverted table's alias).
+    fn may_alias(&self) -> bool {
+        matches!(self, Sim::Inverted(_))
+    }
+
+    fn machine(&self) -> u64 {
+        each!(self, s => s.machine)
+    }
+
+    fn os(&self) -> &OsModel {
+        each!(self, s => &s.os)
+    }
+
     /// Whether this simulation follows a shared front end (see [`Fanout`]).
     pub fn follows(&self) -> bool {
         each!(self, s => s.following.is_some())
@@ -218,6 +275,11 @@ impl Sim {
 /// One front end and the simulations that follow it.
 struct Front {
     sim: Simulator<Reference>,
+    /// An access lay outside the front end's space (see [`USER_BITS`]): its followers replay
+    /// the trace again, alone.
+    split: bool,
+    /// Each member's OS model before the replay, to build it again after a split.
+    pristine: Vec<OsModel>,
     /// The log of the last batch.
     log: Vec<Miss>,
     members: Vec<usize>,
@@ -242,9 +304,15 @@ pub fn share_groups(sims: &[Sim]) -> Vec<Vec<usize>> {
 /// and the OS model see through one shared front end (see the module docs).
 pub struct Fanout {
     fronts: Vec<Front>,
-    /// Per simulation: the front end it follows.
+    /// Per simulation: it stopped following its front end (an inverted table's alias) and will
+    /// replay the trace again, alone.
+    detached: Vec<bool>,
+    /// Per simulation: the front end it follows (`Some(SKIP)`: none, and it replays nothing).
     role: Vec<Option<usize>>,
 }
+
+/// The role of a simulation a [`Fanout`] leaves out.
+const SKIP: usize = usize::MAX;
 
 impl Fanout {
     /// Groups `sims` (not yet replayed) by what they share; each group of two or more follows one
@@ -256,21 +324,54 @@ impl Fanout {
             if members.len() < 2 {
                 continue;
             }
-            let Some(sim) = sims[members[0]].front() else {
+            // The member with the fewest frames: the front end runs out of memory first (and
+            // splits) if any does.
+            let Some(&first) = members.iter().min_by_key(|&&m| sims[m].machine()) else {
                 continue;
             };
+            let Some(sim) = sims[first].front() else {
+                continue;
+            };
+            let pristine = members.iter().map(|&m| sims[m].os().clone()).collect();
             for &m in &members {
                 role[m] = Some(fronts.len());
                 sims[m].set_following(Adopted::default());
             }
             fronts.push(Front {
                 sim,
+                split: false,
+                pristine,
                 log: Vec::new(),
                 members,
                 failed: None,
             });
         }
-        Fanout { fronts, role }
+        Fanout {
+            fronts,
+            detached: vec![false; sims.len()],
+            role,
+        }
+    }
+
+    /// Replays only the simulations `which` of `n`, each alone.
+    pub fn only(n: usize, which: &[usize]) -> Fanout {
+        let mut role = vec![Some(SKIP); n];
+        for &i in which {
+            role[i] = None;
+        }
+        Fanout {
+            fronts: Vec::new(),
+            detached: vec![false; n],
+            role,
+        }
+    }
+
+    /// Whether a simulation still replays: one not left out has not failed.
+    pub fn active(&self, failed: &[Option<ReplayError>]) -> bool {
+        self.role
+            .iter()
+            .zip(failed)
+            .any(|(r, f)| *r != Some(SKIP) && f.is_none())
     }
 
     /// How many front ends the simulations share.
@@ -294,13 +395,23 @@ impl Fanout {
             || {
                 fronts
                     .par_iter_mut()
-                    .filter(|f| f.failed.is_none())
+                    .filter(|f| f.failed.is_none() && !f.split)
                     .for_each(|f| {
                         let mut log = std::mem::take(&mut f.log);
                         log.clear();
                         f.sim.log = Some(log);
-                        if let Err(e) = f.sim.replay(batch, index) {
-                            f.failed = Some(e);
+                        match f.sim.replay(batch, index) {
+                            Err(
+                                ReplayError::AddressTooWide { .. }
+                                | ReplayError::NonCanonical { .. },
+                            ) if f.sim.user_space_front() => f.split = true,
+                            // Every frame is in use; designs with more frames go on alone.
+                            Err(ReplayError::Os {
+                                error: OsError::Model(ModelError::OutOfMemory { .. }),
+                                ..
+                            }) if f.sim.os.config().frames.is_none() => f.split = true,
+                            Err(e) => f.failed = Some(e),
+                            Ok(()) => {}
                         }
                         f.log = f.sim.log.take().unwrap_or_default();
                     })
@@ -318,17 +429,21 @@ impl Fanout {
             },
         );
         // What followers read of their front ends (a simulator is not `Sync`; its log is).
-        let logs: Vec<(&[Miss], Option<&ReplayError>)> = self
+        let logs: Vec<Option<(&[Miss], Option<&ReplayError>)>> = self
             .fronts
             .iter()
-            .map(|f| (&f.log[..], f.failed.as_ref()))
+            .map(|f| (!f.split).then_some((&f.log[..], f.failed.as_ref())))
             .collect();
         sims.par_iter_mut()
             .zip(failed.par_iter_mut())
+            .zip(self.detached.par_iter_mut())
             .zip(role.par_iter())
-            .filter_map(|((s, f), r)| Some((s, f, logs[(*r)?])))
-            .filter(|(_, f, _)| f.is_none())
-            .for_each(|(s, f, (log, front_failed))| match s.follow(log) {
+            .filter_map(|(((s, f), d), r)| Some((s, f, d, (*logs.get((*r)?)?)?)))
+            .filter(|(_, f, d, _)| f.is_none() && !**d)
+            .for_each(|(s, f, d, (log, front_failed))| match s.follow(log) {
+                // An inverted table gave a shared frame's one entry to another address space:
+                // alone, it would fault and take it back; it replays again alone.
+                Err(ReplayError::Diverged { .. }) if s.may_alias() => *d = true,
                 Err(e) => *f = Some(e),
                 Ok(()) => {
                     if let Some(e) = front_failed {
@@ -339,19 +454,43 @@ impl Fanout {
     }
 
     /// After the last batch: gives every follower its front end's counters, so that its
-    /// [`Sim::stats`] and [`Sim::tlb_stats`] are what it would have counted alone.
-    pub fn finish(&self, sims: &mut [Sim]) {
-        for front in &self.fronts {
+    /// [`Sim::stats`] and [`Sim::tlb_stats`] are what it would have counted alone. The followers
+    /// of a front end that met an access outside its space (the lower 47 bits) are built again, to
+    /// replay the trace alone: their indices are returned (their `failed` slots are emptied).
+    pub fn finish(self, sims: &mut [Sim], failed: &mut [Option<ReplayError>]) -> Vec<usize> {
+        let mut again = Vec::new();
+        for front in self.fronts {
+            let mut members = Vec::new();
+            for (&m, os) in front.members.iter().zip(front.pristine) {
+                if front.split || self.detached[m] {
+                    match sims[m].rebuilt(os) {
+                        Some(fresh) => {
+                            sims[m] = fresh;
+                            failed[m] = None;
+                            again.push(m);
+                        }
+                        None => {
+                            failed[m] = Some(ReplayError::Lost {
+                                design: sims[m].label().to_string(),
+                                vpn: Vpn(0),
+                            })
+                        }
+                    }
+                } else {
+                    members.push(m);
+                }
+            }
             let stats = front.sim.stats();
             let adopted = Adopted {
                 tlb: front.sim.tlb_stats(),
                 busy_share: stats.busy_nanos / front.members.len() as u64,
                 stats,
             };
-            for &m in &front.members {
+            for m in members {
                 sims[m].set_following(adopted.clone());
             }
         }
+        again
     }
 }
 
@@ -366,6 +505,15 @@ pub fn replay_all(sims: &mut [Sim], accesses: &[Access], batch: usize) -> Vec<Op
         fan.replay(sims, &mut failed, chunk, index);
         index += chunk.len() as u64;
     }
-    fan.finish(sims);
+    for i in fan.finish(sims, &mut failed) {
+        let mut index = 0u64;
+        for chunk in accesses.chunks(batch.max(1)) {
+            if let Err(e) = sims[i].replay(chunk, index) {
+                failed[i] = Some(e);
+                break;
+            }
+            index += chunk.len() as u64;
+        }
+    }
     failed
 }

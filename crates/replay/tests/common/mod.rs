@@ -1,5 +1,6 @@
 //! What the replay's property tests share: designs, TLB specs, OS settings and a generator of
-//! random traces with locality, processes, region events, permission faults and wide addresses.
+//! random traces with locality, processes, region events, permission faults and wide, upper-half
+//! and non-canonical addresses.
 #![allow(dead_code)]
 
 use proptest::prelude::*;
@@ -57,6 +58,10 @@ pub fn op() -> impl Strategy<Value = Vec<Access>> {
         }),
         1 => (1u16..3).prop_map(|child| vec![Access::new(AccessKind::Fork, u64::from(child), 0)]),
         1 => Just(vec![Access::new(AccessKind::Read, 1 << 45, 8)]),
+        // Above x86-64's lower half: non-canonical at 48 bits, valid at 57 and 64.
+        1 => Just(vec![Access::new(AccessKind::Write, (1 << 47) + 0x1000, 8)]),
+        // x86-64's upper half: canonical at 48 and 57 bits, too wide for a flat 48-bit space.
+        1 => Just(vec![Access::new(AccessKind::Read, 0xffff_8000_0000_2000, 8)]),
     ]
 }
 
