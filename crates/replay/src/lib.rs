@@ -608,6 +608,10 @@ pub struct Simulator<P: PageTable> {
     following: Option<Box<shared::Adopted>>,
     /// What it was built from, to build it again (see [`Fanout::finish`]).
     origin: Option<Box<(DesignSpec, TlbSpec, SimOptions)>>,
+    /// A shared front end whose followers have caches: what of the trace's accesses it logs.
+    data: Option<Box<shared::DataLog>>,
+    /// The trace index of the batch being replayed.
+    batch_start: u64,
 }
 
 impl<P: PageTable> Simulator<P> {
@@ -688,6 +692,8 @@ impl<P: PageTable> Simulator<P> {
             log: None,
             following: None,
             origin: None,
+            data: None,
+            batch_start: 0,
         }
         .recording()
     }
@@ -744,6 +750,7 @@ impl<P: PageTable> Simulator<P> {
             PageCrossing::First => u64::MAX,
         };
         let touch = self.os.tracks_use();
+        self.batch_start = first_index;
         let mut i = 0;
         while i < batch.len() {
             let fast = self.fast;
@@ -764,13 +771,16 @@ impl<P: PageTable> Simulator<P> {
                 if let Some(c) = &mut self.caches {
                     c.repeated(a, f.frame, shift);
                 }
+                if let Some(d) = &mut self.data {
+                    d.repeated(self.log.as_mut(), a, i, f.frame, shift);
+                }
                 n += 1;
                 fetches += slot as u64;
                 i += 1;
             }
             self.count_repeats(n, fetches);
             let Some(a) = batch.get(i) else { break };
-            if !self.repeat(a, span) {
+            if !self.repeat(a, span, i) {
                 self.general(a, first_index + i as u64)?;
                 self.rearm(a, span);
             }
@@ -858,7 +868,7 @@ impl<P: PageTable> Simulator<P> {
     ///
     /// [`state_free`]: Self::state_free
     #[inline]
-    fn repeat(&mut self, a: &Access, span: u64) -> bool {
+    fn repeat(&mut self, a: &Access, span: u64, i: usize) -> bool {
         if !self.fast_eligible(a, span) {
             return false;
         }
@@ -887,6 +897,11 @@ impl<P: PageTable> Simulator<P> {
         self.used(vpn, pte, a, false);
         if let Some(c) = &mut self.caches {
             c.access(a, self.shift);
+        }
+        if let Some(d) = &mut self.data {
+            let frame = pte.frame_of(vpn, self.shift).0;
+            d.pages.clear();
+            d.repeated(self.log.as_mut(), a, i, frame, self.shift);
         }
         self.arm(slot, a.addr >> self.shift, a.asid, vpn, pte, cost);
         true
@@ -966,6 +981,9 @@ impl<P: PageTable> Simulator<P> {
         if let Some(c) = &mut self.caches {
             c.pages.clear();
         }
+        if let Some(d) = &mut self.data {
+            d.pages.clear();
+        }
         // Walks index with the low va_bits bits; the digest folds the whole page number.
         let first = (a.addr & self.va_mask) >> self.shift;
         let last = (last_byte & self.va_mask) >> self.shift;
@@ -974,6 +992,10 @@ impl<P: PageTable> Simulator<P> {
         }
         if let Some(c) = &mut self.caches {
             c.access(a, self.shift);
+        }
+        if let Some(d) = &mut self.data {
+            let i = (index - self.batch_start) as usize;
+            d.access(self.log.as_mut(), a, i, self.shift);
         }
         Ok(())
     }
@@ -1028,6 +1050,9 @@ impl<P: PageTable> Simulator<P> {
         let frame = pte.frame_of(vpn, self.shift).0;
         if let Some(c) = &mut self.caches {
             c.pages.push((vpn.0, frame));
+        }
+        if let Some(d) = &mut self.data {
+            d.pages.push((vpn.0, frame));
         }
         // Walks index with the low va_bits bits; the digest folds the whole page number, so
         // designs of different widths agree on the same trace.
@@ -1217,6 +1242,9 @@ impl<P: PageTable> Simulator<P> {
         };
         if let Some(log) = &mut self.log {
             log.push(shared::Miss::Walk { vpn, asid, found });
+        }
+        if let Some(d) = &mut self.data {
+            d.walked();
         }
         if let Some(c) = &mut self.caches {
             let pwc = match &self.tlb {

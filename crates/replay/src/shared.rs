@@ -17,15 +17,21 @@
 //! one entry to another address space (an alias the others do not have), it stops following and
 //! replays the trace again, alone. A design keeps its own front end when it differs in what the
 //! TLB sees or shapes it: page sizes, an address space narrower than 47 bits (with
-//! `--wide-addresses count`, any other width), the memory the OS hands out, tables counted
-//! against the frames, no TLB (every translation walks), a cache hierarchy (table reads and the
-//! trace's accesses share the caches), or
+//! `--wide-addresses count`, any other width), the memory limit, tables counted against the
+//! frames, no TLB (every translation walks), or
 //! [`SimOptions::no_shared_front_end`](crate::SimOptions::no_shared_front_end).
+//!
+//! With caches, each design keeps its own cache hierarchy (its table reads and the trace's
+//! accesses share it, so no two designs' caches agree), and the front end logs every access with
+//! its frame ([`Miss::Repeat`], [`Miss::Access`]) but one that cannot change any design's
+//! caches: a one-line access to the line the last access of its L1 set touched, with no walk
+//! since, is the most recent line of that set in every design's L1 (an LRU hit that changes
+//! nothing), and is only counted ([`DataLog`]).
 //! Every count is the same either way (the tests hold the two paths equal); a design whose walk
 //! finds another mapping than the front end's stops with [`ReplayError::Diverged`].
 
 use crate::{ReplayError, Sim, SimOptions, Simulator, Stats, WideAddresses};
-use ptbench_core::{Access, PageTable, PhysMem, Pte, Vpn, WalkCost};
+use ptbench_core::{Access, AccessKind, PageTable, PhysMem, Pte, Vpn, WalkCost};
 use ptbench_os::{Action, ModelError, OsError, OsModel};
 use ptbench_pagetable::Reference;
 use ptbench_tlb::{CacheSpec, TlbStats};
@@ -56,6 +62,149 @@ pub(crate) enum Miss {
     Applied,
     /// A context switch (TLBs without ASIDs flush).
     ContextSwitch,
+    /// Access `i` of the batch, a single-page access translated to `frame` (with caches).
+    Repeat { i: u32, frame: u64 },
+    /// Access `i` of the batch goes through the caches at the pages translated since the last
+    /// `Access` ([`Miss::Page`]).
+    Access { i: u32 },
+    /// A page of the next [`Miss::Access`] and its frame.
+    Page { vpn: u64, frame: u64 },
+    /// One-line accesses that hit the most recent line of their L1 set in every follower.
+    Hits { fetches: u64, data: u64 },
+}
+
+/// What a shared front end whose followers have caches logs of the trace's accesses (see
+/// [`Miss::Repeat`], [`Miss::Access`]), with a filter: a one-line access to the line the last
+/// access of its L1 set touched, with no walk since (so no table read in any follower came
+/// between), hits the most recent line of its set in every follower's L1, which under LRU
+/// changes nothing: it is only counted ([`Miss::Hits`]).
+pub(crate) struct DataLog {
+    identity: bool,
+    line_shift: u32,
+    /// Per L1 (loads and stores, fetches): the last line of each set and the walk count then;
+    /// `None` without that L1 or under another policy than LRU.
+    shadow: [Option<Shadow>; 2],
+    /// Walks so far.
+    walks: u64,
+    /// Filtered hits not yet logged: loads and stores, fetches.
+    hits: [u64; 2],
+    /// The (page, frame) of each page the current access was translated to.
+    pub(crate) pages: Vec<(u64, u64)>,
+}
+
+struct Shadow {
+    mask: u64,
+    last: Box<[(u64, u64)]>,
+}
+
+impl DataLog {
+    pub(crate) fn new(spec: &CacheSpec, identity: bool) -> DataLog {
+        let shadow = |g: Option<ptbench_tlb::Geometry>| {
+            let g = g.filter(|_| spec.repl == ptbench_tlb::ReplPolicy::Lru)?;
+            Some(Shadow {
+                mask: u64::from(g.sets()) - 1,
+                last: vec![(u64::MAX, 0); g.sets() as usize].into_boxed_slice(),
+            })
+        };
+        DataLog {
+            identity,
+            line_shift: spec.line.trailing_zeros(),
+            shadow: [shadow(spec.l1d), shadow(spec.l1i)],
+            walks: 0,
+            hits: [0; 2],
+            pages: Vec::new(),
+        }
+    }
+
+    /// A walk: its table reads may have gone to any set.
+    #[inline]
+    pub(crate) fn walked(&mut self) {
+        self.walks += 1;
+    }
+
+    /// Access `a` (number `i` of the batch), of one page translated to `frame`.
+    #[inline(always)]
+    pub(crate) fn repeated(
+        &mut self,
+        log: Option<&mut Vec<Miss>>,
+        a: &Access,
+        i: usize,
+        frame: u64,
+        shift: u8,
+    ) {
+        let pa = if self.identity {
+            a.addr
+        } else {
+            (frame << shift) | (a.addr & ((1u64 << shift) - 1))
+        };
+        let first = pa >> self.line_shift;
+        let last = pa.saturating_add(u64::from(a.size.max(1)) - 1) >> self.line_shift;
+        let slot = usize::from(a.kind == AccessKind::Fetch);
+        if let Some(sh) = &mut self.shadow[slot] {
+            let set = &mut sh.last[(first & sh.mask) as usize];
+            if first == last && *set == (first, self.walks) {
+                self.hits[slot] += 1;
+                return;
+            }
+            self.touched(slot, first, last);
+        }
+        if let Some(log) = log {
+            log.push(Miss::Repeat { i: i as u32, frame });
+        }
+    }
+
+    /// Access `a` (number `i` of the batch), translated to [`DataLog::pages`].
+    pub(crate) fn access(&mut self, log: Option<&mut Vec<Miss>>, a: &Access, i: usize, shift: u8) {
+        let slot = usize::from(a.kind == AccessKind::Fetch);
+        match (self.identity, &self.pages[..]) {
+            (true, _) => {
+                let first = a.addr >> self.line_shift;
+                let last = a.addr.saturating_add(u64::from(a.size.max(1)) - 1) >> self.line_shift;
+                self.touched(slot, first, last);
+            }
+            (false, [(_, frame)]) => {
+                let pa = (frame << shift) | (a.addr & ((1u64 << shift) - 1));
+                let first = pa >> self.line_shift;
+                let last = pa.saturating_add(u64::from(a.size.max(1)) - 1) >> self.line_shift;
+                self.touched(slot, first, last);
+            }
+            // Lines on several frames: forget every set.
+            (false, _) => {
+                if let Some(sh) = &mut self.shadow[slot] {
+                    sh.last.fill((u64::MAX, 0));
+                }
+            }
+        }
+        if let Some(log) = log {
+            for &(vpn, frame) in &self.pages {
+                log.push(Miss::Page { vpn, frame });
+            }
+            log.push(Miss::Access { i: i as u32 });
+        }
+        self.pages.clear();
+    }
+
+    /// Lines `first..=last` were accessed: each is now the most recent of its set.
+    fn touched(&mut self, slot: usize, first: u64, last: u64) {
+        let Some(sh) = &mut self.shadow[slot] else {
+            return;
+        };
+        if last - first > sh.mask {
+            sh.last.fill((u64::MAX, 0));
+            return;
+        }
+        for line in first..=last {
+            sh.last[(line & sh.mask) as usize] = (line, self.walks);
+        }
+    }
+
+    /// Logs the hits counted since the last call.
+    pub(crate) fn flush(&mut self, log: &mut Vec<Miss>) {
+        let [data, fetches] = std::mem::take(&mut self.hits);
+        if data + fetches > 0 {
+            log.push(Miss::Hits { fetches, data });
+        }
+    }
 }
 
 /// A follower's share of its front end's counters, given after the replay.
@@ -75,7 +224,6 @@ impl<P: PageTable> Simulator<P> {
         let tlb = self.tlb.as_ref()?;
         self.origin.as_ref()?;
         if !tlb.has_tlb()
-            || self.caches.is_some()
             || self.os.config().count_tables
             || self.following.is_some()
             || self.log.is_some()
@@ -140,6 +288,10 @@ impl<P: PageTable> Simulator<P> {
         front.os = self.os.clone();
         front.os_error = self.os_error.clone();
         front.log = Some(Vec::new());
+        front.data = self
+            .caches
+            .as_ref()
+            .map(|c| Box::new(DataLog::new(c.h.spec(), c.identity)));
         Some(front)
     }
 
@@ -149,14 +301,14 @@ impl<P: PageTable> Simulator<P> {
     }
 
     /// Replays a front end's log (see [`Miss`]).
-    fn follow(&mut self, log: &[Miss]) -> Result<(), ReplayError> {
+    fn follow(&mut self, log: &[Miss], batch: &[Access]) -> Result<(), ReplayError> {
         let start = Instant::now();
-        let result = self.follow_inner(log);
+        let result = self.follow_inner(log, batch);
         self.stats.busy_nanos += start.elapsed().as_nanos() as u64;
         result
     }
 
-    fn follow_inner(&mut self, log: &[Miss]) -> Result<(), ReplayError> {
+    fn follow_inner(&mut self, log: &[Miss], batch: &[Access]) -> Result<(), ReplayError> {
         let (mut index, mut addr) = (0, 0);
         for m in log {
             match *m {
@@ -182,6 +334,26 @@ impl<P: PageTable> Simulator<P> {
                 Miss::ContextSwitch => {
                     if let Some(tlb) = &mut self.tlb {
                         tlb.context_switch();
+                    }
+                }
+                Miss::Repeat { i, frame } => {
+                    if let (Some(c), Some(a)) = (&mut self.caches, batch.get(i as usize)) {
+                        c.repeated(a, frame, self.shift);
+                    }
+                }
+                Miss::Page { vpn, frame } => {
+                    if let Some(c) = &mut self.caches {
+                        c.pages.push((vpn, frame));
+                    }
+                }
+                Miss::Access { i } => {
+                    if let (Some(c), Some(a)) = (&mut self.caches, batch.get(i as usize)) {
+                        c.access(a, self.shift);
+                    }
+                }
+                Miss::Hits { fetches, data } => {
+                    if let Some(c) = &mut self.caches {
+                        c.h.count_l1_hits(fetches, data);
                     }
                 }
             }
@@ -232,8 +404,8 @@ impl Sim {
         each!(self, s => s.front())
     }
 
-    fn follow(&mut self, log: &[Miss]) -> Result<(), ReplayError> {
-        each!(self, s => s.follow(log))
+    fn follow(&mut self, log: &[Miss], batch: &[Access]) -> Result<(), ReplayError> {
+        each!(self, s => s.follow(log, batch))
     }
 
     fn set_following(&mut self, adopted: Adopted) {
@@ -414,6 +586,9 @@ impl Fanout {
                             Ok(()) => {}
                         }
                         f.log = f.sim.log.take().unwrap_or_default();
+                        if let Some(d) = &mut f.sim.data {
+                            d.flush(&mut f.log);
+                        }
                     })
             },
             || {
@@ -440,17 +615,19 @@ impl Fanout {
             .zip(role.par_iter())
             .filter_map(|(((s, f), d), r)| Some((s, f, d, (*logs.get((*r)?)?)?)))
             .filter(|(_, f, d, _)| f.is_none() && !**d)
-            .for_each(|(s, f, d, (log, front_failed))| match s.follow(log) {
-                // An inverted table gave a shared frame's one entry to another address space:
-                // alone, it would fault and take it back; it replays again alone.
-                Err(ReplayError::Diverged { .. }) if s.may_alias() => *d = true,
-                Err(e) => *f = Some(e),
-                Ok(()) => {
-                    if let Some(e) = front_failed {
-                        *f = Some(e.clone().for_design(s.label()));
+            .for_each(
+                |(s, f, d, (log, front_failed))| match s.follow(log, batch) {
+                    // An inverted table gave a shared frame's one entry to another address space:
+                    // alone, it would fault and take it back; it replays again alone.
+                    Err(ReplayError::Diverged { .. }) if s.may_alias() => *d = true,
+                    Err(e) => *f = Some(e),
+                    Ok(()) => {
+                        if let Some(e) = front_failed {
+                            *f = Some(e.clone().for_design(s.label()));
+                        }
                     }
-                }
-            });
+                },
+            );
     }
 
     /// After the last batch: gives every follower its front end's counters, so that its

@@ -1,7 +1,8 @@
 //! A shared front end changes no count: every design gives the same counters, TLB counters,
-//! digest and errors when it replays alone (`SimOptions::no_shared_front_end`) as when it follows
-//! one front end with the designs that see the same TLB hits and misses, for every TLB spec, OS
-//! setting, page-crossing rule and wide-address rule, on random traces with processes, region
+//! cycle and cache counters, digest and errors when it replays alone
+//! (`SimOptions::no_shared_front_end`) as when it follows one front end with the designs that
+//! see the same TLB hits and misses, for every TLB spec, cache hierarchy, OS setting,
+//! page-crossing rule and wide-address rule, on random traces with processes, region
 //! events and permission faults, and on the shipped real traces.
 
 mod common;
@@ -12,7 +13,8 @@ use ptbench_core::Access;
 use ptbench_pagetable::DesignSpec;
 use ptbench_replay::ptbench_tlb::{TlbSpec, TlbStats};
 use ptbench_replay::{
-    replay_all, share_groups, HugePolicy, NextUses, Sim, SimOptions, Stats, WideAddresses,
+    replay_all, share_groups, HugePolicy, NextUses, Placement, Sim, SimOptions, Stats,
+    WideAddresses,
 };
 use ptbench_trace::TraceReader;
 use std::path::Path;
@@ -83,8 +85,20 @@ fn same(designs: &[&str], tlb: &str, opts: &SimOptions, trace: &[Access], batch:
     followers
 }
 
+/// Cache hierarchies: none; Skylake's; tiny LRU L1s that table reads and data evict from each
+/// other (the front end's filter of repeated hits is exact only under LRU); another policy (no
+/// filter); page-table reads that bypass the caches.
+const CACHES: &[&str] = &[
+    "none",
+    "none",
+    "skylake",
+    "l1i=4x2,l1d=4x2,l2=16x4,llc=none,line=32",
+    "l1i=4x2,l1d=4x2,l2=16x4,llc=none,repl=fifo",
+    "l1d=8x2,l2=none,llc=32x4,ptes=bypass,mem_lat=7",
+];
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(32))]
 
     #[test]
     fn a_shared_front_end_changes_no_count(
@@ -93,6 +107,8 @@ proptest! {
         count_wide in any::<bool>(),
         thp in any::<bool>(),
         upper in any::<bool>(),
+        cache in prop::sample::select(CACHES),
+        placement in prop::sample::select(vec![Placement::Os, Placement::Identity]),
         batch in 1usize..200,
     ) {
         // Without `upper`, every access lies in the lower 47 bits, where designs of 47 bits or
@@ -120,6 +136,8 @@ proptest! {
             if thp {
                 opts.huge = HugePolicy::Thp;
             }
+            opts.cache = cache.parse().unwrap();
+            opts.placement = placement;
             for tlb in TLBS {
                 let followers = same(&designs, tlb, &opts, &trace, batch);
                 // Every TLB spec with an L1 gives the designs of one geometry one front end.
@@ -165,8 +183,16 @@ fn a_shared_front_end_changes_no_count_on_the_shipped_traces() {
     ];
     for path in &traces {
         let trace = read(path);
-        for tlb in ["skylake", "l1=16x4,pwc=8x2"] {
-            let followers = same(&designs, tlb, &SimOptions::default(), &trace, 1 << 16);
+        for (tlb, cache) in [
+            ("skylake", "none"),
+            ("l1=16x4,pwc=8x2", "none"),
+            ("skylake", "skylake"),
+        ] {
+            let opts = SimOptions {
+                cache: cache.parse().unwrap(),
+                ..SimOptions::default()
+            };
+            let followers = same(&designs, tlb, &opts, &trace, 1 << 16);
             assert!(followers >= 4, "{}: {followers} followers", path.display());
         }
     }

@@ -645,6 +645,15 @@ impl CacheHierarchy {
         &self.stats
     }
 
+    /// Counts `fetches` and `data` one-line accesses that hit the most recent line of their L1
+    /// set, as [`fetch`](Self::fetch) and [`data`](Self::data) would have (such a hit changes
+    /// nothing under LRU): a shared front end saw them repeat a line no other access of its
+    /// set, and no table read, came between.
+    pub fn count_l1_hits(&mut self, fetches: u64, data: u64) {
+        self.stats.l1i.accesses += fetches;
+        self.stats.l1d.accesses += data;
+    }
+
     /// The cycles of an access served by `s`.
     pub fn latency(&self, s: Served) -> u32 {
         match s {
