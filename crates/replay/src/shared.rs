@@ -444,6 +444,68 @@ impl Sim {
     }
 }
 
+/// A front end's log of a batch, for its followers (a simulator is not `Sync`; its log is).
+#[derive(Default)]
+struct Done {
+    log: Vec<Miss>,
+    /// The front end's error, once it stopped.
+    failed: Option<ReplayError>,
+    split: bool,
+}
+
+impl Done {
+    /// Follower `s` (whose slots are `failed` and `detached`) replays this log of `batch`.
+    fn follow(
+        &self,
+        s: &mut Sim,
+        failed: &mut Option<ReplayError>,
+        detached: &mut bool,
+        batch: &[Access],
+    ) {
+        if self.split {
+            return;
+        }
+        match s.follow(&self.log, batch) {
+            // An inverted table gave a shared frame's one entry to another address space:
+            // alone, it would fault and take it back; it replays again alone.
+            Err(ReplayError::Diverged { .. }) if s.may_alias() => *detached = true,
+            Err(e) => *failed = Some(e),
+            Ok(()) => {
+                if let Some(e) = &self.failed {
+                    *failed = Some(e.clone().for_design(s.label()));
+                }
+            }
+        }
+    }
+}
+
+impl Front {
+    /// Replays `batch` (from access `index`) into its log.
+    fn replay(&mut self, batch: &[Access], index: u64) {
+        let mut log = std::mem::take(&mut self.log);
+        log.clear();
+        self.sim.log = Some(log);
+        match self.sim.replay(batch, index) {
+            Err(ReplayError::AddressTooWide { .. } | ReplayError::NonCanonical { .. })
+                if self.sim.user_space_front() =>
+            {
+                self.split = true
+            }
+            // Every frame is in use; designs with more frames go on alone.
+            Err(ReplayError::Os {
+                error: OsError::Model(ModelError::OutOfMemory { .. }),
+                ..
+            }) if self.sim.os.config().frames.is_none() => self.split = true,
+            Err(e) => self.failed = Some(e),
+            Ok(()) => {}
+        }
+        self.log = self.sim.log.take().unwrap_or_default();
+        if let Some(d) = &mut self.sim.data {
+            d.flush(&mut self.log);
+        }
+    }
+}
+
 /// One front end and the simulations that follow it.
 struct Front {
     sim: Simulator<Reference>,
@@ -476,6 +538,10 @@ pub fn share_groups(sims: &[Sim]) -> Vec<Vec<usize>> {
 /// and the OS model see through one shared front end (see the module docs).
 pub struct Fanout {
     fronts: Vec<Front>,
+    /// Per front end: its log of the last batch, which its followers replay next.
+    done: Vec<Done>,
+    /// The last batch.
+    prev: Vec<Access>,
     /// Per simulation: it stopped following its front end (an inverted table's alias) and will
     /// replay the trace again, alone.
     detached: Vec<bool>,
@@ -519,7 +585,9 @@ impl Fanout {
             });
         }
         Fanout {
+            done: fronts.iter().map(|_| Done::default()).collect(),
             fronts,
+            prev: Vec::new(),
             detached: vec![false; sims.len()],
             role,
         }
@@ -533,6 +601,8 @@ impl Fanout {
         }
         Fanout {
             fronts: Vec::new(),
+            done: Vec::new(),
+            prev: Vec::new(),
             detached: vec![false; n],
             role,
         }
@@ -553,7 +623,9 @@ impl Fanout {
 
     /// Replays `batch`, whose first access is access number `index` of the trace, through every
     /// simulation of `sims` (the slice given to [`Fanout::new`]) whose `failed` slot is empty; a
-    /// simulation that fails gets its error there and replays nothing more.
+    /// simulation that fails gets its error there and replays nothing more. Followers replay a
+    /// batch one call later, beside the front ends and lone simulations of the next
+    /// ([`Fanout::finish`] replays the last).
     pub fn replay(
         &mut self,
         sims: &mut [Sim],
@@ -561,80 +633,68 @@ impl Fanout {
         batch: &[Access],
         index: u64,
     ) {
-        let role = &self.role;
         let fronts = &mut self.fronts;
+        let (role, done, prev) = (&self.role, &self.done, &self.prev[..]);
+        let detached = &mut self.detached;
         rayon::join(
             || {
                 fronts
                     .par_iter_mut()
                     .filter(|f| f.failed.is_none() && !f.split)
-                    .for_each(|f| {
-                        let mut log = std::mem::take(&mut f.log);
-                        log.clear();
-                        f.sim.log = Some(log);
-                        match f.sim.replay(batch, index) {
-                            Err(
-                                ReplayError::AddressTooWide { .. }
-                                | ReplayError::NonCanonical { .. },
-                            ) if f.sim.user_space_front() => f.split = true,
-                            // Every frame is in use; designs with more frames go on alone.
-                            Err(ReplayError::Os {
-                                error: OsError::Model(ModelError::OutOfMemory { .. }),
-                                ..
-                            }) if f.sim.os.config().frames.is_none() => f.split = true,
-                            Err(e) => f.failed = Some(e),
-                            Ok(()) => {}
-                        }
-                        f.log = f.sim.log.take().unwrap_or_default();
-                        if let Some(d) = &mut f.sim.data {
-                            d.flush(&mut f.log);
-                        }
-                    })
+                    .for_each(|f| f.replay(batch, index))
             },
             || {
                 sims.par_iter_mut()
                     .zip(failed.par_iter_mut())
+                    .zip(detached.par_iter_mut())
                     .zip(role.par_iter())
-                    .filter(|((_, f), r)| f.is_none() && r.is_none())
-                    .for_each(|((s, f), _)| {
-                        if let Err(e) = s.replay(batch, index) {
-                            *f = Some(e);
+                    .filter(|(((_, f), d), _)| f.is_none() && !**d)
+                    .for_each(|(((s, f), d), r)| match r {
+                        None => {
+                            if let Err(e) = s.replay(batch, index) {
+                                *f = Some(e);
+                            }
+                        }
+                        Some(g) => {
+                            if let Some(done) = done.get(*g) {
+                                done.follow(s, f, d, prev);
+                            }
                         }
                     })
             },
         );
-        // What followers read of their front ends (a simulator is not `Sync`; its log is).
-        let logs: Vec<Option<(&[Miss], Option<&ReplayError>)>> = self
-            .fronts
-            .iter()
-            .map(|f| (!f.split).then_some((&f.log[..], f.failed.as_ref())))
-            .collect();
-        sims.par_iter_mut()
-            .zip(failed.par_iter_mut())
-            .zip(self.detached.par_iter_mut())
-            .zip(role.par_iter())
-            .filter_map(|(((s, f), d), r)| Some((s, f, d, (*logs.get((*r)?)?)?)))
-            .filter(|(_, f, d, _)| f.is_none() && !**d)
-            .for_each(
-                |(s, f, d, (log, front_failed))| match s.follow(log, batch) {
-                    // An inverted table gave a shared frame's one entry to another address space:
-                    // alone, it would fault and take it back; it replays again alone.
-                    Err(ReplayError::Diverged { .. }) if s.may_alias() => *d = true,
-                    Err(e) => *f = Some(e),
-                    Ok(()) => {
-                        if let Some(e) = front_failed {
-                            *f = Some(e.clone().for_design(s.label()));
-                        }
-                    }
-                },
-            );
+        self.turn(batch);
+    }
+
+    /// After the front ends replayed `batch`: their logs become what followers replay next.
+    fn turn(&mut self, batch: &[Access]) {
+        for (f, done) in self.fronts.iter_mut().zip(&mut self.done) {
+            std::mem::swap(&mut f.log, &mut done.log);
+            f.log.clear();
+            done.failed.clone_from(&f.failed);
+            done.split = f.split;
+        }
+        self.prev.clear();
+        self.prev.extend_from_slice(batch);
     }
 
     /// After the last batch: gives every follower its front end's counters, so that its
     /// [`Sim::stats`] and [`Sim::tlb_stats`] are what it would have counted alone. The followers
     /// of a front end that met an access outside its space (the lower 47 bits) are built again, to
     /// replay the trace alone: their indices are returned (their `failed` slots are emptied).
-    pub fn finish(self, sims: &mut [Sim], failed: &mut [Option<ReplayError>]) -> Vec<usize> {
+    pub fn finish(mut self, sims: &mut [Sim], failed: &mut [Option<ReplayError>]) -> Vec<usize> {
+        // The followers' last batch.
+        let (role, done, prev) = (&self.role, &self.done, &self.prev[..]);
+        sims.par_iter_mut()
+            .zip(failed.par_iter_mut())
+            .zip(self.detached.par_iter_mut())
+            .zip(role.par_iter())
+            .filter(|(((_, f), d), _)| f.is_none() && !**d)
+            .for_each(|(((s, f), d), r)| {
+                if let Some(done) = r.and_then(|g| done.get(g)) {
+                    done.follow(s, f, d, prev);
+                }
+            });
         let mut again = Vec::new();
         for front in self.fronts {
             let mut members = Vec::new();
