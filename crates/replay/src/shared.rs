@@ -675,7 +675,9 @@ impl Fanout {
             done.split = f.split;
         }
         self.prev.clear();
-        self.prev.extend_from_slice(batch);
+        if !self.fronts.is_empty() {
+            self.prev.extend_from_slice(batch);
+        }
     }
 
     /// After the last batch: gives every follower its front end's counters, so that its
