@@ -24,9 +24,10 @@
 //! With caches, each design keeps its own cache hierarchy (its table reads and the trace's
 //! accesses share it, so no two designs' caches agree), and the front end logs every access with
 //! its frame ([`Miss::Repeat`], [`Miss::Access`]) but one that cannot change any design's
-//! caches: a one-line access to the line the last access of its L1 set touched, with no walk
-//! since, is the most recent line of that set in every design's L1 (an LRU hit that changes
-//! nothing), and is only counted ([`DataLog`]).
+//! caches: a one-line access to the line the last access of its L1 set touched, with no table
+//! read into that L1 since (none into the L1I ever; into the L1D only when page-table reads are
+//! cached and enter there), is the most recent line of that set in every design's L1 (an LRU hit
+//! that changes nothing), and is only counted ([`DataLog`]).
 //! Every count is the same either way (the tests hold the two paths equal); a design whose walk
 //! finds another mapping than the front end's stops with [`ReplayError::Diverged`].
 
@@ -75,17 +76,20 @@ pub(crate) enum Miss {
 
 /// What a shared front end whose followers have caches logs of the trace's accesses (see
 /// [`Miss::Repeat`], [`Miss::Access`]), with a filter: a one-line access to the line the last
-/// access of its L1 set touched, with no walk since (so no table read in any follower came
-/// between), hits the most recent line of its set in every follower's L1, which under LRU
-/// changes nothing: it is only counted ([`Miss::Hits`]).
+/// access of its L1 set touched, with no table read into that L1 since (in any follower), hits
+/// the most recent line of its set in every follower's L1, which under LRU changes nothing: it is
+/// only counted ([`Miss::Hits`]).
 pub(crate) struct DataLog {
     identity: bool,
     line_shift: u32,
     /// Per L1 (loads and stores, fetches): the last line of each set and the walk count then;
     /// `None` without that L1 or under another policy than LRU.
     shadow: [Option<Shadow>; 2],
-    /// Walks so far.
-    walks: u64,
+    /// Per L1: walks so far whose table reads reach it (never the L1I; the L1D when page-table
+    /// reads are cached and enter there).
+    walks: [u64; 2],
+    /// Whether table reads reach the L1D.
+    walks_reach_l1d: bool,
     /// Filtered hits not yet logged: loads and stores, fetches.
     hits: [u64; 2],
     /// The (page, frame) of each page the current access was translated to.
@@ -110,16 +114,18 @@ impl DataLog {
             identity,
             line_shift: spec.line.trailing_zeros(),
             shadow: [shadow(spec.l1d), shadow(spec.l1i)],
-            walks: 0,
+            walks: [0; 2],
+            walks_reach_l1d: spec.walker == ptbench_tlb::Walker::L1d
+                && spec.ptes == ptbench_tlb::PteRoute::Cached,
             hits: [0; 2],
             pages: Vec::new(),
         }
     }
 
-    /// A walk: its table reads may have gone to any set.
+    /// A walk: its table reads may have gone to any set of the L1D (when they reach it).
     #[inline]
     pub(crate) fn walked(&mut self) {
-        self.walks += 1;
+        self.walks[0] += u64::from(self.walks_reach_l1d);
     }
 
     /// Access `a` (number `i` of the batch), of one page translated to `frame`.
@@ -142,7 +148,7 @@ impl DataLog {
         let slot = usize::from(a.kind == AccessKind::Fetch);
         if let Some(sh) = &mut self.shadow[slot] {
             let set = &mut sh.last[(first & sh.mask) as usize];
-            if first == last && *set == (first, self.walks) {
+            if first == last && *set == (first, self.walks[slot]) {
                 self.hits[slot] += 1;
                 return;
             }
@@ -156,20 +162,27 @@ impl DataLog {
     /// Access `a` (number `i` of the batch), translated to [`DataLog::pages`].
     pub(crate) fn access(&mut self, log: Option<&mut Vec<Miss>>, a: &Access, i: usize, shift: u8) {
         let slot = usize::from(a.kind == AccessKind::Fetch);
-        match (self.identity, &self.pages[..]) {
-            (true, _) => {
-                let first = a.addr >> self.line_shift;
-                let last = a.addr.saturating_add(u64::from(a.size.max(1)) - 1) >> self.line_shift;
-                self.touched(slot, first, last);
-            }
-            (false, [(_, frame)]) => {
-                let pa = (frame << shift) | (a.addr & ((1u64 << shift) - 1));
+        let one = match (self.identity, &self.pages[..]) {
+            (true, _) => Some(a.addr),
+            (false, [(_, frame)]) => Some((frame << shift) | (a.addr & ((1u64 << shift) - 1))),
+            _ => None,
+        };
+        match one {
+            Some(pa) => {
                 let first = pa >> self.line_shift;
                 let last = pa.saturating_add(u64::from(a.size.max(1)) - 1) >> self.line_shift;
+                if let Some(sh) = &self.shadow[slot] {
+                    let set = sh.last[(first & sh.mask) as usize];
+                    if first == last && set == (first, self.walks[slot]) {
+                        self.hits[slot] += 1;
+                        self.pages.clear();
+                        return;
+                    }
+                }
                 self.touched(slot, first, last);
             }
             // Lines on several frames: forget every set.
-            (false, _) => {
+            None => {
                 if let Some(sh) = &mut self.shadow[slot] {
                     sh.last.fill((u64::MAX, 0));
                 }
@@ -194,7 +207,7 @@ impl DataLog {
             return;
         }
         for line in first..=last {
-            sh.last[(line & sh.mask) as usize] = (line, self.walks);
+            sh.last[(line & sh.mask) as usize] = (line, self.walks[slot]);
         }
     }
 
@@ -636,7 +649,10 @@ impl Fanout {
         let fronts = &mut self.fronts;
         let (role, done, prev) = (&self.role, &self.done, &self.prev[..]);
         let detached = &mut self.detached;
-        rayon::join(
+        let no_fronts = fronts.is_empty();
+        // Without front ends, no `join`: a lone simulation stays on this thread, batch after
+        // batch, as its caches prefer.
+        let (front_ends, mut others) = (
             || {
                 fronts
                     .par_iter_mut()
@@ -663,6 +679,11 @@ impl Fanout {
                     })
             },
         );
+        if no_fronts {
+            others();
+        } else {
+            rayon::join(front_ends, others);
+        }
         self.turn(batch);
     }
 

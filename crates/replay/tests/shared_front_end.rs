@@ -87,7 +87,8 @@ fn same(designs: &[&str], tlb: &str, opts: &SimOptions, trace: &[Access], batch:
 
 /// Cache hierarchies: none; Skylake's; tiny LRU L1s that table reads and data evict from each
 /// other (the front end's filter of repeated hits is exact only under LRU); another policy (no
-/// filter); page-table reads that bypass the caches.
+/// filter); page-table reads that bypass the caches, or enter at the L2 (walks then leave the
+/// L1s alone, and the filter keeps their sets).
 const CACHES: &[&str] = &[
     "none",
     "none",
@@ -95,6 +96,7 @@ const CACHES: &[&str] = &[
     "l1i=4x2,l1d=4x2,l2=16x4,llc=none,line=32",
     "l1i=4x2,l1d=4x2,l2=16x4,llc=none,repl=fifo",
     "l1d=8x2,l2=none,llc=32x4,ptes=bypass,mem_lat=7",
+    "l1i=4x2,l1d=4x2,l2=16x4,llc=none,walker=l2",
 ];
 
 proptest! {
