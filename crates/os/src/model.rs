@@ -484,8 +484,9 @@ impl OsModel {
             self.c.cow_faults += 1;
             let sharers = self.owners.get(&old).map_or(0, Vec::len);
             if sharers > 1 {
-                // Copy into a new frame; the old one keeps its other sharers.
-                let new = self.alloc(1, Some(old), table_pages, out)?;
+                // Copy into new frames as many as the page spans (a huge page's copy is an
+                // aligned huge page); the old ones keep their other sharers.
+                let new = self.alloc(self.span(page.size), Some(old), table_pages, out)?;
                 self.c.cow_copies += 1;
                 if let Some(o) = self.owners.get_mut(&old) {
                     o.retain(|&x| x != (asid, key));
