@@ -8,14 +8,12 @@
 
 mod common;
 
-use common::{op, options, os_configs, DESIGNS, TLBS};
+use common::{op, options, os_configs, read, shipped_traces, DESIGNS, TLBS};
 use proptest::prelude::*;
 use ptbench_core::Access;
 use ptbench_pagetable::DesignSpec;
 use ptbench_replay::ptbench_tlb::{TlbSpec, TlbStats};
 use ptbench_replay::{NextUses, OsConfig, Policy, Sim, SimOptions, Stats};
-use ptbench_trace::TraceReader;
-use std::path::Path;
 
 /// The counters of one replay (wall time zeroed), its TLB counters, or the error it stopped with.
 type Outcome = Result<(Stats, Option<TlbStats>), String>;
@@ -122,28 +120,9 @@ proptest! {
     }
 }
 
-fn read(path: &Path) -> Vec<Access> {
-    let mut r = ptbench_trace::open(path).unwrap();
-    let (mut all, mut buf) = (Vec::new(), Vec::new());
-    while r.read_batch(&mut buf).unwrap() > 0 {
-        all.extend_from_slice(&buf);
-    }
-    all
-}
-
 #[test]
 fn the_fast_path_changes_no_count_on_the_shipped_traces() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../traces");
-    let mut traces: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let n = p.to_string_lossy();
-            n.ends_with(".lackey.gz") || n.ends_with(".ptbt.zst")
-        })
-        .collect();
-    traces.sort();
-    assert!(traces.len() >= 4);
+    let traces = shipped_traces();
     for path in &traces {
         let trace = read(path);
         let mut opts = SimOptions::default();

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{op, options, os_configs, DESIGNS, TLBS};
+use common::{op, options, os_configs, read, shipped_traces, DESIGNS, TLBS};
 use proptest::prelude::*;
 use ptbench_core::Access;
 use ptbench_pagetable::DesignSpec;
@@ -16,8 +16,6 @@ use ptbench_replay::{
     replay_all, share_groups, HugePolicy, NextUses, Placement, Sim, SimOptions, Stats,
     WideAddresses,
 };
-use ptbench_trace::TraceReader;
-use std::path::Path;
 
 /// Each design's counters (wall time zeroed) and TLB counters, or the error it stopped with.
 type Outcome = Result<(Stats, Option<TlbStats>), String>;
@@ -151,28 +149,9 @@ proptest! {
     }
 }
 
-fn read(path: &Path) -> Vec<Access> {
-    let mut r = ptbench_trace::open(path).unwrap();
-    let (mut all, mut buf) = (Vec::new(), Vec::new());
-    while r.read_batch(&mut buf).unwrap() > 0 {
-        all.extend_from_slice(&buf);
-    }
-    all
-}
-
 #[test]
 fn a_shared_front_end_changes_no_count_on_the_shipped_traces() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../traces");
-    let mut traces: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let n = p.to_string_lossy();
-            n.ends_with(".lackey.gz") || n.ends_with(".ptbt.zst")
-        })
-        .collect();
-    traces.sort();
-    assert!(traces.len() >= 4);
+    let traces = shipped_traces();
     let designs = [
         "x86-64",
         "x86-64-5l",

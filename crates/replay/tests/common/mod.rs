@@ -6,6 +6,8 @@
 use proptest::prelude::*;
 use ptbench_core::{Access, AccessKind};
 use ptbench_replay::{OsConfig, PageCrossing, Policy, SimOptions, WideAddresses};
+use ptbench_trace::TraceReader;
+use std::path::{Path, PathBuf};
 
 pub const DESIGNS: &[&str] = &[
     "x86-64",
@@ -92,4 +94,30 @@ pub fn options(first: bool, os: OsConfig) -> SimOptions {
         os,
         ..SimOptions::default()
     }
+}
+
+/// Every access of the trace at `path`.
+pub fn read(path: &Path) -> Vec<Access> {
+    let mut r = ptbench_trace::open(path).unwrap();
+    let (mut all, mut buf) = (Vec::new(), Vec::new());
+    while r.read_batch(&mut buf).unwrap() > 0 {
+        all.extend_from_slice(&buf);
+    }
+    all
+}
+
+/// The project's own real traces (`traces/*.lackey.gz` and `*.ptbt.zst`), in name order.
+pub fn shipped_traces() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../traces");
+    let mut traces: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let n = p.to_string_lossy();
+            n.ends_with(".lackey.gz") || n.ends_with(".ptbt.zst")
+        })
+        .collect();
+    traces.sort();
+    assert!(traces.len() >= 4);
+    traces
 }
