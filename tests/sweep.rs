@@ -137,6 +137,59 @@ fn results_are_the_same_for_any_memory_limit_and_without_shared_front_ends() {
     assert_eq!(results[0], results[2], "shared front ends against none");
 }
 
+/// A trace's cells run in waves (here one share group each): a sweep killed in the middle of a
+/// trace keeps the rows of its finished waves, and the resumed sweep runs only the other cells.
+#[test]
+fn a_sweep_killed_between_waves_keeps_the_finished_waves() {
+    let d = tempfile::tempdir().unwrap();
+    let e = experiment(d.path(), &[20_000_000]);
+    let cut = d.path().join("cut");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ptbench"))
+        .args([
+            "sweep",
+            s(&e),
+            "--out",
+            s(&cut),
+            "--jobs",
+            "1",
+            "--no-report",
+        ])
+        .args(["--memory-limit", "1k"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let results = cut.join("results.csv");
+    let start = Instant::now();
+    loop {
+        let rows = std::fs::read_to_string(&results)
+            .map(|t| t.lines().count().saturating_sub(1))
+            .unwrap_or(0);
+        if rows >= 1 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep ended before it could be killed"
+        );
+        assert!(start.elapsed() < Duration::from_secs(300));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let kept = untimed(&results).len();
+    assert!((1..12).contains(&kept), "{kept} of 12 rows kept");
+    let out = ptbench(&["sweep", s(&e), "--out", s(&cut), "--resume", "--no-report"]);
+    ok(&out);
+    let ran = format!("{} cells of 12 run", 12 - kept);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&ran),
+        "{ran}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(untimed(&results).len(), 12);
+}
+
 #[test]
 fn a_killed_sweep_resumes_to_the_same_results() {
     let d = tempfile::tempdir().unwrap();

@@ -24,7 +24,7 @@ pub const AFTER_HELP: &str = "Examples:\n  \
     Cells run in waves of a few groups each (designs that see the same TLB hits and misses share\n\
     one front end), so the simulator state held at once stays near --memory-limit whatever the\n\
     number of cells; a trace is read once per wave.\n\
-    OUT/results.csv gains each trace's rows as soon as they finish, so an interrupted sweep keeps\n\
+    OUT/results.csv gains each wave's rows as soon as they finish, so an interrupted sweep keeps\n\
     them and --resume runs only the missing cells. Charts and a report page go under OUT unless\n\
     --no-report (`ptbench report` makes them from any results file).\n\n\
     --emit-slurm DIR runs nothing: it writes DIR/array.sbatch (a Slurm job array, task I running\n\
@@ -481,6 +481,11 @@ impl Progress for Bars {
                 bar.set_message(format!("{} accesses", ptbench_report::thousands(accesses)));
             }
         }
+        self.update_overall();
+    }
+
+    fn wave_done(&self, _trace: usize, cells: usize) {
+        self.cells_done.fetch_add(cells as u64, Ordering::Relaxed);
         self.update_overall();
     }
 

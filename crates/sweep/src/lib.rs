@@ -278,7 +278,11 @@ pub trait Progress: Sync {
     fn trace_started(&self, trace: usize, id: &str, bytes: u64, cells: usize);
     /// A trace has been read up to `bytes`, `accesses` replayed through its cells.
     fn trace_progress(&self, trace: usize, bytes: u64, accesses: u64);
-    /// A trace is done; its `cells` rows are written.
+    /// A wave of a trace's cells is done and its `cells` rows are written (the trace goes on).
+    fn wave_done(&self, trace: usize, cells: usize) {
+        let _ = (trace, cells);
+    }
+    /// A trace is done; the `cells` rows written since its last wave.
     fn trace_done(&self, trace: usize, cells: usize);
     /// A note for the user.
     fn note(&self, text: &str);
@@ -584,19 +588,24 @@ pub fn run(
     let failures = Mutex::new(Vec::new());
     let groups: Vec<(usize, Vec<&Cell>)> = by_trace.into_iter().collect();
     let outcome: Result<(), SweepError> = groups.par_iter().try_for_each(|(t, cells)| {
-        let rows = run_trace(exp, *t, cells, &cache, opts, progress, &failures)?;
-        let lines = row_lines(&rows).map_err(io_err(&results))?;
-        let mut f = file.lock().map_err(|_| SweepError::Io {
-            path: results.clone(),
-            error: io::Error::other("a worker panicked"),
-        })?;
-        // The rows and their count together: an interruption's note says exactly what the
-        // file keeps.
-        ptbench_output::uninterrupted(|| {
-            append_whole(&mut f, &lines).map_err(io_err(&results))?;
-            progress.trace_done(*t, rows.len());
-            Ok(())
-        })
+        // Each wave's rows as soon as it finishes.
+        let keep = |rows: &[RunRow]| -> Result<(), SweepError> {
+            let lines = row_lines(rows).map_err(io_err(&results))?;
+            let mut f = file.lock().map_err(|_| SweepError::Io {
+                path: results.clone(),
+                error: io::Error::other("a worker panicked"),
+            })?;
+            // The rows and their count together: an interruption's note says exactly what the
+            // file keeps.
+            ptbench_output::uninterrupted(|| {
+                append_whole(&mut f, &lines).map_err(io_err(&results))?;
+                progress.wave_done(*t, rows.len());
+                Ok(())
+            })
+        };
+        run_trace(exp, *t, cells, &cache, opts, progress, &failures, &keep)?;
+        progress.trace_done(*t, 0);
+        Ok(())
     });
     outcome?;
     drop(file);
@@ -635,7 +644,9 @@ fn resumed_names(exp: &Experiment, old: &Manifest) -> Option<Experiment> {
     exp.with_keys(&old.keys)
 }
 
-/// Replays one trace through its cells; returns the rows of the cells that finished.
+/// Replays one trace through its cells, wave by wave, giving `keep` the rows of each wave's cells
+/// that finished.
+#[allow(clippy::too_many_arguments)]
 fn run_trace(
     exp: &Experiment,
     t: usize,
@@ -644,7 +655,8 @@ fn run_trace(
     opts: &SweepOptions,
     progress: &dyn Progress,
     failures: &Mutex<Vec<String>>,
-) -> Result<Vec<RunRow>, SweepError> {
+    keep: &dyn Fn(&[RunRow]) -> Result<(), SweepError>,
+) -> Result<(), SweepError> {
     let tr = &exp.traces[t];
     let file = tr.file(cache);
     let fail = |key: &str, why: String| {
@@ -682,7 +694,7 @@ fn run_trace(
                 for (c, _) in &live {
                     fail(&c.key, e.to_string());
                 }
-                return Ok(Vec::new());
+                return Ok(());
             }
         }
     }
@@ -693,7 +705,7 @@ fn run_trace(
         for (c, _) in &live {
             fail(&c.key, e.to_string());
         }
-        return Ok(Vec::new());
+        return Ok(());
     }
     let bytes = std::fs::metadata(&file).map_or(0, |m| m.len());
     progress.trace_started(t, &tr.id, bytes, live.len());
@@ -703,8 +715,9 @@ fn run_trace(
     let concurrent = rayon::current_num_threads().min(exp.traces.len());
     let budget = wave_budget(opts.memory_limit, concurrent);
     let mut slots: Vec<Option<Sim>> = sims.into_iter().map(Some).collect();
-    let mut rows = Vec::new();
     let mut pages: Option<u64> = None;
+    // Accesses read by the waves so far (progress counts every reading).
+    let mut read = 0u64;
     let mut done = 0;
     while done < groups.len() {
         let sizes: Vec<usize> = groups[done..].iter().map(Vec::len).collect();
@@ -718,19 +731,21 @@ fn run_trace(
             &opts.reader,
             opts.max_access_bytes,
             &mut wave,
-            &|b, a| progress.trace_progress(t, base + b / share, a),
+            &|b, a| progress.trace_progress(t, base + b / share, read + a),
         ) {
             Ok(r) => r,
             Err(e) => {
-                for (c, _) in &live {
-                    fail(&c.key, e.to_string());
+                // The cells of earlier waves are kept; this wave's and the later ones fail.
+                for &i in groups[done..].iter().flatten() {
+                    fail(&live[i].0.key, e.to_string());
                 }
-                return Ok(Vec::new());
+                return Ok(());
             }
         };
         if let Some(s) = run.skipped.as_ref().filter(|_| done == 0) {
             progress.note(s);
         }
+        let mut rows = Vec::new();
         for (k, (sim, &i)) in wave.iter().zip(&members).enumerate() {
             let (c, so) = &live[i];
             if let Some((_, e)) = run.failures.iter().find(|(f, _)| *f == k) {
@@ -741,13 +756,13 @@ fn run_trace(
             pages = Some(pages.unwrap_or(0).max(row.distinct_pages));
             row.trace = tr.id.clone();
             row.cell = c.key.clone();
-            rows.push((i, row));
+            rows.push(row);
         }
+        keep(&rows)?;
         done += n;
+        read += run.accesses;
     }
-    // In the experiment's order, as one wave would have given them.
-    rows.sort_by_key(|(i, _)| *i);
-    Ok(rows.into_iter().map(|(_, r)| r).collect())
+    Ok(())
 }
 
 /// Rows whose designs translated a trace differently from another design of the same page size
