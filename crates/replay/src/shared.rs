@@ -143,25 +143,33 @@ impl DataLog {
         } else {
             (frame << shift) | (a.addr & ((1u64 << shift) - 1))
         };
-        let first = pa >> self.line_shift;
-        let last = pa.saturating_add(u64::from(a.size.max(1)) - 1) >> self.line_shift;
-        let slot = usize::from(a.kind == AccessKind::Fetch);
-        if let Some(sh) = &mut self.shadow[slot] {
-            let set = &mut sh.last[(first & sh.mask) as usize];
-            if first == last && *set == (first, self.walks[slot]) {
-                self.hits[slot] += 1;
-                return;
-            }
-            self.touched(slot, first, last);
+        if self.filtered(a, pa) {
+            return;
         }
         if let Some(log) = log {
             log.push(Miss::Repeat { i: i as u32, frame });
         }
     }
 
+    /// Whether access `a`, at physical address `pa` on one page, is a hit that changes no
+    /// follower's L1 (then only counted); otherwise its lines become their sets' most recent.
+    #[inline(always)]
+    fn filtered(&mut self, a: &Access, pa: u64) -> bool {
+        let slot = usize::from(a.kind == AccessKind::Fetch);
+        let first = pa >> self.line_shift;
+        let last = pa.saturating_add(u64::from(a.size.max(1)) - 1) >> self.line_shift;
+        if let Some(sh) = &self.shadow[slot] {
+            if first == last && sh.last[(first & sh.mask) as usize] == (first, self.walks[slot]) {
+                self.hits[slot] += 1;
+                return true;
+            }
+        }
+        self.touched(slot, first, last);
+        false
+    }
+
     /// Access `a` (number `i` of the batch), translated to [`DataLog::pages`].
     pub(crate) fn access(&mut self, log: Option<&mut Vec<Miss>>, a: &Access, i: usize, shift: u8) {
-        let slot = usize::from(a.kind == AccessKind::Fetch);
         let one = match (self.identity, &self.pages[..]) {
             (true, _) => Some(a.addr),
             (false, [(_, frame)]) => Some((frame << shift) | (a.addr & ((1u64 << shift) - 1))),
@@ -169,20 +177,14 @@ impl DataLog {
         };
         match one {
             Some(pa) => {
-                let first = pa >> self.line_shift;
-                let last = pa.saturating_add(u64::from(a.size.max(1)) - 1) >> self.line_shift;
-                if let Some(sh) = &self.shadow[slot] {
-                    let set = sh.last[(first & sh.mask) as usize];
-                    if first == last && set == (first, self.walks[slot]) {
-                        self.hits[slot] += 1;
-                        self.pages.clear();
-                        return;
-                    }
+                if self.filtered(a, pa) {
+                    self.pages.clear();
+                    return;
                 }
-                self.touched(slot, first, last);
             }
             // Lines on several frames: forget every set.
             None => {
+                let slot = usize::from(a.kind == AccessKind::Fetch);
                 if let Some(sh) = &mut self.shadow[slot] {
                     sh.last.fill((u64::MAX, 0));
                 }
@@ -450,11 +452,6 @@ impl Sim {
     fn os(&self) -> &OsModel {
         each!(self, s => &s.os)
     }
-
-    /// Whether this simulation follows a shared front end (see [`Fanout`]).
-    pub fn follows(&self) -> bool {
-        each!(self, s => s.following.is_some())
-    }
 }
 
 /// A front end's log of a batch, for its followers (a simulator is not `Sync`; its log is).
@@ -627,11 +624,6 @@ impl Fanout {
             .iter()
             .zip(failed)
             .any(|(r, f)| *r != Some(SKIP) && f.is_none())
-    }
-
-    /// How many front ends the simulations share.
-    pub fn front_ends(&self) -> usize {
-        self.fronts.len()
     }
 
     /// Replays `batch`, whose first access is access number `index` of the trace, through every
