@@ -137,35 +137,23 @@ fn results_are_the_same_for_any_memory_limit_and_without_shared_front_ends() {
     assert_eq!(results[0], results[2], "shared front ends against none");
 }
 
-/// A trace's cells run in waves (here one share group each): a sweep killed in the middle of a
-/// trace keeps the rows of its finished waves, and the resumed sweep runs only the other cells.
-#[test]
-fn a_sweep_killed_between_waves_keeps_the_finished_waves() {
-    let d = tempfile::tempdir().unwrap();
-    let e = experiment(d.path(), &[20_000_000]);
-    let cut = d.path().join("cut");
+/// Starts `sweep EXPERIMENT --out OUT --jobs 1 --no-report EXTRA`, kills it (SIGKILL) once
+/// `OUT/results.csv` holds `rows` rows, and returns that file's path.
+fn kill_after_rows(e: &Path, out: &Path, extra: &[&str], rows: usize) -> PathBuf {
     let mut child = Command::new(env!("CARGO_BIN_EXE_ptbench"))
-        .args([
-            "sweep",
-            s(&e),
-            "--out",
-            s(&cut),
-            "--jobs",
-            "1",
-            "--no-report",
-        ])
-        .args(["--memory-limit", "1k"])
+        .args(["sweep", s(e), "--out", s(out), "--jobs", "1", "--no-report"])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let results = cut.join("results.csv");
+    let results = out.join("results.csv");
     let start = Instant::now();
     loop {
-        let rows = std::fs::read_to_string(&results)
+        let written = std::fs::read_to_string(&results)
             .map(|t| t.lines().count().saturating_sub(1))
             .unwrap_or(0);
-        if rows >= 1 {
+        if written >= rows {
             break;
         }
         assert!(
@@ -177,6 +165,17 @@ fn a_sweep_killed_between_waves_keeps_the_finished_waves() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+    results
+}
+
+/// A trace's cells run in waves (here one share group each): a sweep killed in the middle of a
+/// trace keeps the rows of its finished waves, and the resumed sweep runs only the other cells.
+#[test]
+fn a_sweep_killed_between_waves_keeps_the_finished_waves() {
+    let d = tempfile::tempdir().unwrap();
+    let e = experiment(d.path(), &[20_000_000]);
+    let cut = d.path().join("cut");
+    let results = kill_after_rows(&e, &cut, &["--memory-limit", "1k"], 1);
     let kept = untimed(&results).len();
     assert!((1..12).contains(&kept), "{kept} of 12 rows kept");
     let out = ptbench(&["sweep", s(&e), "--out", s(&cut), "--resume", "--no-report"]);
@@ -197,39 +196,8 @@ fn a_killed_sweep_resumes_to_the_same_results() {
     let e = experiment(d.path(), &[10_000, 20_000, 30_000, 40_000_000]);
     let whole = d.path().join("whole");
     let cut = d.path().join("cut");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ptbench"))
-        .args([
-            "sweep",
-            s(&e),
-            "--out",
-            s(&cut),
-            "--jobs",
-            "1",
-            "--no-report",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let results = cut.join("results.csv");
-    let start = Instant::now();
     // Wait for the three small traces' rows (3 x 12), then kill it mid-way through the last.
-    loop {
-        let rows = std::fs::read_to_string(&results)
-            .map(|t| t.lines().count().saturating_sub(1))
-            .unwrap_or(0);
-        if rows >= 36 {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the sweep ended before it could be killed"
-        );
-        assert!(start.elapsed() < Duration::from_secs(300));
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let results = kill_after_rows(&e, &cut, &[], 36);
     let partial = untimed(&results);
     assert_eq!(
         partial.len(),
