@@ -175,6 +175,7 @@ fn with_table<R>(sim: &Sim, f: impl FnOnce(&dyn PageTable, &PhysMem) -> R) -> R 
         Sim::Hashed(s) => f(s.table(), s.mem()),
         Sim::Inverted(s) => f(s.table(), s.mem()),
         Sim::Ecpt(s) => f(s.table(), s.mem()),
+        Sim::Nested(s) => f(s.table(), s.mem()),
         Sim::Reference(s) => f(s.table(), s.mem()),
     }
 }

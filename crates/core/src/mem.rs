@@ -233,6 +233,14 @@ impl PhysMem {
         }
     }
 
+    /// Logs `read` as it is, step included (when recording): a nested design's walk, whose
+    /// steps it composes from its two dimensions' reads.
+    pub fn log_read_at(&self, read: TableRead) {
+        if self.recording.get() {
+            self.reads.borrow_mut().push(read);
+        }
+    }
+
     /// log2 of the bytes per frame.
     #[inline(always)]
     pub fn frame_shift(&self) -> u8 {

@@ -8,6 +8,22 @@ pub struct WalkCost {
     pub refs: u32,
     /// Hash probes (hashed designs); 0 for radix walks.
     pub probes: u32,
+    /// Of `refs`, those a nested design's host made translating guest-physical addresses; 0
+    /// for native designs.
+    pub host_refs: u32,
+    /// Host walks a nested design made (one per guest-physical address translated); 0 for
+    /// native designs.
+    pub host_walks: u32,
+}
+
+impl std::ops::AddAssign for WalkCost {
+    /// Adds another walk's cost (a retry's, or a dimension's) to this one.
+    fn add_assign(&mut self, o: WalkCost) {
+        self.refs += o.refs;
+        self.probes += o.probes;
+        self.host_refs += o.host_refs;
+        self.host_walks += o.host_walks;
+    }
 }
 
 /// How much memory a design's tables take.
@@ -211,6 +227,22 @@ pub trait PageTable {
         None
     }
 
+    /// A new empty table for another address space, where the design's tables of one run share
+    /// state (a nested design's host); `None`: build it like the first.
+    fn new_address_space(&self, mem: &mut PhysMem) -> Option<Result<Self, MapError>>
+    where
+        Self: Sized,
+    {
+        let _ = mem;
+        None
+    }
+
+    /// Guest-physical pages a nested design's host has mapped (each one host fault) so far;
+    /// `None` for native designs.
+    fn host_faults(&self) -> Option<u64> {
+        None
+    }
+
     /// Whether `vpn` lies in the design's virtual address space.
     #[inline(always)]
     fn covers(&self, vpn: Vpn) -> bool {
@@ -301,5 +333,8 @@ impl<T: PageTable + ?Sized> PageTable for Box<T> {
     }
     fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {
         (**self).explain(mem, vpn)
+    }
+    fn host_faults(&self) -> Option<u64> {
+        (**self).host_faults()
     }
 }

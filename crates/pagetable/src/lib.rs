@@ -6,6 +6,7 @@ pub mod ecpt;
 pub mod flat;
 pub mod hashed;
 pub mod inverted;
+pub mod nested;
 pub mod radix;
 pub mod reference;
 pub mod spec;
@@ -14,6 +15,7 @@ pub use ecpt::{Ecpt, EcptConfig};
 pub use flat::{Flat, FlatConfig};
 pub use hashed::{Hashed, HashedConfig};
 pub use inverted::{Inverted, InvertedConfig};
+pub use nested::{Nested, NestedConfig};
 pub use radix::{Radix, RadixConfig};
 pub use reference::Reference;
 pub use spec::{

@@ -4,7 +4,9 @@
 //! to build it from parsed values, and how to build the table. Adding a design means one module with
 //! one such impl, one [`CATALOG`] entry and one [`DesignSpec`] variant.
 
-use crate::{EcptConfig, FlatConfig, HashedConfig, InvertedConfig, Radix, RadixConfig, Reference};
+use crate::{
+    EcptConfig, FlatConfig, HashedConfig, InvertedConfig, NestedConfig, Radix, RadixConfig, Reference,
+};
 pub use ptbench_core::closest;
 use ptbench_core::did_you_mean;
 use ptbench_core::{EntryWidth, MapError, MemError, PageSize, PageTable, PhysMem};
@@ -256,6 +258,7 @@ pub const CATALOG: &[DesignInfo] = &[
     info::<InvertedConfig>(),
     info::<EcptConfig>(),
     info::<ReferenceConfig>(),
+    info::<NestedConfig>(),
 ];
 
 /// A parsed, validated design spec.
@@ -278,6 +281,8 @@ pub enum DesignSpec {
     Ecpt(EcptConfig),
     /// The BTreeMap oracle.
     Reference(ReferenceConfig),
+    /// A guest design over a host design.
+    Nested(NestedConfig),
 }
 
 /// Evaluates `$body` with `$c` bound to a `&DesignSpec`'s configuration (a different concrete
@@ -292,8 +297,38 @@ macro_rules! with_design_config {
             $crate::DesignSpec::Inverted($c) => $body,
             $crate::DesignSpec::Ecpt($c) => $body,
             $crate::DesignSpec::Reference($c) => $body,
+            $crate::DesignSpec::Nested($c) => $body,
         }
     };
+}
+
+/// `s` split at its commas outside brackets (`guest=[radix:levels=3,pobits=14],host=x86-64`
+/// is two parts); `None` when its brackets do not balance.
+fn split_top(s: &str) -> Option<Vec<&str>> {
+    let (mut parts, mut depth, mut start) = (Vec::new(), 0usize, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.checked_sub(1)?,
+            ',' if depth == 0 => {
+                parts.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    (depth == 0).then(|| {
+        parts.push(&s[start..]);
+        parts
+    })
+}
+
+/// `value` without the one pair of brackets around it, if it has them.
+fn unbracket(value: &str) -> &str {
+    value
+        .strip_prefix('[')
+        .and_then(|v| v.strip_suffix(']'))
+        .map_or(value, str::trim)
 }
 
 fn parse_as<C: DesignConfig>(
@@ -302,7 +337,13 @@ fn parse_as<C: DesignConfig>(
     wrap: impl FnOnce(C) -> DesignSpec,
 ) -> Result<DesignSpec, SpecError> {
     let mut given: Vec<(String, String)> = Vec::new();
-    for kv in rest.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    let parts = split_top(rest).ok_or_else(|| SpecError::BadValue {
+        design: name.to_string(),
+        key: String::new(),
+        value: rest.to_string(),
+        reason: "unbalanced brackets (a value with commas goes in [ ])".to_string(),
+    })?;
+    for kv in parts.into_iter().map(str::trim).filter(|s| !s.is_empty()) {
         let (key, value) = kv.split_once('=').ok_or_else(|| SpecError::BadValue {
             design: name.to_string(),
             key: kv.to_string(),
@@ -330,7 +371,7 @@ fn parse_as<C: DesignConfig>(
                 second: value.trim().to_string(),
             });
         }
-        given.push((key.to_string(), value.trim().to_string()));
+        given.push((key.to_string(), unbracket(value.trim()).to_string()));
     }
     let values = ParamValues {
         design: name,
@@ -375,6 +416,7 @@ impl DesignSpec {
             InvertedConfig::NAME => parse_as(InvertedConfig::NAME, rest, DesignSpec::Inverted),
             EcptConfig::NAME => parse_as(EcptConfig::NAME, rest, DesignSpec::Ecpt),
             ReferenceConfig::NAME => parse_as(ReferenceConfig::NAME, rest, DesignSpec::Reference),
+            NestedConfig::NAME => parse_as(NestedConfig::NAME, rest, DesignSpec::Nested),
             _ => Err(SpecError::UnknownDesign {
                 name: name.to_string(),
                 suggestion: closest(name, CATALOG.iter().map(|d| d.name)),
@@ -469,6 +511,7 @@ impl fmt::Display for DesignSpec {
             DesignSpec::Inverted(c) => write(c, &[], f),
             DesignSpec::Ecpt(c) => write(c, &[], f),
             DesignSpec::Reference(c) => write(c, &[], f),
+            DesignSpec::Nested(c) => write(c, &["guest", "host"], f),
         }
     }
 }

@@ -64,7 +64,9 @@ use ptbench_core::{
     TableRead, Vpn, WalkCache, WalkCost,
 };
 use ptbench_os::{Action, OsError, OsModel, Outcome};
-use ptbench_pagetable::{DesignConfig, DesignSpec, Ecpt, Flat, Hashed, Inverted, Radix, Reference};
+use ptbench_pagetable::{
+    DesignConfig, DesignSpec, Ecpt, Flat, Hashed, Inverted, Nested, Radix, Reference,
+};
 use ptbench_tlb::{
     CacheHierarchy, CacheStats, PwcLayout, TlbError, TlbHierarchy, TlbSpec, TlbStats,
 };
@@ -98,6 +100,12 @@ pub struct Stats {
     pub walk_refs: u64,
     /// Hash probes all walks made (hashed designs).
     pub probes: u64,
+    /// Of `walk_refs`, those made by a nested design's host (0 for native designs).
+    pub host_refs: u64,
+    /// Host walks a nested design made, one per guest-physical address translated.
+    pub host_walks: u64,
+    /// Guest-physical pages a nested design's host mapped on first touch (host faults).
+    pub host_faults: u64,
     /// Faults of every kind (the sum of the OS model's fault counters).
     pub page_faults: u64,
     /// Distinct pages touched.
@@ -116,6 +124,17 @@ pub struct Stats {
     pub os: OsCounters,
     /// Cycles and cache counters, with a cache hierarchy (all zero without).
     pub cycles: CycleStats,
+}
+
+impl Stats {
+    /// Adds one walk's (or its retry's) references, probes and host counters.
+    #[inline(always)]
+    fn add_walk(&mut self, cost: &WalkCost) {
+        self.walk_refs += u64::from(cost.refs);
+        self.probes += u64::from(cost.probes);
+        self.host_refs += u64::from(cost.host_refs);
+        self.host_walks += u64::from(cost.host_walks);
+    }
 }
 
 /// What the cache hierarchy counted (see the crate docs' rule on cycles).
@@ -495,6 +514,8 @@ struct Fast {
     refs: u32,
     /// Without a TLB: the walk's hash probes.
     probes: u32,
+    /// Without a TLB: the walk's host references and host walks (nested designs).
+    host: (u32, u32),
     /// Without a TLB: [`Simulator`]'s `epoch` when the walk was made.
     epoch: u64,
 }
@@ -507,6 +528,7 @@ impl Fast {
         frame: 0,
         refs: 0,
         probes: 0,
+        host: (0, 0),
         epoch: 0,
     };
 }
@@ -808,6 +830,10 @@ impl<P: PageTable> Simulator<P> {
                 self.stats.walks += n;
                 self.stats.walk_refs += data * u64::from(fd.refs) + fetches * u64::from(ff.refs);
                 self.stats.probes += data * u64::from(fd.probes) + fetches * u64::from(ff.probes);
+                self.stats.host_refs +=
+                    data * u64::from(fd.host.0) + fetches * u64::from(ff.host.0);
+                self.stats.host_walks +=
+                    data * u64::from(fd.host.1) + fetches * u64::from(ff.host.1);
                 self.stats.refs_per_walk.record_n(fd.refs, data);
                 self.stats.refs_per_walk.record_n(ff.refs, fetches);
             }
@@ -834,7 +860,7 @@ impl<P: PageTable> Simulator<P> {
             Some(tlb) => tlb.repeat_hit(vpn, asid, kind).map(|(pte, probes)| {
                 let cost = WalkCost {
                     refs: u32::from(probes),
-                    probes: 0,
+                    ..WalkCost::default()
                 };
                 (pte, cost)
             }),
@@ -859,6 +885,7 @@ impl<P: PageTable> Simulator<P> {
             frame: pte.frame_of(vpn, self.shift).0,
             refs: cost.refs,
             probes: cost.probes,
+            host: (cost.host_refs, cost.host_walks),
             epoch: self.epoch,
         };
     }
@@ -889,8 +916,7 @@ impl<P: PageTable> Simulator<P> {
             }
             None => {
                 self.stats.walks += 1;
-                self.stats.walk_refs += u64::from(cost.refs);
-                self.stats.probes += u64::from(cost.probes);
+                self.stats.add_walk(&cost);
                 self.stats.refs_per_walk.record(cost.refs);
             }
         }
@@ -1035,8 +1061,7 @@ impl<P: PageTable> Simulator<P> {
                     }
                 }
                 self.used(vpn, pte, a, false);
-                self.stats.walk_refs += u64::from(cost.refs);
-                self.stats.probes += u64::from(cost.probes);
+                self.stats.add_walk(&cost);
                 Ok(())
             }
             _ => self.fault(vpn, a, index, found, &mut cost, false),
@@ -1107,6 +1132,9 @@ impl<P: PageTable> Simulator<P> {
     }
 
     fn new_table(&mut self) -> Result<P, OsError> {
+        if let Some(table) = self.pt.new_address_space(&mut self.mem) {
+            return Ok(table?);
+        }
         let f = self.factory.as_ref().ok_or_else(|| {
             OsError::Map(MapError::Unsupported(
                 "this simulator has one address space (no table factory)".into(),
@@ -1291,8 +1319,7 @@ impl<P: PageTable> Simulator<P> {
             Outcome::Skip => {
                 self.os.skip();
                 self.push_run(slot_of(a.kind), vpn.0, u64::MAX, true);
-                self.stats.walk_refs += u64::from(cost.refs);
-                self.stats.probes += u64::from(cost.probes);
+                self.stats.add_walk(&cost);
                 return Ok(());
             }
             Outcome::Continue if found.is_some() => found,
@@ -1303,8 +1330,7 @@ impl<P: PageTable> Simulator<P> {
                 let mut retry = WalkCost::default();
                 let found = self.walk(vpn, a.asid, &mut retry);
                 self.stats.refs_per_walk.record(retry.refs);
-                cost.refs += retry.refs;
-                cost.probes += retry.probes;
+                *cost += retry;
                 found
             }
         };
@@ -1320,8 +1346,7 @@ impl<P: PageTable> Simulator<P> {
         // An alias remap (a frame's inverted-table entry taken back from another sharer) is
         // not a fault of the trace's translation: other designs found the same mapping.
         self.used(vpn, pte, a, outcome != Outcome::Alias);
-        self.stats.walk_refs += u64::from(cost.refs);
-        self.stats.probes += u64::from(cost.probes);
+        self.stats.add_walk(&cost);
         Ok(())
     }
 
@@ -1403,6 +1428,7 @@ impl<P: PageTable> Simulator<P> {
         Stats {
             distinct_pages: os.pages_mapped,
             page_faults: os.faults(),
+            host_faults: self.pt.host_faults().unwrap_or(0),
             digest,
             os,
             cycles,
@@ -1489,6 +1515,8 @@ pub enum Sim {
     Ecpt(Simulator<Ecpt>),
     /// The BTreeMap oracle.
     Reference(Simulator<Reference>),
+    /// A guest design over a host design.
+    Nested(Simulator<Nested>),
 }
 
 macro_rules! each {
@@ -1500,6 +1528,7 @@ macro_rules! each {
             Sim::Inverted($s) => $e,
             Sim::Ecpt($s) => $e,
             Sim::Reference($s) => $e,
+            Sim::Nested($s) => $e,
         }
     };
 }
@@ -1583,6 +1612,7 @@ impl Sim {
             DesignSpec::Inverted(c) => Sim::Inverted(make(spec, c, tlb, opts)?),
             DesignSpec::Ecpt(c) => Sim::Ecpt(make(spec, c, tlb, opts)?),
             DesignSpec::Reference(c) => Sim::Reference(make(spec, c, tlb, opts)?),
+            DesignSpec::Nested(c) => Sim::Nested(make(spec, c, tlb, opts)?),
         })
     }
 

@@ -80,6 +80,11 @@ pub fn run_row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> Ru
         policy: opts.os.policy.name().to_string(),
         first_touch: opts.os.first_touch.name().to_string(),
         os: opts.os.to_string(),
+        guest_refs: s.walk_refs - s.host_refs,
+        host_refs: s.host_refs,
+        host_walks: s.host_walks,
+        guest_faults: s.page_faults,
+        host_faults: s.host_faults,
         ..cycle_columns(
             &s.cycles,
             s.translations,

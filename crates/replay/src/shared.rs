@@ -331,8 +331,7 @@ impl<P: PageTable> Simulator<P> {
                     let mut cost = WalkCost::default();
                     let mine = self.walk(vpn, asid, &mut cost);
                     self.stats.refs_per_walk.record(cost.refs);
-                    self.stats.walk_refs += u64::from(cost.refs);
-                    self.stats.probes += u64::from(cost.probes);
+                    self.stats.add_walk(&cost);
                     if mine != found {
                         return Err(ReplayError::Diverged {
                             design: self.label.clone(),
@@ -390,6 +389,9 @@ impl<P: PageTable> Simulator<P> {
         Stats {
             walk_refs: self.stats.walk_refs,
             probes: self.stats.probes,
+            host_refs: self.stats.host_refs,
+            host_walks: self.stats.host_walks,
+            host_faults: self.pt.host_faults().unwrap_or(0),
             refs_per_walk: self.stats.refs_per_walk.clone(),
             busy_nanos: self.stats.busy_nanos + front.busy_share,
             cycles,

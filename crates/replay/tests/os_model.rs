@@ -678,6 +678,7 @@ fn every_design_stores_and_returns_the_user_bit() {
             Sim::Inverted(s) => perms_at(s, page >> 12),
             Sim::Ecpt(s) => perms_at(s, page >> 12),
             Sim::Reference(s) => perms_at(s, page >> 12),
+            Sim::Nested(s) => perms_at(s, page >> 12),
         };
         assert_eq!(got, Some(want), "{design}");
         assert_eq!(format!("{:?}", want), "r-xu");

@@ -240,6 +240,22 @@ pub struct RunRow {
     /// cycles, within 0.1% above); empty without a cache model.
     #[serde(default)]
     pub walk_cycles_histogram: String,
+    /// Of `walk_refs`, the guest dimension's: every reference of a native design.
+    #[serde(default)]
+    pub guest_refs: u64,
+    /// Of `walk_refs`, the host dimension's (nested designs): `guest_refs + host_refs =
+    /// walk_refs`.
+    #[serde(default)]
+    pub host_refs: u64,
+    /// Host walks (nested designs): one per guest-physical address translated.
+    #[serde(default)]
+    pub host_walks: u64,
+    /// Faults the guest OS served (every fault of a native design): `page_faults`.
+    #[serde(default)]
+    pub guest_faults: u64,
+    /// Guest-physical pages the hypervisor mapped on first touch (nested designs).
+    #[serde(default)]
+    pub host_faults: u64,
 }
 
 fn none() -> String {
@@ -276,6 +292,11 @@ pub const LATER_COLUMNS: &[&str] = &[
     "cache_llc_misses",
     "fault_cycles",
     "walk_cycles_histogram",
+    "guest_refs",
+    "host_refs",
+    "host_walks",
+    "guest_faults",
+    "host_faults",
 ];
 
 /// The first characters that make a spreadsheet read a cell as a formula (OWASP's list).

@@ -1,0 +1,397 @@
+//! Nested (two-dimensional) translation: a guest design over a host design, as under a
+//! hypervisor with hardware nested paging (Intel EPT, AMD NPT).
+//!
+//! Layout: the guest table lives in guest-physical memory (the simulator's memory, whose frames
+//! the guest OS model hands out); the host table, in host-physical memory of its own, maps each
+//! guest-physical page (in host base pages) to a host frame. The hypervisor maps a guest-physical
+//! page on its first touch (a host fault: the next free host frame, counted apart from the
+//! guest's faults); it never unmaps one. Every address space of a run (every guest process)
+//! shares one host, as every process of a virtual machine shares its EPT.
+//!
+//! Cost model: each guest read's guest-physical address is first translated by a host walk, and
+//! so is the guest-physical page the guest walk finds, so a walk reads `g + (g + 1) h` entries
+//! for a `g`-read guest walk and `h`-read host walks: `(g + 1)(h + 1) - 1`, 24 for four-level
+//! radix over four-level radix. [`WalkCost::host_refs`] says how many of them the host made and
+//! [`WalkCost::host_walks`] how many host walks there were. A host walk that meets an unmapped
+//! page maps it and walks again; both walks count.
+//!
+//! Cycles (with a cache model): both dimensions' reads go through the caches at host-physical
+//! addresses. The host walks a guest step needs run before it (in parallel with each other when
+//! the guest step's reads are parallel, as an elastic cuckoo guest's probes are), each keeping its
+//! own shape (an elastic cuckoo host's probes in one step); the guest step's reads follow; the
+//! host walk of the final guest-physical page comes last. Elastic cuckoo over elastic cuckoo is
+//! three steps.
+//!
+//! The design translates to guest-physical frames (what the guest OS model and every other design
+//! see, so the translation digest matches the guest design's own); host frames stay inside.
+
+use crate::spec::{DesignConfig, DesignSpec, ParamInfo, ParamValues, SpecError};
+use ptbench_core::{
+    Footprint, MapError, PageSize, PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte,
+    TableRead, Vpn, WalkCost,
+};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A nested design's configuration: its guest and its host.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NestedConfig {
+    /// The guest's design (virtual to guest-physical).
+    pub guest: Box<DesignSpec>,
+    /// The host's design (guest-physical to host-physical).
+    pub host: Box<DesignSpec>,
+}
+
+/// `spec` as a nested spec's value: in brackets when it holds a comma.
+pub fn bracket(spec: &DesignSpec) -> String {
+    let s = spec.to_string();
+    if s.contains(',') {
+        format!("[{s}]")
+    } else {
+        s
+    }
+}
+
+impl DesignConfig for NestedConfig {
+    const NAME: &'static str = "nested";
+    const SUMMARY: &'static str = "a guest design over a host design (two-dimensional walks, as with EPT): guest=SPEC,host=SPEC, a spec with commas in brackets";
+    const WALK: &'static str = "each guest step waits for the host walks of its guest-physical addresses; the final page's host walk last";
+    const PARAMS: &'static [ParamInfo] = &[
+        ParamInfo {
+            key: "guest",
+            default: "x86-64",
+            help: "the guest's design (any design but nested; in brackets if it holds a comma)",
+        },
+        ParamInfo {
+            key: "host",
+            default: "x86-64",
+            help: "the host's design, mapping guest-physical pages (any design but nested)",
+        },
+    ];
+    type Table = Nested;
+
+    fn from_params(p: &ParamValues) -> Result<Self, SpecError> {
+        let side = |key: &str| -> Result<Box<DesignSpec>, SpecError> {
+            let raw = p.raw(key);
+            let spec = DesignSpec::parse(raw).map_err(|e| SpecError::BadValue {
+                design: Self::NAME.to_string(),
+                key: key.to_string(),
+                value: raw.to_string(),
+                reason: e.to_string(),
+            })?;
+            if matches!(spec, DesignSpec::Nested(_)) {
+                return Err(SpecError::BadValue {
+                    design: Self::NAME.to_string(),
+                    key: key.to_string(),
+                    value: raw.to_string(),
+                    reason: "a nested design's guest and host are native designs".to_string(),
+                });
+            }
+            Ok(Box::new(spec))
+        };
+        let cfg = NestedConfig {
+            guest: side("guest")?,
+            host: side("host")?,
+        };
+        if cfg.phys_bits() < cfg.page_shift() + 2 {
+            return Err(p.geometry(format!(
+                "the host's {}-bit addresses leave no room for the guest's {}-byte frames",
+                cfg.host.va_bits(),
+                1u64 << cfg.page_shift()
+            )));
+        }
+        Ok(cfg)
+    }
+
+    fn to_params(&self) -> Vec<(&'static str, String)> {
+        vec![("guest", bracket(&self.guest)), ("host", bracket(&self.host))]
+    }
+
+    fn page_shift(&self) -> u8 {
+        self.guest.page_shift()
+    }
+
+    fn va_bits(&self) -> u8 {
+        self.guest.va_bits()
+    }
+
+    /// Guest-physical addresses: as wide as the guest's entries hold and the host translates.
+    fn phys_bits(&self) -> u8 {
+        self.guest.phys_bits().min(self.host.va_bits())
+    }
+
+    fn build(&self, mem: &mut PhysMem) -> Result<Nested, MapError> {
+        let guest = self.guest.build_boxed(mem)?;
+        let mut hmem = self.host.new_mem()?;
+        let table = self.host.build_boxed(&mut hmem)?;
+        let shift = table.page_shift();
+        let frames = table.frame_limit().map_or(hmem.data_frames(), |limit| {
+            limit.min(hmem.data_frames())
+        });
+        Ok(Nested {
+            guest,
+            host: Arc::new(Mutex::new(Host {
+                table,
+                mem: hmem,
+                shift,
+                next_frame: 0,
+                frames,
+                faults: 0,
+                error: None,
+                guest_reads: Vec::new(),
+                host_reads: Vec::new(),
+            })),
+            guest_spec: self.guest.clone(),
+            sizes: Vec::new(),
+        }
+        .with_sizes())
+    }
+}
+
+/// The host side of a nested design: its table, its memory and its first-touch allocator.
+struct Host {
+    table: Box<dyn PageTable + Send>,
+    mem: PhysMem,
+    /// log2 of the host's base page: guest-physical pages are host pages of this size.
+    shift: u8,
+    next_frame: u64,
+    /// Host frames it may hand out.
+    frames: u64,
+    /// Guest-physical pages mapped (host faults).
+    faults: u64,
+    /// Why a host fault could not be served (reported by the next `map` or `unmap`).
+    error: Option<MapError>,
+    guest_reads: Vec<TableRead>,
+    host_reads: Vec<TableRead>,
+}
+
+impl Host {
+    /// Translates guest-physical address `gpa`, mapping its page on first touch; adds the
+    /// references to `cost` (as host references) and, when `log` is given, the reads to it with
+    /// their steps shifted by `base`. Returns the host-physical address and the steps the walk
+    /// took, or `None` when the host could not map the page.
+    fn translate(
+        &mut self,
+        gpa: u64,
+        cost: &mut WalkCost,
+        log: Option<(&mut Vec<TableRead>, u16)>,
+    ) -> Option<(u64, u16)> {
+        let recording = log.is_some();
+        let vpn = Vpn(gpa >> self.shift);
+        let mut c = WalkCost::default();
+        self.mem.record_reads(recording);
+        let mut found = self.table.walk(&self.mem, vpn, &mut c);
+        if found.is_none() {
+            found = self.fault(vpn);
+            if found.is_some() {
+                found = self.table.walk(&self.mem, vpn, &mut c);
+            }
+        }
+        cost.refs += c.refs;
+        cost.probes += c.probes;
+        cost.host_refs += c.refs;
+        cost.host_walks += 1;
+        let mut steps = 0;
+        if let Some((log, base)) = log {
+            self.mem.take_reads(&mut self.host_reads);
+            for r in &self.host_reads {
+                steps = steps.max(r.step + 1);
+                log.push(TableRead {
+                    step: base + r.step,
+                    ..*r
+                });
+            }
+            self.mem.record_reads(false);
+        }
+        let pte = found?;
+        let frame = pte.frame_of(vpn, self.shift).0;
+        Some((
+            (frame << self.shift) | (gpa & ((1 << self.shift) - 1)),
+            steps,
+        ))
+    }
+
+    /// Maps guest-physical page `vpn` to the next host frame (a host fault).
+    #[cold]
+    fn fault(&mut self, vpn: Vpn) -> Option<Pte> {
+        if self.error.is_some() {
+            return None;
+        }
+        if self.next_frame >= self.frames {
+            self.error = Some(MapError::Unsupported(format!(
+                "the host ran out of its {} frames mapping guest-physical memory",
+                self.frames
+            )));
+            return None;
+        }
+        let pte = Pte {
+            pfn: Pfn(self.next_frame),
+            perms: Perms::RWX.union(Perms::U),
+            size: PageSize::from_shift(self.shift)?,
+        };
+        match self.table.map(&mut self.mem, vpn, pte) {
+            Ok(()) => {
+                self.next_frame += 1;
+                self.faults += 1;
+                Some(pte)
+            }
+            Err(e) => {
+                self.error = Some(e);
+                None
+            }
+        }
+    }
+}
+
+/// A guest table whose every guest-physical address a shared host table translates (see the
+/// module docs).
+pub struct Nested {
+    guest: Box<dyn PageTable + Send>,
+    host: Arc<Mutex<Host>>,
+    guest_spec: Box<DesignSpec>,
+    sizes: Vec<PageSize>,
+}
+
+impl Nested {
+    fn with_sizes(mut self) -> Nested {
+        self.sizes = self.guest.page_sizes().to_vec();
+        self
+    }
+
+    fn host(&self) -> MutexGuard<'_, Host> {
+        // A panic while the lock was held cannot leave the host half-updated in a way a later
+        // walk could observe wrongly (every update is one map), so a poisoned lock is used as is.
+        self.host.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn host_error(&self) -> Result<(), MapError> {
+        match self.host().error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Nested {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nested")
+            .field("guest", &self.guest_spec.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PageTable for Nested {
+    fn page_shift(&self) -> u8 {
+        self.guest.page_shift()
+    }
+
+    fn va_bits(&self) -> u8 {
+        self.guest.va_bits()
+    }
+
+    fn page_sizes(&self) -> &[PageSize] {
+        &self.sizes
+    }
+
+    fn map(&mut self, mem: &mut PhysMem, vpn: Vpn, pte: Pte) -> Result<(), MapError> {
+        self.host_error()?;
+        self.guest.map(mem, vpn, pte)
+    }
+
+    fn unmap(&mut self, mem: &mut PhysMem, vpn: Vpn) -> Result<Option<Pte>, MapError> {
+        self.host_error()?;
+        self.guest.unmap(mem, vpn)
+    }
+
+    fn walk(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<Pte> {
+        let outer = mem.recording();
+        let mut host = self.host();
+        let host = &mut *host;
+        // The guest walk, its guest-physical reads logged.
+        mem.record_reads(true);
+        let found = self.guest.walk(mem, vpn, cost);
+        mem.take_reads(&mut host.guest_reads);
+        mem.record_reads(outer);
+        // Each guest step: the host walks of its reads (in parallel), then its reads.
+        let mut log = Vec::new();
+        let mut base = 0u16;
+        let mut reads = std::mem::take(&mut host.guest_reads);
+        reads.sort_by_key(|r| r.step);
+        let mut ok = true;
+        for group in reads.chunk_by(|a, b| a.step == b.step) {
+            let mut longest = 0u16;
+            let mut translated = Vec::with_capacity(group.len());
+            for r in group {
+                let at = host.translate(r.pa.0, cost, outer.then_some((&mut log, base)));
+                match at {
+                    Some((hpa, steps)) => {
+                        longest = longest.max(steps);
+                        translated.push(TableRead {
+                            pa: PhysAddr(hpa),
+                            ..*r
+                        });
+                    }
+                    None => ok = false,
+                }
+            }
+            for r in translated {
+                log.push(TableRead {
+                    step: base + longest,
+                    ..r
+                });
+            }
+            base += longest + 1;
+        }
+        host.guest_reads = reads;
+        // The guest-physical page the guest walk found.
+        let found = match found {
+            Some(pte) if ok => {
+                let gpa = pte.frame_of(vpn, self.guest.page_shift()).0 << self.guest.page_shift();
+                host.translate(gpa, cost, outer.then_some((&mut log, base)))
+                    .map(|_| pte)
+            }
+            _ => None,
+        };
+        if outer {
+            for r in log {
+                mem.log_read_at(r);
+            }
+        }
+        found
+    }
+
+    fn footprint(&self) -> Footprint {
+        self.guest.footprint()
+    }
+
+    fn frame_limit(&self) -> Option<u64> {
+        self.guest.frame_limit()
+    }
+
+    fn canonical(&self) -> bool {
+        self.guest.canonical()
+    }
+
+    fn shares_asids(&self) -> bool {
+        self.guest.shares_asids()
+    }
+
+    fn set_asid(&mut self, asid: u16) {
+        self.guest.set_asid(asid)
+    }
+
+    fn new_address_space(&self, mem: &mut PhysMem) -> Option<Result<Nested, MapError>> {
+        Some(self.guest_spec.build_boxed(mem).map(|guest| {
+            Nested {
+                guest,
+                host: Arc::clone(&self.host),
+                guest_spec: self.guest_spec.clone(),
+                sizes: Vec::new(),
+            }
+            .with_sizes()
+        }))
+    }
+
+    fn host_faults(&self) -> Option<u64> {
+        Some(self.host().faults)
+    }
+}
