@@ -1483,7 +1483,14 @@ mod tests {
         assert_eq!(pt.footprint().table_pages, 96);
         assert_eq!(
             walk(&pt, &m, 0x12345),
-            (Some(pte(7, K4)), WalkCost { refs: 6, probes: 6, ..WalkCost::default() })
+            (
+                Some(pte(7, K4)),
+                WalkCost {
+                    refs: 6,
+                    probes: 6,
+                    ..WalkCost::default()
+                }
+            )
         );
         let (got, cost) = walk(&pt, &m, 0x3ff);
         assert_eq!(got, Some(m2));
@@ -1494,7 +1501,14 @@ mod tests {
         pt.map(&mut m, Vpn(3 << 18), g1).unwrap();
         assert_eq!(
             walk(&pt, &m, (3 << 18) + 12345),
-            (Some(g1), WalkCost { refs: 9, probes: 9, ..WalkCost::default() })
+            (
+                Some(g1),
+                WalkCost {
+                    refs: 9,
+                    probes: 9,
+                    ..WalkCost::default()
+                }
+            )
         );
         assert_eq!(walk(&pt, &m, 0x777).1.refs, 9);
         assert_eq!(pt.enabled_tables(), 3);
@@ -1596,7 +1610,14 @@ mod tests {
         pt.map(&mut m, Vpn(top), pte(3, K4)).unwrap();
         assert_eq!(
             walk(&pt, &m, top),
-            (Some(pte(3, K4)), WalkCost { refs: 3, probes: 3, ..WalkCost::default() })
+            (
+                Some(pte(3, K4)),
+                WalkCost {
+                    refs: 3,
+                    probes: 3,
+                    ..WalkCost::default()
+                }
+            )
         );
         pt.map(&mut m, Vpn((1 << 36) - 1024), pte(0x200, PageSize::M2))
             .unwrap();
@@ -1659,7 +1680,14 @@ mod tests {
         pt.map(&mut m, Vpn(k1), pte(1, K4)).unwrap(); // way 0, slot 0
         pt.map(&mut m, Vpn(k2), pte(2, K4)).unwrap(); // way 1, slot 0
         assert_eq!(pt.stats(), EcptStats::default());
-        assert_eq!(walk(&pt, &m, k1).1, WalkCost { refs: 2, probes: 2, ..WalkCost::default() });
+        assert_eq!(
+            walk(&pt, &m, k1).1,
+            WalkCost {
+                refs: 2,
+                probes: 2,
+                ..WalkCost::default()
+            }
+        );
         // k3: both candidates full; k3 kicks k1 out of way 0, k1 kicks k2 out of way 1, k2 finds
         // way 0 taken by k3: 2 kicks, the chain is undone, and a resize to 4 slots is forced.
         pt.map(&mut m, Vpn(k3), pte(3, K4)).unwrap();
@@ -1680,10 +1708,27 @@ mod tests {
         for (k, pfn) in [(k1, 1), (k2, 2), (k3, 3)] {
             assert_eq!(
                 walk(&pt, &m, k),
-                (Some(pte(pfn, K4)), WalkCost { refs: 4, probes: 4, ..WalkCost::default() })
+                (
+                    Some(pte(pfn, K4)),
+                    WalkCost {
+                        refs: 4,
+                        probes: 4,
+                        ..WalkCost::default()
+                    }
+                )
             );
         }
-        assert_eq!(walk(&pt, &m, k4), (None, WalkCost { refs: 4, probes: 4, ..WalkCost::default() }));
+        assert_eq!(
+            walk(&pt, &m, k4),
+            (
+                None,
+                WalkCost {
+                    refs: 4,
+                    probes: 4,
+                    ..WalkCost::default()
+                }
+            )
+        );
         // k4's insertion moves old slot 0 of each way: k1 to way 0 slot 0, k2 to way 1 slot 0.
         pt.map(&mut m, Vpn(k4), pte(4, K4)).unwrap();
         assert_eq!(pt.rehash_pointers(K4), Some(&[1u64, 1][..]));
@@ -1692,12 +1737,26 @@ mod tests {
         for (k, pfn) in [(k1, 1), (k2, 2), (k3, 3)] {
             assert_eq!(
                 walk(&pt, &m, k),
-                (Some(pte(pfn, K4)), WalkCost { refs: 2, probes: 2, ..WalkCost::default() })
+                (
+                    Some(pte(pfn, K4)),
+                    WalkCost {
+                        refs: 2,
+                        probes: 2,
+                        ..WalkCost::default()
+                    }
+                )
             );
         }
         assert_eq!(
             walk(&pt, &m, k4),
-            (Some(pte(4, K4)), WalkCost { refs: 4, probes: 4, ..WalkCost::default() })
+            (
+                Some(pte(4, K4)),
+                WalkCost {
+                    refs: 4,
+                    probes: 4,
+                    ..WalkCost::default()
+                }
+            )
         );
         // k5's insertion passes the empty old slots 1: the migration ends, the old ways go.
         pt.map(&mut m, Vpn(k5), pte(5, K4)).unwrap();
@@ -1705,7 +1764,14 @@ mod tests {
         for (k, pfn) in [(k1, 1), (k2, 2), (k3, 3), (k4, 4), (k5, 5)] {
             assert_eq!(
                 walk(&pt, &m, k),
-                (Some(pte(pfn, K4)), WalkCost { refs: 2, probes: 2, ..WalkCost::default() })
+                (
+                    Some(pte(pfn, K4)),
+                    WalkCost {
+                        refs: 2,
+                        probes: 2,
+                        ..WalkCost::default()
+                    }
+                )
             );
         }
         let f = pt.footprint();
@@ -1756,7 +1822,14 @@ mod tests {
         for (k, pfn) in [(k1, 1), (k2, 2), (k3, 3), (k4, 4)] {
             assert_eq!(
                 walk(&pt, &m, k),
-                (Some(pte(pfn, K4)), WalkCost { refs: 2, probes: 2, ..WalkCost::default() })
+                (
+                    Some(pte(pfn, K4)),
+                    WalkCost {
+                        refs: 2,
+                        probes: 2,
+                        ..WalkCost::default()
+                    }
+                )
             );
         }
         let f = pt.footprint();

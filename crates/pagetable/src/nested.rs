@@ -27,8 +27,8 @@
 
 use crate::spec::{DesignConfig, DesignSpec, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{
-    Footprint, MapError, PageSize, PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte,
-    TableRead, Vpn, WalkCost,
+    Footprint, MapError, PageSize, PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte, TableRead, Vpn,
+    WalkCost,
 };
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -103,7 +103,10 @@ impl DesignConfig for NestedConfig {
     }
 
     fn to_params(&self) -> Vec<(&'static str, String)> {
-        vec![("guest", bracket(&self.guest)), ("host", bracket(&self.host))]
+        vec![
+            ("guest", bracket(&self.guest)),
+            ("host", bracket(&self.host)),
+        ]
     }
 
     fn page_shift(&self) -> u8 {
@@ -124,9 +127,9 @@ impl DesignConfig for NestedConfig {
         let mut hmem = self.host.new_mem()?;
         let table = self.host.build_boxed(&mut hmem)?;
         let shift = table.page_shift();
-        let frames = table.frame_limit().map_or(hmem.data_frames(), |limit| {
-            limit.min(hmem.data_frames())
-        });
+        let frames = table
+            .frame_limit()
+            .map_or(hmem.data_frames(), |limit| limit.min(hmem.data_frames()));
         Ok(Nested {
             guest,
             host: Arc::new(Mutex::new(Host {
@@ -263,46 +266,25 @@ impl Nested {
         self.host.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn host_error(&self) -> Result<(), MapError> {
-        match self.host().error.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-}
-
-impl std::fmt::Debug for Nested {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Nested")
-            .field("guest", &self.guest_spec.to_string())
-            .finish_non_exhaustive()
-    }
-}
-
-impl PageTable for Nested {
-    fn page_shift(&self) -> u8 {
-        self.guest.page_shift()
+    /// The host-physical address guest-physical address `gpa` is mapped to, if the host has
+    /// mapped its page; reads nothing counted and maps nothing.
+    pub fn host_address(&self, gpa: u64) -> Option<u64> {
+        let host = self.host();
+        let vpn = Vpn(gpa >> host.shift);
+        let pte = host.table.walk(&host.mem, vpn, &mut WalkCost::default())?;
+        let frame = pte.frame_of(vpn, host.shift).0;
+        Some((frame << host.shift) | (gpa & ((1 << host.shift) - 1)))
     }
 
-    fn va_bits(&self) -> u8 {
-        self.guest.va_bits()
+    /// The host-physical address of page `vpn` by a whole two-dimensional walk (as
+    /// [`PageTable::walk`] makes it, the host mapping what it has not), with the guest's mapping.
+    pub fn walk_to_host(&self, mem: &PhysMem, vpn: Vpn) -> Option<(Pte, u64)> {
+        self.walk_2d(mem, vpn, &mut WalkCost::default())
     }
 
-    fn page_sizes(&self) -> &[PageSize] {
-        &self.sizes
-    }
-
-    fn map(&mut self, mem: &mut PhysMem, vpn: Vpn, pte: Pte) -> Result<(), MapError> {
-        self.host_error()?;
-        self.guest.map(mem, vpn, pte)
-    }
-
-    fn unmap(&mut self, mem: &mut PhysMem, vpn: Vpn) -> Result<Option<Pte>, MapError> {
-        self.host_error()?;
-        self.guest.unmap(mem, vpn)
-    }
-
-    fn walk(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<Pte> {
+    /// The two-dimensional walk: the guest's mapping of `vpn` and the host-physical address of
+    /// its page (see the module docs).
+    fn walk_2d(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<(Pte, u64)> {
         let outer = mem.recording();
         let mut host = self.host();
         let host = &mut *host;
@@ -345,9 +327,10 @@ impl PageTable for Nested {
         // The guest-physical page the guest walk found.
         let found = match found {
             Some(pte) if ok => {
-                let gpa = pte.frame_of(vpn, self.guest.page_shift()).0 << self.guest.page_shift();
+                let shift = self.guest.page_shift();
+                let gpa = pte.frame_of(vpn, shift).0 << shift;
                 host.translate(gpa, cost, outer.then_some((&mut log, base)))
-                    .map(|_| pte)
+                    .map(|(hpa, _)| (pte, hpa))
             }
             _ => None,
         };
@@ -357,6 +340,49 @@ impl PageTable for Nested {
             }
         }
         found
+    }
+
+    fn host_error(&self) -> Result<(), MapError> {
+        match self.host().error.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Nested {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Nested")
+            .field("guest", &self.guest_spec.to_string())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PageTable for Nested {
+    fn page_shift(&self) -> u8 {
+        self.guest.page_shift()
+    }
+
+    fn va_bits(&self) -> u8 {
+        self.guest.va_bits()
+    }
+
+    fn page_sizes(&self) -> &[PageSize] {
+        &self.sizes
+    }
+
+    fn map(&mut self, mem: &mut PhysMem, vpn: Vpn, pte: Pte) -> Result<(), MapError> {
+        self.host_error()?;
+        self.guest.map(mem, vpn, pte)
+    }
+
+    fn unmap(&mut self, mem: &mut PhysMem, vpn: Vpn) -> Result<Option<Pte>, MapError> {
+        self.host_error()?;
+        self.guest.unmap(mem, vpn)
+    }
+
+    fn walk(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<Pte> {
+        self.walk_2d(mem, vpn, cost).map(|(pte, _)| pte)
     }
 
     fn footprint(&self) -> Footprint {

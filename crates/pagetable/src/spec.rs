@@ -5,7 +5,8 @@
 //! one such impl, one [`CATALOG`] entry and one [`DesignSpec`] variant.
 
 use crate::{
-    EcptConfig, FlatConfig, HashedConfig, InvertedConfig, NestedConfig, Radix, RadixConfig, Reference,
+    EcptConfig, FlatConfig, HashedConfig, InvertedConfig, NestedConfig, Radix, RadixConfig,
+    Reference,
 };
 pub use ptbench_core::closest;
 use ptbench_core::did_you_mean;

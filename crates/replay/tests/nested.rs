@@ -1,0 +1,257 @@
+//! Nested (two-dimensional) walks: the closed forms of a second pass over mapped pages, and every
+//! guest over every host translating as the two tables composed by hand.
+
+mod common;
+
+use proptest::prelude::*;
+use ptbench_core::{Access, AccessKind, PageTable, Vpn, WalkCost};
+use ptbench_pagetable::DesignSpec;
+use ptbench_replay::ptbench_tlb::TlbSpec;
+use ptbench_replay::{Sim, SimOptions, Stats};
+
+/// `n` distinct pages, each touched once, spread so that they use several upper-level tables
+/// (all below 4 GiB, for 32-bit guests).
+fn pages(n: u64) -> Vec<Access> {
+    (0..n)
+        .map(|i| Access::new(AccessKind::Read, 0x40_0000 + i * 37 * 4096 + 8 * i, 8))
+        .collect()
+}
+
+/// The counters of a first pass over `trace` (every page mapped) and of a second pass alone.
+fn two_passes(design: &str, tlb: &TlbSpec, trace: &[Access]) -> (Stats, Stats) {
+    let spec = DesignSpec::parse(design).unwrap();
+    let mut sim = Sim::build_with_tlb(&spec, tlb, &SimOptions::default()).unwrap();
+    sim.replay(trace, 0).unwrap();
+    let first = sim.stats();
+    sim.replay(trace, trace.len() as u64).unwrap();
+    let both = sim.stats();
+    let second = Stats {
+        translations: both.translations - first.translations,
+        walks: both.walks - first.walks,
+        walk_refs: both.walk_refs - first.walk_refs,
+        host_refs: both.host_refs - first.host_refs,
+        host_walks: both.host_walks - first.host_walks,
+        page_faults: both.page_faults - first.page_faults,
+        host_faults: both.host_faults - first.host_faults,
+        ..Stats::default()
+    };
+    (first, second)
+}
+
+#[test]
+fn a_second_pass_reads_g_plus_1_times_h_plus_1_minus_1_entries_per_translation() {
+    let n = 200;
+    let trace = pages(n);
+    // (guest, host, guest reads g, host reads h per walk)
+    for (guest, host, g, h) in [
+        ("x86-64", "x86-64", 4, 4),
+        ("x86-64-5l", "x86-64-5l", 5, 5),
+        ("two-level", "x86-64", 2, 4),
+        ("[radix:levels=3,pobits=14]", "x86-64", 3, 4),
+        ("x86-64", "[radix:levels=2,pobits=12,pte_bytes=4]", 4, 2),
+        ("flat", "flat", 1, 1),
+        ("flat", "x86-64", 1, 4),
+        ("x86-64", "reference", 4, 0),
+    ] {
+        let design = format!("nested:guest={guest},host={host}");
+        let (first, second) = two_passes(&design, &TlbSpec::NONE, &trace);
+        let per = (g + 1) * (h + 1) - 1;
+        assert_eq!(second.translations, n, "{design}");
+        assert_eq!(second.walks, n, "{design}");
+        assert_eq!(second.walk_refs, n * per, "{design}: (g+1)(h+1)-1 = {per}");
+        assert_eq!(
+            second.walk_refs - second.host_refs,
+            n * g,
+            "{design}: guest refs"
+        );
+        assert_eq!(second.host_refs, n * (g + 1) * h, "{design}: host refs");
+        assert_eq!(second.host_walks, n * (g + 1), "{design}: host walks");
+        assert_eq!((second.page_faults, second.host_faults), (0, 0), "{design}");
+        // The first pass faulted every page in, in the guest; the host mapped each guest
+        // page and each guest table frame once.
+        assert_eq!(first.page_faults, n, "{design}");
+        assert!(first.host_faults > n, "{design}: {}", first.host_faults);
+    }
+    // The textbook numbers.
+    let per = |d: &str| {
+        let (_, s) = two_passes(d, &TlbSpec::NONE, &trace);
+        s.walk_refs / s.translations
+    };
+    assert_eq!(per("nested:guest=x86-64,host=x86-64"), 24);
+    assert_eq!(per("nested:guest=x86-64-5l,host=x86-64-5l"), 35);
+    assert_eq!(per("nested:guest=two-level,host=x86-64"), 14);
+    assert_eq!(per("nested:guest=flat,host=flat"), 3);
+}
+
+#[test]
+fn native_designs_have_no_host_dimension() {
+    let (first, second) = two_passes("x86-64", &TlbSpec::NONE, &pages(50));
+    assert_eq!(second.walk_refs, 50 * 4);
+    assert_eq!(
+        (first.host_refs, first.host_walks, first.host_faults),
+        (0, 0, 0)
+    );
+}
+
+#[test]
+fn the_spec_round_trips_with_brackets() {
+    for text in [
+        "nested:guest=x86-64,host=x86-64",
+        "nested:guest=[radix:levels=3,pobits=14],host=ecpt",
+        "nested:guest=hashed,host=[radix:levels=2,pobits=12,pte_bytes=4]",
+    ] {
+        let spec = DesignSpec::parse(text).unwrap();
+        assert_eq!(spec.to_string(), text);
+        assert_eq!(DesignSpec::parse(&spec.to_string()).unwrap(), spec);
+    }
+    assert_eq!(
+        DesignSpec::parse("nested").unwrap().to_string(),
+        "nested:guest=x86-64,host=x86-64"
+    );
+    for (bad, says) in [
+        ("nested:guest=[x86-64", "unbalanced brackets"),
+        ("nested:guest=x86-64],host=x86-64", "unbalanced brackets"),
+        ("nested:guest=nested", "native designs"),
+        (
+            "nested:guest=radix:levels=3,pobits=14",
+            "has no parameter `pobits`",
+        ),
+        ("nested:host=bogus", "unknown design `bogus`"),
+    ] {
+        let err = DesignSpec::parse(bad).unwrap_err().to_string();
+        assert!(err.contains(says), "{bad}: {err}");
+    }
+}
+
+/// Guests and hosts of the differential test: every kind of design.
+const SIDES: &[&str] = &[
+    "x86-64",
+    "[radix:levels=3,pobits=12]",
+    "[flat:va_bits=40]",
+    "[hashed:collision=chain,entries=8,bucket=2]",
+    "inverted",
+    "[ecpt:entries=2,ways=4,cluster=4,max_kicks=0]",
+];
+
+fn access() -> impl Strategy<Value = Access> {
+    (
+        prop::sample::select(vec![0x40_0000u64, 0x60_0000, 0x7f_0000_0000]),
+        0u64..(1 << 20),
+        0u8..3,
+    )
+        .prop_map(|(base, off, kind)| {
+            let kind = [AccessKind::Read, AccessKind::Write, AccessKind::Fetch][kind as usize];
+            Access::new(kind, base + (off & !7), 8)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(8))]
+
+    /// Every guest over every host: the same translations and faults as the guest alone (the
+    /// digest), and each page's host-physical address, by the two-dimensional walk, is the host's
+    /// mapping of the page the guest's own table gives: the two tables composed by hand. Host
+    /// frames are never shared by two guest-physical pages.
+    #[test]
+    fn every_guest_over_every_host_composes_the_two_tables(
+        trace in prop::collection::vec(access(), 1..300),
+        tlb in prop::sample::select(vec!["none", "l1=4x4", "skylake"]),
+    ) {
+        let tlb = TlbSpec::parse(tlb).unwrap();
+        let opts = SimOptions::default();
+        for guest in SIDES {
+            let native_spec = DesignSpec::parse(guest.trim_matches(['[', ']'])).unwrap();
+            let mut native = Sim::build_with_tlb(&native_spec, &tlb, &opts).unwrap();
+            native.replay(&trace, 0).unwrap();
+            let want = native.stats();
+            for host in SIDES {
+                let design = format!("nested:guest={guest},host={host}");
+                let spec = DesignSpec::parse(&design).unwrap();
+                let mut sim = Sim::build_with_tlb(&spec, &tlb, &opts).unwrap();
+                sim.replay(&trace, 0).unwrap();
+                let got = sim.stats();
+                prop_assert_eq!(got.digest, want.digest, "{}", design);
+                prop_assert_eq!(got.page_faults, want.page_faults, "{}", design);
+                prop_assert_eq!(got.walks, want.walks, "{}", design);
+                prop_assert!(got.walk_refs >= want.walk_refs + got.host_refs, "{}", design);
+                let Sim::Nested(s) = &sim else { unreachable!() };
+                let nested = s.table();
+                let mut frames = std::collections::HashMap::new();
+                for a in &trace {
+                    let vpn = Vpn(a.addr >> 12);
+                    let gpa = with_guest(&native, vpn);
+                    let (pte, hpa) = nested.walk_to_host(s.mem(), vpn).unwrap();
+                    prop_assert_eq!(Some(pte.frame_of(vpn, 12).0 << 12), gpa, "{}", design);
+                    let gpa = gpa.unwrap();
+                    prop_assert_eq!(Some(hpa), nested.host_address(gpa), "{}", design);
+                    if let Some(other) = frames.insert(hpa, gpa) {
+                        prop_assert_eq!(other, gpa, "{}: two guest pages on one host frame", design);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The guest-physical address of page `vpn` in the native simulation's table.
+fn with_guest(sim: &Sim, vpn: Vpn) -> Option<u64> {
+    fn find<P: PageTable>(s: &ptbench_replay::Simulator<P>, vpn: Vpn) -> Option<u64> {
+        let pte = s.table().walk(s.mem(), vpn, &mut WalkCost::default())?;
+        Some(pte.frame_of(vpn, 12).0 << 12)
+    }
+    match sim {
+        Sim::Radix(s) => find(s, vpn),
+        Sim::Flat(s) => find(s, vpn),
+        Sim::Hashed(s) => find(s, vpn),
+        Sim::Inverted(s) => find(s, vpn),
+        Sim::Ecpt(s) => find(s, vpn),
+        Sim::Reference(s) => find(s, vpn),
+        Sim::Nested(s) => find(s, vpn),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(16))]
+
+    /// With processes, forks, region events, permission faults and every OS setting, a nested
+    /// design translates as its guest does: every counter but the walks' references equal.
+    #[test]
+    fn a_nested_design_counts_what_its_guest_counts(
+        ops in prop::collection::vec(common::op(), 1..40),
+        first in any::<bool>(),
+        os in prop::sample::select(common::os_configs()),
+        tlb in prop::sample::select(vec!["none", "l1=4x4,asid=on", "skylake"]),
+    ) {
+        let trace: Vec<Access> = ops.into_iter().flatten().collect();
+        let tlb = TlbSpec::parse(tlb).unwrap();
+        let opts = common::options(first, os);
+        for (guest, host) in [
+            ("x86-64", "x86-64"),
+            ("x86-64-5l", "[ecpt:entries=2,ways=4,cluster=4,max_kicks=0]"),
+            ("[hashed:collision=chain,entries=8,bucket=2]", "x86-64"),
+            ("inverted", "[radix:levels=3,pobits=12]"),
+        ] {
+            let native = DesignSpec::parse(guest.trim_matches(['[', ']'])).unwrap();
+            let mut native = Sim::build_with_tlb(&native, &tlb, &opts).unwrap();
+            let design = format!("nested:guest={guest},host={host}");
+            let mut sim = Sim::build_with_tlb(&DesignSpec::parse(&design).unwrap(), &tlb, &opts).unwrap();
+            let a = native.replay(&trace, 0).map_err(|e| e.to_string());
+            let b = sim.replay(&trace, 0).map_err(|e| e.to_string().replace(&design, guest.trim_matches(['[', ']'])));
+            prop_assert_eq!(a.is_ok(), b.is_ok(), "{}", design);
+            let (want, got) = (native.stats(), sim.stats());
+            let same = |s: &Stats| Stats {
+                walk_refs: 0,
+                probes: 0,
+                host_refs: 0,
+                host_walks: 0,
+                host_faults: 0,
+                busy_nanos: 0,
+                refs_per_walk: Default::default(),
+                ..s.clone()
+            };
+            prop_assert_eq!(same(&got), same(&want), "{}", design);
+            prop_assert_eq!(native.tlb_stats().map(|t| (t.l1i_misses, t.l1d_misses, t.l2_misses)),
+                sim.tlb_stats().map(|t| (t.l1i_misses, t.l1d_misses, t.l2_misses)), "{}", design);
+        }
+    }
+}
