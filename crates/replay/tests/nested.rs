@@ -255,3 +255,50 @@ proptest! {
         }
     }
 }
+
+/// Walk cycles of a second pass over `n` mapped pages, with memory at 100 cycles and no cache
+/// level: (walks, references, cycles).
+fn second_pass_cycles(design: &str, n: u64) -> (u64, u64, u64) {
+    let trace = pages(n);
+    let opts = SimOptions {
+        cache: "mem_lat=100".parse().unwrap(),
+        ..SimOptions::default()
+    };
+    let spec = DesignSpec::parse(design).unwrap();
+    let mut sim = Sim::build_with_tlb(&spec, &TlbSpec::NONE, &opts).unwrap();
+    sim.replay(&trace, 0).unwrap();
+    let first = sim.stats();
+    sim.replay(&trace, n).unwrap();
+    let both = sim.stats();
+    (
+        both.walks - first.walks,
+        both.walk_refs - first.walk_refs,
+        both.cycles.walk_cycles - first.cycles.walk_cycles,
+    )
+}
+
+#[test]
+fn with_memory_latency_only_a_nested_walk_costs_its_dependent_steps() {
+    let n = 100;
+    // Radix over radix: a chain of 24 dependent reads.
+    assert_eq!(
+        second_pass_cycles("nested:guest=x86-64,host=x86-64", n),
+        (n, 24 * n, 24 * 100 * n)
+    );
+    // Elastic cuckoo over elastic cuckoo: the guest's probes (one per page size) need host walks,
+    // all at once (each host walk's probes in one step), then the guest's probes, then the host
+    // walk of the page found: 3 + 9 + 3 reads in 3 steps.
+    assert_eq!(
+        second_pass_cycles("nested:guest=ecpt,host=ecpt", n),
+        (n, 15 * n, 3 * 100 * n)
+    );
+    // Radix over elastic cuckoo: 4 guest reads, each after a one-step host walk, then the last
+    // host walk: 9 steps.
+    assert_eq!(
+        second_pass_cycles("nested:guest=x86-64,host=ecpt", n),
+        (n, (4 + 5 * 3) * n, 9 * 100 * n)
+    );
+    // Native designs keep their shapes.
+    assert_eq!(second_pass_cycles("x86-64", n), (n, 4 * n, 4 * 100 * n));
+    assert_eq!(second_pass_cycles("ecpt", n), (n, 3 * n, 100 * n));
+}
