@@ -98,6 +98,9 @@ fn explain_works_for_every_design_and_counts_match_run() {
         "inverted",
         "ecpt",
         "reference",
+        "nested",
+        "nested:guest=ecpt,host=[radix:levels=3,pobits=12]",
+        "nested:guest=hashed,host=flat",
     ] {
         let out = ptbench(&[
             "explain",
@@ -389,4 +392,51 @@ virtual address 0x40212345
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot store 2MiB pages"), "{err}");
+}
+
+/// x86-64 over x86-64, one page touched at 0x7ffc0000. Its first walk reads the guest's root
+/// (guest-physical 0x800000000000, the first table frame of a 48-bit guest-physical space), which
+/// the host maps on that first touch to host frame 0; the guest faults, its OS maps the page with
+/// three new tables and the data frame 0; the walk again makes the host map the three tables (host
+/// frames 1, 2, 3) and the data page (host frame 4). So explaining 0x7ffc0123 reads 24 entries:
+/// four host walks each before one guest read, and the host walk of guest-physical page 0, which
+/// the host put at 0x4000.
+#[test]
+fn explain_a_nested_walk_as_the_textbook_grid() {
+    let out = ptbench(&[
+        "explain",
+        "-d",
+        "nested",
+        "--map",
+        "0x7ffc0000",
+        "0x7ffc0123",
+    ]);
+    let text = stdout(&out);
+    let grid = "\
+  two-dimensional walk: the steps of each host walk, then the guest read it allowed
+                         host walk (steps)  guest read
+    guest level 0 table    1   2   3   4      5
+    guest level 1 table    6   7   8   9     10
+    guest level 2 table   11  12  13  14     15
+    guest level 3 table   16  17  18  19     20
+    the guest page        21  22  23  24    = host-physical 0x4000
+  result: guest-physical address 0x123 = frame 0x0 (4KiB page, perms rwxu) + offset 0x123; 24 memory references (4 by the guest, 20 by 5 host walks)
+";
+    assert!(text.ends_with(grid), "{text}");
+    assert!(text.contains("  step 5   guest level 0 table at 0x800000000000, index 0x0\n           read 0x0 = 0x0000800000001001\n"), "{text}");
+    let out = ptbench(&[
+        "explain",
+        "-d",
+        "nested",
+        "--map",
+        "0x7ffc0000",
+        "--json",
+        "0x7ffc0123",
+    ]);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let a = &doc["addresses"][0];
+    assert_eq!(a["refs"], 24);
+    assert_eq!(a["host_refs"], 20);
+    assert_eq!(a["host_walks"], 5);
+    assert_eq!(a["grid"].as_array().unwrap().len(), 6);
 }

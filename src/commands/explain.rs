@@ -316,6 +316,12 @@ impl Explained {
             o += &format!("  {pad}  read {:#x} = {}\n", s.addr.0, words(s));
             o += &format!("  {pad}  {}\n", s.meaning);
         }
+        if !self.trace.grid.is_empty() {
+            o += "  two-dimensional walk: the steps of each host walk, then the guest read it allowed\n";
+            for line in &self.trace.grid {
+                o += &format!("    {}\n", line.trim_end());
+            }
+        }
         let c = self.trace.cost;
         let plural = |n: u32, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         let cost = if c.probes > 0 {
@@ -327,10 +333,21 @@ impl Explained {
         } else {
             plural(c.refs, "memory reference")
         };
+        let cost = if c.host_walks > 0 {
+            format!(
+                "{cost} ({} by the guest, {} by {})",
+                c.refs - c.host_refs,
+                c.host_refs,
+                plural(c.host_walks, "host walk")
+            )
+        } else {
+            cost
+        };
         match (self.trace.pte, self.pa()) {
             (Some(pte), Some(pa)) => {
                 o += &format!(
-                    "  result: physical address {pa:#x} = {} {:#x} ({} page, perms {:?}) + offset {:#x}; {cost}\n",
+                    "  result: {}physical address {pa:#x} = {} {:#x} ({} page, perms {:?}) + offset {:#x}; {cost}\n",
+                    if self.trace.grid.is_empty() { "" } else { "guest-" },
                     if self.page_shift == self.shift {
                         "frame"
                     } else {
@@ -374,6 +391,9 @@ impl Explained {
             })).collect::<Vec<_>>(),
             "refs": t.cost.refs,
             "probes": t.cost.probes,
+            "host_refs": t.cost.host_refs,
+            "host_walks": t.cost.host_walks,
+            "grid": t.grid,
             "found": t.pte.is_some(),
             "pa": self.pa().map(|pa| format!("{pa:#x}")),
             "page_size": t.pte.map(|p| p.size.to_string()),

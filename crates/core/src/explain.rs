@@ -86,6 +86,9 @@ pub struct WalkTrace {
     pub cost: WalkCost,
     /// Why the walk ended: where it found the mapping, or where and why it stopped.
     pub outcome: String,
+    /// A two-dimensional walk's grid, one line per guest read and the guest page: which steps
+    /// read what (empty for native walks).
+    pub grid: Vec<String>,
 }
 
 /// Receives the steps of a walk. [`NoRecord`] drops them at compile time; [`WalkTrace`] keeps

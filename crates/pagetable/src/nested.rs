@@ -28,7 +28,7 @@
 use crate::spec::{DesignConfig, DesignSpec, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{
     Footprint, MapError, PageSize, PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte, TableRead, Vpn,
-    WalkCost,
+    WalkCost, WalkStep, WalkTrace,
 };
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -383,6 +383,97 @@ impl PageTable for Nested {
 
     fn walk(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<Pte> {
         self.walk_2d(mem, vpn, cost).map(|(pte, _)| pte)
+    }
+
+    fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {
+        let guest = self.guest.explain(mem, vpn)?;
+        let host = self.host();
+        let gshift = self.guest.page_shift();
+        let mut t = WalkTrace {
+            fields: guest.fields.clone(),
+            notes: guest.notes.clone(),
+            pte: guest.pte,
+            cost: guest.cost,
+            outcome: guest.outcome.clone(),
+            ..WalkTrace::default()
+        };
+        // (what a row reads, its host walk's step numbers, the guest read's step or the page's
+        // host-physical address)
+        let mut rows: Vec<(String, Vec<usize>, String)> = Vec::new();
+        // The host walk of `gpa`: its steps appended; the host-physical address, if mapped.
+        let host_walk = |t: &mut WalkTrace, gpa: u64, why: &str| -> (Vec<usize>, Option<u64>) {
+            let hvpn = Vpn(gpa >> host.shift);
+            let Some(h) = host.table.explain(&host.mem, hvpn) else {
+                return (Vec::new(), None);
+            };
+            let mut numbers = Vec::new();
+            for s in h.steps {
+                t.steps.push(WalkStep {
+                    place: format!("host {}", s.place),
+                    meaning: format!(
+                        "{} (host walk of {why} at guest-physical {gpa:#x})",
+                        s.meaning
+                    ),
+                    ..s
+                });
+                numbers.push(t.steps.len());
+            }
+            t.cost.refs += h.cost.refs;
+            t.cost.probes += h.cost.probes;
+            t.cost.host_refs += h.cost.refs;
+            t.cost.host_walks += 1;
+            let hpa = h.pte.map(|p| {
+                (p.frame_of(hvpn, host.shift).0 << host.shift) | (gpa & ((1 << host.shift) - 1))
+            });
+            (numbers, hpa)
+        };
+        for g in &guest.steps {
+            let (numbers, hpa) = host_walk(&mut t, g.addr.0, &format!("the guest's {}", g.place));
+            let read = hpa.map(|hpa| {
+                t.steps.push(WalkStep {
+                    place: format!("guest {}", g.place),
+                    addr: PhysAddr(hpa),
+                    meaning: format!("{} (guest-physical {:#x})", g.meaning, g.addr.0),
+                    ..g.clone()
+                });
+                t.steps.len()
+            });
+            if hpa.is_none() {
+                t.outcome = format!("the host has not mapped guest-physical {:#x}", g.addr.0);
+            }
+            let read = read.map_or("-".to_string(), |n| format!("{n:>3}"));
+            rows.push((format!("guest {}", g.place), numbers, read));
+        }
+        if let Some(pte) = guest.pte {
+            let gpa = pte.frame_of(vpn, gshift).0 << gshift;
+            let (numbers, hpa) = host_walk(&mut t, gpa, "the guest page");
+            let at = match hpa {
+                Some(hpa) => format!("= host-physical {hpa:#x}"),
+                None => {
+                    t.pte = None;
+                    t.outcome = format!("the host has not mapped guest-physical {gpa:#x}");
+                    "-".to_string()
+                }
+            };
+            rows.push(("the guest page".to_string(), numbers, at));
+        }
+        let label = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        let cells = rows.iter().map(|r| r.1.len()).max().unwrap_or(0);
+        t.grid.push(format!(
+            "{:<label$}  {:<w$}  guest read",
+            "",
+            "host walk (steps)",
+            w = (cells * 4).max(17)
+        ));
+        for (name, numbers, read) in rows {
+            let across: Vec<String> = numbers.iter().map(|n| format!("{n:>3}")).collect();
+            t.grid.push(format!(
+                "{name:<label$}  {:<w$}  {read}",
+                across.join(" "),
+                w = (cells * 4).max(17)
+            ));
+        }
+        Some(t)
     }
 
     fn footprint(&self) -> Footprint {

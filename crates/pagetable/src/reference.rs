@@ -127,6 +127,7 @@ impl PageTable for Reference {
                 None if !self.covers(vpn) => "outside the address space".to_string(),
                 None => "not in the BTreeMap (page fault)".to_string(),
             },
+            grid: Vec::new(),
         })
     }
 
