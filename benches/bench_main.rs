@@ -11,6 +11,7 @@ criterion_group!(
     groups::baseline::bench,
     groups::parse::bench,
     groups::tlb::bench,
-    groups::cycles::bench
+    groups::cycles::bench,
+    groups::nested::bench
 );
 criterion_main!(benches);

@@ -1,5 +1,6 @@
 pub mod baseline;
 pub mod cycles;
+pub mod nested;
 pub mod parse;
 pub mod replay;
 pub mod tlb;

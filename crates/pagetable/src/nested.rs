@@ -142,6 +142,7 @@ impl DesignConfig for NestedConfig {
                 error: None,
                 guest_reads: Vec::new(),
                 host_reads: Vec::new(),
+                log: Vec::new(),
             })),
             guest_spec: self.guest.clone(),
             sizes: Vec::new(),
@@ -165,6 +166,8 @@ struct Host {
     error: Option<MapError>,
     guest_reads: Vec<TableRead>,
     host_reads: Vec<TableRead>,
+    /// A walk's reads of both dimensions, composed (with a cache model).
+    log: Vec<TableRead>,
 }
 
 impl Host {
@@ -293,35 +296,44 @@ impl Nested {
         let found = self.guest.walk(mem, vpn, cost);
         mem.take_reads(&mut host.guest_reads);
         mem.record_reads(outer);
-        // Each guest step: the host walks of its reads (in parallel), then its reads.
-        let mut log = Vec::new();
+        // Each guest step: the host walks of its reads (in parallel), then its reads, logged
+        // at their host-physical addresses.
+        let mut log = std::mem::take(&mut host.log);
+        log.clear();
         let mut base = 0u16;
         let mut reads = std::mem::take(&mut host.guest_reads);
         reads.sort_by_key(|r| r.step);
         let mut ok = true;
-        for group in reads.chunk_by(|a, b| a.step == b.step) {
+        let mut start = 0;
+        while start < reads.len() {
+            let step = reads[start].step;
+            let end = start + reads[start..].iter().take_while(|r| r.step == step).count();
             let mut longest = 0u16;
-            let mut translated = Vec::with_capacity(group.len());
-            for r in group {
-                let at = host.translate(r.pa.0, cost, outer.then_some((&mut log, base)));
-                match at {
+            for r in &mut reads[start..end] {
+                match host.translate(r.pa.0, cost, outer.then_some((&mut log, base))) {
                     Some((hpa, steps)) => {
                         longest = longest.max(steps);
-                        translated.push(TableRead {
-                            pa: PhysAddr(hpa),
-                            ..*r
-                        });
+                        r.pa = PhysAddr(hpa);
                     }
-                    None => ok = false,
+                    None => {
+                        ok = false;
+                        r.bytes = 0; // not read: its address has no host frame
+                    }
                 }
             }
-            for r in translated {
-                log.push(TableRead {
-                    step: base + longest,
-                    ..r
-                });
+            if outer {
+                log.extend(
+                    reads[start..end]
+                        .iter()
+                        .filter(|r| r.bytes > 0)
+                        .map(|r| TableRead {
+                            step: base + longest,
+                            ..*r
+                        }),
+                );
             }
             base += longest + 1;
+            start = end;
         }
         host.guest_reads = reads;
         // The guest-physical page the guest walk found.
@@ -335,10 +347,11 @@ impl Nested {
             _ => None,
         };
         if outer {
-            for r in log {
+            for &r in &log {
                 mem.log_read_at(r);
             }
         }
+        host.log = log;
         found
     }
 

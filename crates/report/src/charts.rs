@@ -85,6 +85,12 @@ const OTHER_DESIGN_COLOURS: [RGBColor; 6] = [
 /// a fixed hash of the whole name (pale shades mean huge pages). Two variants of one family can
 /// share a shade.
 pub fn design_colour(design: &str) -> RGBColor {
+    if let Some((guest, host)) = nested_parts(design) {
+        // A nested design: its guest's colour, darker (darker still over a host of another
+        // family than the guest's).
+        let same = guest.split(':').next() == host.split(':').next();
+        return shade(design_colour(guest), if same { 0.6 } else { 0.4 });
+    }
     let family = design.split(':').next().unwrap_or(design);
     let family = if family == "x86-64-5" {
         "x86-64-5l"
@@ -106,6 +112,45 @@ pub fn design_colour(design: &str) -> RGBColor {
         1 => shade(base, 0.75),
         _ => shade(base, 0.55),
     }
+}
+
+/// A nested design's guest and host specs (`nested:guest=G,host=H`, either in brackets when it
+/// holds a comma); `None` for native designs.
+pub fn nested_parts(design: &str) -> Option<(&str, &str)> {
+    let rest = design.strip_prefix("nested:")?;
+    let (mut guest, mut host) = ("x86-64", "x86-64");
+    let (mut depth, mut start) = (0i32, 0);
+    let mut parts = Vec::new();
+    for (i, c) in rest.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&rest[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&rest[start..]);
+    for part in parts {
+        let (k, v) = part.split_once('=')?;
+        let v = v
+            .strip_prefix('[')
+            .and_then(|v| v.strip_suffix(']'))
+            .unwrap_or(v);
+        match (k, v) {
+            ("guest", v) => guest = v,
+            ("host", v) => host = v,
+            _ => return None,
+        }
+    }
+    Some((guest, host))
+}
+
+/// Whether `design` is a nested (guest over host) design.
+pub fn is_nested(design: &str) -> bool {
+    design == "nested" || design.starts_with("nested:")
 }
 
 /// `c` darker (`f` < 1).
@@ -748,9 +793,16 @@ pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts,
     }
     let traces: Vec<&str> = all_traces.iter().take(MAX_TRACES).copied().collect();
     let charted: HashSet<&str> = traces.iter().copied().collect();
-    let rows: Vec<&RunRow> = rows
+    let all_rows: Vec<&RunRow> = rows
         .iter()
         .filter(|r| charted.contains(r.trace.as_str()))
+        .collect();
+    // Nested designs have a chart of their own, against their guests; the others compare
+    // native designs.
+    let rows: Vec<&RunRow> = all_rows
+        .iter()
+        .copied()
+        .filter(|r| !is_nested(&r.design))
         .collect();
     let labels = trace_labels(&traces);
     let tlb_labels = opts
@@ -780,6 +832,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts,
     // 0. With a cache model: cycles per translation first, then the walks' latency and where
     //    table reads were served (nothing at all without one).
     cycle_charts(&mut sink, &rows, &traces, &labels, opts, &mut notes)?;
+    nested_charts(&mut sink, &all_rows, &traces, &labels, opts, &mut notes)?;
 
     // 1. References per translation: bars per trace and design, huge pages side by side.
     let mut bar_tlbs: Vec<&str> = tlbs.iter().copied().filter(|t| !in_sweep(t)).collect();
@@ -1284,6 +1337,122 @@ const SERVED: [(&str, RGBColor); 4] = [
 /// configuration's walk latency (p50, p90, p99 and max per design, a panel per trace); then where
 /// its table reads were served (shares per design, a panel per trace). The last two use the rows
 /// without a TLB where there are some (else the first TLB's).
+/// Native against nested: for the nested designs' first TLB, huge-page policy and cache
+/// configuration, each guest design native and over each host, references (and, with a cache
+/// model, cycles) per translation, a group of bars per trace.
+fn nested_charts(
+    sink: &mut Sink<'_>,
+    rows: &[&RunRow],
+    traces: &[&str],
+    labels: &HashMap<&str, String>,
+    opts: &Options,
+    notes: &mut Vec<String>,
+) -> Result<(), ChartError> {
+    let nested: Vec<&RunRow> = rows
+        .iter()
+        .copied()
+        .filter(|r| is_nested(&r.design) && !pressured(r) && r.translations > 0)
+        .collect();
+    let Some(first) = nested.first() else {
+        return Ok(());
+    };
+    let (tlb, huge, cache) = (&first.tlb, &first.huge, &first.cache);
+    let same = |r: &&RunRow| {
+        r.tlb == *tlb && r.huge == *huge && r.cache == *cache && !pressured(r) && r.translations > 0
+    };
+    let nested: Vec<&RunRow> = nested.into_iter().filter(same).collect();
+    let guests = distinct(
+        nested
+            .iter()
+            .filter_map(|r| nested_parts(&r.design).map(|p| p.0)),
+    );
+    // Each guest native, then over its hosts, in first-seen order.
+    let mut sel: Vec<&RunRow> = Vec::new();
+    for g in &guests {
+        sel.extend(rows.iter().copied().filter(|r| same(r) && r.design == *g));
+        sel.extend(
+            nested
+                .iter()
+                .copied()
+                .filter(|r| nested_parts(&r.design).is_some_and(|p| p.0 == *g)),
+        );
+    }
+    let sel = cap_series(&sel, |r| r.design.as_str(), notes, "the nested charts");
+    let behind = if tlb == "none" {
+        "no TLB".to_string()
+    } else {
+        format!("TLB {}", opts.tlbs.labels(&[tlb.as_str()])[tlb.as_str()])
+    };
+    let setting = format!(
+        "{}{}",
+        if tlb == "none" {
+            ", without a TLB (every translation walks)".to_string()
+        } else {
+            format!(", behind the TLB {tlb}")
+        },
+        if huge == "off" {
+            String::new()
+        } else {
+            format!(", huge pages {huge}")
+        }
+    );
+    let title = format!("Native against nested: references per translation, {behind}");
+    let data = Bars::new(
+        sel.clone(),
+        traces,
+        labels,
+        |r| r.refs_per_translation,
+        [
+            "table reads per translation",
+            "table reads per translation (log scale)",
+        ],
+    );
+    let caption = format!(
+        "Table entries read per translated page (walk_refs / translations), each guest design native and over each host (`nested:guest=G,host=H`, darker): under nested paging every guest-physical address a guest walk reads, and the page it finds, is first translated by a host walk, so a radix guest of g levels over a radix host of h reads (g+1)(h+1)-1 entries per walk (24 for x86-64 over x86-64), a flat guest over a flat host 3; host_refs says how many were the host's{setting}{}.",
+        data.caption_tail()
+    );
+    sink.emit(
+        "nested_refs_per_translation".into(),
+        title.clone(),
+        caption,
+        SIZE,
+        Ok(both!(bars(&title, &data))),
+    )?;
+    if cache == "none" {
+        return Ok(());
+    }
+    let cycled: Vec<&RunRow> = sel
+        .into_iter()
+        .filter(|r| r.cycles_per_translation.is_finite())
+        .collect();
+    let name = opts
+        .caches
+        .name(cache)
+        .map_or("the caches".to_string(), |n| format!("{n}'s caches"));
+    let title = format!("Native against nested: cycles per translation behind {name}, {behind}");
+    let data = Bars::new(
+        cycled,
+        traces,
+        labels,
+        |r| r.cycles_per_translation,
+        [
+            "cycles per translation",
+            "cycles per translation (log scale)",
+        ],
+    );
+    let caption = format!(
+        "Cycles per translated page (translation_cycles / translations), each guest design native and over each host (darker), every table read of both dimensions through the caches {cache} at its host-physical address: a guest step waits for the host walks of its guest-physical addresses, an elastic cuckoo design's probes go in parallel in either dimension{setting}{}.",
+        data.caption_tail()
+    );
+    sink.emit(
+        "nested_cycles_per_translation".into(),
+        title.clone(),
+        caption,
+        SIZE,
+        Ok(both!(bars(&title, &data))),
+    )
+}
+
 fn cycle_charts(
     sink: &mut Sink<'_>,
     rows: &[&RunRow],

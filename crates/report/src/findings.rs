@@ -471,6 +471,86 @@ fn most_word(metric: Metric) -> &'static str {
     }
 }
 
+/// One sentence per nested design: against its guest design native, under the same TLB, huge
+/// pages and caches (no memory limit), the references and (with a cache model) cycles per
+/// translation it costs, as the range of factors over the traces both ran.
+pub fn nested_sentences(rows: &[RunRow], tlbs: &crate::charts::TlbNames) -> Vec<String> {
+    let plain = |r: &RunRow| r.frames == 0 && r.translations > 0;
+    let nested = first_seen(
+        rows.iter()
+            .filter(|r| plain(r) && crate::charts::is_nested(&r.design))
+            .map(|r| r.design.as_str()),
+    );
+    let mut out = Vec::new();
+    for design in nested {
+        let Some((guest, host)) = crate::charts::nested_parts(design) else {
+            continue;
+        };
+        let (mut refs, mut cycles) = (Vec::new(), Vec::new());
+        let mut behind = Vec::new();
+        for n in rows.iter().filter(|r| plain(r) && r.design == design) {
+            let Some(g) = rows.iter().find(|r| {
+                plain(r)
+                    && r.design == guest
+                    && r.trace == n.trace
+                    && r.tlb == n.tlb
+                    && r.huge == n.huge
+                    && r.cache == n.cache
+                    && r.placement == n.placement
+            }) else {
+                continue;
+            };
+            behind.push(n.tlb.as_str());
+            if g.refs_per_translation > 0.0 {
+                refs.push(n.refs_per_translation / g.refs_per_translation);
+            }
+            if n.cache != "none" && g.cycles_per_translation > 0.0 {
+                cycles.push(n.cycles_per_translation / g.cycles_per_translation);
+            }
+        }
+        let range = |v: &[f64]| {
+            let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = v.iter().copied().fold(0.0f64, f64::max);
+            if times(lo) == times(hi) {
+                times(lo)
+            } else {
+                format!("{} to {}", times(lo), times(hi))
+            }
+        };
+        if refs.is_empty() {
+            continue;
+        }
+        let specs = first_seen(behind.into_iter());
+        let names = tlbs.labels(&specs);
+        let tlb = if specs == ["none"] {
+            "without a TLB".to_string()
+        } else {
+            format!(
+                "behind the TLB {}",
+                specs
+                    .iter()
+                    .map(|t| if *t == "none" {
+                        "none"
+                    } else {
+                        names[t].as_str()
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let mut s = format!(
+            "Virtualized, `{guest}` over the host `{host}` (`{design}`) reads {} the references per translation of `{guest}` native {tlb}",
+            range(&refs)
+        );
+        if !cycles.is_empty() {
+            s.push_str(&format!(" and takes {} its cycles", range(&cycles)));
+        }
+        s.push('.');
+        out.push(s);
+    }
+    out
+}
+
 /// A factor for people: `4x`, `3.94x`, `65,345x`.
 pub fn times(f: f64) -> String {
     if f >= 1000.0 {

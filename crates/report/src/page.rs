@@ -229,8 +229,17 @@ pub const MAX_VERDICT_TRACES: usize = 24;
 
 /// The verdict of `rows` (see [`Verdict`]); empty when no two designs ran under one condition.
 pub fn verdict(rows: &[RunRow], tlbs: &TlbNames, caches: &CacheNames) -> Verdict {
+    // Designs are compared native; nested designs against their guests, in sentences of their own.
+    let all_rows = rows;
+    let native: Vec<RunRow> = rows
+        .iter()
+        .filter(|r| !crate::charts::is_nested(&r.design))
+        .cloned()
+        .collect();
+    let rows = native.as_slice();
     let found = findings::findings(rows);
-    let sentences = findings::sentences(rows, &found, caches);
+    let mut sentences = findings::sentences(rows, &found, caches);
+    sentences.extend(findings::nested_sentences(all_rows, tlbs));
     let cycles: Vec<&Finding> = found
         .iter()
         .filter(|f| f.metric == Metric::CyclesPerTranslation)

@@ -257,6 +257,27 @@ pub fn next_wave(groups: &[usize], pages: Option<u64>, budget: u64) -> usize {
     n
 }
 
+/// Splits a share group (its members' weights: 2 for a nested design, which holds two designs'
+/// tables, else 1) into consecutive parts that each hold at most `limit` bytes for a trace of
+/// `pages` distinct pages, each part with at least one member and its own front end. Returns the
+/// parts' lengths; one part (the whole group) when it fits.
+pub fn split_group(weights: &[usize], pages: u64, limit: u64) -> Vec<usize> {
+    let mut parts = Vec::new();
+    let (mut len, mut weight) = (0usize, 0usize);
+    for &w in weights {
+        if len > 0 && group_bytes(weight + w, pages) > limit {
+            parts.push(len);
+            (len, weight) = (0, 0);
+        }
+        len += 1;
+        weight += w;
+    }
+    if len > 0 {
+        parts.push(len);
+    }
+    parts
+}
+
 /// What a sweep is about to run, for progress reports.
 #[derive(Clone, Debug, Default)]
 pub struct Plan {
@@ -711,7 +732,13 @@ fn run_trace(
     progress.trace_started(t, &tr.id, bytes, live.len());
     // Waves of cells, each a few groups that share a front end, so that what is held at once
     // follows the budget, not the number of cells; the trace is read once per wave.
-    let groups = ptbench_replay::share_groups(&sims);
+    let mut groups = ptbench_replay::share_groups(&sims);
+    // A nested design holds two designs' tables (its guest's and its host's): it weighs two.
+    let weights: Vec<usize> = sims
+        .iter()
+        .map(|s| if matches!(s, Sim::Nested(_)) { 2 } else { 1 })
+        .collect();
+    let mut split = false;
     let concurrent = rayon::current_num_threads().min(exp.traces.len());
     let budget = wave_budget(opts.memory_limit, concurrent);
     let mut slots: Vec<Option<Sim>> = sims.into_iter().map(Some).collect();
@@ -720,7 +747,24 @@ fn run_trace(
     let mut read = 0u64;
     let mut done = 0;
     while done < groups.len() {
-        let sizes: Vec<usize> = groups[done..].iter().map(Vec::len).collect();
+        // Once the trace's pages are known, a group larger than the whole limit is split into
+        // parts, each with its own front end: more front-end work, less held at once.
+        if let (Some(p), false) = (pages, split) {
+            split = true;
+            let rest: Vec<Vec<usize>> = groups.split_off(done);
+            for g in rest {
+                let w: Vec<usize> = g.iter().map(|&i| weights[i]).collect();
+                let mut at = 0;
+                for len in split_group(&w, p, opts.memory_limit) {
+                    groups.push(g[at..at + len].to_vec());
+                    at += len;
+                }
+            }
+        }
+        let sizes: Vec<usize> = groups[done..]
+            .iter()
+            .map(|g| g.iter().map(|&i| weights[i]).sum())
+            .collect();
         let n = next_wave(&sizes, pages, budget).max(1);
         let members: Vec<usize> = groups[done..done + n].iter().flatten().copied().collect();
         let mut wave: Vec<Sim> = members.iter().filter_map(|&i| slots[i].take()).collect();
@@ -974,6 +1018,24 @@ pub fn merge(inputs: &[PathBuf], out: &Path, force: bool) -> Result<MergeSummary
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn waves_and_parts_follow_the_estimates() {
+        let pages = 1000;
+        // A front end and one follower: 192 + 128 bytes a page.
+        assert_eq!(group_bytes(2, pages), 320_000);
+        // Groups of 1, 3 and 2 members against 600 kB: the first two (192 + 448 = 640 kB) do
+        // not fit together, so the first wave is the first group alone.
+        assert_eq!(next_wave(&[1, 3, 2], Some(pages), 600_000), 1);
+        assert_eq!(next_wave(&[3, 2], Some(pages), 800_000), 2);
+        assert_eq!(next_wave(&[3, 2], None, 10), 1);
+        // A group of five (a nested design weighing two) against 600 kB: parts of weight at
+        // most 4 (192 + 3 x 128 = 576 kB).
+        assert_eq!(split_group(&[1, 1, 2, 1, 1], pages, 600_000), vec![3, 2]);
+        assert_eq!(split_group(&[1, 1, 1], pages, 10), vec![1, 1, 1]);
+        assert_eq!(split_group(&[1, 2, 1], pages, u64::MAX), vec![3]);
+        assert_eq!(split_group(&[], pages, 10), Vec::<usize>::new());
+    }
 
     #[test]
     fn shards_parse_zero_based() {
