@@ -68,6 +68,53 @@ pub trait WalkCache {
     fn lookup(&mut self, vpn: Vpn) -> Option<(usize, PhysAddr)>;
     /// Remembers that the table at `level` (at least 1) on `vpn`'s path is at `table`.
     fn fill(&mut self, level: usize, vpn: Vpn, table: PhysAddr);
+
+    /// A nested design's nested TLB: the host frame of guest-physical page `gfn` (in host
+    /// pages), if it holds it (counting a hit or a miss). Without one: `None`, counting nothing.
+    fn ntlb_lookup(&mut self, gfn: u64) -> Option<u64> {
+        let _ = gfn;
+        None
+    }
+
+    /// Remembers in the nested TLB that guest-physical page `gfn` is in host frame `hfn`.
+    fn ntlb_fill(&mut self, gfn: u64, hfn: u64) {
+        let _ = (gfn, hfn);
+    }
+
+    /// A nested design's host page-walk cache, for walks of the host table: as
+    /// [`WalkCache::lookup`].
+    fn host_lookup(&mut self, vpn: Vpn) -> Option<(usize, PhysAddr)> {
+        let _ = vpn;
+        None
+    }
+
+    /// As [`WalkCache::fill`], for the host page-walk cache.
+    fn host_fill(&mut self, level: usize, vpn: Vpn, table: PhysAddr) {
+        let _ = (level, vpn, table);
+    }
+}
+
+impl<T: WalkCache + ?Sized> WalkCache for &mut T {
+    #[inline(always)]
+    fn lookup(&mut self, vpn: Vpn) -> Option<(usize, PhysAddr)> {
+        (**self).lookup(vpn)
+    }
+    #[inline(always)]
+    fn fill(&mut self, level: usize, vpn: Vpn, table: PhysAddr) {
+        (**self).fill(level, vpn, table)
+    }
+    fn ntlb_lookup(&mut self, gfn: u64) -> Option<u64> {
+        (**self).ntlb_lookup(gfn)
+    }
+    fn ntlb_fill(&mut self, gfn: u64, hfn: u64) {
+        (**self).ntlb_fill(gfn, hfn)
+    }
+    fn host_lookup(&mut self, vpn: Vpn) -> Option<(usize, PhysAddr)> {
+        (**self).host_lookup(vpn)
+    }
+    fn host_fill(&mut self, level: usize, vpn: Vpn, table: PhysAddr) {
+        (**self).host_fill(level, vpn, table)
+    }
 }
 
 /// No page-walk cache.
@@ -166,6 +213,19 @@ pub trait PageTable {
         self.walk(mem, vpn, cost)
     }
 
+    /// [`PageTable::walk_cached`] for a cache behind a trait object (a nested design's guest and
+    /// host tables are trait objects); designs without upper-level tables ignore the cache.
+    fn walk_dyn(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        cache: &mut dyn WalkCache,
+    ) -> Option<Pte> {
+        let _ = cache;
+        self.walk(mem, vpn, cost)
+    }
+
     /// The tables' size.
     fn footprint(&self) -> Footprint;
 
@@ -234,6 +294,12 @@ pub trait PageTable {
         Self: Sized,
     {
         let _ = mem;
+        None
+    }
+
+    /// A nested design's host: the levels its page-walk cache may hold, as
+    /// [`PageTable::walk_cache_levels`]; `None` for native designs.
+    fn host_walk_cache_levels(&self) -> Option<(u8, Vec<(u8, u8)>)> {
         None
     }
 
@@ -336,5 +402,17 @@ impl<T: PageTable + ?Sized> PageTable for Box<T> {
     }
     fn host_faults(&self) -> Option<u64> {
         (**self).host_faults()
+    }
+    fn host_walk_cache_levels(&self) -> Option<(u8, Vec<(u8, u8)>)> {
+        (**self).host_walk_cache_levels()
+    }
+    fn walk_dyn(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        cache: &mut dyn WalkCache,
+    ) -> Option<Pte> {
+        (**self).walk_dyn(mem, vpn, cost, cache)
     }
 }

@@ -1172,6 +1172,16 @@ impl PageTable for Ecpt {
     /// that way's slot is read (and its old slot while a resize is in progress); a stale or absent
     /// entry falls back to probing every way, and the way found is cached. Cache keys are
     /// `size index << 61 | cluster key`; the cached "table address" is the way number.
+    fn walk_dyn(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        mut cache: &mut dyn WalkCache,
+    ) -> Option<Pte> {
+        self.walk_cached(mem, vpn, cost, &mut cache)
+    }
+
     fn walk_cached<C: WalkCache>(
         &self,
         mem: &PhysMem,

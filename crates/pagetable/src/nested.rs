@@ -28,7 +28,7 @@
 use crate::spec::{DesignConfig, DesignSpec, ParamInfo, ParamValues, SpecError};
 use ptbench_core::{
     Footprint, MapError, PageSize, PageTable, Perms, Pfn, PhysAddr, PhysMem, Pte, TableRead, Vpn,
-    WalkCost, WalkStep, WalkTrace,
+    WalkCache, WalkCost, WalkStep, WalkTrace,
 };
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -171,25 +171,38 @@ struct Host {
 }
 
 impl Host {
-    /// Translates guest-physical address `gpa`, mapping its page on first touch; adds the
-    /// references to `cost` (as host references) and, when `log` is given, the reads to it with
-    /// their steps shifted by `base`. Returns the host-physical address and the steps the walk
-    /// took, or `None` when the host could not map the page.
+    /// Translates guest-physical address `gpa`: from the nested TLB of `cache` when it holds
+    /// the page, else by a host walk (through the host page-walk cache of `cache`), mapping the
+    /// page on first touch; adds the references to `cost` (as host references) and, when `log`
+    /// is given, the reads to it with their steps shifted by `base`. Returns the host-physical
+    /// address and the steps the walk took, or `None` when the host could not map the page.
     fn translate(
         &mut self,
         gpa: u64,
         cost: &mut WalkCost,
         log: Option<(&mut Vec<TableRead>, u16)>,
+        mut cache: Option<&mut dyn WalkCache>,
     ) -> Option<(u64, u16)> {
-        let recording = log.is_some();
+        let offset = gpa & ((1 << self.shift) - 1);
         let vpn = Vpn(gpa >> self.shift);
+        if let Some(hfn) = cache.as_mut().and_then(|c| c.ntlb_lookup(vpn.0)) {
+            return Some(((hfn << self.shift) | offset, 0));
+        }
+        let recording = log.is_some();
         let mut c = WalkCost::default();
         self.mem.record_reads(recording);
-        let mut found = self.table.walk(&self.mem, vpn, &mut c);
+        let walk = |table: &dyn PageTable,
+                    mem: &PhysMem,
+                    c: &mut WalkCost,
+                    cache: &mut Option<&mut dyn WalkCache>| match cache {
+            Some(cache) => table.walk_dyn(mem, vpn, c, &mut HostSide(&mut **cache)),
+            None => table.walk(mem, vpn, c),
+        };
+        let mut found = walk(&*self.table, &self.mem, &mut c, &mut cache);
         if found.is_none() {
             found = self.fault(vpn);
             if found.is_some() {
-                found = self.table.walk(&self.mem, vpn, &mut c);
+                found = walk(&*self.table, &self.mem, &mut c, &mut cache);
             }
         }
         cost.refs += c.refs;
@@ -210,10 +223,10 @@ impl Host {
         }
         let pte = found?;
         let frame = pte.frame_of(vpn, self.shift).0;
-        Some((
-            (frame << self.shift) | (gpa & ((1 << self.shift) - 1)),
-            steps,
-        ))
+        if let Some(c) = cache {
+            c.ntlb_fill(vpn.0, frame);
+        }
+        Some(((frame << self.shift) | offset, steps))
     }
 
     /// Maps guest-physical page `vpn` to the next host frame (a host fault).
@@ -245,6 +258,18 @@ impl Host {
                 None
             }
         }
+    }
+}
+
+/// A walk cache's host page-walk cache, as the walk cache of a host walk.
+struct HostSide<'a>(&'a mut dyn WalkCache);
+
+impl WalkCache for HostSide<'_> {
+    fn lookup(&mut self, vpn: Vpn) -> Option<(usize, PhysAddr)> {
+        self.0.host_lookup(vpn)
+    }
+    fn fill(&mut self, level: usize, vpn: Vpn, table: PhysAddr) {
+        self.0.host_fill(level, vpn, table)
     }
 }
 
@@ -282,18 +307,27 @@ impl Nested {
     /// The host-physical address of page `vpn` by a whole two-dimensional walk (as
     /// [`PageTable::walk`] makes it, the host mapping what it has not), with the guest's mapping.
     pub fn walk_to_host(&self, mem: &PhysMem, vpn: Vpn) -> Option<(Pte, u64)> {
-        self.walk_2d(mem, vpn, &mut WalkCost::default())
+        self.walk_2d(mem, vpn, &mut WalkCost::default(), None)
     }
 
     /// The two-dimensional walk: the guest's mapping of `vpn` and the host-physical address of
     /// its page (see the module docs).
-    fn walk_2d(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<(Pte, u64)> {
+    fn walk_2d(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        mut cache: Option<&mut dyn WalkCache>,
+    ) -> Option<(Pte, u64)> {
         let outer = mem.recording();
         let mut host = self.host();
         let host = &mut *host;
         // The guest walk, its guest-physical reads logged.
         mem.record_reads(true);
-        let found = self.guest.walk(mem, vpn, cost);
+        let found = match cache.as_mut() {
+            Some(c) => self.guest.walk_dyn(mem, vpn, cost, &mut **c),
+            None => self.guest.walk(mem, vpn, cost),
+        };
         mem.take_reads(&mut host.guest_reads);
         mem.record_reads(outer);
         // Each guest step: the host walks of its reads (in parallel), then its reads, logged
@@ -310,7 +344,8 @@ impl Nested {
             let end = start + reads[start..].iter().take_while(|r| r.step == step).count();
             let mut longest = 0u16;
             for r in &mut reads[start..end] {
-                match host.translate(r.pa.0, cost, outer.then_some((&mut log, base))) {
+                let c = cache.as_mut().map(|c| &mut **c as &mut dyn WalkCache);
+                match host.translate(r.pa.0, cost, outer.then_some((&mut log, base)), c) {
                     Some((hpa, steps)) => {
                         longest = longest.max(steps);
                         r.pa = PhysAddr(hpa);
@@ -341,7 +376,7 @@ impl Nested {
             Some(pte) if ok => {
                 let shift = self.guest.page_shift();
                 let gpa = pte.frame_of(vpn, shift).0 << shift;
-                host.translate(gpa, cost, outer.then_some((&mut log, base)))
+                host.translate(gpa, cost, outer.then_some((&mut log, base)), cache)
                     .map(|(hpa, _)| (pte, hpa))
             }
             _ => None,
@@ -395,7 +430,43 @@ impl PageTable for Nested {
     }
 
     fn walk(&self, mem: &PhysMem, vpn: Vpn, cost: &mut WalkCost) -> Option<Pte> {
-        self.walk_2d(mem, vpn, cost).map(|(pte, _)| pte)
+        self.walk_2d(mem, vpn, cost, None).map(|(pte, _)| pte)
+    }
+
+    /// The guest walk through the guest page-walk cache of `cache`, each host translation
+    /// through its nested TLB and host page-walk cache.
+    fn walk_cached<C: WalkCache>(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        cache: &mut C,
+    ) -> Option<Pte> {
+        self.walk_2d(mem, vpn, cost, Some(cache))
+            .map(|(pte, _)| pte)
+    }
+
+    fn walk_dyn(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        cache: &mut dyn WalkCache,
+    ) -> Option<Pte> {
+        self.walk_2d(mem, vpn, cost, Some(cache))
+            .map(|(pte, _)| pte)
+    }
+
+    fn radix_geometry(&self) -> Option<(u8, u8)> {
+        self.guest.radix_geometry()
+    }
+
+    fn walk_cache_levels(&self) -> Option<(u8, Vec<(u8, u8)>)> {
+        self.guest.walk_cache_levels()
+    }
+
+    fn host_walk_cache_levels(&self) -> Option<(u8, Vec<(u8, u8)>)> {
+        self.host().table.walk_cache_levels()
     }
 
     fn explain(&self, mem: &PhysMem, vpn: Vpn) -> Option<WalkTrace> {

@@ -462,6 +462,16 @@ impl PageTable for Radix {
     }
 
     #[inline]
+    fn walk_dyn(
+        &self,
+        mem: &PhysMem,
+        vpn: Vpn,
+        cost: &mut WalkCost,
+        mut cache: &mut dyn WalkCache,
+    ) -> Option<Pte> {
+        self.walk_cached(mem, vpn, cost, &mut cache)
+    }
+
     fn walk_cached<C: WalkCache>(
         &self,
         mem: &PhysMem,

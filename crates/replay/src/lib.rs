@@ -745,11 +745,13 @@ impl<P: PageTable> Simulator<P> {
             Some((levels, upper)) if levels >= 2 => PwcLayout::new(levels, &upper).ok(),
             _ => None,
         };
-        self.tlb = Some(TlbHierarchy::new(
-            spec,
-            self.pt.page_sizes(),
-            layout.as_ref(),
-        )?);
+        let mut tlb = TlbHierarchy::new(spec, self.pt.page_sizes(), layout.as_ref())?;
+        let host = match self.pt.host_walk_cache_levels() {
+            Some((levels, upper)) if levels >= 2 => PwcLayout::new(levels, &upper).ok(),
+            _ => None,
+        };
+        tlb.set_host_layout(host.as_ref());
+        self.tlb = Some(tlb);
         Ok(self)
     }
 
@@ -1262,7 +1264,7 @@ impl<P: PageTable> Simulator<P> {
     #[inline(always)]
     fn walk(&mut self, vpn: Vpn, asid: u16, cost: &mut WalkCost) -> Option<Pte> {
         let found = match &mut self.tlb {
-            Some(tlb) if tlb.pwc().is_some() => {
+            Some(tlb) if tlb.pwc().is_some() || tlb.has_nested_caches() => {
                 let mut pwc = PwcAdapter { tlb, asid };
                 self.pt.walk_cached(&self.mem, vpn, cost, &mut pwc)
             }
@@ -1319,7 +1321,7 @@ impl<P: PageTable> Simulator<P> {
             Outcome::Skip => {
                 self.os.skip();
                 self.push_run(slot_of(a.kind), vpn.0, u64::MAX, true);
-                self.stats.add_walk(&cost);
+                self.stats.add_walk(cost);
                 return Ok(());
             }
             Outcome::Continue if found.is_some() => found,
@@ -1346,7 +1348,7 @@ impl<P: PageTable> Simulator<P> {
         // An alias remap (a frame's inverted-table entry taken back from another sharer) is
         // not a fault of the trace's translation: other designs found the same mapping.
         self.used(vpn, pte, a, outcome != Outcome::Alias);
-        self.stats.add_walk(&cost);
+        self.stats.add_walk(cost);
         Ok(())
     }
 
@@ -1495,6 +1497,26 @@ impl WalkCache for PwcAdapter<'_> {
     fn fill(&mut self, level: usize, vpn: Vpn, table: PhysAddr) {
         if let Some(upper) = level.checked_sub(1) {
             self.tlb.pwc_fill(upper as u8, vpn, self.asid, table);
+        }
+    }
+
+    fn ntlb_lookup(&mut self, gfn: u64) -> Option<u64> {
+        self.tlb.ntlb_lookup(gfn)
+    }
+
+    fn ntlb_fill(&mut self, gfn: u64, hfn: u64) {
+        self.tlb.ntlb_fill(gfn, hfn)
+    }
+
+    fn host_lookup(&mut self, vpn: Vpn) -> Option<(usize, PhysAddr)> {
+        self.tlb
+            .host_pwc_lookup(vpn)
+            .map(|hit| (usize::from(hit.resume_level()), hit.next_table))
+    }
+
+    fn host_fill(&mut self, level: usize, vpn: Vpn, table: PhysAddr) {
+        if let Some(upper) = level.checked_sub(1) {
+            self.tlb.host_pwc_fill(upper as u8, vpn, table);
         }
     }
 }

@@ -157,6 +157,10 @@ fn tlb_columns(sim: &Sim, translations: u64) -> RunRow {
         l1i_evictions: t.l1i_evictions,
         l1d_evictions: t.l1d_evictions,
         l2_evictions: t.l2_evictions,
+        ntlb_hits: t.ntlb_hits,
+        ntlb_misses: t.ntlb_misses,
+        hpwc_hits: t.hpwc_hits,
+        hpwc_misses: t.hpwc_misses,
         ..RunRow::default()
     }
 }

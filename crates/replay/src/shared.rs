@@ -407,6 +407,10 @@ impl<P: PageTable> Simulator<P> {
             t.pwc_hits = o.pwc_hits;
             t.pwc_misses = o.pwc_misses;
             t.pwc_invalidations = o.pwc_invalidations;
+            t.ntlb_hits = o.ntlb_hits;
+            t.ntlb_misses = o.ntlb_misses;
+            t.hpwc_hits = o.hpwc_hits;
+            t.hpwc_misses = o.hpwc_misses;
         }
         Some(t)
     }

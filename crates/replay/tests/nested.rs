@@ -84,6 +84,45 @@ fn a_second_pass_reads_g_plus_1_times_h_plus_1_minus_1_entries_per_translation()
 }
 
 #[test]
+fn a_nested_tlb_and_a_host_walk_cache_cut_the_host_dimension() {
+    let n = 200;
+    let trace = pages(n);
+    let design = "nested:guest=x86-64,host=x86-64";
+    // A nested TLB holding every guest-physical page: a second pass reads the guest's 4 entries
+    // per translation and walks the host never.
+    let tlb = TlbSpec::parse("ntlb=1024x4").unwrap();
+    let (_, second) = two_passes(design, &tlb, &trace);
+    assert_eq!(second.walk_refs, 4 * n);
+    assert_eq!((second.host_refs, second.host_walks), (0, 0));
+    // A host page-walk cache holding every upper host level: each of the 5 host walks reads only
+    // its leaf entry, 4 + 5 = 9 per translation.
+    let tlb = TlbSpec::parse("hpwc=1024x4").unwrap();
+    let (_, second) = two_passes(design, &tlb, &trace);
+    assert_eq!(second.walk_refs, 9 * n);
+    assert_eq!((second.host_refs, second.host_walks), (5 * n, 5 * n));
+    // The counters, through a whole run: a hit or a miss per host translation.
+    let spec = DesignSpec::parse(design).unwrap();
+    let tlb = TlbSpec::parse("ntlb=1024x4,hpwc=1024x4").unwrap();
+    let mut sim = Sim::build_with_tlb(&spec, &tlb, &SimOptions::default()).unwrap();
+    sim.replay(&trace, 0).unwrap();
+    sim.replay(&trace, n).unwrap();
+    let (s, t) = (sim.stats(), sim.tlb_stats().unwrap());
+    assert_eq!(t.ntlb_misses, s.host_walks);
+    assert!(t.ntlb_hits >= 5 * n, "{}", t.ntlb_hits);
+    // One host page-walk-cache lookup per host walk, and one more for each walk again after a
+    // host fault.
+    assert_eq!(t.hpwc_hits + t.hpwc_misses, s.host_walks + s.host_faults);
+    let text = "l1i=128x8,l1d=64x4,l2=1536x12,ntlb=64x4,hpwc=32x4,repl=lru,l2incl=non,huge=separate,asid=on";
+    assert_eq!(
+        TlbSpec::parse("skylake,ntlb=64x4,hpwc=32x4")
+            .unwrap()
+            .to_string(),
+        text
+    );
+    assert_eq!(TlbSpec::parse(text).unwrap().to_string(), text);
+}
+
+#[test]
 fn native_designs_have_no_host_dimension() {
     let (first, second) = two_passes("x86-64", &TlbSpec::NONE, &pages(50));
     assert_eq!(second.walk_refs, 50 * 4);
@@ -155,7 +194,7 @@ proptest! {
     #[test]
     fn every_guest_over_every_host_composes_the_two_tables(
         trace in prop::collection::vec(access(), 1..300),
-        tlb in prop::sample::select(vec!["none", "l1=4x4", "skylake"]),
+        tlb in prop::sample::select(vec!["none", "l1=4x4", "skylake", "l1=4x4,pwc=4x2,ntlb=4x2,hpwc=4x2", "skylake,ntlb=16x4"]),
     ) {
         let tlb = TlbSpec::parse(tlb).unwrap();
         let opts = SimOptions::default();
@@ -220,7 +259,7 @@ proptest! {
         ops in prop::collection::vec(common::op(), 1..40),
         first in any::<bool>(),
         os in prop::sample::select(common::os_configs()),
-        tlb in prop::sample::select(vec!["none", "l1=4x4,asid=on", "skylake"]),
+        tlb in prop::sample::select(vec!["none", "l1=4x4,asid=on", "skylake", "l1=4x4,asid=off,pwc=4x2,ntlb=4x2,hpwc=4x2"]),
     ) {
         let trace: Vec<Access> = ops.into_iter().flatten().collect();
         let tlb = TlbSpec::parse(tlb).unwrap();

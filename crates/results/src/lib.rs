@@ -247,15 +247,28 @@ pub struct RunRow {
     /// walk_refs`.
     #[serde(default)]
     pub host_refs: u64,
-    /// Host walks (nested designs): one per guest-physical address translated.
+    /// Host walks (nested designs): one per guest-physical address the nested TLB did not
+    /// hold.
     #[serde(default)]
     pub host_walks: u64,
+    /// Guest-physical pages the nested TLB held (`ntlb=` of the TLB spec; nested designs).
+    #[serde(default)]
+    pub ntlb_hits: u64,
+    /// Guest-physical pages the nested TLB missed: each a host walk.
+    #[serde(default)]
+    pub ntlb_misses: u64,
     /// Faults the guest OS served (every fault of a native design): `page_faults`.
     #[serde(default)]
     pub guest_faults: u64,
     /// Guest-physical pages the hypervisor mapped on first touch (nested designs).
     #[serde(default)]
     pub host_faults: u64,
+    /// Host walks the host page-walk cache (`hpwc=`) started below the host root.
+    #[serde(default)]
+    pub hpwc_hits: u64,
+    /// Host walks it could not shorten.
+    #[serde(default)]
+    pub hpwc_misses: u64,
 }
 
 fn none() -> String {
@@ -295,8 +308,12 @@ pub const LATER_COLUMNS: &[&str] = &[
     "guest_refs",
     "host_refs",
     "host_walks",
+    "ntlb_hits",
+    "ntlb_misses",
     "guest_faults",
     "host_faults",
+    "hpwc_hits",
+    "hpwc_misses",
 ];
 
 /// The first characters that make a spreadsheet read a cell as a formula (OWASP's list).

@@ -35,8 +35,9 @@
 //! A PTE whose page size has no array (the design maps a size the hierarchy was not built for) is
 //! *splintered*: cached as the largest configured smaller size, the piece that covers the access.
 
-use crate::policy::{PolicyError, ReplPolicy};
-use crate::pwc::{PageWalkCache, PwcHit, PwcLayout, MAX_LEVELS};
+use crate::array::SetArray;
+use crate::policy::{Lru, PolicyError, ReplPolicy};
+use crate::pwc::{PageWalkCache, PwcHit, PwcLayout, PwcSpec, MAX_LEVELS};
 use crate::spec::{L1Spec, TlbSpec, TlbSpecError};
 use crate::{Geometry, SetAssocTlb, Tlb, TlbKey};
 use ptbench_core::{AccessKind, PageSize, PhysAddr, Pte, Vpn};
@@ -169,6 +170,15 @@ pub struct TlbStats {
     /// Page-walk-cache entries dropped because the table they pointed at was freed
     /// ([`TlbHierarchy::pwc_invalidate_tables`]).
     pub pwc_invalidations: u64,
+    /// Nested designs: guest-physical pages the nested TLB held (no host walk).
+    pub ntlb_hits: u64,
+    /// Nested designs: guest-physical pages the nested TLB missed (a host walk).
+    pub ntlb_misses: u64,
+    /// Nested designs: host walks that started below the host root from the host page-walk
+    /// cache.
+    pub hpwc_hits: u64,
+    /// Nested designs: host walks the host page-walk cache could not shorten.
+    pub hpwc_misses: u64,
 }
 
 /// Why a hierarchy could not be built.
@@ -371,6 +381,10 @@ pub struct TlbHierarchy {
     l1: L1,
     l2: Option<LevelArrays>,
     pwc: Option<PageWalkCache>,
+    /// Nested designs: the nested TLB (guest-physical page to host frame; LRU).
+    ntlb: Option<SetArray<u64, Lru>>,
+    /// Nested designs: the host table's page-walk cache.
+    hpwc: Option<PageWalkCache>,
     stats: TlbStats,
 }
 
@@ -427,6 +441,10 @@ impl TlbHierarchy {
         };
         let l2 = spec.l2.map(|g| level(g, "l2")).transpose()?;
         let pwc = pwc_layout.and_then(|layout| PageWalkCache::new(&spec.pwc, layout));
+        let ntlb = spec.ntlb.map(|g| {
+            let (sets, ways) = (g.sets() as usize, g.ways() as usize);
+            SetArray::new(sets, ways, 0, Lru::new(sets, ways))
+        });
         Ok(TlbHierarchy {
             spec: *spec,
             sizes,
@@ -435,8 +453,66 @@ impl TlbHierarchy {
             l1,
             l2,
             pwc,
+            ntlb,
+            hpwc: None,
             stats: TlbStats::default(),
         })
+    }
+
+    /// Builds the host page-walk cache the spec asks for (`hpwc=`) over a nested design's host
+    /// table of layout `layout`; without a layout (a host with no upper levels) there is none.
+    pub fn set_host_layout(&mut self, layout: Option<&PwcLayout>) {
+        self.hpwc = match (self.spec.hpwc, layout) {
+            (Some(g), Some(layout)) => PageWalkCache::new(&PwcSpec::Unified(g), layout),
+            _ => None,
+        };
+    }
+
+    /// Whether a nested design's walks have a nested TLB or a host page-walk cache here.
+    pub fn has_nested_caches(&self) -> bool {
+        self.ntlb.is_some() || self.hpwc.is_some()
+    }
+
+    /// The nested TLB's host frame for guest-physical page `gfn`, counting a hit or a miss
+    /// (nothing without a nested TLB).
+    #[inline]
+    pub fn ntlb_lookup(&mut self, gfn: u64) -> Option<u64> {
+        let ntlb = self.ntlb.as_mut()?;
+        let hit = ntlb.lookup(gfn, 0);
+        match hit {
+            Some(_) => self.stats.ntlb_hits += 1,
+            None => self.stats.ntlb_misses += 1,
+        }
+        hit
+    }
+
+    /// Remembers in the nested TLB that guest-physical page `gfn` is in host frame `hfn`.
+    #[inline]
+    pub fn ntlb_fill(&mut self, gfn: u64, hfn: u64) {
+        if let Some(n) = &mut self.ntlb {
+            n.fill(gfn, 0, hfn);
+        }
+    }
+
+    /// The host page-walk cache's deepest hit on host page `vpn`'s path, counting `hpwc_hits` or
+    /// `hpwc_misses` (nothing without one).
+    #[inline]
+    pub fn host_pwc_lookup(&mut self, vpn: Vpn) -> Option<PwcHit> {
+        let hpwc = self.hpwc.as_mut()?;
+        let hit = hpwc.lookup_deepest(vpn, 0);
+        match hit {
+            Some(_) => self.stats.hpwc_hits += 1,
+            None => self.stats.hpwc_misses += 1,
+        }
+        hit
+    }
+
+    /// As [`pwc_fill`](Self::pwc_fill), for the host page-walk cache.
+    #[inline]
+    pub fn host_pwc_fill(&mut self, level: u8, vpn: Vpn, next_table: PhysAddr) {
+        if let Some(p) = &mut self.hpwc {
+            p.fill(level, vpn, 0, next_table);
+        }
     }
 
     /// The spec it was built from.

@@ -113,8 +113,8 @@ pub enum TlbSpecError {
 
 /// Every key, for suggestions (`pscl2` standing for `pscl2..pscl8`).
 const KEYS: &[&str] = &[
-    "l1", "l1i", "l1d", "l2", "pwc", "pscl2", "upwc", "repl", "seed", "l2incl", "huge", "asid",
-    "l1_lat", "l2_lat", "pwc_lat",
+    "l1", "l1i", "l1d", "l2", "pwc", "pscl2", "upwc", "ntlb", "hpwc", "repl", "seed", "l2incl",
+    "huge", "asid", "l1_lat", "l2_lat", "pwc_lat",
 ];
 /// The replacement policies `repl=` takes.
 const POLICIES: &[&str] = &["lru", "fifo", "random", "plru", "bitplru"];
@@ -155,6 +155,10 @@ pub struct TlbSpec {
     pub asid: bool,
     /// Lookup latencies, for the cycle model.
     pub lat: TlbLatency,
+    /// Nested designs: the nested TLB, guest-physical pages to host frames (`ntlb=`).
+    pub ntlb: Option<Geometry>,
+    /// Nested designs: one page-walk cache for the host table's upper levels (`hpwc=`).
+    pub hpwc: Option<Geometry>,
 }
 
 /// Lookup latencies in cycles (see the module docs): totals from the start of a lookup.
@@ -235,6 +239,8 @@ impl TlbSpec {
         huge: HugeMode::Separate,
         asid: true,
         lat: TlbLatency::DEFAULT,
+        ntlb: None,
+        hpwc: None,
     };
 
     /// `tiny`: one 4-entry fully associative L1, LRU, no L2 - small enough to follow by hand.
@@ -493,6 +499,8 @@ impl Builder {
                 }
             }
             "l2" => self.spec.l2 = geometry_or_none(key, value)?,
+            "ntlb" => self.spec.ntlb = geometry_or_none(key, value)?,
+            "hpwc" => self.spec.hpwc = geometry_or_none(key, value)?,
             "pwc" => {
                 self.conflict(key, &["upwc"], SPLIT_VS_UNIFIED_PWC)?;
                 let g = geometry_or_none(key, value)?;
@@ -740,6 +748,12 @@ impl fmt::Display for TlbSpec {
                     }
                 }
             }
+        }
+        if let Some(g) = self.ntlb {
+            items.push(format!("ntlb={g}"));
+        }
+        if let Some(g) = self.hpwc {
+            items.push(format!("hpwc={g}"));
         }
         if self.has_tlb() {
             items.push(format!("repl={}", self.repl.name()));

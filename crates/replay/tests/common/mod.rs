@@ -17,6 +17,7 @@ pub const DESIGNS: &[&str] = &[
     "inverted",
     "ecpt:entries=2,ways=4,cluster=4,max_kicks=0",
     "reference",
+    "nested:guest=x86-64,host=[radix:levels=3,pobits=12]",
 ];
 
 pub const TLBS: &[&str] = &[
