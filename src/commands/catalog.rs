@@ -36,6 +36,8 @@ pub fn tlbs() -> Result<()> {
          l2=ExW                     unified second-level TLB (STLB)\n  \
          pwc=ExW | psclN=ExW        page-walk caches (every upper level | level N counted from the leaf)\n  \
          upwc=ExW                   one unified page-walk cache tagged by level\n  \
+         ntlb=ExW                   nested designs: a nested TLB (guest-physical page to host frame)\n  \
+         hpwc=ExW                   nested designs: one page-walk cache for the host table\n  \
          repl=lru|fifo|random|plru|bitplru  replacement (seed=N for random)\n  \
          l2incl=incl|excl|non       L1/L2 inclusion\n  \
          huge=separate|shared       arrays per page size, or one array for all sizes\n  \

@@ -303,6 +303,14 @@ pub trait PageTable {
         None
     }
 
+    /// A nested design: the host frame (in guest-frame units) of guest frame `gfn`, where the
+    /// hardware reads its data, when the host has mapped it and its pages are no smaller than the
+    /// guest's frames; `None` for native designs (a frame is where its data is).
+    fn host_frame(&self, gfn: u64) -> Option<u64> {
+        let _ = gfn;
+        None
+    }
+
     /// Guest-physical pages a nested design's host has mapped (each one host fault) so far;
     /// `None` for native designs.
     fn host_faults(&self) -> Option<u64> {
@@ -405,6 +413,9 @@ impl<T: PageTable + ?Sized> PageTable for Box<T> {
     }
     fn host_walk_cache_levels(&self) -> Option<(u8, Vec<(u8, u8)>)> {
         (**self).host_walk_cache_levels()
+    }
+    fn host_frame(&self, gfn: u64) -> Option<u64> {
+        (**self).host_frame(gfn)
     }
     fn walk_dyn(
         &self,

@@ -20,7 +20,9 @@
 //! the guest step's reads are parallel, as an elastic cuckoo guest's probes are), each keeping its
 //! own shape (an elastic cuckoo host's probes in one step); the guest step's reads follow; the
 //! host walk of the final guest-physical page comes last. Elastic cuckoo over elastic cuckoo is
-//! three steps.
+//! three steps. The trace's own accesses go to the caches at host-physical addresses
+//! ([`PageTable::host_frame`]) when the host's pages are no smaller than the guest's frames, else at
+//! guest-physical ones.
 //!
 //! The design translates to guest-physical frames (what the guest OS model and every other design
 //! see, so the translation digest matches the guest design's own); host frames stay inside.
@@ -594,5 +596,13 @@ impl PageTable for Nested {
 
     fn host_faults(&self) -> Option<u64> {
         Some(self.host().faults)
+    }
+
+    fn host_frame(&self, gfn: u64) -> Option<u64> {
+        let gshift = self.guest.page_shift();
+        if self.host().shift < gshift {
+            return None;
+        }
+        Some(self.host_address(gfn << gshift)? >> gshift)
     }
 }

@@ -510,6 +510,8 @@ struct Fast {
     kinds: u32,
     /// Base frame, for the OS model's recency.
     frame: u64,
+    /// Where its data is in the caches: `frame`, or a nested design's host frame.
+    place: u64,
     /// With a TLB: the L1 probes the repeated hit counts. Without: the walk's references.
     refs: u32,
     /// Without a TLB: the walk's hash probes.
@@ -526,6 +528,7 @@ impl Fast {
         asid: 0,
         kinds: 0,
         frame: 0,
+        place: 0,
         refs: 0,
         probes: 0,
         host: (0, 0),
@@ -634,6 +637,8 @@ pub struct Simulator<P: PageTable> {
     data: Option<Box<shared::DataLog>>,
     /// The trace index of the batch being replayed.
     batch_start: u64,
+    /// A nested design with caches: data goes to the caches at host frames (see [`Self::place`]).
+    nested: bool,
 }
 
 impl<P: PageTable> Simulator<P> {
@@ -716,12 +721,15 @@ impl<P: PageTable> Simulator<P> {
             origin: None,
             data: None,
             batch_start: 0,
+            nested: false,
         }
         .recording()
     }
 
-    /// Turns on the log of table reads when there are caches to send them to.
-    fn recording(self) -> Simulator<P> {
+    /// Turns on the log of table reads when there are caches to send them to; a nested design's
+    /// data goes to them at host frames.
+    fn recording(mut self) -> Simulator<P> {
+        self.nested = self.caches.is_some() && self.pt.host_faults().is_some();
         self.mem.record_reads(self.caches.is_some());
         self
     }
@@ -793,7 +801,7 @@ impl<P: PageTable> Simulator<P> {
                     self.os.touch(f.frame, a.kind == AccessKind::Write);
                 }
                 if let Some(c) = &mut self.caches {
-                    c.repeated(a, f.frame, shift);
+                    c.repeated(a, f.place, shift);
                 }
                 if let Some(d) = &mut self.data {
                     d.repeated(self.log.as_mut(), a, i, f.frame, shift);
@@ -880,11 +888,13 @@ impl<P: PageTable> Simulator<P> {
     /// Makes `page` (of `vpn`) slot `slot`'s fast page, repeating `pte` at `cost`.
     #[inline(always)]
     fn arm(&mut self, slot: usize, page: u64, asid: u16, vpn: Vpn, pte: Pte, cost: WalkCost) {
+        let frame = pte.frame_of(vpn, self.shift).0;
         self.fast[slot] = Fast {
             page,
             asid,
             kinds: fast_kinds(slot, pte.perms),
-            frame: pte.frame_of(vpn, self.shift).0,
+            frame,
+            place: self.place(frame),
             refs: cost.refs,
             probes: cost.probes,
             host: (cost.host_refs, cost.host_walks),
@@ -1075,8 +1085,11 @@ impl<P: PageTable> Simulator<P> {
     #[inline(always)]
     fn used(&mut self, vpn: Vpn, pte: Pte, a: &Access, faulted: bool) {
         let frame = pte.frame_of(vpn, self.shift).0;
-        if let Some(c) = &mut self.caches {
-            c.pages.push((vpn.0, frame));
+        if self.caches.is_some() {
+            let place = self.place(frame);
+            if let Some(c) = &mut self.caches {
+                c.pages.push((vpn.0, place));
+            }
         }
         if let Some(d) = &mut self.data {
             d.pages.push((vpn.0, frame));
@@ -1086,6 +1099,17 @@ impl<P: PageTable> Simulator<P> {
         let page = vpn.0 | ((a.addr & !self.va_mask) >> self.shift);
         self.push_run(slot_of(a.kind), page, frame, faulted);
         self.os.touch(frame, a.kind == AccessKind::Write);
+    }
+
+    /// Where the data of `frame` is in the caches: the frame itself, or a nested design's host
+    /// frame ([`PageTable::host_frame`]).
+    #[inline(always)]
+    fn place(&self, frame: u64) -> u64 {
+        if self.nested {
+            self.pt.host_frame(frame).unwrap_or(frame)
+        } else {
+            frame
+        }
     }
 
     /// One translation into digest slot `slot`'s runs (see [`fold_run`]).

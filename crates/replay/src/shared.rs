@@ -245,6 +245,11 @@ impl<P: PageTable> Simulator<P> {
         {
             return None;
         }
+        // A nested design puts the trace's data in the caches at its own host frames, which no
+        // other design shares: with caches it keeps its own front end.
+        if self.nested {
+            return None;
+        }
         let space = if self.user_space() {
             "user".to_string()
         } else {
