@@ -149,7 +149,8 @@ fn an_access_wider_than_the_design_names_the_fix() {
 #[test]
 fn misspelt_designs_and_presets_get_a_suggestion() {
     let t = trace("listwalk.lackey.gz");
-    let known = "radix, two-level, x86-64, x86-64-5l, flat, hashed, inverted, ecpt, reference";
+    let known =
+        "radix, two-level, x86-64, x86-64-5l, flat, hashed, inverted, ecpt, reference, nested";
     assert_eq!(
         error_of(&["run", "--design", "x86_64", &t]),
         format!(

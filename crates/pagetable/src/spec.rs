@@ -773,7 +773,8 @@ mod tests {
     #[test]
     fn misspelt_names_get_the_closest_known_one() {
         let err = |s: &str| DesignSpec::parse(s).unwrap_err().to_string();
-        let known = "radix, two-level, x86-64, x86-64-5l, flat, hashed, inverted, ecpt, reference";
+        let known =
+            "radix, two-level, x86-64, x86-64-5l, flat, hashed, inverted, ecpt, reference, nested";
         assert_eq!(
             err("x86_64"),
             format!(

@@ -510,12 +510,14 @@ mod tests {
         assert_eq!(rows, vec![row("a"), row("b")]);
         assert_eq!(read("").unwrap(), vec![]);
         assert_eq!(read(&crate::header_line()).unwrap(), vec![]);
-        assert_eq!(columns().len(), 89);
+        assert_eq!(columns().len(), 98);
         assert_eq!(columns()[0], "trace");
         assert_eq!(columns()[65], "os");
         assert_eq!(columns()[66], "cache");
         assert_eq!(columns()[86], "cache_llc_misses");
         assert_eq!(columns()[88], "walk_cycles_histogram");
+        assert_eq!(columns()[89], "guest_refs");
+        assert_eq!(columns()[97], "hpwc_misses");
     }
 
     #[test]
@@ -547,6 +549,27 @@ mod tests {
         want.fault_cycles = 0;
         want.walk_cycles_histogram = String::new();
         assert_eq!(read(&first(&text, 87)).unwrap(), vec![want]);
+        // The 89 columns before nested designs: their columns read as 0.
+        let mut r = row("a");
+        (r.guest_refs, r.host_refs, r.host_walks, r.ntlb_hits) = (5, 7, 2, 1);
+        (r.ntlb_misses, r.guest_faults, r.host_faults) = (2, 3, 4);
+        (r.hpwc_hits, r.hpwc_misses) = (1, 1);
+        let text = crate::header_line()
+            + &String::from_utf8(crate::row_lines(std::slice::from_ref(&r)).unwrap()).unwrap();
+        let want = RunRow {
+            guest_refs: 0,
+            host_refs: 0,
+            host_walks: 0,
+            ntlb_hits: 0,
+            ntlb_misses: 0,
+            guest_faults: 0,
+            host_faults: 0,
+            hpwc_hits: 0,
+            hpwc_misses: 0,
+            ..r.clone()
+        };
+        assert_eq!(read(&first(&text, 89)).unwrap(), vec![want]);
+        assert_eq!(read(&text).unwrap(), vec![r]);
         let text = file(&["a"]);
         // Some later columns but not all: refused, naming them.
         let (header, rest) = text.split_once('\n').unwrap();
@@ -701,7 +724,7 @@ mod tests {
         let short = rest.trim_end().rsplit_once(',').unwrap().0;
         assert_eq!(
             read(&format!("{header}\n{short}\n")).unwrap_err(),
-            "r.csv: line 2 has 88 fields for the header's 89 columns (column `walk_cycles_histogram` and those after it are missing)"
+            "r.csv: line 2 has 97 fields for the header's 98 columns (column `hpwc_misses` and those after it are missing)"
         );
     }
 

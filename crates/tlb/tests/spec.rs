@@ -344,33 +344,38 @@ fn spec() -> impl Strategy<Value = TlbSpec> {
         huge,
         any::<bool>(),
         (0u32..20, 0u32..40, 0u32..4),
+        (prop::option::of(geometry()), prop::option::of(geometry())),
     )
-        .prop_map(|(l1, l2, pwc, repl, l2incl, huge, asid, lat)| {
-            let tlb = l1 != L1Spec::None;
-            let l2 = l2.filter(|_| tlb);
-            TlbSpec {
-                l1,
-                l2,
-                pwc,
-                repl: if tlb { repl } else { ReplPolicy::Lru },
-                l2incl: if l2.is_some() {
-                    l2incl
-                } else {
-                    Inclusion::NonInclusive
-                },
-                huge: if tlb { huge } else { HugeMode::Separate },
-                asid: if tlb || pwc != PwcSpec::None {
-                    asid
-                } else {
-                    true
-                },
-                lat: TlbLatency {
-                    l1: if tlb { lat.0 } else { 1 },
-                    l2: if l2.is_some() { lat.1 } else { 9 },
-                    pwc: if pwc != PwcSpec::None { lat.2 } else { 1 },
-                },
-            }
-        })
+        .prop_map(
+            |(l1, l2, pwc, repl, l2incl, huge, asid, lat, (ntlb, hpwc))| {
+                let tlb = l1 != L1Spec::None;
+                let l2 = l2.filter(|_| tlb);
+                TlbSpec {
+                    l1,
+                    l2,
+                    pwc,
+                    repl: if tlb { repl } else { ReplPolicy::Lru },
+                    l2incl: if l2.is_some() {
+                        l2incl
+                    } else {
+                        Inclusion::NonInclusive
+                    },
+                    huge: if tlb { huge } else { HugeMode::Separate },
+                    asid: if tlb || pwc != PwcSpec::None {
+                        asid
+                    } else {
+                        true
+                    },
+                    lat: TlbLatency {
+                        l1: if tlb { lat.0 } else { 1 },
+                        l2: if l2.is_some() { lat.1 } else { 9 },
+                        pwc: if pwc != PwcSpec::None { lat.2 } else { 1 },
+                    },
+                    ntlb,
+                    hpwc,
+                }
+            },
+        )
 }
 
 proptest! {
