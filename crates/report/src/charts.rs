@@ -861,16 +861,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts,
         } else {
             format!("Memory references per translation behind {label}")
         };
-        let bars_data = Bars::new(
-            sel,
-            &traces,
-            &labels,
-            |r| r.refs_per_translation,
-            [
-                "memory references per translation",
-                "memory references per translation (log scale)",
-            ],
-        );
+        let bars_data = Bars::refs(sel, &traces, &labels);
         let caption = format!(
             "Page-table entries read per translated page (walk_refs / translations), by design, for each trace{}{}.",
             if *tlb == "none" {
@@ -1397,16 +1388,7 @@ fn nested_charts(
         }
     );
     let title = format!("Native against nested: references per translation, {behind}");
-    let data = Bars::new(
-        sel.clone(),
-        traces,
-        labels,
-        |r| r.refs_per_translation,
-        [
-            "table reads per translation",
-            "table reads per translation (log scale)",
-        ],
-    );
+    let data = Bars::refs(sel.clone(), traces, labels);
     let caption = format!(
         "Table entries read per translated page (walk_refs / translations), each guest design native and over each host (`nested:guest=G,host=H`, darker): under nested paging every guest-physical address a guest walk reads, and the page it finds, is first translated by a host walk, so a radix guest of g levels over a radix host of h reads (g+1)(h+1)-1 entries per walk (24 for x86-64 over x86-64), a flat guest over a flat host 3; host_refs says how many were the host's{setting}{}.",
         data.caption_tail()
@@ -1430,16 +1412,7 @@ fn nested_charts(
         .name(cache)
         .map_or("the caches".to_string(), |n| format!("{n}'s caches"));
     let title = format!("Native against nested: cycles per translation behind {name}, {behind}");
-    let data = Bars::new(
-        cycled,
-        traces,
-        labels,
-        |r| r.cycles_per_translation,
-        [
-            "cycles per translation",
-            "cycles per translation (log scale)",
-        ],
-    );
+    let data = Bars::cycles(cycled, traces, labels);
     let caption = format!(
         "Cycles per translated page (translation_cycles / translations), each guest design native and over each host (darker), every table read of both dimensions through the caches {cache} at its host-physical address: a guest step waits for the host walks of its guest-physical addresses, an elastic cuckoo design's probes go in parallel in either dimension{setting}{}.",
         data.caption_tail()
@@ -1555,16 +1528,7 @@ fn cycle_charts(
                     tlb_labels[tlb]
                 )
             };
-            let data = Bars::new(
-                sel,
-                traces,
-                labels,
-                |r| r.cycles_per_translation,
-                [
-                    "cycles per translation",
-                    "cycles per translation (log scale)",
-                ],
-            );
+            let data = Bars::cycles(sel, traces, labels);
             let caption = format!(
                 "Cycles per translated page (translation_cycles / translations: the TLB lookup, at the TLB spec's l1_lat and l2_lat, plus the page walks; fault handling apart), by design, for each trace, behind {caption_name}{}{}.",
                 if *tlb == "none" {
@@ -2256,6 +2220,42 @@ impl<'a> Bars<'a> {
             value,
             y_desc,
         }
+    }
+
+    /// Bars of references per translation.
+    fn refs(
+        rows: Vec<&'a RunRow>,
+        traces: &[&'a str],
+        labels: &'a HashMap<&str, String>,
+    ) -> Bars<'a> {
+        Bars::new(
+            rows,
+            traces,
+            labels,
+            |r| r.refs_per_translation,
+            [
+                "memory references per translation",
+                "memory references per translation (log scale)",
+            ],
+        )
+    }
+
+    /// Bars of cycles per translation.
+    fn cycles(
+        rows: Vec<&'a RunRow>,
+        traces: &[&'a str],
+        labels: &'a HashMap<&str, String>,
+    ) -> Bars<'a> {
+        Bars::new(
+            rows,
+            traces,
+            labels,
+            |r| r.cycles_per_translation,
+            [
+                "cycles per translation",
+                "cycles per translation (log scale)",
+            ],
+        )
     }
 
     /// The end of the chart's caption: what pale bars are, and why the axis is logarithmic.
