@@ -1056,12 +1056,16 @@ impl<P: PageTable> Simulator<P> {
         }
         self.stats.walks += 1;
         let mut cost = WalkCost::default();
+        // A nested design's walk that mapped guest-physical pages (host faults) walked the host
+        // again: it is not what the next walk would cost, so it is not remembered.
+        let host_faults = self.tlb.is_none().then(|| self.pt.host_faults()).flatten();
         let found = self.walk(vpn, a.asid, &mut cost);
         self.stats.refs_per_walk.record(cost.refs);
         match found {
             Some(pte) if allows(pte.perms, a.kind) => {
                 match &mut self.tlb {
                     Some(tlb) => tlb.fill(vpn, a.asid, a.kind, pte),
+                    None if host_faults.is_some() && host_faults != self.pt.host_faults() => {}
                     None => {
                         self.memo[vpn.0 as usize % MEMO] = Memo {
                             vpn: vpn.0,

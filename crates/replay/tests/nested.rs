@@ -341,3 +341,34 @@ fn with_memory_latency_only_a_nested_walk_costs_its_dependent_steps() {
     assert_eq!(second_pass_cycles("x86-64", n), (n, 4 * n, 4 * 100 * n));
     assert_eq!(second_pass_cycles("ecpt", n), (n, 3 * n, 100 * n));
 }
+
+/// A fork gives the child new guest tables in guest-physical frames the host has never mapped;
+/// the child's first walks map them (host faults, each walking the host table again). The fast
+/// path, which repeats a remembered walk's cost without walking when no table changed, must not
+/// repeat those faults' extra references: every count equals the general path's.
+#[test]
+fn a_walk_that_host_faulted_is_not_repeated_by_the_fast_path() {
+    let mut trace = pages(8);
+    trace.push(Access::new(AccessKind::Fork, 1, 0));
+    trace.push(Access::new(AccessKind::ContextSwitch, 0, 0).in_asid(1));
+    let child: Vec<Access> = pages(8).into_iter().map(|a| a.in_asid(1)).collect();
+    trace.extend_from_slice(&child);
+    trace.extend_from_slice(&child);
+    for design in ["nested", "nested:guest=hashed,host=x86-64"] {
+        let spec = DesignSpec::parse(design).unwrap();
+        let run = |no_fast_path| {
+            let opts = SimOptions {
+                no_fast_path,
+                ..SimOptions::default()
+            };
+            let mut sim = Sim::build(&spec, &opts).unwrap();
+            sim.replay(&trace, 0).unwrap();
+            let mut s = sim.stats();
+            s.busy_nanos = 0;
+            s
+        };
+        let (fast, general) = (run(false), run(true));
+        assert!(fast.host_faults > 0, "{design}");
+        assert_eq!(fast, general, "{design}");
+    }
+}
