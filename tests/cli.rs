@@ -654,3 +654,57 @@ fn gen_is_reproducible_and_skip_bad_lines_counts() {
         "{err}"
     );
 }
+
+#[test]
+fn host_frames_and_policy_apply_to_nested_designs() {
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("z.ptbt");
+    common::gen_zipf(&t, 20_000, "4m", 3);
+    let t = t.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run", "-q", "--csv", "-", "-d", "nested", "-d", "x86-64", &t,
+        ];
+        args.extend_from_slice(extra);
+        common::ptbench(&args)
+    };
+    let out = run(&["--host-frames", "64", "--host-policy", "clock"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = common::csv_maps(&out.stdout[..]);
+    assert_eq!(
+        rows[0]["design"],
+        "nested:guest=x86-64,host=x86-64,host_frames=64,host_policy=clock"
+    );
+    let n = |r: &HashMap<String, String>, c: &str| -> u64 { r[c].parse().unwrap() };
+    assert!(n(&rows[0], "host_evictions") > 0);
+    assert_eq!(
+        n(&rows[0], "host_faults"),
+        64 + n(&rows[0], "host_evictions")
+    );
+    assert_eq!(
+        rows[0]["digest"], rows[1]["digest"],
+        "the guest translates as x86-64 alone"
+    );
+    assert_eq!(
+        (n(&rows[1], "host_faults"), n(&rows[1], "host_evictions")),
+        (0, 0)
+    );
+    // The flags without a nested design, and a policy that does not exist.
+    let err = |out: std::process::Output| String::from_utf8_lossy(&out.stderr).trim().to_string();
+    let out = common::ptbench(&["run", "-d", "x86-64", "--host-frames", "8", &t]);
+    assert!(err(out).contains("apply to nested designs"));
+    let out = run(&["--host-policy", "lru"]);
+    assert_eq!(
+        err(out),
+        "ptbench: error: --host-policy lru: must be one of fifo, clock"
+    );
+    let out = common::ptbench(&["run", "-d", "nested:host_frames=0", &t]);
+    assert!(
+        err(out).contains("`host_frames`"),
+        "host_frames=0 is refused"
+    );
+}

@@ -5,7 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use indicatif::MultiProgress;
 use ptbench_core::PageSize;
-use ptbench_pagetable::DesignSpec;
+use ptbench_pagetable::{DesignSpec, HostPolicy};
 use ptbench_replay::{
     prepare_next_uses, replay_trace, run_row, CacheSpec, HugePolicy, OsConfig, PageCrossing,
     Placement, Sim, SimOptions, TraceRun, WideAddresses,
@@ -148,6 +148,15 @@ pub struct RunArgs {
     /// the same figures, slower (to check, or to measure the sharing).
     #[arg(long)]
     no_shared_front_end: bool,
+    /// Nested designs: the host frames backing guest-physical memory; when all are in use the
+    /// hypervisor evicts a page (and flushes the TLBs). The `host_frames=` parameter of each
+    /// nested design given.
+    #[arg(long, value_name = "N")]
+    host_frames: Option<u64>,
+    /// Nested designs: which page the hypervisor evicts, `fifo` or `clock` (second chance on the
+    /// accessed bits host walks set). The `host_policy=` parameter of each nested design given.
+    #[arg(long, value_name = "POLICY")]
+    host_policy: Option<String>,
     /// Print no table (errors only); needs --csv.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -218,10 +227,35 @@ pub fn exec(args: RunArgs) -> Result<()> {
     } else {
         DEFAULT_DESIGNS.to_vec()
     };
-    let specs: Vec<DesignSpec> = names
+    let mut specs: Vec<DesignSpec> = names
         .iter()
         .map(|s| DesignSpec::parse(s))
         .collect::<Result<_, _>>()?;
+    if args.host_frames.is_some() || args.host_policy.is_some() {
+        let policy = match args.host_policy.as_deref() {
+            None => None,
+            Some("fifo") => Some(HostPolicy::Fifo),
+            Some("clock") => Some(HostPolicy::Clock),
+            Some(p) => bail!(
+                "--host-policy {p}: must be one of {}",
+                HostPolicy::NAMES.join(", ")
+            ),
+        };
+        if args.host_frames == Some(0) {
+            bail!("--host-frames 0: the hypervisor needs at least one frame");
+        }
+        let mut any = false;
+        for spec in &mut specs {
+            if let DesignSpec::Nested(c) = spec {
+                any = true;
+                c.host_frames = args.host_frames.or(c.host_frames);
+                c.host_policy = policy.unwrap_or(c.host_policy);
+            }
+        }
+        if !any {
+            bail!("--host-frames and --host-policy apply to nested designs (`--design nested:guest=SPEC,host=SPEC`), and none was given");
+        }
+    }
     let tlbs: Vec<TlbSpec> = if args.tlbs.is_empty() {
         vec![TlbSpec::NONE]
     } else {

@@ -81,6 +81,11 @@ pub trait WalkCache {
         let _ = (gfn, hfn);
     }
 
+    /// Drops guest-physical page `gfn` from the nested TLB (the hypervisor evicted it).
+    fn ntlb_invalidate(&mut self, gfn: u64) {
+        let _ = gfn;
+    }
+
     /// A nested design's host page-walk cache, for walks of the host table: as
     /// [`WalkCache::lookup`].
     fn host_lookup(&mut self, vpn: Vpn) -> Option<(usize, PhysAddr)> {
@@ -108,6 +113,9 @@ impl<T: WalkCache + ?Sized> WalkCache for &mut T {
     }
     fn ntlb_fill(&mut self, gfn: u64, hfn: u64) {
         (**self).ntlb_fill(gfn, hfn)
+    }
+    fn ntlb_invalidate(&mut self, gfn: u64) {
+        (**self).ntlb_invalidate(gfn)
     }
     fn host_lookup(&mut self, vpn: Vpn) -> Option<(usize, PhysAddr)> {
         (**self).host_lookup(vpn)
@@ -311,6 +319,13 @@ pub trait PageTable {
         None
     }
 
+    /// Guest-physical pages a nested design's hypervisor has evicted, when it has a frame limit
+    /// (every eviction flushes the TLBs, as INVEPT does); `None` for native designs and
+    /// unlimited hosts.
+    fn host_evictions(&self) -> Option<u64> {
+        None
+    }
+
     /// Guest-physical pages a nested design's host has mapped (each one host fault) so far;
     /// `None` for native designs.
     fn host_faults(&self) -> Option<u64> {
@@ -416,6 +431,9 @@ impl<T: PageTable + ?Sized> PageTable for Box<T> {
     }
     fn host_frame(&self, gfn: u64) -> Option<u64> {
         (**self).host_frame(gfn)
+    }
+    fn host_evictions(&self) -> Option<u64> {
+        (**self).host_evictions()
     }
     fn walk_dyn(
         &self,

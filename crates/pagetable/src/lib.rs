@@ -15,7 +15,7 @@ pub use ecpt::{Ecpt, EcptConfig};
 pub use flat::{Flat, FlatConfig};
 pub use hashed::{Hashed, HashedConfig};
 pub use inverted::{Inverted, InvertedConfig};
-pub use nested::{Nested, NestedConfig};
+pub use nested::{HostPolicy, Nested, NestedConfig};
 pub use radix::{Radix, RadixConfig};
 pub use reference::Reference;
 pub use spec::{

@@ -5,8 +5,11 @@
 //! the guest OS model hands out); the host table, in host-physical memory of its own, maps each
 //! guest-physical page (in host base pages) to a host frame. The hypervisor maps a guest-physical
 //! page on its first touch (a host fault: the next free host frame, counted apart from the
-//! guest's faults); it never unmaps one. Every address space of a run (every guest process)
-//! shares one host, as every process of a virtual machine shares its EPT.
+//! guest's faults). With a frame limit (`host_frames=`) it then evicts a page by its policy
+//! (`host_policy=`: FIFO, or clock on the accessed bits its host walks set) and the replay
+//! flushes the TLBs, as INVEPT does; without one it never unmaps a page. Every address space of
+//! a run (every guest process) shares one host, as every process of a virtual machine shares
+//! its EPT.
 //!
 //! Cost model: each guest read's guest-physical address is first translated by a host walk, and
 //! so is the guest-physical page the guest walk finds, so a walk reads `g + (g + 1) h` entries
@@ -34,13 +37,42 @@ use ptbench_core::{
 };
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// A nested design's configuration: its guest and its host.
+/// A nested design's configuration: its guest, its host and the hypervisor's memory.
 #[derive(Clone, Debug, PartialEq)]
 pub struct NestedConfig {
     /// The guest's design (virtual to guest-physical).
     pub guest: Box<DesignSpec>,
     /// The host's design (guest-physical to host-physical).
     pub host: Box<DesignSpec>,
+    /// Host frames the hypervisor may back guest-physical memory with (`None`: as many as
+    /// the host's physical space holds, never evicting).
+    pub host_frames: Option<u64>,
+    /// Which guest-physical page the hypervisor evicts when its frames are all in use.
+    pub host_policy: HostPolicy,
+}
+
+/// The hypervisor's replacement of host frames (see the module docs).
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum HostPolicy {
+    /// The page mapped longest ago.
+    #[default]
+    Fifo,
+    /// Second chance: the page mapped longest ago whose accessed bit (set by every host walk
+    /// that finds it, as EPT's is) is clear; the hand clears the bits it passes.
+    Clock,
+}
+
+impl HostPolicy {
+    /// The names `host_policy=` takes.
+    pub const NAMES: [&'static str; 2] = ["fifo", "clock"];
+
+    /// Its name in a spec.
+    pub fn name(self) -> &'static str {
+        match self {
+            HostPolicy::Fifo => "fifo",
+            HostPolicy::Clock => "clock",
+        }
+    }
 }
 
 /// `spec` as a nested spec's value: in brackets when it holds a comma.
@@ -68,6 +100,16 @@ impl DesignConfig for NestedConfig {
             default: "x86-64",
             help: "the host's design, mapping guest-physical pages (any design but nested)",
         },
+        ParamInfo {
+            key: "host_frames",
+            default: "unlimited",
+            help: "host frames backing guest-physical memory; when all are in use the hypervisor evicts a page (`ptbench run --host-frames`)",
+        },
+        ParamInfo {
+            key: "host_policy",
+            default: "fifo",
+            help: "which page the hypervisor evicts: fifo, or clock (second chance on EPT accessed bits set by host walks)",
+        },
     ];
     type Table = Nested;
 
@@ -90,9 +132,19 @@ impl DesignConfig for NestedConfig {
             }
             Ok(Box::new(spec))
         };
+        let host_frames = match p.raw("host_frames") {
+            "unlimited" => None,
+            _ => Some(p.u64_in("host_frames", 1, 1 << 40)?),
+        };
+        let host_policy = match p.choice("host_policy", &HostPolicy::NAMES)? {
+            "clock" => HostPolicy::Clock,
+            _ => HostPolicy::Fifo,
+        };
         let cfg = NestedConfig {
             guest: side("guest")?,
             host: side("host")?,
+            host_frames,
+            host_policy,
         };
         if cfg.phys_bits() < cfg.page_shift() + 2 {
             return Err(p.geometry(format!(
@@ -108,6 +160,12 @@ impl DesignConfig for NestedConfig {
         vec![
             ("guest", bracket(&self.guest)),
             ("host", bracket(&self.host)),
+            (
+                "host_frames",
+                self.host_frames
+                    .map_or("unlimited".to_string(), |n| n.to_string()),
+            ),
+            ("host_policy", self.host_policy.name().to_string()),
         ]
     }
 
@@ -131,7 +189,8 @@ impl DesignConfig for NestedConfig {
         let shift = table.page_shift();
         let frames = table
             .frame_limit()
-            .map_or(hmem.data_frames(), |limit| limit.min(hmem.data_frames()));
+            .map_or(hmem.data_frames(), |limit| limit.min(hmem.data_frames()))
+            .min(self.host_frames.unwrap_or(u64::MAX));
         Ok(Nested {
             guest,
             host: Arc::new(Mutex::new(Host {
@@ -145,9 +204,16 @@ impl DesignConfig for NestedConfig {
                 guest_reads: Vec::new(),
                 host_reads: Vec::new(),
                 log: Vec::new(),
+                limited: self.host_frames.is_some(),
+                policy: self.host_policy,
+                owner: Vec::new(),
+                accessed: Vec::new(),
+                hand: 0,
+                evictions: 0,
             })),
             guest_spec: self.guest.clone(),
             sizes: Vec::new(),
+            limited: self.host_frames.is_some(),
         }
         .with_sizes())
     }
@@ -170,6 +236,18 @@ struct Host {
     host_reads: Vec<TableRead>,
     /// A walk's reads of both dimensions, composed (with a cache model).
     log: Vec<TableRead>,
+    /// Whether `frames` is a limit the hypervisor evicts at (`host_frames=`), not the end of its
+    /// memory.
+    limited: bool,
+    policy: HostPolicy,
+    /// With a limit: the guest-physical page in each host frame handed out.
+    owner: Vec<u64>,
+    /// With a limit: each host frame's accessed bit (clock).
+    accessed: Vec<bool>,
+    /// The next frame the policy looks at.
+    hand: usize,
+    /// Guest-physical pages evicted.
+    evictions: u64,
 }
 
 impl Host {
@@ -202,7 +280,7 @@ impl Host {
         };
         let mut found = walk(&*self.table, &self.mem, &mut c, &mut cache);
         if found.is_none() {
-            found = self.fault(vpn);
+            found = self.fault(vpn, &mut cache);
             if found.is_some() {
                 found = walk(&*self.table, &self.mem, &mut c, &mut cache);
             }
@@ -225,39 +303,79 @@ impl Host {
         }
         let pte = found?;
         let frame = pte.frame_of(vpn, self.shift).0;
+        if let Some(bit) = self.accessed.get_mut(frame as usize) {
+            *bit = true;
+        }
         if let Some(c) = cache {
             c.ntlb_fill(vpn.0, frame);
         }
         Some(((frame << self.shift) | offset, steps))
     }
 
-    /// Maps guest-physical page `vpn` to the next host frame (a host fault).
+    /// Maps guest-physical page `vpn` to the next host frame (a host fault); with a limit and
+    /// every frame in use, to the frame of the page the policy evicts (whose nested-TLB entry
+    /// `cache` drops).
     #[cold]
-    fn fault(&mut self, vpn: Vpn) -> Option<Pte> {
+    fn fault(&mut self, vpn: Vpn, cache: &mut Option<&mut dyn WalkCache>) -> Option<Pte> {
         if self.error.is_some() {
             return None;
         }
-        if self.next_frame >= self.frames {
+        let size = PageSize::from_shift(self.shift)?;
+        let frame = if self.next_frame < self.frames {
+            self.next_frame += 1;
+            if self.limited {
+                self.owner.push(vpn.0);
+                self.accessed.push(true);
+            }
+            self.next_frame - 1
+        } else if self.limited && !self.owner.is_empty() {
+            let f = self.victim();
+            let old = Vpn(self.owner[f]);
+            if let Err(e) = self.table.unmap(&mut self.mem, old) {
+                self.error = Some(e);
+                return None;
+            }
+            if let Some(c) = cache {
+                c.ntlb_invalidate(old.0);
+            }
+            self.evictions += 1;
+            self.owner[f] = vpn.0;
+            self.accessed[f] = true;
+            f as u64
+        } else {
             self.error = Some(MapError::Unsupported(format!(
                 "the host ran out of its {} frames mapping guest-physical memory",
                 self.frames
             )));
             return None;
-        }
+        };
         let pte = Pte {
-            pfn: Pfn(self.next_frame),
+            pfn: Pfn(frame),
             perms: Perms::RWX.union(Perms::U),
-            size: PageSize::from_shift(self.shift)?,
+            size,
         };
         match self.table.map(&mut self.mem, vpn, pte) {
             Ok(()) => {
-                self.next_frame += 1;
                 self.faults += 1;
                 Some(pte)
             }
             Err(e) => {
                 self.error = Some(e);
                 None
+            }
+        }
+    }
+
+    /// The frame the policy evicts; moves the hand past it.
+    fn victim(&mut self) -> usize {
+        let n = self.owner.len();
+        loop {
+            let f = self.hand;
+            self.hand = (self.hand + 1) % n;
+            match self.policy {
+                HostPolicy::Fifo => return f,
+                HostPolicy::Clock if self.accessed[f] => self.accessed[f] = false,
+                HostPolicy::Clock => return f,
             }
         }
     }
@@ -282,6 +400,8 @@ pub struct Nested {
     host: Arc<Mutex<Host>>,
     guest_spec: Box<DesignSpec>,
     sizes: Vec<PageSize>,
+    /// Whether the host has a frame limit (`host_frames=`).
+    limited: bool,
 }
 
 impl Nested {
@@ -589,6 +709,7 @@ impl PageTable for Nested {
                 host: Arc::clone(&self.host),
                 guest_spec: self.guest_spec.clone(),
                 sizes: Vec::new(),
+                limited: self.limited,
             }
             .with_sizes()
         }))
@@ -596,6 +717,10 @@ impl PageTable for Nested {
 
     fn host_faults(&self) -> Option<u64> {
         Some(self.host().faults)
+    }
+
+    fn host_evictions(&self) -> Option<u64> {
+        self.limited.then(|| self.host().evictions)
     }
 
     fn host_frame(&self, gfn: u64) -> Option<u64> {

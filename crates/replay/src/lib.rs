@@ -106,6 +106,8 @@ pub struct Stats {
     pub host_walks: u64,
     /// Guest-physical pages a nested design's host mapped on first touch (host faults).
     pub host_faults: u64,
+    /// Guest-physical pages a nested design's hypervisor evicted (a frame limit).
+    pub host_evictions: u64,
     /// Faults of every kind (the sum of the OS model's fault counters).
     pub page_faults: u64,
     /// Distinct pages touched.
@@ -1058,14 +1060,18 @@ impl<P: PageTable> Simulator<P> {
         let mut cost = WalkCost::default();
         // A nested design's walk that mapped guest-physical pages (host faults) walked the host
         // again: it is not what the next walk would cost, so it is not remembered.
+        // Nor is any walk of a host with a frame limit: its walks set the accessed bits its
+        // replacement reads.
         let host_faults = self.tlb.is_none().then(|| self.pt.host_faults()).flatten();
+        let remember = self.pt.host_evictions().is_none();
         let found = self.walk(vpn, a.asid, &mut cost);
         self.stats.refs_per_walk.record(cost.refs);
         match found {
             Some(pte) if allows(pte.perms, a.kind) => {
                 match &mut self.tlb {
                     Some(tlb) => tlb.fill(vpn, a.asid, a.kind, pte),
-                    None if host_faults.is_some() && host_faults != self.pt.host_faults() => {}
+                    None if !remember
+                        || (host_faults.is_some() && host_faults != self.pt.host_faults()) => {}
                     None => {
                         self.memo[vpn.0 as usize % MEMO] = Memo {
                             vpn: vpn.0,
@@ -1301,6 +1307,17 @@ impl<P: PageTable> Simulator<P> {
         if let Some(log) = &mut self.log {
             log.push(shared::Miss::Walk { vpn, asid, found });
         }
+        // A nested design's hypervisor that evicted a guest-physical page invalidated every
+        // translation through it: the TLBs and page-walk caches are flushed (INVEPT).
+        if let Some(n) = self.pt.host_evictions() {
+            if n != self.stats.host_evictions {
+                self.stats.host_evictions = n;
+                self.epoch += 1;
+                if let Some(tlb) = &mut self.tlb {
+                    tlb.flush();
+                }
+            }
+        }
         if let Some(d) = &mut self.data {
             d.walked();
         }
@@ -1534,6 +1551,10 @@ impl WalkCache for PwcAdapter<'_> {
 
     fn ntlb_fill(&mut self, gfn: u64, hfn: u64) {
         self.tlb.ntlb_fill(gfn, hfn)
+    }
+
+    fn ntlb_invalidate(&mut self, gfn: u64) {
+        self.tlb.ntlb_invalidate(gfn)
     }
 
     fn host_lookup(&mut self, vpn: Vpn) -> Option<(usize, PhysAddr)> {

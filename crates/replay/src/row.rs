@@ -85,6 +85,7 @@ pub fn run_row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> Ru
         host_walks: s.host_walks,
         guest_faults: s.page_faults,
         host_faults: s.host_faults,
+        host_evictions: s.host_evictions,
         ..cycle_columns(
             &s.cycles,
             s.translations,

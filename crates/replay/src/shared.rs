@@ -247,7 +247,7 @@ impl<P: PageTable> Simulator<P> {
         }
         // A nested design puts the trace's data in the caches at its own host frames, which no
         // other design shares: with caches it keeps its own front end.
-        if self.nested {
+        if self.nested || self.pt.host_evictions().is_some() {
             return None;
         }
         let space = if self.user_space() {
@@ -397,6 +397,7 @@ impl<P: PageTable> Simulator<P> {
             host_refs: self.stats.host_refs,
             host_walks: self.stats.host_walks,
             host_faults: self.pt.host_faults().unwrap_or(0),
+            host_evictions: self.stats.host_evictions,
             refs_per_walk: self.stats.refs_per_walk.clone(),
             busy_nanos: self.stats.busy_nanos + front.busy_share,
             cycles,

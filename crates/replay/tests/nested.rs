@@ -372,3 +372,108 @@ fn a_walk_that_host_faulted_is_not_repeated_by_the_fast_path() {
         assert_eq!(fast, general, "{design}");
     }
 }
+
+/// The hypervisor's replacement, independently: the host faults and evictions of FIFO or clock
+/// (second chance; a page's bit set when mapped and when a walk finds it) over `frames` frames,
+/// for a string of guest-physical page references.
+fn host_model(refs: &[u64], frames: usize, clock: bool) -> (u64, u64) {
+    let (mut pages, mut bits): (Vec<u64>, Vec<bool>) = (Vec::new(), Vec::new());
+    let (mut faults, mut evictions, mut hand) = (0, 0, 0);
+    for &p in refs {
+        if let Some(i) = pages.iter().position(|&q| q == p) {
+            bits[i] = true;
+            continue;
+        }
+        faults += 1;
+        if pages.len() < frames {
+            pages.push(p);
+            bits.push(true);
+            continue;
+        }
+        evictions += 1;
+        loop {
+            let f = hand;
+            hand = (hand + 1) % frames;
+            if clock && bits[f] {
+                bits[f] = false;
+                continue;
+            }
+            (pages[f], bits[f]) = (p, true);
+            break;
+        }
+    }
+    (faults, evictions)
+}
+
+#[test]
+fn a_host_frame_limit_evicts_as_fifo_and_clock_do() {
+    // A flat guest over a flat host, no TLB: each walk reads the guest's one table frame T (its
+    // entries for these 20 consecutive pages share it) and then the page found. The first pass
+    // walks each page twice (the guest faults in between: T, then T and the page); the second
+    // once (T, the page).
+    let p = 20u64;
+    let trace: Vec<Access> = (0..p)
+        .map(|i| Access::new(AccessKind::Read, 0x40_0000 + i * 4096, 8))
+        .collect();
+    let t = u64::MAX;
+    let mut refs = Vec::new();
+    for i in 0..p {
+        refs.extend([t, t, i]);
+    }
+    for i in 0..p {
+        refs.extend([t, i]);
+    }
+    for (frames, policy) in [
+        (8usize, "fifo"),
+        (8, "clock"),
+        (2, "fifo"),
+        (2, "clock"),
+        (21, "fifo"),
+        (64, "clock"),
+    ] {
+        let design =
+            format!("nested:guest=flat,host=flat,host_frames={frames},host_policy={policy}");
+        let spec = DesignSpec::parse(&design).unwrap();
+        let mut sim = Sim::build(&spec, &SimOptions::default()).unwrap();
+        sim.replay(&trace, 0).unwrap();
+        sim.replay(&trace, p).unwrap();
+        let s = sim.stats();
+        let (faults, evictions) = host_model(&refs, frames, policy == "clock");
+        assert_eq!(
+            (s.host_faults, s.host_evictions),
+            (faults, evictions),
+            "{design}"
+        );
+        // Guest: two walks of one read for each page in the first pass, one in the second. Host:
+        // one read per translation, and one more for each fault (the walk that found nothing).
+        assert_eq!(s.walk_refs - s.host_refs, 3 * p, "{design}");
+        assert_eq!(s.host_refs, 5 * p + faults, "{design}");
+        assert_eq!(s.host_walks, 5 * p, "{design}");
+        assert_eq!(s.page_faults, p, "{design}");
+    }
+    // Without a limit: T and each page, once.
+    let (_, second) = two_passes("nested:guest=flat,host=flat", &TlbSpec::NONE, &trace);
+    assert_eq!((second.host_faults, second.host_evictions), (0, 0));
+    // Every walk that evicted flushes the TLB (once, however many pages it evicted): behind a TLB
+    // that holds all 20 pages, the second pass walks only with a limit.
+    let tlb = TlbSpec::parse("l1=64x4").unwrap();
+    let (_, second) = two_passes("nested:guest=flat,host=flat", &tlb, &trace);
+    assert_eq!(second.walks, 0);
+    let spec = DesignSpec::parse("nested:guest=flat,host=flat,host_frames=8").unwrap();
+    let mut sim = Sim::build_with_tlb(&spec, &tlb, &SimOptions::default()).unwrap();
+    sim.replay(&trace, 0).unwrap();
+    let first = sim.stats().walks;
+    sim.replay(&trace, p).unwrap();
+    let (s, t) = (sim.stats(), sim.tlb_stats().unwrap());
+    assert!(
+        s.walks - first >= p / 2,
+        "{} walks in the second pass",
+        s.walks - first
+    );
+    assert!(
+        t.flushes > 0 && t.flushes <= s.host_evictions,
+        "{} {}",
+        t.flushes,
+        s.host_evictions
+    );
+}

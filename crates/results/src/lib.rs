@@ -269,6 +269,10 @@ pub struct RunRow {
     /// Host walks it could not shorten.
     #[serde(default)]
     pub hpwc_misses: u64,
+    /// Guest-physical pages the hypervisor evicted (`host_frames=` of a nested design), each
+    /// flushing the TLBs.
+    #[serde(default)]
+    pub host_evictions: u64,
 }
 
 fn none() -> String {
@@ -314,6 +318,7 @@ pub const LATER_COLUMNS: &[&str] = &[
     "host_faults",
     "hpwc_hits",
     "hpwc_misses",
+    "host_evictions",
 ];
 
 /// The first characters that make a spreadsheet read a cell as a formula (OWASP's list).

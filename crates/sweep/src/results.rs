@@ -510,7 +510,7 @@ mod tests {
         assert_eq!(rows, vec![row("a"), row("b")]);
         assert_eq!(read("").unwrap(), vec![]);
         assert_eq!(read(&crate::header_line()).unwrap(), vec![]);
-        assert_eq!(columns().len(), 98);
+        assert_eq!(columns().len(), 99);
         assert_eq!(columns()[0], "trace");
         assert_eq!(columns()[65], "os");
         assert_eq!(columns()[66], "cache");
@@ -518,6 +518,7 @@ mod tests {
         assert_eq!(columns()[88], "walk_cycles_histogram");
         assert_eq!(columns()[89], "guest_refs");
         assert_eq!(columns()[97], "hpwc_misses");
+        assert_eq!(columns()[98], "host_evictions");
     }
 
     #[test]
@@ -553,7 +554,7 @@ mod tests {
         let mut r = row("a");
         (r.guest_refs, r.host_refs, r.host_walks, r.ntlb_hits) = (5, 7, 2, 1);
         (r.ntlb_misses, r.guest_faults, r.host_faults) = (2, 3, 4);
-        (r.hpwc_hits, r.hpwc_misses) = (1, 1);
+        (r.hpwc_hits, r.hpwc_misses, r.host_evictions) = (1, 1, 6);
         let text = crate::header_line()
             + &String::from_utf8(crate::row_lines(std::slice::from_ref(&r)).unwrap()).unwrap();
         let want = RunRow {
@@ -566,6 +567,7 @@ mod tests {
             host_faults: 0,
             hpwc_hits: 0,
             hpwc_misses: 0,
+            host_evictions: 0,
             ..r.clone()
         };
         assert_eq!(read(&first(&text, 89)).unwrap(), vec![want]);
@@ -724,7 +726,7 @@ mod tests {
         let short = rest.trim_end().rsplit_once(',').unwrap().0;
         assert_eq!(
             read(&format!("{header}\n{short}\n")).unwrap_err(),
-            "r.csv: line 2 has 97 fields for the header's 98 columns (column `hpwc_misses` and those after it are missing)"
+            "r.csv: line 2 has 98 fields for the header's 99 columns (column `host_evictions` and those after it are missing)"
         );
     }
 

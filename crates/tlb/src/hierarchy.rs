@@ -494,6 +494,13 @@ impl TlbHierarchy {
         }
     }
 
+    /// Drops guest-physical page `gfn` from the nested TLB.
+    pub fn ntlb_invalidate(&mut self, gfn: u64) {
+        if let Some(n) = &mut self.ntlb {
+            n.invalidate(gfn, 0);
+        }
+    }
+
     /// The host page-walk cache's deepest hit on host page `vpn`'s path, counting `hpwc_hits` or
     /// `hpwc_misses` (nothing without one).
     #[inline]
