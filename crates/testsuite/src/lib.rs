@@ -117,7 +117,8 @@ fn default_va_bits() -> u8 {
 /// Every design spec the corpus runs a scenario of base page `2^pobits` under, unless it names its
 /// own: the radix presets of that page size, radix tables of 1, 3 and 6 levels where they fit, flat
 /// tables over 32, 40 and 57 bits, hashed, inverted and elastic cuckoo tables with their defaults and
-/// with tiny tables that collide and resize at once, and the reference.
+/// with tiny tables that collide and resize at once, the reference, and a three-level radix guest
+/// over an x86-64 host (nested).
 pub fn designs_for(pobits: u8) -> Vec<DesignSpec> {
     let mut specs: Vec<String> = ["two-level", "x86-64", "x86-64-5l"]
         .iter()
@@ -139,6 +140,10 @@ pub fn designs_for(pobits: u8) -> Vec<DesignSpec> {
         "ecpt:pobits={pobits},entries=1,ways=2,cluster=1,load=1"
     ));
     specs.push(format!("reference:pobits={pobits}"));
+    // Virtualized: a guest over a host translates as the guest alone.
+    specs.push(format!(
+        "nested:guest=[radix:levels=3,pobits={pobits}],host=x86-64"
+    ));
     specs
         .iter()
         .filter_map(|s| DesignSpec::parse(s).ok())
