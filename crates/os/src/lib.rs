@@ -45,10 +45,12 @@
 //! by [`Os::set_address_range`]), and a base page otherwise. In every mode a huge page is used
 //! only if no smaller page is already mapped in its region; otherwise the fault maps a base page.
 
+pub mod buddy;
 mod config;
 mod model;
 mod repl;
 
+pub use buddy::{Buddy, BuddyError};
 pub use config::{ConfigError, FirstTouch, OnViolation, OsConfig, Policy, Watch};
 pub use model::{Action, ModelError, OsCounters, OsModel, Outcome};
 
