@@ -163,9 +163,68 @@ impl Buddy {
         Ok(order)
     }
 
+    /// Fragments free memory as other tenants' pinned pages would (Virtuoso's target
+    /// fragmentation): one frame, at a seeded offset, is taken in each of `blocks` free aligned
+    /// blocks of `order` chosen by a seeded shuffle (at most as many as are free). Returns the
+    /// frames taken. Deterministic for a seed.
+    pub fn pin_blocks(
+        &mut self,
+        order: u8,
+        blocks: u64,
+        seed: u64,
+    ) -> Result<Vec<u64>, BuddyError> {
+        if order > MAX_ORDER {
+            return Err(BuddyError::Order(order));
+        }
+        let size = 1u64 << order;
+        // The free aligned blocks of `order`, in address order.
+        let mut free: Vec<u64> = (order..=MAX_ORDER)
+            .flat_map(|o| {
+                self.free[usize::from(o)]
+                    .iter()
+                    .flat_map(move |&s| (0..1u64 << (o - order)).map(move |k| s + k * size))
+            })
+            .collect();
+        free.sort_unstable();
+        let mut rng = SplitMix(seed);
+        // A partial Fisher-Yates shuffle picks `blocks` of them.
+        let n = (blocks as usize).min(free.len());
+        for i in 0..n {
+            let j = i + (rng.next() % (free.len() - i) as u64) as usize;
+            free.swap(i, j);
+        }
+        let mut taken: Vec<u64> = free[..n].iter().map(|&b| b + rng.next() % size).collect();
+        taken.sort_unstable();
+        for &f in &taken {
+            self.take(f)?;
+        }
+        Ok(taken)
+    }
+
+    /// [`Buddy::pin_blocks`] for a fraction `f` (0 to 1) of the memory's aligned blocks of
+    /// `order`: after it, at least that fraction of them holds a pinned frame.
+    pub fn fragment(&mut self, order: u8, f: f64, seed: u64) -> Result<Vec<u64>, BuddyError> {
+        let blocks = self.frames >> order.min(63);
+        let want = (f.clamp(0.0, 1.0) * blocks as f64).round() as u64;
+        self.pin_blocks(order, want, seed)
+    }
+
     /// The order of the allocated block that starts at `start`, if there is one.
     pub fn allocated(&self, start: u64) -> Option<u8> {
         self.used.get(&start).copied()
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so a seed fixes fragmentation.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
     }
 }
 
@@ -202,6 +261,44 @@ mod tests {
             b.free(start).unwrap();
         }
         assert_eq!(b, Buddy::new(1 << 10));
+    }
+
+    #[test]
+    fn fragmentation_pins_one_frame_in_the_asked_fraction_of_2_mib_blocks() {
+        let blocks = 64u64;
+        let frames = blocks << 9;
+        for (f, left) in [(0.0, 64), (0.25, 48), (0.5, 32), (1.0, 0)] {
+            let mut b = Buddy::new(frames);
+            let pinned = b.fragment(9, f, 7).unwrap();
+            assert_eq!(pinned.len() as u64, blocks - left, "{f}");
+            assert_eq!(b.available(9), left, "{f}");
+            assert_eq!(b.free_frames(), frames - (blocks - left), "{f}");
+            // One frame in each of distinct blocks.
+            let mut of: Vec<u64> = pinned.iter().map(|p| p >> 9).collect();
+            of.dedup();
+            assert_eq!(of.len(), pinned.len());
+            // The same seed, the same frames; another seed, others.
+            let mut again = Buddy::new(frames);
+            assert_eq!(again.fragment(9, f, 7).unwrap(), pinned);
+            if f > 0.0 && f < 1.0 {
+                let mut other = Buddy::new(frames);
+                assert_ne!(other.fragment(9, f, 8).unwrap(), pinned);
+            }
+            for p in pinned {
+                b.free(p).unwrap();
+            }
+            assert_eq!(b, Buddy::new(frames));
+        }
+        // 2 GiB of memory with one 2 MiB block pinned: one 1 GiB block is left whole.
+        let mut b = Buddy::new(1 << 19);
+        assert_eq!(b.available(MAX_ORDER), 2);
+        b.pin_blocks(9, 1, 3).unwrap();
+        assert_eq!((b.available(MAX_ORDER), b.available(9)), (1, 1023));
+        // Asking for more blocks than are free pins every free one.
+        let mut b = Buddy::new(frames);
+        b.alloc(9).unwrap();
+        assert_eq!(b.pin_blocks(9, 1000, 1).unwrap().len(), 63);
+        assert_eq!(b.available(9), 0);
     }
 
     #[test]
