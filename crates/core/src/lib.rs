@@ -12,6 +12,7 @@ mod count;
 mod explain;
 mod mem;
 mod pte;
+mod rng;
 mod suggest;
 mod table;
 
@@ -21,6 +22,7 @@ pub use count::{parse_count, CountError};
 pub use explain::{AddrSpace, NoRecord, Outside, VaField, WalkRecorder, WalkStep, WalkTrace};
 pub use mem::{EntryWidth, MemError, PhysMem, TableRead};
 pub use pte::{Perms, Pte};
+pub use rng::SplitMix;
 pub use suggest::{closest, did_you_mean};
 pub use table::{
     check_in_space, check_mapping, Footprint, MapError, NoWalkCache, PageTable, WalkCache, WalkCost,

@@ -11,6 +11,7 @@
 //! fragmentation), splitting the block around it. What it is for and how it is wired into the
 //! OS model is issue 24's work; this module is the allocator alone.
 
+use ptbench_core::SplitMix;
 use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
 
@@ -212,19 +213,6 @@ impl Buddy {
     /// The order of the allocated block that starts at `start`, if there is one.
     pub fn allocated(&self, start: u64) -> Option<u8> {
         self.used.get(&start).copied()
-    }
-}
-
-/// A small deterministic generator (SplitMix64), so a seed fixes fragmentation.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
     }
 }
 

@@ -19,7 +19,7 @@
 //!   each row i and column j, read `A[i][j]` then write `B[j][i]`.
 
 use crate::{TraceError, TraceReader, BATCH};
-use ptbench_core::{Access, AccessKind};
+use ptbench_core::{Access, AccessKind, SplitMix};
 use std::fmt;
 use std::str::FromStr;
 
@@ -144,33 +144,6 @@ impl GenSpec {
             ));
         }
         Ok(())
-    }
-}
-
-/// SplitMix64: small, fast and good enough for address streams.
-#[derive(Clone, Debug)]
-struct SplitMix(u64);
-
-impl SplitMix {
-    #[inline(always)]
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..n` (n > 0), by multiply-shift.
-    #[inline(always)]
-    fn below(&mut self, n: u64) -> u64 {
-        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
-    }
-
-    /// Uniform in `[0, 1)`.
-    #[inline(always)]
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
     }
 }
 
