@@ -73,13 +73,43 @@ pub struct RunArgs {
     /// so a physically indexed cache can be checked against cachegrind).
     #[arg(long, value_enum, default_value_t = PlacementArg::Os)]
     placement: PlacementArg,
-    /// Page size of faults: `off` (base pages), `2m` or `1g` (every fault maps the aligned region
-    /// with one huge page), `thp` (2 MiB where the aligned region lies inside the trace's address
-    /// range, from its lowest to its highest byte; base pages elsewhere). Several values
-    /// (`--huge off,thp`, or repeated) replay every design under each, as --tlb does. Default
-    /// designs that cannot store the size are skipped with a note.
+    /// Page size of faults: `off` (base pages; `never` is the same), `2m` or `1g` (every fault
+    /// maps the aligned region with one huge page), `thp` (2 MiB where the aligned region lies
+    /// inside the trace's address range, from its lowest to its highest byte, and inside one
+    /// mmap region; base pages elsewhere). Linux's THP policies take 2 MiB blocks from physical
+    /// memory (--ram): `always` (a huge page at a fault in such a region when an aligned free
+    /// block exists, else a base page and a counted fallback), `madvise` (`always` only in
+    /// regions an mmap event advised, `rw-h`), `defer` (base pages; khugepaged promotes a region
+    /// once --thp-min of its pages are present). Several values (`--huge off,thp`, or repeated)
+    /// replay every design under each, as --tlb does. Default designs that cannot store the
+    /// size are skipped with a note.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "off")]
     huge: Vec<Huge>,
+    /// The machine's physical memory (k, m, g, t suffixes): frames come from a buddy allocator
+    /// of this size (4 KiB to 1 GiB blocks), so where pages land is real. Default: frames in
+    /// order from the design's whole physical space, as before; 16g when --huge always,
+    /// madvise or defer, --fragmentation, --free-huge, --churn or --compaction needs it.
+    #[arg(long, value_name = "SIZE")]
+    ram: Option<String>,
+    /// Before the trace starts, other tenants' pinned pages break this fraction (0 to 1) of
+    /// the 2 MiB blocks of --ram (one page each, placed by --seed).
+    #[arg(long, value_name = "F", conflicts_with = "free_huge")]
+    fragmentation: Option<String>,
+    /// Before the trace starts, break all but N free 2 MiB blocks (as --fragmentation).
+    #[arg(long, value_name = "N")]
+    free_huge: Option<u64>,
+    /// Other tenants come and go during the run: RATE page allocations or frees (even odds,
+    /// each at a random frame) per fault, so fragmentation can grow.
+    #[arg(long, value_name = "RATE")]
+    churn: Option<String>,
+    /// --huge defer: the present base pages of a 2 MiB region at which khugepaged promotes it
+    /// (1 to 512; Linux's default, max_ptes_none 511, is 1).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    thp_min: u32,
+    /// When no free 2 MiB block is left for a huge page, move movable pages out of the block
+    /// that holds the fewest (each move a copy and a TLB shootdown): `on` or `off`.
+    #[arg(long, value_name = "ON|OFF", default_value = "off")]
+    compaction: String,
     /// Limit the data frames to N: when none is free, a fault evicts a page chosen by --policy
     /// (page-table pages come from kernel memory outside the limit unless --count-tables).
     #[arg(long, value_name = "N", conflicts_with = "memory")]
@@ -177,6 +207,15 @@ pub(crate) enum Huge {
     G1,
     /// Transparent huge pages: 2 MiB inside the trace's address range.
     Thp,
+    /// Linux's THP `always`: 2 MiB at a fault when an aligned free block exists, else a base
+    /// page (a counted fallback).
+    Always,
+    /// Linux's THP `madvise`: `always` in regions an mmap advised (`rw-h`).
+    Madvise,
+    /// Linux's THP `defer`: base pages; khugepaged promotes a region at --thp-min pages.
+    Defer,
+    /// Linux's name for `off`.
+    Never,
 }
 
 impl Huge {
@@ -187,6 +226,10 @@ impl Huge {
             Huge::M2 => HugePolicy::Fixed(PageSize::M2),
             Huge::G1 => HugePolicy::Fixed(PageSize::G1),
             Huge::Thp => HugePolicy::Thp,
+            Huge::Always => HugePolicy::Always,
+            Huge::Madvise => HugePolicy::Madvise,
+            Huge::Defer => HugePolicy::Defer,
+            Huge::Never => HugePolicy::Off,
         }
     }
 
@@ -196,6 +239,10 @@ impl Huge {
             Huge::M2 => "2m",
             Huge::G1 => "1g",
             Huge::Thp => "thp",
+            Huge::Always => "always",
+            Huge::Madvise => "madvise",
+            Huge::Defer => "defer",
+            Huge::Never => "never",
         }
     }
 }
@@ -283,7 +330,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
     // One set of options per --huge value, in the order given (a value given twice runs once).
     let mut huges: Vec<Huge> = Vec::new();
     for h in &args.huge {
-        if !huges.contains(h) {
+        if !huges.iter().any(|x| x.policy() == h.policy()) {
             huges.push(*h);
         }
     }
@@ -342,7 +389,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
     start_workers(args.jobs)?;
     for t in &args.traces {
         check_trace_path(t)?;
-        if huges.contains(&Huge::Thp) {
+        if huges.iter().any(|h| h.policy().needs_range()) {
             check_thp_path(t)?;
         }
     }
@@ -450,7 +497,32 @@ fn os_config(args: &RunArgs, specs: &[DesignSpec], huges: &[Huge]) -> Result<OsC
         }
         (None, None) => None,
     };
+    let fraction = |flag: &str, v: &Option<String>| -> Result<Option<u64>> {
+        let Some(v) = v else { return Ok(None) };
+        let f: f64 = v
+            .parse()
+            .with_context(|| format!("{flag} {v}: not a number"))?;
+        if !(0.0..=1e6).contains(&f) || (flag == "--fragmentation" && f > 1.0) {
+            bail!("{flag} {v}: out of range (fragmentation is 0 to 1, churn at least 0)");
+        }
+        Ok(Some((f * 1e6).round() as u64))
+    };
     let cfg = OsConfig {
+        ram: args
+            .ram
+            .as_deref()
+            .map(ptbench_replay::parse_size)
+            .transpose()
+            .context("--ram")?,
+        fragmentation: fraction("--fragmentation", &args.fragmentation)?.map(|f| f as u32),
+        free_huge: args.free_huge,
+        churn: fraction("--churn", &args.churn)?,
+        thp_min: args.thp_min,
+        compaction: match args.compaction.as_str() {
+            "on" => true,
+            "off" => false,
+            o => bail!("--compaction {o}: on or off"),
+        },
         frames,
         policy: args.policy.parse().context("--policy")?,
         first_touch: args.first_touch.parse().context("--first-touch")?,
@@ -464,7 +536,8 @@ fn os_config(args: &RunArgs, specs: &[DesignSpec], huges: &[Huge]) -> Result<OsC
             .map(|w| w.parse().with_context(|| format!("--watch {w}")))
             .collect::<Result<_>>()?,
     };
-    cfg.validate().context("--frames/--memory/--period")?;
+    cfg.validate()
+        .context("--frames/--memory/--period/--ram/--thp-min")?;
     if cfg.frames.is_some() && huges.iter().any(|h| *h != Huge::Off) {
         bail!("--frames/--memory replace base pages: they cannot be combined with --huge");
     }
@@ -532,10 +605,10 @@ fn replay_one(
         .iter()
         .map(|c| Sim::build_with_tlb(&c.spec, &c.tlb, &c.opts))
         .collect::<Result<Vec<_>, _>>()?;
-    if configs.iter().any(|c| c.opts.huge == HugePolicy::Thp) {
+    if configs.iter().any(|c| c.opts.huge.needs_range()) {
         if let Some((lo, hi)) = ptbench_trace::address_range_with(trace, reader)? {
             for (s, c) in sims.iter_mut().zip(configs) {
-                if c.opts.huge == HugePolicy::Thp {
+                if c.opts.huge.needs_range() {
                     s.set_address_range(lo, hi);
                 }
             }

@@ -2,6 +2,10 @@
 /// first touch and written back to it when dirty), not anonymous memory.
 pub const FILE_BACKED: u8 = 8;
 
+/// Flag bit of an `mmap` event: the region is advised for huge pages (`madvise(MADV_HUGEPAGE)`),
+/// the regions `--huge madvise` backs with 2 MiB pages.
+pub const HUGE_ADVISED: u8 = 16;
+
 /// What a trace record is: a memory access (read, write, fetch) or an event of the OS model.
 ///
 /// Events are carried in the same 16-byte record as accesses (see [`Access`]) so that one stream
@@ -103,7 +107,8 @@ pub struct Access {
     /// Load, store, fetch or event.
     pub kind: AccessKind,
     /// Event permissions (bit 0 read, 1 write, 2 execute) and, for `mmap`, bit 3
-    /// ([`FILE_BACKED`]): the region maps a file; 0 for accesses.
+    /// ([`FILE_BACKED`]): the region maps a file, and bit 4 ([`HUGE_ADVISED`]): it is advised
+    /// for huge pages; 0 for accesses.
     pub flags: u8,
 }
 
@@ -160,8 +165,8 @@ impl Access {
                     Err("a range event of 0 pages")
                 } else if self.addr.checked_add(bytes - 1).is_none() {
                     Err("a range event that wraps past the top of the 64-bit address space")
-                } else if self.kind == K::Mmap && self.flags > 15 {
-                    Err("an mmap with flag bits other than read, write, execute and file-backed")
+                } else if self.kind == K::Mmap && self.flags > 31 {
+                    Err("an mmap with flag bits other than read, write, execute, file-backed and huge-advised")
                 } else if self.kind != K::Mmap
                     && (self.flags > 7 || (self.kind == K::Munmap && self.flags != 0))
                 {
@@ -212,6 +217,10 @@ mod tests {
                 flags: 7 | FILE_BACKED,
                 ..Access::new(K::Mmap, 0, 1)
             },
+            Access {
+                flags: 3 | HUGE_ADVISED,
+                ..Access::new(K::Mmap, 0, 1)
+            },
         ];
         for a in ok {
             assert_eq!(a.check(), Ok(()), "{a:?}");
@@ -228,8 +237,12 @@ mod tests {
                 ..Access::new(K::Mprotect, 0, 1)
             },
             Access {
-                flags: 16,
+                flags: 32,
                 ..Access::new(K::Mmap, 0, 1)
+            },
+            Access {
+                flags: HUGE_ADVISED,
+                ..Access::new(K::Mprotect, 0, 1)
             },
         ];
         for a in bad {

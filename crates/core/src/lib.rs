@@ -16,7 +16,7 @@ mod rng;
 mod suggest;
 mod table;
 
-pub use access::{Access, AccessKind, FILE_BACKED};
+pub use access::{Access, AccessKind, FILE_BACKED, HUGE_ADVISED};
 pub use addr::{PageSize, Pfn, PhysAddr, VirtAddr, Vpn};
 pub use count::{parse_count, CountError};
 pub use explain::{AddrSpace, NoRecord, Outside, VaField, WalkRecorder, WalkStep, WalkTrace};

@@ -214,6 +214,55 @@ impl Buddy {
     pub fn allocated(&self, start: u64) -> Option<u8> {
         self.used.get(&start).copied()
     }
+
+    /// Splits the allocated block at `start` into allocated base frames (a huge page split
+    /// into base pages): each frame can then be freed on its own.
+    pub fn split(&mut self, start: u64) -> Result<(), BuddyError> {
+        let order = self.allocated(start).ok_or(BuddyError::NotAllocated(start))?;
+        for f in start..start + (1u64 << order) {
+            self.used.insert(f, 0);
+        }
+        Ok(())
+    }
+
+    /// The allocated blocks (first frame, order) that start in `[start, start + n)`.
+    pub fn allocated_in(&self, start: u64, n: u64) -> impl Iterator<Item = (u64, u8)> + '_ {
+        self.used
+            .range(start..start.saturating_add(n))
+            .map(|(&f, &o)| (f, o))
+    }
+
+    /// Takes every free block inside the aligned block of `2^order` frames at `start`, each as
+    /// an allocation of its own order (compaction reserves a block this way before it moves the
+    /// pages out); returns their first frames, to [`Buddy::free`] later.
+    pub fn reserve(&mut self, start: u64, order: u8) -> Vec<u64> {
+        let end = start + (1u64 << order);
+        let mut taken = Vec::new();
+        for o in 0..order.min(MAX_ORDER + 1) {
+            let inside: Vec<u64> = self.free[usize::from(o)]
+                .range(start..end)
+                .copied()
+                .collect();
+            for f in inside {
+                self.free[usize::from(o)].remove(&f);
+                self.used.insert(f, o);
+                self.free_frames -= 1u64 << o;
+                taken.push(f);
+            }
+        }
+        taken.sort_unstable();
+        taken
+    }
+
+    /// Gorman's unusable free space index for `order`: the fraction of free memory in blocks
+    /// too small for an allocation of that order (0 with no free memory).
+    pub fn unusable_index(&self, order: u8) -> f64 {
+        if self.free_frames == 0 {
+            return 0.0;
+        }
+        let usable = self.available(order) << order;
+        1.0 - usable as f64 / self.free_frames as f64
+    }
 }
 
 #[cfg(test)]
@@ -287,6 +336,37 @@ mod tests {
         b.alloc(9).unwrap();
         assert_eq!(b.pin_blocks(9, 1000, 1).unwrap().len(), 63);
         assert_eq!(b.available(9), 0);
+    }
+
+    #[test]
+    fn split_reserve_and_the_unusable_index() {
+        let mut b = Buddy::new(1 << 11);
+        assert_eq!(b.unusable_index(9), 0.0);
+        let huge = b.alloc(9).unwrap();
+        b.split(huge).unwrap();
+        // Each base frame of the split block frees alone; the block merges back when all are.
+        for f in huge..huge + 511 {
+            assert_eq!(b.free(f), Ok(0));
+        }
+        assert_eq!(b.available(9), 3);
+        b.take(700).unwrap();
+        // 2 MiB blocks: 1024 and 1536 free, 512 holds frame 700, 0 holds frame 511.
+        assert_eq!(b.available(9), 2);
+        let free = b.free_frames() as f64;
+        assert!((b.unusable_index(9) - (1.0 - 1024.0 / free)).abs() < 1e-12);
+        let reserved = b.reserve(512, 9);
+        assert_eq!(b.free_frames(), free as u64 - 511);
+        assert_eq!(
+            b.allocated_in(512, 512).count(),
+            reserved.len() + 1,
+            "the pinned frame and the reserved pieces"
+        );
+        for f in reserved {
+            b.free(f).unwrap();
+        }
+        b.free(700).unwrap();
+        b.free(511).unwrap();
+        assert_eq!(b, Buddy::new(1 << 11));
     }
 
     #[test]

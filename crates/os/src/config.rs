@@ -198,6 +198,73 @@ pub struct OsConfig {
     pub count_tables: bool,
     /// Watched variables.
     pub watch: Vec<Watch>,
+    /// The machine's physical memory in bytes (`--ram`): frames come from a buddy allocator of
+    /// this size. `None`: frames are handed out in order from the machine's whole memory, as
+    /// before, unless a setting below or a THP policy needs the allocator ([`DEFAULT_RAM`]).
+    pub ram: Option<u64>,
+    /// Fraction of the 2 MiB blocks that other tenants' pinned pages break before the trace
+    /// starts, in millionths (`--fragmentation`, 0 to 1).
+    pub fragmentation: Option<u32>,
+    /// Free 2 MiB blocks left before the trace starts (`--free-huge`): the others are broken.
+    pub free_huge: Option<u64>,
+    /// Other tenants' page allocations and frees per fault, in millionths (`--churn`).
+    pub churn: Option<u64>,
+    /// Present base pages of a 2 MiB region at which khugepaged promotes it (`--thp-min`,
+    /// `--huge defer`); Linux's default (max_ptes_none 511) is 1.
+    pub thp_min: u32,
+    /// Whether a failed 2 MiB allocation migrates movable pages to make a block (`--compaction`).
+    pub compaction: bool,
+}
+
+/// The physical memory a buddy allocator gets when a setting needs one and `ram` is not given:
+/// 16 GiB.
+pub const DEFAULT_RAM: u64 = 16 << 30;
+
+/// `bytes` as `--ram` writes it: `16G`, `512M`, `64K` or plain bytes.
+pub fn format_size(bytes: u64) -> String {
+    for (shift, unit) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
+        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
+
+/// A size with an optional `k`, `m`, `g` or `t` suffix (KiB, MiB, GiB, TiB; `KiB`, `KB`, `K`
+/// all mean 1024).
+pub fn parse_size(s: &str) -> Result<u64, ConfigError> {
+    let bad = || ConfigError(format!("`{s}` is not a size (e.g. 16G, 512M, 4096)"));
+    let t = s.trim();
+    let lower = t.to_ascii_lowercase();
+    let lower = lower
+        .strip_suffix("ib")
+        .or_else(|| lower.strip_suffix('b'))
+        .unwrap_or(&lower);
+    let (num, shift) = match lower.chars().last() {
+        Some('k') => (&lower[..lower.len() - 1], 10),
+        Some('m') => (&lower[..lower.len() - 1], 20),
+        Some('g') => (&lower[..lower.len() - 1], 30),
+        Some('t') => (&lower[..lower.len() - 1], 40),
+        _ => (lower, 0),
+    };
+    let n: u64 = num.trim().replace('_', "").parse().map_err(|_| bad())?;
+    n.checked_mul(1u64 << shift).ok_or_else(bad)
+}
+
+/// A fraction 0 to 1 as millionths.
+fn parse_fraction(k: &str, v: &str, max: f64) -> Result<u64, ConfigError> {
+    let f: f64 = v
+        .parse()
+        .map_err(|_| ConfigError(format!("{k}={v}: not a number")))?;
+    if !(0.0..=max).contains(&f) {
+        return Err(ConfigError(format!("{k}={v}: must be between 0 and {max}")));
+    }
+    Ok((f * 1e6).round() as u64)
+}
+
+/// Millionths as a decimal (`0.5`, `1`).
+fn millionths(n: u64) -> String {
+    format!("{}", n as f64 / 1e6)
 }
 
 impl Default for OsConfig {
@@ -211,6 +278,12 @@ impl Default for OsConfig {
             period: 1000,
             count_tables: false,
             watch: Vec::new(),
+            ram: None,
+            fragmentation: None,
+            free_huge: None,
+            churn: None,
+            thp_min: 1,
+            compaction: false,
         }
     }
 }
@@ -219,6 +292,21 @@ impl OsConfig {
     /// `frames` as a number for results: 0 when unlimited.
     pub fn frames_or_zero(&self) -> u64 {
         self.frames.unwrap_or(0)
+    }
+
+    /// Whether a physical-memory setting asks for the buddy allocator (`ram`, fragmentation,
+    /// free_huge, churn, compaction).
+    pub fn wants_buddy(&self) -> bool {
+        self.ram.is_some()
+            || self.fragmentation.is_some()
+            || self.free_huge.is_some()
+            || self.churn.is_some()
+            || self.compaction
+    }
+
+    /// The fragmentation setting as a fraction (0 without one).
+    pub fn fragmentation_fraction(&self) -> f64 {
+        self.fragmentation.map_or(0.0, |p| f64::from(p) / 1e6)
     }
 }
 
@@ -252,6 +340,24 @@ impl fmt::Display for OsConfig {
         for w in &self.watch {
             write!(f, ",watch={w}")?;
         }
+        if let Some(r) = self.ram {
+            write!(f, ",ram={}", format_size(r))?;
+        }
+        if let Some(p) = self.fragmentation {
+            write!(f, ",fragmentation={}", millionths(u64::from(p)))?;
+        }
+        if let Some(n) = self.free_huge {
+            write!(f, ",free_huge={n}")?;
+        }
+        if let Some(c) = self.churn {
+            write!(f, ",churn={}", millionths(c))?;
+        }
+        if self.thp_min != d.thp_min {
+            write!(f, ",thp_min={}", self.thp_min)?;
+        }
+        if self.compaction {
+            f.write_str(",compaction=on")?;
+        }
         Ok(())
     }
 }
@@ -284,10 +390,28 @@ impl FromStr for OsConfig {
                         .map_err(|_| ConfigError(format!("count_tables={v}: true or false")))?
                 }
                 "watch" => c.watch.push(v.parse()?),
+                "ram" => c.ram = Some(parse_size(v)?),
+                "fragmentation" => {
+                    c.fragmentation = Some(parse_fraction(k, v, 1.0)? as u32);
+                }
+                "free_huge" => c.free_huge = Some(num(v)?),
+                "churn" => c.churn = Some(parse_fraction(k, v, 1e6)?),
+                "thp_min" => {
+                    c.thp_min = u32::try_from(num(v)?)
+                        .map_err(|_| ConfigError(format!("thp_min={v}: 1 to 512")))?
+                }
+                "compaction" => {
+                    c.compaction = match v {
+                        "on" | "true" => true,
+                        "off" | "false" => false,
+                        _ => return Err(ConfigError(format!("compaction={v}: on or off"))),
+                    }
+                }
                 _ => {
                     return Err(ConfigError(format!(
                         "unknown OS setting `{k}`; known: frames, policy, first_touch, \
-                         on_violation, seed, period, count_tables, watch"
+                         on_violation, seed, period, count_tables, watch, ram, fragmentation, \
+                         free_huge, churn, thp_min, compaction"
                     )))
                 }
             }
@@ -305,6 +429,26 @@ impl OsConfig {
         }
         if self.period == 0 {
             return Err(ConfigError("period must be at least 1".into()));
+        }
+        if self.fragmentation.is_some() && self.free_huge.is_some() {
+            return Err(ConfigError(
+                "fragmentation and free_huge both set how many 2 MiB blocks are broken: give one"
+                    .into(),
+            ));
+        }
+        if !(1..=512).contains(&self.thp_min) {
+            return Err(ConfigError(format!(
+                "thp_min={}: a 2 MiB region has 1 to 512 base pages",
+                self.thp_min
+            )));
+        }
+        if let Some(r) = self.ram {
+            if r < 2 << 20 {
+                return Err(ConfigError(format!(
+                    "ram={}: at least 2 MiB (one huge page)",
+                    format_size(r)
+                )));
+            }
         }
         Ok(())
     }
@@ -328,6 +472,7 @@ mod tests {
                 addr: 0x601040,
                 len: 8,
             }],
+            ..OsConfig::default()
         };
         let s = c.to_string();
         assert_eq!(
@@ -344,6 +489,27 @@ mod tests {
         assert!("frames=0".parse::<OsConfig>().is_err());
         assert!("policy=mru".parse::<OsConfig>().is_err());
         assert!("colour=red".parse::<OsConfig>().is_err());
+        let m: OsConfig = "ram=4g,fragmentation=0.25,churn=0.5,thp_min=64,compaction=on"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            (m.ram, m.fragmentation, m.churn, m.thp_min, m.compaction),
+            (Some(4 << 30), Some(250_000), Some(500_000), 64, true)
+        );
+        assert_eq!(
+            m.to_string(),
+            "frames=unlimited,policy=lru,first_touch=zero,ram=4G,fragmentation=0.25,\
+             churn=0.5,thp_min=64,compaction=on"
+        );
+        assert_eq!(m.to_string().parse::<OsConfig>().unwrap(), m);
+        assert!(m.wants_buddy() && !OsConfig::default().wants_buddy());
+        assert!("fragmentation=1.5".parse::<OsConfig>().is_err());
+        assert!("fragmentation=0.5,free_huge=3".parse::<OsConfig>().is_err());
+        assert!("thp_min=0".parse::<OsConfig>().is_err());
+        assert!("thp_min=513".parse::<OsConfig>().is_err());
+        assert!("ram=1M".parse::<OsConfig>().is_err());
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(format_size(3 << 29), "1536M");
         for (n, p) in Policy::ALL {
             assert_eq!(n.parse::<Policy>().unwrap(), p);
         }

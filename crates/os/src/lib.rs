@@ -48,10 +48,14 @@
 pub mod buddy;
 mod config;
 mod model;
+mod phys;
 mod repl;
 
 pub use buddy::{Buddy, BuddyError};
-pub use config::{ConfigError, FirstTouch, OnViolation, OsConfig, Policy, Watch};
+pub use config::{
+    format_size, parse_size, ConfigError, FirstTouch, OnViolation, OsConfig, Policy, Watch,
+    DEFAULT_RAM,
+};
 pub use model::{Action, ModelError, OsCounters, OsModel, Outcome};
 
 use ptbench_core::{MapError, PageSize, PageTable, Perms, Pfn, PhysMem, Pte, Vpn};
@@ -85,6 +89,36 @@ pub enum HugePolicy {
     Fixed(PageSize),
     /// Transparent huge pages: 2 MiB where the region lies inside the trace's address range.
     Thp,
+    /// Linux's THP `always`: a 2 MiB page at a fault in an eligible region (as `Thp`) when an
+    /// aligned free 2 MiB block exists, else a base page and a counted fallback.
+    Always,
+    /// Linux's THP `madvise`: `Always`, only in regions an mmap advised for huge pages.
+    Madvise,
+    /// Linux's THP `defer`: base pages at faults; khugepaged promotes an eligible 2 MiB region
+    /// (a copy and a TLB shootdown) once `thp_min` of its base pages are present.
+    Defer,
+}
+
+impl std::str::FromStr for HugePolicy {
+    type Err = String;
+    /// `off` (or Linux's `never`), `2m`, `1g`, `thp`, `always`, `madvise`, `defer`.
+    fn from_str(h: &str) -> Result<HugePolicy, String> {
+        Ok(match h {
+            "off" | "never" => HugePolicy::Off,
+            "2m" => HugePolicy::Fixed(PageSize::M2),
+            "1g" => HugePolicy::Fixed(PageSize::G1),
+            "thp" => HugePolicy::Thp,
+            "always" => HugePolicy::Always,
+            "madvise" => HugePolicy::Madvise,
+            "defer" => HugePolicy::Defer,
+            _ => {
+                return Err(format!(
+                    "unknown huge-page policy `{h}`; known: off (never), 2m, 1g, thp, always, \
+                     madvise, defer"
+                ))
+            }
+        })
+    }
 }
 
 impl HugePolicy {
@@ -96,7 +130,28 @@ impl HugePolicy {
             HugePolicy::Fixed(s) if s == PageSize::M2 => "2m",
             HugePolicy::Fixed(_) => "fixed",
             HugePolicy::Thp => "thp",
+            HugePolicy::Always => "always",
+            HugePolicy::Madvise => "madvise",
+            HugePolicy::Defer => "defer",
         }
+    }
+
+    /// Whether the policy reads the trace's address range (a first pass) to find the 2 MiB
+    /// regions it may back: `thp`, `always`, `madvise`, `defer`.
+    pub fn needs_range(self) -> bool {
+        matches!(
+            self,
+            HugePolicy::Thp | HugePolicy::Always | HugePolicy::Madvise | HugePolicy::Defer
+        )
+    }
+
+    /// Whether the policy is one of Linux's (`always`, `madvise`, `defer`): it takes frames from
+    /// the buddy allocator, falls back, promotes and splits.
+    pub fn is_linux(self) -> bool {
+        matches!(
+            self,
+            HugePolicy::Always | HugePolicy::Madvise | HugePolicy::Defer
+        )
     }
 
     /// The huge page size the policy may map, if any.
@@ -104,7 +159,9 @@ impl HugePolicy {
         match self {
             HugePolicy::Off => None,
             HugePolicy::Fixed(s) => Some(s),
-            HugePolicy::Thp => Some(PageSize::M2),
+            HugePolicy::Thp | HugePolicy::Always | HugePolicy::Madvise | HugePolicy::Defer => {
+                Some(PageSize::M2)
+            }
         }
     }
 }
@@ -176,7 +233,7 @@ impl Os {
         let size = match self.policy {
             HugePolicy::Off => return self.base,
             HugePolicy::Fixed(size) => size,
-            HugePolicy::Thp => {
+            HugePolicy::Thp | HugePolicy::Always | HugePolicy::Madvise | HugePolicy::Defer => {
                 let Some((lo, hi)) = self.range else {
                     return self.base;
                 };

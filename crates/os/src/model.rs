@@ -2,9 +2,13 @@
 //! copy-on-write and watched pages. It answers a fault or an event with [`Action`]s on the
 //! designs' tables; it never sees a design or a TLB.
 
+use crate::config::{format_size, DEFAULT_RAM};
+use crate::phys::Phys;
 use crate::repl::Repl;
 use crate::{FirstTouch, HugePolicy, OnViolation, OsConfig, Policy};
-use ptbench_core::{Access, AccessKind, PageSize, Perms, Pfn, Pte, Vpn, FILE_BACKED};
+use ptbench_core::{
+    Access, AccessKind, PageSize, Perms, Pfn, Pte, Vpn, FILE_BACKED, HUGE_ADVISED,
+};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -90,6 +94,16 @@ pub enum ModelError {
     /// OPT was asked for without the trace's next uses.
     #[error("policy opt needs the trace's next uses (a pre-pass over the trace)")]
     NoFuture,
+    /// The buddy allocator has no free block of the order asked for.
+    #[error("out of physical memory: --ram {ram} has no free block of {bytes} bytes left (other tenants hold {tenants} frames; a larger --ram, less --fragmentation, or --compaction on)")]
+    RamFull {
+        /// The machine's memory, as `--ram` writes it.
+        ram: String,
+        /// The block's size.
+        bytes: u64,
+        /// Frames other tenants hold.
+        tenants: u64,
+    },
     /// A huge page under a memory limit.
     #[error("replacement works on base pages: a memory limit (--frames) cannot be combined with huge pages")]
     HugeUnderLimit,
@@ -136,9 +150,37 @@ pub struct OsCounters {
     /// (taking it from the other sharer); not counted in [`OsCounters::faults`], as other
     /// designs translate the access without a fault. 0 for every other design.
     pub alias_faults: u64,
+    /// Huge pages mapped at a fault.
+    pub thp_faults: u64,
+    /// Faults in a region a THP policy would back with a huge page that got a base page: no
+    /// aligned free 2 MiB block was left.
+    pub thp_fallbacks: u64,
+    /// 2 MiB regions of base pages khugepaged promoted to a huge page (`defer`).
+    pub thp_promotions: u64,
+    /// Huge pages split into base pages (a partial munmap or mprotect, a copy-on-write write).
+    pub thp_splits: u64,
+    /// Pages compaction moved to make a free 2 MiB block.
+    pub compaction_migrations: u64,
+    /// With physical memory as a buddy allocator: the fewest free 2 MiB blocks during the run
+    /// (0 without one).
+    pub free_huge_blocks_min: u64,
+    /// With physical memory as a buddy allocator: free base frames at the end.
+    pub free_frames: u64,
+    /// With physical memory as a buddy allocator: free 2 MiB blocks at the end.
+    pub free_huge_blocks: u64,
 }
 
 impl OsCounters {
+    /// Gorman's unusable free space index for 2 MiB blocks at the end: the fraction of free
+    /// memory that no 2 MiB allocation can use (0 without a buddy allocator or free memory).
+    pub fn fragmentation_index(&self, base_shift: u8) -> f64 {
+        if self.free_frames == 0 {
+            return 0.0;
+        }
+        let usable = self.free_huge_blocks << 21u8.saturating_sub(base_shift);
+        1.0 - usable as f64 / self.free_frames as f64
+    }
+
     /// Every fault of every kind.
     pub fn faults(&self) -> u64 {
         self.minor_faults
@@ -166,23 +208,69 @@ struct Page {
     file: bool,
 }
 
+/// A region: end vpn (exclusive), permissions, file-backed, advised for huge pages.
+type Region = (u64, Perms, bool, bool);
+
 #[derive(Clone, Debug, Default)]
 struct Space {
     pages: HashMap<u64, Page>,
-    /// Start vpn -> (end vpn exclusive, perms, file-backed); `None` until the first region
-    /// event.
-    regions: Option<BTreeMap<u64, (u64, Perms, bool)>>,
+    /// Start vpn -> region; `None` until the first region event.
+    regions: Option<BTreeMap<u64, Region>>,
+    /// Pages smaller than 2 MiB (any state) per 2 MiB region (`vpn >> rs`).
+    small: HashMap<u64, u32>,
 }
 
 impl Space {
+    /// Adds page `key`; `rs` is log2 of a 2 MiB region's base pages.
+    fn add(&mut self, key: u64, page: Page, rs: u32) {
+        if page.size.shift() < 21 {
+            *self.small.entry(key >> rs).or_default() += 1;
+        }
+        if let Some(old) = self.pages.insert(key, page) {
+            self.uncount(key, &old, rs);
+        }
+    }
+
+    /// Removes page `key`.
+    fn remove(&mut self, key: u64, rs: u32) -> Option<Page> {
+        let old = self.pages.remove(&key)?;
+        self.uncount(key, &old, rs);
+        Some(old)
+    }
+
+    fn uncount(&mut self, key: u64, old: &Page, rs: u32) {
+        if old.size.shift() < 21 {
+            if let Some(n) = self.small.get_mut(&(key >> rs)) {
+                *n -= 1;
+                if *n == 0 {
+                    self.small.remove(&(key >> rs));
+                }
+            }
+        }
+    }
+
+    /// Pages smaller than 2 MiB in the region of `key`.
+    fn small_in(&self, key: u64, rs: u32) -> u32 {
+        self.small.get(&(key >> rs)).copied().unwrap_or(0)
+    }
+
+    /// Whether the region holding `vpn` was advised for huge pages.
+    fn advised(&self, vpn: u64) -> bool {
+        self.regions.as_ref().is_some_and(|r| {
+            r.range(..=vpn)
+                .next_back()
+                .is_some_and(|(_, (end, _, _, h))| vpn < *end && *h)
+        })
+    }
+
     fn region(&self, vpn: u64) -> Option<Perms> {
         match &self.regions {
             None => Some(Perms::RWX),
             Some(r) => r
                 .range(..=vpn)
                 .next_back()
-                .filter(|(_, (end, _, _))| vpn < *end)
-                .map(|(_, (_, p, _))| *p),
+                .filter(|(_, (end, _, _, _))| vpn < *end)
+                .map(|(_, (_, p, _, _))| *p),
         }
     }
 
@@ -191,7 +279,7 @@ impl Space {
         self.regions.as_ref().is_some_and(|r| {
             r.range(..=vpn)
                 .next_back()
-                .is_some_and(|(_, (end, _, file))| vpn < *end && *file)
+                .is_some_and(|(_, (end, _, file, _))| vpn < *end && *file)
         })
     }
 
@@ -202,7 +290,7 @@ impl Space {
             Some(r) => r
                 .range(..=start)
                 .next_back()
-                .is_some_and(|(_, (e, _, _))| end <= *e),
+                .is_some_and(|(_, (e, _, _, _))| end <= *e),
         }
     }
 
@@ -211,18 +299,18 @@ impl Space {
         let Some(r) = &mut self.regions else {
             return;
         };
-        let hit: Vec<(u64, u64, Perms, bool)> = r
+        let hit: Vec<(u64, Region)> = r
             .range(..end)
-            .filter(|(_, (e, _, _))| *e > start)
-            .map(|(s, (e, p, f))| (*s, *e, *p, *f))
+            .filter(|(_, (e, _, _, _))| *e > start)
+            .map(|(s, r)| (*s, *r))
             .collect();
-        for (s, e, p, f) in hit {
+        for (s, (e, p, f, h)) in hit {
             r.remove(&s);
             if s < start {
-                r.insert(s, (start, p, f));
+                r.insert(s, (start, p, f, h));
             }
             if e > end {
-                r.insert(end, (e, p, f));
+                r.insert(end, (e, p, f, h));
             }
         }
     }
@@ -250,6 +338,12 @@ pub struct OsModel {
     free_slots: Vec<u64>,
     frames_in_use: u64,
     repl: Option<Repl>,
+    /// Physical memory as a buddy allocator (see `phys.rs`), when a setting asks for it.
+    phys: Option<Phys>,
+    /// Frees done when compaction last found nothing to move (it cannot succeed again before
+    /// another free).
+    compaction_failed_at: Option<u64>,
+    frees: u64,
     c: OsCounters,
 }
 
@@ -266,8 +360,25 @@ impl OsModel {
         if limited && huge != HugePolicy::Off {
             return Err(ModelError::HugeUnderLimit);
         }
+        // Physical memory as a buddy allocator: its frames are the machine's (`--ram`), and
+        // `--frames` is the data pages' budget within it.
+        let phys = (cfg.wants_buddy() || huge.is_linux()).then(|| {
+            let ram = (cfg.ram.unwrap_or(DEFAULT_RAM) >> base.shift()).min(machine_frames);
+            Phys::new(ram, base.shift(), cfg)
+        });
+        let machine_frames = phys.as_ref().map_or(machine_frames, |p| p.buddy.frames());
         let frames = cfg.frames.unwrap_or(u64::MAX).min(machine_frames);
-        let repl = limited.then(|| Repl::new(cfg.policy, frames as usize, cfg.seed, cfg.period));
+        // Replacement state is indexed by frame number: with a buddy, any frame of memory.
+        let indexed = if phys.is_some() {
+            machine_frames
+        } else {
+            frames
+        };
+        let repl = limited.then(|| Repl::new(cfg.policy, indexed as usize, cfg.seed, cfg.period));
+        let mut c = OsCounters::default();
+        if let Some(p) = &phys {
+            c.free_huge_blocks_min = p.free_huge_min;
+        }
         Ok(OsModel {
             base,
             huge,
@@ -284,7 +395,10 @@ impl OsModel {
             free_slots: Vec::new(),
             frames_in_use: 0,
             repl,
-            c: OsCounters::default(),
+            phys,
+            compaction_failed_at: None,
+            frees: 0,
+            c,
         })
     }
 
@@ -296,6 +410,21 @@ impl OsModel {
     /// The counters so far.
     pub fn counters(&self) -> &OsCounters {
         &self.c
+    }
+
+    /// Counts the buddy allocator's state into the counters (after each change).
+    fn note_phys(&mut self) {
+        if let Some(p) = &mut self.phys {
+            p.note();
+            self.c.free_huge_blocks_min = p.free_huge_min;
+            self.c.free_frames = p.buddy.free_frames();
+            self.c.free_huge_blocks = p.free_huge();
+        }
+    }
+
+    /// log2 of a 2 MiB region's base pages.
+    fn rs(&self) -> u32 {
+        u32::from(21u8.saturating_sub(self.base.shift()))
     }
 
     /// Tells THP the trace's address range (first and last byte).
@@ -398,6 +527,9 @@ impl OsModel {
         out: &mut Vec<Action>,
     ) -> Result<Outcome, ModelError> {
         let asid = a.asid;
+        if let Some(p) = &mut self.phys {
+            p.churn();
+        }
         let space = self.spaces.entry(asid).or_default();
         let region = space.region(vpn.0);
         let need = match a.kind {
@@ -405,9 +537,20 @@ impl OsModel {
             AccessKind::Fetch => Perms::X,
             _ => Perms::R,
         };
-        if let Some(key) = self.find(asid, vpn.0) {
+        if let Some(mut key) = self.find(asid, vpn.0) {
             let page = &self.spaces[&asid].pages[&key];
-            if page.pfn.is_some() {
+            if let Some(pfn) = page.pfn {
+                // A write to a shared huge page under a Linux policy splits it and copies one
+                // base page (as Linux splits the PMD on a copy-on-write fault).
+                if self.huge.is_linux()
+                    && a.kind == AccessKind::Write
+                    && page.cow
+                    && page.size > self.base
+                    && self.owners.get(&pfn).map_or(0, Vec::len) > 1
+                {
+                    self.split(asid, key, out);
+                    key = vpn.0;
+                }
                 return self.resident_fault(asid, key, a, (need, region), table_pages, out);
             }
         }
@@ -421,10 +564,14 @@ impl OsModel {
         if !perms.contains(need) {
             self.violation(a.kind, perms, asid)?;
         }
-        let key = self.page_in(asid, vpn.0, table_pages, out)?;
+        let mut key = self.page_in(asid, vpn.0, table_pages, out)?;
+        if self.huge == HugePolicy::Defer {
+            key = self.promote(asid, vpn.0, out).unwrap_or(key);
+        }
         if a.kind == AccessKind::Write {
             self.count_watch(asid, key, a);
         }
+        self.note_phys();
         Ok(Outcome::Mapped)
     }
 
@@ -557,25 +704,33 @@ impl OsModel {
         }
     }
 
+    /// The first page of the 2 MiB region around `vpn` when a THP policy may back it with one
+    /// huge page: the region lies inside the trace's address range and inside one region of
+    /// the space (and, for `madvise`, an advised one). Pages already in it are not looked at.
+    fn thp_region(&self, asid: u16, vpn: u64) -> Option<u64> {
+        let (lo, hi) = self.range?;
+        let span = self.span(PageSize::M2.max(self.base));
+        let start = vpn & !(span - 1);
+        if start < lo || start + (span - 1) > hi {
+            return None;
+        }
+        let space = self.spaces.get(&asid);
+        if !space.is_none_or(|s| s.inside_one(start, start + span)) {
+            return None;
+        }
+        if self.huge == HugePolicy::Madvise && !space.is_some_and(|s| s.advised(start)) {
+            return None;
+        }
+        Some(start)
+    }
+
     /// The page size a fault on `vpn` maps.
     fn size_for(&self, asid: u16, vpn: u64) -> PageSize {
         let size = match self.huge {
-            HugePolicy::Off => return self.base,
+            HugePolicy::Off | HugePolicy::Defer => return self.base,
             HugePolicy::Fixed(size) => size,
-            HugePolicy::Thp => {
-                let Some((lo, hi)) = self.range else {
-                    return self.base;
-                };
-                let span = self.span(PageSize::M2.max(self.base));
-                let start = vpn & !(span - 1);
-                if start < lo || start + (span - 1) > hi {
-                    return self.base;
-                }
-                let inside = self
-                    .spaces
-                    .get(&asid)
-                    .is_none_or(|s| s.inside_one(start, start + span));
-                if !inside {
+            HugePolicy::Thp | HugePolicy::Always | HugePolicy::Madvise => {
+                if self.thp_region(asid, vpn).is_none() {
                     return self.base;
                 }
                 PageSize::M2
@@ -588,14 +743,28 @@ impl OsModel {
         let span = self.span(size);
         let start = vpn & !(span - 1);
         let clash = self.spaces.get(&asid).is_some_and(|s| {
-            s.pages
-                .iter()
-                .any(|(k, p)| *k >= start && *k < start + span && p.size != size)
+            if size == PageSize::M2 {
+                s.small_in(start, self.rs()) > 0
+            } else {
+                s.pages
+                    .iter()
+                    .any(|(k, p)| *k >= start && *k < start + span && p.size != size)
+            }
         });
         if clash {
             self.base
         } else {
             size
+        }
+    }
+
+    /// Whether an aligned free 2 MiB block is there for a huge page (after compaction, when it
+    /// is on); always true without a buddy allocator.
+    fn huge_block_ready(&mut self, out: &mut Vec<Action>) -> bool {
+        match &self.phys {
+            None => true,
+            Some(p) if p.free_huge() > 0 => true,
+            Some(_) => self.cfg.compaction && self.compact(out),
         }
     }
 
@@ -613,13 +782,28 @@ impl OsModel {
                 (key, p.size, p.slot, false, p.file)
             }
             None => {
-                let size = self.size_for(asid, vpn);
+                let mut size = self.size_for(asid, vpn);
+                // THP on a buddy allocator: a huge page only when a free block is there.
+                if size == PageSize::M2
+                    && size > self.base
+                    && matches!(
+                        self.huge,
+                        HugePolicy::Thp | HugePolicy::Always | HugePolicy::Madvise
+                    )
+                    && !self.huge_block_ready(out)
+                {
+                    self.c.thp_fallbacks += 1;
+                    size = self.base;
+                }
                 let file = self.spaces.get(&asid).is_some_and(|s| s.file_backed(vpn));
                 (vpn & !(self.span(size) - 1), size, None, true, file)
             }
         };
         let span = self.span(size);
         let pfn = self.alloc(span, None, table_pages, out)?;
+        if first && size > self.base {
+            self.c.thp_faults += 1;
+        }
         // A file-backed page is read from its file whenever it comes in (first touch, or after
         // an eviction dropped or wrote it back), whatever `first_touch` says.
         if slot.is_some() || file || self.cfg.first_touch == FirstTouch::Disk {
@@ -631,14 +815,22 @@ impl OsModel {
         if first {
             self.c.pages_mapped += 1;
         }
+        let rs = self.rs();
         let space = self.spaces.entry(asid).or_default();
-        let page = space.pages.entry(key).or_insert(Page {
-            size,
-            pfn: None,
-            slot: None,
-            cow: false,
-            file,
-        });
+        if !space.pages.contains_key(&key) {
+            space.add(
+                key,
+                Page {
+                    size,
+                    pfn: None,
+                    slot: None,
+                    cow: false,
+                    file,
+                },
+                rs,
+            );
+        }
+        let page = space.pages.get_mut(&key).expect("added above");
         page.pfn = Some(pfn);
         page.cow = false;
         self.owners.insert(pfn, vec![(asid, key)]);
@@ -678,7 +870,18 @@ impl OsModel {
                 self.evict(pinned, out)?;
             }
         }
-        let f = if n == 1 && !self.free.is_empty() {
+        let f = if self.phys.is_some() {
+            let order = n.trailing_zeros() as u8;
+            loop {
+                if let Some(f) = self.phys.as_mut().and_then(|p| p.alloc(order)) {
+                    break f;
+                }
+                if !self.limited {
+                    return Err(self.ram_full(n));
+                }
+                self.evict(pinned, out)?;
+            }
+        } else if n == 1 && !self.free.is_empty() {
             self.free.pop_first().unwrap_or_default()
         } else {
             let start = self.next_frame.next_multiple_of(n);
@@ -702,10 +905,22 @@ impl OsModel {
         Ok(f)
     }
 
+    fn ram_full(&self, n: u64) -> ModelError {
+        let p = self.phys.as_ref();
+        ModelError::RamFull {
+            ram: format_size(p.map_or(0, |p| p.buddy.frames()) << self.base.shift()),
+            bytes: n << self.base.shift(),
+            tenants: p.map_or(0, |p| p.tenants.len() as u64),
+        }
+    }
+
     fn free_frames(&mut self, pfn: u64, size: PageSize) {
         let n = self.span(size);
         self.frames_in_use -= n;
-        if n == 1 {
+        if let Some(p) = &mut self.phys {
+            p.free(pfn);
+            self.frees += 1;
+        } else if n == 1 {
             self.free.insert(pfn);
         }
         if let Some(r) = &mut self.repl {
@@ -792,11 +1007,8 @@ impl OsModel {
     /// Removes page `key` of `asid`: unmaps it, frees its frame when no sharer is left and its
     /// swap slot.
     fn drop_page(&mut self, asid: u16, key: u64, out: &mut Vec<Action>) {
-        let Some(page) = self
-            .spaces
-            .get_mut(&asid)
-            .and_then(|s| s.pages.remove(&key))
-        else {
+        let rs = self.rs();
+        let Some(page) = self.spaces.get_mut(&asid).and_then(|s| s.remove(key, rs)) else {
             return;
         };
         self.release_slot(page.slot);
@@ -831,6 +1043,11 @@ impl OsModel {
     /// An OS event: fork, exit, mmap, munmap, mprotect (a context switch changes nothing here).
     /// Pushes the changes to make on `out`.
     pub fn event(&mut self, a: &Access, out: &mut Vec<Action>) {
+        self.event_inner(a, out);
+        self.note_phys();
+    }
+
+    fn event_inner(&mut self, a: &Access, out: &mut Vec<Action>) {
         let asid = a.asid;
         match a.kind {
             AccessKind::Fork => self.fork(asid, a.addr as u16, out),
@@ -850,6 +1067,7 @@ impl OsModel {
                         end,
                         Perms::from_bits(a.flags).rwx(),
                         a.flags & FILE_BACKED != 0,
+                        a.flags & HUGE_ADVISED != 0,
                     ),
                 );
             }
@@ -862,25 +1080,26 @@ impl OsModel {
             }
             AccessKind::Mprotect => {
                 let (start, end) = self.range_of(a);
+                self.split_partial(asid, start, end, out);
                 let base = self.base.shift();
                 let span = |size: PageSize| 1u64 << (size.shift() - base);
                 let space = self.spaces.entry(asid).or_default();
                 let Some(r) = &mut space.regions else {
                     // No regions yet: the whole space is one; protecting part of it splits it.
                     let mut r = BTreeMap::new();
-                    r.insert(0, (u64::MAX, Perms::RWX, false));
+                    r.insert(0, (u64::MAX, Perms::RWX, false, false));
                     space.regions = Some(r);
-                    return self.event(a, out);
+                    return self.event_inner(a, out);
                 };
-                let hit: Vec<(u64, u64, bool)> = r
+                let hit: Vec<(u64, u64, bool, bool)> = r
                     .range(..end)
-                    .filter(|(_, (e, _, _))| *e > start)
-                    .map(|(s, (e, _, f))| (*s.max(&start), (*e).min(end), *f))
+                    .filter(|(_, (e, _, _, _))| *e > start)
+                    .map(|(s, (e, _, f, h))| (*s.max(&start), (*e).min(end), *f, *h))
                     .collect();
                 space.cut(start, end);
                 if let Some(r) = &mut space.regions {
-                    for (s, e, f) in hit {
-                        r.insert(s, (e, Perms::from_bits(a.flags).rwx(), f));
+                    for (s, e, f, h) in hit {
+                        r.insert(s, (e, Perms::from_bits(a.flags).rwx(), f, h));
                     }
                 }
                 let keys: Vec<u64> = space
@@ -899,6 +1118,9 @@ impl OsModel {
 
     /// Drops the pages of `asid` in `range` (all of them with `None`).
     fn clear(&mut self, asid: u16, range: Option<(u64, u64)>, out: &mut Vec<Action>) {
+        if let Some((s, e)) = range {
+            self.split_partial(asid, s, e, out);
+        }
         let Some(space) = self.spaces.get(&asid) else {
             return;
         };
@@ -912,6 +1134,243 @@ impl OsModel {
         for k in keys {
             self.drop_page(asid, k, out);
         }
+    }
+
+    /// Under a Linux THP policy, splits the huge pages of `asid` that `[start, end)` covers only
+    /// in part (a partial munmap, mmap over them, or mprotect).
+    fn split_partial(&mut self, asid: u16, start: u64, end: u64, out: &mut Vec<Action>) {
+        if !self.huge.is_linux() {
+            return;
+        }
+        let Some(space) = self.spaces.get(&asid) else {
+            return;
+        };
+        let mut keys: Vec<u64> = space
+            .pages
+            .iter()
+            .filter(|(k, p)| {
+                let e = **k + self.span(p.size);
+                p.size > self.base && **k < end && e > start && (**k < start || e > end)
+            })
+            .map(|(k, _)| *k)
+            .collect();
+        keys.sort_unstable();
+        for k in keys {
+            self.split(asid, k, out);
+        }
+    }
+
+    /// Splits huge page `key` of `asid` into base pages on the same frames, in every address
+    /// space that shares it: each sharer's huge translation is shot down and its base pages
+    /// mapped. Counted in `thp_splits`.
+    fn split(&mut self, asid: u16, key: u64, out: &mut Vec<Action>) {
+        let Some(page) = self
+            .spaces
+            .get(&asid)
+            .and_then(|s| s.pages.get(&key))
+            .cloned()
+        else {
+            return;
+        };
+        if page.size <= self.base {
+            return;
+        }
+        let span = self.span(page.size);
+        let rs = self.rs();
+        let sharers = match page.pfn {
+            Some(pfn) => self
+                .owners
+                .remove(&pfn)
+                .unwrap_or_else(|| vec![(asid, key)]),
+            None => vec![(asid, key)],
+        };
+        if let (Some(pfn), Some(p)) = (page.pfn, &mut self.phys) {
+            let _ = p.buddy.split(pfn);
+        }
+        for &(a, k) in &sharers {
+            let Some(space) = self.spaces.get_mut(&a) else {
+                continue;
+            };
+            let Some(old) = space.remove(k, rs) else {
+                continue;
+            };
+            for i in 0..span {
+                space.add(
+                    k + i,
+                    Page {
+                        size: self.base,
+                        pfn: old.pfn.map(|f| f + i),
+                        ..old.clone()
+                    },
+                    rs,
+                );
+            }
+            self.c.tlb_shootdowns += 1;
+            out.push(Action::Unmap { asid: a, vpn: Vpn(k) });
+            for i in 0..span {
+                if let Some(pte) = self.pte(a, k + i) {
+                    out.push(Action::Map {
+                        asid: a,
+                        vpn: Vpn(k + i),
+                        pte,
+                        shoot: false,
+                    });
+                }
+            }
+        }
+        if let Some(pfn) = page.pfn {
+            for i in 0..span {
+                self.owners
+                    .insert(pfn + i, sharers.iter().map(|&(a, k)| (a, k + i)).collect());
+            }
+        }
+        self.c.thp_splits += 1;
+    }
+
+    /// khugepaged (`defer`): once `thp_min` base pages of the eligible 2 MiB region around `vpn`
+    /// are present, all private, resident and anonymous, copies them into a free 2 MiB block
+    /// and maps it in their place (each base translation shot down). Returns the huge page's
+    /// key when it promoted.
+    fn promote(&mut self, asid: u16, vpn: u64, out: &mut Vec<Action>) -> Option<u64> {
+        let start = self.thp_region(asid, vpn)?;
+        let rs = self.rs();
+        let span = self.span(PageSize::M2);
+        let space = self.spaces.get(&asid)?;
+        if space.small_in(start, rs) < self.cfg.thp_min {
+            return None;
+        }
+        let keys: Vec<u64> = (start..start + span)
+            .filter(|k| space.pages.contains_key(k))
+            .collect();
+        let movable = keys.iter().all(|k| {
+            let p = &space.pages[k];
+            p.size == self.base
+                && !p.cow
+                && !p.file
+                && p.slot.is_none()
+                && p.pfn
+                    .is_some_and(|f| self.owners.get(&f).is_some_and(|o| o.len() == 1))
+        });
+        if !movable || !self.huge_block_ready(out) {
+            return None;
+        }
+        let huge = self.alloc(span, None, 0, out).ok()?;
+        for k in keys {
+            let Some(p) = self.spaces.get_mut(&asid).and_then(|s| s.remove(k, rs)) else {
+                continue;
+            };
+            if let Some(f) = p.pfn {
+                self.owners.remove(&f);
+                self.free_frames(f, self.base);
+            }
+            self.c.tlb_shootdowns += 1;
+            out.push(Action::Unmap { asid, vpn: Vpn(k) });
+        }
+        if let Some(space) = self.spaces.get_mut(&asid) {
+            space.add(
+                start,
+                Page {
+                    size: PageSize::M2,
+                    pfn: Some(huge),
+                    slot: None,
+                    cow: false,
+                    file: false,
+                },
+                rs,
+            );
+        }
+        self.owners.insert(huge, vec![(asid, start)]);
+        if let Some(pte) = self.pte(asid, start) {
+            out.push(Action::Map {
+                asid,
+                vpn: Vpn(start),
+                pte,
+                shoot: false,
+            });
+        }
+        self.c.thp_promotions += 1;
+        Some(start)
+    }
+
+    /// Compaction: makes one free 2 MiB block by moving the pages out of the block that holds
+    /// the fewest, among blocks of movable pages only (no other tenant's frame, no huge page);
+    /// each move is a copy and a shootdown of every mapping of the page. Whether a block was
+    /// made.
+    fn compact(&mut self, out: &mut Vec<Action>) -> bool {
+        if self.compaction_failed_at == Some(self.frees) {
+            return false;
+        }
+        let Some(p) = &self.phys else {
+            return false;
+        };
+        let order = p.huge_order;
+        let size = 1u64 << order;
+        let mut best: Option<(u64, u64)> = None;
+        for b in 0..p.buddy.frames() >> order {
+            let start = b << order;
+            if p.tenants.range(start..start + size).next().is_some() {
+                continue;
+            }
+            let mut n = 0;
+            let movable = p.buddy.allocated_in(start, size).all(|(f, o)| {
+                n += 1;
+                o == 0 && self.owners.contains_key(&f)
+            });
+            if movable && best.is_none_or(|(bn, _)| n < bn) {
+                best = Some((n, start));
+            }
+        }
+        let Some((_, start)) = best else {
+            self.compaction_failed_at = Some(self.frees);
+            return false;
+        };
+        let Some(p) = &mut self.phys else {
+            return false;
+        };
+        let reserved = p.buddy.reserve(start, order);
+        let used: Vec<u64> = p
+            .buddy
+            .allocated_in(start, size)
+            .map(|(f, _)| f)
+            .filter(|f| reserved.binary_search(f).is_err())
+            .collect();
+        if p.buddy.free_frames() < used.len() as u64 {
+            for r in reserved {
+                p.free(r);
+            }
+            self.compaction_failed_at = Some(self.frees);
+            return false;
+        }
+        let mut old = Vec::with_capacity(used.len());
+        for f in used {
+            let Some(new) = self.phys.as_mut().and_then(|p| p.alloc(0)) else {
+                break;
+            };
+            let owners = self.owners.remove(&f).unwrap_or_default();
+            for &(a, k) in &owners {
+                if let Some(pg) = self.spaces.get_mut(&a).and_then(|s| s.pages.get_mut(&k)) {
+                    pg.pfn = Some(new);
+                }
+            }
+            if let Some(r) = &mut self.repl {
+                r.free(f as usize);
+                r.load(new as usize);
+            }
+            self.owners.insert(new, owners.clone());
+            for (a, k) in owners {
+                self.remap(a, k, out);
+            }
+            self.c.compaction_migrations += 1;
+            old.push(f);
+        }
+        // The old frames go back only now: freed earlier, they could be handed out again.
+        if let Some(p) = &mut self.phys {
+            for f in old.into_iter().chain(reserved) {
+                p.free(f);
+            }
+        }
+        self.frees += 1;
+        self.phys.as_ref().is_some_and(|p| p.free_huge() > 0)
     }
 
     /// `parent` forks `child`: the child gets the parent's regions and shares every page;
@@ -928,20 +1387,22 @@ impl OsModel {
         let mut keys: Vec<u64> = p.pages.keys().copied().collect();
         keys.sort_unstable();
         let mut c = Space {
-            pages: HashMap::default(),
             regions: p.regions.clone(),
+            ..Space::default()
         };
+        let rs = self.rs();
         for &k in &keys {
             let page = &p.pages[&k];
             if let Some(s) = page.slot {
                 *self.slots.entry(s).or_default() += 1;
             }
-            c.pages.insert(
+            c.add(
                 k,
                 Page {
                     cow: true,
                     ..page.clone()
                 },
+                rs,
             );
         }
         self.spaces.insert(child, c);

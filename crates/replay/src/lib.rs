@@ -53,7 +53,10 @@ mod row;
 pub use driver::{replay_trace, RunError, TraceRun, DEFAULT_MAX_ACCESS_BYTES};
 pub use hist::RefHistogram;
 pub use next_use::{next_uses, NextUses};
-pub use ptbench_os::{FirstTouch, HugePolicy, OnViolation, OsConfig, OsCounters, Policy, Watch};
+pub use ptbench_os::{
+    format_size, parse_size, FirstTouch, HugePolicy, OnViolation, OsConfig, OsCounters, Policy,
+    Watch,
+};
 pub use ptbench_tlb;
 pub use ptbench_tlb::CacheSpec;
 pub use row::{cell_key, run_row};

@@ -86,6 +86,16 @@ pub fn run_row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> Ru
         guest_faults: s.page_faults,
         host_faults: s.host_faults,
         host_evictions: s.host_evictions,
+        fragmentation: opts.os.fragmentation_fraction(),
+        thp_faults: s.os.thp_faults,
+        thp_fallbacks: s.os.thp_fallbacks,
+        thp_promotions: s.os.thp_promotions,
+        thp_splits: s.os.thp_splits,
+        compaction_migrations: s.os.compaction_migrations,
+        free_huge_blocks_min: s.os.free_huge_blocks_min,
+        fragmentation_index: s.os.fragmentation_index(
+            spec.as_ref().map_or(12, |s| s.page_shift()),
+        ),
         ..cycle_columns(
             &s.cycles,
             s.translations,

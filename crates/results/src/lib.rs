@@ -273,6 +273,34 @@ pub struct RunRow {
     /// flushing the TLBs.
     #[serde(default)]
     pub host_evictions: u64,
+    /// The `fragmentation` OS setting: the fraction of 2 MiB blocks other tenants broke before
+    /// the trace started (0 without one).
+    #[serde(default)]
+    pub fragmentation: f64,
+    /// Huge pages mapped at a fault.
+    #[serde(default)]
+    pub thp_faults: u64,
+    /// Faults a THP policy would have given a huge page that got a base page: no aligned free
+    /// 2 MiB block was left.
+    #[serde(default)]
+    pub thp_fallbacks: u64,
+    /// 2 MiB regions khugepaged promoted (`--huge defer`).
+    #[serde(default)]
+    pub thp_promotions: u64,
+    /// Huge pages split into base pages (partial munmap or mprotect, copy-on-write).
+    #[serde(default)]
+    pub thp_splits: u64,
+    /// Pages compaction moved to make free 2 MiB blocks (`--compaction on`).
+    #[serde(default)]
+    pub compaction_migrations: u64,
+    /// The fewest free 2 MiB blocks during the run (physical memory as a buddy allocator; 0
+    /// otherwise).
+    #[serde(default)]
+    pub free_huge_blocks_min: u64,
+    /// The unusable free space index for 2 MiB at the end: the fraction of free memory no 2 MiB
+    /// allocation can use (0 without a buddy allocator).
+    #[serde(default)]
+    pub fragmentation_index: f64,
 }
 
 fn none() -> String {
@@ -319,6 +347,14 @@ pub const LATER_COLUMNS: &[&str] = &[
     "hpwc_hits",
     "hpwc_misses",
     "host_evictions",
+    "fragmentation",
+    "thp_faults",
+    "thp_fallbacks",
+    "thp_promotions",
+    "thp_splits",
+    "compaction_migrations",
+    "free_huge_blocks_min",
+    "fragmentation_index",
 ];
 
 /// The first characters that make a spreadsheet read a cell as a formula (OWASP's list).

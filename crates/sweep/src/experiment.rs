@@ -682,15 +682,9 @@ pub fn key(
     k
 }
 
-/// `off`, `2m`, `1g`, `thp`.
+/// `off` (`never`), `2m`, `1g`, `thp`, `always`, `madvise`, `defer`.
 pub fn parse_huge(h: &str) -> Result<HugePolicy, String> {
-    Ok(match h {
-        "off" => HugePolicy::Off,
-        "2m" => HugePolicy::Fixed(ptbench_core::PageSize::M2),
-        "1g" => HugePolicy::Fixed(ptbench_core::PageSize::G1),
-        "thp" => HugePolicy::Thp,
-        o => return Err(format!("`{o}`: use off, 2m, 1g or thp")),
-    })
+    h.parse()
 }
 
 fn scalar(v: &toml::Value) -> Result<String, String> {

@@ -704,10 +704,7 @@ fn run_trace(
             Err(e) => fail(&c.key, e.to_string()),
         }
     }
-    if live
-        .iter()
-        .any(|(_, so)| so.huge == ptbench_replay::HugePolicy::Thp)
-    {
+    if live.iter().any(|(_, so)| so.huge.needs_range()) {
         match ptbench_trace::address_range_with(&file, &opts.reader) {
             Ok(Some((lo, hi))) => sims.iter_mut().for_each(|s| s.set_address_range(lo, hi)),
             Ok(None) => {}

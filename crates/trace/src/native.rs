@@ -17,7 +17,7 @@
 //!  12  asid  u16   address space
 //!  14  kind  u8    0 read, 1 write, 2 fetch; 16 switch, 17 fork, 18 mmap, 19 munmap,
 //!                  20 mprotect, 21 exit
-//!  15  flags u8    event permissions: bit 0 read, 1 write, 2 execute; bit 3 (mmap) file-backed
+//!  15  flags u8    event permissions: bit 0 read, 1 write, 2 execute; bit 3 (mmap) file-backed, bit 4 (mmap) huge-advised
 //! ```
 //!
 //! A file is recognised by its magic bytes (also inside gzip, xz, bzip2 or zstd compression). A

@@ -2,7 +2,7 @@
 //! `ptbench-trace v1` header line, then one access or event a line. Recognised by the header.
 
 use crate::syntax::{hex, skip_ws, Reason, Rec};
-use ptbench_core::{Access, AccessKind};
+use ptbench_core::{Access, AccessKind, FILE_BACKED, HUGE_ADVISED};
 
 /// Whether `line` is the header that starts the format.
 pub(crate) fn sniff(line: &[u8]) -> bool {
@@ -42,30 +42,32 @@ fn dec<'a, T: TryFrom<u64>>(s: &'a [u8], what: &str) -> Result<(T, &'a [u8]), Re
 /// anonymous one.
 fn perms(s: &[u8], file: bool) -> Result<(u8, &[u8]), Reason> {
     let (w, rest) = word(s);
-    let (rwx, f) = match w {
-        [a, b, c] => ([*a, *b, *c], b'-'),
-        [a, b, c, f] if file => ([*a, *b, *c], *f),
-        _ if file => return Err("expected permissions like r-x, or r-xf for a file".into()),
-        _ => return Err("expected permissions like r-x".into()),
+    let bad = || -> Reason {
+        if file {
+            "expected permissions like r-x, r-xf for a file, rw-h for huge pages (madvise)".into()
+        } else {
+            "expected permissions like r-x".into()
+        }
+    };
+    let (rwx, tail) = match w {
+        [a, b, c, tail @ ..] if file || tail.is_empty() => ([*a, *b, *c], tail),
+        _ => return Err(bad()),
     };
     let [r, w_, x] = rwx;
-    if matches!(r, b'r' | b'-')
-        && matches!(w_, b'w' | b'-')
-        && matches!(x, b'x' | b'-')
-        && matches!(f, b'f' | b'-')
-    {
-        Ok((
-            u8::from(r == b'r')
-                | u8::from(w_ == b'w') << 1
-                | u8::from(x == b'x') << 2
-                | u8::from(f == b'f') << 3,
-            rest,
-        ))
-    } else if file {
-        Err("expected permissions like r-x, or r-xf for a file".into())
-    } else {
-        Err("expected permissions like r-x".into())
+    if !(matches!(r, b'r' | b'-') && matches!(w_, b'w' | b'-') && matches!(x, b'x' | b'-')) {
+        return Err(bad());
     }
+    let extra = match tail {
+        [] => 0,
+        [b'f'] => FILE_BACKED,
+        [b'h'] => HUGE_ADVISED,
+        [b'f', b'h'] => FILE_BACKED | HUGE_ADVISED,
+        _ => return Err(bad()),
+    };
+    Ok((
+        u8::from(r == b'r') | u8::from(w_ == b'w') << 1 | u8::from(x == b'x') << 2 | extra,
+        rest,
+    ))
 }
 
 fn end(rest: &[u8]) -> Result<(), Reason> {

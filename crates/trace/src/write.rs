@@ -9,7 +9,7 @@
 //! switch 2                 context switch to address space 2
 //! fork 1 2                 address space 1 forks address space 2
 //! mmap 1 400000 16 r-x     address space, hex start, pages of 4 KiB, permissions (r-xf: the
-//!                          region is file-backed)
+//!                          region is file-backed; rw-h: advised for huge pages, madvise)
 //! munmap 1 400000 16
 //! mprotect 1 400000 16 rw-
 //! exit 2
@@ -19,7 +19,7 @@
 
 use crate::compress::{self, Codec};
 use crate::{native::NativeWriter, Format, TraceReader};
-use ptbench_core::{Access, AccessKind, FILE_BACKED};
+use ptbench_core::{Access, AccessKind, FILE_BACKED, HUGE_ADVISED};
 use ptbench_output::{Output, Rules};
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -255,11 +255,13 @@ struct Text {
     written: u64,
 }
 
-/// `r-x`, with an `f` after it for a file-backed mapping (flag bit 3).
+/// `r-x`, with an `f` after it for a file-backed mapping (flag bit 3) and an `h` for a region
+/// advised for huge pages (bit 4).
 fn perms(flags: u8) -> String {
     let c = |bit: u8, ch: char| if flags & bit != 0 { ch } else { '-' };
     let file = if flags & FILE_BACKED != 0 { "f" } else { "" };
-    format!("{}{}{}{file}", c(1, 'r'), c(2, 'w'), c(4, 'x'))
+    let huge = if flags & HUGE_ADVISED != 0 { "h" } else { "" };
+    format!("{}{}{}{file}{huge}", c(1, 'r'), c(2, 'w'), c(4, 'x'))
 }
 
 impl Text {
