@@ -218,7 +218,9 @@ impl Buddy {
     /// Splits the allocated block at `start` into allocated base frames (a huge page split
     /// into base pages): each frame can then be freed on its own.
     pub fn split(&mut self, start: u64) -> Result<(), BuddyError> {
-        let order = self.allocated(start).ok_or(BuddyError::NotAllocated(start))?;
+        let order = self
+            .allocated(start)
+            .ok_or(BuddyError::NotAllocated(start))?;
         for f in start..start + (1u64 << order) {
             self.used.insert(f, 0);
         }

@@ -6,9 +6,7 @@ use crate::config::{format_size, DEFAULT_RAM};
 use crate::phys::Phys;
 use crate::repl::Repl;
 use crate::{FirstTouch, HugePolicy, OnViolation, OsConfig, Policy};
-use ptbench_core::{
-    Access, AccessKind, PageSize, Perms, Pfn, Pte, Vpn, FILE_BACKED, HUGE_ADVISED,
-};
+use ptbench_core::{Access, AccessKind, PageSize, Perms, Pfn, Pte, Vpn, FILE_BACKED, HUGE_ADVISED};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -340,6 +338,8 @@ pub struct OsModel {
     repl: Option<Repl>,
     /// Physical memory as a buddy allocator (see `phys.rs`), when a setting asks for it.
     phys: Option<Phys>,
+    /// Frames the design can map (a buddy allocator's frame at or above is out of memory).
+    design_frames: u64,
     /// Frees done when compaction last found nothing to move (it cannot succeed again before
     /// another free).
     compaction_failed_at: Option<u64>,
@@ -361,11 +361,17 @@ impl OsModel {
             return Err(ModelError::HugeUnderLimit);
         }
         // Physical memory as a buddy allocator: its frames are the machine's (`--ram`), and
-        // `--frames` is the data pages' budget within it.
+        // `--frames` is the data pages' budget within it. Its layout never depends on the
+        // design (every design must get the same frames); a frame the design cannot map is
+        // out of memory for it.
         let phys = (cfg.wants_buddy() || huge.is_linux()).then(|| {
-            let ram = (cfg.ram.unwrap_or(DEFAULT_RAM) >> base.shift()).min(machine_frames);
-            Phys::new(ram, base.shift(), cfg)
+            Phys::new(
+                cfg.ram.unwrap_or(DEFAULT_RAM) >> base.shift(),
+                base.shift(),
+                cfg,
+            )
         });
+        let design_frames = machine_frames;
         let machine_frames = phys.as_ref().map_or(machine_frames, |p| p.buddy.frames());
         let frames = cfg.frames.unwrap_or(u64::MAX).min(machine_frames);
         // Replacement state is indexed by frame number: with a buddy, any frame of memory.
@@ -396,6 +402,7 @@ impl OsModel {
             frames_in_use: 0,
             repl,
             phys,
+            design_frames,
             compaction_failed_at: None,
             frees: 0,
             c,
@@ -874,6 +881,11 @@ impl OsModel {
             let order = n.trailing_zeros() as u8;
             loop {
                 if let Some(f) = self.phys.as_mut().and_then(|p| p.alloc(order)) {
+                    if f + n > self.design_frames {
+                        return Err(ModelError::OutOfMemory {
+                            frames: self.design_frames,
+                        });
+                    }
                     break f;
                 }
                 if !self.limited {
@@ -1206,7 +1218,14 @@ impl OsModel {
                 );
             }
             self.c.tlb_shootdowns += 1;
-            out.push(Action::Unmap { asid: a, vpn: Vpn(k) });
+            out.push(Action::Unmap {
+                asid: a,
+                vpn: Vpn(k),
+            });
+        }
+        // Every sharer's huge mapping leaves before any base page is mapped (an inverted table
+        // has one entry per frame).
+        for &(a, k) in &sharers {
             for i in 0..span {
                 if let Some(pte) = self.pte(a, k + i) {
                     out.push(Action::Map {

@@ -93,9 +93,9 @@ pub fn run_row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> Ru
         thp_splits: s.os.thp_splits,
         compaction_migrations: s.os.compaction_migrations,
         free_huge_blocks_min: s.os.free_huge_blocks_min,
-        fragmentation_index: s.os.fragmentation_index(
-            spec.as_ref().map_or(12, |s| s.page_shift()),
-        ),
+        fragmentation_index: s
+            .os
+            .fragmentation_index(spec.as_ref().map_or(12, |s| s.page_shift())),
         ..cycle_columns(
             &s.cycles,
             s.translations,

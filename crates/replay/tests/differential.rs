@@ -65,6 +65,8 @@ fn policy() -> impl Strategy<Value = HugePolicy> {
         HugePolicy::Fixed(PageSize::M2),
         HugePolicy::Fixed(PageSize::G1),
         HugePolicy::Thp,
+        HugePolicy::Always,
+        HugePolicy::Defer,
     ])
 }
 

@@ -105,7 +105,14 @@ proptest! {
         ops in prop::collection::vec(op(), 1..60),
         first in any::<bool>(),
         count_wide in any::<bool>(),
-        thp in any::<bool>(),
+        huge in prop::sample::select(vec![
+            HugePolicy::Off,
+            HugePolicy::Off,
+            HugePolicy::Thp,
+            HugePolicy::Always,
+            HugePolicy::Madvise,
+            HugePolicy::Defer,
+        ]),
         upper in any::<bool>(),
         cache in prop::sample::select(CACHES),
         placement in prop::sample::select(vec![Placement::Os, Placement::Identity]),
@@ -120,8 +127,9 @@ proptest! {
             .flatten()
             .filter(|a| upper || a.kind.is_event() || a.addr < 1 << 47)
             .collect();
-        // Transparent huge pages: the designs that store 2 MiB pages (huge mappings free and
-        // replace radix tables, whose page-walk-cache entries must go).
+        // Transparent huge pages (every THP policy): the designs that store 2 MiB pages (huge
+        // mappings free and replace radix tables, whose page-walk-cache entries must go).
+        let thp = huge != HugePolicy::Off;
         let designs: Vec<&str> = DESIGNS
             .iter()
             .chain(&["x86-64-5l", "flat:va_bits=48", "inverted:frames=16"])
@@ -133,9 +141,7 @@ proptest! {
             if !count_wide {
                 opts.wide = WideAddresses::Error;
             }
-            if thp {
-                opts.huge = HugePolicy::Thp;
-            }
+            opts.huge = huge;
             opts.cache = cache.parse().unwrap();
             opts.placement = placement;
             for tlb in TLBS {

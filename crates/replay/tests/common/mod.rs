@@ -51,9 +51,9 @@ pub fn op() -> impl Strategy<Value = Vec<Access>> {
             e.flags = flags & 7;
             vec![e]
         }),
-        1 => (0u64..4, 1u32..4).prop_map(|(page, pages)| {
+        1 => (0u64..4, 1u32..4, any::<bool>()).prop_map(|(page, pages, advised)| {
             let mut e = Access::new(AccessKind::Mmap, 0x7f_0000_0000 + page * 4096, pages);
-            e.flags = 3;
+            e.flags = if advised { 3 | ptbench_core::HUGE_ADVISED } else { 3 };
             vec![e]
         }),
         1 => (0u64..4).prop_map(|page| {
@@ -79,6 +79,11 @@ pub fn os_configs() -> Vec<OsConfig> {
         limited(6, Policy::Lru),
         limited(5, Policy::Clock),
         limited(6, Policy::Opt),
+        // Physical memory as a buddy allocator: 16 MiB, half its 2 MiB blocks broken, other
+        // tenants coming and going, compaction, khugepaged at two pages.
+        "ram=16M,fragmentation=0.5,churn=0.5,compaction=on,thp_min=2"
+            .parse()
+            .unwrap(),
     ]
 }
 
