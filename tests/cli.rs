@@ -708,3 +708,59 @@ fn host_frames_and_policy_apply_to_nested_designs() {
         "host_frames=0 is refused"
     );
 }
+
+/// Linux's THP policies on a fragmented machine from the command line: the flags reach the OS
+/// model (its setting in the `os` column, the new columns filled), `never` is `off`, and bad
+/// values are errors that name the flag.
+#[test]
+fn thp_policies_and_fragmentation_flags() {
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("u t's <b>.ptbt");
+    common::gen_zipf(&t, 20_000, "64m", 3);
+    let t = t.display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", "-q", "--csv", "-", "-d", "x86-64", "--tlb", "skylake", &t];
+        args.extend_from_slice(extra);
+        common::ptbench(&args)
+    };
+    let out = run(&[
+        "--huge",
+        "off,always,never,defer",
+        "--ram",
+        "64M",
+        "--fragmentation",
+        "0.75",
+        "--thp-min",
+        "16",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows = common::csv_maps(&out.stdout[..]);
+    let n = |r: &HashMap<String, String>, c: &str| -> u64 { r[c].parse().unwrap() };
+    let huges: Vec<&str> = rows.iter().map(|r| r["huge"].as_str()).collect();
+    assert_eq!(huges, ["off", "always", "defer"], "never is off, run once");
+    for r in &rows {
+        assert_eq!(
+            r["os"],
+            "frames=unlimited,policy=lru,first_touch=zero,ram=64M,fragmentation=0.75,thp_min=16"
+        );
+        assert_eq!(r["fragmentation"], "0.75");
+        // 32 blocks, 24 broken: 8 free at the start.
+        assert!(n(r, "free_huge_blocks_min") <= 8);
+        let index: f64 = r["fragmentation_index"].parse().unwrap();
+        assert!((0.0..=1.0).contains(&index));
+    }
+    assert_eq!(n(&rows[0], "thp_faults"), 0);
+    assert!(n(&rows[1], "thp_faults") > 0 && n(&rows[1], "thp_faults") <= 8);
+    assert!(n(&rows[1], "thp_fallbacks") > 0, "more eligible regions than free blocks");
+    assert!(n(&rows[1], "tlb_misses") < n(&rows[0], "tlb_misses"));
+    assert!(n(&rows[2], "thp_promotions") > 0);
+    let err = |out: std::process::Output| String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert!(err(run(&["--fragmentation", "2"])).contains("--fragmentation 2"));
+    assert!(err(run(&["--ram", "lots"])).contains("--ram"));
+    assert!(err(run(&["--thp-min", "0"])).contains("thp_min"));
+    assert!(err(run(&["--compaction", "maybe"])).contains("--compaction maybe"));
+    assert!(err(run(&["--fragmentation", "0.5", "--free-huge", "3"])).contains("cannot be used"));
+    // A machine too small for the trace: out of memory, named.
+    let e = err(run(&["--huge", "always", "--ram", "2M"]));
+    assert!(e.contains("--ram 2M has no free block"), "{e}");
+}

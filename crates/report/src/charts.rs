@@ -148,6 +148,16 @@ pub fn nested_parts(design: &str) -> Option<(&str, &str)> {
     Some((guest, host))
 }
 
+/// Whether a row belongs to a study of huge pages on a fragmented machine: a Linux THP policy
+/// (`always`, `madvise`, `defer`) or an OS setting that fragments physical memory. Such rows get
+/// the fragmentation charts and sentences of their own, not the native comparisons.
+pub fn is_thp_study(r: &RunRow) -> bool {
+    matches!(r.huge.as_str(), "always" | "madvise" | "defer")
+        || r.os.contains("fragmentation=")
+        || r.os.contains("free_huge=")
+        || r.os.contains("churn=")
+}
+
 /// Whether `design` is a nested (guest over host) design.
 pub fn is_nested(design: &str) -> bool {
     design == "nested" || design.starts_with("nested:")
@@ -802,7 +812,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts,
     let rows: Vec<&RunRow> = all_rows
         .iter()
         .copied()
-        .filter(|r| !is_nested(&r.design))
+        .filter(|r| !is_nested(&r.design) && !is_thp_study(r))
         .collect();
     let labels = trace_labels(&traces);
     let tlb_labels = opts
@@ -833,6 +843,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts,
     //    table reads were served (nothing at all without one).
     cycle_charts(&mut sink, &rows, &traces, &labels, opts, &mut notes)?;
     nested_charts(&mut sink, &all_rows, &traces, &labels, opts, &mut notes)?;
+    fragmentation_charts(&mut sink, &all_rows, &labels, opts, &mut notes)?;
 
     // 1. References per translation: bars per trace and design, huge pages side by side.
     let mut bar_tlbs: Vec<&str> = tlbs.iter().copied().filter(|t| !in_sweep(t)).collect();
@@ -1425,6 +1436,175 @@ fn nested_charts(
         Ok(both!(bars(&title, &data))),
     )
 }
+
+/// The THP policies' colours in the fragmentation charts: base pages grey, then Linux's
+/// policies, then today's `thp`.
+fn policy_colour(huge: &str) -> RGBColor {
+    match huge {
+        "off" => RGBColor(110, 110, 110),
+        "always" => colour(0),
+        "defer" => colour(1),
+        "madvise" => colour(2),
+        "thp" => colour(3),
+        _ => colour(4),
+    }
+}
+
+/// The fragmentation charts: for the first trace with fragmentation rows, TLB misses per
+/// translation (one panel: a miss depends on the pages, not the design) and cycles (or
+/// references, without a cache model) per translation (a panel per design), each against the
+/// fraction of 2 MiB blocks other tenants broke, a line per THP policy.
+fn fragmentation_charts(
+    sink: &mut Sink<'_>,
+    rows: &[&RunRow],
+    labels: &HashMap<&str, String>,
+    opts: &Options,
+    notes: &mut Vec<String>,
+) -> Result<(), ChartError> {
+    let study: Vec<&RunRow> = rows
+        .iter()
+        .copied()
+        .filter(|r| {
+            r.os.contains("fragmentation=")
+                && !is_nested(&r.design)
+                && !pressured(r)
+                && r.translations > 0
+        })
+        .collect();
+    let Some(first) = study.first() else {
+        return Ok(());
+    };
+    let (trace, tlb, cache) = (&first.trace, &first.tlb, &first.cache);
+    let sel: Vec<&RunRow> = study
+        .iter()
+        .copied()
+        .filter(|r| r.trace == *trace && r.tlb == *tlb && r.cache == *cache)
+        .collect();
+    let label = labels
+        .get(trace.as_str())
+        .cloned()
+        .unwrap_or_else(|| file_name(trace));
+    if sel.len() < study.len() {
+        notes.push(format!(
+            "the fragmentation charts show {label} behind the TLB {tlb} with the caches {cache}; {} other fragmentation rows are in results.csv",
+            study.len() - sel.len()
+        ));
+    }
+    let sel = cap_series(&sel, |r| r.design.as_str(), notes, "the fragmentation charts");
+    let policies = distinct(sel.iter().map(|r| r.huge.as_str()));
+    let line = |rs: &[&RunRow], h: &str, y: &dyn Fn(&RunRow) -> f64| -> Series {
+        let mut points: Vec<(f64, f64)> = rs
+            .iter()
+            .filter(|r| r.huge == h)
+            .map(|r| (r.fragmentation, y(r)))
+            .filter(|(_, v)| v.is_finite())
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        points.dedup_by(|a, b| a.0 == b.0);
+        Series {
+            label: h.to_string(),
+            colour: policy_colour(h),
+            points,
+        }
+    };
+    let keys: Vec<Key> = policies
+        .iter()
+        .map(|h| {
+            let name = match *h {
+                "off" => "off: base pages".to_string(),
+                "always" => "always: 2 MiB at a fault while a block is free".to_string(),
+                "defer" => match sel
+                    .iter()
+                    .find_map(|r| r.os.split(',').find_map(|kv| kv.strip_prefix("thp_min=")))
+                {
+                    Some(n) => format!("defer: khugepaged promotes at {n} pages"),
+                    None => "defer: khugepaged promotes".to_string(),
+                },
+                "madvise" => "madvise: advised regions only".to_string(),
+                o => o.to_string(),
+            };
+            Key::Line(name, policy_colour(h))
+        })
+        .collect();
+    let where_ = if tlb == "none" {
+        format!("{label}, no TLB")
+    } else {
+        format!("{label}, {}", opts.tlbs.labels(&[tlb.as_str()])[tlb.as_str()])
+    };
+    let xdesc = "fragmentation: fraction of 2 MiB blocks holding another tenant's page";
+    let xshort = "fragmentation";
+    // TLB misses: the first design's (every design misses alike).
+    let first_design = sel.first().map_or("", |r| r.design.as_str());
+    let of_first: Vec<&RunRow> = sel
+        .iter()
+        .copied()
+        .filter(|r| r.design == first_design)
+        .collect();
+    let rate = |r: &RunRow| r.tlb_misses as f64 / r.translations.max(1) as f64;
+    let panels = vec![Panel {
+        title: String::new(),
+        series: policies.iter().map(|h| line(&of_first, h, &rate)).collect(),
+    }];
+    let title = format!("TLB misses against fragmentation ({where_})");
+    let axes = Axes {
+        desc: (xdesc, "TLB misses per translation"),
+        log: (false, false),
+        units: (Unit::Fraction, Unit::Fraction),
+    };
+    sink.emit(
+        "thp_tlb_misses_vs_fragmentation".into(),
+        title.clone(),
+        format!("Translations that missed every TLB level (tlb_misses / translations) against the fragmentation of physical memory before the run (--fragmentation: the fraction of 2 MiB blocks in which other tenants hold a page), a line per THP policy, behind the TLB {tlb}. A huge page needs a whole free 2 MiB block: as fewer are left, `always` falls back to base pages, and at fragmentation 1 it misses as often as base pages (off). Every design misses alike; the first is drawn."),
+        SIZE,
+        Ok(both!(line_chart(&title, &panels, axes, &keys))),
+    )?;
+    // Cycles (or references) per translation: a panel per design.
+    let cycles = has_cache(first);
+    let designs = distinct(sel.iter().map(|r| r.design.as_str()));
+    let y = |r: &RunRow| {
+        if cycles {
+            r.cycles_per_translation
+        } else {
+            r.refs_per_translation
+        }
+    };
+    let per_design: Vec<Panel> = designs
+        .iter()
+        .map(|d| {
+            let rs: Vec<&RunRow> = sel.iter().copied().filter(|r| r.design == *d).collect();
+            Panel {
+                title: d.to_string(),
+                series: policies.iter().map(|h| line(&rs, h, &y)).collect(),
+            }
+        })
+        .collect();
+    let what = if cycles {
+        "cycles per translation"
+    } else {
+        "references per translation"
+    };
+    let title = format!("Huge pages' benefit against fragmentation: {what} ({where_})");
+    let axes = Axes {
+        desc: (xshort, what),
+        log: (false, false),
+        units: (Unit::Fraction, Unit::Fraction),
+    };
+    sink.emit(
+        "thp_benefit_vs_fragmentation".into(),
+        title.clone(),
+        format!(
+            "{} per translated page against the fragmentation of physical memory, a panel per design and a line per THP policy: the gap between a policy and base pages (off) is what huge pages save, and it closes as fragmentation leaves no free 2 MiB block.",
+            if cycles {
+                format!("Cycles (translation_cycles / translations, caches {cache})")
+            } else {
+                "Page-table entries read (walk_refs / translations; no cache model)".to_string()
+            }
+        ),
+        panel_size(per_design.len()),
+        Ok(both!(line_chart(&title, &per_design, axes, &keys))),
+    )
+}
+
 
 fn cycle_charts(
     sink: &mut Sink<'_>,

@@ -551,6 +551,83 @@ pub fn nested_sentences(rows: &[RunRow], tlbs: &crate::charts::TlbNames) -> Vec<
     out
 }
 
+/// One sentence per THP policy of the fragmentation rows (those with a `fragmentation=` OS
+/// setting; the first trace, TLB and caches, as the charts): by how much huge pages cut cycles
+/// (or references) per translation against base pages at the same fragmentation, as the range
+/// over the designs, at each fragmentation run.
+pub fn thp_sentences(rows: &[RunRow]) -> Vec<String> {
+    let study: Vec<&RunRow> = rows
+        .iter()
+        .filter(|r| {
+            r.os.contains("fragmentation=")
+                && !crate::charts::is_nested(&r.design)
+                && r.frames == 0
+                && r.translations > 0
+        })
+        .collect();
+    let Some(first) = study.first() else {
+        return Vec::new();
+    };
+    let cycles = first.cache != "none";
+    let y = |r: &RunRow| {
+        if cycles {
+            r.cycles_per_translation
+        } else {
+            r.refs_per_translation
+        }
+    };
+    let sel: Vec<&RunRow> = study
+        .iter()
+        .copied()
+        .filter(|r| r.trace == first.trace && r.tlb == first.tlb && r.cache == first.cache)
+        .collect();
+    let at = |d: &str, h: &str, f: f64| {
+        sel.iter()
+            .find(|r| r.design == d && r.huge == h && r.fragmentation == f)
+            .map(|r| y(r))
+    };
+    let mut levels: Vec<f64> = sel.iter().map(|r| r.fragmentation).collect();
+    levels.sort_by(f64::total_cmp);
+    levels.dedup();
+    let designs = first_seen(sel.iter().map(|r| r.design.as_str()));
+    let mut out = Vec::new();
+    for h in first_seen(sel.iter().map(|r| r.huge.as_str())) {
+        if h == "off" {
+            continue;
+        }
+        let mut parts = Vec::new();
+        for &f in &levels {
+            let factors: Vec<(f64, &str)> = designs
+                .iter()
+                .filter_map(|d| {
+                    let (o, v) = (at(d, "off", f)?, at(d, h, f)?);
+                    (v > 0.0).then_some((o / v, *d))
+                })
+                .collect();
+            let Some(&(hi, top)) = factors.iter().max_by(|a, b| a.0.total_cmp(&b.0)) else {
+                continue;
+            };
+            let lo = factors.iter().map(|x| x.0).fold(f64::INFINITY, f64::min);
+            let range = if times(lo) == times(hi) {
+                times(lo)
+            } else {
+                format!("{} to {} (most for `{top}`)", times(lo), times(hi))
+            };
+            parts.push(format!("{range} at fragmentation {}", significant(f, 3)));
+        }
+        if parts.is_empty() {
+            continue;
+        }
+        out.push(format!(
+            "On a machine whose 2 MiB blocks other tenants broke before the run ({}), huge pages under `{h}` cut {} per translation against base pages by {}.",
+            short(&first.trace),
+            if cycles { "cycles" } else { "references" },
+            parts.join(", ")
+        ));
+    }
+    out
+}
+
 /// A factor for people: `4x`, `3.94x`, `65,345x`.
 pub fn times(f: f64) -> String {
     if f >= 1000.0 {

@@ -233,13 +233,14 @@ pub fn verdict(rows: &[RunRow], tlbs: &TlbNames, caches: &CacheNames) -> Verdict
     let all_rows = rows;
     let native: Vec<RunRow> = rows
         .iter()
-        .filter(|r| !crate::charts::is_nested(&r.design))
+        .filter(|r| !crate::charts::is_nested(&r.design) && !crate::charts::is_thp_study(r))
         .cloned()
         .collect();
     let rows = native.as_slice();
     let found = findings::findings(rows);
     let mut sentences = findings::sentences(rows, &found, caches);
     sentences.extend(findings::nested_sentences(all_rows, tlbs));
+    sentences.extend(findings::thp_sentences(all_rows));
     let cycles: Vec<&Finding> = found
         .iter()
         .filter(|f| f.metric == Metric::CyclesPerTranslation)
