@@ -43,7 +43,7 @@ struct Cli {
 enum Command {
     /// Replay traces through designs and report what each costs.
     #[command(after_help = commands::run::AFTER_HELP)]
-    Run(commands::run::RunArgs),
+    Run(Box<commands::run::RunArgs>),
     /// List every design with its parameters and defaults.
     Designs,
     /// List the TLB presets and the keys of a TLB SPEC.
@@ -102,7 +102,7 @@ fn main() -> ExitCode {
     // An interrupted command leaves no temporary output behind.
     let _ = ptbench_output::clean_up_on_signals();
     let result = match cli.command {
-        Command::Run(args) => commands::run::exec(args),
+        Command::Run(args) => commands::run::exec(*args),
         Command::Designs => commands::catalog::designs(),
         Command::Tlbs => commands::catalog::tlbs(),
         Command::Caches => commands::catalog::caches(),

@@ -719,7 +719,9 @@ fn thp_policies_and_fragmentation_flags() {
     common::gen_zipf(&t, 20_000, "64m", 3);
     let t = t.display().to_string();
     let run = |extra: &[&str]| {
-        let mut args = vec!["run", "-q", "--csv", "-", "-d", "x86-64", "--tlb", "skylake", &t];
+        let mut args = vec![
+            "run", "-q", "--csv", "-", "-d", "x86-64", "--tlb", "skylake", &t,
+        ];
         args.extend_from_slice(extra);
         common::ptbench(&args)
     };
@@ -733,7 +735,11 @@ fn thp_policies_and_fragmentation_flags() {
         "--thp-min",
         "16",
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows = common::csv_maps(&out.stdout[..]);
     let n = |r: &HashMap<String, String>, c: &str| -> u64 { r[c].parse().unwrap() };
     let huges: Vec<&str> = rows.iter().map(|r| r["huge"].as_str()).collect();
@@ -751,7 +757,10 @@ fn thp_policies_and_fragmentation_flags() {
     }
     assert_eq!(n(&rows[0], "thp_faults"), 0);
     assert!(n(&rows[1], "thp_faults") > 0 && n(&rows[1], "thp_faults") <= 8);
-    assert!(n(&rows[1], "thp_fallbacks") > 0, "more eligible regions than free blocks");
+    assert!(
+        n(&rows[1], "thp_fallbacks") > 0,
+        "more eligible regions than free blocks"
+    );
     assert!(n(&rows[1], "tlb_misses") < n(&rows[0], "tlb_misses"));
     assert!(n(&rows[2], "thp_promotions") > 0);
     let err = |out: std::process::Output| String::from_utf8_lossy(&out.stderr).trim().to_string();

@@ -223,7 +223,7 @@ pub const DEFAULT_RAM: u64 = 16 << 30;
 /// `bytes` as `--ram` writes it: `16G`, `512M`, `64K` or plain bytes.
 pub fn format_size(bytes: u64) -> String {
     for (shift, unit) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{}{unit}", bytes >> shift);
         }
     }

@@ -93,14 +93,14 @@ pub enum ModelError {
     #[error("policy opt needs the trace's next uses (a pre-pass over the trace)")]
     NoFuture,
     /// The buddy allocator has no free block of the order asked for.
-    #[error("out of physical memory: --ram {ram} has no free block of {bytes} bytes left (other tenants hold {tenants} frames; a larger --ram, less --fragmentation, or --compaction on)")]
+    #[error("out of physical memory: --ram {} has no free block of {bytes} bytes left (other tenants hold {tenants} frames; a larger --ram, less --fragmentation, or --compaction on)", format_size(*.ram))]
     RamFull {
-        /// The machine's memory, as `--ram` writes it.
-        ram: String,
-        /// The block's size.
-        bytes: u64,
+        /// The machine's memory in bytes.
+        ram: u64,
+        /// The block's size in bytes (at most 1 GiB).
+        bytes: u32,
         /// Frames other tenants hold.
-        tenants: u64,
+        tenants: u32,
     },
     /// A huge page under a memory limit.
     #[error("replacement works on base pages: a memory limit (--frames) cannot be combined with huge pages")]
@@ -920,9 +920,9 @@ impl OsModel {
     fn ram_full(&self, n: u64) -> ModelError {
         let p = self.phys.as_ref();
         ModelError::RamFull {
-            ram: format_size(p.map_or(0, |p| p.buddy.frames()) << self.base.shift()),
-            bytes: n << self.base.shift(),
-            tenants: p.map_or(0, |p| p.tenants.len() as u64),
+            ram: p.map_or(0, |p| p.buddy.frames()) << self.base.shift(),
+            bytes: u32::try_from(n << self.base.shift()).unwrap_or(u32::MAX),
+            tenants: p.map_or(0, |p| u32::try_from(p.tenants.len()).unwrap_or(u32::MAX)),
         }
     }
 

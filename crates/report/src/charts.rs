@@ -1490,7 +1490,12 @@ fn fragmentation_charts(
             study.len() - sel.len()
         ));
     }
-    let sel = cap_series(&sel, |r| r.design.as_str(), notes, "the fragmentation charts");
+    let sel = cap_series(
+        &sel,
+        |r| r.design.as_str(),
+        notes,
+        "the fragmentation charts",
+    );
     let policies = distinct(sel.iter().map(|r| r.huge.as_str()));
     let line = |rs: &[&RunRow], h: &str, y: &dyn Fn(&RunRow) -> f64| -> Series {
         let mut points: Vec<(f64, f64)> = rs
@@ -1529,7 +1534,10 @@ fn fragmentation_charts(
     let where_ = if tlb == "none" {
         format!("{label}, no TLB")
     } else {
-        format!("{label}, {}", opts.tlbs.labels(&[tlb.as_str()])[tlb.as_str()])
+        format!(
+            "{label}, {}",
+            opts.tlbs.labels(&[tlb.as_str()])[tlb.as_str()]
+        )
     };
     let xdesc = "fragmentation: fraction of 2 MiB blocks holding another tenant's page";
     let xshort = "fragmentation";
@@ -1604,7 +1612,6 @@ fn fragmentation_charts(
         Ok(both!(line_chart(&title, &per_design, axes, &keys))),
     )
 }
-
 
 fn cycle_charts(
     sink: &mut Sink<'_>,

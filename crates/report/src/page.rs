@@ -814,6 +814,13 @@ pub fn markdown(info: &PageInfo, charts: &[Chart], rows: &[RunRow]) -> String {
         md(&info.machine)
     );
     let v = verdict(rows, &info.tlbs, &info.caches);
+    if !v.sentences.is_empty() && v.rows.is_empty() {
+        // Sentences of their own (nested designs, fragmentation) without a native comparison.
+        let _ = writeln!(s, "## Verdict\n");
+        for sentence in &v.sentences {
+            let _ = writeln!(s, "{}\n", md_sentence(sentence));
+        }
+    }
     if !v.rows.is_empty() {
         let _ = writeln!(s, "## Verdict\n");
         for sentence in &v.sentences {
@@ -971,6 +978,12 @@ pre {{ background: #f6f6f6; padding: 1em; overflow-x: auto; }}
         machine = esc(&info.machine)
     );
     let v = verdict(rows, &info.tlbs, &info.caches);
+    if !v.sentences.is_empty() && v.rows.is_empty() {
+        let _ = writeln!(s, "<h2>Verdict</h2>");
+        for sentence in &v.sentences {
+            let _ = writeln!(s, "<p>{}</p>", html_sentence(sentence));
+        }
+    }
     if !v.rows.is_empty() {
         let _ = writeln!(s, "<h2>Verdict</h2>");
         for sentence in &v.sentences {

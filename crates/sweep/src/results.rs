@@ -510,7 +510,7 @@ mod tests {
         assert_eq!(rows, vec![row("a"), row("b")]);
         assert_eq!(read("").unwrap(), vec![]);
         assert_eq!(read(&crate::header_line()).unwrap(), vec![]);
-        assert_eq!(columns().len(), 99);
+        assert_eq!(columns().len(), 107);
         assert_eq!(columns()[0], "trace");
         assert_eq!(columns()[65], "os");
         assert_eq!(columns()[66], "cache");
@@ -519,6 +519,8 @@ mod tests {
         assert_eq!(columns()[89], "guest_refs");
         assert_eq!(columns()[97], "hpwc_misses");
         assert_eq!(columns()[98], "host_evictions");
+        assert_eq!(columns()[99], "fragmentation");
+        assert_eq!(columns()[106], "fragmentation_index");
     }
 
     #[test]
@@ -571,6 +573,35 @@ mod tests {
             ..r.clone()
         };
         assert_eq!(read(&first(&text, 89)).unwrap(), vec![want]);
+        assert_eq!(read(&text).unwrap(), vec![r]);
+        // The 99 columns before physical memory as a buddy allocator: its columns read as 0.
+        let mut r = row("a");
+        (
+            r.fragmentation,
+            r.thp_faults,
+            r.thp_fallbacks,
+            r.thp_promotions,
+        ) = (0.5, 3, 2, 1);
+        (
+            r.thp_splits,
+            r.compaction_migrations,
+            r.free_huge_blocks_min,
+        ) = (4, 5, 6);
+        r.fragmentation_index = 0.25;
+        let text = crate::header_line()
+            + &String::from_utf8(crate::row_lines(std::slice::from_ref(&r)).unwrap()).unwrap();
+        let want = RunRow {
+            fragmentation: 0.0,
+            thp_faults: 0,
+            thp_fallbacks: 0,
+            thp_promotions: 0,
+            thp_splits: 0,
+            compaction_migrations: 0,
+            free_huge_blocks_min: 0,
+            fragmentation_index: 0.0,
+            ..r.clone()
+        };
+        assert_eq!(read(&first(&text, 99)).unwrap(), vec![want]);
         assert_eq!(read(&text).unwrap(), vec![r]);
         let text = file(&["a"]);
         // Some later columns but not all: refused, naming them.
@@ -726,7 +757,7 @@ mod tests {
         let short = rest.trim_end().rsplit_once(',').unwrap().0;
         assert_eq!(
             read(&format!("{header}\n{short}\n")).unwrap_err(),
-            "r.csv: line 2 has 98 fields for the header's 99 columns (column `host_evictions` and those after it are missing)"
+            "r.csv: line 2 has 106 fields for the header's 107 columns (column `fragmentation_index` and those after it are missing)"
         );
     }
 

@@ -151,6 +151,39 @@ fn the_text_form_round_trips_and_is_recognised_by_its_header() {
     let e = read_all(&p).unwrap_err();
     assert_eq!(e.location, Location::Line(3));
     assert!(e.to_string().contains("expected permissions"), "{e}");
+    // A file-backed and a huge-advised (madvise) region: `f` and `h` after the permissions,
+    // bits 3 and 4 of the flags, written back the same; `h` is an mmap's only.
+    std::fs::write(
+        &p,
+        "ptbench-trace v1\nmmap 0 400000 512 rw-h\nmmap 0 800000 4 r-xfh\nmmap 0 900000 1 r--f\n",
+    )
+    .unwrap();
+    let got = read_all(&p).unwrap();
+    let flags: Vec<u8> = got.iter().map(|a| a.flags).collect();
+    assert_eq!(
+        flags,
+        [
+            3 | ptbench_core::HUGE_ADVISED,
+            5 | ptbench_core::FILE_BACKED | ptbench_core::HUGE_ADVISED,
+            1 | ptbench_core::FILE_BACKED
+        ]
+    );
+    let q = dir.path().join("u.txt");
+    let mut w = write::create(&q, WriteFormat::NativeText, false).unwrap();
+    w.write(&got).unwrap();
+    w.finish().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&q).unwrap(),
+        std::fs::read_to_string(&p).unwrap()
+    );
+    for bad in [
+        "mmap 0 400000 1 rw-hf",
+        "mmap 0 400000 1 rw-hh",
+        "mprotect 0 400000 1 rw-h",
+    ] {
+        std::fs::write(&p, format!("ptbench-trace v1\n{bad}\n")).unwrap();
+        assert!(read_all(&p).is_err(), "{bad}");
+    }
 }
 
 /// Every format that can hold a lackey trace's accesses: the trace converted to it and back to
