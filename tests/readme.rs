@@ -51,6 +51,23 @@ fn num(r: &HashMap<String, String>, col: &str) -> f64 {
     r[col].parse().unwrap()
 }
 
+/// Column `col` of the one row of `trace` (a suffix) and `design` behind the caches, huge pages
+/// off, on the machine as it comes (no fragmentation setting).
+fn with_caches(rows: &[HashMap<String, String>], trace: &str, design: &str, col: &str) -> f64 {
+    let found: Vec<&HashMap<String, String>> = rows
+        .iter()
+        .filter(|r| {
+            r["trace"].ends_with(trace)
+                && r["design"] == design
+                && r["cache"] != "none"
+                && r["huge"] == "off"
+                && !r["os"].contains("fragmentation=")
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{trace} {design} with caches");
+    num(found[0], col)
+}
+
 const SKYLAKE: &str = "l1i=128x8,l1d=64x4,l2=1536x12";
 const TRACES: [&str; 5] = [
     "hashprobe.ptbt.zst",
@@ -229,19 +246,7 @@ fn what_the_main_job_shows_is_what_the_committed_report_holds() {
         ),
     );
     // Cycles, behind Skylake's TLB and caches.
-    let cyc = |t: &str, d: &str| -> f64 {
-        let found: Vec<&HashMap<String, String>> = rows
-            .iter()
-            .filter(|r| {
-                r["trace"].ends_with(t)
-                    && r["design"] == d
-                    && r["cache"] != "none"
-                    && r["huge"] == "off"
-            })
-            .collect();
-        assert_eq!(found.len(), 1, "{t} {d} with caches");
-        num(found[0], "cycles_per_translation")
-    };
+    let cyc = |t: &str, d: &str| with_caches(&rows, t, d, "cycles_per_translation");
     let hp = |d: &str| format!("{:.3}", cyc("hashprobe.ptbt.zst", d));
     says(
         &shows_all(&text),
@@ -314,19 +319,7 @@ fn what_the_main_job_shows_is_what_the_committed_report_holds() {
         "nested:guest=x86-64,host=ecpt",
         "nested:guest=ecpt,host=x86-64",
     ];
-    let with_caches = |t: &str, d: &str, col: &str| -> f64 {
-        let found: Vec<&HashMap<String, String>> = rows
-            .iter()
-            .filter(|r| {
-                r["trace"].ends_with(t)
-                    && r["design"] == d
-                    && r["cache"] != "none"
-                    && r["huge"] == "off"
-            })
-            .collect();
-        assert_eq!(found.len(), 1, "{t} {d} with caches");
-        num(found[0], col)
-    };
+    let with_caches = |t: &str, d: &str, col: &str| with_caches(&rows, t, d, col);
     let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
     for t in TRACES {
         for d in nested {
@@ -407,4 +400,77 @@ fn what_the_main_job_shows_is_what_the_committed_report_holds() {
         &shows,
         "OPT faults least at every frame count, then LRU and clock, then FIFO",
     );
+}
+
+/// The fragmentation paragraph: huge pages on a 32 MiB machine whose 2 MiB blocks other tenants
+/// broke, from the committed report's rows.
+#[test]
+fn the_fragmentation_paragraph_is_what_the_committed_report_holds() {
+    let rows = rows();
+    let text = readme();
+    let from = text.find("On a fragmented machine").expect("the paragraph");
+    let para =
+        text[from..text[from..].find("\n\n").map_or(text.len(), |i| from + i)].replace('\n', " ");
+    let at = |design: &str, huge: &str, frag: f64| -> &HashMap<String, String> {
+        let found: Vec<&HashMap<String, String>> = rows
+            .iter()
+            .filter(|r| {
+                r["trace"].ends_with("hashprobe.ptbt.zst")
+                    && r["design"] == design
+                    && r["huge"] == huge
+                    && r["os"].contains("fragmentation=")
+                    && num(r, "fragmentation") == frag
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{design} {huge} {frag}");
+        found[0]
+    };
+    let cyc =
+        |d: &str, h: &str, f: f64| format!("{:.3}", num(at(d, h, f), "cycles_per_translation"));
+    let misses =
+        |d: &str, h: &str, f: f64| ptbench_report::thousands(num(at(d, h, f), "tlb_misses") as u64);
+    for claim in [
+        format!(
+            "from {} cycles per translation with base pages to {} ({} TLB misses to {})",
+            cyc("x86-64", "off", 0.0),
+            cyc("x86-64", "always", 0.0),
+            misses("x86-64", "off", 0.0),
+            misses("x86-64", "always", 0.0)
+        ),
+        format!(
+            "each of the trace's {} eligible regions",
+            at("x86-64", "always", 0.0)["thp_faults"]
+        ),
+        format!(
+            "to {} at fragmentation 0.5 ({} huge pages, {} fallbacks), {} at 0.75, and {} at 1, where none is made",
+            cyc("x86-64", "always", 0.5),
+            at("x86-64", "always", 0.5)["thp_faults"],
+            at("x86-64", "always", 0.5)["thp_fallbacks"],
+            cyc("x86-64", "always", 0.75),
+            cyc("x86-64", "always", 1.0)
+        ),
+        format!(
+            "keeps more at 0.75 ({} cycles, {} misses)",
+            cyc("x86-64", "defer", 0.75),
+            misses("x86-64", "defer", 0.75)
+        ),
+        format!(
+            "the inverted table gains most ({} to {} cycles per translation)",
+            cyc("inverted", "off", 0.0),
+            cyc("inverted", "always", 0.0)
+        ),
+    ] {
+        assert!(para.contains(&claim), "the README should say: {claim}\n{para}");
+    }
+    assert_eq!(at("x86-64", "always", 1.0)["thp_faults"], "0");
+    assert_eq!(at("x86-64", "defer", 0.75)["thp_promotions"], "4");
+    assert!(at("x86-64", "defer", 0.0)["os"].contains("thp_min=256"));
+    // The inverted table's factor is the largest.
+    let gain = |d: &str| {
+        num(at(d, "off", 0.0), "cycles_per_translation")
+            / num(at(d, "always", 0.0), "cycles_per_translation")
+    };
+    for d in ["x86-64", "flat:va_bits=48", "hashed", "ecpt"] {
+        assert!(gain("inverted") > gain(d), "{d}");
+    }
 }
