@@ -35,6 +35,7 @@ pub const AFTER_HELP: &str = "Examples:\n  \
     ptbench run --page-crossing first --design x86-64 --design radix:levels=3,pobits=14 --csv out.csv trace.lackey.gz\n  \
     ptbench run --design x86-64 --tlb skylake --huge thp big.ptbt.zst\n  \
     ptbench run --design x86-64 --huge off,2m,thp trace.lackey.gz\n  \
+    ptbench run -d x86-64 --tlb skylake --huge always,defer --ram 4g --fragmentation 0.5 trace.ptbt\n  \
     ptbench run --csv - trace.din | column -s, -t\n\n\
     Traces: Valgrind lackey, `hexaddr R|W` course traces, Pin pinatrace, Dinero din and extended din,\n\
     ChampSim and CloudSuite, and ptbench's own ptbt and ptbt-text; the format is detected from the\n\
