@@ -678,18 +678,24 @@ impl OsModel {
         Ok(Outcome::Alias)
     }
 
-    /// Stores the mapping of resident page `key` of `asid` again, unchanged (no shootdown): a
-    /// design that lost it (an inverted table's alias) finds it again; the others rewrite the
-    /// same entry.
-    fn restore(&mut self, asid: u16, key: u64, out: &mut Vec<Action>) {
+    /// Pushes the mapping of page `key` of `asid` as it stands (if resident), the old one shot
+    /// down first with `shoot`.
+    fn push_map(&self, asid: u16, key: u64, shoot: bool, out: &mut Vec<Action>) {
         if let Some(pte) = self.pte(asid, key) {
             out.push(Action::Map {
                 asid,
                 vpn: Vpn(key),
                 pte,
-                shoot: false,
+                shoot,
             });
         }
+    }
+
+    /// Stores the mapping of resident page `key` of `asid` again, unchanged (no shootdown): a
+    /// design that lost it (an inverted table's alias) finds it again; the others rewrite the
+    /// same entry.
+    fn restore(&mut self, asid: u16, key: u64, out: &mut Vec<Action>) {
+        self.push_map(asid, key, false, out);
     }
 
     fn page_mut(&mut self, asid: u16, key: u64) -> &mut Page {
@@ -841,14 +847,7 @@ impl OsModel {
         page.pfn = Some(pfn);
         page.cow = false;
         self.owners.insert(pfn, vec![(asid, key)]);
-        if let Some(pte) = self.pte(asid, key) {
-            out.push(Action::Map {
-                asid,
-                vpn: Vpn(key),
-                pte,
-                shoot: false,
-            });
-        }
+        self.push_map(asid, key, false, out);
         Ok(key)
     }
 
@@ -1227,14 +1226,7 @@ impl OsModel {
         // has one entry per frame).
         for &(a, k) in &sharers {
             for i in 0..span {
-                if let Some(pte) = self.pte(a, k + i) {
-                    out.push(Action::Map {
-                        asid: a,
-                        vpn: Vpn(k + i),
-                        pte,
-                        shoot: false,
-                    });
-                }
+                self.push_map(a, k + i, false, out);
             }
         }
         if let Some(pfn) = page.pfn {
@@ -1299,14 +1291,7 @@ impl OsModel {
             );
         }
         self.owners.insert(huge, vec![(asid, start)]);
-        if let Some(pte) = self.pte(asid, start) {
-            out.push(Action::Map {
-                asid,
-                vpn: Vpn(start),
-                pte,
-                shoot: false,
-            });
-        }
+        self.push_map(asid, start, false, out);
         self.c.thp_promotions += 1;
         Some(start)
     }
@@ -1435,14 +1420,7 @@ impl OsModel {
                 if writable && !was_cow {
                     self.remap(parent, k, out);
                 }
-                if let Some(pte) = self.pte(child, k) {
-                    out.push(Action::Map {
-                        asid: child,
-                        vpn: Vpn(k),
-                        pte,
-                        shoot: false,
-                    });
-                }
+                self.push_map(child, k, false, out);
             } else {
                 self.page_mut(parent, k).cow = true;
             }
