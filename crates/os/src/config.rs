@@ -200,7 +200,8 @@ pub struct OsConfig {
     pub watch: Vec<Watch>,
     /// The machine's physical memory in bytes (`--ram`): frames come from a buddy allocator of
     /// this size. `None`: frames are handed out in order from the machine's whole memory, as
-    /// before, unless a setting below or a THP policy needs the allocator ([`DEFAULT_RAM`]).
+    /// before, unless a setting below or a THP policy needs the allocator ([`DEFAULT_RAM`], or
+    /// with `frames` twice the data budget rounded up to a power of two).
     pub ram: Option<u64>,
     /// Fraction of the 2 MiB blocks that other tenants' pinned pages break before the trace
     /// starts, in millionths (`--fragmentation`, 0 to 1).

@@ -347,6 +347,22 @@ pub struct OsModel {
     c: OsCounters,
 }
 
+/// The machine's memory in bytes when a setting needs a buddy allocator: `--ram`, or with a
+/// memory limit twice the data budget rounded up to a power of two (replacement state is kept
+/// per frame of the machine), or [`DEFAULT_RAM`].
+fn default_ram(cfg: &OsConfig, base: PageSize) -> u64 {
+    match (cfg.ram, cfg.frames) {
+        (Some(r), _) => r,
+        (None, Some(f)) => f
+            .saturating_mul(2)
+            .saturating_mul(1 << base.shift())
+            .checked_next_power_of_two()
+            .unwrap_or(DEFAULT_RAM)
+            .clamp(2 << 20, DEFAULT_RAM),
+        (None, None) => DEFAULT_RAM,
+    }
+}
+
 impl OsModel {
     /// An OS over `machine_frames` data frames (those the machine and the design can map) with
     /// base pages of `base`, under `cfg` and the page-size policy `huge`.
@@ -364,13 +380,8 @@ impl OsModel {
         // `--frames` is the data pages' budget within it. Its layout never depends on the
         // design (every design must get the same frames); a frame the design cannot map is
         // out of memory for it.
-        let phys = (cfg.wants_buddy() || huge.is_linux()).then(|| {
-            Phys::new(
-                cfg.ram.unwrap_or(DEFAULT_RAM) >> base.shift(),
-                base.shift(),
-                cfg,
-            )
-        });
+        let phys = (cfg.wants_buddy() || huge.is_linux())
+            .then(|| Phys::new(default_ram(cfg, base) >> base.shift(), base.shift(), cfg));
         let design_frames = machine_frames;
         let machine_frames = phys.as_ref().map_or(machine_frames, |p| p.buddy.frames());
         let frames = cfg.frames.unwrap_or(u64::MAX).min(machine_frames);
