@@ -42,5 +42,8 @@ pub fn exec(args: InspectArgs) -> Result<()> {
         outln!("{skipped}");
     }
     out!("{stats}");
+    if let Some(c) = reader.as_ref().and_then(|r| r.drmemtrace_counts()) {
+        out!("{c}");
+    }
     Ok(())
 }

@@ -556,6 +556,7 @@ fn check_trace_path(t: &Path) -> Result<()> {
             bail!("{}: no such trace file", t.display())
         }
         Err(e) => bail!("{}: cannot read it: {e}", t.display()),
+        Ok(m) if m.is_dir() && ptbench_trace::drmemtrace::is_trace_dir(t) => Ok(()),
         Ok(m) if m.is_dir() => bail!(
             "{}: that is a directory, not a trace file (give the files inside it, e.g. {}/*)",
             t.display(),
@@ -620,7 +621,7 @@ fn replay_one(
         .first()
         .map_or(PageCrossing::Split, |c| c.opts.page_crossing);
     prepare_next_uses(&mut sims, trace, reader, crossing)?;
-    let len = std::fs::metadata(trace).map(|m| m.len()).unwrap_or(0);
+    let len = ptbench_trace::trace_bytes(trace);
     let name = trace
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -52,7 +52,7 @@ pub(crate) fn parse_line(
         Format::Din => dinero::parse_din(line, out),
         Format::DinExtended => dinero::parse_extended(line, out),
         Format::NativeText => native_text::parse(line, out),
-        Format::ChampSim | Format::ChampSimCloudsuite | Format::Native => {
+        Format::ChampSim | Format::ChampSimCloudsuite | Format::Native | Format::DrMemtrace => {
             Err("a binary format has no lines".to_string())
         }
     }
@@ -69,7 +69,9 @@ pub(crate) fn looks_like(format: Format, line: &[u8]) -> bool {
         Format::Din => dinero::looks_like_din(line),
         Format::DinExtended => dinero::looks_like_extended(line),
         Format::NativeText => native_text::looks_like(line),
-        Format::ChampSim | Format::ChampSimCloudsuite | Format::Native => false,
+        Format::ChampSim | Format::ChampSimCloudsuite | Format::Native | Format::DrMemtrace => {
+            false
+        }
     }
 }
 

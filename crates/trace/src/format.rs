@@ -34,11 +34,14 @@ pub enum Format {
     Native,
     /// The text form of ptbench's format (see [`write`](crate::write)).
     NativeText,
+    /// DynamoRIO's drmemtrace offline traces, a file or a directory of them (see
+    /// [`drmemtrace`](crate::drmemtrace)).
+    DrMemtrace,
 }
 
 impl Format {
     /// Every format, text formats first.
-    pub const ALL: [Format; 11] = [
+    pub const ALL: [Format; 12] = [
         Format::Lackey,
         Format::HexRw,
         Format::OpFirst,
@@ -50,6 +53,7 @@ impl Format {
         Format::ChampSimCloudsuite,
         Format::Native,
         Format::NativeText,
+        Format::DrMemtrace,
     ];
 
     /// The format's name in messages and in the CSV's `trace_format` column.
@@ -66,6 +70,7 @@ impl Format {
             Format::ChampSimCloudsuite => "champsim cloudsuite",
             Format::Native => "ptbench",
             Format::NativeText => "ptbench text",
+            Format::DrMemtrace => "drmemtrace",
         }
     }
 
@@ -84,6 +89,7 @@ impl Format {
             Format::ChampSimCloudsuite => "cloudsuite",
             Format::Native => "ptbt",
             Format::NativeText => "ptbt-text",
+            Format::DrMemtrace => "drmemtrace",
         }
     }
 
@@ -103,6 +109,7 @@ impl Format {
             Format::ChampSim => Some(crate::champsim::INPUT_INSTR_BYTES),
             Format::ChampSimCloudsuite => Some(crate::champsim::CLOUDSUITE_INSTR_BYTES),
             Format::Native => Some(crate::native::RECORD_BYTES),
+            Format::DrMemtrace => Some(crate::drmemtrace::RECORD_BYTES),
             _ => None,
         }
     }
@@ -116,7 +123,7 @@ impl fmt::Display for Format {
 
 /// A name that is no format's key.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("unknown trace format `{0}`: expected one of lackey, hexrw, rwhex, pinatrace, pinatrace-simple, din, xdin, champsim, cloudsuite, ptbt, ptbt-text")]
+#[error("unknown trace format `{0}`: expected one of lackey, hexrw, rwhex, pinatrace, pinatrace-simple, din, xdin, champsim, cloudsuite, ptbt, ptbt-text, drmemtrace")]
 pub struct UnknownFormatName(pub String);
 
 impl FromStr for Format {
@@ -138,6 +145,7 @@ impl FromStr for Format {
             "cloudsuite" | "champsim-cloudsuite" => Format::ChampSimCloudsuite,
             "ptbt" | "ptbench" | "native" => Format::Native,
             "ptbt-text" | "ptbench-text" => Format::NativeText,
+            "drmemtrace" | "dynamorio" | "drcachesim" => Format::DrMemtrace,
             _ => return Err(UnknownFormatName(s.to_string())),
         };
         Ok(f)

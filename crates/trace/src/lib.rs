@@ -14,6 +14,7 @@
 //! | Dinero IV extended din: `r 1000 4` | [`dinero`] | content |
 //! | ChampSim `input_instr` (64-byte records) | [`champsim`] | name (`.champsimtrace`, `champsim` anywhere), or content |
 //! | ChampSim `cloudsuite_instr` (96-byte records) | [`champsim`] | name: `cloudsuite` |
+//! | DynamoRIO drmemtrace (12-byte records; a `.zip` of chunks, or a directory of them) | [`drmemtrace`] | content |
 //!
 //! **Liberal with noise, strict with records.** A text format is recognised from the lines in
 //! the first 64 KiB: the format that parses the most of them (a program's output that happens
@@ -50,6 +51,7 @@
 pub mod champsim;
 pub mod compress;
 pub mod dinero;
+pub mod drmemtrace;
 mod engine;
 mod error;
 mod format;
@@ -95,6 +97,8 @@ pub enum TraceFile {
     Native(NativeTrace),
     /// Any other format.
     Parsed(Trace),
+    /// A DynamoRIO drmemtrace file or directory.
+    DrMem(drmemtrace::DrTrace),
 }
 
 impl TraceFile {
@@ -103,6 +107,7 @@ impl TraceFile {
         match self {
             TraceFile::Native(t) => t.path(),
             TraceFile::Parsed(t) => t.path(),
+            TraceFile::DrMem(t) => t.path(),
         }
     }
 
@@ -111,6 +116,7 @@ impl TraceFile {
         match self {
             TraceFile::Native(_) => Some(Format::Native),
             TraceFile::Parsed(t) => t.format(),
+            TraceFile::DrMem(_) => Some(Format::DrMemtrace),
         }
     }
 
@@ -119,6 +125,7 @@ impl TraceFile {
         match self {
             TraceFile::Native(t) => t.records(),
             TraceFile::Parsed(t) => t.lines(),
+            TraceFile::DrMem(t) => t.records(),
         }
     }
 
@@ -127,13 +134,25 @@ impl TraceFile {
         match self {
             TraceFile::Native(_) => 0,
             TraceFile::Parsed(t) => t.ignored_records(),
+            TraceFile::DrMem(t) => {
+                let c = t.counts();
+                c.non_fetched + c.prefetches
+            }
+        }
+    }
+
+    /// A drmemtrace trace's counts of what is not an access (threads, markers, ...).
+    pub fn drmemtrace_counts(&self) -> Option<&drmemtrace::DrCounts> {
+        match self {
+            TraceFile::DrMem(t) => Some(t.counts()),
+            _ => None,
         }
     }
 
     /// Malformed lines skipped so far (see [`Trace::skipped_lines`]).
     pub fn skipped_lines(&self) -> u64 {
         match self {
-            TraceFile::Native(_) => 0,
+            TraceFile::Native(_) | TraceFile::DrMem(_) => 0,
             TraceFile::Parsed(t) => t.skipped_lines(),
         }
     }
@@ -141,7 +160,7 @@ impl TraceFile {
     /// The first few skipped lines' errors.
     pub fn first_skipped(&self) -> &[TraceError] {
         match self {
-            TraceFile::Native(_) => &[],
+            TraceFile::Native(_) | TraceFile::DrMem(_) => &[],
             TraceFile::Parsed(t) => t.first_skipped(),
         }
     }
@@ -149,7 +168,7 @@ impl TraceFile {
     /// Lines of noise skipped so far (see [`Trace::noise_lines`]).
     pub fn noise_lines(&self) -> u64 {
         match self {
-            TraceFile::Native(_) => 0,
+            TraceFile::Native(_) | TraceFile::DrMem(_) => 0,
             TraceFile::Parsed(t) => t.noise_lines(),
         }
     }
@@ -157,7 +176,7 @@ impl TraceFile {
     /// The first line of noise and its text (see [`Trace::first_noise`]).
     pub fn first_noise(&self) -> Option<(u64, &str)> {
         match self {
-            TraceFile::Native(_) => None,
+            TraceFile::Native(_) | TraceFile::DrMem(_) => None,
             TraceFile::Parsed(t) => t.first_noise(),
         }
     }
@@ -165,7 +184,7 @@ impl TraceFile {
     /// What was skipped, in one line, or `None` (see [`Trace::skip_summary`]).
     pub fn skip_summary(&self) -> Option<String> {
         match self {
-            TraceFile::Native(_) => None,
+            TraceFile::Native(_) | TraceFile::DrMem(_) => None,
             TraceFile::Parsed(t) => t.skip_summary(),
         }
     }
@@ -181,6 +200,7 @@ impl TraceFile {
                 }))
             }
             TraceFile::Parsed(t) => t.locate_location(index),
+            TraceFile::DrMem(_) => Ok(None),
         }
     }
 
@@ -208,6 +228,7 @@ impl TraceReader for TraceFile {
         match self {
             TraceFile::Native(t) => t.read_batch(buf),
             TraceFile::Parsed(t) => t.read_batch(buf),
+            TraceFile::DrMem(t) => t.read_batch(buf),
         }
     }
 
@@ -215,6 +236,7 @@ impl TraceReader for TraceFile {
         match self {
             TraceFile::Native(t) => t.bytes_read(),
             TraceFile::Parsed(t) => t.bytes_read(),
+            TraceFile::DrMem(t) => t.bytes_read(),
         }
     }
 }
@@ -227,6 +249,15 @@ pub fn open(path: &Path) -> Result<TraceFile, TraceError> {
 /// Opens a trace file with `opts` (skip bad lines, force a format, ...). A native trace is
 /// recognised by its magic bytes, through any compression.
 pub fn open_with(path: &Path, opts: &ReaderOptions) -> Result<TraceFile, TraceError> {
+    // A drmemtrace directory is one trace; a drmemtrace file is recognised by its content.
+    if path.is_dir() && drmemtrace::is_trace_dir(path) {
+        return drmemtrace::DrTrace::open(path).map(TraceFile::DrMem);
+    }
+    if opts.format == Some(Format::DrMemtrace)
+        || (opts.format.is_none() && path.is_file() && drmemtrace::sniff_path(path))
+    {
+        return drmemtrace::DrTrace::open(path).map(TraceFile::DrMem);
+    }
     if !reader::is_regular(path)? {
         return open_stream(path, opts);
     }
@@ -271,7 +302,24 @@ fn open_stream(path: &Path, opts: &ReaderOptions) -> Result<TraceFile, TraceErro
 /// (`address_range`) needs; a FIFO or a pipe cannot. A directory or a missing path is an error
 /// naming what it is.
 pub fn is_seekable(path: &Path) -> Result<bool, TraceError> {
+    if path.is_dir() && drmemtrace::is_trace_dir(path) {
+        return Ok(true);
+    }
     reader::is_regular(path)
+}
+
+/// Bytes of a trace on disk, for progress: a file's size, or the sum of a drmemtrace
+/// directory's input files (0 when it cannot be read).
+pub fn trace_bytes(path: &Path) -> u64 {
+    if path.is_dir() {
+        return std::fs::read_dir(path).map_or(0, |d| {
+            d.filter_map(|e| e.ok()?.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        });
+    }
+    std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
 /// Opens a trace file as `format`, whatever its name or content suggest.
