@@ -34,7 +34,11 @@ pub struct GenArgs {
     /// --accesses counts all of them.
     #[arg(long, value_name = "N", default_value_t = 1)]
     processes: u16,
-    /// With --processes: accesses between context switches.
+    /// N threads in each process (sharing its address space, seeds continuing SEED+1, ...),
+    /// interleaved with `thread` events; --accesses counts all of them.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    threads: u16,
+    /// With --processes or --threads: accesses between switches.
     #[arg(long, value_name = "Q", default_value_t = 10_000)]
     quantum: u64,
     /// The file to write (ptbt; compressed when it ends in .gz, .zst, .xz or .bz2; ptbt-text when
@@ -57,8 +61,11 @@ pub fn exec(args: GenArgs) -> Result<()> {
         write_ratio: args.write_ratio,
         ..GenSpec::new(pattern, accesses, parse_count(&args.footprint, true)?)
     };
-    let mut g: Box<dyn TraceReader> = if args.processes > 1 {
-        Box::new(Processes::new(spec, args.processes, args.quantum).map_err(anyhow::Error::msg)?)
+    let mut g: Box<dyn TraceReader> = if args.processes > 1 || args.threads > 1 {
+        Box::new(
+            Processes::with_threads(spec, args.processes, args.threads, args.quantum)
+                .map_err(anyhow::Error::msg)?,
+        )
     } else {
         Box::new(Generator::new(spec).map_err(anyhow::Error::msg)?)
     };
@@ -67,7 +74,10 @@ pub fn exec(args: GenArgs) -> Result<()> {
     let rules = ptbench_output::Rules {
         force: args.force,
         // A plain binary trace is 16 bytes a record after a 32-byte header.
-        expected_bytes: (format == WriteFormat::Native && !compressed && args.processes <= 1)
+        expected_bytes: (format == WriteFormat::Native
+            && !compressed
+            && args.processes <= 1
+            && args.threads <= 1)
             .then(|| accesses.saturating_mul(16).saturating_add(32)),
         ..ptbench_output::Rules::new("-o", "a trace", &looks_like_trace)
     };

@@ -11,8 +11,9 @@ pub const HUGE_ADVISED: u8 = 16;
 /// Events are carried in the same 16-byte record as accesses (see [`Access`]) so that one stream
 /// holds both in order: `ContextSwitch` (later accesses come from `asid`), `Fork` (`asid` forks
 /// the new address space `addr`), `Mmap`, `Munmap` and `Mprotect` (the range `addr ..
-/// addr + size * 4096` of `asid`, with permissions `flags`: bit 0 read, 1 write, 2 execute) and
-/// `Exit` (`asid` ends).
+/// addr + size * 4096` of `asid`, with permissions `flags`: bit 0 read, 1 write, 2 execute),
+/// `Exit` (`asid` ends), `Thread` (later accesses come from thread `addr` of `asid`) and `Cpu`
+/// (later accesses run on CPU `addr`, as the trace recorded).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum AccessKind {
@@ -34,6 +35,10 @@ pub enum AccessKind {
     Mprotect = 20,
     /// Address space `asid` exits.
     Exit = 21,
+    /// Later accesses come from thread `addr` of address space `asid`.
+    Thread = 22,
+    /// Later accesses ran on CPU `addr` (as the trace recorded it).
+    Cpu = 23,
 }
 
 impl AccessKind {
@@ -41,17 +46,19 @@ impl AccessKind {
     pub const ALL: [AccessKind; 3] = [AccessKind::Read, AccessKind::Write, AccessKind::Fetch];
 
     /// The event kinds, in discriminant order.
-    pub const EVENTS: [AccessKind; 6] = [
+    pub const EVENTS: [AccessKind; 8] = [
         AccessKind::ContextSwitch,
         AccessKind::Fork,
         AccessKind::Mmap,
         AccessKind::Munmap,
         AccessKind::Mprotect,
         AccessKind::Exit,
+        AccessKind::Thread,
+        AccessKind::Cpu,
     ];
 
     /// A short lower-case name (`read`, `write`, `fetch`, `switch`, `fork`, `mmap`, `munmap`,
-    /// `mprotect`, `exit`).
+    /// `mprotect`, `exit`, `thread`, `cpu`).
     pub const fn name(self) -> &'static str {
         match self {
             AccessKind::Read => "read",
@@ -63,6 +70,8 @@ impl AccessKind {
             AccessKind::Munmap => "munmap",
             AccessKind::Mprotect => "mprotect",
             AccessKind::Exit => "exit",
+            AccessKind::Thread => "thread",
+            AccessKind::Cpu => "cpu",
         }
     }
 
@@ -85,6 +94,8 @@ impl AccessKind {
             19 => AccessKind::Munmap,
             20 => AccessKind::Mprotect,
             21 => AccessKind::Exit,
+            22 => AccessKind::Thread,
+            23 => AccessKind::Cpu,
             _ => return None,
         })
     }
@@ -151,6 +162,13 @@ impl Access {
             }
             K::Fork if self.addr > u64::from(u16::MAX) => {
                 Err("a fork whose child address space is above 65535")
+            }
+            K::Thread | K::Cpu => {
+                if self.size != 0 || self.flags != 0 {
+                    Err("an event with fields its kind does not have")
+                } else {
+                    Ok(())
+                }
             }
             K::Fork | K::ContextSwitch | K::Exit => {
                 if self.size != 0 || self.flags != 0 || (self.kind != K::Fork && self.addr != 0) {

@@ -15,7 +15,8 @@
 //! - a load (0) or store (1) is a read or write of its size; one of size 0 (`xsavec`, `xrstor`)
 //!   counts as an access of its kind and translates its first byte;
 //! - every process (`PID`) is an address space: the first seen is 0, the next 1, ...; a change
-//!   of process between accesses is a context switch event.
+//!   of process between accesses is a context switch event, a change of thread a `thread`
+//!   event (its id), a change of the CPU the trace recorded (`CPU_ID` markers) a `cpu` event.
 //!
 //! What is counted and skipped ([`DrCounts`]): rep-string iterations that fetch nothing
 //! (`INSTR_NO_FETCH`, 29), prefetches (2 to 9, 32 to 46), markers (timestamps and CPU ids,
@@ -251,20 +252,12 @@ fn open_input(path: &Path, counter: Arc<AtomicU64>) -> Result<Bytes, TraceError>
     let n = crate::reader::read_full(&mut f, &mut head).map_err(io)?;
     let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     if is_zip(&head[..n]) {
-        let (tx, rx) = mpsc::sync_channel(4);
         let p = path.to_path_buf();
-        std::thread::Builder::new()
-            .name("drmemtrace-zip".into())
-            .spawn(move || zip_pump(&p, &tx))
-            .map_err(io)?;
         counter.fetch_add(len, Ordering::Relaxed);
-        return Ok(Bytes {
-            inner: Box::new(ChannelReader {
-                rx,
-                block: Vec::new(),
-                at: 0,
-            }),
-        });
+        return zip_bytes(move || {
+            std::fs::File::open(&p).map(|f| std::io::BufReader::with_capacity(1 << 16, f))
+        })
+        .map_err(io);
     }
     let f = std::fs::File::open(path).map_err(io)?;
     counter.fetch_add(len, Ordering::Relaxed);
@@ -279,11 +272,13 @@ fn open_input(path: &Path, counter: Arc<AtomicU64>) -> Result<Bytes, TraceError>
     }
 }
 
-/// Sends the components of the zip archive at `path`, in archive order, as byte blocks.
-fn zip_pump(path: &Path, tx: &mpsc::SyncSender<std::io::Result<Vec<u8>>>) {
+/// Sends the components of the zip archive `input`, in archive order, as byte blocks.
+fn zip_pump<R: Read + std::io::Seek>(
+    input: impl FnOnce() -> std::io::Result<R>,
+    tx: &mpsc::SyncSender<std::io::Result<Vec<u8>>>,
+) {
     let run = || -> std::io::Result<()> {
-        let f = std::fs::File::open(path)?;
-        let mut z = zip::ZipArchive::new(std::io::BufReader::new(f))
+        let mut z = zip::ZipArchive::new(input()?)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
         for i in 0..z.len() {
             let mut c = z
@@ -312,6 +307,47 @@ fn zip_pump(path: &Path, tx: &mpsc::SyncSender<std::io::Result<Vec<u8>>>) {
     }
 }
 
+/// A zip archive's components as one stream, decoded on a thread of its own.
+fn zip_bytes<R: Read + std::io::Seek + 'static>(
+    input: impl FnOnce() -> std::io::Result<R> + Send + 'static,
+) -> std::io::Result<Bytes> {
+    let (tx, rx) = mpsc::sync_channel(4);
+    std::thread::Builder::new()
+        .name("drmemtrace-zip".into())
+        .spawn(move || zip_pump(input, &tx))?;
+    Ok(Bytes {
+        inner: Box::new(ChannelReader {
+            rx,
+            block: Vec::new(),
+            at: 0,
+        }),
+    })
+}
+
+/// A stream of one input's records from bytes in memory (a zip archive, compressed or plain).
+fn memory_bytes(bytes: Vec<u8>) -> std::io::Result<Bytes> {
+    if is_zip(&bytes) {
+        return zip_bytes(move || Ok(std::io::Cursor::new(bytes)));
+    }
+    match compress::sniff(&bytes) {
+        Some(codec) => Ok(Bytes {
+            inner: compress::decoder(codec, std::io::Cursor::new(bytes))?,
+        }),
+        None => Ok(Bytes {
+            inner: Box::new(std::io::Cursor::new(bytes)),
+        }),
+    }
+}
+
+/// Whether bytes in memory are a drmemtrace file (a zip of chunks, compressed or plain).
+pub fn sniff_bytes(bytes: &[u8]) -> bool {
+    let Ok(mut b) = memory_bytes(bytes.to_vec()) else {
+        return false;
+    };
+    let mut head = [0u8; 2 * RECORD_BYTES];
+    crate::reader::read_full(&mut b, &mut head).is_ok_and(|n| sniff(&head[..n]))
+}
+
 /// One input's decoder: its records up to the next timestamp at a time.
 struct Input {
     path: PathBuf,
@@ -323,6 +359,8 @@ struct Input {
     done: bool,
     tid: u64,
     pid: Option<u64>,
+    /// The CPU the input's last CPU-id marker named.
+    cpu: Option<u64>,
     tid_pid: HashMap<u64, u64>,
     after_chunk_footer: u8,
     pending_encoding: bool,
@@ -339,7 +377,13 @@ pub struct DrTrace {
     cpus: HashSet<u64>,
     asids: HashMap<u64, u16>,
     cur_asid: Option<u16>,
+    cur_tid: Option<u64>,
+    cur_cpu: Option<u64>,
     counter: Arc<AtomicU64>,
+    /// An error met after accesses still to hand out: returned on the next call.
+    err: Option<TraceError>,
+    /// An error was returned: the reader stays at its end.
+    ended: bool,
 }
 
 impl DrTrace {
@@ -360,9 +404,31 @@ impl DrTrace {
             vec![path.to_path_buf()]
         };
         let counter = Arc::new(AtomicU64::new(0));
-        let mut inputs = Vec::with_capacity(files.len());
+        let mut opened = Vec::with_capacity(files.len());
         for f in files {
             let bytes = open_input(&f, counter.clone())?;
+            opened.push((f, bytes));
+        }
+        Ok(DrTrace::from_inputs(path, opened, counter))
+    }
+
+    /// A drmemtrace file held in memory; `name` stands for it in messages.
+    pub fn from_bytes(name: impl Into<PathBuf>, bytes: Vec<u8>) -> Result<DrTrace, TraceError> {
+        let name = name.into();
+        let len = bytes.len() as u64;
+        let b = memory_bytes(bytes)
+            .map_err(|e| TraceError::new(&name, Location::File, TraceErrorKind::Io(e)))?;
+        let counter = Arc::new(AtomicU64::new(len));
+        Ok(DrTrace::from_inputs(
+            &name.clone(),
+            vec![(name, b)],
+            counter,
+        ))
+    }
+
+    fn from_inputs(path: &Path, opened: Vec<(PathBuf, Bytes)>, counter: Arc<AtomicU64>) -> DrTrace {
+        let mut inputs = Vec::with_capacity(opened.len());
+        for (f, bytes) in opened {
             inputs.push(Input {
                 path: f,
                 bytes,
@@ -371,6 +437,7 @@ impl DrTrace {
                 done: false,
                 tid: 0,
                 pid: None,
+                cpu: None,
                 tid_pid: HashMap::new(),
                 after_chunk_footer: 0,
                 pending_encoding: false,
@@ -380,7 +447,7 @@ impl DrTrace {
             inputs: inputs.len() as u64,
             ..DrCounts::default()
         };
-        Ok(DrTrace {
+        DrTrace {
             path: path.to_path_buf(),
             inputs,
             out: VecDeque::new(),
@@ -389,8 +456,12 @@ impl DrTrace {
             cpus: HashSet::new(),
             asids: HashMap::new(),
             cur_asid: None,
+            cur_tid: None,
+            cur_cpu: None,
             counter,
-        })
+            err: None,
+            ended: false,
+        }
     }
 
     /// The trace (file or directory).
@@ -468,7 +539,7 @@ impl DrTrace {
             TraceError::new(
                 &input.path,
                 Location::Offset(offset),
-                TraceErrorKind::Malformed {
+                TraceErrorKind::BadRecord {
                     format: "drmemtrace",
                     text: format!("type {t}, size {s}, addr {a:#x}"),
                     reason,
@@ -559,6 +630,7 @@ impl DrTrace {
                         // Linux: the low 12 bits are the CPU, the bits above its node.
                         self.cpus.insert(a & 0xfff);
                         c.cpus = self.cpus.len() as u64;
+                        input.cpu = Some(a & 0xfff);
                     }
                 }
                 KERNEL_EVENT | KERNEL_XFER => c.kernel_markers += 1,
@@ -577,10 +649,14 @@ impl DrTrace {
         Ok(())
     }
 
-    /// Queues an access of input `k`'s current process, with a context switch first when the
-    /// process changes.
+    /// Queues an access of input `k`'s current thread, with the events that say so first: a
+    /// context switch when the process changes (not before the first access), `thread` when
+    /// the thread changes, `cpu` when the CPU the trace recorded changes.
     fn push(&mut self, k: usize, a: Access) {
-        let pid = self.inputs[k].pid.unwrap_or(0);
+        let (pid, tid, cpu) = {
+            let i = &self.inputs[k];
+            (i.pid.unwrap_or(0), i.tid, i.cpu)
+        };
         let next = self.asids.len();
         let asid = *self.asids.entry(pid).or_insert(next as u16);
         self.counts.processes = self.asids.len() as u64;
@@ -590,6 +666,16 @@ impl DrTrace {
                     .push_back(Access::new(AccessKind::ContextSwitch, 0, 0).in_asid(asid));
             }
             self.cur_asid = Some(asid);
+        }
+        if self.cur_tid != Some(tid) {
+            self.out
+                .push_back(Access::new(AccessKind::Thread, tid, 0).in_asid(asid));
+            self.cur_tid = Some(tid);
+        }
+        if let Some(c) = cpu.filter(|c| self.cur_cpu != Some(*c)) {
+            self.out
+                .push_back(Access::new(AccessKind::Cpu, c, 0).in_asid(asid));
+            self.cur_cpu = Some(c);
         }
         self.out.push_back(a.in_asid(asid));
     }
@@ -640,11 +726,24 @@ impl std::fmt::Display for DrCounts {
 }
 
 impl TraceReader for DrTrace {
+    /// Accesses decoded before a bad record are handed out first; the error comes on the call
+    /// after, and the reader then stays at its end.
     fn read_batch(&mut self, buf: &mut Vec<Access>) -> Result<usize, TraceError> {
         buf.clear();
-        while self.out.len() < BATCH {
-            if !self.next_segment()? {
-                break;
+        if self.ended {
+            return Ok(0);
+        }
+        while self.out.len() < BATCH && self.err.is_none() {
+            match self.next_segment() {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => self.err = Some(e),
+            }
+        }
+        if self.out.is_empty() {
+            if let Some(e) = self.err.take() {
+                self.ended = true;
+                return Err(e);
             }
         }
         let n = self.out.len().min(BATCH);

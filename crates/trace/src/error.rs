@@ -43,6 +43,17 @@ pub enum TraceErrorKind {
         /// What is wrong with it.
         reason: String,
     },
+    /// A record of a binary format that is not one (an unknown type, a version no writer
+    /// wrote).
+    #[error("malformed {format} record ({text}): {reason}")]
+    BadRecord {
+        /// The binary format.
+        format: &'static str,
+        /// The record's fields.
+        text: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A line that starts like a record but is longer than any record can be.
     #[error("{format} line `{text}` is longer than {limit} bytes: no record is that long")]
     LineTooLong {
@@ -61,7 +72,7 @@ pub enum TraceErrorKind {
         text: String,
     },
     /// Binary content that no reader recognises.
-    #[error("this looks like a binary file, not a trace in a format recognised from its content: ChampSim traces are recognised by their 64-byte records or `champsim` in the name, CloudSuite ones by `cloudsuite` in the name; force a format with --format ({choices})", choices = crate::Format::choices())]
+    #[error("this looks like a binary file, not a trace in a format recognised from its content: ChampSim traces are recognised by their 64-byte records or `champsim` in the name, CloudSuite ones by `cloudsuite` in the name, DynamoRIO drmemtrace ones by their header record; force a format with --format ({choices})", choices = crate::Format::choices())]
     Binary,
     /// The path is not a file that can be read as a trace (a directory, say).
     #[error("{0}, not a trace file")]

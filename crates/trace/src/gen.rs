@@ -335,13 +335,16 @@ impl TraceReader for Generator {
     }
 }
 
-/// Several generated processes interleaved round-robin: process `i` (address space `i`) runs
-/// the spec with seed `seed + i`; every `quantum` accesses a `switch` event passes the CPU to the
-/// next one (the stream starts with `switch 0`). `spec.accesses` counts all processes' accesses;
-/// events come on top.
+/// Several generated processes, each of one or more threads, interleaved round-robin: thread
+/// `t` of process `p` (address space `p`; stream `i = p * threads + t`) runs the spec with seed
+/// `seed + i`, over the same addresses as the process's other threads (they share its memory).
+/// Every `quantum` accesses the CPU passes to the next stream: a `switch` event when the process
+/// changes (and at the start, `switch 0`), a `thread p t` event when there are several threads.
+/// `spec.accesses` counts every stream's accesses; events come on top.
 #[derive(Clone, Debug)]
 pub struct Processes {
     gens: Vec<Generator>,
+    threads: usize,
     quantum: u64,
     total: u64,
     produced: u64,
@@ -352,19 +355,31 @@ pub struct Processes {
 impl Processes {
     /// `processes` streams of `spec` switched every `quantum` accesses.
     pub fn new(spec: GenSpec, processes: u16, quantum: u64) -> Result<Processes, String> {
-        if processes == 0 || quantum == 0 {
-            return Err("--processes and --quantum must be at least 1".into());
+        Processes::with_threads(spec, processes, 1, quantum)
+    }
+
+    /// `processes` processes of `threads` threads each, switched every `quantum` accesses.
+    pub fn with_threads(
+        spec: GenSpec,
+        processes: u16,
+        threads: u16,
+        quantum: u64,
+    ) -> Result<Processes, String> {
+        if processes == 0 || threads == 0 || quantum == 0 {
+            return Err("--processes, --threads and --quantum must be at least 1".into());
         }
-        let gens = (0..processes)
+        let streams = u64::from(processes) * u64::from(threads);
+        let gens = (0..streams)
             .map(|i| {
                 Generator::new(GenSpec {
-                    seed: spec.seed.wrapping_add(u64::from(i)),
+                    seed: spec.seed.wrapping_add(i),
                     ..spec.clone()
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Processes {
             gens,
+            threads: usize::from(threads),
             quantum,
             total: spec.accesses,
             produced: 0,
@@ -379,15 +394,23 @@ impl TraceReader for Processes {
         buf.clear();
         while buf.len() < BATCH && self.produced < self.total {
             if self.left == 0 {
+                let before = self.cur / self.threads;
                 if self.produced > 0 {
                     self.cur = (self.cur + 1) % self.gens.len();
                 }
                 self.left = self.quantum;
-                buf.push(Access::new(AccessKind::ContextSwitch, 0, 0).in_asid(self.cur as u16));
+                let (p, t) = (self.cur / self.threads, self.cur % self.threads);
+                if self.produced == 0 || p != before {
+                    buf.push(Access::new(AccessKind::ContextSwitch, 0, 0).in_asid(p as u16));
+                }
+                if self.threads > 1 {
+                    buf.push(Access::new(AccessKind::Thread, t as u64, 0).in_asid(p as u16));
+                }
                 continue;
             }
+            let asid = (self.cur / self.threads) as u16;
             let a = self.gens[self.cur].next_access();
-            buf.push(a.in_asid(self.cur as u16));
+            buf.push(a.in_asid(asid));
             self.left -= 1;
             self.produced += 1;
         }
@@ -401,6 +424,39 @@ impl TraceReader for Processes {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn threads_share_their_process_and_say_so() {
+        let spec = GenSpec::new(Pattern::Sequential, 6, 1 << 16);
+        let mut p = Processes::with_threads(spec, 2, 2, 2).unwrap();
+        let mut buf = Vec::new();
+        p.read_batch(&mut buf).unwrap();
+        let shape: Vec<(&str, u16, u64)> = buf
+            .iter()
+            .map(|a| {
+                let addr = if a.kind.is_event() { a.addr } else { 0 };
+                (a.kind.name(), a.asid, addr)
+            })
+            .collect();
+        use AccessKind as K;
+        let (s, t, r) = (K::ContextSwitch.name(), K::Thread.name(), K::Read.name());
+        let kinds: Vec<&str> = shape.iter().map(|x| x.0).collect();
+        assert!(
+            kinds.iter().all(|k| [s, t, r, "write"].contains(k)),
+            "{kinds:?}"
+        );
+        let events: Vec<(&str, u16, u64)> = shape
+            .iter()
+            .copied()
+            .filter(|x| x.0 == s || x.0 == t)
+            .collect();
+        assert_eq!(
+            events,
+            [(s, 0, 0), (t, 0, 0), (t, 0, 1), (s, 1, 0), (t, 1, 0)],
+            "process 0's two threads, then process 1's first"
+        );
+        assert_eq!(buf.iter().filter(|a| !a.kind.is_event()).count(), 6);
+    }
+
     #[test]
     fn processes_interleave_with_switches() {
         let spec = GenSpec::new(Pattern::Sequential, 7, 1 << 16);

@@ -203,6 +203,10 @@ pub struct TraceStats {
     pub events: u64,
     /// Events by kind.
     pub events_by_kind: BTreeMap<AccessKind, u64>,
+    /// Distinct threads the `thread` events name ((address space, thread id) pairs).
+    pub threads: u64,
+    /// Distinct CPUs the `cpu` events name.
+    pub cpus: u64,
     /// Bytes accessed: the sum of the accesses' sizes.
     pub bytes: u64,
     /// Distinct 4 KiB pages (by the first byte of each access).
@@ -267,6 +271,8 @@ struct Inspector {
     per_asid: Vec<[u64; 2]>,
     /// Events by kind (indexed by discriminant).
     events_by: Vec<u64>,
+    threads: std::collections::BTreeSet<(u16, u64)>,
+    cpus: std::collections::BTreeSet<u64>,
     /// Per asid: its dense id + 1, 0 if not seen yet.
     dense: Vec<u16>,
     next_dense: u16,
@@ -314,6 +320,8 @@ impl Inspector {
             huge: HugePages::default(),
             per_asid: vec![[0; 2]; 1 << 16],
             events_by: vec![0; 256],
+            threads: Default::default(),
+            cpus: Default::default(),
             dense: vec![0; 1 << 16],
             next_dense: 0,
             recent: Box::new([u64::MAX; RECENT]),
@@ -370,6 +378,15 @@ impl Inspector {
             if first.kind.is_event() {
                 self.s.events += 1;
                 self.events_by[usize::from(first.kind as u8)] += 1;
+                match first.kind {
+                    AccessKind::Thread => {
+                        self.threads.insert((first.asid, first.addr));
+                    }
+                    AccessKind::Cpu => {
+                        self.cpus.insert(first.addr);
+                    }
+                    _ => {}
+                }
                 self.per_asid[usize::from(first.asid)][1] += 1;
                 rest = &rest[1..];
                 continue;
@@ -511,6 +528,8 @@ impl Inspector {
             .filter_map(|(k, c)| Some((AccessKind::from_u8(k as u8)?, *c)))
             .collect();
         s.reuse = self.reuse;
+        s.threads = self.threads.len() as u64;
+        s.cpus = self.cpus.len() as u64;
         self.s
     }
 }
@@ -872,6 +891,14 @@ impl fmt::Display for TraceStats {
             write!(f, " ({})", kinds.join(", "))?;
         }
         writeln!(f)?;
+        if self.threads > 0 || self.cpus > 0 {
+            writeln!(
+                f,
+                "threads           {} (thread events), CPUs {} (cpu events: where the trace recorded them running)",
+                thousands(self.threads),
+                thousands(self.cpus)
+            )?;
+        }
         writeln!(
             f,
             "bytes accessed    {} ({})",

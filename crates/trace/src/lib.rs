@@ -294,6 +294,14 @@ fn open_stream(path: &Path, opts: &ReaderOptions) -> Result<TraceFile, TraceErro
         return NativeTrace::from_stream(path.to_path_buf(), decoded, counter)
             .map(TraceFile::Native);
     }
+    if opts.format == Some(Format::DrMemtrace) {
+        // A pipe is read whole first: a zip archive needs its directory at the end.
+        let mut bytes = Vec::new();
+        let mut decoded = decoded;
+        std::io::Read::read_to_end(&mut decoded, &mut bytes)
+            .map_err(|e| TraceError::new(path, Location::File, TraceErrorKind::Io(e)))?;
+        return drmemtrace::DrTrace::from_bytes(path, bytes).map(TraceFile::DrMem);
+    }
     Trace::from_stream(path.to_path_buf(), decoded, codec.is_some(), counter, opts)
         .map(TraceFile::Parsed)
 }
@@ -346,6 +354,11 @@ pub fn from_bytes(
     };
     if native {
         return NativeTrace::from_bytes(name, bytes).map(TraceFile::Native);
+    }
+    if opts.format == Some(Format::DrMemtrace)
+        || (opts.format.is_none() && drmemtrace::sniff_bytes(&bytes))
+    {
+        return drmemtrace::DrTrace::from_bytes(name, bytes).map(TraceFile::DrMem);
     }
     Trace::from_bytes(name, bytes, opts).map(TraceFile::Parsed)
 }

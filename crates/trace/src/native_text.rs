@@ -15,7 +15,16 @@ pub(crate) fn looks_like(line: &[u8]) -> bool {
     sniff(line)
         || matches!(
             word(line).0,
-            b"R" | b"W" | b"I" | b"switch" | b"exit" | b"fork" | b"mmap" | b"mprotect" | b"munmap"
+            b"R" | b"W"
+                | b"I"
+                | b"switch"
+                | b"exit"
+                | b"fork"
+                | b"mmap"
+                | b"mprotect"
+                | b"munmap"
+                | b"thread"
+                | b"cpu"
         )
 }
 
@@ -135,10 +144,26 @@ pub(crate) fn parse(line: &[u8], out: &mut Vec<Access>) -> Result<Rec, Reason> {
             end(rest)?;
             Access::new(AccessKind::Fork, u64::from(child), 0).in_asid(parent)
         }
+        b"thread" => {
+            let (asid, rest): (u16, _) = dec(rest, "an address space")?;
+            let (tid, rest): (u64, _) = dec(rest, "a thread id")?;
+            end(rest)?;
+            Access::new(AccessKind::Thread, tid, 0).in_asid(asid)
+        }
+        b"cpu" => {
+            let (cpu, rest): (u64, _) = dec(rest, "a CPU number")?;
+            end(rest)?;
+            Access::new(AccessKind::Cpu, cpu, 0)
+        }
         b"mmap" => range(AccessKind::Mmap, true, true)?,
         b"mprotect" => range(AccessKind::Mprotect, true, false)?,
         b"munmap" => range(AccessKind::Munmap, false, false)?,
-        _ => return Err("expected R, W, I, switch, fork, mmap, munmap, mprotect or exit".into()),
+        _ => {
+            return Err(
+                "expected R, W, I, switch, fork, mmap, munmap, mprotect, exit, thread or cpu"
+                    .into(),
+            )
+        }
     };
     out.push(a);
     Ok(Rec::Access)

@@ -108,7 +108,7 @@ impl Trace {
     /// Opens `path`: compression from the magic bytes (else the extension), a binary format from
     /// the name (or `opts.format`), a text format from the first line that is not skipped.
     pub fn open_with(path: &Path, opts: &ReaderOptions) -> Result<Trace, TraceError> {
-        if opts.format == Some(Format::Native) {
+        if matches!(opts.format, Some(Format::Native | Format::DrMemtrace)) {
             return Err(native_elsewhere(path));
         }
         let io_err = |e: io::Error| TraceError::new(path, Location::File, e.into());
@@ -174,7 +174,7 @@ impl Trace {
         opts: &ReaderOptions,
     ) -> Result<Trace, TraceError> {
         let path: PathBuf = name.into();
-        if opts.format == Some(Format::Native) {
+        if matches!(opts.format, Some(Format::Native | Format::DrMemtrace)) {
             return Err(native_elsewhere(&path));
         }
         let name = file_name(&path);
@@ -820,7 +820,8 @@ fn native_elsewhere(path: &Path) -> TraceError {
         TraceErrorKind::Malformed {
             format: "ptbench",
             text: String::new(),
-            reason: "native traces are read by ptbench_trace::open, not Trace".to_string(),
+            reason: "native and drmemtrace traces are read by ptbench_trace::open, not Trace"
+                .to_string(),
         },
     )
 }

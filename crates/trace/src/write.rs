@@ -13,6 +13,8 @@
 //! munmap 1 400000 16
 //! mprotect 1 400000 16 rw-
 //! exit 2
+//! thread 1 4242            later accesses come from thread 4242 of address space 1
+//! cpu 3                    later accesses ran on CPU 3
 //! ```
 //! Other formats drop what they cannot hold only when asked; otherwise writing a record they
 //! cannot hold (a fetch in `hexrw`, an event in lackey) is an error naming the record.
@@ -288,6 +290,8 @@ impl Text {
                     return writeln!(o, "munmap {} {:x} {}", a.asid, a.addr, a.size).map(|_| true)
                 }
                 K::Exit => return writeln!(o, "exit {}", a.asid).map(|_| true),
+                K::Thread => return writeln!(o, "thread {} {}", a.asid, a.addr).map(|_| true),
+                K::Cpu => return writeln!(o, "cpu {}", a.addr).map(|_| true),
             };
             if a.asid == 0 {
                 writeln!(o, "{k} {:x} {}", a.addr, a.size)?;

@@ -13,10 +13,26 @@ fn dir() -> PathBuf {
 
 /// (fetches, loads, stores, switches) of the accesses, and the reader's counts.
 fn read(path: &Path) -> ((u64, u64, u64, u64), ptbench_trace::drmemtrace::DrCounts) {
+    let (n, _, c) = read_events(path);
+    (n, c)
+}
+
+/// [`read`], and the distinct threads and CPUs the `thread` and `cpu` events name.
+fn read_events(
+    path: &Path,
+) -> (
+    (u64, u64, u64, u64),
+    (usize, usize),
+    ptbench_trace::drmemtrace::DrCounts,
+) {
     let mut r = ptbench_trace::open(path).unwrap();
     assert_eq!(r.format(), Some(Format::DrMemtrace));
     let mut buf = Vec::new();
     let mut n = (0, 0, 0, 0);
+    let (mut threads, mut cpus) = (
+        std::collections::HashSet::new(),
+        std::collections::HashSet::new(),
+    );
     while r.read_batch(&mut buf).unwrap() > 0 {
         for a in &buf {
             match a.kind {
@@ -24,17 +40,34 @@ fn read(path: &Path) -> ((u64, u64, u64, u64), ptbench_trace::drmemtrace::DrCoun
                 AccessKind::Read => n.1 += 1,
                 AccessKind::Write => n.2 += 1,
                 AccessKind::ContextSwitch => n.3 += 1,
+                AccessKind::Thread => {
+                    threads.insert(a.addr);
+                    continue;
+                }
+                AccessKind::Cpu => {
+                    cpus.insert(a.addr);
+                    continue;
+                }
                 k => panic!("{k:?}"),
             }
             assert!(a.size >= 1);
         }
     }
-    (n, r.drmemtrace_counts().unwrap().clone())
+    (
+        n,
+        (threads.len(), cpus.len()),
+        r.drmemtrace_counts().unwrap().clone(),
+    )
 }
 
 #[test]
 fn threadsig_directory_gives_dynamorios_basic_counts() {
-    let (n, c) = read(&dir().join("drmemtrace.threadsig.x64.tracedir"));
+    let (n, events, c) = read_events(&dir().join("drmemtrace.threadsig.x64.tracedir"));
+    assert_eq!(
+        events,
+        (9, c.cpus as usize),
+        "a thread event for each thread"
+    );
     // core_serial.templatex: 650576 fetched instructions, 126 non-fetched, 172208 loads,
     // 100150 stores, 0 prefetches, 9 threads, 3314 timestamp + cpuid markers, 21842 encodings.
     assert_eq!(n, (650_576, 172_208, 100_150, 0));
@@ -93,6 +126,7 @@ fn file(tail: &[u8]) -> Vec<u8> {
         rec(22, 4, 100),
         rec(24, 4, 7),
         rec(28, 2, 1000),
+        rec(28, 3, 5),
         rec(10, 3, 0x401000),
         rec(0, 0, 0x7000),
         rec(29, 3, 0x401000),
@@ -119,6 +153,8 @@ fn hand_written_records_decode_exactly_and_bad_ones_name_their_offset() {
     assert_eq!(
         buf,
         vec![
+            Access::new(AccessKind::Thread, 100, 0),
+            Access::new(AccessKind::Cpu, 5, 0),
             Access::new(AccessKind::Fetch, 0x401000, 3),
             Access::new(AccessKind::Read, 0x7000, 1),
             Access::new(AccessKind::Write, 0x9000, 8),
@@ -148,18 +184,22 @@ fn hand_written_records_decode_exactly_and_bad_ones_name_their_offset() {
     // A record of an unknown type: an error at its byte offset.
     std::fs::write(&p, file(&rec(200, 0, 0))).unwrap();
     let mut r = ptbench_trace::open(&p).unwrap();
+    // The accesses before it first, then the error, then the end.
+    assert_eq!(r.read_batch(&mut buf).unwrap(), 5);
     let e = r.read_batch(&mut buf).unwrap_err();
+    assert_eq!(r.read_batch(&mut buf).unwrap(), 0);
     let msg = e.to_string();
     assert!(
-        msg.contains("byte 120") && msg.contains("unknown record type 200"),
+        msg.contains("byte 132") && msg.contains("unknown record type 200"),
         "{msg}"
     );
     // A file that ends inside a record: truncated, named.
     std::fs::write(&p, file(&rec(10, 3, 0x401003)[..7])).unwrap();
     let mut r = ptbench_trace::open(&p).unwrap();
+    assert_eq!(r.read_batch(&mut buf).unwrap(), 5);
     let msg = r.read_batch(&mut buf).unwrap_err().to_string();
     assert!(
-        msg.contains("byte 120") && msg.contains("truncated"),
+        msg.contains("byte 132") && msg.contains("truncated"),
         "{msg}"
     );
     // A version DynamoRIO never wrote is not taken for a drmemtrace file.

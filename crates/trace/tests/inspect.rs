@@ -328,6 +328,8 @@ fn a_small_example_worked_by_hand() {
         fetches: 3,
         events: 1,
         events_by_kind: BTreeMap::from([(Mmap, 1)]),
+        threads: 0,
+        cpus: 0,
         bytes: 4 + 4 + 8 + 8 + 2 + 1 + 4 + 4 + 4,
         pages_4k: 4,
         pages_2m: 3, // (0,0), (0,0x201), (1,0)

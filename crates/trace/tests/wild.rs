@@ -348,7 +348,7 @@ fn unrecognised_binary_is_an_error_naming_format_with_no_control_bytes() {
     assert_eq!(
         msg,
         format!(
-            "{}: this looks like a binary file, not a trace in a format recognised from its content: ChampSim traces are recognised by their 64-byte records or `champsim` in the name, CloudSuite ones by `cloudsuite` in the name; force a format with --format (lackey, hexrw, rwhex, pinatrace, pinatrace-simple, din, xdin, champsim, cloudsuite, ptbt, ptbt-text)",
+            "{}: this looks like a binary file, not a trace in a format recognised from its content: ChampSim traces are recognised by their 64-byte records or `champsim` in the name, CloudSuite ones by `cloudsuite` in the name, DynamoRIO drmemtrace ones by their header record; force a format with --format (lackey, hexrw, rwhex, pinatrace, pinatrace-simple, din, xdin, champsim, cloudsuite, ptbt, ptbt-text, drmemtrace)",
             p.display()
         )
     );
