@@ -63,7 +63,7 @@ pub fn exec(args: ConvertArgs) -> Result<()> {
         ..ptbench_output::Rules::new("-o", "a trace", &looks_like_trace)
     };
     let mut w = trace_write::create_with(&args.output, format, args.drop_unrepresentable, &rules)?;
-    let len = std::fs::metadata(&args.input).map_or(0, |m| m.len());
+    let len = ptbench_trace::trace_bytes(&args.input);
     let name = args
         .input
         .file_name()

@@ -193,7 +193,7 @@ impl TraceRef {
     /// Estimated work of replaying it once: accesses for a generated trace, bytes for a file.
     pub fn work(&self) -> u64 {
         match &self.source {
-            TraceSource::File(p) => std::fs::metadata(p).map_or(1, |m| m.len().max(1)),
+            TraceSource::File(p) => ptbench_trace::trace_bytes(p).max(1),
             TraceSource::Gen { spec, .. } => spec.accesses.saturating_mul(16).max(1),
         }
     }

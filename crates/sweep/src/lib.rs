@@ -600,7 +600,7 @@ pub fn run(
             .iter()
             .map(|(&t, cells)| {
                 let file = exp.traces[t].file(&cache);
-                let bytes = std::fs::metadata(&file).map_or(1, |m| m.len().max(1));
+                let bytes = ptbench_trace::trace_bytes(&file).max(1);
                 (t, bytes, cells.len())
             })
             .collect(),
@@ -725,7 +725,7 @@ fn run_trace(
         }
         return Ok(());
     }
-    let bytes = std::fs::metadata(&file).map_or(0, |m| m.len());
+    let bytes = ptbench_trace::trace_bytes(&file);
     progress.trace_started(t, &tr.id, bytes, live.len());
     // Waves of cells, each a few groups that share a front end, so that what is held at once
     // follows the budget, not the number of cells; the trace is read once per wave.

@@ -209,6 +209,9 @@ struct LevelArrays {
     /// Per set of the base-size array: the entry the set's last access (a hit or a fill) left
     /// there, when it is a base-size entry. See [`Recent`].
     recent: Box<[Recent]>,
+    /// Per set of the second array (separate arrays only; 2 MiB pages on x86-64): the entry the
+    /// set's last access left there, the same way.
+    recent_huge: Box<[Recent]>,
     /// `sets - 1`.
     set_mask: u64,
 }
@@ -235,16 +238,28 @@ impl LevelArrays {
             arrays,
             shared: mode == HugeMode::Shared,
             recent: vec![Recent::NONE; g.sets() as usize].into_boxed_slice(),
+            recent_huge: vec![Recent::NONE; g.sets() as usize].into_boxed_slice(),
             set_mask: u64::from(g.sets()) - 1,
         })
     }
 
-    /// The base-size entry a lookup of `vpn` (base pages) in `asid` would hit with no change of
-    /// state, if the set's last access left it there.
+    /// The entry a lookup of `vpn` (base pages; `huge_vpn` in the second array's pages) in
+    /// `asid` would hit with no change of state, and the probes it would count: a base-size
+    /// entry its set's last access left there (1 probe), or, with separate arrays, the second
+    /// array's entry its set's last access left there when the base array does not hold `vpn`
+    /// (its probe misses and changes nothing: 2 probes).
     #[inline(always)]
-    fn repeat(&self, vpn: u64, asid: u16) -> Option<Pte> {
+    fn repeat(&self, vpn: u64, huge_vpn: u64, asid: u16, base: PageSize) -> Option<(Pte, u8)> {
         let r = &self.recent[(vpn & self.set_mask) as usize];
-        (r.vpn == vpn && r.asid == asid).then_some(r.pte)
+        if r.vpn == vpn && r.asid == asid {
+            return Some((r.pte, 1));
+        }
+        if self.shared || self.arrays.len() < 2 {
+            return None;
+        }
+        let h = &self.recent_huge[(huge_vpn & self.set_mask) as usize];
+        (h.vpn == huge_vpn && h.asid == asid && !self.contains(0, TlbKey { vpn, asid }, base))
+            .then_some((h.pte, 2))
     }
 
     /// Records the last access to the set of `key` in the array of size index `size_idx`: a
@@ -252,7 +267,18 @@ impl LevelArrays {
     #[inline(always)]
     fn touched(&mut self, size_idx: usize, key: TlbKey, pte: Option<Pte>) {
         if size_idx != 0 && !self.shared {
-            return; // another array: the base array's sets are unchanged
+            // Another array: the base array's sets are unchanged.
+            if size_idx == 1 {
+                self.recent_huge[(key.vpn & self.set_mask) as usize] = match pte {
+                    Some(pte) => Recent {
+                        vpn: key.vpn,
+                        asid: key.asid,
+                        pte,
+                    },
+                    None => Recent::NONE,
+                };
+            }
+            return;
         }
         let r = &mut self.recent[(key.vpn & self.set_mask) as usize];
         *r = match pte {
@@ -326,11 +352,13 @@ impl LevelArrays {
     fn flush(&mut self) {
         self.arrays.iter_mut().for_each(|a| a.flush());
         self.recent.fill(Recent::NONE);
+        self.recent_huge.fill(Recent::NONE);
     }
 
     fn flush_asid(&mut self, asid: u16) {
         self.arrays.iter_mut().for_each(|a| a.flush_asid(asid));
         self.recent.fill(Recent::NONE);
+        self.recent_huge.fill(Recent::NONE);
     }
 
     fn len(&self) -> usize {
@@ -396,10 +424,13 @@ pub struct TlbHierarchy {
 /// the set's order; tree and bit PLRU set bits already set; FIFO and random ignore hits). So such
 /// a hit only counts (`l1*_hits`, one `l1_probes`: base-size entries are probed first). Any other
 /// access to the set (another entry's hit or fill, an eviction, an invalidation) forgets it, and
-/// a flush forgets every set; other sets and other arrays keep theirs.
+/// a flush forgets every set; other sets and other arrays keep theirs. With separate arrays per
+/// page size, the second array (2 MiB pages) keeps its own the same way: a repeated hit there
+/// counts two `l1_probes` (the base array's probe misses first and changes nothing), provided
+/// the base array does not hold the page.
 #[derive(Copy, Clone, Debug)]
 struct Recent {
-    /// Base page number; `u64::MAX` (no page's number): none.
+    /// Page number in the array's page size; `u64::MAX` (no page's number): none.
     vpn: u64,
     asid: u16,
     pte: Pte,
@@ -629,10 +660,9 @@ impl TlbHierarchy {
     /// take the full lookup. Changes nothing.
     #[inline]
     pub fn repeat_hit(&self, vpn: Vpn, asid: u16, kind: AccessKind) -> Option<(Pte, u8)> {
-        let pte = self
-            .l1_for(kind == AccessKind::Fetch)?
-            .repeat(vpn.0, self.tag(asid))?;
-        Some((pte, 1))
+        let huge = vpn.0 >> self.deltas.get(1).copied().unwrap_or(0);
+        self.l1_for(kind == AccessKind::Fetch)?
+            .repeat(vpn.0, huge, self.tag(asid), self.base)
     }
 
     /// Counts `fetches` and `data` lookups that took the repeated-hit shortcut, each counting
@@ -996,6 +1026,7 @@ mod tests {
             };
             for l in a.into_iter().chain(b) {
                 l.recent.fill(Recent::NONE);
+                l.recent_huge.fill(Recent::NONE);
             }
         }
     }
@@ -1019,7 +1050,15 @@ mod tests {
 
     /// Page `p`'s mapping: pages 32.. lie in a 2 MiB page (when the sizes have one).
     fn pte_of(p: u64, sizes: &[PageSize]) -> (Vpn, Pte) {
-        let vpn = if p >= 32 { 0x200 + p * 3 } else { p * 5 };
+        // Odd pages below 32 lie in the 2 MiB region the pages from 32 on share, so a base
+        // entry and a huge one can both cover a page (vpn 617: p = 21 and p = 35).
+        let vpn = if p >= 32 {
+            0x200 + p * 3
+        } else if p % 2 == 1 {
+            0x200 + p * 5
+        } else {
+            p * 5
+        };
         let huge = p >= 32 && sizes.contains(&PageSize::M2);
         let pte = Pte {
             pfn: Pfn(if huge { 0x1000 } else { 0x5000 + vpn }),
@@ -1036,7 +1075,7 @@ mod tests {
         fn the_shortcut_changes_no_lookup_and_no_counter(
             ops in prop::collection::vec(op(), 1..300),
             spec in prop::sample::select(vec![
-                "l1=1x1", "l1=4x2", "l1=8x8,repl=plru", "l1=8x4,repl=bitplru",
+                "l1=1x1", "l1=4x2", "l1=8x8,repl=plru", "l1=8x4,repl=bitplru", "l1=2x2,huge=separate",
                 "l1=8x2,repl=fifo", "l1=8x2,repl=random,seed=3", "l1=4x4,asid=on",
                 "l1i=4x2,l1d=4x2,l2=16x4,l2incl=incl",
                 "l1i=4x2,l1d=4x2,l2=16x4,l2incl=excl,asid=on",
@@ -1060,12 +1099,16 @@ mod tests {
                         let kind = [AccessKind::Read, AccessKind::Write, AccessKind::Fetch][k as usize];
                         let (vpn, pte) = pte_of(p, sizes);
                         let repeat = fast.repeat_hit(vpn, asid, kind);
+                        let before = fast.stats().l1_probes;
                         let a = fast.lookup(vpn, asid, kind);
+                        let probed = fast.stats().l1_probes - before;
                         let b = full.lookup(vpn, asid, kind);
                         prop_assert_eq!(a, b);
                         if let Some((r, probes)) = repeat {
+                            // The entry and the probes the lookup counts: 1 for a base-size
+                            // entry, 2 for one of the second array.
                             prop_assert_eq!(a, TlbLookup::L1(r));
-                            prop_assert_eq!(probes, 1);
+                            prop_assert_eq!(u64::from(probes), probed);
                         }
                         if a == TlbLookup::Miss {
                             fast.fill(vpn, asid, kind, pte);
