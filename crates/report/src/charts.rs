@@ -1450,6 +1450,33 @@ fn policy_colour(huge: &str) -> RGBColor {
     }
 }
 
+/// The rows the fragmentation charts and sentences describe: native rows with a
+/// `fragmentation=` OS setting, no memory limit and some translations, of the first such row's
+/// trace, TLB and caches; and how many other such rows there are.
+pub fn fragmentation_rows<'a>(
+    rows: impl IntoIterator<Item = &'a RunRow>,
+) -> (Vec<&'a RunRow>, usize) {
+    let study: Vec<&RunRow> = rows
+        .into_iter()
+        .filter(|r| {
+            r.os.contains("fragmentation=")
+                && !is_nested(&r.design)
+                && !pressured(r)
+                && r.translations > 0
+        })
+        .collect();
+    let Some(first) = study.first().copied() else {
+        return (Vec::new(), 0);
+    };
+    let sel: Vec<&RunRow> = study
+        .iter()
+        .copied()
+        .filter(|r| r.trace == first.trace && r.tlb == first.tlb && r.cache == first.cache)
+        .collect();
+    let others = study.len() - sel.len();
+    (sel, others)
+}
+
 /// The fragmentation charts: for the first trace with fragmentation rows, TLB misses per
 /// translation (one panel: a miss depends on the pages, not the design) and cycles (or
 /// references, without a cache model) per translation (a panel per design), each against the
@@ -1461,33 +1488,18 @@ fn fragmentation_charts(
     opts: &Options,
     notes: &mut Vec<String>,
 ) -> Result<(), ChartError> {
-    let study: Vec<&RunRow> = rows
-        .iter()
-        .copied()
-        .filter(|r| {
-            r.os.contains("fragmentation=")
-                && !is_nested(&r.design)
-                && !pressured(r)
-                && r.translations > 0
-        })
-        .collect();
-    let Some(first) = study.first() else {
+    let (sel, others) = fragmentation_rows(rows.iter().copied());
+    let Some(first) = sel.first().copied() else {
         return Ok(());
     };
     let (trace, tlb, cache) = (&first.trace, &first.tlb, &first.cache);
-    let sel: Vec<&RunRow> = study
-        .iter()
-        .copied()
-        .filter(|r| r.trace == *trace && r.tlb == *tlb && r.cache == *cache)
-        .collect();
     let label = labels
         .get(trace.as_str())
         .cloned()
         .unwrap_or_else(|| file_name(trace));
-    if sel.len() < study.len() {
+    if others > 0 {
         notes.push(format!(
-            "the fragmentation charts show {label} behind the TLB {tlb} with the caches {cache}; {} other fragmentation rows are in results.csv",
-            study.len() - sel.len()
+            "the fragmentation charts show {label} behind the TLB {tlb} with the caches {cache}; {others} other fragmentation rows are in results.csv"
         ));
     }
     let sel = cap_series(

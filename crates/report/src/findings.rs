@@ -556,19 +556,11 @@ pub fn nested_sentences(rows: &[RunRow], tlbs: &crate::charts::TlbNames) -> Vec<
 /// (or references) per translation against base pages at the same fragmentation, as the range
 /// over the designs, at each fragmentation run.
 pub fn thp_sentences(rows: &[RunRow]) -> Vec<String> {
-    let study: Vec<&RunRow> = rows
-        .iter()
-        .filter(|r| {
-            r.os.contains("fragmentation=")
-                && !crate::charts::is_nested(&r.design)
-                && r.frames == 0
-                && r.translations > 0
-        })
-        .collect();
-    let Some(first) = study.first() else {
+    let (sel, _) = crate::charts::fragmentation_rows(rows);
+    let Some(first) = sel.first().copied() else {
         return Vec::new();
     };
-    let cycles = first.cache != "none";
+    let cycles = crate::charts::has_cache(first);
     let y = |r: &RunRow| {
         if cycles {
             r.cycles_per_translation
@@ -576,11 +568,6 @@ pub fn thp_sentences(rows: &[RunRow]) -> Vec<String> {
             r.refs_per_translation
         }
     };
-    let sel: Vec<&RunRow> = study
-        .iter()
-        .copied()
-        .filter(|r| r.trace == first.trace && r.tlb == first.tlb && r.cache == first.cache)
-        .collect();
     let at = |d: &str, h: &str, f: f64| {
         sel.iter()
             .find(|r| r.design == d && r.huge == h && r.fragmentation == f)

@@ -126,15 +126,7 @@ pub struct DrCounts {
 
 /// A stream of decompressed bytes from one input file, fed by a thread of its own for a zip
 /// archive (whose components cannot be streamed across calls otherwise).
-struct Bytes {
-    inner: Box<dyn Read + Send>,
-}
-
-impl Read for Bytes {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        self.inner.read(buf)
-    }
-}
+type Bytes = Box<dyn Read + Send>;
 
 /// Reads the byte blocks a zip thread sends.
 struct ChannelReader {
@@ -262,13 +254,8 @@ fn open_input(path: &Path, counter: Arc<AtomicU64>) -> Result<Bytes, TraceError>
     let f = std::fs::File::open(path).map_err(io)?;
     counter.fetch_add(len, Ordering::Relaxed);
     match compress::sniff(&head[..n]) {
-        Some(codec) => {
-            let d = compress::decoder(codec, std::io::BufReader::new(f)).map_err(io)?;
-            Ok(Bytes { inner: d })
-        }
-        None => Ok(Bytes {
-            inner: Box::new(std::io::BufReader::with_capacity(1 << 16, f)),
-        }),
+        Some(codec) => compress::decoder(codec, std::io::BufReader::new(f)).map_err(io),
+        None => Ok(Box::new(std::io::BufReader::with_capacity(1 << 16, f))),
     }
 }
 
@@ -315,13 +302,11 @@ fn zip_bytes<R: Read + std::io::Seek + 'static>(
     std::thread::Builder::new()
         .name("drmemtrace-zip".into())
         .spawn(move || zip_pump(input, &tx))?;
-    Ok(Bytes {
-        inner: Box::new(ChannelReader {
-            rx,
-            block: Vec::new(),
-            at: 0,
-        }),
-    })
+    Ok(Box::new(ChannelReader {
+        rx,
+        block: Vec::new(),
+        at: 0,
+    }))
 }
 
 /// A stream of one input's records from bytes in memory (a zip archive, compressed or plain).
@@ -330,12 +315,8 @@ fn memory_bytes(bytes: Vec<u8>) -> std::io::Result<Bytes> {
         return zip_bytes(move || Ok(std::io::Cursor::new(bytes)));
     }
     match compress::sniff(&bytes) {
-        Some(codec) => Ok(Bytes {
-            inner: compress::decoder(codec, std::io::Cursor::new(bytes))?,
-        }),
-        None => Ok(Bytes {
-            inner: Box::new(std::io::Cursor::new(bytes)),
-        }),
+        Some(codec) => compress::decoder(codec, std::io::Cursor::new(bytes)),
+        None => Ok(Box::new(std::io::Cursor::new(bytes))),
     }
 }
 
@@ -389,20 +370,31 @@ pub struct DrTrace {
 impl DrTrace {
     /// Opens a drmemtrace file or directory.
     pub fn open(path: &Path) -> Result<DrTrace, TraceError> {
-        let files = if path.is_dir() {
-            let v = inputs(path)
+        if path.is_dir() {
+            let files = inputs(path)
                 .map_err(|e| TraceError::new(path, Location::File, TraceErrorKind::Io(e)))?;
-            if v.is_empty() {
+            if files.is_empty() {
                 return Err(TraceError::new(
                     path,
                     Location::File,
                     TraceErrorKind::NotAFile("a directory without drmemtrace files"),
                 ));
             }
-            v
-        } else {
-            vec![path.to_path_buf()]
-        };
+            return DrTrace::open_files(path, files);
+        }
+        DrTrace::open_files(path, vec![path.to_path_buf()])
+    }
+
+    /// Opens a directory of drmemtrace files as one trace; `None` when it holds none or cannot
+    /// be listed (it is then not a drmemtrace trace).
+    pub fn open_dir(dir: &Path) -> Result<Option<DrTrace>, TraceError> {
+        match inputs(dir) {
+            Ok(files) if !files.is_empty() => DrTrace::open_files(dir, files).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    fn open_files(path: &Path, files: Vec<PathBuf>) -> Result<DrTrace, TraceError> {
         let counter = Arc::new(AtomicU64::new(0));
         let mut opened = Vec::with_capacity(files.len());
         for f in files {

@@ -250,8 +250,10 @@ pub fn open(path: &Path) -> Result<TraceFile, TraceError> {
 /// recognised by its magic bytes, through any compression.
 pub fn open_with(path: &Path, opts: &ReaderOptions) -> Result<TraceFile, TraceError> {
     // A drmemtrace directory is one trace; a drmemtrace file is recognised by its content.
-    if path.is_dir() && drmemtrace::is_trace_dir(path) {
-        return drmemtrace::DrTrace::open(path).map(TraceFile::DrMem);
+    if path.is_dir() {
+        if let Some(t) = drmemtrace::DrTrace::open_dir(path)? {
+            return Ok(TraceFile::DrMem(t));
+        }
     }
     if opts.format == Some(Format::DrMemtrace)
         || (opts.format.is_none() && path.is_file() && drmemtrace::sniff_path(path))
