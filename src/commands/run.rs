@@ -144,6 +144,32 @@ pub struct RunArgs {
     /// length, default 8) and count the write faults: watch_hits (the watched bytes written) and watch_false_faults.
     #[arg(long, value_name = "VA[:LEN]")]
     watch: Vec<String>,
+    /// Cores, each with its own TLBs, page-walk caches and L1/L2 caches (one shared last
+    /// level). Threads run where the trace recorded them (cpu events, a core-sharded
+    /// drmemtrace directory's cores) or, before that, by their order of first appearance
+    /// modulo N. Several values (`--cores 1,2,4`) replay every design under each.
+    #[arg(long, value_name = "N", value_delimiter = ',', default_value = "1")]
+    cores: Vec<u16>,
+    /// Round-robin scheduling: every Q trace records, all threads move one core on (the
+    /// trace's cpu events are then ignored). Default: threads stay on their core.
+    #[arg(long, value_name = "Q")]
+    quantum: Option<u64>,
+    /// Which other cores a change that removes or narrows a translation (munmap, mprotect,
+    /// copy-on-write, eviction, huge-page split, migration) interrupts: `precise` (those that
+    /// ran the address space since their TLBs last dropped it: Linux's mm_cpumask) or
+    /// `broadcast` (all).
+    #[arg(long, value_name = "HOW", default_value = "precise")]
+    shootdown: String,
+    /// With --cache: cycles of one shootdown interrupt (default 3000, about 1 µs at 3 GHz).
+    #[arg(long, value_name = "N")]
+    ipi_cycles: Option<u32>,
+    /// With --cache: cycles of one page invalidated on another core (default 250).
+    #[arg(long, value_name = "N")]
+    invlpg_cycles: Option<u32>,
+    /// Also write one CSV row per (trace, design, core) to FILE: each core's accesses, threads,
+    /// TLB counters and the shootdowns it received (atomically; `-` is standard output).
+    #[arg(long, value_name = "FILE")]
+    per_core: Option<PathBuf>,
     /// Also write one CSV row per (trace, design) to FILE (atomically; `-` is standard output).
     #[arg(long, value_name = "FILE")]
     csv: Option<PathBuf>,
@@ -354,17 +380,34 @@ pub fn exec(args: RunArgs) -> Result<()> {
         },
         ..SimOptions::default()
     };
+    let mut cores: Vec<u16> = Vec::new();
+    for &n in &args.cores {
+        if !(1..=ptbench_replay::MAX_CORES).contains(&n) {
+            bail!("--cores {n}: 1 to {}", ptbench_replay::MAX_CORES);
+        }
+        if !cores.contains(&n) {
+            cores.push(n);
+        }
+    }
+    if args.quantum == Some(0) {
+        bail!("--quantum 0: give at least 1 trace record (or leave it out: threads stay put)");
+    }
     // Designs that cannot replay these options: an error when asked for, skipped from the defaults.
     let mut configs = Vec::new();
     for spec in &specs {
         for tlb in &tlbs {
-            for (&huge, cache) in huges
+            for ((&huge, cache), &n) in huges
                 .iter()
                 .flat_map(|h| caches.iter().map(move |c| (h, c)))
+                .flat_map(|hc| cores.iter().map(move |n| (hc, n)))
             {
                 let opts = SimOptions {
                     huge: huge.policy(),
                     cache: *cache,
+                    os: ptbench_replay::OsConfig {
+                        cores: n,
+                        ..base.os.clone()
+                    },
                     ..base.clone()
                 };
                 match Sim::build_with_tlb(spec, tlb, &opts) {
@@ -374,7 +417,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
                         opts,
                     }),
                     Err(e) if !explicit && e.page_size_unsupported => {
-                        if tlb == &tlbs[0] && cache == &caches[0] {
+                        if tlb == &tlbs[0] && cache == &caches[0] && n == cores[0] {
                             eprintln!(
                                 "ptbench: note: skipping default design {spec} with --huge {}: {}",
                                 huge.name(),
@@ -524,6 +567,15 @@ fn os_config(args: &RunArgs, specs: &[DesignSpec], huges: &[Huge]) -> Result<OsC
             "off" => false,
             o => bail!("--compaction {o}: on or off"),
         },
+        cores: 1,
+        quantum: args.quantum.unwrap_or(0),
+        shootdown: args.shootdown.parse().context("--shootdown")?,
+        ipi_cycles: args
+            .ipi_cycles
+            .unwrap_or(ptbench_replay::DEFAULT_IPI_CYCLES),
+        invlpg_cycles: args
+            .invlpg_cycles
+            .unwrap_or(ptbench_replay::DEFAULT_INVLPG_CYCLES),
         frames,
         policy: args.policy.parse().context("--policy")?,
         first_touch: args.first_touch.parse().context("--first-touch")?,

@@ -215,6 +215,69 @@ pub struct OsConfig {
     pub thp_min: u32,
     /// Whether a failed 2 MiB allocation migrates movable pages to make a block (`--compaction`).
     pub compaction: bool,
+    /// Cores, each with its own TLBs, page-walk caches and private caches (`--cores`, 1 to
+    /// [`MAX_CORES`]).
+    pub cores: u16,
+    /// Trace records between round-robin rotations of threads over cores (`--quantum`; 0: threads
+    /// stay where the trace or their first appearance put them).
+    pub quantum: u64,
+    /// Which cores a shootdown interrupts (`--shootdown`).
+    pub shootdown: Shootdown,
+    /// Cycles per shootdown interrupt, with the cycles model (`--ipi-cycles`).
+    pub ipi_cycles: u32,
+    /// Cycles per page invalidated on another core, with the cycles model (`--invlpg-cycles`).
+    pub invlpg_cycles: u32,
+}
+
+/// The most cores a run may simulate.
+pub const MAX_CORES: u16 = 64;
+
+/// Default cycles of one shootdown interrupt: about 1 µs at 3 GHz, the order of an IPI's round
+/// trip on current x86 servers (an estimate: set `ipi_cycles` to your machine's).
+pub const DEFAULT_IPI_CYCLES: u32 = 3000;
+
+/// Default cycles of invalidating one page on another core (INVLPG in the interrupt handler;
+/// an estimate, like [`DEFAULT_IPI_CYCLES`]).
+pub const DEFAULT_INVLPG_CYCLES: u32 = 250;
+
+/// Which cores a change that removes or narrows a translation interrupts.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Shootdown {
+    /// The other cores that ran the address space since their TLBs last dropped it (Linux's
+    /// `mm_cpumask`).
+    #[default]
+    Precise,
+    /// Every other core.
+    Broadcast,
+}
+
+impl Shootdown {
+    /// `precise` or `broadcast`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shootdown::Precise => "precise",
+            Shootdown::Broadcast => "broadcast",
+        }
+    }
+}
+
+impl fmt::Display for Shootdown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Shootdown {
+    type Err = ConfigError;
+    fn from_str(s: &str) -> Result<Shootdown, ConfigError> {
+        match s {
+            "precise" => Ok(Shootdown::Precise),
+            "broadcast" => Ok(Shootdown::Broadcast),
+            _ => Err(ConfigError(format!(
+                "shootdown `{s}`: precise (the cores that ran the address space) or broadcast"
+            ))),
+        }
+    }
 }
 
 /// The physical memory a buddy allocator gets when a setting needs one and `ram` is not given:
@@ -285,6 +348,11 @@ impl Default for OsConfig {
             churn: None,
             thp_min: 1,
             compaction: false,
+            cores: 1,
+            quantum: 0,
+            shootdown: Shootdown::Precise,
+            ipi_cycles: DEFAULT_IPI_CYCLES,
+            invlpg_cycles: DEFAULT_INVLPG_CYCLES,
         }
     }
 }
@@ -359,6 +427,21 @@ impl fmt::Display for OsConfig {
         if self.compaction {
             f.write_str(",compaction=on")?;
         }
+        if self.cores != d.cores {
+            write!(f, ",cores={}", self.cores)?;
+        }
+        if self.quantum != d.quantum {
+            write!(f, ",quantum={}", self.quantum)?;
+        }
+        if self.shootdown != d.shootdown {
+            write!(f, ",shootdown={}", self.shootdown)?;
+        }
+        if self.ipi_cycles != d.ipi_cycles {
+            write!(f, ",ipi_cycles={}", self.ipi_cycles)?;
+        }
+        if self.invlpg_cycles != d.invlpg_cycles {
+            write!(f, ",invlpg_cycles={}", self.invlpg_cycles)?;
+        }
         Ok(())
     }
 }
@@ -408,11 +491,26 @@ impl FromStr for OsConfig {
                         _ => return Err(ConfigError(format!("compaction={v}: on or off"))),
                     }
                 }
+                "cores" => {
+                    c.cores = u16::try_from(num(v)?)
+                        .map_err(|_| ConfigError(format!("cores={v}: 1 to {MAX_CORES}")))?
+                }
+                "quantum" => c.quantum = num(v)?,
+                "shootdown" => c.shootdown = v.parse()?,
+                "ipi_cycles" => {
+                    c.ipi_cycles = u32::try_from(num(v)?)
+                        .map_err(|_| ConfigError(format!("ipi_cycles={v}: too large")))?
+                }
+                "invlpg_cycles" => {
+                    c.invlpg_cycles = u32::try_from(num(v)?)
+                        .map_err(|_| ConfigError(format!("invlpg_cycles={v}: too large")))?
+                }
                 _ => {
                     return Err(ConfigError(format!(
                         "unknown OS setting `{k}`; known: frames, policy, first_touch, \
                          on_violation, seed, period, count_tables, watch, ram, fragmentation, \
-                         free_huge, churn, thp_min, compaction"
+                         free_huge, churn, thp_min, compaction, cores, quantum, shootdown, \
+                         ipi_cycles, invlpg_cycles"
                     )))
                 }
             }
@@ -441,6 +539,12 @@ impl OsConfig {
             return Err(ConfigError(format!(
                 "thp_min={}: a 2 MiB region has 1 to 512 base pages",
                 self.thp_min
+            )));
+        }
+        if !(1..=MAX_CORES).contains(&self.cores) {
+            return Err(ConfigError(format!(
+                "cores={}: 1 to {MAX_CORES}",
+                self.cores
             )));
         }
         if let Some(r) = self.ram {

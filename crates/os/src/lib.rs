@@ -53,8 +53,8 @@ mod repl;
 
 pub use buddy::{Buddy, BuddyError};
 pub use config::{
-    format_size, parse_size, ConfigError, FirstTouch, OnViolation, OsConfig, Policy, Watch,
-    DEFAULT_RAM,
+    format_size, parse_size, ConfigError, FirstTouch, OnViolation, OsConfig, Policy, Shootdown,
+    Watch, DEFAULT_INVLPG_CYCLES, DEFAULT_IPI_CYCLES, DEFAULT_RAM, MAX_CORES,
 };
 pub use model::{Action, ModelError, OsCounters, OsModel, Outcome};
 

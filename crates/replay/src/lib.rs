@@ -45,17 +45,19 @@
 //! into the generic, monomorphized [`Simulator::replay`], so the per-access loop has no dynamic
 //! dispatch, allocation or hashing.
 
+mod cores;
 mod driver;
 mod hist;
 mod next_use;
 
 mod row;
+pub use cores::{CoreCounters, CoreStats};
 pub use driver::{replay_trace, RunError, TraceRun, DEFAULT_MAX_ACCESS_BYTES};
 pub use hist::RefHistogram;
 pub use next_use::{next_uses, NextUses};
 pub use ptbench_os::{
     format_size, parse_size, FirstTouch, HugePolicy, OnViolation, OsConfig, OsCounters, Policy,
-    Watch,
+    Shootdown, Watch, DEFAULT_INVLPG_CYCLES, DEFAULT_IPI_CYCLES, MAX_CORES,
 };
 pub use ptbench_tlb;
 pub use ptbench_tlb::CacheSpec;
@@ -129,6 +131,8 @@ pub struct Stats {
     pub os: OsCounters,
     /// Cycles and cache counters, with a cache hierarchy (all zero without).
     pub cycles: CycleStats,
+    /// Threads, cores and shootdowns ([`cores`]).
+    pub cores: CoreCounters,
 }
 
 impl Stats {
@@ -644,7 +648,16 @@ pub struct Simulator<P: PageTable> {
     batch_start: u64,
     /// A nested design with caches: data goes to the caches at host frames (see [`Self::place`]).
     nested: bool,
+    /// Threads and the cores not running ([`cores`]).
+    sched: Box<cores::Sched>,
+    /// `cur` while the running thread is settled; [`UNSETTLED`] when the next access must
+    /// first settle it (a thread event, the first access): the fast path and `translate`
+    /// compare an access's address space with it.
+    run_asid: u32,
 }
+
+/// See [`Simulator::run_asid`]: no access's address space.
+const UNSETTLED: u32 = u32::MAX;
 
 impl<P: PageTable> Simulator<P> {
     /// A simulator over an already built design and its memory, without TLBs.
@@ -716,9 +729,12 @@ impl<P: PageTable> Simulator<P> {
             }),
             // Without a memory limit the frames the machine has matter only when a trace uses
             // them all (a front end then splits, see `shared`).
-            share: (!opts.no_shared_front_end).then(|| match opts.os.frames {
-                Some(_) => format!("{opts:?}|{machine}"),
-                None => format!("{opts:?}|unlimited"),
+            // With several cores each keeps its own TLBs: no shared front end.
+            share: (!opts.no_shared_front_end && opts.os.cores <= 1).then(|| {
+                match opts.os.frames {
+                    Some(_) => format!("{opts:?}|{machine}"),
+                    None => format!("{opts:?}|unlimited"),
+                }
             }),
             machine,
             log: None,
@@ -727,6 +743,8 @@ impl<P: PageTable> Simulator<P> {
             data: None,
             batch_start: 0,
             nested: false,
+            sched: Box::new(cores::Sched::new(&opts.os)),
+            run_asid: UNSETTLED,
         }
         .recording()
     }
@@ -734,6 +752,11 @@ impl<P: PageTable> Simulator<P> {
     /// Turns on the log of table reads when there are caches to send them to; a nested design's
     /// data goes to them at host frames.
     fn recording(mut self) -> Simulator<P> {
+        if let Some(c) = &self.caches {
+            if self.sched.many() {
+                self.sched.set_caches(&c.h);
+            }
+        }
         self.nested = self.caches.is_some() && self.pt.host_faults().is_some();
         self.mem.record_reads(self.caches.is_some());
         self
@@ -752,6 +775,7 @@ impl<P: PageTable> Simulator<P> {
         self.fast = [Fast::NONE; 2];
         if *spec == TlbSpec::NONE {
             self.tlb = None;
+            self.sched.set_tlbs(None);
             return Ok(self);
         }
         let layout = match self.pt.walk_cache_levels() {
@@ -765,6 +789,9 @@ impl<P: PageTable> Simulator<P> {
         };
         tlb.set_host_layout(host.as_ref());
         self.tlb = Some(tlb);
+        if self.sched.many() {
+            self.sched.set_tlbs(self.tlb.as_ref());
+        }
         Ok(self)
     }
 
@@ -772,9 +799,62 @@ impl<P: PageTable> Simulator<P> {
     #[inline(never)]
     pub fn replay(&mut self, batch: &[Access], first_index: u64) -> Result<(), ReplayError> {
         let start = Instant::now();
-        let result = self.replay_inner(batch, first_index);
+        let result = match self.sched.quantum() {
+            None => self.replay_inner(batch, first_index),
+            Some(q) => self.replay_quanta(batch, first_index, q),
+        };
         self.stats.busy_nanos += start.elapsed().as_nanos() as u64;
         result
+    }
+
+    /// Replays `batch` a quantum at a time: at every multiple of `q` trace records, threads
+    /// move one core on.
+    fn replay_quanta(
+        &mut self,
+        batch: &[Access],
+        first_index: u64,
+        q: u64,
+    ) -> Result<(), ReplayError> {
+        let mut start = 0usize;
+        while start < batch.len() {
+            let index = first_index + start as u64;
+            let tick = (index / q + 1) * q;
+            let end = batch.len().min((tick - first_index) as usize);
+            self.replay_inner(&batch[start..end], index)?;
+            if first_index + end as u64 == tick {
+                if let Some(core) = self.sched.rotate() {
+                    let asid = self.sched.thread.map_or(self.cur, |t| t.0);
+                    self.move_to(core, asid, self.stats.accesses);
+                }
+            }
+            start = end;
+        }
+        Ok(())
+    }
+
+    /// Makes `key` the running thread, on its core; `accesses` are those replayed before it.
+    #[cold]
+    #[inline(never)]
+    fn run_thread(&mut self, key: (u16, u64), accesses: u64) {
+        let core = self.sched.run_thread(key);
+        if self.sched.many() {
+            self.move_to(core, key.0, accesses);
+        }
+    }
+
+    /// The running thread, of address space `asid`, runs on `core` from now on (see
+    /// [`cores`]); `accesses` were replayed before.
+    #[cold]
+    #[inline(never)]
+    fn move_to(&mut self, core: u16, asid: u16, accesses: u64) {
+        if core != self.sched.running {
+            let caches = self.caches.as_mut().map(|c| &mut c.h);
+            self.sched
+                .switch_core(core, &mut self.tlb, caches, accesses);
+        }
+        self.sched.enter(asid, self.tlb.as_mut());
+        // Another core's TLBs, or a flushed one: the fast pages no longer hold.
+        self.fast = [Fast::NONE; 2];
     }
 
     #[inline(always)]
@@ -861,7 +941,7 @@ impl<P: PageTable> Simulator<P> {
     fn fast_eligible(&self, a: &Access, span: u64) -> bool {
         !self.fast_off
             && !a.kind.is_event()
-            && a.asid == self.cur
+            && u32::from(a.asid) == self.run_asid
             && (a.addr & ((1u64 << self.shift) - 1)) + u64::from(a.size) <= span
             && (a.addr <= self.low_last || (self.canonical && a.addr >= self.high_start))
     }
@@ -1045,8 +1125,8 @@ impl<P: PageTable> Simulator<P> {
 
     #[inline(always)]
     fn translate(&mut self, vpn: Vpn, a: &Access, index: u64) -> Result<(), ReplayError> {
-        if a.asid != self.cur {
-            self.switch_table(a.asid, index, a.addr)?;
+        if u32::from(a.asid) != self.run_asid {
+            self.settle(a.asid, index, a.addr)?;
         }
         self.stats.translations += 1;
         if let Some(tlb) = &mut self.tlb {
@@ -1142,6 +1222,36 @@ impl<P: PageTable> Simulator<P> {
             faulted,
             n: 1,
         };
+    }
+
+    /// Before an access of `asid` (the `index`th record, at `addr`): the thread a thread event
+    /// named runs (on its core), or, if the access is of another address space, that address
+    /// space's last thread; `asid`'s table becomes the current one.
+    #[cold]
+    #[inline(never)]
+    fn settle(&mut self, asid: u16, index: u64, addr: u64) -> Result<(), ReplayError> {
+        // The access itself is already counted: it runs where the thread goes.
+        let before = self.stats.accesses.saturating_sub(1);
+        match self.sched.pending.take() {
+            Some(key) if key.0 == asid => self.run_thread(key, before),
+            _ if self.sched.thread.is_none_or(|t| t.0 != asid) => {
+                self.run_thread(self.sched.thread_of(asid), before)
+            }
+            _ => {}
+        }
+        if asid != self.cur {
+            self.switch_table(asid, index, addr)?;
+        }
+        self.run_asid = u32::from(self.cur);
+        Ok(())
+    }
+
+    /// Runs the thread a thread event named, if it has not run yet (before an event that acts
+    /// on its core).
+    fn settle_pending(&mut self) {
+        if let Some(key) = self.sched.pending.take() {
+            self.run_thread(key, self.stats.accesses);
+        }
     }
 
     /// Makes `asid`'s table the current one, building it on its first use.
@@ -1245,6 +1355,9 @@ impl<P: PageTable> Simulator<P> {
         }
         self.actions = actions;
         self.applied();
+        if self.sched.many() {
+            self.sched.shot();
+        }
         result
     }
 
@@ -1262,6 +1375,9 @@ impl<P: PageTable> Simulator<P> {
                     if let Some(tlb) = &mut self.tlb {
                         tlb.invalidate(vpn, asid);
                     }
+                    if self.sched.many() {
+                        self.sched.shoot(vpn, asid);
+                    }
                 }
                 self.change(asid, vpn, Some(pte))
             }
@@ -1269,11 +1385,17 @@ impl<P: PageTable> Simulator<P> {
                 if let Some(tlb) = &mut self.tlb {
                     tlb.invalidate(vpn, asid);
                 }
+                if self.sched.many() {
+                    self.sched.shoot(vpn, asid);
+                }
                 self.change(asid, vpn, None)
             }
             Action::Drop { asid } => {
                 if let Some(tlb) = &mut self.tlb {
                     tlb.flush_asid(asid);
+                }
+                if self.sched.many() {
+                    self.sched.drop_asid(asid);
                 }
                 self.others.remove(&asid);
                 Ok(())
@@ -1293,6 +1415,9 @@ impl<P: PageTable> Simulator<P> {
         for (start, end) in self.mem.drain_freed() {
             if let Some(tlb) = &mut self.tlb {
                 tlb.pwc_invalidate_tables(start, end);
+            }
+            if self.sched.many() {
+                self.sched.tables_freed(start, end);
             }
         }
     }
@@ -1318,6 +1443,9 @@ impl<P: PageTable> Simulator<P> {
                 self.epoch += 1;
                 if let Some(tlb) = &mut self.tlb {
                     tlb.flush();
+                }
+                if self.sched.many() {
+                    self.sched.flush_all();
                 }
             }
         }
@@ -1421,6 +1549,34 @@ impl<P: PageTable> Simulator<P> {
     #[cold]
     fn event(&mut self, a: &Access, index: u64) -> Result<(), ReplayError> {
         self.stats.events += 1;
+        match a.kind {
+            AccessKind::Thread => {
+                // It runs at its first access, or where a cpu event before that puts it.
+                self.sched.pending = Some((a.asid, a.addr));
+                self.run_asid = UNSETTLED;
+                return Ok(());
+            }
+            AccessKind::Cpu => {
+                let key = self
+                    .sched
+                    .pending
+                    .take()
+                    .or(self.sched.thread)
+                    .unwrap_or_else(|| self.sched.thread_of(a.asid));
+                let core = self.sched.run_thread(key);
+                let core = self.sched.run_on_cpu(a.addr).unwrap_or(core);
+                if self.sched.many() {
+                    self.move_to(core, key.0, self.stats.accesses);
+                }
+                self.run_asid = UNSETTLED;
+                return Ok(());
+            }
+            _ => self.settle_pending(),
+        }
+        // Each core switches context when it starts running another address space.
+        if a.kind == AccessKind::ContextSwitch && self.sched.many() {
+            return Ok(());
+        }
         if a.kind == AccessKind::ContextSwitch {
             if let Some(log) = &mut self.log {
                 log.push(shared::Miss::ContextSwitch);
@@ -1467,15 +1623,29 @@ impl<P: PageTable> Simulator<P> {
                 digest = fold_run(digest, slot, r.page, r.frame, r.faulted, r.n);
             }
         }
+        let tlb_sum = self.tlb_stats();
         let cycles = self
             .caches
             .as_ref()
             .map(|c| {
-                let tlb = self.tlb.as_ref().map(|t| (t.stats(), t.spec()));
+                let tlb = self
+                    .tlb
+                    .as_ref()
+                    .zip(tlb_sum.as_ref())
+                    .map(|(t, sum)| (sum, t.spec()));
                 c.stats(tlb, &os)
             })
             .unwrap_or_default();
+        let os_cfg = self.os.config();
+        let cores = self.sched.counters(
+            self.tlb.as_ref(),
+            self.stats.accesses,
+            self.caches
+                .is_some()
+                .then_some((os_cfg.ipi_cycles, os_cfg.invlpg_cycles)),
+        );
         Stats {
+            cores,
             distinct_pages: os.pages_mapped,
             page_faults: os.faults(),
             host_faults: self.pt.host_faults().unwrap_or(0),
@@ -1513,7 +1683,7 @@ impl<P: PageTable> Simulator<P> {
         if let Some(front) = &self.following {
             return self.followed_tlb_stats(front);
         }
-        self.tlb.as_ref().map(|t| *t.stats())
+        self.tlb.as_ref().map(|t| self.sched.tlb_sum(t))
     }
 
     /// The design.

@@ -96,6 +96,14 @@ pub fn run_row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> Ru
         fragmentation_index: s
             .os
             .fragmentation_index(spec.as_ref().map_or(12, |s| s.page_shift())),
+        cores: u64::from(opts.os.cores),
+        threads: s.cores.threads,
+        shootdown: opts.os.shootdown.name().to_string(),
+        quantum: opts.os.quantum,
+        shootdown_events: s.cores.shootdown_events,
+        shootdown_ipis: s.cores.shootdown_ipis,
+        remote_invalidations: s.cores.remote_invalidations,
+        shootdown_cycles: s.cores.shootdown_cycles,
         ..cycle_columns(
             &s.cycles,
             s.translations,

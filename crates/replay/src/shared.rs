@@ -391,7 +391,13 @@ impl<P: PageTable> Simulator<P> {
                 c.stats(tlb, &front.stats.os)
             })
             .unwrap_or_default();
+        // One core (a front end is shared only then): its TLB counters are the follower's.
+        let mut cores = front.stats.cores.clone();
+        if let (Some(t), Some(core)) = (tlb, cores.per_core.first_mut()) {
+            core.tlb = t;
+        }
         Stats {
+            cores,
             walk_refs: self.stats.walk_refs,
             probes: self.stats.probes,
             host_refs: self.stats.host_refs,

@@ -301,6 +301,40 @@ pub struct RunRow {
     /// allocation can use (0 without a buddy allocator).
     #[serde(default)]
     pub fragmentation_index: f64,
+    /// Cores simulated, each with its own TLBs, page-walk caches and private caches.
+    #[serde(default = "one")]
+    pub cores: u64,
+    /// Threads the trace ran (an address space without thread events is one).
+    #[serde(default)]
+    pub threads: u64,
+    /// Which cores a shootdown interrupts: `precise` (those that ran the address space) or
+    /// `broadcast`.
+    #[serde(default = "precise")]
+    pub shootdown: String,
+    /// Trace records between round-robin rotations of threads over cores (0: none).
+    #[serde(default)]
+    pub quantum: u64,
+    /// OS operations that interrupted at least one other core.
+    #[serde(default)]
+    pub shootdown_events: u64,
+    /// Shootdown interrupts sent, one per operation and other core.
+    #[serde(default)]
+    pub shootdown_ipis: u64,
+    /// Pages invalidated on other cores, one per page and interrupted core.
+    #[serde(default)]
+    pub remote_invalidations: u64,
+    /// With a cache model: cycles of the shootdowns (`ipi_cycles` per interrupt, `invlpg_cycles`
+    /// per remote invalidation); 0 without.
+    #[serde(default)]
+    pub shootdown_cycles: u64,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn precise() -> String {
+    "precise".into()
 }
 
 fn none() -> String {
@@ -355,6 +389,14 @@ pub const LATER_COLUMNS: &[&str] = &[
     "compaction_migrations",
     "free_huge_blocks_min",
     "fragmentation_index",
+    "cores",
+    "threads",
+    "shootdown",
+    "quantum",
+    "shootdown_events",
+    "shootdown_ipis",
+    "remote_invalidations",
+    "shootdown_cycles",
 ];
 
 /// The first characters that make a spreadsheet read a cell as a formula (OWASP's list).

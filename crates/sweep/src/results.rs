@@ -510,7 +510,7 @@ mod tests {
         assert_eq!(rows, vec![row("a"), row("b")]);
         assert_eq!(read("").unwrap(), vec![]);
         assert_eq!(read(&crate::header_line()).unwrap(), vec![]);
-        assert_eq!(columns().len(), 107);
+        assert_eq!(columns().len(), 115);
         assert_eq!(columns()[0], "trace");
         assert_eq!(columns()[65], "os");
         assert_eq!(columns()[66], "cache");

@@ -600,6 +600,13 @@ impl Level {
     }
 }
 
+/// The private levels of one core's caches (see [`CacheHierarchy::swap_private`]).
+pub struct PrivateCaches {
+    l1i: Option<Level>,
+    l1d: Option<Level>,
+    l2: Option<Level>,
+}
+
 /// A running cache hierarchy (see the module docs for what it counts and how).
 pub struct CacheHierarchy {
     spec: CacheSpec,
@@ -638,6 +645,25 @@ impl CacheHierarchy {
     /// The spec it was built from.
     pub fn spec(&self) -> &CacheSpec {
         &self.spec
+    }
+
+    /// Empty private levels (L1I, L1D, L2) of this spec, for another core.
+    pub fn new_private(&self) -> PrivateCaches {
+        let level = |g: Option<Geometry>| g.map(|g| Level::new(g, self.spec.repl));
+        PrivateCaches {
+            l1i: level(self.spec.l1i),
+            l1d: level(self.spec.l1d),
+            l2: level(self.spec.l2),
+        }
+    }
+
+    /// Exchanges the private levels (L1I, L1D, L2) with `other`'s: the caches of another core
+    /// take their place in front of the shared last level. Counters stay (they are the sums
+    /// over cores).
+    pub fn swap_private(&mut self, other: &mut PrivateCaches) {
+        std::mem::swap(&mut self.l1i, &mut other.l1i);
+        std::mem::swap(&mut self.l1d, &mut other.l1d);
+        std::mem::swap(&mut self.l2, &mut other.l2);
     }
 
     /// What it counted so far.

@@ -181,6 +181,60 @@ pub struct TlbStats {
     pub hpwc_misses: u64,
 }
 
+impl std::ops::AddAssign<&TlbStats> for TlbStats {
+    /// Adds every counter of `o` (the counters of several cores' hierarchies summed).
+    fn add_assign(&mut self, o: &TlbStats) {
+        let TlbStats {
+            l1i_hits,
+            l1i_misses,
+            l1d_hits,
+            l1d_misses,
+            l2_hits,
+            l2_misses,
+            tlb_misses,
+            l1_probes,
+            l2_probes,
+            l1i_evictions,
+            l1d_evictions,
+            l2_evictions,
+            back_invalidations,
+            l2_victim_fills,
+            pwc_hits,
+            pwc_misses,
+            flushes,
+            pwc_invalidations,
+            ntlb_hits,
+            ntlb_misses,
+            hpwc_hits,
+            hpwc_misses,
+        } = o;
+        self.l1i_hits += l1i_hits;
+        self.l1i_misses += l1i_misses;
+        self.l1d_hits += l1d_hits;
+        self.l1d_misses += l1d_misses;
+        self.l2_hits += l2_hits;
+        self.l2_misses += l2_misses;
+        self.tlb_misses += tlb_misses;
+        self.l1_probes += l1_probes;
+        self.l2_probes += l2_probes;
+        self.l1i_evictions += l1i_evictions;
+        self.l1d_evictions += l1d_evictions;
+        self.l2_evictions += l2_evictions;
+        self.back_invalidations += back_invalidations;
+        self.l2_victim_fills += l2_victim_fills;
+        for (a, b) in self.pwc_hits.iter_mut().zip(pwc_hits) {
+            *a += b;
+        }
+        self.pwc_misses += pwc_misses;
+        self.flushes += flushes;
+        self.pwc_invalidations += pwc_invalidations;
+        self.ntlb_hits += ntlb_hits;
+        self.ntlb_misses += ntlb_misses;
+        self.hpwc_hits += hpwc_hits;
+        self.hpwc_misses += hpwc_misses;
+    }
+}
+
 /// Why a hierarchy could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum TlbError {

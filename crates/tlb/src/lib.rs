@@ -27,8 +27,8 @@ mod spec;
 mod tlb;
 
 pub use cache::{
-    cache_presets, CacheHierarchy, CachePreset, CacheSpec, CacheSpecError, CacheStats, PteRoute,
-    Served, Walker, DEFAULT_DISK_LAT, DEFAULT_FAULT_LAT,
+    cache_presets, CacheHierarchy, CachePreset, CacheSpec, CacheSpecError, CacheStats,
+    PrivateCaches, PteRoute, Served, Walker, DEFAULT_DISK_LAT, DEFAULT_FAULT_LAT,
 };
 pub use geometry::{Geometry, GeometryError, MAX_ENTRIES};
 pub use hierarchy::{

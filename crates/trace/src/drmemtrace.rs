@@ -342,6 +342,9 @@ struct Input {
     pid: Option<u64>,
     /// The CPU the input's last CPU-id marker named.
     cpu: Option<u64>,
+    /// A core-sharded file's core (`drmemtrace.core.N.…`): where all its records ran, whatever
+    /// CPU the markers inside name.
+    core: Option<u64>,
     tid_pid: HashMap<u64, u64>,
     after_chunk_footer: u8,
     pending_encoding: bool,
@@ -421,7 +424,9 @@ impl DrTrace {
     fn from_inputs(path: &Path, opened: Vec<(PathBuf, Bytes)>, counter: Arc<AtomicU64>) -> DrTrace {
         let mut inputs = Vec::with_capacity(opened.len());
         for (f, bytes) in opened {
+            let core = core_shard(&f);
             inputs.push(Input {
+                core,
                 path: f,
                 bytes,
                 records: 0,
@@ -647,7 +652,7 @@ impl DrTrace {
     fn push(&mut self, k: usize, a: Access) {
         let (pid, tid, cpu) = {
             let i = &self.inputs[k];
-            (i.pid.unwrap_or(0), i.tid, i.cpu)
+            (i.pid.unwrap_or(0), i.tid, i.core.or(i.cpu))
         };
         let next = self.asids.len();
         let asid = *self.asids.entry(pid).or_insert(next as u16);
@@ -671,6 +676,14 @@ impl DrTrace {
         }
         self.out.push_back(a.in_asid(asid));
     }
+}
+
+/// The core of a core-sharded file, `drmemtrace.core.N.trace.zip` (any extension): N.
+fn core_shard(path: &Path) -> Option<u64> {
+    let name = path.file_name()?.to_str()?;
+    let rest = name.strip_prefix("drmemtrace.core.")?;
+    let digits = rest.split('.').next()?;
+    digits.parse().ok()
 }
 
 impl std::fmt::Display for DrCounts {
