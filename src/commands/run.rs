@@ -7,8 +7,8 @@ use indicatif::MultiProgress;
 use ptbench_core::PageSize;
 use ptbench_pagetable::{DesignSpec, HostPolicy};
 use ptbench_replay::{
-    prepare_next_uses, replay_trace, run_row, CacheSpec, HugePolicy, OsConfig, PageCrossing,
-    Placement, Sim, SimOptions, TraceRun, WideAddresses,
+    per_core_rows, prepare_next_uses, replay_trace, run_row, CacheSpec, HugePolicy, OsConfig,
+    PageCrossing, Placement, Sim, SimOptions, TraceRun, WideAddresses,
 };
 use ptbench_report::{csv_rules, render_table, thousands, write_csv_with};
 use ptbench_results::RunRow;
@@ -454,6 +454,15 @@ pub fn exec(args: RunArgs) -> Result<()> {
             r => r?,
         }
     }
+    if let Some(p) = &args.per_core {
+        if args.csv.as_ref() == Some(p) {
+            bail!(
+                "--per-core {}: the same file as --csv; give each its own",
+                p.display()
+            );
+        }
+        ptbench_output::Output::check(p, &csv_rules("--per-core", &args.traces, args.force))?;
+    }
     let bars = MultiProgress::new();
     let results: Vec<Result<(TraceRun, Vec<Sim>)>> = args
         .traces
@@ -461,6 +470,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
         .map(|trace| replay_one(trace, &reader, &configs, max_access, &bars))
         .collect();
     let mut rows = Vec::new();
+    let mut core_rows = Vec::new();
     let mut failures = Vec::new();
     for (trace, result) in args.traces.iter().zip(results) {
         let (run, sims) = match result {
@@ -476,13 +486,25 @@ pub fn exec(args: RunArgs) -> Result<()> {
         for (i, (sim, config)) in sims.iter().zip(&configs).enumerate() {
             match run.failures.iter().find(|(f, _)| *f == i) {
                 Some((_, e)) => failures.push(format!("design {}: {e}", sim.label())),
-                None => rows.push(run_row(trace, &run, sim, &config.opts)),
+                None => {
+                    rows.push(run_row(trace, &run, sim, &config.opts));
+                    if args.per_core.is_some() {
+                        core_rows.extend(per_core_rows(trace, sim, &config.opts));
+                    }
+                }
             }
         }
     }
     // No rows (every trace failed): no results file.
     if let Some(path) = args.csv.as_ref().filter(|_| !rows.is_empty()) {
         write_csv_with(path, &rows, &csv_rules("--csv", &args.traces, args.force))?;
+    }
+    if let Some(path) = args.per_core.as_ref().filter(|_| !core_rows.is_empty()) {
+        write_csv_with(
+            path,
+            &core_rows,
+            &csv_rules("--per-core", &args.traces, args.force),
+        )?;
     }
     let disagreements = disagreements(&rows);
     if !args.quiet {

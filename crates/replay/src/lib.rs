@@ -61,7 +61,7 @@ pub use ptbench_os::{
 };
 pub use ptbench_tlb;
 pub use ptbench_tlb::CacheSpec;
-pub use row::{cell_key, run_row};
+pub use row::{cell_key, per_core_rows, run_row};
 pub use shared::{replay_all, share_groups, Fanout};
 
 use ptbench_core::{

@@ -3,7 +3,7 @@
 
 use crate::{CycleStats, PageCrossing, Placement, Sim, SimOptions, TraceRun};
 use ptbench_pagetable::DesignSpec;
-use ptbench_results::RunRow;
+use ptbench_results::{PerCoreRow, RunRow};
 use std::path::Path;
 
 /// The CSV row of `sim` after replaying `trace` (`run`) under `opts`: the columns `ptbench run`
@@ -111,6 +111,39 @@ pub fn run_row(trace: &Path, run: &TraceRun, sim: &Sim, opts: &SimOptions) -> Ru
             tlb_columns(sim, s.translations),
         )
     }
+}
+
+/// The per-core rows of `sim` after replaying `trace` under `opts` (`run --per-core`): one per
+/// core, whose TLB counters sum to the cell's.
+pub fn per_core_rows(trace: &Path, sim: &Sim, opts: &SimOptions) -> Vec<PerCoreRow> {
+    let s = sim.stats();
+    s.cores
+        .per_core
+        .iter()
+        .enumerate()
+        .map(|(core, c)| PerCoreRow {
+            trace: trace.display().to_string(),
+            design: sim.label().to_string(),
+            tlb: sim.tlb_label().to_string(),
+            cache: opts.cache.to_string(),
+            huge: opts.huge.name().to_string(),
+            os: opts.os.to_string(),
+            cores: u64::from(opts.os.cores),
+            core: core as u64,
+            threads: c.threads,
+            accesses: c.accesses,
+            l1i_hits: c.tlb.l1i_hits,
+            l1i_misses: c.tlb.l1i_misses,
+            l1d_hits: c.tlb.l1d_hits,
+            l1d_misses: c.tlb.l1d_misses,
+            l2_hits: c.tlb.l2_hits,
+            l2_misses: c.tlb.l2_misses,
+            tlb_misses: c.tlb.tlb_misses,
+            flushes: c.tlb.flushes,
+            shootdown_ipis: c.ipis,
+            remote_invalidations: c.invalidations,
+        })
+        .collect()
 }
 
 /// The cache and cycle columns of a row (`none` and zeros without a cache model).

@@ -584,3 +584,51 @@ mod tests {
         assert!(e.to_string().contains("missing field `os`"), "{e}");
     }
 }
+
+/// One core's counters in one cell (`ptbench run --per-core FILE`): the companion of a
+/// [`RunRow`], whose TLB counters are these summed over its cores.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PerCoreRow {
+    /// The trace, as in [`RunRow::trace`].
+    #[serde(with = "formula")]
+    pub trace: String,
+    /// The design.
+    #[serde(with = "formula")]
+    pub design: String,
+    /// The TLB spec.
+    pub tlb: String,
+    /// The cache spec (`none` without).
+    pub cache: String,
+    /// The page size policy.
+    pub huge: String,
+    /// The OS settings, as in [`RunRow::os`].
+    pub os: String,
+    /// Cores simulated.
+    pub cores: u64,
+    /// This core (0 to cores - 1).
+    pub core: u64,
+    /// Threads that ran on it.
+    pub threads: u64,
+    /// Accesses replayed on it.
+    pub accesses: u64,
+    /// Its ITLB (or unified L1) hits and misses by fetches.
+    pub l1i_hits: u64,
+    /// See `l1i_hits`.
+    pub l1i_misses: u64,
+    /// Its DTLB (or unified L1) hits and misses by loads and stores.
+    pub l1d_hits: u64,
+    /// See `l1d_hits`.
+    pub l1d_misses: u64,
+    /// Its L2 TLB hits.
+    pub l2_hits: u64,
+    /// Its L2 TLB misses.
+    pub l2_misses: u64,
+    /// Its page walks (translations that missed every TLB level).
+    pub tlb_misses: u64,
+    /// Its TLB flushes (context switches without ASIDs, a hypervisor's flushes).
+    pub flushes: u64,
+    /// Shootdown interrupts it received.
+    pub shootdown_ipis: u64,
+    /// Pages it invalidated for shootdowns.
+    pub remote_invalidations: u64,
+}

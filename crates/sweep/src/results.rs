@@ -588,6 +588,14 @@ mod tests {
             r.free_huge_blocks_min,
         ) = (4, 5, 6);
         r.fragmentation_index = 0.25;
+        (r.cores, r.threads, r.quantum) = (4, 9, 1000);
+        r.shootdown = "broadcast".into();
+        (
+            r.shootdown_events,
+            r.shootdown_ipis,
+            r.remote_invalidations,
+            r.shootdown_cycles,
+        ) = (2, 6, 12, 21000);
         let text = crate::header_line()
             + &String::from_utf8(crate::row_lines(std::slice::from_ref(&r)).unwrap()).unwrap();
         let want = RunRow {
@@ -599,6 +607,14 @@ mod tests {
             compaction_migrations: 0,
             free_huge_blocks_min: 0,
             fragmentation_index: 0.0,
+            cores: 1,
+            threads: 0,
+            shootdown: "precise".into(),
+            quantum: 0,
+            shootdown_events: 0,
+            shootdown_ipis: 0,
+            remote_invalidations: 0,
+            shootdown_cycles: 0,
             ..r.clone()
         };
         assert_eq!(read(&first(&text, 99)).unwrap(), vec![want]);
@@ -757,7 +773,7 @@ mod tests {
         let short = rest.trim_end().rsplit_once(',').unwrap().0;
         assert_eq!(
             read(&format!("{header}\n{short}\n")).unwrap_err(),
-            "r.csv: line 2 has 106 fields for the header's 107 columns (column `fragmentation_index` and those after it are missing)"
+            "r.csv: line 2 has 114 fields for the header's 115 columns (column `shootdown_cycles` and those after it are missing)"
         );
     }
 
