@@ -244,7 +244,11 @@ fn independent_processes_on_their_own_cores_count_what_they_count_alone() {
         }
         // A TLB too small for them: each core counts what its process counts replayed alone,
         // without ASIDs too (a core never switches context).
-        for tlb in ["tiny", "l1i=8x2,l1d=8x2,l2=32x4", "l1=32x4,pwc=8x2,asid=off"] {
+        for tlb in [
+            "tiny",
+            "l1i=8x2,l1d=8x2,l2=32x4",
+            "l1=32x4,pwc=8x2,asid=off",
+        ] {
             let (s, _) = replay(design, tlb, &opts, &trace, 1000).unwrap();
             for k in 0..n {
                 let alone: Vec<Access> = trace

@@ -158,6 +158,49 @@ pub fn is_thp_study(r: &RunRow) -> bool {
         || r.os.contains("churn=")
 }
 
+/// Whether a row ran on more than one core, or under a non-default shootdown or scheduling
+/// setting: such rows get the cores charts, not the native comparisons (each design would be
+/// there once per core count).
+pub fn is_core_study(r: &RunRow) -> bool {
+    r.cores > 1 || r.os.contains("shootdown=") || r.os.contains("quantum=")
+}
+
+/// `os` without the settings a cores study varies (`cores=`, `shootdown=`).
+fn os_without_cores(os: &str) -> String {
+    os.split(',')
+        .filter(|kv| !kv.starts_with("cores=") && !kv.starts_with("shootdown="))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The rows the cores charts and sentences describe: native rows with some translations of
+/// the first trace replayed on more than one core, under that row's TLB, caches, page sizes and
+/// OS settings apart from cores and shootdowns (its one-core rows too); and how many other rows
+/// ran on more than one core.
+pub fn core_rows<'a>(rows: impl IntoIterator<Item = &'a RunRow>) -> (Vec<&'a RunRow>, usize) {
+    let all: Vec<&RunRow> = rows
+        .into_iter()
+        .filter(|r| !is_nested(&r.design) && r.translations > 0)
+        .collect();
+    let Some(first) = all.iter().copied().find(|r| r.cores > 1) else {
+        return (Vec::new(), 0);
+    };
+    let key = |r: &RunRow| {
+        (
+            r.trace.clone(),
+            r.tlb.clone(),
+            r.cache.clone(),
+            r.huge.clone(),
+            os_without_cores(&r.os),
+        )
+    };
+    let want = key(first);
+    let sel: Vec<&RunRow> = all.iter().copied().filter(|r| key(r) == want).collect();
+    let many = |rs: &[&RunRow]| rs.iter().filter(|r| r.cores > 1).count();
+    let others = many(&all) - many(&sel);
+    (sel, others)
+}
+
 /// Whether `design` is a nested (guest over host) design.
 pub fn is_nested(design: &str) -> bool {
     design == "nested" || design.starts_with("nested:")
@@ -812,7 +855,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts,
     let rows: Vec<&RunRow> = all_rows
         .iter()
         .copied()
-        .filter(|r| !is_nested(&r.design) && !is_thp_study(r))
+        .filter(|r| !is_nested(&r.design) && !is_thp_study(r) && !is_core_study(r))
         .collect();
     let labels = trace_labels(&traces);
     let tlb_labels = opts
@@ -844,6 +887,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts,
     cycle_charts(&mut sink, &rows, &traces, &labels, opts, &mut notes)?;
     nested_charts(&mut sink, &all_rows, &traces, &labels, opts, &mut notes)?;
     fragmentation_charts(&mut sink, &all_rows, &labels, opts, &mut notes)?;
+    core_charts(&mut sink, &all_rows, &labels, opts, &mut notes)?;
 
     // 1. References per translation: bars per trace and design, huge pages side by side.
     let mut bar_tlbs: Vec<&str> = tlbs.iter().copied().filter(|t| !in_sweep(t)).collect();
@@ -1622,6 +1666,136 @@ fn fragmentation_charts(
         ),
         panel_size(per_design.len()),
         Ok(both!(line_chart(&title, &per_design, axes, &keys))),
+    )
+}
+
+/// The shootdown policies' colours in the cores charts.
+fn shootdown_colour(policy: &str) -> RGBColor {
+    match policy {
+        "precise" => colour(0),
+        "broadcast" => colour(1),
+        _ => colour(2),
+    }
+}
+
+/// The cores charts: for the first trace replayed on more than one core, shootdown interrupts
+/// against cores (a line per shootdown policy, of the first design: every design's OS model
+/// makes the same changes) and TLB misses per translation against cores (a line per design).
+fn core_charts(
+    sink: &mut Sink<'_>,
+    rows: &[&RunRow],
+    labels: &HashMap<&str, String>,
+    opts: &Options,
+    notes: &mut Vec<String>,
+) -> Result<(), ChartError> {
+    let (sel, others) = core_rows(rows.iter().copied());
+    let Some(first) = sel.first().copied() else {
+        return Ok(());
+    };
+    let (trace, tlb) = (&first.trace, &first.tlb);
+    let label = labels
+        .get(trace.as_str())
+        .cloned()
+        .unwrap_or_else(|| file_name(trace));
+    if others > 0 {
+        notes.push(format!(
+            "the cores charts show {label} behind the TLB {tlb}; {others} other rows on more than one core are in results.csv"
+        ));
+    }
+    let sel = cap_series(&sel, |r| r.design.as_str(), notes, "the cores charts");
+    let where_ = if tlb == "none" {
+        format!("{label}, no TLB")
+    } else {
+        format!(
+            "{label}, {}",
+            opts.tlbs.labels(&[tlb.as_str()])[tlb.as_str()]
+        )
+    };
+    let points = |rs: &mut dyn Iterator<Item = &&RunRow>, y: &dyn Fn(&RunRow) -> f64| {
+        let mut p: Vec<(f64, f64)> = rs.map(|r| (r.cores as f64, y(r))).collect();
+        p.sort_by(|a, b| a.0.total_cmp(&b.0));
+        p.dedup_by(|a, b| a.0 == b.0);
+        p
+    };
+    let first_design = first.design.as_str();
+    let policies = distinct(sel.iter().map(|r| r.shootdown.as_str()));
+    let series: Vec<Series> = policies
+        .iter()
+        .map(|p| Series {
+            label: p.to_string(),
+            colour: shootdown_colour(p),
+            points: points(
+                &mut sel
+                    .iter()
+                    .filter(|r| r.design == first_design && (r.shootdown == *p || r.cores == 1)),
+                &|r| r.shootdown_ipis as f64,
+            ),
+        })
+        .collect();
+    let keys: Vec<Key> = policies
+        .iter()
+        .map(|p| {
+            let name = match *p {
+                "precise" => "precise: the cores that ran the process".to_string(),
+                "broadcast" => "broadcast: every other core".to_string(),
+                o => o.to_string(),
+            };
+            Key::Line(name, shootdown_colour(p))
+        })
+        .collect();
+    let title = format!("Shootdown interrupts against cores ({where_})");
+    let axes = Axes {
+        desc: ("cores", "shootdown interrupts"),
+        log: (true, false),
+        units: (Unit::Entries, Unit::Count),
+    };
+    let panels = vec![Panel {
+        title: String::new(),
+        series,
+    }];
+    sink.emit(
+        "shootdowns_vs_cores".into(),
+        title.clone(),
+        "Interrupts sent to other cores to invalidate translations (shootdown_ipis) against the number of cores, a line per shootdown policy: `precise` interrupts the cores that ran the address space since their TLBs last dropped it (Linux's mm_cpumask), `broadcast` every other core. Every change that removes or narrows a translation (an eviction, munmap, mprotect, copy-on-write, a huge page's split or migration) is one operation. Every design's OS model makes the same changes; the first design is drawn.".into(),
+        SIZE,
+        Ok(both!(line_chart(&title, &panels, axes, &keys))),
+    )?;
+    let designs = distinct(sel.iter().map(|r| r.design.as_str()));
+    let policy = policies.first().copied().unwrap_or("precise");
+    let per_k = |r: &RunRow| 1000.0 * r.tlb_misses as f64 / r.translations.max(1) as f64;
+    let series: Vec<Series> = designs
+        .iter()
+        .map(|d| Series {
+            label: d.to_string(),
+            colour: design_colour(d),
+            points: points(
+                &mut sel
+                    .iter()
+                    .filter(|r| r.design == *d && (r.shootdown == policy || r.cores == 1)),
+                &per_k,
+            ),
+        })
+        .collect();
+    let keys: Vec<Key> = designs
+        .iter()
+        .map(|d| Key::Line(d.to_string(), design_colour(d)))
+        .collect();
+    let title = format!("TLB misses against cores ({where_})");
+    let axes = Axes {
+        desc: ("cores", "TLB misses per 1,000 translations"),
+        log: (true, false),
+        units: (Unit::Entries, Unit::Fraction),
+    };
+    let panels = vec![Panel {
+        title: String::new(),
+        series,
+    }];
+    sink.emit(
+        "tlb_misses_vs_cores".into(),
+        title.clone(),
+        format!("Translations that missed every TLB level, per 1,000 translations (1000 x tlb_misses / translations, summed over cores), against the number of cores, a line per design ({policy} shootdowns). Each core has its own TLBs: a thread that runs on another core, and every core that runs a process's threads, fills them again, and shootdowns take entries from every core that holds them. The TLBs see the same accesses whatever the design, so the lines agree; what a miss costs differs (the walk columns)."),
+        SIZE,
+        Ok(both!(line_chart(&title, &panels, axes, &keys))),
     )
 }
 

@@ -615,6 +615,62 @@ pub fn thp_sentences(rows: &[RunRow]) -> Vec<String> {
     out
 }
 
+/// One sentence on the rows replayed on several cores (the first trace, TLB and caches, as the
+/// cores charts): how TLB misses grow from the fewest cores to the most (every design misses
+/// alike: the first design's), and the shootdown interrupts at the most cores under each policy.
+pub fn core_sentences(rows: &[RunRow]) -> Vec<String> {
+    let (sel, _) = crate::charts::core_rows(rows);
+    let Some(first) = sel.first().copied() else {
+        return Vec::new();
+    };
+    let of_first: Vec<&RunRow> = sel
+        .iter()
+        .copied()
+        .filter(|r| r.design == first.design)
+        .collect();
+    let (Some(lo), Some(hi)) = (
+        of_first.iter().min_by_key(|r| r.cores),
+        of_first.iter().max_by_key(|r| r.cores),
+    ) else {
+        return Vec::new();
+    };
+    if lo.cores == hi.cores {
+        return Vec::new();
+    }
+    let mut ipis: Vec<String> = of_first
+        .iter()
+        .filter(|r| r.cores == hi.cores)
+        .enumerate()
+        .map(|(i, r)| {
+            format!(
+                "{}{} under `{}`",
+                crate::thousands(r.shootdown_ipis),
+                if i == 0 { " shootdown interrupts" } else { "" },
+                r.shootdown
+            )
+        })
+        .collect();
+    ipis.dedup();
+    let factor = if lo.tlb_misses > 0 {
+        format!(
+            " ({}x)",
+            significant(hi.tlb_misses as f64 / lo.tlb_misses as f64, 3)
+        )
+    } else {
+        String::new()
+    };
+    vec![format!(
+        "With its threads on {} cores instead of {} ({}, each core with its own TLBs), the TLBs miss {} times instead of {}{factor}, and {} changes that removed translations sent {}.",
+        hi.cores,
+        lo.cores,
+        short(&first.trace),
+        crate::thousands(hi.tlb_misses),
+        crate::thousands(lo.tlb_misses),
+        crate::thousands(hi.shootdown_events),
+        ipis.join(" and "),
+    )]
+}
+
 /// A factor for people: `4x`, `3.94x`, `65,345x`.
 pub fn times(f: f64) -> String {
     if f >= 1000.0 {

@@ -233,7 +233,11 @@ pub fn verdict(rows: &[RunRow], tlbs: &TlbNames, caches: &CacheNames) -> Verdict
     let all_rows = rows;
     let native: Vec<RunRow> = rows
         .iter()
-        .filter(|r| !crate::charts::is_nested(&r.design) && !crate::charts::is_thp_study(r))
+        .filter(|r| {
+            !crate::charts::is_nested(&r.design)
+                && !crate::charts::is_thp_study(r)
+                && !crate::charts::is_core_study(r)
+        })
         .cloned()
         .collect();
     let rows = native.as_slice();
@@ -241,6 +245,7 @@ pub fn verdict(rows: &[RunRow], tlbs: &TlbNames, caches: &CacheNames) -> Verdict
     let mut sentences = findings::sentences(rows, &found, caches);
     sentences.extend(findings::nested_sentences(all_rows, tlbs));
     sentences.extend(findings::thp_sentences(all_rows));
+    sentences.extend(findings::core_sentences(all_rows));
     let cycles: Vec<&Finding> = found
         .iter()
         .filter(|f| f.metric == Metric::CyclesPerTranslation)
