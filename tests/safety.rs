@@ -156,6 +156,32 @@ fn foreign_files_need_force_and_modes_are_kept() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(std::fs::metadata(&old).unwrap().len(), 32 + 16 * 10);
+    // ... and a trace in ptbench's text form, which it wrote itself (it once refused that).
+    let text = d.path().join("old.txt");
+    for threads in ["1", "2"] {
+        let out = ptbench(&[
+            "gen",
+            "--pattern",
+            "sequential",
+            "--accesses",
+            "10",
+            "--footprint",
+            "4k",
+            "--threads",
+            threads,
+            "--quantum",
+            "3",
+            "-o",
+            s(&text),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let written = std::fs::read_to_string(&text).unwrap();
+    assert!(written.contains("thread 0 1\n"), "{written}");
 }
 
 #[test]

@@ -6,9 +6,9 @@
 //! caches in front of one shared last level; the simulator holds the running core's and the
 //! others wait here, so the replay loop is the same with one core or many.
 //!
-//! Where a thread runs: on the core a `cpu` event put it (recorded CPUs, or a core-sharded
-//! trace's cores, numbered in order of first appearance, modulo the cores); before any, on the
-//! core of its order of first appearance, modulo the cores. With a quantum, every `quantum`
+//! Where a thread runs: on the core a `cpu` event put it (recorded CPU, or a core-sharded
+//! trace's core, `c` runs on core `c` modulo the cores); before any, on the core of its order
+//! of first appearance, modulo the cores. With a quantum, every `quantum`
 //! trace records all threads move one core on (round-robin), and `cpu` events are ignored.
 //!
 //! A core that starts running another address space switches context: without ASIDs its TLBs
@@ -87,8 +87,6 @@ pub(crate) struct Sched {
     pub(crate) pending: Option<(u16, u64)>,
     /// Per address space: the thread it last ran.
     last_tid: HashMap<u16, u64>,
-    /// Recorded CPU id to core.
-    cpu_core: HashMap<u64, u16>,
     rotation: u64,
     /// Per address space: the cores that ran it since their TLBs last dropped it.
     mask: HashMap<u16, u64>,
@@ -122,7 +120,6 @@ impl Sched {
             thread: None,
             pending: None,
             last_tid: HashMap::new(),
-            cpu_core: HashMap::new(),
             rotation: 0,
             mask: HashMap::new(),
             core_asid: vec![None; n],
@@ -196,9 +193,7 @@ impl Sched {
             return None;
         }
         let key = self.thread?;
-        let n = self.cpu_core.len() as u64;
-        let cores = u64::from(self.cores);
-        let core = *self.cpu_core.entry(cpu).or_insert((n % cores) as u16);
+        let core = (cpu % u64::from(self.cores)) as u16;
         if let Some(t) = self.threads.get_mut(&key) {
             t.core = core;
         }

@@ -177,8 +177,11 @@ pub fn looks_like_trace(path: &Path) -> bool {
     };
     let mut batch = Vec::new();
     matches!(t.read_batch(&mut batch), Ok(n) if n > 0)
-        && t.format()
-            .is_some_and(|f| f == Format::Native || WriteFormat::WRITABLE_TEXT.contains(&f))
+        && t.format().is_some_and(|f| {
+            f == Format::Native
+                || f == Format::NativeText
+                || WriteFormat::WRITABLE_TEXT.contains(&f)
+        })
 }
 
 /// A format `ptbench convert` writes.
