@@ -145,9 +145,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "VA[:LEN]")]
     watch: Vec<String>,
     /// Cores, each with its own TLBs, page-walk caches and L1/L2 caches (one shared last
-    /// level). Threads run where the trace recorded them (cpu events, a core-sharded
-    /// drmemtrace directory's cores) or, before that, by their order of first appearance
-    /// modulo N. Several values (`--cores 1,2,4`) replay every design under each.
+    /// level). Threads run where the trace recorded them (a cpu event's CPU c, or a
+    /// core-sharded drmemtrace directory's core c, is core c modulo N) or, before any cpu
+    /// event, by their order of first appearance modulo N. Several values (`--cores 1,2,4`)
+    /// replay every design under each.
     #[arg(long, value_name = "N", value_delimiter = ',', default_value = "1")]
     cores: Vec<u16>,
     /// Round-robin scheduling: every Q trace records, all threads move one core on (the

@@ -6,9 +6,10 @@
 //! caches in front of one shared last level; the simulator holds the running core's and the
 //! others wait here, so the replay loop is the same with one core or many.
 //!
-//! Where a thread runs: on the core a `cpu` event put it (recorded CPU, or a core-sharded
-//! trace's core, `c` runs on core `c` modulo the cores); before any, on the core of its order
-//! of first appearance, modulo the cores. With a quantum, every `quantum`
+//! Where a thread runs: where the trace says it ran: a `cpu` event names the CPU (recorded, or a
+//! core-sharded trace's core) of what follows, until the next, and CPU `c` is core `c` modulo
+//! the cores. Before any cpu event, a thread runs on the core of its order of first
+//! appearance, modulo the cores. With a quantum, every `quantum`
 //! trace records all threads move one core on (round-robin), and `cpu` events are ignored.
 //!
 //! A core that starts running another address space switches context: without ASIDs its TLBs
@@ -65,7 +66,7 @@ pub struct CoreCounters {
 struct Thread {
     /// Order of first appearance.
     index: u64,
-    /// Its core (without a quantum).
+    /// Its core by order of first appearance (before any cpu event, without a quantum).
     core: u16,
     /// The cores it ran on.
     ran: u64,
@@ -88,6 +89,8 @@ pub(crate) struct Sched {
     /// Per address space: the thread it last ran.
     last_tid: HashMap<u16, u64>,
     rotation: u64,
+    /// The CPU the last cpu event named (what runs, runs there).
+    cpu: Option<u64>,
     /// Per address space: the cores that ran it since their TLBs last dropped it.
     mask: HashMap<u16, u64>,
     /// Per core: the address space it runs or last ran.
@@ -121,6 +124,7 @@ impl Sched {
             pending: None,
             last_tid: HashMap::new(),
             rotation: 0,
+            cpu: None,
             mask: HashMap::new(),
             core_asid: vec![None; n],
             per_core: vec![CoreStats::default(); n],
@@ -170,6 +174,8 @@ impl Sched {
         });
         let core = if self.quantum > 0 {
             ((t.index + self.rotation) % u64::from(cores)) as u16
+        } else if let Some(cpu) = self.cpu {
+            (cpu % u64::from(cores)) as u16
         } else {
             t.core
         };
@@ -186,18 +192,14 @@ impl Sched {
         (asid, self.last_tid.get(&asid).copied().unwrap_or(0))
     }
 
-    /// The running thread moves to the core of recorded CPU `cpu` (ignored with a quantum).
-    /// Returns the core it runs on.
+    /// What runs from now on ran on recorded CPU `cpu`, until the next: on its core (ignored
+    /// with a quantum). Returns that core.
     pub(crate) fn run_on_cpu(&mut self, cpu: u64) -> Option<u16> {
         if self.quantum > 0 {
             return None;
         }
-        let key = self.thread?;
-        let core = (cpu % u64::from(self.cores)) as u16;
-        if let Some(t) = self.threads.get_mut(&key) {
-            t.core = core;
-        }
-        Some(core)
+        self.cpu = Some(cpu);
+        Some((cpu % u64::from(self.cores)) as u16)
     }
 
     /// One more quantum has passed: every thread moves one core on. Returns the running
