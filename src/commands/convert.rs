@@ -12,7 +12,7 @@ pub const AFTER_HELP: &str = "Examples:\n  \
     ptbench convert trace.ptbt -o trace.lackey.gz --to lackey\n  \
     ptbench convert big.champsimtrace.xz -o big.ptbt.zst\n\n\
     Output formats: ptbt (binary), ptbt-text, lackey, hexrw, din, xdin, pinatrace; every one is\n\
-    compressed when OUT ends in .gz, .zst, .xz or .bz2. A format that cannot hold a record (a\n\
+    compressed when OUT ends in .gz, .zst, .xz, .bz2 or .lz4. A format that cannot hold a record (a\n\
     fetch in hexrw, an event in lackey) is an error unless --drop-unrepresentable.\n\
     OUT is never the input, and an existing OUT that is not a trace is kept unless --force;\n\
     `-` is standard output. An interrupted convert leaves no temporary file behind.";

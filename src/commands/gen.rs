@@ -41,7 +41,7 @@ pub struct GenArgs {
     /// With --processes or --threads: accesses between switches.
     #[arg(long, value_name = "Q", default_value_t = 10_000)]
     quantum: u64,
-    /// The file to write (ptbt; compressed when it ends in .gz, .zst, .xz or .bz2; ptbt-text when
+    /// The file to write (ptbt; compressed when it ends in .gz, .zst, .xz, .bz2 or .lz4; ptbt-text when
     /// it ends in .txt; `-`: standard output).
     #[arg(short = 'o', long = "output")]
     output: PathBuf,

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct RecordArgs {
-    /// The file to write (ptbt; compressed when it ends in .gz, .zst, .xz or .bz2; ptbt-text when
+    /// The file to write (ptbt; compressed when it ends in .gz, .zst, .xz, .bz2 or .lz4; ptbt-text when
     /// it ends in .txt).
     #[arg(short = 'o', long = "output")]
     output: PathBuf,

@@ -1,4 +1,4 @@
-//! Compressed traces: gzip, xz, bzip2 and zstd, recognised by their magic bytes. The file
+//! Compressed traces: gzip, xz, bzip2, zstd and LZ4 frames, recognised by their magic bytes. The file
 //! name's extension is a fallback only for content that is not text (a damaged file then fails
 //! in that codec's decoder with a clear error); text under a compressed name is read as text.
 //!
@@ -8,8 +8,9 @@
 //! | xz    | `fd 37 7a 58 5a 00`  | `.xz`           |
 //! | bzip2 | `42 5a 68` (`BZh`)   | `.bz2`          |
 //! | zstd  | `28 b5 2f fd`        | `.zst`, `.zstd` |
+//! | lz4   | `04 22 4d 18`        | `.lz4`          |
 //!
-//! Concatenated streams (multi-member gzip, several xz streams or zstd frames, `pbzip2` output)
+//! Concatenated streams (multi-member gzip, several xz streams, zstd or LZ4 frames, `pbzip2` output)
 //! are read as one; zero bytes after the last gzip member (tape or block padding) are accepted,
 //! as `gzip -t` accepts them. Decoding runs on the reading thread, straight into the line parser's buffer.
 
@@ -25,15 +26,17 @@ pub(crate) enum Codec {
     Xz,
     Bzip2,
     Zstd,
+    Lz4,
 }
 
-const EXTENSIONS: [(&str, Codec); 6] = [
+const EXTENSIONS: [(&str, Codec); 7] = [
     (".gz", Codec::Gzip),
     (".gzip", Codec::Gzip),
     (".xz", Codec::Xz),
     (".bz2", Codec::Bzip2),
     (".zst", Codec::Zstd),
     (".zstd", Codec::Zstd),
+    (".lz4", Codec::Lz4),
 ];
 
 /// The codec whose magic bytes start `head`.
@@ -46,6 +49,8 @@ pub(crate) fn sniff(head: &[u8]) -> Option<Codec> {
         Some(Codec::Bzip2)
     } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         Some(Codec::Zstd)
+    } else if head.starts_with(&[0x04, 0x22, 0x4d, 0x18]) {
+        Some(Codec::Lz4)
     } else {
         None
     }
@@ -73,7 +78,7 @@ pub(crate) fn codec_of(head: &[u8], name: &str) -> Option<Codec> {
 }
 
 /// Whether a file name ends in a compression extension (`.gz`, `.gzip`, `.xz`, `.bz2`, `.zst`,
-/// `.zstd`, any case): the writers compress such a file.
+/// `.zstd`, `.lz4`, any case): the writers compress such a file.
 pub fn is_compressed_name(name: &str) -> bool {
     from_extension(name).is_some()
 }
@@ -133,6 +138,7 @@ pub(crate) fn decoder<R: BufRead + Send + 'static>(
         Codec::Xz => Box::new(xz2::bufread::XzDecoder::new_multi_decoder(input)),
         Codec::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(input)),
         Codec::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(input)?),
+        Codec::Lz4 => Box::new(crate::lz4::Lz4Frames::new(input)),
     })
 }
 

@@ -59,6 +59,7 @@ pub mod gen;
 pub mod hexrw;
 pub mod inspect;
 pub mod lackey;
+mod lz4;
 pub mod native;
 mod native_text;
 pub mod pinatrace;

@@ -385,7 +385,7 @@ impl TraceWriter for Text {
 }
 
 /// A trace output's byte stream: the [`Output`] behind a buffer and, when its name ends in `.gz`,
-/// `.zst`, `.xz` or `.bz2`, that compressor.
+/// `.zst`, `.xz`, `.bz2` or `.lz4`, that compressor.
 pub struct Sink(Enc);
 
 enum Enc {
@@ -394,6 +394,7 @@ enum Enc {
     Zst(zstd::stream::write::Encoder<'static, BufWriter<Output>>),
     Xz(xz2::write::XzEncoder<BufWriter<Output>>),
     Bz(bzip2::write::BzEncoder<BufWriter<Output>>),
+    Lz4(Box<lz4_flex::frame::FrameEncoder<BufWriter<Output>>>),
 }
 
 impl Sink {
@@ -418,6 +419,7 @@ impl Sink {
                 buf,
                 bzip2::Compression::default(),
             )),
+            Some(Codec::Lz4) => Enc::Lz4(Box::new(lz4_flex::frame::FrameEncoder::new(buf))),
         }))
     }
 
@@ -434,6 +436,7 @@ impl Sink {
             Enc::Zst(e) => e.finish()?,
             Enc::Xz(e) => e.finish()?,
             Enc::Bz(e) => e.finish()?,
+            Enc::Lz4(e) => e.finish().map_err(io::Error::other)?,
         };
         buf.into_inner().map_err(|e| e.into_error())
     }
@@ -447,6 +450,7 @@ impl Write for Sink {
             Enc::Zst(w) => w.write(b),
             Enc::Xz(w) => w.write(b),
             Enc::Bz(w) => w.write(b),
+            Enc::Lz4(w) => w.write(b),
         }
     }
 
@@ -457,6 +461,7 @@ impl Write for Sink {
             Enc::Zst(w) => w.flush(),
             Enc::Xz(w) => w.flush(),
             Enc::Bz(w) => w.flush(),
+            Enc::Lz4(w) => w.flush(),
         }
     }
 }
