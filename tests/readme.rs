@@ -102,7 +102,7 @@ fn what_the_main_job_shows_is_what_the_committed_report_holds() {
     let shows = shows.replace('\n', " ");
     says(
         &text,
-        &format!("replays five traces through {} cells", rows.len()),
+        &format!("replays six traces through {} cells", rows.len()),
     );
     // Without a TLB: each design's walk length (zipf's faults walk twice for x86-64).
     for (design, words) in [
@@ -473,4 +473,79 @@ fn the_fragmentation_paragraph_is_what_the_committed_report_holds() {
     for d in ["x86-64", "flat:va_bits=48", "hashed", "ecpt"] {
         assert!(gain("inverted") > gain(d), "{d}");
     }
+}
+
+/// The cores paragraph: DynamoRIO's threads on 1 to 8 cores, from the committed report's rows.
+#[test]
+fn the_cores_paragraph_is_what_the_committed_report_holds() {
+    let rows = rows();
+    let text = readme();
+    let from = text
+        .find("With its threads on more cores")
+        .expect("the paragraph");
+    let para =
+        text[from..text[from..].find("\n\n").map_or(text.len(), |i| from + i)].replace('\n', " ");
+    let at = |design: &str, cores: u64, policy: &str| -> &HashMap<String, String> {
+        let found: Vec<&HashMap<String, String>> = rows
+            .iter()
+            .filter(|r| {
+                r["trace"].ends_with("threadsig.x64.tracedir")
+                    && r["design"] == design
+                    && r["frames"] == "128"
+                    && num(r, "cores") as u64 == cores
+                    && r["shootdown"] == policy
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{design} {cores} {policy}");
+        found[0]
+    };
+    let n = |r: &HashMap<String, String>, col: &str| ptbench_report::thousands(num(r, col) as u64);
+    let x = |c| at("x86-64", c, "precise");
+    for claim in [
+        format!("so {} evictions unmap pages", n(x(1), "evictions")),
+        format!(
+            "the TLBs miss {} times on one core, {} on two, {} on four and {} on eight, for every design",
+            n(x(1), "tlb_misses"),
+            n(x(2), "tlb_misses"),
+            n(x(4), "tlb_misses"),
+            n(x(8), "tlb_misses")
+        ),
+        format!(
+            "{}, {} and {} interrupts on 2, 4 and 8 cores under `precise`",
+            n(x(2), "shootdown_ipis"),
+            n(x(4), "shootdown_ipis"),
+            n(x(8), "shootdown_ipis")
+        ),
+        format!(
+            "{} on 8 under `broadcast`",
+            n(at("x86-64", 8, "broadcast"), "shootdown_ipis")
+        ),
+        format!(
+            "(x86-64 {:.3} on one core, {:.3} on eight)",
+            num(x(1), "cycles_per_translation"),
+            num(x(8), "cycles_per_translation")
+        ),
+        format!(
+            "{} cycles on eight cores",
+            n(x(8), "shootdown_cycles")
+        ),
+        format!("the {} cycles all translations take", n(x(8), "translation_cycles")),
+    ] {
+        assert!(para.contains(&claim), "the README should say: {claim}\n{para}");
+    }
+    // Every design misses alike; the shootdowns cost more than the translations.
+    for d in ["flat:va_bits=48", "hashed", "inverted", "ecpt"] {
+        for c in [1, 2, 4, 8] {
+            assert_eq!(
+                at(d, c, "precise")["tlb_misses"],
+                x(c)["tlb_misses"],
+                "{d} {c}"
+            );
+        }
+    }
+    assert!(num(x(8), "shootdown_cycles") > 2.0 * num(x(8), "translation_cycles"));
+    assert_eq!(
+        num(x(8), "shootdown_cycles"),
+        3000.0 * num(x(8), "shootdown_ipis") + 250.0 * num(x(8), "remote_invalidations")
+    );
 }

@@ -37,6 +37,10 @@ pub struct ConvertArgs {
     /// Count and skip malformed input lines instead of stopping at the first.
     #[arg(long)]
     skip_bad_lines: bool,
+    /// drmemtrace traces: replay software prefetches as one-byte reads at their addresses
+    /// (they are counted either way; skipped by default).
+    #[arg(long)]
+    prefetches: bool,
     /// Replace OUT even if it does not look like a trace.
     #[arg(long)]
     force: bool,
@@ -45,7 +49,7 @@ pub struct ConvertArgs {
 /// Runs `ptbench convert`.
 pub fn exec(args: ConvertArgs) -> Result<()> {
     let format = output_format(args.to.as_deref(), &args.output)?;
-    let opts = reader_options(args.format.as_deref(), args.skip_bad_lines)?;
+    let opts = reader_options(args.format.as_deref(), args.skip_bad_lines, args.prefetches)?;
     let inputs = [args.input.clone()];
     let mut reader = ptbench_trace::open_with(&args.input, &opts)?;
     let compressed = ptbench_trace::compress::is_compressed_name(&args.output.to_string_lossy());

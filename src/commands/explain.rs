@@ -86,7 +86,7 @@ pub fn exec(args: ExplainArgs) -> Result<()> {
     };
     let mut sim = Sim::build(&spec, &sim_opts)?;
     let built = if let Some(trace) = &args.trace {
-        let opts = reader_options(args.format.as_deref(), false)?;
+        let opts = reader_options(args.format.as_deref(), false, false)?;
         if args.huge.policy().needs_range() {
             if let Some((lo, hi)) = ptbench_trace::address_range_with(trace, &opts)? {
                 sim.set_address_range(lo, hi);

@@ -17,11 +17,15 @@ pub struct InspectArgs {
     /// Count and skip malformed lines instead of stopping at the first.
     #[arg(long)]
     skip_bad_lines: bool,
+    /// drmemtrace traces: replay software prefetches as one-byte reads at their addresses
+    /// (they are counted either way; skipped by default).
+    #[arg(long)]
+    prefetches: bool,
 }
 
 /// Runs `ptbench inspect`.
 pub fn exec(args: InspectArgs) -> Result<()> {
-    let opts = reader_options(args.format.as_deref(), args.skip_bad_lines)?;
+    let opts = reader_options(args.format.as_deref(), args.skip_bad_lines, args.prefetches)?;
     let reader = ptbench_trace::open_with(&args.trace, &opts)?;
     let iopts = if args.no_reuse {
         ptbench_trace::inspect::InspectOptions::without_reuse()

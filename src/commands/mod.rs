@@ -48,9 +48,14 @@ pub fn start_workers(jobs: Option<usize>) -> Result<()> {
 }
 
 /// Reader options from the common flags.
-pub fn reader_options(format: Option<&str>, skip_bad_lines: bool) -> Result<ReaderOptions> {
+pub fn reader_options(
+    format: Option<&str>,
+    skip_bad_lines: bool,
+    prefetches: bool,
+) -> Result<ReaderOptions> {
     Ok(ReaderOptions {
         skip_bad_lines,
+        prefetches,
         format: format.map(str::parse).transpose().context("--format")?,
         ..ReaderOptions::default()
     })

@@ -188,6 +188,10 @@ pub struct RunArgs {
     /// Count and skip malformed lines instead of stopping at the first.
     #[arg(long)]
     skip_bad_lines: bool,
+    /// drmemtrace traces: replay software prefetches as one-byte reads at their addresses
+    /// (they are counted either way; skipped by default).
+    #[arg(long)]
+    prefetches: bool,
     /// The most bytes one access may span (k, m, g suffixes: KiB, MiB, GiB); a larger one is an
     /// error naming its line, since it would be split into that many page translations.
     #[arg(long, value_name = "SIZE", default_value = "1g")]
@@ -438,7 +442,7 @@ pub fn exec(args: RunArgs) -> Result<()> {
             check_thp_path(t)?;
         }
     }
-    let reader = reader_options(args.format.as_deref(), args.skip_bad_lines)?;
+    let reader = reader_options(args.format.as_deref(), args.skip_bad_lines, args.prefetches)?;
     // Refuse a bad --csv before any work.
     if let Some(csv) = &args.csv {
         let rules = csv_rules("--csv", &args.traces, args.force);

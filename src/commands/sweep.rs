@@ -59,6 +59,10 @@ pub struct SweepArgs {
     /// Count and skip malformed lines instead of stopping at the first.
     #[arg(long)]
     skip_bad_lines: bool,
+    /// drmemtrace traces: replay software prefetches as one-byte reads at their addresses
+    /// (they are counted either way; skipped by default).
+    #[arg(long)]
+    prefetches: bool,
     /// The most bytes one access may span (see `ptbench run --help`).
     #[arg(long, value_name = "SIZE", default_value = "1g")]
     max_access: String,
@@ -163,7 +167,7 @@ pub fn exec(args: SweepArgs) -> Result<()> {
         resume: args.resume,
         force: args.force,
         shard,
-        reader: reader_options(args.format.as_deref(), args.skip_bad_lines)?,
+        reader: reader_options(args.format.as_deref(), args.skip_bad_lines, args.prefetches)?,
         max_access_bytes: parse_count(&args.max_access, true).context("--max-access")?,
         no_shared_front_end: args.no_shared_front_end,
         memory_limit: match &args.memory_limit {

@@ -9,7 +9,7 @@
 use crate::charts::{has_cache, trace_labels, CacheNames, Chart, TlbNames};
 use crate::findings::{self, Finding, Metric};
 use crate::{thousands, RunRow};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 /// What the page says besides the results.
@@ -299,7 +299,14 @@ pub fn verdict(rows: &[RunRow], tlbs: &TlbNames, caches: &CacheNames) -> Verdict
             parts.push(format!("huge {}", f.huge));
         }
         if f.os != default_os {
-            parts.push(f.os.clone());
+            // Only the settings that differ from the usual ones (`frames=128`), breakable.
+            let usual: HashSet<&str> = default_os.split(',').collect();
+            let differ: Vec<&str> = f.os.split(',').filter(|kv| !usual.contains(kv)).collect();
+            parts.push(if differ.is_empty() {
+                f.os.replace(',', ", ")
+            } else {
+                differ.join(", ")
+            });
         }
         parts.join(", ")
     };

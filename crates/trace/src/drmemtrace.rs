@@ -98,7 +98,8 @@ pub struct DrCounts {
     pub stores: u64,
     /// Loads and stores of size 0 (`xsavec`, `xrstor`).
     pub zero_size: u64,
-    /// Software prefetches: skipped.
+    /// Software prefetches: skipped, or replayed as reads
+    /// ([`DrTrace::replaying_prefetches`]).
     pub prefetches: u64,
     /// Timestamp and CPU-id markers.
     pub timestamp_cpu_markers: u64,
@@ -368,6 +369,8 @@ pub struct DrTrace {
     err: Option<TraceError>,
     /// An error was returned: the reader stays at its end.
     ended: bool,
+    /// Software prefetches are handed out as reads ([`DrTrace::replaying_prefetches`]).
+    replay_prefetches: bool,
 }
 
 impl DrTrace {
@@ -458,7 +461,15 @@ impl DrTrace {
             counter,
             err: None,
             ended: false,
+            replay_prefetches: false,
         }
+    }
+
+    /// Hands out each software prefetch as a one-byte read at its address (counted in
+    /// [`DrCounts::prefetches`] either way; skipped by default).
+    pub fn replaying_prefetches(mut self, yes: bool) -> DrTrace {
+        self.replay_prefetches = yes;
+        self
     }
 
     /// The trace (file or directory).
@@ -587,7 +598,14 @@ impl DrTrace {
                 c.non_fetched += 1;
                 input.pending_encoding = false;
             }
-            _ if is_prefetch(t) => c.prefetches += 1,
+            _ if is_prefetch(t) => {
+                c.prefetches += 1;
+                if self.replay_prefetches {
+                    // A software prefetch translates its address: a read of its line's first
+                    // byte (the size field of a prefetch is not its reach).
+                    self.push(k, Access::new(AccessKind::Read, a, 1));
+                }
+            }
             17 => return Err(bad("an instruction bundle: online traces only".into())),
             18..=21 => {
                 if t == 18 || t == 20 {

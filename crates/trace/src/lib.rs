@@ -253,13 +253,14 @@ pub fn open_with(path: &Path, opts: &ReaderOptions) -> Result<TraceFile, TraceEr
     // A drmemtrace directory is one trace; a drmemtrace file is recognised by its content.
     if path.is_dir() {
         if let Some(t) = drmemtrace::DrTrace::open_dir(path)? {
-            return Ok(TraceFile::DrMem(t));
+            return Ok(TraceFile::DrMem(t.replaying_prefetches(opts.prefetches)));
         }
     }
     if opts.format == Some(Format::DrMemtrace)
         || (opts.format.is_none() && path.is_file() && drmemtrace::sniff_path(path))
     {
-        return drmemtrace::DrTrace::open(path).map(TraceFile::DrMem);
+        return drmemtrace::DrTrace::open(path)
+            .map(|t| TraceFile::DrMem(t.replaying_prefetches(opts.prefetches)));
     }
     if !reader::is_regular(path)? {
         return open_stream(path, opts);
@@ -303,7 +304,8 @@ fn open_stream(path: &Path, opts: &ReaderOptions) -> Result<TraceFile, TraceErro
         let mut decoded = decoded;
         std::io::Read::read_to_end(&mut decoded, &mut bytes)
             .map_err(|e| TraceError::new(path, Location::File, TraceErrorKind::Io(e)))?;
-        return drmemtrace::DrTrace::from_bytes(path, bytes).map(TraceFile::DrMem);
+        return drmemtrace::DrTrace::from_bytes(path, bytes)
+            .map(|t| TraceFile::DrMem(t.replaying_prefetches(opts.prefetches)));
     }
     Trace::from_stream(path.to_path_buf(), decoded, codec.is_some(), counter, opts)
         .map(TraceFile::Parsed)

@@ -33,6 +33,8 @@ pub struct ReaderOptions {
     /// Bytes per chunk (0: [`DEFAULT_CHUNK_BYTES`]); tests use small chunks to cut lines at
     /// every place.
     pub chunk_bytes: usize,
+    /// drmemtrace: replay software prefetches as reads (they are counted either way).
+    pub prefetches: bool,
 }
 
 impl ReaderOptions {

@@ -172,6 +172,27 @@ fn hand_written_records_decode_exactly_and_bad_ones_name_their_offset() {
         ),
         (1, 1, 1, 1, 1, 1)
     );
+    // With prefetches replayed: the prefetch (type 3, at 0x8000) as a one-byte read, in place.
+    let opts = ptbench_trace::ReaderOptions {
+        prefetches: true,
+        ..Default::default()
+    };
+    let mut r = ptbench_trace::open_with(&p, &opts).unwrap();
+    let mut with = Vec::new();
+    r.read_batch(&mut with).unwrap();
+    let mut want = buf.clone();
+    want.insert(4, Access::new(AccessKind::Read, 0x8000, 1));
+    assert_eq!(with, want);
+    assert_eq!(r.drmemtrace_counts().unwrap().prefetches, 1);
+    // LZ4-compressed (as DynamoRIO's `-compress lz4` writes): the same.
+    let lz = d.path().join("t.trace.lz4");
+    let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+    std::io::Write::write_all(&mut e, &file(&end)).unwrap();
+    std::fs::write(&lz, e.finish().unwrap()).unwrap();
+    let mut r = ptbench_trace::open(&lz).unwrap();
+    let mut again = Vec::new();
+    r.read_batch(&mut again).unwrap();
+    assert_eq!(again, buf);
     // Gzip-compressed: the same.
     let gz = d.path().join("t.trace.gz");
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
