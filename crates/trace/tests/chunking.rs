@@ -124,9 +124,9 @@ proptest! {
             5 | 6 => Some(FORMATS[f]),
             _ => Some(FORMATS[(f + 1) % 7]),
         };
-        let seq = ReaderOptions { skip_bad_lines, format, sequential: true, chunk_bytes: 1 << 20 };
+        let seq = ReaderOptions { skip_bad_lines, format, sequential: true, chunk_bytes: 1 << 20, prefetches: false };
         let want = read(&text, &seq);
-        let par = ReaderOptions { skip_bad_lines, format, sequential: false, chunk_bytes: chunk };
+        let par = ReaderOptions { skip_bad_lines, format, sequential: false, chunk_bytes: chunk, prefetches: false };
         same(&read(&text, &par), &want, "parallel");
         // The sequential reader cut into small buffers, and a compressed stream.
         let small = ReaderOptions { chunk_bytes: chunk, ..seq.clone() };

@@ -91,6 +91,8 @@ fn read_every_way(bytes: &[u8], chunk: usize) {
                     format,
                     sequential,
                     chunk_bytes: chunk,
+                    // drmemtrace's prefetches replayed too, half the time.
+                    prefetches: sequential,
                 };
                 for name in names {
                     if let Ok(r) = ptbench_trace::from_bytes(name, bytes.to_vec(), &opts) {
