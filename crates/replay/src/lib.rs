@@ -45,7 +45,7 @@
 //! into the generic, monomorphized [`Simulator::replay`], so the per-access loop has no dynamic
 //! dispatch, allocation or hashing.
 
-mod cores;
+pub mod cores;
 mod driver;
 mod hist;
 mod next_use;
