@@ -878,4 +878,57 @@ mod tests {
             "Behind the caches `l1d=64x8`, `x86-64` needs the fewest cycles per translation (20) and `hashed` the most (40), 2x apart."
         );
     }
+
+    #[test]
+    fn the_cores_sentence_carries_the_rows_numbers() {
+        // Two designs on 1, 2 and 4 cores under precise shootdowns, 4 under broadcast too; and
+        // a row of another trace on 2 cores, left to results.csv.
+        let core = |trace: &str, design: &str, cores: u64, policy: &str, misses: u64, ipis: u64| {
+            let mut os = "frames=128,policy=lru,first_touch=zero".to_string();
+            if cores > 1 {
+                os.push_str(&format!(",cores={cores}"));
+            }
+            if policy != "precise" {
+                os.push_str(&format!(",shootdown={policy}"));
+            }
+            RunRow {
+                trace: trace.into(),
+                design: design.into(),
+                tlb: "skylake".into(),
+                cache: "none".into(),
+                huge: "off".into(),
+                os,
+                frames: 128,
+                cores,
+                shootdown: policy.into(),
+                translations: 1000,
+                tlb_misses: misses,
+                shootdown_events: if cores > 1 { 10 } else { 0 },
+                shootdown_ipis: ipis,
+                ..RunRow::default()
+            }
+        };
+        let rows = vec![
+            core("t/mt", "x86-64", 1, "precise", 100, 0),
+            core("t/mt", "hashed", 1, "precise", 100, 0),
+            core("t/mt", "x86-64", 2, "precise", 150, 10),
+            core("t/mt", "hashed", 2, "precise", 150, 10),
+            core("t/mt", "x86-64", 4, "precise", 250, 25),
+            core("t/mt", "hashed", 4, "precise", 250, 25),
+            core("t/mt", "x86-64", 4, "broadcast", 250, 30),
+            core("t/other", "x86-64", 2, "precise", 7, 1),
+        ];
+        let (sel, others) = crate::charts::core_rows(&rows);
+        assert_eq!((sel.len(), others), (7, 1));
+        assert!(rows[2..].iter().all(crate::charts::is_core_study));
+        assert!(!crate::charts::is_core_study(&rows[0]));
+        assert_eq!(
+            core_sentences(&rows),
+            vec![
+                "With its threads on 4 cores instead of 1 (mt, each core with its own TLBs), the TLBs miss 250 times instead of 100 (2.5x), and 10 changes that removed translations sent 25 shootdown interrupts under `precise` and 30 under `broadcast`."
+            ]
+        );
+        // One core only: no sentence.
+        assert!(core_sentences(&rows[..2]).is_empty());
+    }
 }
