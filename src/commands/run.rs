@@ -36,11 +36,12 @@ pub const AFTER_HELP: &str = "Examples:\n  \
     ptbench run --design x86-64 --tlb skylake --huge thp big.ptbt.zst\n  \
     ptbench run --design x86-64 --huge off,2m,thp trace.lackey.gz\n  \
     ptbench run -d x86-64 --tlb skylake --huge always,defer --ram 4g --fragmentation 0.5 trace.ptbt\n  \
+    ptbench run --cores 1,2,4,8 --frames 128 --tlb skylake --per-core cores.csv app.tracedir\n  \
     ptbench run --csv - trace.din | column -s, -t\n\n\
     Traces: Valgrind lackey, `hexaddr R|W` course traces, Pin pinatrace, Dinero din and extended din,\n\
-    ChampSim and CloudSuite, and ptbench's own ptbt and ptbt-text; the format is detected from the\n\
-    content (--format forces one). gzip, xz, bzip2 and zstd compression is recognised by its magic\n\
-    bytes. Every design replays the same decoded batches; traces run side by side.\n\n\
+    ChampSim and CloudSuite, DynamoRIO drmemtrace (a file or a directory of threads or cores), and\n\
+    ptbench's own ptbt and ptbt-text; the format is detected from the content (--format forces\n\
+    one). gzip, xz, bzip2, zstd and LZ4 compression is recognised by its magic bytes. Every design replays the same decoded batches; traces run side by side.\n\n\
     --csv never writes over a trace the command reads, nor replaces a file that is not a ptbench\n\
     CSV (unless --force); `-` is standard output, and devices and FIFOs are written straight to.\n\
     With `--csv -` standard output holds the CSV alone: the table and notes go to standard error.\n\
