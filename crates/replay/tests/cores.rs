@@ -1,6 +1,6 @@
 //! Threads on cores: every core count translates alike (the digest and every OS counter are the
 //! one-core run's, for every design, TLB spec, quantum and shootdown rule, on random traces with
-//! processes, threads and cpu events); one thread on many cores is one core; independent
+//! processes, threads and cpu events; and every counter is the same without the fast path); one thread on many cores is one core; independent
 //! processes pinned to their own cores each count what they count alone (a closed form, and
 //! the process replayed alone); and a munmap by one of three threads interrupts the two other
 //! cores (precise) or every other core (broadcast).
@@ -139,6 +139,10 @@ proptest! {
                 for shootdown in [Shootdown::Precise, Shootdown::Broadcast] {
                     let opts = on_cores(&base, cores, quantum, shootdown);
                     let many = replay(design, tlb, &opts, &trace, batch);
+                    // The repeated-translation shortcut changes nothing on many cores either.
+                    let slow = SimOptions { no_fast_path: true, ..opts.clone() };
+                    let general = replay(design, tlb, &slow, &trace, batch);
+                    prop_assert_eq!(&many, &general, "{} behind {} on {} cores: fast path", design, tlb, cores);
                     let what = format!("{design} behind {tlb} on {cores} cores, quantum {quantum}, {shootdown}");
                     match (&one, &many) {
                         (Ok((a, at)), Ok((b, bt))) => {

@@ -484,6 +484,9 @@ mod tests {
             walk_refs_histogram: "1:2;4:10".into(),
             tables_per_level: "1;1;2".into(),
             cell: cell.into(),
+            // What a file without these columns reads them as.
+            cores: 1,
+            shootdown: "precise".into(),
             ..RunRow::default()
         }
     }
