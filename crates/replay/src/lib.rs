@@ -1262,6 +1262,8 @@ impl<P: PageTable> Simulator<P> {
             log.push(shared::Miss::Switch { asid, index, addr });
         }
         self.epoch += 1;
+        // Settled again by the next access (a follower switches tables without one).
+        self.run_asid = UNSETTLED;
         if self.pt.shares_asids() {
             // One global table tagged by asid: switching is setting its asid register.
             self.pt.set_asid(asid);
@@ -1551,9 +1553,11 @@ impl<P: PageTable> Simulator<P> {
         self.stats.events += 1;
         match a.kind {
             AccessKind::Thread => {
-                // It runs at its first access, or where a cpu event before that puts it.
+                // It runs at its first access, or where a cpu event before that puts it: that
+                // access must take the general path, not repeat the last thread's page.
                 self.sched.pending = Some((a.asid, a.addr));
                 self.run_asid = UNSETTLED;
+                self.fast = [Fast::NONE; 2];
                 return Ok(());
             }
             AccessKind::Cpu => {
