@@ -158,6 +158,13 @@ pub fn is_thp_study(r: &RunRow) -> bool {
         || r.os.contains("churn=")
 }
 
+/// Whether a row belongs in the native comparisons (the charts of designs side by side, and the
+/// verdict's table): not a nested design (compared against its guest), nor a row of the
+/// fragmentation or cores studies (drawn apart).
+pub fn is_native_comparison(r: &RunRow) -> bool {
+    !is_nested(&r.design) && !is_thp_study(r) && !is_core_study(r)
+}
+
 /// Whether a row ran on more than one core, or under a non-default shootdown or scheduling
 /// setting: such rows get the cores charts, not the native comparisons (each design would be
 /// there once per core count).
@@ -855,7 +862,7 @@ pub fn render_all(rows: &[RunRow], dir: &Path, opts: &Options) -> Result<Charts,
     let rows: Vec<&RunRow> = all_rows
         .iter()
         .copied()
-        .filter(|r| !is_nested(&r.design) && !is_thp_study(r) && !is_core_study(r))
+        .filter(|r| is_native_comparison(r))
         .collect();
     let labels = trace_labels(&traces);
     let tlb_labels = opts
@@ -1537,10 +1544,7 @@ fn fragmentation_charts(
         return Ok(());
     };
     let (trace, tlb, cache) = (&first.trace, &first.tlb, &first.cache);
-    let label = labels
-        .get(trace.as_str())
-        .cloned()
-        .unwrap_or_else(|| file_name(trace));
+    let (label, where_) = study_place(trace, tlb, labels, opts);
     if others > 0 {
         notes.push(format!(
             "the fragmentation charts show {label} behind the TLB {tlb} with the caches {cache}; {others} other fragmentation rows are in results.csv"
@@ -1587,14 +1591,6 @@ fn fragmentation_charts(
             Key::Line(name, policy_colour(h))
         })
         .collect();
-    let where_ = if tlb == "none" {
-        format!("{label}, no TLB")
-    } else {
-        format!(
-            "{label}, {}",
-            opts.tlbs.labels(&[tlb.as_str()])[tlb.as_str()]
-        )
-    };
     let xdesc = "fragmentation: fraction of 2 MiB blocks holding another tenant's page";
     let xshort = "fragmentation";
     // TLB misses: the first design's (every design misses alike).
@@ -1669,6 +1665,26 @@ fn fragmentation_charts(
     )
 }
 
+/// How a study's charts name the trace and TLB they show: the trace's label, and that label
+/// with the TLB (`hashprobe.ptbt.zst, skylake`, or `..., no TLB`) for titles.
+fn study_place(
+    trace: &str,
+    tlb: &str,
+    labels: &HashMap<&str, String>,
+    opts: &Options,
+) -> (String, String) {
+    let label = labels
+        .get(trace)
+        .cloned()
+        .unwrap_or_else(|| file_name(trace));
+    let place = if tlb == "none" {
+        format!("{label}, no TLB")
+    } else {
+        format!("{label}, {}", opts.tlbs.labels(&[tlb])[tlb])
+    };
+    (label, place)
+}
+
 /// The shootdown policies' colours in the cores charts.
 fn shootdown_colour(policy: &str) -> RGBColor {
     match policy {
@@ -1693,24 +1709,13 @@ fn core_charts(
         return Ok(());
     };
     let (trace, tlb) = (&first.trace, &first.tlb);
-    let label = labels
-        .get(trace.as_str())
-        .cloned()
-        .unwrap_or_else(|| file_name(trace));
+    let (label, where_) = study_place(trace, tlb, labels, opts);
     if others > 0 {
         notes.push(format!(
             "the cores charts show {label} behind the TLB {tlb}; {others} other rows on more than one core are in results.csv"
         ));
     }
     let sel = cap_series(&sel, |r| r.design.as_str(), notes, "the cores charts");
-    let where_ = if tlb == "none" {
-        format!("{label}, no TLB")
-    } else {
-        format!(
-            "{label}, {}",
-            opts.tlbs.labels(&[tlb.as_str()])[tlb.as_str()]
-        )
-    };
     let points = |rs: &mut dyn Iterator<Item = &&RunRow>, y: &dyn Fn(&RunRow) -> f64| {
         let mut p: Vec<(f64, f64)> = rs.map(|r| (r.cores as f64, y(r))).collect();
         p.sort_by(|a, b| a.0.total_cmp(&b.0));

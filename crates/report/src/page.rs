@@ -233,11 +233,7 @@ pub fn verdict(rows: &[RunRow], tlbs: &TlbNames, caches: &CacheNames) -> Verdict
     let all_rows = rows;
     let native: Vec<RunRow> = rows
         .iter()
-        .filter(|r| {
-            !crate::charts::is_nested(&r.design)
-                && !crate::charts::is_thp_study(r)
-                && !crate::charts::is_core_study(r)
-        })
+        .filter(|r| crate::charts::is_native_comparison(r))
         .cloned()
         .collect();
     let rows = native.as_slice();
@@ -290,6 +286,7 @@ pub fn verdict(rows: &[RunRow], tlbs: &TlbNames, caches: &CacheNames) -> Verdict
     };
     let huge_varies = varies(|r| r.huge.as_str());
     let default_os = findings::most_common(rows.iter().map(|r| r.os.as_str()));
+    let usual: HashSet<&str> = default_os.split(',').collect();
     let condition = |tlb: Option<&str>, f: &Finding| {
         let mut parts = Vec::new();
         if let Some(t) = tlb {
@@ -300,7 +297,6 @@ pub fn verdict(rows: &[RunRow], tlbs: &TlbNames, caches: &CacheNames) -> Verdict
         }
         if f.os != default_os {
             // Only the settings that differ from the usual ones (`frames=128`), breakable.
-            let usual: HashSet<&str> = default_os.split(',').collect();
             let differ: Vec<&str> = f.os.split(',').filter(|kv| !usual.contains(kv)).collect();
             parts.push(if differ.is_empty() {
                 f.os.replace(',', ", ")

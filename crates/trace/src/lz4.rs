@@ -57,15 +57,7 @@ impl<R: Read> Lz4Frames<R> {
 
     /// Fills `buf` from the stream; how many bytes it got before the stream ended.
     fn fill(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut got = 0;
-        while got < buf.len() {
-            match self.r.read(&mut buf[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        let got = crate::reader::read_full(&mut self.r, buf)?;
         self.offset += got as u64;
         Ok(got)
     }
