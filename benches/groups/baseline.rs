@@ -181,6 +181,23 @@ pub fn bench(c: &mut Criterion) {
         fast.walks, fast.walk_refs
     );
 
+    // The page runs are found once per trace (the decoder's work), for every configuration.
+    let mut runs = Vec::new();
+    ptbench_core::page_runs(&trace, &mut runs);
+    let mut by_runs = ptbench_sim();
+    by_runs.replay_runs(&trace, &runs, 0).unwrap();
+    let strip = |s: &Sim| {
+        let mut st = s.stats();
+        st.busy_nanos = 0;
+        (st, s.tlb_stats())
+    };
+    assert_eq!(strip(&by_runs), strip(&ptb), "replay_runs changes no count");
+    eprintln!(
+        "replay/skylake/sort/runs: {} run starts in {} accesses",
+        runs.len(),
+        trace.len()
+    );
+
     let mut group = c.benchmark_group("replay");
     group.sample_size(10);
     group.throughput(Throughput::Elements(trace.len() as u64));
@@ -201,6 +218,16 @@ pub fn bench(c: &mut Criterion) {
             )
         });
     }
+    group.bench_function("skylake/sort/runs", |b| {
+        b.iter_batched(
+            ptbench_sim,
+            |mut s| {
+                s.replay_runs(&trace, &runs, 0).unwrap();
+                s
+            },
+            BatchSize::LargeInput,
+        )
+    });
     group.finish();
 
     let mut group = c.benchmark_group("baseline");

@@ -157,11 +157,13 @@ fn pass(
     } else {
         0
     };
-    let mut ahead = Prefetched::new(reader, depth);
+    // The read-ahead thread also finds each batch's page runs, for every simulation.
+    let mut ahead = Prefetched::with_runs(reader, depth, true);
     let mut batch = Vec::with_capacity(BATCH);
+    let mut runs = Vec::new();
     let mut index = 0u64;
     let replayed = loop {
-        match ahead.read_batch(&mut batch) {
+        match ahead.read_batch_runs(&mut batch, &mut runs) {
             Ok(0) => break Ok(index),
             Ok(n) => {
                 // One branch-free pass finds the widest access; only a batch with one too wide
@@ -191,7 +193,7 @@ fn pass(
                         limit: max_access_bytes,
                     });
                 }
-                fan.replay(sims, failed, &batch, index);
+                fan.replay(sims, failed, &batch, &runs, index);
                 index += n as u64;
                 if !fan.active(failed) {
                     break Ok(index);

@@ -66,7 +66,7 @@ pub use shared::{replay_all, share_groups, Fanout};
 
 use ptbench_core::{
     Access, AccessKind, Footprint, MapError, PageSize, PageTable, Perms, PhysAddr, PhysMem, Pte,
-    TableRead, Vpn, WalkCache, WalkCost,
+    RunStart, TableRead, Vpn, WalkCache, WalkCost,
 };
 use ptbench_os::{Action, OsError, OsModel, Outcome};
 use ptbench_pagetable::{
@@ -805,6 +805,96 @@ impl<P: PageTable> Simulator<P> {
         };
         self.stats.busy_nanos += start.elapsed().as_nanos() as u64;
         result
+    }
+
+    /// Replays `batch` as [`replay`](Self::replay) does, given its page runs
+    /// ([`ptbench_core::page_runs`] of the same batch): the accesses inside a run that the fast
+    /// path would only count are counted together, with no look at each. Every counter and the
+    /// digest are as [`replay`](Self::replay) gives them.
+    #[inline(never)]
+    pub fn replay_runs(
+        &mut self,
+        batch: &[Access],
+        runs: &[RunStart],
+        first_index: u64,
+    ) -> Result<(), ReplayError> {
+        // Bulk counting needs pages of 4 KiB or more and nothing that looks at each access.
+        let bulk = !self.fast_off
+            && self.shift >= 12
+            && self.sched.quantum().is_none()
+            && !self.os.tracks_use()
+            && self.caches.is_none()
+            && self.data.is_none();
+        if !bulk {
+            return self.replay(batch, first_index);
+        }
+        let start = Instant::now();
+        let result = self.replay_runs_inner(batch, runs, first_index);
+        self.stats.busy_nanos += start.elapsed().as_nanos() as u64;
+        result
+    }
+
+    fn replay_runs_inner(
+        &mut self,
+        batch: &[Access],
+        runs: &[RunStart],
+        first_index: u64,
+    ) -> Result<(), ReplayError> {
+        const NONE: (u64, u16) = (u64::MAX, 0);
+        let shift = self.shift;
+        let offset_mask = (1u64 << shift) - 1;
+        let span = match self.crossing {
+            PageCrossing::Split => 1u64 << shift,
+            PageCrossing::First => u64::MAX,
+        };
+        self.batch_start = first_index;
+        // Each slot's page (4 KiB page number, address space) that the accesses inside a run
+        // repeat: that of the slot's last run start.
+        let mut last = [NONE; 2];
+        for (k, r) in runs.iter().enumerate() {
+            let i = r.at as usize;
+            let end = runs.get(k + 1).map_or(batch.len(), |n| n.at as usize);
+            let Some(a) = batch.get(i) else { break };
+            let slot = slot_of(a.kind);
+            let f = &self.fast[slot];
+            if a.addr >> shift == f.page
+                && a.asid == f.asid
+                && (f.kinds >> (a.kind as u32)) & 1 == 1
+                && (a.addr & offset_mask) + u64::from(a.size) <= span
+            {
+                self.count_repeats(1, slot as u64);
+            } else if !self.repeat(a, span, i) {
+                self.general(a, first_index + i as u64)?;
+                self.rearm(a, span);
+            }
+            if a.kind.is_event() {
+                last = [NONE; 2];
+            } else if (a.addr & 0xfff) + u64::from(a.size) <= 4096 {
+                last[slot] = (a.addr >> 12, a.asid);
+            } else {
+                last[slot] = NONE;
+            }
+            if end <= i + 1 {
+                continue;
+            }
+            let holds = |s: usize, kinds: u32| {
+                let f = &self.fast[s];
+                let (page, asid) = last[s];
+                kinds == 0
+                    || (page != u64::MAX
+                        && f.page == page >> (shift - 12)
+                        && f.asid == asid
+                        && kinds & !f.kinds == 0)
+            };
+            let data = r.kinds & !(1 << (AccessKind::Fetch as u32));
+            let fetch = r.kinds & (1 << (AccessKind::Fetch as u32));
+            if holds(0, data) && holds(1, fetch) {
+                self.count_repeats((end - i - 1) as u64, u64::from(r.fetches));
+            } else {
+                self.replay_inner(&batch[i + 1..end], first_index + i as u64 + 1)?;
+            }
+        }
+        Ok(())
     }
 
     /// Replays `batch` a quantum at a time: at every multiple of `q` trace records, threads
@@ -1867,6 +1957,16 @@ impl Sim {
     /// Replays a batch (see [`Simulator::replay`]).
     pub fn replay(&mut self, batch: &[Access], first_index: u64) -> Result<(), ReplayError> {
         each!(self, s => s.replay(batch, first_index))
+    }
+
+    /// Replays a batch given its page runs (see [`Simulator::replay_runs`]).
+    pub fn replay_runs(
+        &mut self,
+        batch: &[Access],
+        runs: &[RunStart],
+        first_index: u64,
+    ) -> Result<(), ReplayError> {
+        each!(self, s => s.replay_runs(batch, runs, first_index))
     }
 
     /// The counters so far.

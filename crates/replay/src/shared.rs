@@ -32,7 +32,7 @@
 //! finds another mapping than the front end's stops with [`ReplayError::Diverged`].
 
 use crate::{ReplayError, Sim, SimOptions, Simulator, Stats, WideAddresses};
-use ptbench_core::{Access, AccessKind, PageTable, PhysMem, Pte, Vpn, WalkCost};
+use ptbench_core::{Access, AccessKind, PageTable, PhysMem, Pte, RunStart, Vpn, WalkCost};
 use ptbench_os::{Action, ModelError, OsError, OsModel};
 use ptbench_pagetable::Reference;
 use ptbench_tlb::{CacheSpec, TlbStats};
@@ -508,12 +508,12 @@ impl Done {
 }
 
 impl Front {
-    /// Replays `batch` (from access `index`) into its log.
-    fn replay(&mut self, batch: &[Access], index: u64) {
+    /// Replays `batch` (from access `index`, with its page `runs`) into its log.
+    fn replay(&mut self, batch: &[Access], runs: &[RunStart], index: u64) {
         let mut log = std::mem::take(&mut self.log);
         log.clear();
         self.sim.log = Some(log);
-        match self.sim.replay(batch, index) {
+        match self.sim.replay_runs(batch, runs, index) {
             Err(ReplayError::AddressTooWide { .. } | ReplayError::NonCanonical { .. })
                 if self.sim.user_space_front() =>
             {
@@ -644,7 +644,8 @@ impl Fanout {
             .any(|(r, f)| *r != Some(SKIP) && f.is_none())
     }
 
-    /// Replays `batch`, whose first access is access number `index` of the trace, through every
+    /// Replays `batch`, whose first access is access number `index` of the trace and whose page
+    /// runs are `runs` ([`ptbench_core::page_runs`]), through every
     /// simulation of `sims` (the slice given to [`Fanout::new`]) whose `failed` slot is empty; a
     /// simulation that fails gets its error there and replays nothing more. Followers replay a
     /// batch one call later, beside the front ends and lone simulations of the next
@@ -654,6 +655,7 @@ impl Fanout {
         sims: &mut [Sim],
         failed: &mut [Option<ReplayError>],
         batch: &[Access],
+        runs: &[RunStart],
         index: u64,
     ) {
         let fronts = &mut self.fronts;
@@ -667,7 +669,7 @@ impl Fanout {
                 fronts
                     .par_iter_mut()
                     .filter(|f| f.failed.is_none() && !f.split)
-                    .for_each(|f| f.replay(batch, index))
+                    .for_each(|f| f.replay(batch, runs, index))
             },
             || {
                 sims.par_iter_mut()
@@ -677,7 +679,7 @@ impl Fanout {
                     .filter(|(((_, f), d), _)| f.is_none() && !**d)
                     .for_each(|(((s, f), d), r)| match r {
                         None => {
-                            if let Err(e) = s.replay(batch, index) {
+                            if let Err(e) = s.replay_runs(batch, runs, index) {
                                 *f = Some(e);
                             }
                         }
@@ -771,8 +773,10 @@ pub fn replay_all(sims: &mut [Sim], accesses: &[Access], batch: usize) -> Vec<Op
     let mut fan = Fanout::new(sims);
     let mut failed: Vec<Option<ReplayError>> = (0..sims.len()).map(|_| None).collect();
     let mut index = 0u64;
+    let mut runs = Vec::new();
     for chunk in accesses.chunks(batch.max(1)) {
-        fan.replay(sims, &mut failed, chunk, index);
+        ptbench_core::page_runs(chunk, &mut runs);
+        fan.replay(sims, &mut failed, chunk, &runs, index);
         index += chunk.len() as u64;
     }
     for i in fan.finish(sims, &mut failed) {

@@ -3,6 +3,9 @@
 //! and without it (`SimOptions::no_fast_path`), on random traces with locality, processes, region
 //! events, permission faults and wide addresses, and on the shipped real traces.
 //!
+//! Replaying with each batch's page runs (`Sim::replay_runs`, the runs counted in bulk) gives the
+//! same outcome as the fast path access by access, and as the general path.
+//!
 //! The cache model only observes: with a cache hierarchy every counter but the cycle counters is
 //! the same as without, and the fast path gives the same cycle counters as the general path.
 
@@ -19,6 +22,18 @@ use ptbench_replay::{NextUses, OsConfig, Policy, Sim, SimOptions, Stats};
 type Outcome = Result<(Stats, Option<TlbStats>), String>;
 
 fn replay(design: &str, tlb: &str, opts: &SimOptions, trace: &[Access], batch: usize) -> Outcome {
+    replay_with(design, tlb, opts, trace, batch, false)
+}
+
+/// [`replay`], with each batch's page runs when `runs` is set.
+fn replay_with(
+    design: &str,
+    tlb: &str,
+    opts: &SimOptions,
+    trace: &[Access],
+    batch: usize,
+    runs: bool,
+) -> Outcome {
     let spec = DesignSpec::parse(design).unwrap();
     let mut sim = Sim::build_with_tlb(&spec, &TlbSpec::parse(tlb).unwrap(), opts).unwrap();
     if sim.needs_next_uses() {
@@ -26,18 +41,31 @@ fn replay(design: &str, tlb: &str, opts: &SimOptions, trace: &[Access], batch: u
         pass.push(trace);
         sim.set_next_uses(pass.finish());
     }
+    let mut starts = Vec::new();
     for (i, b) in trace.chunks(batch).enumerate() {
-        sim.replay(b, (i * batch) as u64)
-            .map_err(|e| e.to_string())?;
+        let index = (i * batch) as u64;
+        if runs {
+            ptbench_core::page_runs(b, &mut starts);
+            sim.replay_runs(b, &starts, index)
+        } else {
+            sim.replay(b, index)
+        }
+        .map_err(|e| e.to_string())?;
     }
     let mut stats = sim.stats();
     stats.busy_nanos = 0;
     Ok((stats, sim.tlb_stats()))
 }
 
-/// Replays with and without the fast path and asserts the same outcome.
+/// Replays with and without the fast path, and with page runs, and asserts the same outcome.
 fn same(design: &str, tlb: &str, opts: &SimOptions, trace: &[Access], batch: usize) -> Outcome {
     let fast = replay(design, tlb, opts, trace, batch);
+    let runs = replay_with(design, tlb, opts, trace, batch, true);
+    assert_eq!(
+        fast, runs,
+        "{design} behind {tlb} under {}, page runs",
+        opts.os
+    );
     let slow = replay(
         design,
         tlb,

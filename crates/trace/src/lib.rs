@@ -74,7 +74,7 @@ pub use native::{NativeTrace, NativeWriter};
 pub use reader::{ReaderOptions, TextTrace, Trace, DEFAULT_CHUNK_BYTES};
 pub use syntax::MAX_LINE_BYTES;
 
-use ptbench_core::Access;
+use ptbench_core::{page_runs, Access, RunStart};
 use std::path::{Path, PathBuf};
 
 /// Accesses a reader hands out per batch, at most.
@@ -429,11 +429,14 @@ pub fn locate_access_with(
 /// [`Prefetched::into_inner`] gives the reader back.
 pub struct Prefetched<R>(Ahead<R>);
 
+/// A batch read ahead: its accesses, their page runs (when asked for) and the bytes read so far.
+type AheadBatch = (Vec<Access>, Vec<RunStart>, u64);
+
 enum Ahead<R> {
     Inline(Box<R>),
     Thread {
-        rx: std::sync::mpsc::Receiver<Result<(Vec<Access>, u64), TraceError>>,
-        give_back: std::sync::mpsc::Sender<Vec<Access>>,
+        rx: std::sync::mpsc::Receiver<Result<AheadBatch, TraceError>>,
+        give_back: std::sync::mpsc::Sender<(Vec<Access>, Vec<RunStart>)>,
         bytes: u64,
         worker: std::thread::JoinHandle<R>,
     },
@@ -442,21 +445,32 @@ enum Ahead<R> {
 impl<R: TraceReader + Send + 'static> Prefetched<R> {
     /// Starts reading `reader` on its own thread, `depth` batches ahead; with `depth` 0, reads
     /// it on the caller's thread as each batch is asked for.
-    pub fn new(mut reader: R, depth: usize) -> Prefetched<R> {
+    pub fn new(reader: R, depth: usize) -> Prefetched<R> {
+        Prefetched::with_runs(reader, depth, false)
+    }
+
+    /// [`new`](Self::new); with `runs`, the read-ahead thread also finds each batch's page runs
+    /// ([`page_runs`]), which [`read_batch_runs`](Self::read_batch_runs) hands out with it.
+    pub fn with_runs(mut reader: R, depth: usize, runs: bool) -> Prefetched<R> {
         if depth == 0 {
             return Prefetched(Ahead::Inline(Box::new(reader)));
         }
         let (tx, rx) = std::sync::mpsc::sync_channel(depth);
-        let (give_back, take_back) = std::sync::mpsc::channel::<Vec<Access>>();
+        let (give_back, take_back) = std::sync::mpsc::channel::<(Vec<Access>, Vec<RunStart>)>();
         let worker = std::thread::spawn(move || {
             loop {
-                let mut buf = take_back
+                let (mut buf, mut starts) = take_back
                     .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(BATCH));
+                    .unwrap_or_else(|_| (Vec::with_capacity(BATCH), Vec::new()));
                 match reader.read_batch(&mut buf) {
                     Ok(0) => break,
                     Ok(_) => {
-                        if tx.send(Ok((buf, reader.bytes_read()))).is_err() {
+                        if runs {
+                            page_runs(&buf, &mut starts);
+                        } else {
+                            starts.clear();
+                        }
+                        if tx.send(Ok((buf, starts, reader.bytes_read()))).is_err() {
                             break;
                         }
                     }
@@ -474,6 +488,48 @@ impl<R: TraceReader + Send + 'static> Prefetched<R> {
             bytes: 0,
             worker,
         })
+    }
+
+    /// Reads the next batch into `buf` (as [`TraceReader::read_batch`]) and its page runs
+    /// ([`page_runs`]) into `runs`: found on the read-ahead thread when it was started
+    /// [`with_runs`](Self::with_runs), on this thread otherwise.
+    pub fn read_batch_runs(
+        &mut self,
+        buf: &mut Vec<Access>,
+        runs: &mut Vec<RunStart>,
+    ) -> Result<usize, TraceError> {
+        match &mut self.0 {
+            Ahead::Inline(r) => {
+                let n = r.read_batch(buf)?;
+                page_runs(buf, runs);
+                Ok(n)
+            }
+            Ahead::Thread {
+                rx,
+                give_back,
+                bytes,
+                ..
+            } => match rx.recv() {
+                Ok(Ok((mut batch, mut starts, read))) => {
+                    *bytes = read;
+                    std::mem::swap(buf, &mut batch);
+                    std::mem::swap(runs, &mut starts);
+                    if runs.is_empty() && !buf.is_empty() {
+                        // Started without runs: find them here.
+                        page_runs(buf, runs);
+                    }
+                    batch.clear();
+                    let _ = give_back.send((batch, starts));
+                    Ok(buf.len())
+                }
+                Ok(Err(e)) => Err(e),
+                Err(_) => {
+                    buf.clear();
+                    runs.clear();
+                    Ok(0)
+                }
+            },
+        }
     }
 
     /// Stops reading ahead and returns the reader (`None` if its thread panicked).
@@ -499,11 +555,11 @@ impl<R: TraceReader> TraceReader for Prefetched<R> {
                 bytes,
                 ..
             } => match rx.recv() {
-                Ok(Ok((mut batch, read))) => {
+                Ok(Ok((mut batch, starts, read))) => {
                     *bytes = read;
                     std::mem::swap(buf, &mut batch);
                     batch.clear();
-                    let _ = give_back.send(batch);
+                    let _ = give_back.send((batch, starts));
                     Ok(buf.len())
                 }
                 Ok(Err(e)) => Err(e),

@@ -43,3 +43,28 @@ fn every_depth_reads_what_the_reader_reads() {
         assert_eq!(back.lines(), reader.lines(), "depth {depth}");
     }
 }
+
+#[test]
+fn batches_come_with_their_page_runs_at_every_depth() {
+    // Fetches and loads over a few pages, runs of several lengths, some accesses crossing.
+    let mut text = String::new();
+    for i in 0..150_000u64 {
+        let page = (i / 7) % 5;
+        text += &format!("I  {:08x},4\n", 0x40_0000 + page * 4096 + (i % 7) * 4);
+        text += &format!(" L {:08x},8\n", 0x1000_0ffc + (i % 3) * 4096);
+    }
+    let (_dir, path) = write("r.lackey", text.as_bytes());
+    let direct = drain(&mut ptbench_trace::open(&path).unwrap()).0;
+    for (depth, ahead) in [(0, false), (1, false), (2, true)] {
+        let mut p = Prefetched::with_runs(ptbench_trace::open(&path).unwrap(), depth, ahead);
+        let (mut batch, mut runs, mut want) = (Vec::new(), Vec::new(), Vec::new());
+        let mut all = Vec::new();
+        while p.read_batch_runs(&mut batch, &mut runs).unwrap() > 0 {
+            ptbench_core::page_runs(&batch, &mut want);
+            assert_eq!(runs, want, "depth {depth}, runs on the thread: {ahead}");
+            assert!(runs.len() > 1 && runs.len() < batch.len());
+            all.extend_from_slice(&batch);
+        }
+        assert_eq!(all, direct, "depth {depth}");
+    }
+}

@@ -1,0 +1,118 @@
+//! Page runs: the places in a batch where an access leaves the 4 KiB page of the previous access
+//! of its slot (fetches; loads and stores). Between two such places every access repeats its
+//! slot's page, so a replay that knows where they are can count those accesses in bulk instead of
+//! looking at each. The index depends only on the accesses, so a trace's batches are indexed once
+//! (by the decoder) and every configuration replays them.
+
+use crate::{Access, AccessKind};
+
+/// Where a run of accesses starts: at an access that is not a repeat of its slot's page (another
+/// 4 KiB page or address space, an access that crosses into the next 4 KiB page, the first of its
+/// slot in the batch or after a crossing access, or an event).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunStart {
+    /// The access's index in the batch.
+    pub at: u32,
+    /// Fetches among the accesses after it, up to the next run start.
+    pub fetches: u32,
+    /// Bit `k` is set when an access of kind `k` (as `AccessKind as u32`) is among them.
+    pub kinds: u32,
+}
+
+/// The slot of `kind`: 1 for fetches, 0 for loads and stores.
+#[inline(always)]
+fn slot(kind: AccessKind) -> usize {
+    usize::from(kind == AccessKind::Fetch)
+}
+
+/// Fills `out` with the run starts of `batch`, in order (empty for an empty batch). Every access
+/// after a start and before the next one lies in the 4 KiB page, and address space, of the last
+/// start of its slot, without crossing out of it; no event is among them.
+pub fn page_runs(batch: &[Access], out: &mut Vec<RunStart>) {
+    const NONE: (u64, u16) = (u64::MAX, 0);
+    out.clear();
+    let mut last = [NONE; 2];
+    let mut cur: Option<RunStart> = None;
+    for (i, a) in batch.iter().enumerate() {
+        let s = slot(a.kind);
+        let page = a.addr >> 12;
+        let inside = (a.addr & 0xfff) + u64::from(a.size) <= 4096;
+        let event = a.kind.is_event();
+        if !event && inside && page == last[s].0 && a.asid == last[s].1 && page != u64::MAX {
+            if let Some(c) = &mut cur {
+                c.fetches += s as u32;
+                c.kinds |= 1 << (a.kind as u32);
+            }
+            continue;
+        }
+        out.extend(cur.take());
+        cur = Some(RunStart {
+            at: i as u32,
+            fetches: 0,
+            kinds: 0,
+        });
+        if event {
+            last = [NONE; 2];
+        } else if inside {
+            last[s] = (page, a.asid);
+        } else {
+            last[s] = NONE;
+        }
+    }
+    out.extend(cur);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acc(kind: AccessKind, addr: u64, size: u32) -> Access {
+        Access::new(kind, addr, size)
+    }
+
+    #[test]
+    fn runs_break_where_a_slot_changes_page() {
+        use AccessKind::*;
+        let batch = [
+            acc(Fetch, 0x1000, 4), // 0: start
+            acc(Read, 0x5000, 8),  // 1: start
+            acc(Fetch, 0x1004, 4), // repeat
+            acc(Write, 0x5008, 8), // repeat
+            acc(Fetch, 0x1ffe, 4), // 4: crosses: start
+            acc(Fetch, 0x1000, 4), // 5: after a crossing: start
+            acc(Read, 0x6000, 4),  // 6: start
+            acc(Read, 0x6010, 4),  // repeat
+        ];
+        let mut out = Vec::new();
+        page_runs(&batch, &mut out);
+        let r = |at, fetches, kinds| RunStart { at, fetches, kinds };
+        assert_eq!(
+            out,
+            [
+                r(0, 0, 0),
+                r(1, 1, (1 << 2) | (1 << 1)),
+                r(4, 0, 0),
+                r(5, 0, 0),
+                r(6, 0, 1),
+            ]
+        );
+    }
+
+    #[test]
+    fn events_and_address_spaces_start_runs() {
+        use AccessKind::*;
+        let mut b = [
+            acc(Read, 0x5000, 8),
+            acc(ContextSwitch, 0, 0),
+            acc(Read, 0x5000, 8),
+            acc(Read, 0x5000, 8),
+        ];
+        b[3].asid = 1;
+        let mut out = Vec::new();
+        page_runs(&b, &mut out);
+        let at: Vec<u32> = out.iter().map(|r| r.at).collect();
+        assert_eq!(at, [0, 1, 2, 3]);
+        page_runs(&[], &mut out);
+        assert!(out.is_empty());
+    }
+}
