@@ -33,7 +33,7 @@ pub fn exec(args: InspectArgs) -> Result<()> {
         ptbench_trace::inspect::InspectOptions::default()
     };
     // Decode on another thread while this one counts.
-    let mut ahead = ptbench_trace::Prefetched::new(reader, 4);
+    let mut ahead = ptbench_trace::Prefetched::new(reader, 16);
     let stats = ptbench_trace::inspect::inspect(&mut ahead, &iopts)?;
     let reader = ahead.into_inner();
     let format = reader.as_ref().and_then(|r| r.format());
