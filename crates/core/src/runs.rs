@@ -9,9 +9,14 @@ use crate::{Access, AccessKind};
 /// Where a run of accesses starts: at an access that is not a repeat of its slot's page (another
 /// 4 KiB page or address space, an access that crosses into the next 4 KiB page, the first of its
 /// slot in the batch or after a crossing access, or an event).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+///
+/// It carries a copy of its access, so that a replay that counts runs in bulk reads the run
+/// starts in order and nothing else of the batch (the accesses between starts are never loaded).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RunStart {
-    /// The access's index in the batch.
+    /// The access (or event) that starts the run.
+    pub access: Access,
+    /// Its index in the batch.
     pub at: u32,
     /// Fetches among the accesses after it, up to the next run start.
     pub fetches: u32,
@@ -47,6 +52,7 @@ pub fn page_runs(batch: &[Access], out: &mut Vec<RunStart>) {
         }
         out.extend(cur.take());
         cur = Some(RunStart {
+            access: *a,
             at: i as u32,
             fetches: 0,
             kinds: 0,
@@ -85,7 +91,12 @@ mod tests {
         ];
         let mut out = Vec::new();
         page_runs(&batch, &mut out);
-        let r = |at, fetches, kinds| RunStart { at, fetches, kinds };
+        let r = |at: u32, fetches, kinds| RunStart {
+            access: batch[at as usize],
+            at,
+            fetches,
+            kinds,
+        };
         assert_eq!(
             out,
             [
