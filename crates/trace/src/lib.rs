@@ -498,38 +498,7 @@ impl<R: TraceReader + Send + 'static> Prefetched<R> {
         buf: &mut Vec<Access>,
         runs: &mut Vec<RunStart>,
     ) -> Result<usize, TraceError> {
-        match &mut self.0 {
-            Ahead::Inline(r) => {
-                let n = r.read_batch(buf)?;
-                page_runs(buf, runs);
-                Ok(n)
-            }
-            Ahead::Thread {
-                rx,
-                give_back,
-                bytes,
-                ..
-            } => match rx.recv() {
-                Ok(Ok((mut batch, mut starts, read))) => {
-                    *bytes = read;
-                    std::mem::swap(buf, &mut batch);
-                    std::mem::swap(runs, &mut starts);
-                    if runs.is_empty() && !buf.is_empty() {
-                        // Started without runs: find them here.
-                        page_runs(buf, runs);
-                    }
-                    batch.clear();
-                    let _ = give_back.send((batch, starts));
-                    Ok(buf.len())
-                }
-                Ok(Err(e)) => Err(e),
-                Err(_) => {
-                    buf.clear();
-                    runs.clear();
-                    Ok(0)
-                }
-            },
-        }
+        self.next(buf, Some(runs))
     }
 
     /// Stops reading ahead and returns the reader (`None` if its thread panicked).
@@ -545,19 +514,38 @@ impl<R: TraceReader + Send + 'static> Prefetched<R> {
     }
 }
 
-impl<R: TraceReader> TraceReader for Prefetched<R> {
-    fn read_batch(&mut self, buf: &mut Vec<Access>) -> Result<usize, TraceError> {
+impl<R: TraceReader> Prefetched<R> {
+    /// The next batch into `buf` and, when `runs` is given, its page runs (found on the
+    /// read-ahead thread if it finds them, here otherwise).
+    fn next(
+        &mut self,
+        buf: &mut Vec<Access>,
+        runs: Option<&mut Vec<RunStart>>,
+    ) -> Result<usize, TraceError> {
         match &mut self.0 {
-            Ahead::Inline(r) => r.read_batch(buf),
+            Ahead::Inline(r) => {
+                let n = r.read_batch(buf)?;
+                if let Some(runs) = runs {
+                    page_runs(buf, runs);
+                }
+                Ok(n)
+            }
             Ahead::Thread {
                 rx,
                 give_back,
                 bytes,
                 ..
             } => match rx.recv() {
-                Ok(Ok((mut batch, starts, read))) => {
+                Ok(Ok((mut batch, mut starts, read))) => {
                     *bytes = read;
                     std::mem::swap(buf, &mut batch);
+                    if let Some(runs) = runs {
+                        std::mem::swap(runs, &mut starts);
+                        if runs.is_empty() && !buf.is_empty() {
+                            // Started without runs: find them here.
+                            page_runs(buf, runs);
+                        }
+                    }
                     batch.clear();
                     let _ = give_back.send((batch, starts));
                     Ok(buf.len())
@@ -565,10 +553,19 @@ impl<R: TraceReader> TraceReader for Prefetched<R> {
                 Ok(Err(e)) => Err(e),
                 Err(_) => {
                     buf.clear();
+                    if let Some(runs) = runs {
+                        runs.clear();
+                    }
                     Ok(0)
                 }
             },
         }
+    }
+}
+
+impl<R: TraceReader> TraceReader for Prefetched<R> {
+    fn read_batch(&mut self, buf: &mut Vec<Access>) -> Result<usize, TraceError> {
+        self.next(buf, None)
     }
 
     fn bytes_read(&self) -> u64 {
