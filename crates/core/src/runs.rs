@@ -30,12 +30,17 @@ fn slot(kind: AccessKind) -> usize {
     usize::from(kind == AccessKind::Fetch)
 }
 
-/// Fills `out` with the run starts of `batch`, in order (empty for an empty batch). Every access
+/// Fills `out` with the run starts of `batch`, in order (empty for an empty batch, and for one
+/// of 2^32 accesses or more). Every access
 /// after a start and before the next one lies in the 4 KiB page, and address space, of the last
 /// start of its slot, without crossing out of it; no event is among them.
 pub fn page_runs(batch: &[Access], out: &mut Vec<RunStart>) {
     const NONE: (u64, u16) = (u64::MAX, 0);
     out.clear();
+    if batch.len() >= u32::MAX as usize {
+        // Indices would not fit: no runs, and a replay given none goes access by access.
+        return;
+    }
     let mut last = [NONE; 2];
     let mut cur: Option<RunStart> = None;
     for (i, a) in batch.iter().enumerate() {
@@ -43,7 +48,7 @@ pub fn page_runs(batch: &[Access], out: &mut Vec<RunStart>) {
         let page = a.addr >> 12;
         let inside = (a.addr & 0xfff) + u64::from(a.size) <= 4096;
         let event = a.kind.is_event();
-        if !event && inside && page == last[s].0 && a.asid == last[s].1 && page != u64::MAX {
+        if !event && inside && page == last[s].0 && a.asid == last[s].1 {
             if let Some(c) = &mut cur {
                 c.fetches += s as u32;
                 c.kinds |= 1 << (a.kind as u32);
@@ -71,6 +76,67 @@ pub fn page_runs(batch: &[Access], out: &mut Vec<RunStart>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    /// The definition, access by access and looking back: an access starts a run unless it is
+    /// a memory access inside one 4 KiB page whose slot's previous access, with no event between
+    /// them, lay inside the same page of the same address space.
+    fn plain_runs(batch: &[Access]) -> Vec<RunStart> {
+        let inside = |a: &Access| (a.addr & 0xfff) + u64::from(a.size) <= 4096;
+        let starts: Vec<usize> = (0..batch.len())
+            .filter(|&i| {
+                let a = &batch[i];
+                if a.kind.is_event() || !inside(a) {
+                    return true;
+                }
+                let prev = batch[..i]
+                    .iter()
+                    .rev()
+                    .take_while(|b| !b.kind.is_event())
+                    .find(|b| slot(b.kind) == slot(a.kind));
+                !prev.is_some_and(|b| inside(b) && b.addr >> 12 == a.addr >> 12 && b.asid == a.asid)
+            })
+            .collect();
+        starts
+            .iter()
+            .enumerate()
+            .map(|(k, &at)| {
+                let end = starts.get(k + 1).copied().unwrap_or(batch.len());
+                let inner = &batch[at + 1..end];
+                RunStart {
+                    access: batch[at],
+                    at: at as u32,
+                    fetches: inner.iter().filter(|b| b.kind == AccessKind::Fetch).count() as u32,
+                    kinds: inner.iter().fold(0, |k, b| k | 1 << (b.kind as u32)),
+                }
+            })
+            .collect()
+    }
+
+    fn any_access() -> impl Strategy<Value = Access> {
+        let kinds = prop::sample::select(vec![
+            AccessKind::Read,
+            AccessKind::Write,
+            AccessKind::Fetch,
+            AccessKind::Fetch,
+            AccessKind::ContextSwitch,
+            AccessKind::Munmap,
+        ]);
+        (kinds, 0u64..6, 0u64..4096, 1u32..16, 0u16..2).prop_map(|(k, page, off, size, asid)| {
+            let mut a = Access::new(k, 0x40_0000 + page * 4096 + off, size);
+            a.asid = asid;
+            a
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn page_runs_are_the_definition(batch in prop::collection::vec(any_access(), 0..300)) {
+            let mut out = vec![RunStart { access: Access::new(AccessKind::Read, 1, 1), at: 9, fetches: 9, kinds: 9 }];
+            page_runs(&batch, &mut out);
+            prop_assert_eq!(out, plain_runs(&batch));
+        }
+    }
 
     fn acc(kind: AccessKind, addr: u64, size: u32) -> Access {
         Access::new(kind, addr, size)

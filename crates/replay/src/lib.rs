@@ -531,6 +531,15 @@ struct Fast {
     epoch: u64,
 }
 
+/// Entries of [`Simulator`]'s `armed` (a power of two).
+const ARMED: usize = 128;
+
+/// Where page `page` (`addr >> shift`) of slot `slot` goes in `armed`.
+#[inline(always)]
+fn armed_index(page: u64, slot: usize) -> usize {
+    ((page ^ (page >> 7)) as usize * 2 + slot) & (ARMED - 1)
+}
+
 impl Fast {
     const NONE: Fast = Fast {
         page: u64::MAX,
@@ -624,6 +633,13 @@ pub struct Simulator<P: PageTable> {
     runs: [Run; 2],
     /// Per digest slot: the page whose next accesses repeat the last translation.
     fast: [Fast; 2],
+    /// Bumped by every run of the general path (the only place TLB, table or address-space
+    /// state changes).
+    gen: u64,
+    /// Fast pages of either slot, by page, each with the `gen` it was armed in. One armed in
+    /// this `gen` still repeats exactly, so a run start that returns to it takes it back without
+    /// asking the TLB (see [`Simulator::replay_runs`]).
+    armed: Box<[(u64, Fast); ARMED]>,
     /// Bumped by every change to tables, memory or the current address space.
     epoch: u64,
     /// Without TLBs: the last walk of each page slot, valid while `epoch` is unchanged.
@@ -701,6 +717,8 @@ impl<P: PageTable> Simulator<P> {
             count_wide: opts.wide == WideAddresses::Count,
             runs: [Run::default(); 2],
             fast: [Fast::NONE; 2],
+            gen: 1,
+            armed: Box::new([(0, Fast::NONE); ARMED]),
             epoch: 0,
             memo: vec![
                 Memo {
@@ -866,7 +884,9 @@ impl<P: PageTable> Simulator<P> {
                 && (a.addr & offset_mask) + u64::from(a.size) <= span
             {
                 self.count_repeats(1, slot as u64);
-            } else if !self.repeat(a, span, i) {
+            } else if (a.kind.is_event() || !self.rearmed(a, slot, span))
+                && !self.repeat(a, span, i)
+            {
                 self.general(a, first_index + i as u64)?;
                 self.rearm(a, span);
             }
@@ -941,6 +961,7 @@ impl<P: PageTable> Simulator<P> {
     #[cold]
     #[inline(never)]
     fn move_to(&mut self, core: u16, asid: u16, accesses: u64) {
+        self.gen += 1;
         if core != self.sched.running {
             let caches = self.caches.as_mut().map(|c| &mut c.h);
             self.sched
@@ -1068,7 +1089,7 @@ impl<P: PageTable> Simulator<P> {
     #[inline(always)]
     fn arm(&mut self, slot: usize, page: u64, asid: u16, vpn: Vpn, pte: Pte, cost: WalkCost) {
         let frame = pte.frame_of(vpn, self.shift).0;
-        self.fast[slot] = Fast {
+        let f = Fast {
             page,
             asid,
             kinds: fast_kinds(slot, pte.perms),
@@ -1079,6 +1100,44 @@ impl<P: PageTable> Simulator<P> {
             host: (cost.host_refs, cost.host_walks),
             epoch: self.epoch,
         };
+        self.fast[slot] = f;
+        self.armed[armed_index(page, slot)] = (self.gen, f);
+    }
+
+    /// Takes back, for run start `a` of `slot`, a fast page armed since the general path last
+    /// ran (nothing has changed its translation or cost since): counts `a` as [`repeat`] would
+    /// and makes the page the slot's fast page. False (having done nothing) when there is none.
+    ///
+    /// [`repeat`]: Self::repeat
+    #[inline(always)]
+    fn rearmed(&mut self, a: &Access, slot: usize, span: u64) -> bool {
+        let page = a.addr >> self.shift;
+        let (gen, f) = self.armed[armed_index(page, slot)];
+        if gen != self.gen
+            || f.page != page
+            || f.asid != a.asid
+            || (f.kinds >> (a.kind as u32)) & 1 == 0
+            || (a.addr & ((1u64 << self.shift) - 1)) + u64::from(a.size) > span
+        {
+            return false;
+        }
+        self.fast[slot] = f;
+        // The digest: a translation of the fast page, as `push_run` takes it.
+        let r = &mut self.runs[slot];
+        if r.n == 0 || r.page != f.page || r.frame != f.frame || r.faulted {
+            if r.n != 0 {
+                self.stats.digest =
+                    fold_run(self.stats.digest, slot, r.page, r.frame, r.faulted, r.n);
+            }
+            *r = Run {
+                page: f.page,
+                frame: f.frame,
+                faulted: false,
+                n: 0,
+            };
+        }
+        self.count_repeats(1, slot as u64);
+        true
     }
 
     /// Replays `a` if it repeats a translation that changes no state ([`state_free`]); then
@@ -1179,6 +1238,7 @@ impl<P: PageTable> Simulator<P> {
     /// One access (or event) through the general path.
     #[inline(never)]
     fn general(&mut self, a: &Access, index: u64) -> Result<(), ReplayError> {
+        self.gen += 1;
         if a.kind.is_event() {
             return self.event(a, index);
         }
