@@ -878,18 +878,17 @@ impl<P: PageTable> Simulator<P> {
             let a = &r.access;
             let slot = slot_of(a.kind);
             let f = &self.fast[slot];
-            if a.addr >> shift == f.page
+            // Whether the start repeats its slot's fast page (then it is counted with its run).
+            let repeats = (a.addr >> shift == f.page
                 && a.asid == f.asid
                 && (f.kinds >> (a.kind as u32)) & 1 == 1
-                && (a.addr & offset_mask) + u64::from(a.size) <= span
-            {
-                self.count_repeats(1, slot as u64);
-            } else if (a.kind.is_event() || !self.rearmed(a, slot, span))
-                && !self.repeat(a, span, i)
-            {
+                && (a.addr & offset_mask) + u64::from(a.size) <= span)
+                || (!a.kind.is_event() && self.rearmed(a, slot, span));
+            if !repeats && !self.repeat(a, span, i) {
                 self.general(a, first_index + i as u64)?;
                 self.rearm(a, span);
             }
+            let (own, own_fetches) = if repeats { (1, slot as u64) } else { (0, 0) };
             if a.kind.is_event() {
                 last = [NONE; 2];
             } else if (a.addr & 0xfff) + u64::from(a.size) <= 4096 {
@@ -898,6 +897,7 @@ impl<P: PageTable> Simulator<P> {
                 last[slot] = NONE;
             }
             if end <= i + 1 {
+                self.count_repeats(own, own_fetches);
                 continue;
             }
             let holds = |s: usize, kinds: u32| {
@@ -912,8 +912,10 @@ impl<P: PageTable> Simulator<P> {
             let data = r.kinds & !(1 << (AccessKind::Fetch as u32));
             let fetch = r.kinds & (1 << (AccessKind::Fetch as u32));
             if holds(0, data) && holds(1, fetch) {
-                self.count_repeats((end - i - 1) as u64, u64::from(r.fetches));
+                let n = (end - i - 1) as u64;
+                self.count_repeats(own + n, own_fetches + u64::from(r.fetches));
             } else {
+                self.count_repeats(own, own_fetches);
                 let rest = batch.get(i + 1..end).unwrap_or_default();
                 self.replay_inner(rest, first_index + i as u64 + 1)?;
             }
@@ -1105,10 +1107,9 @@ impl<P: PageTable> Simulator<P> {
     }
 
     /// Takes back, for run start `a` of `slot`, a fast page armed since the general path last
-    /// ran (nothing has changed its translation or cost since): counts `a` as [`repeat`] would
-    /// and makes the page the slot's fast page. False (having done nothing) when there is none.
-    ///
-    /// [`repeat`]: Self::repeat
+    /// ran (nothing has changed its translation or cost since): makes it the slot's fast page
+    /// and starts its run in the digest, so that `a` is then counted as a repeat of it
+    /// ([`count_repeats`](Self::count_repeats)). False (having done nothing) when there is none.
     #[inline(always)]
     fn rearmed(&mut self, a: &Access, slot: usize, span: u64) -> bool {
         let page = a.addr >> self.shift;
@@ -1136,7 +1137,6 @@ impl<P: PageTable> Simulator<P> {
                 n: 0,
             };
         }
-        self.count_repeats(1, slot as u64);
         true
     }
 
