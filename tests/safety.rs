@@ -597,6 +597,20 @@ fn huge_accesses_are_an_error_naming_the_line() {
 }
 
 #[test]
+fn a_small_access_limit_catches_an_access_inside_a_run() {
+    // The second access repeats the first one's page (it is no run start), and is over a
+    // 16-byte limit.
+    let d = tempfile::tempdir().unwrap();
+    let t = d.path().join("run.lackey");
+    std::fs::write(&t, " L 1000,8\n L 1008,64\n L 1010,8\n").unwrap();
+    let out = ptbench(&["run", "--max-access", "16", "-d", "x86-64", s(&t)]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("run.lackey:2:"), "{err}");
+    assert!(err.contains("an access of 64 bytes"), "{err}");
+}
+
+#[test]
 fn gen_set_up_does_not_grow_with_the_footprint() {
     let d = tempfile::tempdir().unwrap();
     let out_path = d.path().join("z.ptbt");

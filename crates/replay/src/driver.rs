@@ -6,6 +6,7 @@
 //! of order, so results are the same for any number of threads.
 
 use crate::{Fanout, ReplayError, Sim};
+use ptbench_core::Access;
 use ptbench_trace::{Format, Location, Prefetched, ReaderOptions, TraceError, TraceReader, BATCH};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -173,11 +174,14 @@ fn pass(
             Ok(0) => break Ok(index),
             Ok(n) => {
                 // One branch-free pass finds the widest access; only a batch with one too wide
-                // is searched for it.
-                let widest = batch
-                    .iter()
-                    .map(|a| if a.kind.is_event() { 0 } else { a.size })
-                    .fold(0, u32::max);
+                // is searched for it. An access that is not a run start lies inside one 4 KiB
+                // page, so with a limit of a page or more only the starts need looking at.
+                let size = |a: &Access| if a.kind.is_event() { 0 } else { a.size };
+                let widest = if max_access_bytes >= 4096 && !runs.is_empty() {
+                    runs.iter().map(|r| size(&r.access)).fold(0, u32::max)
+                } else {
+                    batch.iter().map(size).fold(0, u32::max)
+                };
                 if let Some(i) = (u64::from(widest) > max_access_bytes)
                     .then(|| {
                         batch.iter().position(|a| {
