@@ -1,6 +1,7 @@
 //! LZ4 frames against the reference tool: traces compressed by `lz4` (one frame, frames one
 //! after another, linked or independent blocks, with checksums) read as their uncompressed
-//! selves; a cut file is an error naming the cut; and what `ptbench convert -o T.lz4` writes,
+//! selves; a cut file is an error naming the cut; a damaged file `lz4 -t` refuses is refused
+//! (naming the block's checksum when blocks carry one); and what `ptbench convert -o T.lz4` writes,
 //! `lz4 -t` accepts and `lz4 -d` restores. Skipped, with a note, when `lz4` is missing.
 
 mod common;
@@ -126,4 +127,51 @@ fn traces_the_lz4_tool_compressed_read_as_themselves() {
     ]);
     assert_eq!(accesses(&restored), accesses(&lackey));
     assert_eq!(accesses(&ours), accesses(&lackey));
+}
+
+#[test]
+fn a_damaged_file_is_refused_as_lz4_refuses_it() {
+    if !have("lz4") {
+        eprintln!("note: lz4 missing; the comparison with the reference tool is skipped");
+        return;
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let d = tempfile::tempdir().unwrap();
+    let lackey = d.path().join("gzip.lackey");
+    let out = ptbench(&[
+        "convert",
+        root.join("traces/gzip.lackey.gz").to_str().unwrap(),
+        "-o",
+        lackey.to_str().unwrap(),
+        "--to",
+        "lackey",
+    ]);
+    assert!(out.status.success());
+    // Block checksums (-BX) and the content checksum (on by default); the content checksum
+    // alone (a damaged block that still decodes is caught at the frame's end, if a bad line
+    // has not stopped the reader first).
+    for (flags, what) in [(&["-BX"][..], "block's checksum"), (&[][..], "")] {
+        let z = d.path().join(format!("t{}.lackey.lz4", flags.len()));
+        let mut args = vec!["-q", "-f"];
+        args.extend_from_slice(flags);
+        args.extend([lackey.to_str().unwrap(), z.to_str().unwrap()]);
+        lz4(&args);
+        let mut bytes = std::fs::read(&z).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 0x20;
+        let bad = d.path().join(format!("bad{}.lackey.lz4", flags.len()));
+        std::fs::write(&bad, &bytes).unwrap();
+        let tool = Command::new("lz4")
+            .args(["-t", bad.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(!tool.status.success(), "lz4 -t accepted the damaged file");
+        let out = ptbench(&["inspect", "--no-reuse", bad.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success(),
+            "{flags:?}: ptbench read a damaged file"
+        );
+        assert!(err.contains(what), "{flags:?}: {err}");
+    }
 }

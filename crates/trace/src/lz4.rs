@@ -5,10 +5,14 @@
 //! by `lz4_flex`; the frame layer is here because its frame decoder stops at the first frame's
 //! end and takes a file cut at a block boundary for a whole one.
 //!
-//! Checksums are skipped, not verified: a damaged block fails to decode, and the trace's own
-//! records are checked by its parser.
+//! Every checksum the frame carries is verified (xxHash32, as the format specifies): the frame
+//! descriptor's, each block's (before it is decoded) and the content's (at the frame's end). A
+//! mismatch is an error naming its byte offset: a damaged file never decodes into a trace with
+//! different accesses.
 
+use std::hash::Hasher;
 use std::io::{self, Read};
+use twox_hash::XxHash32;
 
 const MAGIC: u32 = 0x184D_2204;
 const LEGACY_MAGIC: u32 = 0x184C_2102;
@@ -34,6 +38,8 @@ pub(crate) struct Lz4Frames<R> {
     /// Linked blocks: the output before the block being decoded (at most [`WINDOW`]).
     window: Vec<u8>,
     compressed: Vec<u8>,
+    /// The frame's content so far, hashed, when the frame carries a content checksum.
+    content: Option<XxHash32>,
     /// Bytes of the stream read (for error messages).
     offset: u64,
 }
@@ -51,6 +57,7 @@ impl<R: Read> Lz4Frames<R> {
             pos: 0,
             window: Vec::new(),
             compressed: Vec::new(),
+            content: None,
             offset: 0,
         }
     }
@@ -149,10 +156,22 @@ impl<R: Read> Lz4Frames<R> {
                     )))
                 }
             };
+            // The descriptor (flags, block size, optional content size) and its checksum: the
+            // second byte of its xxHash32.
+            let mut desc = vec![flg, bd];
             if flg & 0x08 != 0 {
-                self.skip(8, "the content size")?;
+                let mut size = [0u8; 8];
+                self.exact(&mut size, "the content size")?;
+                desc.extend_from_slice(&size);
             }
-            self.skip(1, "the header checksum")?;
+            let mut hc = [0u8; 1];
+            self.exact(&mut hc, "the header checksum")?;
+            if (XxHash32::oneshot(0, &desc) >> 8) as u8 != hc[0] {
+                return Err(invalid(format!(
+                    "byte {at}: the LZ4 frame header's checksum does not match it: the file is damaged"
+                )));
+            }
+            self.content = (flg & 0x04 != 0).then(|| XxHash32::with_seed(0));
             self.frame = Some(Frame {
                 independent: flg & 0x20 != 0,
                 block_checksums: flg & 0x10 != 0,
@@ -177,7 +196,13 @@ impl<R: Read> Lz4Frames<R> {
             let size = self.u32("a block's size")?;
             if size == 0 {
                 if f.content_checksum {
-                    self.skip(4, "the content checksum")?;
+                    let want = self.u32("the content checksum")?;
+                    let got = self.content.take().map_or(want, |h| h.finish_32());
+                    if got != want {
+                        return Err(invalid(format!(
+                            "byte {at}: the LZ4 frame's content checksum does not match the decoded bytes: the file is damaged"
+                        )));
+                    }
                 }
                 self.frame = None;
                 continue;
@@ -194,7 +219,13 @@ impl<R: Read> Lz4Frames<R> {
             compressed.resize(len, 0);
             self.exact(&mut compressed, "a block")?;
             if f.block_checksums {
-                self.skip(4, "a block checksum")?;
+                let want = self.u32("a block checksum")?;
+                if XxHash32::oneshot(0, &compressed) != want {
+                    self.compressed = compressed;
+                    return Err(invalid(format!(
+                        "byte {at}: an LZ4 block's checksum does not match its bytes: the file is damaged"
+                    )));
+                }
             }
             if stored {
                 self.out.clear();
@@ -214,6 +245,9 @@ impl<R: Read> Lz4Frames<R> {
                 self.out.truncate(n);
             }
             self.compressed = compressed;
+            if let Some(h) = &mut self.content {
+                h.write(&self.out);
+            }
             if !f.independent {
                 self.window.extend_from_slice(&self.out);
                 if self.window.len() > WINDOW {
@@ -310,6 +344,47 @@ mod tests {
         }
         // Cut at a frame's end: the frames before it, whole.
         assert_eq!(decode(&two[..one.len()]).unwrap().len(), 200_000);
+    }
+
+    #[test]
+    fn every_checksum_is_verified() {
+        let info = FrameInfo::new()
+            .block_mode(BlockMode::Independent)
+            .block_size(BlockSize::Max64KB)
+            .content_checksum(true)
+            .block_checksums(true)
+            .content_size(Some(150_000));
+        let good = frame(&data(150_000), info);
+        assert_eq!(decode(&good).unwrap(), data(150_000));
+        let damaged = |at: usize| {
+            let mut b = good.clone();
+            b[at] ^= 0x01;
+            decode(&b).unwrap_err().to_string()
+        };
+        // The header checksum (magic 4, flags 1, block size 1, content size 8, then it).
+        assert!(damaged(14).contains("header's checksum"), "{}", damaged(14));
+        // The content size, covered by the header checksum.
+        assert!(damaged(8).contains("header's checksum"), "{}", damaged(8));
+        // A byte of the first block, then its checksum (the block's size is at 15).
+        let first = u32::from_le_bytes(good[15..19].try_into().unwrap()) & 0x7FFF_FFFF;
+        assert!(
+            damaged(19 + 10).contains("block's checksum"),
+            "{}",
+            damaged(29)
+        );
+        let sum = 19 + first as usize;
+        assert!(
+            damaged(sum).contains("block's checksum"),
+            "{}",
+            damaged(sum)
+        );
+        // The content checksum, the last four bytes.
+        let last = good.len() - 2;
+        assert!(
+            damaged(last).contains("content checksum"),
+            "{}",
+            damaged(last)
+        );
     }
 
     #[test]
