@@ -1123,20 +1123,7 @@ impl<P: PageTable> Simulator<P> {
             return false;
         }
         self.fast[slot] = f;
-        // The digest: a translation of the fast page, as `push_run` takes it.
-        let r = &mut self.runs[slot];
-        if r.n == 0 || r.page != f.page || r.frame != f.frame || r.faulted {
-            if r.n != 0 {
-                self.stats.digest =
-                    fold_run(self.stats.digest, slot, r.page, r.frame, r.faulted, r.n);
-            }
-            *r = Run {
-                page: f.page,
-                frame: f.frame,
-                faulted: false,
-                n: 0,
-            };
-        }
+        self.enter_run(slot, f.page, f.frame, false);
         true
     }
 
@@ -1362,9 +1349,16 @@ impl<P: PageTable> Simulator<P> {
     /// One translation into digest slot `slot`'s runs (see [`fold_run`]).
     #[inline(always)]
     fn push_run(&mut self, slot: usize, page: u64, frame: u64, faulted: bool) {
+        self.enter_run(slot, page, frame, faulted);
+        self.runs[slot].n += 1;
+    }
+
+    /// Makes the run of translations (`page`, `frame`, `faulted`) slot `slot`'s current run,
+    /// folding the one before into the digest if it was another; counts nothing.
+    #[inline(always)]
+    fn enter_run(&mut self, slot: usize, page: u64, frame: u64, faulted: bool) {
         let r = &mut self.runs[slot];
         if r.n != 0 && r.page == page && r.frame == frame && r.faulted == faulted {
-            r.n += 1;
             return;
         }
         if r.n != 0 {
@@ -1374,7 +1368,7 @@ impl<P: PageTable> Simulator<P> {
             page,
             frame,
             faulted,
-            n: 1,
+            n: 0,
         };
     }
 
