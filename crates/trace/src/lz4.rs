@@ -24,7 +24,6 @@ const WINDOW: usize = 64 << 10;
 struct Frame {
     independent: bool,
     block_checksums: bool,
-    content_checksum: bool,
     max_block: usize,
 }
 
@@ -38,7 +37,8 @@ pub(crate) struct Lz4Frames<R> {
     /// Linked blocks: the output before the block being decoded (at most [`WINDOW`]).
     window: Vec<u8>,
     compressed: Vec<u8>,
-    /// The frame's content so far, hashed, when the frame carries a content checksum.
+    /// The frame's content so far, hashed, when the frame carries a content checksum (which
+    /// follows its end mark).
     content: Option<XxHash32>,
     /// Bytes of the stream read (for error messages).
     offset: u64,
@@ -175,7 +175,6 @@ impl<R: Read> Lz4Frames<R> {
             self.frame = Some(Frame {
                 independent: flg & 0x20 != 0,
                 block_checksums: flg & 0x10 != 0,
-                content_checksum: flg & 0x04 != 0,
                 max_block,
             });
             self.window.clear();
@@ -195,10 +194,9 @@ impl<R: Read> Lz4Frames<R> {
             let at = self.offset;
             let size = self.u32("a block's size")?;
             if size == 0 {
-                if f.content_checksum {
+                if let Some(h) = self.content.take() {
                     let want = self.u32("the content checksum")?;
-                    let got = self.content.take().map_or(want, |h| h.finish_32());
-                    if got != want {
+                    if h.finish_32() != want {
                         return Err(invalid(format!(
                             "byte {at}: the LZ4 frame's content checksum does not match the decoded bytes: the file is damaged"
                         )));
