@@ -38,6 +38,28 @@ fn accesses(path: &Path) -> String {
         .to_string()
 }
 
+/// The shipped lackey trace `name` (`traces/NAME.lackey.gz`) as plain text in `dir`.
+fn plain_lackey(dir: &Path, name: &str) -> std::path::PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let plain = dir.join(format!("{name}.lackey"));
+    let out = ptbench(&[
+        "convert",
+        root.join(format!("traces/{name}.lackey.gz"))
+            .to_str()
+            .unwrap(),
+        "-o",
+        plain.to_str().unwrap(),
+        "--to",
+        "lackey",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    plain
+}
+
 #[test]
 fn traces_the_lz4_tool_compressed_read_as_themselves() {
     if !have("lz4") {
@@ -47,16 +69,7 @@ fn traces_the_lz4_tool_compressed_read_as_themselves() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let d = tempfile::tempdir().unwrap();
     // A lackey text trace and DynamoRIO's own binary trace.
-    let lackey = d.path().join("sort.lackey");
-    let out = ptbench(&[
-        "convert",
-        root.join("traces/sort.lackey.gz").to_str().unwrap(),
-        "-o",
-        lackey.to_str().unwrap(),
-        "--to",
-        "lackey",
-    ]);
-    assert!(out.status.success());
+    let lackey = plain_lackey(d.path(), "sort");
     let dr = root.join("traces/drmemtrace/drmemtrace.small.x64.trace");
     for (plain, flags) in [
         (lackey.as_path(), vec!["-q", "-f"]),
@@ -135,18 +148,8 @@ fn a_damaged_file_is_refused_as_lz4_refuses_it() {
         eprintln!("note: lz4 missing; the comparison with the reference tool is skipped");
         return;
     }
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let d = tempfile::tempdir().unwrap();
-    let lackey = d.path().join("gzip.lackey");
-    let out = ptbench(&[
-        "convert",
-        root.join("traces/gzip.lackey.gz").to_str().unwrap(),
-        "-o",
-        lackey.to_str().unwrap(),
-        "--to",
-        "lackey",
-    ]);
-    assert!(out.status.success());
+    let lackey = plain_lackey(d.path(), "gzip");
     // Block checksums (-BX) and the content checksum (on by default); the content checksum
     // alone (a damaged block that still decodes is caught at the frame's end, if a bad line
     // has not stopped the reader first).
