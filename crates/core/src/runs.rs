@@ -30,6 +30,21 @@ fn slot(kind: AccessKind) -> usize {
     usize::from(kind == AccessKind::Fetch)
 }
 
+/// What a run start leaves its slot's later accesses to repeat, as [`page_runs`] and a replay by
+/// runs both follow it: `None` after an event (for both slots); otherwise, for `a`'s slot, its
+/// 4 KiB page and address space, or `(u64::MAX, 0)` (nothing to repeat) if `a` crosses out of
+/// that page.
+#[inline(always)]
+pub fn run_page(a: &Access) -> Option<(u64, u16)> {
+    if a.kind.is_event() {
+        None
+    } else if (a.addr & 0xfff) + u64::from(a.size) <= 4096 {
+        Some((a.addr >> 12, a.asid))
+    } else {
+        Some((u64::MAX, 0))
+    }
+}
+
 /// Fills `out` with the run starts of `batch`, in order (empty for an empty batch, and for one
 /// of 2^32 accesses or more). Every access
 /// after a start and before the next one lies in the 4 KiB page, and address space, of the last
@@ -62,12 +77,9 @@ pub fn page_runs(batch: &[Access], out: &mut Vec<RunStart>) {
             fetches: 0,
             kinds: 0,
         });
-        if event {
-            last = [NONE; 2];
-        } else if inside {
-            last[s] = (page, a.asid);
-        } else {
-            last[s] = NONE;
+        match run_page(a) {
+            None => last = [NONE; 2],
+            Some(p) => last[s] = p,
         }
     }
     out.extend(cur);

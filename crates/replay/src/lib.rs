@@ -889,12 +889,9 @@ impl<P: PageTable> Simulator<P> {
                 self.rearm(a, span);
             }
             let (own, own_fetches) = if repeats { (1, slot as u64) } else { (0, 0) };
-            if a.kind.is_event() {
-                last = [NONE; 2];
-            } else if (a.addr & 0xfff) + u64::from(a.size) <= 4096 {
-                last[slot] = (a.addr >> 12, a.asid);
-            } else {
-                last[slot] = NONE;
+            match ptbench_core::run_page(a) {
+                None => last = [NONE; 2],
+                Some(p) => last[slot] = p,
             }
             if end <= i + 1 {
                 self.count_repeats(own, own_fetches);
