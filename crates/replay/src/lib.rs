@@ -1022,7 +1022,7 @@ impl<P: PageTable> Simulator<P> {
 
     /// Adds `n` repeated translations, `fetches` of them in the fetch slot: what the general
     /// path would have counted for them.
-    #[inline]
+    #[inline(always)]
     fn count_repeats(&mut self, n: u64, fetches: u64) {
         if n == 0 {
             return;
@@ -1128,7 +1128,7 @@ impl<P: PageTable> Simulator<P> {
     /// `a`'s page becomes its slot's fast page. Returns false (having done nothing) otherwise.
     ///
     /// [`state_free`]: Self::state_free
-    #[inline]
+    #[inline(always)]
     fn repeat(&mut self, a: &Access, span: u64, i: usize) -> bool {
         if !self.fast_eligible(a, span) {
             return false;

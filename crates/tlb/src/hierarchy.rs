@@ -712,7 +712,7 @@ impl TlbHierarchy {
     /// The entry [`lookup`](Self::lookup) of `vpn` by an access of `kind` in `asid` would return
     /// through the repeated-hit shortcut, with the L1 probes it would count; `None` when it would
     /// take the full lookup. Changes nothing.
-    #[inline]
+    #[inline(always)]
     pub fn repeat_hit(&self, vpn: Vpn, asid: u16, kind: AccessKind) -> Option<(Pte, u8)> {
         let huge = vpn.0 >> self.deltas.get(1).copied().unwrap_or(0);
         self.l1_for(kind == AccessKind::Fetch)?
