@@ -534,10 +534,13 @@ struct Fast {
 /// Entries of [`Simulator`]'s `armed` (a power of two).
 const ARMED: usize = 128;
 
-/// Where page `page` (`addr >> shift`) of slot `slot` goes in `armed`.
+/// Where page `page` (`addr >> shift`) of slot `slot` goes in `armed`: by its low bits, which
+/// are the low bits of its TLB set, so that the pages armed at once (at most one per L1 set, its
+/// most recent entry) rarely share an entry, and those of one L1 set are found together
+/// ([`Simulator::disarm_set`]).
 #[inline(always)]
 fn armed_index(page: u64, slot: usize) -> usize {
-    ((page ^ (page >> 7)) as usize * 2 + slot) & (ARMED - 1)
+    ((page as usize) << 1 | slot) & (ARMED - 1)
 }
 
 impl Fast {
@@ -884,7 +887,10 @@ impl<P: PageTable> Simulator<P> {
                 && (f.kinds >> (a.kind as u32)) & 1 == 1
                 && (a.addr & offset_mask) + u64::from(a.size) <= span)
                 || (!a.kind.is_event() && self.rearmed(a, slot, span));
-            if !repeats && !self.repeat(a, span, i) {
+            if !repeats
+                && !self.repeat(a, span, i)
+                && !self.l1_hit(a, span, first_index + i as u64)?
+            {
                 self.general(a, first_index + i as u64)?;
                 self.rearm(a, span);
             }
@@ -1165,6 +1171,64 @@ impl<P: PageTable> Simulator<P> {
         }
         self.arm(slot, a.addr >> self.shift, a.asid, vpn, pte, cost);
         true
+    }
+
+    /// Replays `a` if it is one translation that hits a base-size entry of the L1 TLB
+    /// ([`TlbHierarchy::base_l1_hit`]), as the general path would (with the recency of that one
+    /// set changed, the pages armed in it are disarmed, not all); false, having done nothing,
+    /// otherwise.
+    #[inline(always)]
+    fn l1_hit(&mut self, a: &Access, span: u64, index: u64) -> Result<bool, ReplayError> {
+        if !self.fast_eligible(a, span) {
+            return Ok(false);
+        }
+        let vpn = Vpn((a.addr & self.va_mask) >> self.shift);
+        let Some(hit) = self
+            .tlb
+            .as_mut()
+            .and_then(|t| t.base_l1_hit(vpn, a.asid, a.kind))
+        else {
+            return Ok(false);
+        };
+        self.stats.accesses += 1;
+        self.stats.translations += 1;
+        if allows(hit.pte.perms, a.kind) {
+            self.used(vpn, hit.pte, a, false);
+            let slot = slot_of(a.kind);
+            self.disarm_set(
+                hit.set,
+                hit.set_mask,
+                [hit.unified || slot == 0, hit.unified || slot == 1],
+            );
+        } else {
+            // A fault: as the general path takes it, after the same lookup.
+            self.gen += 1;
+            let mut cost = WalkCost::default();
+            self.fault(vpn, a, index, Some(hit.pte), &mut cost, true)?;
+        }
+        self.rearm(a, span);
+        Ok(true)
+    }
+
+    /// Forgets the pages armed for the slots `slots` whose L1 TLB set is `set` (of `set_mask +
+    /// 1` sets): that set's most recent entry changed.
+    #[inline(always)]
+    fn disarm_set(&mut self, set: u64, set_mask: u64, slots: [bool; 2]) {
+        let per = ARMED / 2;
+        let (first, step) = if set_mask as usize >= per - 1 {
+            (set as usize & (per - 1), per)
+        } else {
+            (set as usize, set_mask as usize + 1)
+        };
+        let mut j = first;
+        while j < per {
+            for (slot, &on) in slots.iter().enumerate() {
+                if on {
+                    self.armed[j << 1 | slot].1.page = u64::MAX;
+                }
+            }
+            j += step;
+        }
     }
 
     /// After the general path replayed `a`: which pages the next accesses may repeat. The

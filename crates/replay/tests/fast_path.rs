@@ -13,7 +13,7 @@ mod common;
 
 use common::{op, options, os_configs, read, shipped_traces, DESIGNS, TLBS};
 use proptest::prelude::*;
-use ptbench_core::Access;
+use ptbench_core::{Access, AccessKind};
 use ptbench_pagetable::DesignSpec;
 use ptbench_replay::ptbench_tlb::{TlbSpec, TlbStats};
 use ptbench_replay::{NextUses, OsConfig, Policy, Sim, SimOptions, Stats};
@@ -96,6 +96,52 @@ proptest! {
                 for tlb in TLBS {
                     let _ = same(design, tlb, &opts, &trace, batch);
                 }
+            }
+        }
+    }
+}
+
+/// Runs of accesses to pages that share the sets of small TLBs (multiples of 4 and 16 pages
+/// apart), so that the pages of a set evict each other and their order in the set matters.
+fn conflict_op() -> impl Strategy<Value = Vec<Access>> {
+    (
+        prop::sample::select(vec![0u64, 1, 4, 8, 16, 17, 32, 64, 128]),
+        0u64..4096,
+        0u8..3,
+        1usize..6,
+    )
+        .prop_map(|(page, off, kind, n)| {
+            let kind = [AccessKind::Read, AccessKind::Write, AccessKind::Fetch][kind as usize];
+            let base = 0x7f_0000_0000 + page * 4096;
+            (0..n as u64)
+                .map(|i| Access::new(kind, base + (off / 8 * 8 + i * 8) % 4096, 8))
+                .collect()
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(32))]
+
+    /// Pages of one L1 set taking turns: a replay that took back a page it had found its set's
+    /// most recent entry, after another page of that set had become it, would keep the wrong
+    /// order in the set and evict other entries.
+    #[test]
+    fn the_fast_path_changes_no_count_where_pages_share_sets(
+        ops in prop::collection::vec(conflict_op(), 1..120),
+        batch in 1usize..300,
+    ) {
+        let trace: Vec<Access> = ops.into_iter().flatten().collect();
+        let opts = options(false, OsConfig::default());
+        for design in ["x86-64", "hashed"] {
+            for tlb in [
+                "l1=4x2",
+                "l1=8x4,repl=plru",
+                "l1=4x4,repl=fifo",
+                "l1i=4x2,l1d=4x2,l2=16x4",
+                "l1i=8x2,l1d=8x2,l2=32x4,l2incl=excl",
+                "skylake",
+            ] {
+                let _ = same(design, tlb, &opts, &trace, batch);
             }
         }
     }

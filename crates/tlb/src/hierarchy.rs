@@ -98,6 +98,19 @@ pub enum HitLevel {
     Miss,
 }
 
+/// A hit on a base-size entry of an L1 TLB ([`TlbHierarchy::base_l1_hit`]).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct L1Hit {
+    /// The entry.
+    pub pte: Pte,
+    /// Its set: the only one whose recency changed (`vpn & set_mask`).
+    pub set: u64,
+    /// The L1's sets, less one (a power of two less one).
+    pub set_mask: u64,
+    /// Whether one L1 serves fetches and data (else the hit was in the one of the access's kind).
+    pub unified: bool,
+}
+
 /// The result of a hierarchy lookup.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum TlbLookup {
@@ -717,6 +730,40 @@ impl TlbHierarchy {
         let huge = vpn.0 >> self.deltas.get(1).copied().unwrap_or(0);
         self.l1_for(kind == AccessKind::Fetch)?
             .repeat(vpn.0, huge, self.tag(asid), self.base)
+    }
+
+    /// A [`lookup`](Self::lookup) of `vpn` by an access of `kind` in `asid` that hits a
+    /// base-size entry of the L1 ([`L1Hit`]), done and counted as `lookup` does it; `None`,
+    /// having changed nothing, when the base-size L1 array does not hold it (`lookup` would do
+    /// more). Only the hit set's recency changes.
+    #[inline]
+    pub fn base_l1_hit(&mut self, vpn: Vpn, asid: u16, kind: AccessKind) -> Option<L1Hit> {
+        let fetch = kind == AccessKind::Fetch;
+        let key = TlbKey {
+            vpn: vpn.0 >> self.deltas.first().copied().unwrap_or(0),
+            asid: self.tag(asid),
+        };
+        let size = *self.sizes.first()?;
+        let (l1, unified) = match &mut self.l1 {
+            L1::None => return None,
+            L1::Unified(a) => (a, true),
+            L1::Split { i, d } => (if fetch { i } else { d }, false),
+        };
+        let pte = l1.array(0).lookup_sized(key, size)?;
+        l1.touched(0, key, Some(pte));
+        let st = &mut self.stats;
+        st.l1_probes += 1;
+        if fetch {
+            st.l1i_hits += 1;
+        } else {
+            st.l1d_hits += 1;
+        }
+        Some(L1Hit {
+            pte,
+            set: key.vpn & l1.set_mask,
+            set_mask: l1.set_mask,
+            unified,
+        })
     }
 
     /// Counts `fetches` and `data` lookups that took the repeated-hit shortcut, each counting

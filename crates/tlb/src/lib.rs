@@ -32,7 +32,7 @@ pub use cache::{
 };
 pub use geometry::{Geometry, GeometryError, MAX_ENTRIES};
 pub use hierarchy::{
-    HitLevel, HugeMode, Inclusion, TlbError, TlbHierarchy, TlbLookup, TlbStats, MAX_SIZES,
+    HitLevel, HugeMode, Inclusion, L1Hit, TlbError, TlbHierarchy, TlbLookup, TlbStats, MAX_SIZES,
 };
 pub use policy::{
     AnyRepl, BitPlru, Fifo, Lru, PolicyError, RandomRepl, ReplPolicy, Replacement, TreePlru,
