@@ -568,7 +568,7 @@ pub struct Fanout {
     fronts: Vec<Front>,
     /// Per front end: its log of the last batch, which its followers replay next.
     done: Vec<Done>,
-    /// The last batch.
+    /// The last batch, when a front end logs its accesses (with caches); empty otherwise.
     prev: Vec<Access>,
     /// Per simulation: it stopped following its front end (an inverted table's alias) and will
     /// replay the trace again, alone.
@@ -708,7 +708,8 @@ impl Fanout {
             done.split = f.split;
         }
         self.prev.clear();
-        if !self.fronts.is_empty() {
+        // Only a log of accesses (with caches) names the batch's accesses.
+        if self.fronts.iter().any(|f| f.sim.data.is_some()) {
             self.prev.extend_from_slice(batch);
         }
     }
