@@ -1195,11 +1195,20 @@ impl<P: PageTable> Simulator<P> {
         if allows(hit.pte.perms, a.kind) {
             self.used(vpn, hit.pte, a, false);
             let slot = slot_of(a.kind);
-            self.disarm_set(
-                hit.set,
-                hit.set_mask,
-                [hit.unified || slot == 0, hit.unified || slot == 1],
-            );
+            if !hit.unified {
+                // The other slot's L1 is unchanged, so is its fast page; this one's is the page
+                // just hit, now its set's most recent entry (one probe).
+                self.disarm_set(hit.set, hit.set_mask, [slot == 0, slot == 1]);
+                let cost = WalkCost {
+                    refs: 1,
+                    ..WalkCost::default()
+                };
+                self.arm(slot, a.addr >> self.shift, a.asid, vpn, hit.pte, cost);
+                return Ok(true);
+            }
+            // One L1 for both slots: either slot's pages in the set, and the other slot's fast
+            // page, may have lost their place.
+            self.disarm_set(hit.set, hit.set_mask, [true, true]);
         } else {
             // A fault: as the general path takes it, after the same lookup.
             self.gen += 1;
