@@ -637,11 +637,11 @@ pub struct Simulator<P: PageTable> {
     /// Per digest slot: the page whose next accesses repeat the last translation.
     fast: [Fast; 2],
     /// Bumped by every run of the general path (the only place TLB, table or address-space
-    /// state changes).
+    /// state changes, but for an L1 hit's recency, which [`Simulator::disarm_set`] follows).
     gen: u64,
     /// Fast pages of either slot, by page, each with the `gen` it was armed in. One armed in
-    /// this `gen` still repeats exactly, so a run start that returns to it takes it back without
-    /// asking the TLB (see [`Simulator::replay_runs`]).
+    /// this `gen` (and not disarmed since) still repeats exactly, so a run start that returns to
+    /// it takes it back without asking the TLB (see [`Simulator::replay_runs`]).
     armed: Box<[(u64, Fast); ARMED]>,
     /// Bumped by every change to tables, memory or the current address space.
     epoch: u64,
