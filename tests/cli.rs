@@ -634,6 +634,25 @@ fn gen_is_reproducible_and_skip_bad_lines_counts() {
     }
     assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     assert_eq!(std::fs::metadata(&a).unwrap().len(), 32 + 16 * 20_000);
+    // Every size flag reads sizes alike: `64MiB`, `64MB` and `2^26` are `64m`.
+    for footprint in ["64MiB", "64MB", "2^26"] {
+        let c = dir.path().join("c.ptbt");
+        let out = ptbench(&[
+            "gen",
+            "--pattern",
+            "zipf",
+            "--accesses",
+            "20k",
+            "--footprint",
+            footprint,
+            "--seed",
+            "5",
+            "-o",
+            c.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{footprint}");
+        assert_eq!(std::fs::read(&c).unwrap(), std::fs::read(&a).unwrap());
+    }
 
     let t = dir.path().join("bad.trace");
     std::fs::write(&t, " L 10,4\n S zzzz,4\n L 20,4\n L junk,4\n").unwrap();

@@ -83,7 +83,8 @@ pub fn output_format(to: Option<&str>, output: &Path) -> Result<WriteFormat> {
 }
 
 /// A count with an optional decimal suffix (`10m` = 10,000,000) or a size with a binary one
-/// (`1g` = 2^30), as `binary` says; `2^N` is accepted too (see [`ptbench_core::parse_count`]).
+/// (`1g`, `1GiB`, `1GB` = 2^30), as `binary` says; `2^N` is accepted too (see
+/// [`ptbench_core::parse_count`]).
 pub fn parse_count(s: &str, binary: bool) -> Result<u64> {
     Ok(ptbench_core::parse_count(s, binary)?)
 }

@@ -14,11 +14,17 @@ pub enum CountError {
 }
 
 /// A count with an optional suffix `k`, `m`, `g` or `t`: powers of 1000 (`10m` = 10,000,000), or
-/// of 1024 when `binary` (`1g` = 2^30); `B^E` is a power (`2^40`); `_` separates digits.
+/// of 1024 when `binary` (`1g` = 2^30); `B^E` is a power (`2^40`); `_` separates digits. A size
+/// (`binary`) may end in `B` or `iB` too, as `4GiB`, `512MB`, `4096B` (all powers of 1024).
 pub fn parse_count(s: &str, binary: bool) -> Result<u64, CountError> {
     let bad = || CountError::NotANumber(s.to_string());
     let big = || CountError::TooLarge(s.to_string());
-    let t = s.trim().to_ascii_lowercase().replace('_', "");
+    let mut t = s.trim().to_ascii_lowercase().replace(['_', ' '], "");
+    if binary {
+        if let Some(n) = t.strip_suffix("ib").or_else(|| t.strip_suffix('b')) {
+            t = n.to_string();
+        }
+    }
     if let Some((base, exp)) = t.split_once('^') {
         let base: u64 = base.parse().map_err(|_| bad())?;
         let exp: u32 = exp.parse().map_err(|_| bad())?;
@@ -54,6 +60,22 @@ mod tests {
         assert_eq!(parse_count("1g", true), Ok(1 << 30));
         assert_eq!(parse_count("2^60", true), Ok(1 << 60));
         assert_eq!(parse_count("1_000", false), Ok(1000));
+        // Sizes in the spellings people use; a count of accesses is no size.
+        for (s, v) in [
+            ("4GiB", 4u64 << 30),
+            ("512MB", 512 << 20),
+            ("512 mib", 512 << 20),
+            ("16K", 16 << 10),
+            ("4096B", 4096),
+            ("2^30B", 1 << 30),
+        ] {
+            assert_eq!(parse_count(s, true), Ok(v), "{s}");
+        }
+        assert_eq!(
+            parse_count("10mb", false),
+            Err(CountError::NotANumber("10mb".into()))
+        );
+        assert!(parse_count("b", true).is_err() && parse_count("gib", true).is_err());
         assert_eq!(
             parse_count("2^64", true),
             Err(CountError::TooLarge("2^64".into()))

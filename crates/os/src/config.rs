@@ -295,24 +295,14 @@ pub fn format_size(bytes: u64) -> String {
 }
 
 /// A size with an optional `k`, `m`, `g` or `t` suffix (KiB, MiB, GiB, TiB; `KiB`, `KB`, `K`
-/// all mean 1024).
+/// all mean 1024) or a power (`2^30`): [`ptbench_core::parse_count`]'s sizes, as every size flag
+/// reads them.
 pub fn parse_size(s: &str) -> Result<u64, ConfigError> {
-    let bad = || ConfigError(format!("`{s}` is not a size (e.g. 16G, 512M, 4096)"));
-    let t = s.trim();
-    let lower = t.to_ascii_lowercase();
-    let lower = lower
-        .strip_suffix("ib")
-        .or_else(|| lower.strip_suffix('b'))
-        .unwrap_or(&lower);
-    let (num, shift) = match lower.chars().last() {
-        Some('k') => (&lower[..lower.len() - 1], 10),
-        Some('m') => (&lower[..lower.len() - 1], 20),
-        Some('g') => (&lower[..lower.len() - 1], 30),
-        Some('t') => (&lower[..lower.len() - 1], 40),
-        _ => (lower, 0),
-    };
-    let n: u64 = num.trim().replace('_', "").parse().map_err(|_| bad())?;
-    n.checked_mul(1u64 << shift).ok_or_else(bad)
+    ptbench_core::parse_count(s, true).map_err(|_| {
+        ConfigError(format!(
+            "`{s}` is not a size (e.g. 16G, 512MiB, 2^30, 4096)"
+        ))
+    })
 }
 
 /// A fraction 0 to 1 as millionths.
@@ -614,6 +604,9 @@ mod tests {
         assert!("thp_min=513".parse::<OsConfig>().is_err());
         assert!("ram=1M".parse::<OsConfig>().is_err());
         assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("16 G"), Ok(16 << 30));
+        assert_eq!(parse_size("2^30"), Ok(1 << 30));
+        assert!(parse_size("4 apples").is_err() && parse_size("2^70").is_err());
         assert_eq!(format_size(3 << 29), "1536M");
         for (n, p) in Policy::ALL {
             assert_eq!(n.parse::<Policy>().unwrap(), p);
