@@ -610,33 +610,11 @@ fn converted_traces_replay_to_identical_statistics() {
 #[test]
 fn gen_is_reproducible_and_skip_bad_lines_counts() {
     let dir = tempfile::tempdir().unwrap();
-    let a = dir.path().join("a.ptbt");
-    let b = dir.path().join("b.ptbt");
-    for p in [&a, &b] {
-        let out = ptbench(&[
-            "gen",
-            "--pattern",
-            "zipf",
-            "--accesses",
-            "20k",
-            "--footprint",
-            "64m",
-            "--seed",
-            "5",
-            "-o",
-            p.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
-    assert_eq!(std::fs::metadata(&a).unwrap().len(), 32 + 16 * 20_000);
-    // Every size flag reads sizes alike: `64MiB`, `64MB` and `2^26` are `64m`.
-    for footprint in ["64MiB", "64MB", "2^26"] {
-        let c = dir.path().join("c.ptbt");
+    // The same trace, each time: `64MiB`, `64MB` and `2^26` are `64m` (every size flag reads
+    // sizes alike).
+    let first = dir.path().join("0.ptbt");
+    for (i, footprint) in ["64m", "64m", "64MiB", "64MB", "2^26"].iter().enumerate() {
+        let p = dir.path().join(format!("{i}.ptbt"));
         let out = ptbench(&[
             "gen",
             "--pattern",
@@ -648,11 +626,16 @@ fn gen_is_reproducible_and_skip_bad_lines_counts() {
             "--seed",
             "5",
             "-o",
-            c.to_str().unwrap(),
+            p.to_str().unwrap(),
         ]);
-        assert!(out.status.success(), "{footprint}");
-        assert_eq!(std::fs::read(&c).unwrap(), std::fs::read(&a).unwrap());
+        assert!(
+            out.status.success(),
+            "{footprint}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(&first).unwrap());
     }
+    assert_eq!(std::fs::metadata(&first).unwrap().len(), 32 + 16 * 20_000);
 
     let t = dir.path().join("bad.trace");
     std::fs::write(&t, " L 10,4\n S zzzz,4\n L 20,4\n L junk,4\n").unwrap();
