@@ -435,16 +435,27 @@ pub struct CacheStats {
     pub pte_served: [u64; 4],
 }
 
-/// How [`LruSets`] stores a line: its number with bit 63 set, so that 0 (what a freshly
-/// allocated, zeroed array holds) is an empty way. A line number is an address shifted right by
-/// at least 2 (lines are 4 bytes or more), so bit 63 is never part of one.
+/// How [`LruSets`] stores a line: its number with bit 63 set, so that a word without it is an
+/// empty way. A line number is an address shifted right by at least 2 (lines are 4 bytes or
+/// more), so bit 63 is never part of one.
 const PRESENT: u64 = 1 << 63;
+
+/// An empty way of an array [`LruSets`] writes up front ([`EAGER_BYTES`]).
+const EMPTY: u64 = !PRESENT;
+
+/// Arrays of up to this many bytes are written when built, so that their pages are mapped by
+/// a first write. A zeroed array's pages are mapped lazily instead, but a set is read before it
+/// is written: its page is first mapped to the shared zero page, then copied on the write,
+/// which interrupts the other cores to flush their TLBs. Larger arrays (a huge LLC of which a
+/// trace may use a few sets) stay zeroed and lazy.
+const EAGER_BYTES: usize = 16 << 20;
 
 /// A true-LRU set-associative array of lines, laid out as cachegrind lays out its caches: set
 /// `s` is the `ways` words `tags[s * ways..][..ways]`, each a stored line ([`PRESENT`]), most
-/// recently used first and empty ways (0) last. A hit moves its line to the front; a miss shifts
-/// the set down one way, dropping the last (the least recent line, or an empty way), and puts the
-/// new line in front. No stamps, contexts or payloads: an 8-way set is one 64-byte host line.
+/// recently used first and empty ways (no [`PRESENT`] bit) last. A hit moves its line to the
+/// front; a miss shifts the set down one way, dropping the last (the least recent line, or an
+/// empty way), and puts the new line in front. No stamps, contexts or payloads: an 8-way set is
+/// one 64-byte host line.
 ///
 /// It holds exactly the lines the TLB's [`SetArray`] under [`Lru`](crate::policy::Lru) holds:
 /// which lines a set keeps depends only on the order of its accesses (caches never invalidate),
@@ -456,14 +467,25 @@ struct LruSets {
 }
 
 impl LruSets {
-    /// `sets` (a power of two) x `ways` empty ways. Zeroed memory: the pages of a large LLC are
-    /// only touched (and faulted in) when a set is first used.
+    /// `sets` (a power of two) x `ways` empty ways: written now up to [`EAGER_BYTES`], zeroed
+    /// memory beyond (the pages of a large LLC are only touched, and faulted in, when a set is
+    /// first used).
     fn new(sets: usize, ways: usize) -> LruSets {
-        debug_assert!(sets.is_power_of_two() && ways >= 1);
+        let empty = if sets * ways * 8 <= EAGER_BYTES {
+            EMPTY
+        } else {
+            0
+        };
+        LruSets::filled(sets, ways, empty)
+    }
+
+    /// `sets` x `ways` ways holding `empty`, a word without [`PRESENT`].
+    fn filled(sets: usize, ways: usize, empty: u64) -> LruSets {
+        debug_assert!(sets.is_power_of_two() && ways >= 1 && empty & PRESENT == 0);
         LruSets {
             ways,
             set_mask: sets as u64 - 1,
-            tags: vec![0; sets * ways].into_boxed_slice(),
+            tags: vec![empty; sets * ways].into_boxed_slice(),
         }
     }
 
@@ -1016,6 +1038,30 @@ mod tests {
             set.insert(0, line);
             hit.is_none()
         }
+    }
+
+    #[test]
+    fn written_and_zeroed_sets_hold_the_same_lines() {
+        // Line 0 included: its stored word (bit 63 alone) is neither empty word.
+        let mut eager = LruSets::filled(4, 2, EMPTY);
+        let mut lazy = LruSets::filled(4, 2, 0);
+        let mut reference = Reference {
+            sets: vec![Vec::new(); 4],
+            ways: 2,
+        };
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..5_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let line = (x >> 20) % 24;
+            let want = reference.miss(line);
+            assert_eq!(eager.miss(line), want, "line {line}");
+            assert_eq!(lazy.miss(line), want, "line {line}");
+            assert_eq!(eager.is_most_recent(line), lazy.is_most_recent(line));
+        }
+        assert!(LruSets::new(1 << 10, 8).tags.iter().all(|&t| t == EMPTY));
+        assert!(LruSets::new(1 << 19, 8).tags.iter().all(|&t| t == 0));
     }
 
     #[test]
