@@ -615,24 +615,7 @@ fn gen_is_reproducible_and_skip_bad_lines_counts() {
     let first = dir.path().join("0.ptbt");
     for (i, footprint) in ["64m", "64m", "64MiB", "64MB", "2^26"].iter().enumerate() {
         let p = dir.path().join(format!("{i}.ptbt"));
-        let out = ptbench(&[
-            "gen",
-            "--pattern",
-            "zipf",
-            "--accesses",
-            "20k",
-            "--footprint",
-            footprint,
-            "--seed",
-            "5",
-            "-o",
-            p.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "{footprint}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::gen_zipf(&p, 20_000, footprint, 5);
         assert_eq!(std::fs::read(&p).unwrap(), std::fs::read(&first).unwrap());
     }
     assert_eq!(std::fs::metadata(&first).unwrap().len(), 32 + 16 * 20_000);
