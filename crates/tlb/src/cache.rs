@@ -1040,6 +1040,14 @@ mod tests {
         }
     }
 
+    /// The next number of a xorshift64 sequence in `x`.
+    fn xorshift(x: &mut u64) -> u64 {
+        *x ^= *x << 13;
+        *x ^= *x >> 7;
+        *x ^= *x << 17;
+        *x
+    }
+
     #[test]
     fn written_and_zeroed_sets_hold_the_same_lines() {
         // Line 0 included: its stored word (bit 63 alone) is neither empty word.
@@ -1051,10 +1059,7 @@ mod tests {
         };
         let mut x = 0x9e37_79b9_7f4a_7c15u64;
         for _ in 0..5_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let line = (x >> 20) % 24;
+            let line = (xorshift(&mut x) >> 20) % 24;
             let want = reference.miss(line);
             assert_eq!(eager.miss(line), want, "line {line}");
             assert_eq!(lazy.miss(line), want, "line {line}");
@@ -1075,11 +1080,9 @@ mod tests {
             sets: vec![Vec::new(); 16],
             ways: 4,
         };
-        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut state = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
+            let x = xorshift(&mut state);
             // Runs of the same line (the shortcut) among scattered lines.
             let addr = if x.is_multiple_of(3) {
                 (x >> 8) % 4096
