@@ -751,19 +751,15 @@ impl TlbHierarchy {
         };
         let pte = l1.array(0).lookup_sized(key, size)?;
         l1.touched(0, key, Some(pte));
-        let st = &mut self.stats;
-        st.l1_probes += 1;
-        if fetch {
-            st.l1i_hits += 1;
-        } else {
-            st.l1d_hits += 1;
-        }
-        Some(L1Hit {
+        let hit = L1Hit {
             pte,
             set: key.vpn & l1.set_mask,
             set_mask: l1.set_mask,
             unified,
-        })
+        };
+        // One L1 hit of one probe (the base size is probed first).
+        self.count_repeat_hits(u64::from(fetch), 1, u64::from(!fetch), 1);
+        Some(hit)
     }
 
     /// Counts `fetches` and `data` lookups that took the repeated-hit shortcut, each counting
