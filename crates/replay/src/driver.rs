@@ -164,13 +164,20 @@ fn pass(
     } else {
         0
     };
-    // The read-ahead thread also finds each batch's page runs, for every simulation.
-    let mut ahead = Prefetched::with_runs(reader, depth, true);
+    // The read-ahead thread also finds each batch's page runs, for every simulation, unless
+    // none counts in bulk (with caches, every access is looked at): then nobody reads them.
+    let with_runs = fan.uses_runs(sims);
+    let mut ahead = Prefetched::with_runs(reader, depth, with_runs);
     let mut batch = Vec::with_capacity(BATCH);
     let mut runs = Vec::new();
     let mut index = 0u64;
     let replayed = loop {
-        match ahead.read_batch_runs(&mut batch, &mut runs) {
+        let read = if with_runs {
+            ahead.read_batch_runs(&mut batch, &mut runs)
+        } else {
+            ahead.read_batch(&mut batch)
+        };
+        match read {
             Ok(0) => break Ok(index),
             Ok(n) => {
                 // One branch-free pass finds the widest access; only a batch with one too wide

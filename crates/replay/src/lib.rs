@@ -839,13 +839,7 @@ impl<P: PageTable> Simulator<P> {
         runs: &[RunStart],
         first_index: u64,
     ) -> Result<(), ReplayError> {
-        // Bulk counting needs pages of 4 KiB or more and nothing that looks at each access.
-        let bulk = !self.fast_off
-            && self.shift >= 12
-            && self.sched.quantum().is_none()
-            && !self.os.tracks_use()
-            && self.caches.is_none()
-            && self.data.is_none();
+        let bulk = self.uses_runs();
         // Runs of another batch (a caller's mistake) are not trusted: replayed access by access.
         let matching = runs.first().map_or(batch.is_empty(), |r| r.at == 0)
             && runs.last().is_none_or(|r| (r.at as usize) < batch.len());
@@ -856,6 +850,19 @@ impl<P: PageTable> Simulator<P> {
         let result = self.replay_runs_inner(batch, runs, first_index);
         self.stats.busy_nanos += start.elapsed().as_nanos() as u64;
         result
+    }
+
+    /// Whether [`replay_runs`](Self::replay_runs) counts inside runs in bulk. Bulk counting
+    /// needs pages of 4 KiB or more and nothing that looks at each access (caches, a replacement
+    /// policy that tracks use, time quanta); otherwise it replays access by access and the runs
+    /// go unused.
+    pub fn uses_runs(&self) -> bool {
+        !self.fast_off
+            && self.shift >= 12
+            && self.sched.quantum().is_none()
+            && !self.os.tracks_use()
+            && self.caches.is_none()
+            && self.data.is_none()
     }
 
     fn replay_runs_inner(
@@ -2100,6 +2107,11 @@ impl Sim {
     /// The counters so far.
     pub fn stats(&self) -> Stats {
         each!(self, s => s.stats())
+    }
+
+    /// Whether its replay counts inside page runs in bulk (see [`Simulator::uses_runs`]).
+    pub fn uses_runs(&self) -> bool {
+        each!(self, s => s.uses_runs())
     }
 
     /// The design's table footprint now.

@@ -636,6 +636,16 @@ impl Fanout {
         }
     }
 
+    /// Whether any simulation that replays the trace itself (a front end, or one that replays
+    /// alone) counts inside page runs in bulk: otherwise nobody reads a batch's runs.
+    pub fn uses_runs(&self, sims: &[Sim]) -> bool {
+        self.fronts.iter().any(|f| f.sim.uses_runs())
+            || sims
+                .iter()
+                .zip(&self.role)
+                .any(|(s, r)| r.is_none() && s.uses_runs())
+    }
+
     /// Whether a simulation still replays: one not left out has not failed.
     pub fn active(&self, failed: &[Option<ReplayError>]) -> bool {
         self.role
@@ -775,8 +785,11 @@ pub fn replay_all(sims: &mut [Sim], accesses: &[Access], batch: usize) -> Vec<Op
     let mut failed: Vec<Option<ReplayError>> = (0..sims.len()).map(|_| None).collect();
     let mut index = 0u64;
     let mut runs = Vec::new();
+    let with_runs = fan.uses_runs(sims);
     for chunk in accesses.chunks(batch.max(1)) {
-        ptbench_core::page_runs(chunk, &mut runs);
+        if with_runs {
+            ptbench_core::page_runs(chunk, &mut runs);
+        }
         fan.replay(sims, &mut failed, chunk, &runs, index);
         index += chunk.len() as u64;
     }

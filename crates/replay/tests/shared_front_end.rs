@@ -206,3 +206,39 @@ fn a_front_end_out_of_frames_splits() {
         "{err}"
     );
 }
+
+/// Page runs are found only for simulations that count inside them in bulk: with caches every
+/// access is looked at (the front end logs it, or the design sends it through its caches), so a
+/// run of designs that all have caches finds none; one design without caches needs them.
+#[test]
+fn runs_are_found_only_for_a_simulation_that_counts_in_bulk() {
+    let build = |design: &str, cache: &str| {
+        let opts = SimOptions {
+            cache: ptbench_replay::CacheSpec::parse(cache).unwrap(),
+            ..SimOptions::default()
+        };
+        let tlb = TlbSpec::parse("skylake").unwrap();
+        Sim::build_with_tlb(&DesignSpec::parse(design).unwrap(), &tlb, &opts).unwrap()
+    };
+    let designs = ["x86-64", "x86-64-5l", "radix:levels=3,pobits=14", "hashed"];
+    for (caches, want) in [
+        (["none"; 4], true),
+        (["skylake"; 4], false),
+        (["skylake", "skylake", "skylake", "none"], true),
+        (["skylake", "skylake", "none", "skylake"], true),
+    ] {
+        let mut sims: Vec<Sim> = designs
+            .iter()
+            .zip(caches)
+            .map(|(d, c)| build(d, c))
+            .collect();
+        let alone: Vec<bool> = sims.iter().map(Sim::uses_runs).collect();
+        assert_eq!(
+            alone,
+            caches.map(|c| c == "none").to_vec(),
+            "{caches:?}: alone"
+        );
+        let fan = ptbench_replay::Fanout::new(&mut sims);
+        assert_eq!(fan.uses_runs(&sims), want, "{caches:?}");
+    }
+}
