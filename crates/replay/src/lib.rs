@@ -351,6 +351,41 @@ pub struct BuildError {
     pub page_size_unsupported: bool,
 }
 
+/// The `(physical address, bytes)` parts of access `a` in the caches: at its own address
+/// (`identity`), or on the frames of the `(page, frame)` `pages` it was translated to, in order
+/// (with `--page-crossing first`, which translates the first page only, the rest follows it).
+pub(crate) fn access_parts(
+    a: &Access,
+    pages: &[(u64, u64)],
+    shift: u8,
+    identity: bool,
+    parts: &mut Vec<(u64, u32)>,
+) {
+    parts.clear();
+    let size = u64::from(a.size.max(1));
+    if identity {
+        parts.push((a.addr, size as u32));
+        return;
+    }
+    let page_bytes = 1u64 << shift;
+    let mut off = a.addr & (page_bytes - 1);
+    let mut left = size;
+    let mut next = 0;
+    for &(_, frame) in pages {
+        let n = (page_bytes - off).min(left);
+        parts.push(((frame << shift) | off, n as u32));
+        next = (frame << shift) + off + n;
+        left -= n;
+        off = 0;
+        if left == 0 {
+            break;
+        }
+    }
+    if left > 0 && !parts.is_empty() {
+        parts.push((next, left as u32));
+    }
+}
+
 impl Caches {
     /// Sends the reads of the walk just made through the caches: the walk costs the sum over
     /// its steps of each step's slowest read.
@@ -396,30 +431,7 @@ impl Caches {
             }
             return;
         }
-        self.parts.clear();
-        let size = u64::from(a.size.max(1));
-        if self.identity {
-            self.parts.push((a.addr, size as u32));
-        } else {
-            let page_bytes = 1u64 << shift;
-            let mut off = a.addr & (page_bytes - 1);
-            let mut left = size;
-            let mut next = 0;
-            for &(_, frame) in &self.pages {
-                let n = (page_bytes - off).min(left);
-                self.parts.push(((frame << shift) | off, n as u32));
-                next = (frame << shift) + off + n;
-                left -= n;
-                off = 0;
-                if left == 0 {
-                    break;
-                }
-            }
-            if left > 0 && !self.parts.is_empty() {
-                // `--page-crossing first` translated the first page only: the rest follows it.
-                self.parts.push((next, left as u32));
-            }
-        }
+        access_parts(a, &self.pages, shift, self.identity, &mut self.parts);
         self.pages.clear();
         match a.kind {
             AccessKind::Fetch => self.h.fetch_parts(&self.parts),

@@ -25,9 +25,11 @@
 //! accesses share it, so no two designs' caches agree), and the front end logs every access with
 //! its frame ([`Miss::Repeat`], [`Miss::Access`]) but one that cannot change any design's
 //! caches: a one-line access to the line the last access of its L1 set touched, with no table
-//! read into that L1 since (none into the L1I ever; into the L1D only when page-table reads are
-//! cached and enter there), is the most recent line of that set in every design's L1 (an LRU hit
-//! that changes nothing), and is only counted ([`DataLog`]).
+//! read into that L1 since (into the L1D only when page-table reads are cached and enter
+//! there), is the most recent line of that set in every design's L1 (an LRU hit that changes
+//! nothing), and is only counted ([`DataLog`]). No table read ever enters the L1I, so every
+//! design's L1I holds the same lines: the front end simulates it once, for all of them, and
+//! logs only the fetches that miss it (each design takes those from its L2 down).
 //! Every count is the same either way (the tests hold the two paths equal); a design whose walk
 //! finds another mapping than the front end's stops with [`ReplayError::Diverged`].
 
@@ -35,6 +37,7 @@ use crate::{ReplayError, Sim, SimOptions, Simulator, Stats, WideAddresses};
 use ptbench_core::{Access, AccessKind, PageTable, PhysMem, Pte, RunStart, Vpn, WalkCost};
 use ptbench_os::{Action, ModelError, OsError, OsModel};
 use ptbench_pagetable::Reference;
+use ptbench_tlb::cache::{CacheHierarchy, Served};
 use ptbench_tlb::{CacheSpec, TlbStats};
 use rayon::prelude::*;
 use std::time::Instant;
@@ -94,6 +97,13 @@ pub(crate) struct DataLog {
     hits: [u64; 2],
     /// The (page, frame) of each page the current access was translated to.
     pub(crate) pages: Vec<(u64, u64)>,
+    /// The followers' L1I, simulated here once for them all: no table read enters an L1I, so
+    /// it sees the same fetches, in the same order, in every follower. Fetches that hit it are
+    /// only counted; the followers see only those that missed
+    /// ([`CacheHierarchy::l1i_elsewhere`]).
+    l1i: Option<CacheHierarchy>,
+    /// The parts of a fetch on several frames.
+    parts: Vec<(u64, u32)>,
 }
 
 struct Shadow {
@@ -110,16 +120,24 @@ impl DataLog {
                 last: vec![(u64::MAX, 0); g.sets() as usize].into_boxed_slice(),
             })
         };
+        let l1i = spec.l1i.map(|_| CacheHierarchy::l1i_only(spec));
         DataLog {
             identity,
             line_shift: spec.line.trailing_zeros(),
-            shadow: [shadow(spec.l1d), shadow(spec.l1i)],
+            shadow: [shadow(spec.l1d), shadow(spec.l1i.filter(|_| l1i.is_none()))],
             walks: [0; 2],
             walks_reach_l1d: spec.walker == ptbench_tlb::Walker::L1d
                 && spec.ptes == ptbench_tlb::PteRoute::Cached,
             hits: [0; 2],
             pages: Vec::new(),
+            l1i,
+            parts: Vec::new(),
         }
+    }
+
+    /// Whether it simulates the followers' L1I (then they must not: see [`DataLog::l1i`]).
+    pub(crate) fn keeps_l1i(&self) -> bool {
+        self.l1i.is_some()
     }
 
     /// A walk: its table reads may have gone to any set of the L1D (when they reach it).
@@ -156,6 +174,11 @@ impl DataLog {
     #[inline(always)]
     fn filtered(&mut self, a: &Access, pa: u64) -> bool {
         let slot = usize::from(a.kind == AccessKind::Fetch);
+        if let (1, Some(l1i)) = (slot, &mut self.l1i) {
+            let hit = l1i.fetch(pa, a.size.max(1)) == Served::L1;
+            self.hits[1] += u64::from(hit);
+            return hit;
+        }
         let first = pa >> self.line_shift;
         let last = pa.saturating_add(u64::from(a.size.max(1)) - 1) >> self.line_shift;
         if let Some(sh) = &self.shadow[slot] {
@@ -180,6 +203,18 @@ impl DataLog {
                 if self.filtered(a, pa) {
                     self.pages.clear();
                     return;
+                }
+            }
+            // A fetch on several frames: through the L1I here, in parts as the followers'
+            // caches would take it.
+            None if a.kind == AccessKind::Fetch && self.l1i.is_some() => {
+                crate::access_parts(a, &self.pages, shift, false, &mut self.parts);
+                if let Some(l1i) = &mut self.l1i {
+                    if l1i.fetch_parts(&self.parts) == Served::L1 {
+                        self.hits[1] += 1;
+                        self.pages.clear();
+                        return;
+                    }
                 }
             }
             // Lines on several frames: forget every set.
@@ -445,6 +480,13 @@ impl Sim {
         each!(self, s => s.following = Some(Box::new(adopted)))
     }
 
+    /// Its caches' L1I is simulated by its front end's [`DataLog`] from now on.
+    fn l1i_elsewhere(&mut self) {
+        each!(self, s => if let Some(c) = &mut s.caches {
+            c.h.l1i_elsewhere()
+        })
+    }
+
     /// A fresh simulation of the same design, TLB and options that replays alone, with `os` (the
     /// OS model as it was before the replay: its address range and OPT's next uses).
     fn rebuilt(&self, os: OsModel) -> Option<Sim> {
@@ -599,9 +641,13 @@ impl Fanout {
                 continue;
             };
             let pristine = members.iter().map(|&m| sims[m].os().clone()).collect();
+            let l1i = sim.data.as_ref().is_some_and(|d| d.keeps_l1i());
             for &m in &members {
                 role[m] = Some(fronts.len());
                 sims[m].set_following(Adopted::default());
+                if l1i {
+                    sims[m].l1i_elsewhere();
+                }
             }
             fronts.push(Front {
                 sim,

@@ -638,6 +638,9 @@ pub struct CacheHierarchy {
     l2: Option<Level>,
     llc: Option<Level>,
     stats: CacheStats,
+    /// The L1I is simulated elsewhere ([`CacheHierarchy::l1i_elsewhere`]): every fetch given
+    /// here missed it.
+    l1i_elsewhere: bool,
 }
 
 impl fmt::Debug for CacheHierarchy {
@@ -661,6 +664,31 @@ impl CacheHierarchy {
             l2: level(spec.l2),
             llc: level(spec.llc),
             stats: CacheStats::default(),
+            l1i_elsewhere: false,
+        }
+    }
+
+    /// The L1I of `spec` alone, no other level: a fetch is served by [`Served::L1`] or, having
+    /// missed it, [`Served::Mem`]. A shared front end keeps one as the copy of its followers'
+    /// L1I (see [`l1i_elsewhere`](Self::l1i_elsewhere)).
+    pub fn l1i_only(spec: &CacheSpec) -> CacheHierarchy {
+        CacheHierarchy::new(&CacheSpec {
+            l1d: None,
+            l2: None,
+            llc: None,
+            ..*spec
+        })
+    }
+
+    /// From now on the L1I is simulated elsewhere, by an [`l1i_only`](Self::l1i_only) copy that
+    /// sees every fetch this hierarchy would see, in the same order, and nothing else (no table
+    /// read ever enters the L1I). Fetches that hit it there are only counted here
+    /// ([`count_l1_hits`](Self::count_l1_hits)); every fetch given here missed it, and is
+    /// counted as an L1I miss and looked up from the L2 down. The hierarchy's own L1I is dropped.
+    /// For one core only (the copy is not swapped with [`swap_private`](Self::swap_private)).
+    pub fn l1i_elsewhere(&mut self) {
+        if self.l1i.take().is_some() {
+            self.l1i_elsewhere = true;
         }
     }
 
@@ -779,6 +807,7 @@ impl CacheHierarchy {
     /// [`access`](Self::access) when it has to look lines up.
     #[inline(never)]
     fn look_up(&mut self, fetch: bool, first: u64, last: u64) -> Served {
+        let elsewhere = fetch && self.l1i_elsewhere;
         let (l1, stats) = self.l1(fetch);
         if let Some(l1) = l1 {
             let miss = l1.misses(first, last);
@@ -787,6 +816,9 @@ impl CacheHierarchy {
             if !miss {
                 return Served::L1;
             }
+        } else if elsewhere {
+            stats.accesses += 1;
+            stats.misses += 1;
         }
         self.below_l1(first, last, true)
     }
@@ -838,6 +870,7 @@ impl CacheHierarchy {
             owned.extend(parts.iter().map(|&(a, n)| self.lines(a, n)));
             &owned
         };
+        let elsewhere = fetch && self.l1i_elsewhere;
         let (l1, stats) = self.l1(fetch);
         if let Some(l1) = l1 {
             let miss = l1.parts_miss(ranges);
@@ -846,6 +879,9 @@ impl CacheHierarchy {
             if !miss {
                 return Served::L1;
             }
+        } else if elsewhere {
+            stats.accesses += 1;
+            stats.misses += 1;
         }
         self.below_l1_parts(ranges, true)
     }
@@ -1124,5 +1160,59 @@ mod tests {
         c.data(4 * 64, 1);
         assert_eq!(c.data(0, 1), Served::L1);
         assert_eq!(c.data(64, 1), Served::Mem);
+    }
+
+    #[test]
+    fn an_l1i_simulated_elsewhere_counts_as_the_hierarchy_s_own() {
+        // A copy of the L1I alone takes every fetch; the hierarchy that hands its L1I over is
+        // given only the fetches that missed the copy (and counts the hits), besides every load,
+        // store and table read: its counters, and where each access was served, are a whole
+        // hierarchy's, under LRU and FIFO, with fetches of one line, of two, and in parts.
+        for text in [
+            "l1i=4x2,l1d=4x2,l2=16x4,llc=64x4",
+            "l1i=4x2,l1d=4x2,l2=none,llc=32x4,repl=fifo",
+            "l1i=8x1,l1d=4x1,l2=16x2,llc=none,line=32",
+        ] {
+            let spec = spec(text);
+            let mut whole = CacheHierarchy::new(&spec);
+            let mut copy = CacheHierarchy::l1i_only(&spec);
+            let mut rest = CacheHierarchy::new(&spec);
+            rest.l1i_elsewhere();
+            let mut x = 0x9e37_79b9_7f4a_7c15u64;
+            for _ in 0..20_000 {
+                let r = xorshift(&mut x);
+                let addr = r % 4096;
+                let size = 1 + (r >> 20) as u32 % 12;
+                match (r >> 40) % 6 {
+                    0 | 1 => {
+                        let want = whole.fetch(addr, size);
+                        let got = match copy.fetch(addr, size) {
+                            Served::L1 => {
+                                rest.count_l1_hits(1, 0);
+                                Served::L1
+                            }
+                            _ => rest.fetch(addr, size),
+                        };
+                        assert_eq!(got, want, "{text}: fetch {addr:#x},{size}");
+                    }
+                    2 => {
+                        let parts = [(addr, size), ((addr + 1024) % 4096, 3)];
+                        let want = whole.fetch_parts(&parts);
+                        let got = match copy.fetch_parts(&parts) {
+                            Served::L1 => {
+                                rest.count_l1_hits(1, 0);
+                                Served::L1
+                            }
+                            _ => rest.fetch_parts(&parts),
+                        };
+                        assert_eq!(got, want, "{text}: fetch in parts {parts:?}");
+                    }
+                    3 => assert_eq!(rest.pte(addr & !7, 8), whole.pte(addr & !7, 8)),
+                    _ => assert_eq!(rest.data(addr, size), whole.data(addr, size)),
+                }
+            }
+            assert_eq!(rest.stats(), whole.stats(), "{text}");
+            assert!(whole.stats().l1i.misses > 1000, "{text}: the L1I misses");
+        }
     }
 }
