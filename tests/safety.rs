@@ -603,11 +603,23 @@ fn a_small_access_limit_catches_an_access_inside_a_run() {
     let d = tempfile::tempdir().unwrap();
     let t = d.path().join("run.lackey");
     std::fs::write(&t, " L 1000,8\n L 1008,64\n L 1010,8\n").unwrap();
-    let out = ptbench(&["run", "--max-access", "16", "-d", "x86-64", s(&t)]);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("run.lackey:2:"), "{err}");
-    assert!(err.contains("an access of 64 bytes"), "{err}");
+    // Without caches the runs find it; with them (no runs) the read-ahead thread does.
+    for cache in ["none", "skylake"] {
+        let out = ptbench(&[
+            "run",
+            "--max-access",
+            "16",
+            "-d",
+            "x86-64",
+            "--cache",
+            cache,
+            s(&t),
+        ]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cache}: {err}");
+        assert!(err.contains("run.lackey:2:"), "{cache}: {err}");
+        assert!(err.contains("an access of 64 bytes"), "{cache}: {err}");
+    }
 }
 
 #[test]

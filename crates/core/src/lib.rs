@@ -24,7 +24,7 @@ pub use explain::{AddrSpace, NoRecord, Outside, VaField, WalkRecorder, WalkStep,
 pub use mem::{EntryWidth, MemError, PhysMem, TableRead};
 pub use pte::{Perms, Pte};
 pub use rng::SplitMix;
-pub use runs::{page_runs, run_page, RunStart};
+pub use runs::{page_runs, run_page, widest_access, RunStart};
 pub use suggest::{closest, did_you_mean};
 pub use table::{
     check_in_space, check_mapping, Footprint, MapError, NoWalkCache, PageTable, WalkCache, WalkCost,

@@ -45,6 +45,15 @@ pub fn run_page(a: &Access) -> Option<(u64, u16)> {
     }
 }
 
+/// The size of the widest access of `batch` (events, whose size counts pages, left out); 0 if
+/// it has none. One branch-free pass.
+pub fn widest_access(batch: &[Access]) -> u32 {
+    batch
+        .iter()
+        .map(|a| if a.kind.is_event() { 0 } else { a.size })
+        .fold(0, u32::max)
+}
+
 /// Fills `out` with the run starts of `batch`, in order (empty for an empty batch, and for one
 /// of 2^32 accesses or more). Every access
 /// after a start and before the next one lies in the 4 KiB page, and address space, of the last

@@ -183,11 +183,14 @@ fn pass(
                 // One branch-free pass finds the widest access; only a batch with one too wide
                 // is searched for it. An access that is not a run start lies inside one 4 KiB
                 // page, so with a limit of a page or more only the starts need looking at.
+                // Without runs, the read-ahead thread found the widest beside the decoding.
                 let size = |a: &Access| if a.kind.is_event() { 0 } else { a.size };
-                let widest = if max_access_bytes >= 4096 && !runs.is_empty() {
-                    runs.iter().map(|r| size(&r.access)).fold(0, u32::max)
-                } else {
-                    batch.iter().map(size).fold(0, u32::max)
+                let widest = match ahead.widest() {
+                    Some(w) => w,
+                    None if max_access_bytes >= 4096 && !runs.is_empty() => {
+                        runs.iter().map(|r| size(&r.access)).fold(0, u32::max)
+                    }
+                    None => ptbench_core::widest_access(&batch),
                 };
                 if let Some(i) = (u64::from(widest) > max_access_bytes)
                     .then(|| {

@@ -74,7 +74,7 @@ pub use native::{NativeTrace, NativeWriter};
 pub use reader::{ReaderOptions, TextTrace, Trace, DEFAULT_CHUNK_BYTES};
 pub use syntax::MAX_LINE_BYTES;
 
-use ptbench_core::{page_runs, Access, RunStart};
+use ptbench_core::{page_runs, widest_access, Access, RunStart};
 use std::path::{Path, PathBuf};
 
 /// Accesses a reader hands out per batch, at most.
@@ -429,8 +429,9 @@ pub fn locate_access_with(
 /// [`Prefetched::into_inner`] gives the reader back.
 pub struct Prefetched<R>(Ahead<R>);
 
-/// A batch read ahead: its accesses, their page runs (when asked for) and the bytes read so far.
-type AheadBatch = (Vec<Access>, Vec<RunStart>, u64);
+/// A batch read ahead: its accesses, their page runs (when asked for), the bytes read so far,
+/// and (without runs) the size of its widest access.
+type AheadBatch = (Vec<Access>, Vec<RunStart>, u64, Option<u32>);
 
 enum Ahead<R> {
     Inline(Box<R>),
@@ -438,6 +439,7 @@ enum Ahead<R> {
         rx: std::sync::mpsc::Receiver<Result<AheadBatch, TraceError>>,
         give_back: std::sync::mpsc::Sender<(Vec<Access>, Vec<RunStart>)>,
         bytes: u64,
+        widest: Option<u32>,
         worker: std::thread::JoinHandle<R>,
     },
 }
@@ -465,12 +467,17 @@ impl<R: TraceReader + Send + 'static> Prefetched<R> {
                 match reader.read_batch(&mut buf) {
                     Ok(0) => break,
                     Ok(_) => {
-                        if runs {
+                        let widest = if runs {
                             page_runs(&buf, &mut starts);
+                            None
                         } else {
                             starts.clear();
-                        }
-                        if tx.send(Ok((buf, starts, reader.bytes_read()))).is_err() {
+                            Some(widest_access(&buf))
+                        };
+                        if tx
+                            .send(Ok((buf, starts, reader.bytes_read(), widest)))
+                            .is_err()
+                        {
                             break;
                         }
                     }
@@ -486,6 +493,7 @@ impl<R: TraceReader + Send + 'static> Prefetched<R> {
             rx,
             give_back,
             bytes: 0,
+            widest: None,
             worker,
         })
     }
@@ -499,6 +507,16 @@ impl<R: TraceReader + Send + 'static> Prefetched<R> {
         runs: &mut Vec<RunStart>,
     ) -> Result<usize, TraceError> {
         self.next(buf, Some(runs))
+    }
+
+    /// The size of the widest access of the batch just read ([`widest_access`]), when the
+    /// read-ahead thread found it: a thread started without runs finds it there, beside the
+    /// decoding, so that the caller need not look at every access.
+    pub fn widest(&self) -> Option<u32> {
+        match &self.0 {
+            Ahead::Thread { widest, .. } => *widest,
+            Ahead::Inline(_) => None,
+        }
     }
 
     /// Stops reading ahead and returns the reader (`None` if its thread panicked).
@@ -534,10 +552,12 @@ impl<R: TraceReader> Prefetched<R> {
                 rx,
                 give_back,
                 bytes,
+                widest,
                 ..
             } => match rx.recv() {
-                Ok(Ok((mut batch, mut starts, read))) => {
+                Ok(Ok((mut batch, mut starts, read, wide))) => {
                     *bytes = read;
+                    *widest = wide;
                     std::mem::swap(buf, &mut batch);
                     if let Some(runs) = runs {
                         std::mem::swap(runs, &mut starts);

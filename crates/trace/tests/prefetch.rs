@@ -68,3 +68,47 @@ fn batches_come_with_their_page_runs_at_every_depth() {
         assert_eq!(all, direct, "depth {depth}");
     }
 }
+
+#[test]
+fn a_batch_read_ahead_without_runs_comes_with_its_widest_access() {
+    // Sizes 1..=8, one access of 200 bytes in the second batch, and a region event (its size
+    // counts pages, not bytes) that must not count.
+    let mut text = String::new();
+    for i in 0..150_000u64 {
+        let size = if i == 100_000 { 200 } else { 1 + i % 8 };
+        text += &format!(" L {:08x},{size}\n", 0x1000_0000 + i * 64);
+    }
+    let (_dir, path) = write("w.lackey", text.as_bytes());
+    for (depth, runs) in [(0, false), (2, false), (2, true)] {
+        let mut p = Prefetched::with_runs(ptbench_trace::open(&path).unwrap(), depth, runs);
+        let mut batch = Vec::new();
+        let mut seen = Vec::new();
+        while p.read_batch(&mut batch).unwrap() > 0 {
+            let want = ptbench_core::widest_access(&batch);
+            match p.widest() {
+                Some(w) => assert_eq!(w, want, "depth {depth}"),
+                None => assert!(depth == 0 || runs, "depth {depth}, runs {runs}"),
+            }
+            seen.push(want);
+        }
+        assert!(seen.len() > 1, "several batches");
+        assert_eq!(
+            seen.iter().filter(|&&w| w == 200).count(),
+            1,
+            "depth {depth}"
+        );
+        assert!(
+            seen.iter().all(|&w| w == 8 || w == 200),
+            "depth {depth}: {seen:?}"
+        );
+    }
+    let mut events = vec![ptbench_core::Access::new(
+        ptbench_core::AccessKind::Read,
+        0,
+        8,
+    )];
+    let mut mmap = ptbench_core::Access::new(ptbench_core::AccessKind::Mmap, 0x1000, 1 << 20);
+    mmap.flags = 3;
+    events.push(mmap);
+    assert_eq!(ptbench_core::widest_access(&events), 8);
+}
