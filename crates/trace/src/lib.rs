@@ -429,6 +429,16 @@ pub fn locate_access_with(
 /// [`Prefetched::into_inner`] gives the reader back.
 pub struct Prefetched<R>(Ahead<R>);
 
+/// What a read-ahead thread finds in each batch besides decoding it.
+#[derive(Copy, Clone)]
+enum Finds {
+    Nothing,
+    /// Its page runs.
+    Runs,
+    /// Its widest access.
+    Widest,
+}
+
 /// A batch read ahead: its accesses, their page runs (when asked for), the bytes read so far,
 /// and (without runs) the size of its widest access.
 type AheadBatch = (Vec<Access>, Vec<RunStart>, u64, Option<u32>);
@@ -448,12 +458,18 @@ impl<R: TraceReader + Send + 'static> Prefetched<R> {
     /// Starts reading `reader` on its own thread, `depth` batches ahead; with `depth` 0, reads
     /// it on the caller's thread as each batch is asked for.
     pub fn new(reader: R, depth: usize) -> Prefetched<R> {
-        Prefetched::with_runs(reader, depth, false)
+        Prefetched::spawn(reader, depth, Finds::Nothing)
     }
 
-    /// [`new`](Self::new); with `runs`, the read-ahead thread also finds each batch's page runs
-    /// ([`page_runs`]), which [`read_batch_runs`](Self::read_batch_runs) hands out with it.
-    pub fn with_runs(mut reader: R, depth: usize, runs: bool) -> Prefetched<R> {
+    /// [`new`](Self::new), for a replay: with `runs`, the read-ahead thread also finds each
+    /// batch's page runs ([`page_runs`]), which [`read_batch_runs`](Self::read_batch_runs)
+    /// hands out with it; without, each batch's widest access ([`widest`](Self::widest)).
+    pub fn with_runs(reader: R, depth: usize, runs: bool) -> Prefetched<R> {
+        let finds = if runs { Finds::Runs } else { Finds::Widest };
+        Prefetched::spawn(reader, depth, finds)
+    }
+
+    fn spawn(mut reader: R, depth: usize, finds: Finds) -> Prefetched<R> {
         if depth == 0 {
             return Prefetched(Ahead::Inline(Box::new(reader)));
         }
@@ -467,12 +483,14 @@ impl<R: TraceReader + Send + 'static> Prefetched<R> {
                 match reader.read_batch(&mut buf) {
                     Ok(0) => break,
                     Ok(_) => {
-                        let widest = if runs {
-                            page_runs(&buf, &mut starts);
-                            None
-                        } else {
-                            starts.clear();
-                            Some(widest_access(&buf))
+                        starts.clear();
+                        let widest = match finds {
+                            Finds::Nothing => None,
+                            Finds::Runs => {
+                                page_runs(&buf, &mut starts);
+                                None
+                            }
+                            Finds::Widest => Some(widest_access(&buf)),
                         };
                         if tx
                             .send(Ok((buf, starts, reader.bytes_read(), widest)))
@@ -510,8 +528,8 @@ impl<R: TraceReader + Send + 'static> Prefetched<R> {
     }
 
     /// The size of the widest access of the batch just read ([`widest_access`]), when the
-    /// read-ahead thread found it: a thread started without runs finds it there, beside the
-    /// decoding, so that the caller need not look at every access.
+    /// read-ahead thread found it: one started by [`with_runs`](Self::with_runs) without runs
+    /// finds it there, beside the decoding, so that the caller need not look at every access.
     pub fn widest(&self) -> Option<u32> {
         match &self.0 {
             Ahead::Thread { widest, .. } => *widest,

@@ -102,6 +102,12 @@ fn a_batch_read_ahead_without_runs_comes_with_its_widest_access() {
             "depth {depth}: {seen:?}"
         );
     }
+    // A plain read-ahead (`inspect`'s) finds nothing it is not asked for.
+    let mut p = Prefetched::new(ptbench_trace::open(&path).unwrap(), 2);
+    let mut batch = Vec::new();
+    while p.read_batch(&mut batch).unwrap() > 0 {
+        assert_eq!(p.widest(), None);
+    }
     let mut events = vec![ptbench_core::Access::new(
         ptbench_core::AccessKind::Read,
         0,
