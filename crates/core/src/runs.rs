@@ -45,11 +45,11 @@ pub fn run_page(a: &Access) -> Option<(u64, u16)> {
     }
 }
 
-/// The size of the widest access of `batch` (events, whose size counts pages, left out); 0 if
-/// it has none. One branch-free pass.
-pub fn widest_access(batch: &[Access]) -> u32 {
+/// The size of the widest access of `batch` (a slice, or the accesses of run starts; events,
+/// whose size counts pages, left out); 0 if it has none. One branch-free pass.
+pub fn widest_access<'a>(batch: impl IntoIterator<Item = &'a Access>) -> u32 {
     batch
-        .iter()
+        .into_iter()
         .map(|a| if a.kind.is_event() { 0 } else { a.size })
         .fold(0, u32::max)
 }

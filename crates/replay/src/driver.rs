@@ -6,7 +6,6 @@
 //! of order, so results are the same for any number of threads.
 
 use crate::{Fanout, ReplayError, Sim};
-use ptbench_core::Access;
 use ptbench_trace::{Format, Location, Prefetched, ReaderOptions, TraceError, TraceReader, BATCH};
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -184,11 +183,10 @@ fn pass(
                 // is searched for it. An access that is not a run start lies inside one 4 KiB
                 // page, so with a limit of a page or more only the starts need looking at.
                 // Without runs, the read-ahead thread found the widest beside the decoding.
-                let size = |a: &Access| if a.kind.is_event() { 0 } else { a.size };
                 let widest = match ahead.widest() {
                     Some(w) => w,
                     None if max_access_bytes >= 4096 && !runs.is_empty() => {
-                        runs.iter().map(|r| size(&r.access)).fold(0, u32::max)
+                        ptbench_core::widest_access(runs.iter().map(|r| &r.access))
                     }
                     None => ptbench_core::widest_access(&batch),
                 };
