@@ -32,10 +32,19 @@ pub fn exec(args: InspectArgs) -> Result<()> {
     } else {
         ptbench_trace::inspect::InspectOptions::default()
     };
-    // Decode on another thread while this one counts.
-    let mut ahead = ptbench_trace::Prefetched::new(reader, 16);
-    let stats = ptbench_trace::inspect::inspect(&mut ahead, &iopts)?;
-    let reader = ahead.into_inner();
+    let (stats, reader) = match reader {
+        // Without the histogram, a plain file is counted on every core, where it is parsed.
+        ptbench_trace::TraceFile::Parsed(mut t) if !iopts.reuse && t.parses_in_parallel() => {
+            let stats = ptbench_trace::inspect::inspect_trace(&mut t, &iopts)?;
+            (stats, Some(ptbench_trace::TraceFile::Parsed(t)))
+        }
+        reader => {
+            // Decode on another thread while this one counts.
+            let mut ahead = ptbench_trace::Prefetched::new(reader, 16);
+            let stats = ptbench_trace::inspect::inspect(&mut ahead, &iopts)?;
+            (stats, ahead.into_inner())
+        }
+    };
     let format = reader.as_ref().and_then(|r| r.format());
     outln!(
         "{} ({})",

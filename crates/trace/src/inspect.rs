@@ -22,7 +22,7 @@
 //! When the tree is full its timestamps are renumbered (keeping their order), so the memory
 //! used is proportional to the number of distinct pages, not to the length of the trace.
 
-use crate::{open, TraceError, TraceReader, BATCH};
+use crate::{open, Trace, TraceError, TraceReader, BATCH};
 use ptbench_core::{Access, AccessKind};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -240,6 +240,24 @@ pub fn inspect<R: TraceReader + ?Sized>(
         acc.batch(&buf);
     }
     Ok(acc.finish())
+}
+
+/// [`inspect`] of a trace opened with [`Trace::open`]: the same statistics. Without the
+/// reuse histogram, a plain file is counted where it is parsed: every core counts the chunks it
+/// parsed and the counts are merged (every statistic but the histogram is free of order).
+/// Otherwise (the histogram follows the order of accesses; a stream is parsed on one thread)
+/// as [`inspect`].
+pub fn inspect_trace(trace: &mut Trace, opts: &InspectOptions) -> Result<TraceStats, TraceError> {
+    if opts.reuse || !trace.parses_in_parallel() {
+        return inspect(trace, opts);
+    }
+    let parts = trace.fold_batches(|| Inspector::new(opts), |i, b| i.batch(b))?;
+    let mut parts = parts.into_iter();
+    let mut all = parts.next().unwrap_or_else(|| Inspector::new(opts));
+    for p in parts {
+        all.absorb(p);
+    }
+    Ok(all.finish())
 }
 
 /// [`inspect`] of the trace file at `path` (any format and compression, see [`open`]).
@@ -500,6 +518,53 @@ impl Inspector {
         }
     }
 
+    /// The 4 KiB pages seen, as (address space, page number).
+    fn pages_seen(&self) -> Vec<(u16, u64)> {
+        match &self.pages {
+            Pages::Narrow(p) => {
+                let mut asid_of = vec![0u16; usize::from(NARROW_ASIDS)];
+                for (a, d) in self.dense.iter().enumerate() {
+                    if *d != 0 {
+                        asid_of[usize::from(*d - 1)] = a as u16;
+                    }
+                }
+                p.keys()
+                    .map(|k| (asid_of[(k >> 52) as usize], k & ((1 << 52) - 1)))
+                    .collect()
+            }
+            Pages::Wide(p) => p.keys().map(|k| ((k >> 64) as u16, k as u64)).collect(),
+        }
+    }
+
+    /// Adds what `other` counted, both without reuse distances, as if this pass had also read
+    /// what `other` read.
+    fn absorb(&mut self, other: Inspector) {
+        debug_assert!(self.reuse.is_none() && other.reuse.is_none());
+        for (asid, page) in other.pages_seen() {
+            let run = [Access::new(AccessKind::Read, page << 12, 1)];
+            self.pages(asid, &run);
+        }
+        let (s, o) = (&mut self.s, &other.s);
+        s.reads += o.reads;
+        s.writes += o.writes;
+        s.fetches += o.fetches;
+        s.events += o.events;
+        s.bytes += o.bytes;
+        s.crossing_4k += o.crossing_4k;
+        s.widths.merge(&o.widths);
+        self.lo = self.lo.min(other.lo);
+        self.hi = self.hi.max(other.hi);
+        for (mine, theirs) in self.per_asid.iter_mut().zip(&other.per_asid) {
+            mine[0] += theirs[0];
+            mine[1] += theirs[1];
+        }
+        for (mine, theirs) in self.events_by.iter_mut().zip(&other.events_by) {
+            *mine += theirs;
+        }
+        self.threads.extend(other.threads);
+        self.cpus.extend(other.cpus);
+    }
+
     fn finish(mut self) -> TraceStats {
         let s = &mut self.s;
         s.accesses = s.reads + s.writes + s.fetches;
@@ -685,6 +750,11 @@ impl<K: Copy + Eq + Hash> StackDistance<K> {
             self.slot_of.push(0);
         }
         first
+    }
+
+    /// The distinct keys seen, in no set order.
+    fn keys(&self) -> impl Iterator<Item = K> + '_ {
+        self.ids.keys().copied()
     }
 
     /// The same stack with every key mapped by `f` (which must be one to one).

@@ -12,7 +12,10 @@ use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// What runs on a parsed chunk on the thread that parsed it (see [`Trace::fold_batches`]).
+type Hook<'a> = dyn Fn(&mut Chunk) + Sync + 'a;
 
 /// Bytes of text (or records) per chunk, unless [`ReaderOptions::chunk_bytes`] says otherwise:
 /// about a third of a batch of lackey accesses, so that the batches being filled stay in cache.
@@ -373,18 +376,18 @@ impl Trace {
     }
 
     /// Parses the next chunks into `ready`, merging what they counted.
-    fn refill(&mut self) {
+    fn refill(&mut self, hook: Option<&Hook>) {
         let chunks = match self.input {
-            Input::Bytes { .. } => self.next_window(),
-            Input::Stream { .. } => vec![self.next_block()],
+            Input::Bytes { .. } => self.next_window(hook),
+            Input::Stream { .. } => vec![self.next_block(hook)],
         };
         for c in chunks {
             self.merge(c);
         }
     }
 
-    /// The next block of a stream, parsed on this thread.
-    fn next_block(&mut self) -> Chunk {
+    /// The next block of a stream, parsed on this thread (then given to `hook`).
+    fn next_block(&mut self, hook: Option<&Hook>) -> Chunk {
         let skip_bad = self.opts.skip_bad_lines;
         let want = self.opts.chunk();
         let mut c = Chunk::default();
@@ -433,6 +436,9 @@ impl Trace {
         } else {
             stream.consumed
         };
+        if let Some(h) = hook {
+            h(&mut c);
+        }
         c
     }
 
@@ -500,11 +506,11 @@ impl Trace {
     /// the background while one is handed out was measured slower on two cores (more
     /// batches in flight, more page faults) and gains nothing when the consumer itself runs
     /// on the rayon pool.
-    fn next_window(&mut self) -> Vec<Chunk> {
+    fn next_window(&mut self, hook: Option<&Hook>) -> Vec<Chunk> {
         let mut chunks = match self.plan_window() {
             Some(mut w) => {
                 if let Input::Bytes { data, .. } = &self.input {
-                    w.parse(data);
+                    w.parse(data, hook);
                 }
                 w.chunks
             }
@@ -638,18 +644,14 @@ impl Trace {
     }
 }
 
-impl TraceReader for Trace {
-    fn read_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
-        out.clear();
+impl Trace {
+    /// The next batch in file order, parsing on (chunks parsed are given to `hook` first);
+    /// `None` at the end.
+    fn next_ready(&mut self, hook: Option<&Hook>) -> Result<Option<Vec<Access>>, TraceError> {
         loop {
-            if let Some(mut b) = self.ready.pop_front() {
+            if let Some(b) = self.ready.pop_front() {
                 debug_assert!(b.len() <= BATCH);
-                std::mem::swap(out, &mut b);
-                if self.pool.len() < 40 * (self.per_chunk + 1) {
-                    b.clear();
-                    self.pool.push(b);
-                }
-                return Ok(out.len());
+                return Ok(Some(b));
             }
             if let Some(e) = self.pending.take() {
                 return Err(e);
@@ -661,9 +663,78 @@ impl TraceReader for Trace {
                         return Err(e);
                     }
                 }
-                return Ok(0);
+                return Ok(None);
             }
-            self.refill();
+            self.refill(hook);
+        }
+    }
+
+    /// Takes back a batch handed out, to fill again.
+    fn recycle(&mut self, mut b: Vec<Access>) {
+        if self.pool.len() < 40 * (self.per_chunk + 1) {
+            b.clear();
+            self.pool.push(b);
+        }
+    }
+
+    /// Whether the trace is a plain file whose chunks are parsed in parallel, so that
+    /// [`Trace::fold_batches`] folds on every core (a stream is parsed on the calling thread).
+    pub fn parses_in_parallel(&self) -> bool {
+        matches!(self.input, Input::Bytes { .. })
+    }
+
+    /// Reads the trace to its end, folding every batch of accesses, in place of handing it
+    /// out, into an accumulator on the thread that parsed it, while the batch is still in that
+    /// core's cache. Accumulators are made by `init` when a thread needs one and none is free,
+    /// so there are about as many as threads parse; all are returned, in no set order, and
+    /// which batches went into which is not set either: `fold` must give the same result in
+    /// any order (counts, sets). Stops with the error [`TraceReader::read_batch`] would give,
+    /// after folding at least the batches before it.
+    pub fn fold_batches<S, I, F>(&mut self, init: I, fold: F) -> Result<Vec<S>, TraceError>
+    where
+        S: Send,
+        I: Fn() -> S + Sync,
+        F: Fn(&mut S, &[Access]) + Sync,
+    {
+        let free: Mutex<Vec<S>> = Mutex::new(Vec::new());
+        let take = || {
+            let got = free.lock().unwrap_or_else(PoisonError::into_inner).pop();
+            got.unwrap_or_else(&init)
+        };
+        let give = |s: S| free.lock().unwrap_or_else(PoisonError::into_inner).push(s);
+        let hook = |c: &mut Chunk| {
+            if c.batches.iter().all(|b| b.is_empty()) {
+                return;
+            }
+            let mut s = take();
+            for b in &mut c.batches {
+                fold(&mut s, b);
+                b.clear();
+            }
+            give(s);
+        };
+        // Every chunk's batches are folded and emptied by the hook, so none is handed out
+        // here; any that were would be folded on this thread.
+        while let Some(b) = self.next_ready(Some(&hook))? {
+            let mut s = take();
+            fold(&mut s, &b);
+            give(s);
+            self.recycle(b);
+        }
+        Ok(free.into_inner().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl TraceReader for Trace {
+    fn read_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
+        out.clear();
+        match self.next_ready(None)? {
+            Some(mut b) => {
+                std::mem::swap(out, &mut b);
+                self.recycle(b);
+                Ok(out.len())
+            }
+            None => Ok(0),
         }
     }
 
@@ -691,8 +762,9 @@ struct Window {
 }
 
 impl Window {
-    /// Parses every chunk, in parallel (see [`parse_pool`] for on which threads).
-    fn parse(&mut self, data: &Data) {
+    /// Parses every chunk, in parallel (see [`parse_pool`] for on which threads), giving each
+    /// to `hook` on the thread that parsed it.
+    fn parse(&mut self, data: &Data, hook: Option<&Hook>) {
         let (kind, skip_bad) = (self.kind, self.skip_bad);
         let work = |(c, r): (&mut Chunk, &Range<usize>)| {
             // Map the chunk's pages in one call rather than a fault at a time.
@@ -703,6 +775,9 @@ impl Window {
             match kind {
                 Kind::Text { .. } => engine::parse_text(&data[r.clone()], skip_bad, c),
                 Kind::Binary(f) => engine::parse_records(&data[r.clone()], f, c),
+            }
+            if let Some(h) = hook {
+                h(c);
             }
         };
         let work = &work;

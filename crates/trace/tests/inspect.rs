@@ -3,11 +3,14 @@
 
 use proptest::prelude::*;
 use ptbench_core::{Access, AccessKind};
+mod common;
+
 use ptbench_trace::inspect::{
-    inspect, inspect_path, AddressWidths, AsidCounts, InspectOptions, ReuseHistogram,
-    StackDistance, TraceStats, DEFAULT_REUSE_TREE_MIN, REUSE_BUCKETS,
+    inspect, inspect_path, inspect_trace, AddressWidths, AsidCounts, InspectOptions,
+    ReuseHistogram, StackDistance, TraceStats, DEFAULT_REUSE_TREE_MIN, REUSE_BUCKETS,
 };
-use ptbench_trace::{TraceError, TraceReader, BATCH};
+use ptbench_trace::write::{self, WriteFormat};
+use ptbench_trace::{Format, ReaderOptions, Trace, TraceError, TraceFile, TraceReader, BATCH};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::Instant;
@@ -544,4 +547,153 @@ fn address_widths_count_every_byte_and_the_canonical_halves() {
             canonical57: 7,
         }
     );
+}
+
+/// Opens `path` as a plain file cut into chunks of `chunk` bytes.
+fn chunked(path: &std::path::Path, chunk: usize, skip_bad_lines: bool) -> Trace {
+    let o = ReaderOptions {
+        chunk_bytes: chunk,
+        skip_bad_lines,
+        ..ReaderOptions::default()
+    };
+    Trace::open_with(path, &o).unwrap()
+}
+
+/// Writes the records of `accesses` a reader could give ([`Access::check`]) as the native text
+/// form and reads them back, so that the expected statistics are those of what a reader gives.
+fn native_text(accesses: &[Access]) -> (tempfile::TempDir, PathBuf, Vec<Access>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.txt");
+    let valid: Vec<Access> = accesses
+        .iter()
+        .filter(|a| a.check().is_ok())
+        .copied()
+        .collect();
+    let mut w = write::create(&path, WriteFormat::NativeText, false).unwrap();
+    w.write(&valid).unwrap();
+    w.finish().unwrap();
+    let back = common::read_all(&path).unwrap();
+    (dir, path, back)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Counted on every core where each chunk is parsed, in no set order, the statistics are
+    /// those of the naive model over the whole trace, in any cut into chunks.
+    #[test]
+    fn inspect_trace_counts_every_chunk_where_it_is_parsed(
+        accesses in accesses(),
+        chunk in prop_oneof![16usize..400, Just(1 << 20)],
+    ) {
+        let (_dir, path, back) = native_text(&accesses);
+        let want = naive_stats(&back);
+        let mut t = chunked(&path, chunk, false);
+        prop_assert!(t.parses_in_parallel());
+        let got = inspect_trace(&mut t, &InspectOptions::without_reuse()).unwrap();
+        prop_assert_eq!(got, TraceStats { reuse: None, ..want.clone() });
+        // The header, then a record a line.
+        prop_assert_eq!(t.lines(), back.len() as u64 + 1);
+        // With the histogram it reads in order, as `inspect` does.
+        let got = inspect_trace(&mut chunked(&path, chunk, false), &InspectOptions::new()).unwrap();
+        prop_assert_eq!(got, want);
+    }
+}
+
+/// A lackey trace with the traced program's output and a bad line among its records.
+fn noisy_lackey(bad: bool) -> Vec<u8> {
+    let mut text = Vec::new();
+    for i in 0..3000u64 {
+        let line = match i % 7 {
+            0 => format!("I  {:08x},{}\n", 0x0400_0000 + i * 4, 1 + i % 8),
+            1 => format!(" L {:09x},8\n", 0x1_fff0_0000 + i * 4096),
+            2 => format!(" S {:08x},4\n", 0x0500_0000 + (i % 97) * 64),
+            3 => format!(" M {:08x},2\n", 0x0600_0ffe + (i % 5) * 4096),
+            4 if i % 5 == 0 => "total 9624\n".to_string(),
+            _ => format!("I  {:08x},3\n", 0x0400_0000 + (i % 13) * 4096),
+        };
+        text.extend_from_slice(line.as_bytes());
+        if bad && i == 2222 {
+            text.extend_from_slice(b" L 10,x\n");
+        }
+    }
+    text
+}
+
+#[test]
+fn inspect_trace_counts_and_skips_lines_as_a_plain_read_does() {
+    for skip in [false, true] {
+        let (_dir, path) = common::write("noisy.lackey", &noisy_lackey(skip));
+        for chunk in [64, 1000, 1 << 20] {
+            let whole = common::drain(TraceFile::Parsed(chunked(&path, chunk, skip)));
+            assert_eq!(whole.error, None);
+            let mut t = chunked(&path, chunk, skip);
+            let got = inspect_trace(&mut t, &InspectOptions::without_reuse()).unwrap();
+            let want = naive_stats(&whole.accesses);
+            assert_eq!(
+                got,
+                TraceStats {
+                    reuse: None,
+                    ..want
+                }
+            );
+            // A record a line, two for a modify.
+            let records = |k: &str| {
+                String::from_utf8_lossy(&noisy_lackey(skip))
+                    .lines()
+                    .filter(|l| l.starts_with(k))
+                    .count() as u64
+            };
+            let m = records(" M");
+            assert_eq!(
+                got.accesses,
+                records("I ") + records(" L") + records(" S") + 2 * m - u64::from(skip)
+            );
+            assert_eq!(
+                (t.lines(), t.skipped_lines(), t.noise_lines()),
+                (whole.lines, whole.skipped, whole.noise),
+                "chunks of {chunk}"
+            );
+            // `i % 7 == 4` and `i % 5 == 0`: i = 25 + 35k below 3000.
+            assert_eq!((t.noise_lines(), t.skipped_lines()), (85, u64::from(skip)));
+            assert_eq!(
+                t.first_noise().map(|(n, s)| (n, s.to_string())),
+                whole.first_noise
+            );
+        }
+    }
+}
+
+#[test]
+fn inspect_trace_stops_at_a_bad_line_as_a_plain_read_does() {
+    let (_dir, path) = common::write("bad.lackey", &noisy_lackey(true));
+    for chunk in [64, 1000, 1 << 20] {
+        let whole = common::drain(TraceFile::Parsed(chunked(&path, chunk, false)));
+        let want = whole.error.expect("the bad line stops the read");
+        assert!(want.contains(":2224:"), "{want}");
+        let got = inspect_trace(
+            &mut chunked(&path, chunk, false),
+            &InspectOptions::without_reuse(),
+        );
+        assert_eq!(got.unwrap_err().to_string(), want, "chunks of {chunk}");
+    }
+}
+
+/// The shipped lackey traces, unpacked to plain text (so that they are parsed in parallel
+/// chunks): the same statistics as read in order.
+#[test]
+fn inspect_trace_on_the_shipped_traces_equals_inspect() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["sort.lackey.gz", "gzip.lackey.gz", "listwalk.lackey.gz"] {
+        let accesses = common::read_all(&shipped(name)).unwrap();
+        let path = dir.path().join(name.trim_end_matches(".gz"));
+        let mut w = write::create(&path, WriteFormat::Text(Format::Lackey), false).unwrap();
+        w.write(&accesses).unwrap();
+        w.finish().unwrap();
+        let want = inspect_path(&shipped(name), &InspectOptions::without_reuse()).unwrap();
+        let mut t = Trace::open(&path).unwrap();
+        assert!(t.parses_in_parallel());
+        let got = inspect_trace(&mut t, &InspectOptions::without_reuse()).unwrap();
+        assert_eq!(got, want, "{name}");
+    }
 }
