@@ -13,7 +13,7 @@
 use crate::syntax::{is_skipped, shown, trim, trim_end, Rec, MAX_LINE_BYTES};
 use crate::{champsim, dinero, hexrw, lackey, native_text, pinatrace};
 use crate::{Format, Location, TraceErrorKind, BATCH};
-use ptbench_core::Access;
+use ptbench_core::{page_runs, Access, RunStart};
 use std::io::{self, Read};
 
 /// Bad lines whose messages a reader keeps under `skip_bad_lines`.
@@ -258,9 +258,23 @@ pub(crate) struct Chunk {
     pub end: u64,
     /// Empty batches to fill before allocating.
     pub spare: Vec<Vec<Access>>,
+    /// The page runs of each batch, in order, when found where the chunk was parsed
+    /// ([`Chunk::find_runs`]); empty otherwise.
+    pub runs: Vec<Vec<RunStart>>,
+    /// Empty run lists to fill before allocating.
+    pub spare_runs: Vec<Vec<RunStart>>,
 }
 
 impl Chunk {
+    /// Finds the page runs of every batch ([`page_runs`]) into [`Chunk::runs`].
+    pub(crate) fn find_runs(&mut self) {
+        for b in &self.batches {
+            let mut r = self.spare_runs.pop().unwrap_or_default();
+            page_runs(b, &mut r);
+            self.runs.push(r);
+        }
+    }
+
     fn batch(&mut self) -> Vec<Access> {
         self.spare
             .pop()

@@ -90,6 +90,26 @@ pub trait TraceReader {
     /// Bytes of the underlying file consumed so far (compressed bytes for a compressed file), for
     /// progress reports.
     fn bytes_read(&self) -> u64;
+
+    /// Asks the reader to find each batch's page runs where it parses the batch (a plain text
+    /// file: on the cores that parse its chunks). True if it will; either way
+    /// [`read_batch_runs`](Self::read_batch_runs) gives them.
+    fn parse_runs(&mut self) -> bool {
+        false
+    }
+
+    /// [`read_batch`](Self::read_batch), and the batch's page runs ([`page_runs`]) into `runs`:
+    /// found where the batch was parsed after [`parse_runs`](Self::parse_runs) said so, here
+    /// otherwise.
+    fn read_batch_runs(
+        &mut self,
+        buf: &mut Vec<Access>,
+        runs: &mut Vec<RunStart>,
+    ) -> Result<usize, TraceError> {
+        let n = self.read_batch(buf)?;
+        page_runs(buf, runs);
+        Ok(n)
+    }
 }
 
 /// Any trace: ptbench's native binary format, or one of the formats parsed by [`Trace`].
@@ -230,6 +250,33 @@ impl TraceReader for TraceFile {
             TraceFile::Native(t) => t.read_batch(buf),
             TraceFile::Parsed(t) => t.read_batch(buf),
             TraceFile::DrMem(t) => t.read_batch(buf),
+        }
+    }
+
+    fn parse_runs(&mut self) -> bool {
+        match self {
+            TraceFile::Parsed(t) => TraceReader::parse_runs(t),
+            TraceFile::Native(_) | TraceFile::DrMem(_) => false,
+        }
+    }
+
+    fn read_batch_runs(
+        &mut self,
+        buf: &mut Vec<Access>,
+        runs: &mut Vec<RunStart>,
+    ) -> Result<usize, TraceError> {
+        match self {
+            TraceFile::Parsed(t) => t.read_batch_runs(buf, runs),
+            TraceFile::Native(t) => {
+                let n = t.read_batch(buf)?;
+                page_runs(buf, runs);
+                Ok(n)
+            }
+            TraceFile::DrMem(t) => {
+                let n = t.read_batch(buf)?;
+                page_runs(buf, runs);
+                Ok(n)
+            }
         }
     }
 
@@ -476,20 +523,26 @@ impl<R: TraceReader + Send + 'static> Prefetched<R> {
         let (tx, rx) = std::sync::mpsc::sync_channel(depth);
         let (give_back, take_back) = std::sync::mpsc::channel::<(Vec<Access>, Vec<RunStart>)>();
         let worker = std::thread::spawn(move || {
+            // Page runs are found where the reader parses, if it can (on every core).
+            let runs = matches!(finds, Finds::Runs);
+            if runs {
+                reader.parse_runs();
+            }
             loop {
                 let (mut buf, mut starts) = take_back
                     .try_recv()
                     .unwrap_or_else(|_| (Vec::with_capacity(BATCH), Vec::new()));
-                match reader.read_batch(&mut buf) {
+                starts.clear();
+                let got = if runs {
+                    reader.read_batch_runs(&mut buf, &mut starts)
+                } else {
+                    reader.read_batch(&mut buf)
+                };
+                match got {
                     Ok(0) => break,
                     Ok(_) => {
-                        starts.clear();
                         let widest = match finds {
-                            Finds::Nothing => None,
-                            Finds::Runs => {
-                                page_runs(&buf, &mut starts);
-                                None
-                            }
+                            Finds::Nothing | Finds::Runs => None,
                             Finds::Widest => Some(widest_access(&buf)),
                         };
                         if tx
@@ -514,17 +567,6 @@ impl<R: TraceReader + Send + 'static> Prefetched<R> {
             widest: None,
             worker,
         })
-    }
-
-    /// Reads the next batch into `buf` (as [`TraceReader::read_batch`]) and its page runs
-    /// ([`page_runs`]) into `runs`: found on the read-ahead thread when it was started
-    /// [`with_runs`](Self::with_runs), on this thread otherwise.
-    pub fn read_batch_runs(
-        &mut self,
-        buf: &mut Vec<Access>,
-        runs: &mut Vec<RunStart>,
-    ) -> Result<usize, TraceError> {
-        self.next(buf, Some(runs))
     }
 
     /// The size of the widest access of the batch just read ([`widest_access`]), when the
@@ -604,6 +646,17 @@ impl<R: TraceReader> Prefetched<R> {
 impl<R: TraceReader> TraceReader for Prefetched<R> {
     fn read_batch(&mut self, buf: &mut Vec<Access>) -> Result<usize, TraceError> {
         self.next(buf, None)
+    }
+
+    /// The next batch and its page runs: found ahead when the read-ahead was started
+    /// [`with_runs`](Prefetched::with_runs) (where the reader parses, if it can, else on the
+    /// read-ahead thread), on this thread otherwise.
+    fn read_batch_runs(
+        &mut self,
+        buf: &mut Vec<Access>,
+        runs: &mut Vec<RunStart>,
+    ) -> Result<usize, TraceError> {
+        self.next(buf, Some(runs))
     }
 
     fn bytes_read(&self) -> u64 {

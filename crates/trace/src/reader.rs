@@ -4,7 +4,7 @@ use crate::compress::{self, Codec, Counter, Counting};
 use crate::engine::{self, Block, Chunk, Data, Line, Stream, KEEP_BAD};
 use crate::syntax::{looks_binary, Rec};
 use crate::{champsim, Format, Location, TraceError, TraceErrorKind, TraceReader, BATCH};
-use ptbench_core::Access;
+use ptbench_core::{page_runs, Access, RunStart};
 use rayon::prelude::*;
 use std::collections::VecDeque;
 use std::fs::File;
@@ -83,8 +83,13 @@ pub struct Trace {
     opts: ReaderOptions,
     kind: Kind,
     input: Input,
-    ready: VecDeque<Vec<Access>>,
+    /// Batches parsed and not yet handed out, with their page runs when found where parsed
+    /// (see [`Trace::parse_runs`]; empty otherwise).
+    ready: VecDeque<(Vec<Access>, Vec<RunStart>)>,
     pool: Vec<Vec<Access>>,
+    run_pool: Vec<Vec<RunStart>>,
+    /// Find each batch's page runs where it is parsed.
+    runs: bool,
     format: Option<Format>,
     lines: u64,
     bytes: u64,
@@ -261,6 +266,8 @@ impl Trace {
             input,
             ready: VecDeque::new(),
             pool: Vec::new(),
+            run_pool: Vec::new(),
+            runs: false,
             format,
             lines: 0,
             bytes: 0,
@@ -489,6 +496,10 @@ impl Trace {
                     None => break,
                 }
             }
+            if self.runs {
+                let n = self.run_pool.len().min(self.per_chunk.max(1));
+                c.spare_runs = self.run_pool.split_off(self.run_pool.len() - n);
+            }
             chunks.push(c);
         }
         Some(Window {
@@ -540,12 +551,12 @@ impl Trace {
     /// Takes a parsed chunk's batches and counts, in file order.
     fn merge(&mut self, mut c: Chunk) {
         self.pool.append(&mut c.spare);
+        self.run_pool.append(&mut c.spare_runs);
         if self.pending.is_some() {
             // A chunk after one that failed: its results are not handed out.
-            self.pool.extend(c.batches.into_iter().map(|mut b| {
-                b.clear();
-                b
-            }));
+            for b in c.batches {
+                self.recycle(b, Vec::new());
+            }
             return;
         }
         self.per_chunk = self.per_chunk.max(c.batches.len());
@@ -555,11 +566,13 @@ impl Trace {
             Location::AfterLine(n) => Location::AfterLine(base + n),
             other => other,
         };
+        let mut runs = c.runs.into_iter();
         for b in c.batches {
+            let r = runs.next().unwrap_or_default();
             if b.is_empty() {
-                self.pool.push(b);
+                self.recycle(b, r);
             } else {
-                self.ready.push_back(b);
+                self.ready.push_back((b, r));
             }
         }
         if matches!(self.kind, Kind::Text { .. }) && c.format.is_some() {
@@ -645,12 +658,22 @@ impl Trace {
 }
 
 impl Trace {
-    /// The next batch in file order, parsing on (chunks parsed are given to `hook` first);
-    /// `None` at the end.
-    fn next_ready(&mut self, hook: Option<&Hook>) -> Result<Option<Vec<Access>>, TraceError> {
+    /// The next batch in file order and its page runs if found where parsed, parsing on
+    /// (chunks parsed are given to `hook` first, else to [`Chunk::find_runs`] if runs are
+    /// found where parsed); `None` at the end.
+    #[allow(clippy::type_complexity)]
+    fn next_ready(
+        &mut self,
+        hook: Option<&Hook>,
+    ) -> Result<Option<(Vec<Access>, Vec<RunStart>)>, TraceError> {
+        let find = |c: &mut Chunk| c.find_runs();
+        let hook = match hook {
+            None if self.runs => Some(&find as &Hook),
+            hook => hook,
+        };
         loop {
             if let Some(b) = self.ready.pop_front() {
-                debug_assert!(b.len() <= BATCH);
+                debug_assert!(b.0.len() <= BATCH);
                 return Ok(Some(b));
             }
             if let Some(e) = self.pending.take() {
@@ -669,12 +692,24 @@ impl Trace {
         }
     }
 
-    /// Takes back a batch handed out, to fill again.
-    fn recycle(&mut self, mut b: Vec<Access>) {
-        if self.pool.len() < 40 * (self.per_chunk + 1) {
+    /// Takes back a batch handed out and its runs, to fill again.
+    fn recycle(&mut self, mut b: Vec<Access>, mut r: Vec<RunStart>) {
+        let keep = 40 * (self.per_chunk + 1);
+        if self.pool.len() < keep {
             b.clear();
             self.pool.push(b);
         }
+        if self.run_pool.len() < keep && r.capacity() > 0 {
+            r.clear();
+            self.run_pool.push(r);
+        }
+    }
+
+    /// From now on, finds each batch's page runs ([`page_runs`]) where it is parsed: on the
+    /// cores that parse a plain file's chunks, while the batch is in their cache. Read them
+    /// with [`TraceReader::read_batch_runs`].
+    pub fn parse_runs(&mut self) {
+        self.runs = true;
     }
 
     /// Whether the trace is a plain file whose chunks are parsed in parallel, so that
@@ -715,11 +750,11 @@ impl Trace {
         };
         // Every chunk's batches are folded and emptied by the hook, so none is handed out
         // here; any that were would be folded on this thread.
-        while let Some(b) = self.next_ready(Some(&hook))? {
+        while let Some((b, r)) = self.next_ready(Some(&hook))? {
             let mut s = take();
             fold(&mut s, &b);
             give(s);
-            self.recycle(b);
+            self.recycle(b, r);
         }
         Ok(free.into_inner().unwrap_or_else(PoisonError::into_inner))
     }
@@ -729,9 +764,36 @@ impl TraceReader for Trace {
     fn read_batch(&mut self, out: &mut Vec<Access>) -> Result<usize, TraceError> {
         out.clear();
         match self.next_ready(None)? {
-            Some(mut b) => {
+            Some((mut b, r)) => {
                 std::mem::swap(out, &mut b);
-                self.recycle(b);
+                self.recycle(b, r);
+                Ok(out.len())
+            }
+            None => Ok(0),
+        }
+    }
+
+    fn parse_runs(&mut self) -> bool {
+        Trace::parse_runs(self);
+        true
+    }
+
+    fn read_batch_runs(
+        &mut self,
+        out: &mut Vec<Access>,
+        runs: &mut Vec<RunStart>,
+    ) -> Result<usize, TraceError> {
+        out.clear();
+        runs.clear();
+        match self.next_ready(None)? {
+            Some((mut b, mut r)) => {
+                std::mem::swap(out, &mut b);
+                std::mem::swap(runs, &mut r);
+                if runs.is_empty() {
+                    // Parsed before runs were asked for.
+                    page_runs(out, runs);
+                }
+                self.recycle(b, r);
                 Ok(out.len())
             }
             None => Ok(0),

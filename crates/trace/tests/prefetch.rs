@@ -118,3 +118,53 @@ fn a_batch_read_ahead_without_runs_comes_with_its_widest_access() {
     events.push(mmap);
     assert_eq!(ptbench_core::widest_access(&events), 8);
 }
+
+/// Runs found where a batch is parsed (`parse_runs`: on the cores that parse a plain file's
+/// chunks, on the reading thread for a compressed one) are the batch's page runs, in every cut
+/// into chunks, with events among the accesses and up to an error, which comes after them.
+#[test]
+fn runs_found_where_parsed_are_each_batch_s_page_runs() {
+    let mut text = String::from("ptbench-trace v1\n");
+    for i in 0..40_000u64 {
+        let page = (i / 5) % 7;
+        text += &format!("I {:x} 4\n", 0x40_0000 + page * 4096 + (i % 5) * 4);
+        text += &format!("R {:x} 8\n", 0x1000_0ffc + (i % 3) * 4096);
+        if i % 1000 == 999 {
+            text += &format!("switch {}\n", (i / 1000) % 3);
+        }
+    }
+    text += "R zz 8\n";
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("t.txt");
+    std::fs::write(&plain, &text).unwrap();
+    let packed = dir.path().join("t.txt.gz");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+    std::fs::write(&packed, gz.finish().unwrap()).unwrap();
+    for path in [&plain, &packed] {
+        for chunk in [0, 100, 4096] {
+            let opts = ptbench_trace::ReaderOptions {
+                chunk_bytes: chunk,
+                ..Default::default()
+            };
+            let direct = drain(&mut ptbench_trace::open_with(path, &opts).unwrap());
+            assert_eq!(direct.0.len(), 80_000 + 40);
+            let mut t = ptbench_trace::open_with(path, &opts).unwrap();
+            assert!(t.parse_runs());
+            let (mut batch, mut runs, mut want, mut all) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            let err = loop {
+                match t.read_batch_runs(&mut batch, &mut runs) {
+                    Ok(0) => break None,
+                    Ok(_) => {
+                        ptbench_core::page_runs(&batch, &mut want);
+                        assert_eq!(runs, want, "{} in chunks of {chunk}", path.display());
+                        all.extend_from_slice(&batch);
+                    }
+                    Err(e) => break Some(e.to_string()),
+                }
+            };
+            assert_eq!((all, err), (direct.0, direct.2), "{}", path.display());
+        }
+    }
+}
