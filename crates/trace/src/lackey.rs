@@ -102,11 +102,12 @@ pub(crate) fn fast(data: &[u8], p: usize, out: &mut Vec<Access>) -> Option<usize
 /// other lines go the general way.
 #[inline(always)]
 fn fast_in(w: &[u8; 32], p: usize, out: &mut Vec<Access>) -> Option<usize> {
-    let code = match (w[0], w[1], w[2]) {
-        (b'I', b' ', b' ') => b'I',
-        (b' ', k @ (b'L' | b'S' | b'M'), b' ') => k,
-        _ => return None,
-    };
+    // The kind without a branch on it (fetches and data accesses interleave unpredictably):
+    // the four prefixes differ in `(w[0] ^ w[1]) & 7`.
+    let (prefix, kind) = PREFIXES[usize::from((w[0] ^ w[1]) & 7)];
+    if u32::from_le_bytes([w[0], w[1], w[2], 0]) != prefix {
+        return None;
+    }
     // The first eight digits as four independent pair lookups.
     let pair = |k: usize| PAIRS[usize::from(u16::from_le_bytes([w[k], w[k + 1]]))];
     let (p0, p1, p2, p3) = (pair(3), pair(5), pair(7), pair(9));
@@ -144,17 +145,38 @@ fn fast_in(w: &[u8; 32], p: usize, out: &mut Vec<Access>) -> Option<usize> {
         _ => return None,
     };
     addr.checked_add(u64::from(size) - 1)?;
-    push(code, addr, size, out);
+    push(kind, addr, size, out);
     Some(next)
 }
 
+/// What [`fast_in`] reads a line's first three bytes as, by `(byte 0 ^ byte 1) & 7`: the three
+/// bytes (little-endian; `u32::MAX`, no three bytes, where no prefix falls) and the access
+/// kind, `None` for a modify (a load, then a store).
+const PREFIXES: [(u32, Option<AccessKind>); 8] = {
+    let mut t = [(u32::MAX, None); 8];
+    let all = [
+        (*b"I  ", Some(AccessKind::Fetch)),
+        (*b" L ", Some(AccessKind::Read)),
+        (*b" S ", Some(AccessKind::Write)),
+        (*b" M ", None),
+    ];
+    let mut i = 0;
+    while i < all.len() {
+        let ([a, b, c], kind) = all[i];
+        let slot = ((a ^ b) & 7) as usize;
+        assert!(t[slot].0 == u32::MAX, "two prefixes in one slot");
+        t[slot] = (u32::from_le_bytes([a, b, c, 0]), kind);
+        i += 1;
+    }
+    t
+};
+
+/// Pushes the access(es) of a line of `kind` (`None`: a modify, a load then a store).
 #[inline(always)]
-fn push(code: u8, addr: u64, size: u32, out: &mut Vec<Access>) {
-    match code {
-        b'I' => out.push(Access::new(AccessKind::Fetch, addr, size)),
-        b'L' => out.push(Access::new(AccessKind::Read, addr, size)),
-        b'S' => out.push(Access::new(AccessKind::Write, addr, size)),
-        _ => {
+fn push(kind: Option<AccessKind>, addr: u64, size: u32, out: &mut Vec<Access>) {
+    match kind {
+        Some(k) => out.push(Access::new(k, addr, size)),
+        None => {
             out.push(Access::new(AccessKind::Read, addr, size));
             out.push(Access::new(AccessKind::Write, addr, size));
         }
@@ -164,9 +186,11 @@ fn push(code: u8, addr: u64, size: u32, out: &mut Vec<Access>) {
 /// [`fast`] near the end of the data, a byte at a time.
 fn fast_tail(data: &[u8], p: usize, out: &mut Vec<Access>) -> Option<usize> {
     let s = data.get(p..)?;
-    let (code, mut i) = match s {
-        [b'I', b' ', ..] => (b'I', 2),
-        [b' ', k @ (b'L' | b'S' | b'M'), b' ', ..] => (*k, 3),
+    let (kind, mut i) = match s {
+        [b'I', b' ', ..] => (Some(AccessKind::Fetch), 2),
+        [b' ', b'L', b' ', ..] => (Some(AccessKind::Read), 3),
+        [b' ', b'S', b' ', ..] => (Some(AccessKind::Write), 3),
+        [b' ', b'M', b' ', ..] => (None, 3),
         _ => return None,
     };
     while s.get(i) == Some(&b' ') {
@@ -199,7 +223,7 @@ fn fast_tail(data: &[u8], p: usize, out: &mut Vec<Access>) -> Option<usize> {
         _ => return None,
     };
     addr.checked_add(size - 1)?;
-    push(code, addr, size as u32, out);
+    push(kind, addr, size as u32, out);
     Some(next)
 }
 
