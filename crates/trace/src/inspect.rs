@@ -362,13 +362,8 @@ impl Inspector {
             return Some(u64::from(self.next_dense - 1) << 52);
         }
         // Too many address spaces for 12 bits: re-key every page as (asid, page).
+        let asid_of = self.asid_of_dense();
         if let Pages::Narrow(p) = &mut self.pages {
-            let mut asid_of = vec![0u16; usize::from(NARROW_ASIDS)];
-            for (a, d) in self.dense.iter().enumerate() {
-                if *d != 0 {
-                    asid_of[usize::from(*d - 1)] = a as u16;
-                }
-            }
             let narrow = std::mem::replace(p, StackDistance::with_tree_min(1));
             self.pages = Pages::Wide(narrow.map_keys(|k| {
                 let asid = asid_of[(k >> 52) as usize];
@@ -518,16 +513,22 @@ impl Inspector {
         }
     }
 
+    /// The address space of each dense id (the top 12 bits of a narrow key).
+    fn asid_of_dense(&self) -> Vec<u16> {
+        let mut asid_of = vec![0u16; usize::from(NARROW_ASIDS)];
+        for (a, d) in self.dense.iter().enumerate() {
+            if *d != 0 {
+                asid_of[usize::from(*d - 1)] = a as u16;
+            }
+        }
+        asid_of
+    }
+
     /// The 4 KiB pages seen, as (address space, page number).
     fn pages_seen(&self) -> Vec<(u16, u64)> {
         match &self.pages {
             Pages::Narrow(p) => {
-                let mut asid_of = vec![0u16; usize::from(NARROW_ASIDS)];
-                for (a, d) in self.dense.iter().enumerate() {
-                    if *d != 0 {
-                        asid_of[usize::from(*d - 1)] = a as u16;
-                    }
-                }
+                let asid_of = self.asid_of_dense();
                 p.keys()
                     .map(|k| (asid_of[(k >> 52) as usize], k & ((1 << 52) - 1)))
                     .collect()

@@ -255,7 +255,7 @@ impl TraceReader for TraceFile {
 
     fn parse_runs(&mut self) -> bool {
         match self {
-            TraceFile::Parsed(t) => TraceReader::parse_runs(t),
+            TraceFile::Parsed(t) => t.parse_runs(),
             TraceFile::Native(_) | TraceFile::DrMem(_) => false,
         }
     }
@@ -265,19 +265,12 @@ impl TraceReader for TraceFile {
         buf: &mut Vec<Access>,
         runs: &mut Vec<RunStart>,
     ) -> Result<usize, TraceError> {
-        match self {
-            TraceFile::Parsed(t) => t.read_batch_runs(buf, runs),
-            TraceFile::Native(t) => {
-                let n = t.read_batch(buf)?;
-                page_runs(buf, runs);
-                Ok(n)
-            }
-            TraceFile::DrMem(t) => {
-                let n = t.read_batch(buf)?;
-                page_runs(buf, runs);
-                Ok(n)
-            }
+        if let TraceFile::Parsed(t) = self {
+            return t.read_batch_runs(buf, runs);
         }
+        let n = self.read_batch(buf)?;
+        page_runs(buf, runs);
+        Ok(n)
     }
 
     fn bytes_read(&self) -> u64 {

@@ -17,6 +17,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// What runs on a parsed chunk on the thread that parsed it (see [`Trace::fold_batches`]).
 type Hook<'a> = dyn Fn(&mut Chunk) + Sync + 'a;
 
+/// A batch parsed and not yet handed out, with its page runs when they were found where it was
+/// parsed (empty otherwise).
+type Ready = (Vec<Access>, Vec<RunStart>);
+
 /// Bytes of text (or records) per chunk, unless [`ReaderOptions::chunk_bytes`] says otherwise:
 /// about a third of a batch of lackey accesses, so that the batches being filled stay in cache.
 pub const DEFAULT_CHUNK_BYTES: usize = 256 << 10;
@@ -83,12 +87,11 @@ pub struct Trace {
     opts: ReaderOptions,
     kind: Kind,
     input: Input,
-    /// Batches parsed and not yet handed out, with their page runs when found where parsed
-    /// (see [`Trace::parse_runs`]; empty otherwise).
-    ready: VecDeque<(Vec<Access>, Vec<RunStart>)>,
+    /// Batches parsed and not yet handed out.
+    ready: VecDeque<Ready>,
     pool: Vec<Vec<Access>>,
     run_pool: Vec<Vec<RunStart>>,
-    /// Find each batch's page runs where it is parsed.
+    /// Find each batch's page runs where it is parsed ([`TraceReader::parse_runs`]).
     runs: bool,
     format: Option<Format>,
     lines: u64,
@@ -661,11 +664,7 @@ impl Trace {
     /// The next batch in file order and its page runs if found where parsed, parsing on
     /// (chunks parsed are given to `hook` first, else to [`Chunk::find_runs`] if runs are
     /// found where parsed); `None` at the end.
-    #[allow(clippy::type_complexity)]
-    fn next_ready(
-        &mut self,
-        hook: Option<&Hook>,
-    ) -> Result<Option<(Vec<Access>, Vec<RunStart>)>, TraceError> {
+    fn next_ready(&mut self, hook: Option<&Hook>) -> Result<Option<Ready>, TraceError> {
         let find = |c: &mut Chunk| c.find_runs();
         let hook = match hook {
             None if self.runs => Some(&find as &Hook),
@@ -703,13 +702,6 @@ impl Trace {
             r.clear();
             self.run_pool.push(r);
         }
-    }
-
-    /// From now on, finds each batch's page runs ([`page_runs`]) where it is parsed: on the
-    /// cores that parse a plain file's chunks, while the batch is in their cache. Read them
-    /// with [`TraceReader::read_batch_runs`].
-    pub fn parse_runs(&mut self) {
-        self.runs = true;
     }
 
     /// Whether the trace is a plain file whose chunks are parsed in parallel, so that
@@ -773,8 +765,11 @@ impl TraceReader for Trace {
         }
     }
 
+    /// From now on, finds each batch's page runs ([`page_runs`]) where it is parsed: on the
+    /// cores that parse a plain file's chunks, while the batch is in their cache; on this
+    /// thread for a stream. Always true.
     fn parse_runs(&mut self) -> bool {
-        Trace::parse_runs(self);
+        self.runs = true;
         true
     }
 

@@ -302,6 +302,23 @@ fn more_address_spaces_than_narrow_keys_hold() {
         assert_eq!(got, naive_stats(&accesses));
         assert!(got.per_asid.len() > 4_095);
     }
+    // Counted in chunks on every core, some accumulators go wide and some stay narrow; merged,
+    // the same statistics.
+    let (_dir, path, back) = native_text(&accesses);
+    assert_eq!(back, accesses);
+    for chunk in [4096, 1 << 16] {
+        let got = inspect_trace(
+            &mut chunked(&path, chunk, false),
+            &InspectOptions::without_reuse(),
+        );
+        assert_eq!(
+            got.unwrap(),
+            TraceStats {
+                reuse: None,
+                ..naive_stats(&accesses)
+            }
+        );
+    }
 }
 
 #[test]
