@@ -20,7 +20,10 @@
 //! a Fenwick tree over access timestamps in which only each page's latest access is marked,
 //! so the distance of an access is the number of marks after its page's previous timestamp.
 //! When the tree is full its timestamps are renumbered (keeping their order), so the memory
-//! used is proportional to the number of distinct pages, not to the length of the trace.
+//! used is proportional to the number of distinct pages, not to the length of the trace. The
+//! 32 most recent pages are kept apart, in order, in a small list: an access to one of them
+//! (most accesses) has its position there as its distance and touches no tree; only the
+//! pages below them are marked in the tree.
 
 use crate::{open, Trace, TraceError, TraceReader, BATCH};
 use ptbench_core::{Access, AccessKind};
@@ -32,6 +35,13 @@ use std::path::Path;
 /// Buckets of [`ReuseHistogram::buckets`]: `0`, `1`, `2-3`, `4-7`, ..., `2^39 .. 2^40-1`, and
 /// `2^40` or more.
 pub const REUSE_BUCKETS: usize = 42;
+
+/// Keys [`StackDistance`] keeps in recency order outside its tree: the most recent ones, whose
+/// distances (the most common ones) are their positions.
+const TOP: usize = 32;
+
+/// The slot of a key that is not marked in the tree (one of the [`TOP`] most recent).
+const UNMARKED: u32 = u32::MAX;
 
 /// Timestamps the reuse tree holds at least, unless [`InspectOptions::reuse_tree_min`] says
 /// otherwise: 4 KiB of tree. (On the shipped `sort` trace, 227 pages, 1024 was measured
@@ -636,8 +646,14 @@ fn touch<K: Copy + Eq + Hash>(
 pub struct StackDistance<K = u64> {
     /// Key -> dense id.
     ids: HashMap<K, u32, Fold>,
-    /// Dense id -> its latest slot.
+    /// Dense id -> its latest slot; [`UNMARKED`] while the key is in `top`.
     slot_of: Vec<u32>,
+    /// The [`TOP`] most recent keys (fewer at first), most recent first, with their ids: an
+    /// access to one of them is its position in this list, with no lookup in the tree. Only
+    /// the other keys are marked in the tree, in the order of their recency.
+    top: Vec<(K, u32)>,
+    /// Marked slots (keys not in `top`).
+    marks: u32,
     /// Slot -> the dense id whose access it holds (meaningful only when marked).
     owner: Vec<u32>,
     /// The Fenwick tree over slots, 1-based: `tree[i]` counts the marks of slots
@@ -672,6 +688,8 @@ impl<K: Copy + Eq + Hash> StackDistance<K> {
         let mut s = StackDistance {
             ids: HashMap::default(),
             slot_of: Vec::new(),
+            top: Vec::with_capacity(TOP + 1),
+            marks: 0,
             owner: Vec::new(),
             tree: Vec::new(),
             next: 0,
@@ -702,34 +720,43 @@ impl<K: Copy + Eq + Hash> StackDistance<K> {
     /// Records an access to `key`; returns its stack distance, `None` on its first access.
     #[inline]
     pub fn access(&mut self, key: K) -> Option<u64> {
-        if self.last == Some(key) {
-            // On top of the stack already: nothing moves.
-            return Some(0);
+        // Among the most recent keys: its position is its distance.
+        if let Some(p) = self.top.iter().position(|(k, _)| *k == key) {
+            self.top[..=p].rotate_right(1);
+            return Some(p as u64);
         }
-        self.last = Some(key);
-        if self.next as usize == self.owner.len() {
-            self.compact();
-        }
-        let t = self.next;
-        self.next += 1;
-        let live = self.slot_of.len() as u32;
+        // Below them: every one of them, and the marked keys more recent than it, are.
         let (id, d) = match self.ids.get(&key) {
             Some(&id) => {
                 let old = self.slot_of[id as usize];
-                let d = live - self.prefix(old);
+                let d = self.top.len() as u32 + self.marks - self.prefix(old);
                 self.sub(old);
-                self.slot_of[id as usize] = t;
+                self.marks -= 1;
+                self.slot_of[id as usize] = UNMARKED;
                 (id, Some(u64::from(d)))
             }
             None => {
-                let id = live;
+                let id = self.slot_of.len() as u32;
                 self.ids.insert(key, id);
-                self.slot_of.push(t);
+                self.slot_of.push(UNMARKED);
                 (id, None)
             }
         };
-        self.owner[t as usize] = id;
-        self.add(t);
+        self.top.insert(0, (key, id));
+        if self.top.len() > TOP {
+            // The least recent of the top leaves it: the most recent of the marked keys.
+            if let Some((_, out)) = self.top.pop() {
+                if self.next as usize == self.owner.len() {
+                    self.compact();
+                }
+                let t = self.next;
+                self.next += 1;
+                self.owner[t as usize] = out;
+                self.slot_of[out as usize] = t;
+                self.add(t);
+                self.marks += 1;
+            }
+        }
         d
     }
 
@@ -763,6 +790,8 @@ impl<K: Copy + Eq + Hash> StackDistance<K> {
         StackDistance {
             ids: self.ids.into_iter().map(|(k, id)| (f(k), id)).collect(),
             slot_of: self.slot_of,
+            top: self.top.into_iter().map(|(k, id)| (f(k), id)).collect(),
+            marks: self.marks,
             owner: self.owner,
             tree: self.tree,
             next: self.next,
@@ -810,7 +839,7 @@ impl<K: Copy + Eq + Hash> StackDistance<K> {
     #[cold]
     fn compact(&mut self) {
         self.compactions += 1;
-        let live = self.slot_of.len();
+        let live = self.marks as usize;
         // Marked slots in order: the latest slot of each id, sorted. Walk the slots and keep
         // those an id still points at.
         let mut k = 0u32;
@@ -824,7 +853,7 @@ impl<K: Copy + Eq + Hash> StackDistance<K> {
         }
         debug_assert_eq!(k as usize, live);
         self.next = k;
-        self.resize(self.tree_min.max(2 * live));
+        self.resize(self.tree_min.max(2 * self.slot_of.len()));
         // Linear Fenwick build over `live` marks at slots 0..live.
         let n = self.tree.len();
         self.tree.fill(0);

@@ -207,7 +207,8 @@ proptest! {
 
     #[test]
     fn stack_distance_equals_the_naive_lru_stack(
-        pages in prop::collection::vec(0u64..40, 0..3000),
+        // Keys both among the 32 most recent and below them.
+        pages in prop::collection::vec(prop_oneof![0u64..40, 0u64..300], 0..3000),
         tree_min in 1usize..9,
     ) {
         let mut s = StackDistance::with_tree_min(tree_min);
