@@ -630,12 +630,14 @@ fn touch<K: Copy + Eq + Hash>(
 /// Exact LRU stack distances of a stream of keys (pages), in memory proportional to the
 /// number of distinct keys (Bennett and Kruskal, 1975, with the timestamps compacted).
 ///
-/// Each distinct key gets a dense id at its first access. The Fenwick tree counts marks over
-/// timestamp slots; a slot is marked while it holds its key's latest access. The distance of an
-/// access is the number of marked slots after its key's previous slot. When the slots run out,
-/// the marked ones are moved to the front in order and the tree is rebuilt, with room for at
-/// least as many slots again as there are keys, so a rebuild (linear in the tree) comes at most
-/// once per that many accesses.
+/// Each distinct key gets a dense id at its first access. The 32 most recent keys are kept
+/// in a list in recency order: an access to one of them has its position there as its
+/// distance. The other keys are marked in a Fenwick tree over timestamp slots, in the order in
+/// which they left the list (which is their recency order): the distance of an access to one
+/// of them is the length of the list plus the marked slots after its key's slot. When the
+/// slots run out, the marked ones are moved to the front in order and the tree is rebuilt,
+/// with room for at least as many slots again as there are keys, so a rebuild (linear in the
+/// tree) comes at most once per that many accesses.
 ///
 /// ```
 /// use ptbench_trace::inspect::StackDistance;
@@ -661,7 +663,8 @@ pub struct StackDistance<K = u64> {
     tree: Vec<u32>,
     /// The next free slot.
     next: u32,
-    /// The key of the last access, while one has been made.
+    /// The key of the last access, while one has been made (for `first_touch`, which keeps
+    /// no list).
     last: Option<K>,
     tree_min: usize,
     compactions: u64,
