@@ -1,5 +1,7 @@
-//! `parse`: decoding lackey text (1 Mi lines, from a file in the page cache), plain and gzip;
-//! and the native binary format (4 Mi records), through the reader and the decoder alone.
+//! `parse`: decoding lackey text (1 Mi lines, from a file in the page cache), plain and gzip,
+//! and `inspect --no-reuse`'s pass over it; the reuse histogram's stack distances over the
+//! `sort` trace's pages; and the native binary format (4 Mi records), through the reader and
+//! the decoder alone.
 
 use super::SplitMix;
 use criterion::{Criterion, Throughput};
@@ -45,6 +47,33 @@ pub fn bench(c: &mut Criterion) {
             })
         });
     }
+    // `inspect --no-reuse`'s pass: every chunk counted on the core that parsed it.
+    group.bench_function("lackey-inspect", |b| {
+        b.iter(|| {
+            let mut t = ptbench_trace::Trace::open(&plain).unwrap();
+            let opts = ptbench_trace::inspect::InspectOptions::without_reuse();
+            ptbench_trace::inspect::inspect_trace(&mut t, &opts)
+                .unwrap()
+                .accesses
+        })
+    });
+    group.finish();
+
+    // The reuse histogram's stack distances over a real trace's 4 KiB pages (`sort`, decoded
+    // once), the costly part of the default `inspect`.
+    let pages: Vec<u64> = super::baseline::real_trace("sort.lackey.gz")
+        .iter()
+        .map(|a| a.addr >> 12)
+        .collect();
+    let mut group = c.benchmark_group("parse");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(pages.len() as u64));
+    group.bench_function("reuse-sort", |b| {
+        b.iter(|| {
+            let mut s = ptbench_trace::inspect::StackDistance::new();
+            pages.iter().filter(|p| s.access(**p).is_none()).count()
+        })
+    });
     group.finish();
 
     // The native binary format: 4 Mi records decoded from the page cache, on one thread.
