@@ -807,20 +807,28 @@ impl CacheHierarchy {
     /// [`access`](Self::access) when it has to look lines up.
     #[inline(never)]
     fn look_up(&mut self, fetch: bool, first: u64, last: u64) -> Served {
-        let elsewhere = fetch && self.l1i_elsewhere;
-        let (l1, stats) = self.l1(fetch);
-        if let Some(l1) = l1 {
-            let miss = l1.misses(first, last);
-            stats.accesses += 1;
-            stats.misses += u64::from(miss);
-            if !miss {
-                return Served::L1;
-            }
-        } else if elsewhere {
-            stats.accesses += 1;
-            stats.misses += 1;
+        if self.l1_hit(fetch, |l1| l1.misses(first, last)) {
+            return Served::L1;
         }
         self.below_l1(first, last, true)
+    }
+
+    /// Looks a fetch (`fetch`) or a load or store up in its L1, `misses` saying whether it
+    /// misses there (and filling it), and counts it: true on a hit. An L1I simulated elsewhere
+    /// ([`l1i_elsewhere`](Self::l1i_elsewhere)) counts a miss: every fetch given here missed it.
+    /// Without that L1, false and nothing counted.
+    #[inline(always)]
+    fn l1_hit(&mut self, fetch: bool, misses: impl FnOnce(&mut Level) -> bool) -> bool {
+        let elsewhere = fetch && self.l1i_elsewhere;
+        let (l1, stats) = self.l1(fetch);
+        let miss = match l1 {
+            Some(l1) => misses(l1),
+            None if elsewhere => true,
+            None => return false,
+        };
+        stats.accesses += 1;
+        stats.misses += u64::from(miss);
+        !miss
     }
 
     /// An instruction fetch of `size` bytes at `addr` (a physical address).
@@ -870,18 +878,8 @@ impl CacheHierarchy {
             owned.extend(parts.iter().map(|&(a, n)| self.lines(a, n)));
             &owned
         };
-        let elsewhere = fetch && self.l1i_elsewhere;
-        let (l1, stats) = self.l1(fetch);
-        if let Some(l1) = l1 {
-            let miss = l1.parts_miss(ranges);
-            stats.accesses += 1;
-            stats.misses += u64::from(miss);
-            if !miss {
-                return Served::L1;
-            }
-        } else if elsewhere {
-            stats.accesses += 1;
-            stats.misses += 1;
+        if self.l1_hit(fetch, |l1| l1.parts_miss(ranges)) {
+            return Served::L1;
         }
         self.below_l1_parts(ranges, true)
     }
