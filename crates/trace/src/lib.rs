@@ -255,8 +255,9 @@ impl TraceReader for TraceFile {
 
     fn parse_runs(&mut self) -> bool {
         match self {
+            TraceFile::Native(t) => t.parse_runs(),
             TraceFile::Parsed(t) => t.parse_runs(),
-            TraceFile::Native(_) | TraceFile::DrMem(_) => false,
+            TraceFile::DrMem(t) => t.parse_runs(),
         }
     }
 
@@ -265,12 +266,11 @@ impl TraceReader for TraceFile {
         buf: &mut Vec<Access>,
         runs: &mut Vec<RunStart>,
     ) -> Result<usize, TraceError> {
-        if let TraceFile::Parsed(t) = self {
-            return t.read_batch_runs(buf, runs);
+        match self {
+            TraceFile::Native(t) => t.read_batch_runs(buf, runs),
+            TraceFile::Parsed(t) => t.read_batch_runs(buf, runs),
+            TraceFile::DrMem(t) => t.read_batch_runs(buf, runs),
         }
-        let n = self.read_batch(buf)?;
-        page_runs(buf, runs);
-        Ok(n)
     }
 
     fn bytes_read(&self) -> u64 {
@@ -594,13 +594,10 @@ impl<R: TraceReader> Prefetched<R> {
         runs: Option<&mut Vec<RunStart>>,
     ) -> Result<usize, TraceError> {
         match &mut self.0 {
-            Ahead::Inline(r) => {
-                let n = r.read_batch(buf)?;
-                if let Some(runs) = runs {
-                    page_runs(buf, runs);
-                }
-                Ok(n)
-            }
+            Ahead::Inline(r) => match runs {
+                Some(runs) => r.read_batch_runs(buf, runs),
+                None => r.read_batch(buf),
+            },
             Ahead::Thread {
                 rx,
                 give_back,
