@@ -281,6 +281,12 @@ pub fn inspect_path(path: &Path, opts: &InspectOptions) -> Result<TraceStats, Tr
 /// many address spaces; past that, keys are 128-bit `(asid, page)`.
 const NARROW_ASIDS: u16 = 4095;
 
+/// The (address space, page number) of narrow key `k`, given the address space of each dense
+/// id ([`Inspector::asid_of_dense`]).
+fn split_narrow(asid_of: &[u16], k: u64) -> (u16, u64) {
+    (asid_of[(k >> 52) as usize], k & ((1 << 52) - 1))
+}
+
 /// The 4 KiB pages seen so far, keyed narrowly (u64) until too many address spaces appear.
 enum Pages {
     Narrow(StackDistance<u64>),
@@ -376,8 +382,8 @@ impl Inspector {
         if let Pages::Narrow(p) = &mut self.pages {
             let narrow = std::mem::replace(p, StackDistance::with_tree_min(1));
             self.pages = Pages::Wide(narrow.map_keys(|k| {
-                let asid = asid_of[(k >> 52) as usize];
-                (u128::from(asid) << 64) | u128::from(k & ((1 << 52) - 1))
+                let (asid, page) = split_narrow(&asid_of, k);
+                (u128::from(asid) << 64) | u128::from(page)
             }));
         }
         None
@@ -539,9 +545,7 @@ impl Inspector {
         match &self.pages {
             Pages::Narrow(p) => {
                 let asid_of = self.asid_of_dense();
-                p.keys()
-                    .map(|k| (asid_of[(k >> 52) as usize], k & ((1 << 52) - 1)))
-                    .collect()
+                p.keys().map(|k| split_narrow(&asid_of, k)).collect()
             }
             Pages::Wide(p) => p.keys().map(|k| ((k >> 64) as u16, k as u64)).collect(),
         }
